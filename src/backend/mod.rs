@@ -1,0 +1,287 @@
+//! The pooled HTTP(S) client that calls the legacy API, and the translation
+//! of its failures into SCIM errors.
+
+use crate::mapping::plan::{BackendPlan, ReadExpr};
+use crate::scim::error::ScimError;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// Largest backend answer read into memory (a 10,000-member team is ~100 KiB).
+pub const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
+
+/// Why a backend call produced no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("backend did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot connect to the backend: {0}")]
+    Connect(String),
+    #[error("backend call failed: {0}")]
+    Io(String),
+    #[error("backend answer is larger than {MAX_BACKEND_BODY} bytes")]
+    TooLarge,
+}
+
+impl From<BackendError> for ScimError {
+    fn from(e: BackendError) -> ScimError {
+        match e {
+            BackendError::Timeout(_) => ScimError::new(StatusCode::GATEWAY_TIMEOUT, None, "the backend did not answer in time"),
+            BackendError::Connect(_) => {
+                ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, "the backend is unreachable").with_retry_after(Some(5))
+            }
+            BackendError::Io(_) | BackendError::TooLarge => {
+                ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend gave an unusable answer")
+            }
+        }
+    }
+}
+
+/// One backend answer, body read.
+#[derive(Debug)]
+pub struct BackendResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl BackendResponse {
+    pub fn json(&self) -> Option<Value> {
+        if self.body.is_empty() {
+            return None;
+        }
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    pub fn etag(&self) -> Option<&str> {
+        self.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok())
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        self.headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    }
+}
+
+/// A request to send.
+pub struct Call<'a> {
+    pub method: Method,
+    /// Path and query, appended to the backend's base URL.
+    pub path_and_query: String,
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    pub body: Option<(HeaderValue, Bytes)>,
+    pub request_id: Option<&'a str>,
+}
+
+/// Shared, pooled client. Cheap to clone.
+#[derive(Clone)]
+pub struct BackendClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    read_retries: u32,
+}
+
+impl BackendClient {
+    pub fn new(read_retries: u32) -> BackendClient {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_native_roots() {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "no system CA certificates found; HTTPS backends will fail verification");
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                )
+            }
+        };
+        let connector = builder.https_or_http().enable_http1().enable_http2().build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        BackendClient { client, read_retries }
+    }
+
+    /// Sends a call; idempotent calls (GET) are retried on connect errors and
+    /// 502/503/504 with jittered backoff; others only when the connection
+    /// failed before anything was sent.
+    pub async fn send(&self, backend: &BackendPlan, call: Call<'_>) -> Result<BackendResponse, BackendError> {
+        let idempotent = call.method == Method::GET;
+        let mut attempt = 0u32;
+        loop {
+            let started = Instant::now();
+            let result = self.send_once(backend, &call).await;
+            let elapsed = started.elapsed();
+            let retryable = match &result {
+                Err(BackendError::Connect(_)) => attempt < self.read_retries.max(1),
+                Err(BackendError::Timeout(_)) | Err(_) => false,
+                Ok(r) => {
+                    idempotent
+                        && matches!(r.status.as_u16(), 502..=504)
+                        && attempt < self.read_retries
+                }
+            };
+            let retryable = retryable && (idempotent || matches!(result, Err(BackendError::Connect(_))));
+            match &result {
+                Ok(r) => debug!(method = %call.method, status = r.status.as_u16(), ms = elapsed.as_millis() as u64, attempt, "backend call"),
+                Err(e) => debug!(method = %call.method, error = %e, ms = elapsed.as_millis() as u64, attempt, "backend call failed"),
+            }
+            if !retryable {
+                return result;
+            }
+            attempt += 1;
+            let base = 50u64 << attempt.min(5);
+            let jitter = (Instant::now().elapsed().subsec_nanos() as u64 ^ started.elapsed().subsec_nanos() as u64) % base.max(1);
+            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+        }
+    }
+
+    async fn send_once(&self, backend: &BackendPlan, call: &Call<'_>) -> Result<BackendResponse, BackendError> {
+        let uri = format!("{}{}", backend.base_url, call.path_and_query);
+        let mut req = Request::builder().method(call.method.clone()).uri(&uri);
+        let headers = req.headers_mut().expect("builder is valid before body");
+        for (k, v) in backend.headers.iter().chain(call.headers.iter()) {
+            headers.insert(k.clone(), v.clone());
+        }
+        headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(id) = call.request_id.and_then(|i| HeaderValue::from_str(i).ok()) {
+            headers.insert(HeaderName::from_static("x-request-id"), id);
+        }
+        let body = match &call.body {
+            Some((ct, b)) => {
+                headers.insert(http::header::CONTENT_TYPE, ct.clone());
+                Full::new(b.clone())
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let req = req.body(body).map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?;
+        let fut = async {
+            let resp = self.client.request(req).await.map_err(|e| {
+                if e.is_connect() {
+                    BackendError::Connect(e.to_string())
+                } else {
+                    BackendError::Io(e.to_string())
+                }
+            })?;
+            let (parts, body) = resp.into_parts();
+            let body = Limited::new(body, MAX_BACKEND_BODY)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                        BackendError::TooLarge
+                    } else {
+                        BackendError::Io(e.to_string())
+                    }
+                })?
+                .to_bytes();
+            Ok(BackendResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(backend.timeout, fut)
+            .await
+            .map_err(|_| BackendError::Timeout(backend.timeout))?
+    }
+}
+
+/// The backend's error code, per the mapping's `errors.code` JSONPath.
+pub fn error_code(backend: &BackendPlan, body: Option<&Value>) -> Option<String> {
+    let body = body?;
+    backend.errors.code.as_ref().and_then(|e| e.first(body)).and_then(scalar_text)
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn read_text(expr: Option<&ReadExpr>, body: &Value) -> Option<String> {
+    expr.and_then(|e| e.first(body)).and_then(|v| match v {
+        Value::Object(m) => Some(
+            m.iter()
+                .map(|(k, v)| format!("{k}: {}", scalar_text(v).unwrap_or_else(|| v.to_string())))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => scalar_text(other),
+    })
+}
+
+/// Translates a non-2xx backend answer into the SCIM error the client sees:
+/// the mapping's rules first, then the built-in table.
+pub fn translate_error(backend: &BackendPlan, resp: &BackendResponse, what: &str) -> ScimError {
+    let body = resp.json();
+    let code = error_code(backend, body.as_ref());
+    let status = resp.status;
+    let mut message = body
+        .as_ref()
+        .and_then(|b| read_text(backend.errors.message.as_ref(), b))
+        .unwrap_or_default();
+    if let Some(fields) = body.as_ref().and_then(|b| read_text(backend.errors.fields.as_ref(), b)) {
+        if !fields.is_empty() {
+            message = if message.is_empty() { fields } else { format!("{message} ({fields})") };
+        }
+    }
+    let backend_says = |default: &str| {
+        if message.is_empty() {
+            default.to_string()
+        } else {
+            format!("{default}: {message}")
+        }
+    };
+    for rule in &backend.errors.rules {
+        let status_ok = rule.status.is_none_or(|s| s == status.as_u16());
+        let code_ok = match (&rule.code, &code) {
+            (None, _) => true,
+            (Some(want), Some(got)) => want == got,
+            (Some(_), None) => false,
+        };
+        if status_ok && code_ok {
+            if rule.scim_status.is_server_error() {
+                warn!(backend_status = status.as_u16(), code = ?code, "backend error mapped to {}", rule.scim_status);
+            }
+            let detail = match rule.scim_status.as_u16() {
+                404 => format!("{what} not found"),
+                409 if rule.scim_type == Some("uniqueness") => backend_says(&format!("{what} conflicts with an existing resource")),
+                _ => backend_says(&format!("the backend rejected the request ({})", status.as_u16())),
+            };
+            return ScimError::new(rule.scim_status, rule.scim_type, detail).with_retry_after(resp.retry_after());
+        }
+    }
+    match status.as_u16() {
+        400 | 422 => ScimError::invalid_value(backend_says("the backend rejected a value")),
+        404 => ScimError::not_found(format!("{what} not found")),
+        409 => ScimError::new(StatusCode::CONFLICT, Some("uniqueness"), backend_says(&format!("{what} conflicts with an existing resource"))),
+        412 => ScimError::new(StatusCode::PRECONDITION_FAILED, None, format!("{what} was changed by someone else")),
+        401 | 403 => {
+            warn!(backend_status = status.as_u16(), "the backend rejected the bridge's own credentials (check backend.auth in the mapping)");
+            ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend rejected the bridge's credentials (an operator must check the bridge's backend configuration)")
+        }
+        429 => ScimError::new(StatusCode::TOO_MANY_REQUESTS, None, "the backend is rate limiting; retry later")
+            .with_retry_after(Some(resp.retry_after().unwrap_or(1))),
+        500..=599 => {
+            warn!(backend_status = status.as_u16(), code = ?code, "backend server error");
+            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, "the backend is temporarily unavailable")
+                .with_retry_after(Some(resp.retry_after().unwrap_or(5)))
+        }
+        other => {
+            warn!(backend_status = other, code = ?code, "unexpected backend answer (check the mapping's operations)");
+            ScimError::new(StatusCode::BAD_GATEWAY, None, format!("the backend answered {other} unexpectedly"))
+        }
+    }
+}

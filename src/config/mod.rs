@@ -1,0 +1,400 @@
+//! Settings: the TOML file plus `SCIM_BRIDGE__SECTION__KEY` environment
+//! overrides (the `config` crate's layering), validated into [`Settings`].
+//!
+//! Relative paths (mapping files, later certificates) resolve against the
+//! settings file's folder, never the working directory. String values that
+//! hold URLs or secrets may be written `${ENV_VAR}` or `${ENV_VAR:-default}`.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Documented defaults, in one place.
+pub mod defaults {
+    /// Loopback: a bridge is exposed on purpose, never by accident.
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// The path Entra's tenant URL ends with.
+    pub const BASE_PATH: &str = "/scim/v2";
+    /// 1 MiB: far above any SCIM user or group PATCH Entra sends.
+    pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+    /// Whole-request deadline for one SCIM request (several backend calls).
+    pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+    /// One backend call.
+    pub const BACKEND_TIMEOUT_MS: u64 = 10_000;
+    /// Retries of idempotent backend reads on connect errors and 502/503/504.
+    pub const BACKEND_READ_RETRIES: u32 = 2;
+    /// SCIM `count` when the client sends none.
+    pub const DEFAULT_COUNT: usize = 100;
+    /// Largest SCIM `count` honoured (advertised as `filter.maxResults`).
+    pub const MAX_COUNT: usize = 1000;
+    /// Backend records a filter the backend cannot answer may scan before `400 tooMany`.
+    pub const SCAN_LIMIT: usize = 10_000;
+    /// Re-read-and-reapply attempts after a backend version conflict.
+    pub const CONFLICT_RETRIES: u32 = 5;
+    /// Demo token, used only when `SCIM_BRIDGE_TOKEN` is unset.
+    pub const DEMO_TOKEN: &str = "scim-demo-token";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    #[serde(default)]
+    mappings: Vec<String>,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    backend: RawBackend,
+    #[serde(default)]
+    scim: RawScim,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    base_path: Option<String>,
+    public_url: Option<String>,
+    max_body_bytes: Option<usize>,
+    request_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(default)]
+    bearer_tokens: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    base_url: Option<String>,
+    timeout_ms: Option<u64>,
+    read_retries: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawScim {
+    default_count: Option<usize>,
+    max_count: Option<usize>,
+    scan_limit: Option<usize>,
+    conflict_retries: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<String>,
+    level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The settings file (for messages).
+    pub file: PathBuf,
+    pub mappings: Vec<PathBuf>,
+    pub listen: SocketAddr,
+    /// `/scim/v2`, no trailing slash (may be empty).
+    pub base_path: String,
+    /// Public URL prefix for `meta.location` (`https://scim.example.com/scim/v2`);
+    /// derived from the request's Host when unset.
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub bearer_tokens: Vec<Secret>,
+    pub backend_base_url: Option<String>,
+    pub backend_timeout: Duration,
+    pub backend_read_retries: u32,
+    pub default_count: usize,
+    pub max_count: usize,
+    pub scan_limit: usize,
+    pub conflict_retries: u32,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// Where `${VAR}` references and `SCIM_BRIDGE__…` overrides come from.
+/// Tests pass a map; the binary passes `None` (the process environment).
+pub type EnvMap = Option<HashMap<String, String>>;
+
+pub fn env_lookup(env: &EnvMap, name: &str) -> Option<String> {
+    match env {
+        Some(m) => m.get(name).cloned(),
+        None => std::env::var(name).ok(),
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
+/// The error names the variable, never a value.
+pub fn expand_env(text: &str, env: &EnvMap) -> Result<String, String> {
+    if !text.contains('$') {
+        return Ok(text.to_string());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| "unterminated ${…} reference".to_string())?;
+            let inner = &body[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("invalid environment variable name {name:?} in ${{…}}"));
+            }
+            match env_lookup(env, name).filter(|v| !v.is_empty()) {
+                Some(v) => out.push_str(&v),
+                None => match default {
+                    Some(d) => out.push_str(d),
+                    None => return Err(format!("environment variable {name} is not set")),
+                },
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl Settings {
+    /// Loads the settings file, applies environment overrides, validates.
+    pub fn load(path: &Path, env: EnvMap) -> Result<Settings, ConfigError> {
+        let file = path.display().to_string();
+        if !path.is_file() {
+            return Err(ConfigError::Io {
+                file,
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let mut envsrc = config::Environment::with_prefix("SCIM_BRIDGE")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("auth.bearer_tokens")
+            .with_list_parse_key("mappings")
+            .try_parsing(true);
+        if let Some(map) = &env {
+            envsrc = envsrc.source(Some(map.clone()));
+        }
+        let raw: RawSettings = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(envsrc)
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Parse {
+                file: file.clone(),
+                message: e.to_string(),
+            })?;
+        Self::validate(path, raw, &env)
+    }
+
+    fn validate(path: &Path, raw: RawSettings, env: &EnvMap) -> Result<Settings, ConfigError> {
+        let file = path.display().to_string();
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: file.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let expand = |key: &str, v: &str| expand_env(v, env).map_err(|m| invalid(key, m));
+
+        let listen_text = expand("server.listen", raw.server.listen.as_deref().unwrap_or(defaults::LISTEN))?;
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| invalid("server.listen", format!("{listen_text:?} is not HOST:PORT (an IP address and a port)")))?;
+        let base_path = raw.server.base_path.unwrap_or_else(|| defaults::BASE_PATH.into());
+        let base_path = base_path.trim_end_matches('/').to_string();
+        if !base_path.is_empty() && !base_path.starts_with('/') {
+            return Err(invalid("server.base_path", format!("{base_path:?} must start with '/'")));
+        }
+        let public_url = match raw.server.public_url.filter(|u| !u.is_empty()) {
+            Some(u) => {
+                let u = expand("server.public_url", &u)?;
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(invalid("server.public_url", format!("{u:?} must start with http:// or https://")));
+                }
+                Some(u.trim_end_matches('/').to_string())
+            }
+            None => None,
+        };
+        let max_body_bytes = raw.server.max_body_bytes.unwrap_or(defaults::MAX_BODY_BYTES);
+        if max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", format!("must be at least 1024, got {max_body_bytes}")));
+        }
+        let mut bearer_tokens = Vec::new();
+        for (i, t) in raw.auth.bearer_tokens.iter().enumerate() {
+            let key = format!("auth.bearer_tokens[{i}]");
+            let t = expand(&key, t)?;
+            if t.len() < 8 {
+                return Err(invalid(&key, "a bearer token must be at least 8 characters".into()));
+            }
+            bearer_tokens.push(Secret::new(t));
+        }
+        if bearer_tokens.is_empty() {
+            return Err(invalid("auth.bearer_tokens", "at least one bearer token is required".into()));
+        }
+        let backend_base_url = match raw.backend.base_url {
+            Some(u) => Some(crate::mapping::compile::check_base_url(&expand("backend.base_url", &u)?).map_err(|m| invalid("backend.base_url", m))?),
+            None => None,
+        };
+        if raw.mappings.is_empty() {
+            return Err(invalid("mappings", "list at least one mapping file".into()));
+        }
+        let mappings = raw.mappings.iter().map(|m| dir.join(m)).collect();
+        let positive = |key: &str, v: Option<usize>, d: usize| -> Result<usize, ConfigError> {
+            match v {
+                Some(0) => Err(invalid(key, "must be greater than 0".into())),
+                Some(n) => Ok(n),
+                None => Ok(d),
+            }
+        };
+        let log_format = match raw.log.format.as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("log.format", format!("{other:?} is not one of pretty, json"))),
+        };
+        Ok(Settings {
+            file: path.to_path_buf(),
+            mappings,
+            listen,
+            base_path,
+            public_url,
+            max_body_bytes,
+            request_timeout: Duration::from_millis(raw.server.request_timeout_ms.unwrap_or(defaults::REQUEST_TIMEOUT_MS).max(1)),
+            bearer_tokens,
+            backend_base_url,
+            backend_timeout: Duration::from_millis(raw.backend.timeout_ms.unwrap_or(defaults::BACKEND_TIMEOUT_MS).max(1)),
+            backend_read_retries: raw.backend.read_retries.unwrap_or(defaults::BACKEND_READ_RETRIES),
+            default_count: positive("scim.default_count", raw.scim.default_count, defaults::DEFAULT_COUNT)?,
+            max_count: positive("scim.max_count", raw.scim.max_count, defaults::MAX_COUNT)?,
+            scan_limit: positive("scim.scan_limit", raw.scim.scan_limit, defaults::SCAN_LIMIT)?,
+            conflict_retries: raw.scim.conflict_retries.unwrap_or(defaults::CONFLICT_RETRIES),
+            log_format,
+            log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvMap {
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn expands_references_with_defaults() {
+        let e = env(&[("A", "x"), ("EMPTY", "")]);
+        assert_eq!(expand_env("${A}-${B:-d}", &e).unwrap(), "x-d");
+        assert_eq!(expand_env("$${A} $5", &e).unwrap(), "${A} $5");
+        assert_eq!(expand_env("${EMPTY:-fallback}", &e).unwrap(), "fallback");
+        let err = expand_env("${MISSING}", &e).unwrap_err();
+        assert_eq!(err, "environment variable MISSING is not set");
+        assert!(expand_env("${A", &e).is_err());
+        assert!(expand_env("${a b}", &e).is_err());
+    }
+
+    fn write_settings(body: &str) -> (tempdir::Dir, PathBuf) {
+        let d = tempdir::Dir::new();
+        let p = d.path.join("s.toml");
+        std::fs::write(&p, body).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn env_overrides_and_relative_paths() {
+        let (_d, p) = write_settings(
+            "mappings = [\"m/x.yaml\"]\n[auth]\nbearer_tokens = [\"${TOK:-abcdefghij}\"]\n[server]\nlisten = \"127.0.0.1:9\"\n",
+        );
+        let s = Settings::load(&p, env(&[("SCIM_BRIDGE__SERVER__LISTEN", "127.0.0.1:7777"), ("TOK", "secret-token-1")])).unwrap();
+        assert_eq!(s.listen.port(), 7777);
+        assert_eq!(s.mappings[0], p.parent().unwrap().join("m/x.yaml"));
+        assert_eq!(s.bearer_tokens[0].expose(), "secret-token-1");
+        assert_eq!(s.base_path, "/scim/v2");
+        assert_eq!(s.max_body_bytes, defaults::MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn errors_name_file_key_and_value_without_secrets() {
+        let (_d, p) = write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"short\"]\n");
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("s.toml") && e.contains("auth.bearer_tokens[0]"), "{e}");
+        assert!(!e.contains("short"), "{e}");
+        let (_d, p) = write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[server]\nlisten = \"nowhere\"\n");
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("server.listen") && e.contains("\"nowhere\""), "{e}");
+        let (_d, p) = write_settings("mappings = [\"x.yaml\"]\nbogus = 1\n");
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+
+    /// A throwaway folder removed on drop (no extra crate for two tests).
+    mod tempdir {
+        pub struct Dir {
+            pub path: std::path::PathBuf,
+        }
+        impl Dir {
+            pub fn new() -> Dir {
+                use std::sync::atomic::{AtomicUsize, Ordering};
+                static N: AtomicUsize = AtomicUsize::new(0);
+                let path = std::env::temp_dir().join(format!(
+                    "scim-bridge-test-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::SeqCst)
+                ));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir { path }
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `scim-bridge` command line: thin on purpose (CLI → tracing → load → bind → run).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use scim_bridge::config::LogFormat;
+use scim_bridge::mapping::plan::{Paging, ReadSource};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "scim-bridge", version, about = "SCIM 2.0 bridge in front of a legacy REST user API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge.
+    Serve {
+        /// Settings file (TOML), e.g. config/scim-bridge.toml.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Listen address, overriding server.listen.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Load and compile settings and mappings; print a summary or every error.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Serve { config, listen } => match serve(config, listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("scim-bridge: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let (settings, plan) = match scim_bridge::load(path, None) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("check: FAILED");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("settings: {} (listen {}, base path {})", settings.file.display(), settings.listen, settings.base_path);
+    println!("bearer tokens: {} configured", settings.bearer_tokens.len());
+    for r in &plan.resources {
+        println!("\n{} at {}{} ({})", r.name, settings.base_path, r.endpoint, r.file);
+        println!("  backend: {} (auth {}, timeout {:?})", strip_userinfo(&r.backend.base_url), r.backend.auth_summary, r.backend.timeout);
+        let paging = match &r.ops.list.paging {
+            Paging::Page { page_param, size_param, max } => format!("{page_param}/{size_param}, max {max}"),
+            Paging::Offset { offset_param, limit_param, max } => format!("{offset_param}/{limit_param}, max {max}"),
+        };
+        println!("  list: {} {} (paging {paging})", r.ops.list.method, r.ops.list.path);
+        println!("  update: {:?}, conflict status {}", r.update, r.conflict_status);
+        println!("  attributes:");
+        for a in &r.attributes {
+            let src = match (&a.write, &a.read) {
+                (Some(w), _) => format!("field {w}"),
+                (None, Some(ReadSource::Template(_))) => "template".to_string(),
+                (None, _) => "JSONPath".to_string(),
+            };
+            println!("    {:<45} {:<22} {}", a.scim_text, src, a.mutability.as_str());
+        }
+        let pushed: Vec<String> = r
+            .filters
+            .iter()
+            .map(|f| format!("{} eq → {}=", r.attributes[f.attr].scim_text, f.param))
+            .collect();
+        println!("  filters pushed down: id eq → get{}{}", if pushed.is_empty() { "" } else { ", " }, pushed.join(", "));
+    }
+    for w in &plan.warnings {
+        println!("warning: {w}");
+    }
+    println!("\ncheck: OK");
+    ExitCode::SUCCESS
+}
+
+fn strip_userinfo(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+fn init_tracing(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCIM_BRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Pretty => b.init(),
+    }
+}
+
+fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let (mut settings, plan) = scim_bridge::load(&config, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(l) = listen {
+        settings.listen = l;
+    }
+    init_tracing(settings.log_format, &settings.log_level);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        tracing::warn!("serving plain HTTP: put a TLS-terminating proxy in front (Entra requires HTTPS)");
+        tracing::info!(addr = %listener.local_addr()?, base_path = %settings.base_path, resource_types = plan.resources.len(), "scim-bridge listening");
+        let state = Arc::new(scim_bridge::AppState::new(settings, plan));
+        scim_bridge::run(listener, state, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

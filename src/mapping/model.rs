@@ -1,0 +1,377 @@
+//! Raw mapping-file types: exactly what ops write in YAML, nothing validated yet.
+//!
+//! Every struct denies unknown keys so a typo is an error that names the key
+//! (serde_yaml reports the line and column). [`super::compile`] turns these
+//! into the executable [`super::plan::Plan`].
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One mapping file: a backend and the SCIM resource types served from it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingFile {
+    /// Mapping language version; only `1` exists.
+    pub version: u32,
+    pub backend: BackendSpec,
+    /// Resource types by SCIM name (`User`, `Group`).
+    pub resources: BTreeMap<String, ResourceSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSpec {
+    /// Origin of the backend (`http://host:port`); falls back to the settings' `[backend] base_url`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub auth: Option<AuthSpec>,
+    /// Whole-request timeout for one backend call.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Headers sent on every call (values may use `${ENV}`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub errors: Option<ErrorSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthSpec {
+    /// A static header such as `X-Api-Key: …`.
+    Header { name: String, value: String },
+    /// HTTP Basic.
+    Basic { username: String, password: String },
+    /// `Authorization: Bearer <token>`.
+    Bearer { token: String },
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorSpec {
+    /// JSONPath to the backend's machine-readable error code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// JSONPath to the human message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// JSONPath to per-field problems (an object field → text, or a field name).
+    #[serde(default)]
+    pub fields: Option<String>,
+    /// Rules checked in order before the built-in table.
+    #[serde(default)]
+    pub rules: Vec<ErrorRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// Backend HTTP status this rule matches (any when absent).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Backend error code this rule matches (any when absent).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// SCIM status to answer.
+    pub scim_status: u16,
+    #[serde(default)]
+    pub scim_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// SCIM endpoint, e.g. `/Users`.
+    pub endpoint: String,
+    /// Core schema URN.
+    pub schema: String,
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Reject attributes the mapping does not map (default: accept and ignore).
+    #[serde(default)]
+    pub strict: bool,
+    pub id: IdSpec,
+    #[serde(default)]
+    pub version: Option<VersionSpec>,
+    #[serde(default)]
+    pub meta: MetaSpec,
+    #[serde(default)]
+    pub update: UpdateStyle,
+    /// How the backend says "your version is stale".
+    #[serde(default)]
+    pub conflict: Option<ConflictSpec>,
+    pub operations: OperationsSpec,
+    #[serde(default)]
+    pub filters: Vec<FilterSpec>,
+    pub attributes: Vec<AttributeSpec>,
+    #[serde(default)]
+    pub constants: Vec<ConstantSpec>,
+    /// Largest number of backend records a filter the backend cannot answer may scan.
+    #[serde(default)]
+    pub scan_limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdSpec {
+    /// Backend field holding the id (write-path syntax, e.g. `userId`).
+    pub field: String,
+    /// `integer` or `string`.
+    #[serde(default, rename = "type")]
+    pub kind: IdKind,
+    /// Regex a path id must match before any backend call (anchored).
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdKind {
+    Integer,
+    #[default]
+    String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionSpec {
+    /// Backend body field carrying the version (sent back on replace).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Read the version from the `ETag` response header and send it as `If-Match`.
+    #[serde(default)]
+    pub etag: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaSpec {
+    #[serde(default)]
+    pub created: Option<TimestampSpec>,
+    #[serde(default)]
+    pub last_modified: Option<TimestampSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampSpec {
+    pub field: String,
+    /// `rfc3339` (default), `epoch_seconds`, `epoch_millis`.
+    #[serde(default)]
+    pub format: TimeFormat,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeFormat {
+    #[default]
+    Rfc3339,
+    EpochSeconds,
+    EpochMillis,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStyle {
+    /// Full replacement (`replace` operation), current version in the body.
+    #[default]
+    Replace,
+    /// RFC 7396 JSON merge patch (`patch` operation) of what changed.
+    MergePatch,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictSpec {
+    pub status: u16,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsSpec {
+    pub list: ListOpSpec,
+    pub get: OpSpec,
+    #[serde(default)]
+    pub create: Option<OpSpec>,
+    #[serde(default)]
+    pub replace: Option<OpSpec>,
+    #[serde(default)]
+    pub patch: Option<OpSpec>,
+    #[serde(default)]
+    pub delete: Option<OpSpec>,
+    /// Group membership: add one member (`{member}` placeholder available).
+    #[serde(default)]
+    pub add_member: Option<OpSpec>,
+    /// Group membership: remove one member.
+    #[serde(default)]
+    pub remove_member: Option<OpSpec>,
+}
+
+/// One backend call as a request template.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OpSpec {
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Path below the base URL with `{id}` (and `{member}`) placeholders.
+    pub path: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Wrap the request body: `{"<wrap>": record}`.
+    #[serde(default)]
+    pub wrap: Option<String>,
+    /// JSONPath of the record in the response (default `$`).
+    #[serde(default)]
+    pub item: Option<String>,
+    /// Backend fields removed from the record before it is sent (replace).
+    #[serde(default)]
+    pub omit: Vec<String>,
+    /// Body template for membership calls, e.g. `{"userId": "{member}"}`.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListOpSpec {
+    #[serde(default)]
+    pub method: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSONPath of the records, e.g. `$.data[*]`.
+    pub items: String,
+    /// JSONPath of the total count.
+    pub total: String,
+    pub paging: PagingSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PagingSpec {
+    /// 1-based page number and page size.
+    Page {
+        #[serde(default = "default_page_param")]
+        page_param: String,
+        #[serde(default = "default_size_param")]
+        size_param: String,
+        max_page_size: usize,
+    },
+    /// 0-based offset and limit.
+    Offset {
+        #[serde(default = "default_offset_param")]
+        offset_param: String,
+        #[serde(default = "default_limit_param")]
+        limit_param: String,
+        max_page_size: usize,
+    },
+}
+
+fn default_page_param() -> String {
+    "page".into()
+}
+fn default_size_param() -> String {
+    "pageSize".into()
+}
+fn default_offset_param() -> String {
+    "offset".into()
+}
+fn default_limit_param() -> String {
+    "limit".into()
+}
+
+/// `attribute op value` → backend query parameter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    /// SCIM attribute path as in `attributes[].scim`.
+    pub scim: String,
+    /// Only `eq` pushes down (backends do exact match).
+    #[serde(default = "default_filter_op")]
+    pub op: String,
+    /// Query parameter receiving the value (after the attribute's write transforms).
+    pub param: String,
+}
+
+fn default_filter_op() -> String {
+    "eq".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeSpec {
+    /// SCIM path: `userName`, `name.givenName`, `emails[type eq "work"].value`, `urn:…:employeeNumber`.
+    pub scim: String,
+    /// Backend write path (and read path unless `read` is given).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// JSONPath read expression (first match).
+    #[serde(default)]
+    pub read: Option<String>,
+    /// Computed read-only value: `{firstName} {lastName}`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// SCIM type: string (default), boolean, integer, decimal, dateTime, reference.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// readWrite (default), readOnly, writeOnly, immutable.
+    #[serde(default)]
+    pub mutability: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// none (default), server, global.
+    #[serde(default)]
+    pub uniqueness: Option<String>,
+    #[serde(default)]
+    pub case_exact: bool,
+    /// SCIM value → backend value. Reads use the inverse.
+    #[serde(default)]
+    pub values: Option<BTreeMap<String, serde_json::Value>>,
+    /// Named transforms applied in order on write (reverse order on read).
+    #[serde(default)]
+    pub transforms: Vec<String>,
+    /// SCIM value written on create when the client sends none.
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Group members: how a member id is stored in the backend array.
+    #[serde(default)]
+    pub members: Option<MembersSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersSpec {
+    /// Member ids are integers or strings in the backend.
+    #[serde(default, rename = "id_type")]
+    pub id_type: IdKind,
+    /// Elements are objects holding the id under this key (`[{"uuid": …}]`); plain ids when absent.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// SCIM endpoint the members live at (for `$ref`), default `/Users`.
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConstantSpec {
+    pub field: String,
+    pub value: serde_json::Value,
+    /// `create` (default), `always`.
+    #[serde(default)]
+    pub on: Option<String>,
+}

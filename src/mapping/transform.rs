@@ -1,0 +1,217 @@
+//! Value transforms between SCIM values and backend values.
+//!
+//! Each named transform has a write direction (SCIM → backend) and a read
+//! direction (backend → SCIM). Lossy ones (`language_only`, `lowercase`) read
+//! back unchanged. All are pure and allocation-light.
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde_json::Value;
+
+/// The named transforms a mapping may list under `transforms:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// Boolean negation both ways (`active` ⇄ `disabled`).
+    Invert,
+    /// Write lowercased (lossy).
+    Lowercase,
+    /// Write uppercased (lossy).
+    Uppercase,
+    /// Write trimmed (lossy).
+    Trim,
+    /// `en-US` ⇄ `en_US`.
+    LocaleUnderscore,
+    /// Write only the primary language subtag, lowercased: `nl-BE` → `nl` (lossy).
+    LanguageOnly,
+    /// SCIM dateTime ⇄ integer seconds since the epoch.
+    EpochSeconds,
+    /// SCIM dateTime ⇄ integer milliseconds since the epoch.
+    EpochMillis,
+    /// Write any scalar as a string; read a numeric/boolean string back as a number/boolean.
+    ToString,
+    /// Write a numeric string as an integer; read an integer back as a string.
+    ToInteger,
+    /// Write `""` as `null` (clears the field).
+    EmptyIsNull,
+}
+
+pub const TRANSFORM_NAMES: &[&str] = &[
+    "invert",
+    "lowercase",
+    "uppercase",
+    "trim",
+    "locale_underscore",
+    "language_only",
+    "epoch_seconds",
+    "epoch_millis",
+    "to_string",
+    "to_integer",
+    "empty_is_null",
+];
+
+impl Transform {
+    pub fn parse(name: &str) -> Option<Transform> {
+        Some(match name {
+            "invert" => Transform::Invert,
+            "lowercase" => Transform::Lowercase,
+            "uppercase" => Transform::Uppercase,
+            "trim" => Transform::Trim,
+            "locale_underscore" => Transform::LocaleUnderscore,
+            "language_only" => Transform::LanguageOnly,
+            "epoch_seconds" => Transform::EpochSeconds,
+            "epoch_millis" => Transform::EpochMillis,
+            "to_string" => Transform::ToString,
+            "to_integer" => Transform::ToInteger,
+            "empty_is_null" => Transform::EmptyIsNull,
+            _ => return None,
+        })
+    }
+
+    /// Whether reading gives back what was written.
+    pub fn is_lossy(self) -> bool {
+        matches!(
+            self,
+            Transform::Lowercase | Transform::Uppercase | Transform::Trim | Transform::LanguageOnly
+        )
+    }
+
+    /// SCIM → backend. `Err` carries a message for a 400 invalidValue.
+    pub fn write(self, v: Value) -> Result<Value, String> {
+        if v.is_null() {
+            return Ok(v);
+        }
+        Ok(match self {
+            Transform::Invert => match v {
+                Value::Bool(b) => Value::Bool(!b),
+                other => return Err(format!("expected a boolean, got {other}")),
+            },
+            Transform::Lowercase => map_str(v, |s| s.to_lowercase())?,
+            Transform::Uppercase => map_str(v, |s| s.to_uppercase())?,
+            Transform::Trim => map_str(v, |s| s.trim().to_string())?,
+            Transform::LocaleUnderscore => map_str(v, |s| s.replace('-', "_"))?,
+            Transform::LanguageOnly => map_str(v, |s| {
+                s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
+            })?,
+            Transform::EpochSeconds | Transform::EpochMillis => {
+                let s = v.as_str().ok_or_else(|| format!("expected a dateTime string, got {v}"))?;
+                let t = DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| format!("{s:?} is not an RFC 3339 dateTime"))?;
+                if self == Transform::EpochSeconds {
+                    Value::from(t.timestamp())
+                } else {
+                    Value::from(t.timestamp_millis())
+                }
+            }
+            Transform::ToString => match v {
+                Value::String(_) => v,
+                Value::Number(n) => Value::String(n.to_string()),
+                Value::Bool(b) => Value::String(b.to_string()),
+                other => return Err(format!("expected a scalar, got {other}")),
+            },
+            Transform::ToInteger => match &v {
+                Value::Number(n) if n.is_i64() || n.is_u64() => v,
+                Value::String(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .map_err(|_| format!("{s:?} is not an integer"))?,
+                other => return Err(format!("expected an integer, got {other}")),
+            },
+            Transform::EmptyIsNull => match &v {
+                Value::String(s) if s.is_empty() => Value::Null,
+                _ => v,
+            },
+        })
+    }
+
+    /// Backend → SCIM. Never fails: a value of an unexpected shape is passed through.
+    pub fn read(self, v: Value) -> Value {
+        match (self, v) {
+            (Transform::Invert, Value::Bool(b)) => Value::Bool(!b),
+            (Transform::LocaleUnderscore, Value::String(s)) => Value::String(s.replace('_', "-")),
+            (Transform::EpochSeconds, Value::Number(n)) => n
+                .as_i64()
+                .and_then(|s| Utc.timestamp_opt(s, 0).single())
+                .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true)))
+                .unwrap_or(Value::Number(n)),
+            (Transform::EpochMillis, Value::Number(n)) => n
+                .as_i64()
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+                .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true)))
+                .unwrap_or(Value::Number(n)),
+            (Transform::ToString, Value::String(s)) => s
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| s.parse::<bool>().map(Value::Bool))
+                .unwrap_or(Value::String(s)),
+            (Transform::ToInteger, Value::Number(n)) => Value::String(n.to_string()),
+            (_, v) => v,
+        }
+    }
+}
+
+fn map_str(v: Value, f: impl FnOnce(&str) -> String) -> Result<Value, String> {
+    match v {
+        Value::String(s) => Ok(Value::String(f(&s))),
+        other => Err(format!("expected a string, got {other}")),
+    }
+}
+
+/// Converts a backend timestamp to SCIM's RFC 3339 form.
+pub fn timestamp_to_scim(v: &Value, format: crate::mapping::model::TimeFormat) -> Option<String> {
+    use crate::mapping::model::TimeFormat;
+    match format {
+        TimeFormat::Rfc3339 => {
+            let s = v.as_str()?;
+            DateTime::parse_from_rfc3339(s).ok()?;
+            Some(s.to_string())
+        }
+        TimeFormat::EpochSeconds => Transform::EpochSeconds.read(v.clone()).as_str().map(String::from),
+        TimeFormat::EpochMillis => Transform::EpochMillis.read(v.clone()).as_str().map(String::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn locale_round_trip_and_language_is_lossy() {
+        let t = Transform::LocaleUnderscore;
+        assert_eq!(t.write(json!("en-US")).unwrap(), json!("en_US"));
+        assert_eq!(t.read(json!("en_US")), json!("en-US"));
+        assert_eq!(Transform::LanguageOnly.write(json!("nl-BE")).unwrap(), json!("nl"));
+        assert_eq!(Transform::LanguageOnly.write(json!("FR")).unwrap(), json!("fr"));
+        assert_eq!(Transform::LanguageOnly.read(json!("nl")), json!("nl"));
+        assert!(Transform::LanguageOnly.is_lossy());
+    }
+
+    #[test]
+    fn epoch_both_ways() {
+        assert_eq!(Transform::EpochSeconds.write(json!("2023-11-14T22:13:20Z")).unwrap(), json!(1_700_000_000));
+        assert_eq!(Transform::EpochSeconds.read(json!(1_700_000_000)), json!("2023-11-14T22:13:20Z"));
+        assert_eq!(Transform::EpochMillis.read(json!(1_700_000_000_123i64)), json!("2023-11-14T22:13:20.123Z"));
+        assert_eq!(Transform::EpochMillis.write(json!("2023-11-14T22:13:20.123Z")).unwrap(), json!(1_700_000_000_123i64));
+        assert!(Transform::EpochSeconds.write(json!("yesterday")).is_err());
+    }
+
+    #[test]
+    fn invert_and_coercions() {
+        assert_eq!(Transform::Invert.write(json!(true)).unwrap(), json!(false));
+        assert_eq!(Transform::Invert.read(json!(true)), json!(false));
+        assert!(Transform::Invert.write(json!("yes")).is_err());
+        assert_eq!(Transform::ToInteger.write(json!("42")).unwrap(), json!(42));
+        assert_eq!(Transform::ToInteger.read(json!(42)), json!("42"));
+        assert!(Transform::ToInteger.write(json!("4x")).is_err());
+        assert_eq!(Transform::ToString.write(json!(7)).unwrap(), json!("7"));
+        assert_eq!(Transform::EmptyIsNull.write(json!("")).unwrap(), Value::Null);
+        assert_eq!(Transform::Lowercase.write(json!("AbC")).unwrap(), json!("abc"));
+    }
+
+    #[test]
+    fn null_passes_through_every_transform() {
+        for name in TRANSFORM_NAMES {
+            assert_eq!(Transform::parse(name).unwrap().write(Value::Null).unwrap(), Value::Null, "{name}");
+        }
+    }
+}

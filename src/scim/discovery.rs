@@ -1,0 +1,134 @@
+//! `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas`, generated from
+//! the compiled plan so they advertise exactly what the mapping serves.
+
+use crate::mapping::plan::{Plan, ResourcePlan, SchemaAttr, SchemaDef};
+use crate::scim::attr::AttrKind;
+use serde_json::{json, Map, Value};
+
+pub const SPC_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+pub const RT_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+pub const SCHEMA_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+pub const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+
+pub fn service_provider_config(base: &str, max_results: usize) -> Value {
+    json!({
+        "schemas": [SPC_URN],
+        "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": true, "maxResults": max_results},
+        "changePassword": {"supported": false},
+        "sort": {"supported": false},
+        "etag": {"supported": true},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "Authentication with a bearer token (the Secret Token in Entra)",
+            "primary": true
+        }],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": format!("{base}/ServiceProviderConfig")
+        }
+    })
+}
+
+pub fn resource_type(r: &ResourcePlan, base: &str) -> Value {
+    let ext: Vec<Value> = r
+        .extensions
+        .iter()
+        .map(|e| json!({"schema": e, "required": false}))
+        .collect();
+    let mut v = json!({
+        "schemas": [RT_URN],
+        "id": r.name,
+        "name": r.name,
+        "endpoint": r.endpoint,
+        "description": r.description,
+        "schema": r.schema,
+        "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/{}", r.name)}
+    });
+    if !ext.is_empty() {
+        v["schemaExtensions"] = Value::Array(ext);
+    }
+    v
+}
+
+fn kind_name(k: AttrKind) -> &'static str {
+    match k {
+        AttrKind::String => "string",
+        AttrKind::Boolean => "boolean",
+        AttrKind::Decimal => "decimal",
+        AttrKind::Integer => "integer",
+        AttrKind::DateTime => "dateTime",
+        AttrKind::Binary => "binary",
+        AttrKind::Reference => "reference",
+        AttrKind::Complex => "complex",
+    }
+}
+
+fn attr_json(a: &SchemaAttr) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(a.name));
+    m.insert("type".into(), json!(kind_name(a.kind)));
+    m.insert("multiValued".into(), json!(a.multi_valued));
+    m.insert(
+        "description".into(),
+        json!(a.description.clone().unwrap_or_else(|| format!("{} (mapped)", a.name))),
+    );
+    m.insert("required".into(), json!(a.required));
+    if a.kind != AttrKind::Complex {
+        m.insert("caseExact".into(), json!(a.case_exact));
+    }
+    if !a.canonical_values.is_empty() {
+        m.insert("canonicalValues".into(), json!(a.canonical_values));
+    }
+    m.insert("mutability".into(), json!(a.mutability.as_str()));
+    let returned = if a.mutability.as_str() == "writeOnly" { "never" } else { "default" };
+    m.insert("returned".into(), json!(returned));
+    if a.kind != AttrKind::Complex {
+        m.insert("uniqueness".into(), json!(a.uniqueness));
+    }
+    if a.kind == AttrKind::Reference {
+        let rt = if a.reference_types.is_empty() { vec!["external".to_string()] } else { a.reference_types.clone() };
+        m.insert("referenceTypes".into(), json!(rt));
+    }
+    if a.kind == AttrKind::Complex {
+        m.insert("subAttributes".into(), Value::Array(a.subs.iter().map(attr_json).collect()));
+    }
+    Value::Object(m)
+}
+
+pub fn schema(def: &SchemaDef, base: &str) -> Value {
+    json!({
+        "schemas": [SCHEMA_URN],
+        "id": def.urn,
+        "name": def.name,
+        "description": def.description,
+        "attributes": def.attrs.iter().map(attr_json).collect::<Vec<_>>(),
+        "meta": {"resourceType": "Schema", "location": format!("{base}/Schemas/{}", def.urn)}
+    })
+}
+
+/// Every schema of every resource type, each once.
+pub fn all_schemas(plan: &Plan) -> Vec<&SchemaDef> {
+    let mut out: Vec<&SchemaDef> = Vec::new();
+    for r in &plan.resources {
+        for s in &r.schemas {
+            if !out.iter().any(|o| o.urn == s.urn) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+pub fn list_response(resources: Vec<Value>, total: usize, start_index: usize) -> Value {
+    json!({
+        "schemas": [LIST_URN],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}

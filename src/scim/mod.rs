@@ -1,0 +1,9 @@
+//! Pure SCIM protocol code, no I/O: attribute paths, filters, PATCH, errors,
+//! list responses and discovery documents.
+
+pub mod attr;
+pub mod discovery;
+pub mod error;
+pub mod filter;
+pub mod patch;
+pub mod query;

@@ -1,0 +1,251 @@
+//! Query strings and `attributes`/`excludedAttributes` projection.
+
+use crate::scim::attr::AttrPath;
+use crate::scim::error::ScimError;
+use crate::scim::filter::parse_patch_path;
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
+
+/// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, as Entra sends).
+pub fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    percent_decode_str(&s).decode_utf8_lossy().into_owned()
+}
+
+/// A parsed `attributes` / `excludedAttributes` list.
+#[derive(Debug, Default, Clone)]
+pub struct Projection {
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+fn parse_list(text: &str, key: &str) -> Result<Vec<AttrPath>, ScimError> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let p = parse_patch_path(item)
+            .map_err(|e| ScimError::invalid_value(format!("{key}: {item:?} is not an attribute path: {e}")))?;
+        if p.filter.is_some() {
+            return Err(ScimError::invalid_value(format!("{key}: {item:?}: filters are not allowed here")));
+        }
+        out.push(p.attr);
+    }
+    Ok(out)
+}
+
+impl Projection {
+    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
+        Ok(Projection {
+            attributes: attributes.map(|a| parse_list(a, "attributes")).transpose()?.unwrap_or_default(),
+            excluded: excluded.map(|a| parse_list(a, "excludedAttributes")).transpose()?.unwrap_or_default(),
+        })
+    }
+
+    pub fn from_json(body: &Value) -> Result<Projection, ScimError> {
+        let join = |k: &str| -> Result<Option<String>, ScimError> {
+            match crate::mapping::plan::get_ci(body, k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(a)) => Ok(Some(
+                    a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+                )),
+                Some(_) => Err(ScimError::invalid_value(format!("{k} must be an array of attribute names"))),
+            }
+        };
+        Projection::parse(join("attributes")?.as_deref(), join("excludedAttributes")?.as_deref())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
+    /// Whether the top-level attribute `name` is wanted at all (so costly
+    /// attributes such as group members can be skipped before they are built).
+    pub fn wants(&self, name: &str) -> bool {
+        if self.excluded.iter().any(|p| p.sub.is_none() && p.name.eq_ignore_ascii_case(name)) {
+            return false;
+        }
+        self.attributes.is_empty() || self.attributes.iter().any(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Applies the projection to a resource; `id` and `schemas` always stay (RFC 7643 §7 returned:always).
+    pub fn apply(&self, core_schema: &str, resource: Value) -> Value {
+        if self.is_empty() {
+            return resource;
+        }
+        let Value::Object(mut obj) = resource else { return resource };
+        if !self.attributes.is_empty() {
+            let mut kept = Map::new();
+            for key in ["id", "schemas"] {
+                if let Some(v) = obj.remove(key) {
+                    kept.insert(key.to_string(), v);
+                }
+            }
+            for p in &self.attributes {
+                copy_path(&obj, &mut kept, p, core_schema);
+            }
+            obj = kept;
+        }
+        for p in &self.excluded {
+            remove_path(&mut obj, p, core_schema);
+        }
+        Value::Object(obj)
+    }
+}
+
+fn container_key<'a>(obj: &'a Map<String, Value>, p: &AttrPath, core: &str) -> Option<Option<&'a String>> {
+    match &p.urn {
+        Some(u) if !u.eq_ignore_ascii_case(core) => obj.keys().find(|k| k.eq_ignore_ascii_case(u)).map(Some),
+        _ => Some(None),
+    }
+}
+
+fn find_key<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a String> {
+    obj.keys().find(|k| k.eq_ignore_ascii_case(name))
+}
+
+fn copy_path(src: &Map<String, Value>, dst: &mut Map<String, Value>, p: &AttrPath, core: &str) {
+    // A bare extension URN in `attributes` keeps the whole extension object.
+    if p.urn.is_none() && p.name.starts_with("urn:") {
+        if let Some(k) = find_key(src, &p.name) {
+            dst.insert(k.clone(), src[k].clone());
+        }
+        return;
+    }
+    let Some(ck) = container_key(src, p, core) else { return };
+    let (src_c, dst_c): (&Map<String, Value>, &mut Map<String, Value>) = match ck {
+        None => (src, dst),
+        Some(k) => {
+            let Some(Value::Object(s)) = src.get(k) else { return };
+            let d = dst.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(d) = d else { return };
+            (s, d)
+        }
+    };
+    let Some(k) = find_key(src_c, &p.name) else { return };
+    match (&p.sub, &src_c[k]) {
+        (None, v) => {
+            dst_c.insert(k.clone(), v.clone());
+        }
+        (Some(sub), Value::Object(inner)) => {
+            if let Some(sk) = find_key(inner, sub) {
+                let d = dst_c.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(d) = d {
+                    d.insert(sk.clone(), inner[sk].clone());
+                }
+            }
+        }
+        (Some(sub), Value::Array(items)) => {
+            let picked: Vec<Value> = items
+                .iter()
+                .filter_map(|it| {
+                    let o = it.as_object()?;
+                    let sk = find_key(o, sub)?;
+                    let mut m = Map::new();
+                    m.insert(sk.clone(), o[sk].clone());
+                    Some(Value::Object(m))
+                })
+                .collect();
+            if !picked.is_empty() {
+                dst_c.insert(k.clone(), Value::Array(picked));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn remove_path(obj: &mut Map<String, Value>, p: &AttrPath, core: &str) {
+    if p.urn.is_none() && p.name.starts_with("urn:") {
+        if let Some(k) = find_key(obj, &p.name).cloned() {
+            obj.remove(&k);
+        }
+        return;
+    }
+    if p.urn.is_none() && p.sub.is_none() && ["id", "schemas"].iter().any(|k| k.eq_ignore_ascii_case(&p.name)) {
+        return;
+    }
+    let target = match container_key(obj, p, core) {
+        None => return,
+        Some(None) => obj,
+        Some(Some(k)) => {
+            let k = k.clone();
+            match obj.get_mut(&k) {
+                Some(Value::Object(m)) => m,
+                _ => return,
+            }
+        }
+    };
+    let Some(k) = find_key(target, &p.name).cloned() else { return };
+    match &p.sub {
+        None => {
+            target.remove(&k);
+        }
+        Some(sub) => match target.get_mut(&k) {
+            Some(Value::Object(inner)) => {
+                if let Some(sk) = find_key(inner, sub).cloned() {
+                    inner.remove(&sk);
+                }
+            }
+            Some(Value::Array(items)) => {
+                for it in items.iter_mut() {
+                    if let Value::Object(o) = it {
+                        if let Some(sk) = find_key(o, sub).cloned() {
+                            o.remove(&sk);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+    #[test]
+    fn decodes_plus_and_percent() {
+        let q = parse_query("filter=userName+eq+%22a%2Bb%40c%22&count=5&aadOptscim062020");
+        assert_eq!(q[0], ("filter".into(), "userName eq \"a+b@c\"".into()));
+        assert_eq!(q[1], ("count".into(), "5".into()));
+        assert_eq!(q[2], ("aadOptscim062020".into(), "".into()));
+    }
+
+    #[test]
+    fn attributes_keep_only_requested_plus_id() {
+        let r = json!({"id": "1", "schemas": [CORE], "userName": "a", "name": {"givenName": "G", "familyName": "F"}, "emails": [{"type": "work", "value": "x"}], "meta": {}});
+        let p = Projection::parse(Some("USERNAME,name.givenName,emails.value"), None).unwrap();
+        assert_eq!(
+            p.apply(CORE, r.clone()),
+            json!({"id": "1", "schemas": [CORE], "userName": "a", "name": {"givenName": "G"}, "emails": [{"value": "x"}]})
+        );
+        let p = Projection::parse(None, Some("name.familyName,emails,id")).unwrap();
+        assert_eq!(
+            p.apply(CORE, r),
+            json!({"id": "1", "schemas": [CORE], "userName": "a", "name": {"givenName": "G"}, "meta": {}})
+        );
+    }
+
+    #[test]
+    fn wants_reports_excluded_members() {
+        let p = Projection::parse(None, Some("members")).unwrap();
+        assert!(!p.wants("members"));
+        assert!(p.wants("displayName"));
+        let p = Projection::parse(Some("displayName"), None).unwrap();
+        assert!(!p.wants("members"));
+        assert!(Projection::parse(Some("emails[type eq \"work\"]"), None).is_err());
+    }
+}
