@@ -44,19 +44,32 @@ async fn main() -> anyhow::Result<()> {
         env.insert("SCIM_BRIDGE__SERVER__LISTEN".into(), l.clone());
     }
     let settings_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scim-bridge.toml");
-    let (settings, plan) = scim_bridge::load(&settings_file, Some(env.clone())).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (settings, plan) =
+        scim_bridge::load(&settings_file, Some(env.clone())).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SCIM_BRIDGE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SCIM_BRIDGE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;
-    let token = env.get("SCIM_BRIDGE_TOKEN").cloned().unwrap_or_else(|| scim_bridge::config::defaults::DEMO_TOKEN.into());
+    let token = env
+        .get("SCIM_BRIDGE_TOKEN")
+        .cloned()
+        .unwrap_or_else(|| scim_bridge::config::defaults::DEMO_TOKEN.into());
     println!("scim-bridge demo is running");
     println!("  SCIM base URL : http://{addr}{}", settings.base_path);
     println!("  Bearer token  : {token}");
-    println!("  legacy API    : {}/api/v1 (X-Api-Key header)", legacy.base_url());
+    println!(
+        "  legacy API    : {}/api/v1 (X-Api-Key header)",
+        legacy.base_url()
+    );
     println!("try:");
-    println!("  curl -s -H 'Authorization: Bearer {token}' http://{addr}{}/Users", settings.base_path);
+    println!(
+        "  curl -s -H 'Authorization: Bearer {token}' http://{addr}{}/Users",
+        settings.base_path
+    );
     println!("stop with Ctrl-C");
     let state = Arc::new(scim_bridge::AppState::new(settings, plan));
     scim_bridge::run(listener, state, async {

@@ -29,7 +29,10 @@ pub enum LoadError {
 }
 
 /// Loads settings and compiles every mapping.
-pub fn load(settings_file: &std::path::Path, env: config::EnvMap) -> Result<(config::Settings, mapping::Plan), LoadError> {
+pub fn load(
+    settings_file: &std::path::Path,
+    env: config::EnvMap,
+) -> Result<(config::Settings, mapping::Plan), LoadError> {
     let settings = config::Settings::load(settings_file, env.clone())?;
     let plan = mapping::load_plan(&settings, &env).map_err(LoadError::Mapping)?;
     Ok((settings, plan))

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "scim-bridge", version, about = "SCIM 2.0 bridge in front of a legacy REST user API")]
+#[command(
+    name = "scim-bridge",
+    version,
+    about = "SCIM 2.0 bridge in front of a legacy REST user API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,17 +61,44 @@ fn check(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("settings: {} (listen {}, base path {})", settings.file.display(), settings.listen, settings.base_path);
+    println!(
+        "settings: {} (listen {}, base path {})",
+        settings.file.display(),
+        settings.listen,
+        settings.base_path
+    );
     println!("bearer tokens: {} configured", settings.bearer_tokens.len());
     for r in &plan.resources {
-        println!("\n{} at {}{} ({})", r.name, settings.base_path, r.endpoint, r.file);
-        println!("  backend: {} (auth {}, timeout {:?})", strip_userinfo(&r.backend.base_url), r.backend.auth_summary, r.backend.timeout);
+        println!(
+            "\n{} at {}{} ({})",
+            r.name, settings.base_path, r.endpoint, r.file
+        );
+        println!(
+            "  backend: {} (auth {}, timeout {:?})",
+            strip_userinfo(&r.backend.base_url),
+            r.backend.auth_summary,
+            r.backend.timeout
+        );
         let paging = match &r.ops.list.paging {
-            Paging::Page { page_param, size_param, max } => format!("{page_param}/{size_param}, max {max}"),
-            Paging::Offset { offset_param, limit_param, max } => format!("{offset_param}/{limit_param}, max {max}"),
+            Paging::Page {
+                page_param,
+                size_param,
+                max,
+            } => format!("{page_param}/{size_param}, max {max}"),
+            Paging::Offset {
+                offset_param,
+                limit_param,
+                max,
+            } => format!("{offset_param}/{limit_param}, max {max}"),
         };
-        println!("  list: {} {} (paging {paging})", r.ops.list.method, r.ops.list.path);
-        println!("  update: {:?}, conflict status {}", r.update, r.conflict_status);
+        println!(
+            "  list: {} {} (paging {paging})",
+            r.ops.list.method, r.ops.list.path
+        );
+        println!(
+            "  update: {:?}, conflict status {}",
+            r.update, r.conflict_status
+        );
         println!("  attributes:");
         for a in &r.attributes {
             let src = match (&a.write, &a.read) {
@@ -75,14 +106,23 @@ fn check(path: &std::path::Path) -> ExitCode {
                 (None, Some(ReadSource::Template(_))) => "template".to_string(),
                 (None, _) => "JSONPath".to_string(),
             };
-            println!("    {:<45} {:<22} {}", a.scim_text, src, a.mutability.as_str());
+            println!(
+                "    {:<45} {:<22} {}",
+                a.scim_text,
+                src,
+                a.mutability.as_str()
+            );
         }
         let pushed: Vec<String> = r
             .filters
             .iter()
             .map(|f| format!("{} eq → {}=", r.attributes[f.attr].scim_text, f.param))
             .collect();
-        println!("  filters pushed down: id eq → get{}{}", if pushed.is_empty() { "" } else { ", " }, pushed.join(", "));
+        println!(
+            "  filters pushed down: id eq → get{}{}",
+            if pushed.is_empty() { "" } else { ", " },
+            pushed.join(", ")
+        );
     }
     for w in &plan.warnings {
         println!("warning: {w}");
@@ -109,12 +149,15 @@ fn init_tracing(format: LogFormat, level: &str) {
 }
 
 fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let (mut settings, plan) = scim_bridge::load(&config, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut settings, plan) =
+        scim_bridge::load(&config, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(l) = listen {
         settings.listen = l;
     }
     init_tracing(settings.log_format, &settings.log_level);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
@@ -131,7 +174,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -120,13 +120,29 @@ impl ResourceCtx<'_> {
 
     fn record_from(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, ScimError> {
         let json = resp.json().ok_or_else(|| {
-            tracing::warn!(status = resp.status.as_u16(), "backend answered without a JSON body where a record was expected");
-            ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend answered without the resource")
+            tracing::warn!(
+                status = resp.status.as_u16(),
+                "backend answered without a JSON body where a record was expected"
+            );
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend answered without the resource",
+            )
         })?;
-        let record = op.item.first(&json).cloned().filter(Value::is_object).ok_or_else(|| {
-            tracing::warn!("backend answer has no record at the mapping's `item` path");
-            ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend answer does not contain the resource")
-        })?;
+        let record = op
+            .item
+            .first(&json)
+            .cloned()
+            .filter(Value::is_object)
+            .ok_or_else(|| {
+                tracing::warn!("backend answer has no record at the mapping's `item` path");
+                ScimError::new(
+                    StatusCode::BAD_GATEWAY,
+                    None,
+                    "the backend answer does not contain the resource",
+                )
+            })?;
         Ok(Fetched {
             record,
             etag: resp.etag().map(str::to_string),
@@ -149,7 +165,9 @@ impl ResourceCtx<'_> {
             .res
             .members_attr
             .is_none_or(|i| projection.wants(&self.res.attributes[i].target.name));
-        let scim = self.res.to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members);
+        let scim = self
+            .res
+            .to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members);
         projection.apply(&self.res.schema, scim)
     }
 
@@ -178,7 +196,11 @@ impl ResourceCtx<'_> {
         }
     }
 
-    pub async fn get(&self, id: &str, projection: &Projection) -> Result<(Value, Option<String>), ScimError> {
+    pub async fn get(
+        &self,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<(Value, Option<String>), ScimError> {
         let f = self.fetch(id).await?;
         Ok((self.render(&f, projection), self.version(&f)))
     }
@@ -186,10 +208,16 @@ impl ResourceCtx<'_> {
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
         self.check_unmapped(body)?;
         let op = self.res.ops.create.as_ref().ok_or_else(|| {
-            ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, format!("{} cannot be created through this bridge", self.res.name))
+            ScimError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                format!("{} cannot be created through this bridge", self.res.name),
+            )
         })?;
         let record = self.res.to_backend(body, None, WriteMode::Create)?;
-        let resp = self.call(op, None, None, Some(Self::body_bytes(op, record)), None).await?;
+        let resp = self
+            .call(op, None, None, Some(Self::body_bytes(op, record)), None)
+            .await?;
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.res.name));
         }
@@ -199,7 +227,11 @@ impl ResourceCtx<'_> {
 
     pub async fn delete(&self, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
         let op = self.res.ops.delete.as_ref().ok_or_else(|| {
-            ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, format!("{} cannot be deleted through this bridge", self.res.name))
+            ScimError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                format!("{} cannot be deleted through this bridge", self.res.name),
+            )
         })?;
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let mut backend_if_match = None;
@@ -208,11 +240,17 @@ impl ResourceCtx<'_> {
             self.check_if_match(if_match, &cur)?;
             backend_if_match = cur.etag.clone();
         }
-        let resp = self.call(op, Some(id), None, None, backend_if_match.as_deref()).await?;
+        let resp = self
+            .call(op, Some(id), None, None, backend_if_match.as_deref())
+            .await?;
         if resp.status.is_success() {
             Ok(())
         } else if self.is_conflict(&resp) {
-            Err(ScimError::new(StatusCode::PRECONDITION_FAILED, None, "the resource changed since it was read"))
+            Err(ScimError::new(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "the resource changed since it was read",
+            ))
         } else {
             Err(translate_error(&self.res.backend, &resp, &self.what(id)))
         }
@@ -239,29 +277,49 @@ impl ResourceCtx<'_> {
         }
         match &self.res.conflict_code {
             None => true,
-            Some(want) => crate::backend::error_code(&self.res.backend, resp.json().as_ref()).as_deref() == Some(want),
+            Some(want) => {
+                crate::backend::error_code(&self.res.backend, resp.json().as_ref()).as_deref()
+                    == Some(want)
+            }
         }
     }
 
     /// Writes `new` over `old` the way the mapping says (full replace with the
     /// version in the body, or a merge patch with `If-Match`).
-    async fn write_back(&self, id: &str, old: &Fetched, new: Value) -> Result<WriteOutcome, ScimError> {
+    async fn write_back(
+        &self,
+        id: &str,
+        old: &Fetched,
+        new: Value,
+    ) -> Result<WriteOutcome, ScimError> {
         use crate::mapping::model::UpdateStyle;
         let (op, body) = match self.res.update {
             UpdateStyle::Replace => {
                 let op = self.res.ops.replace.as_ref().ok_or_else(|| {
-                    ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, format!("{} cannot be modified through this bridge", self.res.name))
+                    ScimError::new(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        None,
+                        format!("{} cannot be modified through this bridge", self.res.name),
+                    )
                 })?;
                 (op, Self::body_bytes(op, new))
             }
             UpdateStyle::MergePatch => {
                 let op = self.res.ops.patch.as_ref().ok_or_else(|| {
-                    ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, format!("{} cannot be modified through this bridge", self.res.name))
+                    ScimError::new(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        None,
+                        format!("{} cannot be modified through this bridge", self.res.name),
+                    )
                 })?;
                 (op, Self::body_bytes(op, merge_diff(&old.record, &new)))
             }
         };
-        let if_match = if self.res.version.as_ref().is_some_and(|v| v.etag) { old.etag.as_deref() } else { None };
+        let if_match = if self.res.version.as_ref().is_some_and(|v| v.etag) {
+            old.etag.as_deref()
+        } else {
+            None
+        };
         let resp = self.call(op, Some(id), None, Some(body), if_match).await?;
         if resp.status.is_success() {
             if resp.body.is_empty() {
@@ -277,7 +335,12 @@ impl ResourceCtx<'_> {
 
     /// Read → change the SCIM view → map back over the record → write with the
     /// version read; on a version conflict re-read and re-apply (bounded).
-    async fn read_modify_write<F>(&self, id: &str, if_match: Option<&str>, mut change: F) -> Result<(Value, Option<String>), ScimError>
+    async fn read_modify_write<F>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        mut change: F,
+    ) -> Result<(Value, Option<String>), ScimError>
     where
         F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
     {
@@ -286,17 +349,30 @@ impl ResourceCtx<'_> {
         for attempt in 0..attempts {
             let cur = self.fetch(id).await?;
             self.check_if_match(if_match, &cur)?;
-            let scim = self.res.to_scim(&cur.record, cur.etag.as_deref(), self.base_url, true);
+            let scim = self
+                .res
+                .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, true);
             let changed = change(&cur, scim)?;
-            let new = self.res.to_backend(&changed, Some(&cur.record), WriteMode::Replace)?;
+            let new = self
+                .res
+                .to_backend(&changed, Some(&cur.record), WriteMode::Replace)?;
             if new == cur.record {
                 debug!(resource = %self.res.name, "no change; nothing written");
-                return Ok((self.render(&cur, &Projection::default()), self.version(&cur)));
+                return Ok((
+                    self.render(&cur, &Projection::default()),
+                    self.version(&cur),
+                ));
             }
             match self.write_back(id, &cur, new).await? {
-                WriteOutcome::Done(f) => return Ok((self.render(&f, &Projection::default()), self.version(&f))),
+                WriteOutcome::Done(f) => {
+                    return Ok((self.render(&f, &Projection::default()), self.version(&f)))
+                }
                 WriteOutcome::Conflict if if_match.is_some() => {
-                    return Err(ScimError::new(StatusCode::PRECONDITION_FAILED, None, "the resource changed since the version given in If-Match"));
+                    return Err(ScimError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        None,
+                        "the resource changed since the version given in If-Match",
+                    ));
                 }
                 WriteOutcome::Conflict => {
                     debug!(resource = %self.res.name, attempt, "version conflict; re-reading");
@@ -305,21 +381,39 @@ impl ResourceCtx<'_> {
                 }
             }
         }
-        Err(ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, "too many concurrent updates of this resource; retry")
-            .with_retry_after(Some(1)))
+        Err(ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "too many concurrent updates of this resource; retry",
+        )
+        .with_retry_after(Some(1)))
     }
 
-    pub async fn replace(&self, id: &str, body: &Value, if_match: Option<&str>) -> Result<(Value, Option<String>), ScimError> {
+    pub async fn replace(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), ScimError> {
         self.check_unmapped(body)?;
         if let Some(bid) = body.get("id").and_then(Value::as_str) {
             if bid != id {
-                return Err(ScimError::bad_request("mutability", format!("id {bid:?} in the body does not match the URL")));
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    format!("id {bid:?} in the body does not match the URL"),
+                ));
             }
         }
-        self.read_modify_write(id, if_match, |_, _| Ok(body.clone())).await
+        self.read_modify_write(id, if_match, |_, _| Ok(body.clone()))
+            .await
     }
 
-    pub async fn patch(&self, id: &str, body: &Value, if_match: Option<&str>) -> Result<(Value, Option<String>), ScimError> {
+    pub async fn patch(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), ScimError> {
         let ops = parse_patch(body)?;
         let res = self.res;
         self.read_modify_write(id, if_match, |_, mut scim| {
@@ -331,7 +425,12 @@ impl ResourceCtx<'_> {
 
     // === search ===
 
-    async fn list_page(&self, params: &[(String, String)], offset: usize, size: usize) -> Result<(Vec<Value>, Option<usize>), ScimError> {
+    async fn list_page(
+        &self,
+        params: &[(String, String)],
+        offset: usize,
+        size: usize,
+    ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
         let list = &self.res.ops.list;
         let mut q = list.query.clone();
         let mut push = |k: &str, v: &str| {
@@ -343,11 +442,19 @@ impl ResourceCtx<'_> {
             q.push_str(&encode_segment(v));
         };
         match &list.paging {
-            Paging::Page { page_param, size_param, .. } => {
+            Paging::Page {
+                page_param,
+                size_param,
+                ..
+            } => {
                 push(page_param, &(offset / size.max(1) + 1).to_string());
                 push(size_param, &size.to_string());
             }
-            Paging::Offset { offset_param, limit_param, .. } => {
+            Paging::Offset {
+                offset_param,
+                limit_param,
+                ..
+            } => {
                 push(offset_param, &offset.to_string());
                 push(limit_param, &size.to_string());
             }
@@ -367,14 +474,29 @@ impl ResourceCtx<'_> {
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.res.name));
         }
-        let json = resp.json().ok_or_else(|| ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend list answer is not JSON"))?;
+        let json = resp.json().ok_or_else(|| {
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend list answer is not JSON",
+            )
+        })?;
         let items: Vec<Value> = list.items.select(&json).into_iter().cloned().collect();
-        let total = list.total.first(&json).and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).map(|n| n as usize);
+        let total = list
+            .total
+            .first(&json)
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            .map(|n| n as usize);
         Ok((items, total))
     }
 
     /// Backend records `[start, start+count)` (0-based), unfiltered but for `params`.
-    async fn list_range(&self, params: &[(String, String)], start: usize, count: usize) -> Result<(Vec<Value>, Option<usize>), ScimError> {
+    async fn list_range(
+        &self,
+        params: &[(String, String)],
+        start: usize,
+        count: usize,
+    ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
         let max = self.res.ops.list.paging.max();
         if count == 0 {
             let (_, total) = self.list_page(params, 0, 1).await?;
@@ -411,12 +533,23 @@ impl ResourceCtx<'_> {
 
     pub async fn search(&self, q: &SearchQuery) -> Result<Value, ScimError> {
         let start_index = q.start_index.max(1);
-        let count = q.count.unwrap_or(self.settings.default_count).min(self.settings.max_count);
+        let count = q
+            .count
+            .unwrap_or(self.settings.default_count)
+            .min(self.settings.max_count);
         let Some(filter) = &q.filter else {
             let (records, total) = self.list_range(&[], start_index - 1, count).await?;
             let resources: Vec<Value> = records
                 .into_iter()
-                .map(|r| self.render(&Fetched { record: r, etag: None }, &q.projection))
+                .map(|r| {
+                    self.render(
+                        &Fetched {
+                            record: r,
+                            etag: None,
+                        },
+                        &q.projection,
+                    )
+                })
                 .collect();
             let total = total.unwrap_or(start_index - 1 + resources.len());
             return Ok(list_response(resources, total, start_index));
@@ -436,13 +569,18 @@ impl ResourceCtx<'_> {
                 }
             }
         };
-        let with_members = self
-            .res
-            .members_attr
-            .is_none_or(|i| q.projection.wants(&self.res.attributes[i].target.name) || filter_mentions(filter, &self.res.attributes[i].target.name));
+        let with_members = self.res.members_attr.is_none_or(|i| {
+            q.projection.wants(&self.res.attributes[i].target.name)
+                || filter_mentions(filter, &self.res.attributes[i].target.name)
+        });
         if let Some(id) = &pd.id {
             match self.fetch(id).await {
-                Ok(f) => keep(self.res.to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members), &mut total, &mut matched),
+                Ok(f) => keep(
+                    self.res
+                        .to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members),
+                    &mut total,
+                    &mut matched,
+                ),
                 Err(e) if e.status == StatusCode::NOT_FOUND => {}
                 Err(e) => return Err(e),
             }
@@ -477,14 +615,24 @@ impl ResourceCtx<'_> {
             let n = page.len();
             scanned += n;
             for r in page {
-                keep(self.res.to_scim(&r, None, self.base_url, with_members), &mut total, &mut matched);
+                keep(
+                    self.res.to_scim(&r, None, self.base_url, with_members),
+                    &mut total,
+                    &mut matched,
+                );
             }
             offset += max;
             if n < max || n == 0 || backend_total.is_some_and(|t| offset >= t) {
                 break;
             }
             if scanned >= self.res.scan_limit {
-                return Err(ScimError::bad_request("tooMany", format!("the filter would scan more than {} records", self.res.scan_limit)));
+                return Err(ScimError::bad_request(
+                    "tooMany",
+                    format!(
+                        "the filter would scan more than {} records",
+                        self.res.scan_limit
+                    ),
+                ));
             }
             page = self.list_page(&pd.params, offset, max).await?.0;
         }
@@ -494,8 +642,12 @@ impl ResourceCtx<'_> {
 
 fn filter_mentions(f: &Filter, name: &str) -> bool {
     match f {
-        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => p.name.eq_ignore_ascii_case(name),
-        Filter::And(a, b) | Filter::Or(a, b) => filter_mentions(a, name) || filter_mentions(b, name),
+        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => {
+            p.name.eq_ignore_ascii_case(name)
+        }
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            filter_mentions(a, name) || filter_mentions(b, name)
+        }
         Filter::Not(a) => filter_mentions(a, name),
     }
 }
@@ -529,11 +681,18 @@ fn conjuncts<'a>(f: &'a Filter, out: &mut Vec<&'a Filter>) {
 pub fn pushdown(res: &ResourcePlan, filter: &Filter) -> Pushdown {
     let mut terms = Vec::new();
     conjuncts(filter, &mut terms);
-    let mut pd = Pushdown { fully_pushed: true, ..Default::default() };
+    let mut pd = Pushdown {
+        fully_pushed: true,
+        ..Default::default()
+    };
     for t in terms {
         let pushed = match t {
             Filter::Compare(p, CompareOp::Eq, v)
-                if p.sub.is_none() && p.name.eq_ignore_ascii_case("id") && p.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(&res.schema)) =>
+                if p.sub.is_none()
+                    && p.name.eq_ignore_ascii_case("id")
+                    && p.urn
+                        .as_deref()
+                        .is_none_or(|u| u.eq_ignore_ascii_case(&res.schema)) =>
             {
                 let text = scalar_key(v).unwrap_or_default();
                 match (&pd.id, res.check_id(&text)) {
@@ -543,26 +702,44 @@ pub fn pushdown(res: &ResourcePlan, filter: &Filter) -> Pushdown {
                 }
                 true
             }
-            Filter::Compare(p, CompareOp::Eq, v) => push_term(res, &mut pd, |a| {
-                a.target.selector.is_empty()
-                    && a.target.name.eq_ignore_ascii_case(&p.name)
-                    && opt_eq(a.target.sub.as_deref(), p.sub.as_deref())
-                    && urn_eq(res, a.target.urn.as_deref(), p.urn.as_deref())
-            }, v),
+            Filter::Compare(p, CompareOp::Eq, v) => push_term(
+                res,
+                &mut pd,
+                |a| {
+                    a.target.selector.is_empty()
+                        && a.target.name.eq_ignore_ascii_case(&p.name)
+                        && opt_eq(a.target.sub.as_deref(), p.sub.as_deref())
+                        && urn_eq(res, a.target.urn.as_deref(), p.urn.as_deref())
+                },
+                v,
+            ),
             Filter::ValuePath(p, inner) => {
                 let eqs = eq_assignments(inner);
                 let mut pushed = false;
                 for (sub_path, value) in &eqs {
                     let sub = sub_path.name.as_str();
                     let rest: Vec<_> = eqs.iter().filter(|(sp, _)| sp.name != sub).collect();
-                    let hit = push_term(res, &mut pd, |a| {
-                        !a.target.selector.is_empty()
-                            && a.target.name.eq_ignore_ascii_case(&p.name)
-                            && a.target.sub.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(sub))
-                            && urn_eq(res, a.target.urn.as_deref(), p.urn.as_deref())
-                            && a.target.selector.len() == rest.len()
-                            && a.target.selector.iter().all(|(k, sv)| rest.iter().any(|(rp, rv)| rp.name.eq_ignore_ascii_case(k) && crate::mapping::plan::loose_eq(rv, sv)))
-                    }, value);
+                    let hit = push_term(
+                        res,
+                        &mut pd,
+                        |a| {
+                            !a.target.selector.is_empty()
+                                && a.target.name.eq_ignore_ascii_case(&p.name)
+                                && a.target
+                                    .sub
+                                    .as_deref()
+                                    .is_some_and(|s| s.eq_ignore_ascii_case(sub))
+                                && urn_eq(res, a.target.urn.as_deref(), p.urn.as_deref())
+                                && a.target.selector.len() == rest.len()
+                                && a.target.selector.iter().all(|(k, sv)| {
+                                    rest.iter().any(|(rp, rv)| {
+                                        rp.name.eq_ignore_ascii_case(k)
+                                            && crate::mapping::plan::loose_eq(rv, sv)
+                                    })
+                                })
+                        },
+                        value,
+                    );
                     if hit {
                         pushed = true;
                         break;
@@ -602,7 +779,12 @@ fn urn_eq(res: &ResourcePlan, target: Option<&str>, given: Option<&str>) -> bool
     opt_eq(target, given)
 }
 
-fn push_term(res: &ResourcePlan, pd: &mut Pushdown, pred: impl Fn(&crate::mapping::plan::AttrPlan) -> bool, v: &Value) -> bool {
+fn push_term(
+    res: &ResourcePlan,
+    pd: &mut Pushdown,
+    pred: impl Fn(&crate::mapping::plan::AttrPlan) -> bool,
+    v: &Value,
+) -> bool {
     for f in &res.filters {
         let a = &res.attributes[f.attr];
         if !pred(a) {
@@ -611,8 +793,12 @@ fn push_term(res: &ResourcePlan, pd: &mut Pushdown, pred: impl Fn(&crate::mappin
         if pd.params.iter().any(|(k, _)| *k == f.param) {
             return false; // a backend may not AND repeated parameters: keep it bridge-side
         }
-        let Ok(bv) = a.write_value(v) else { return false };
-        let Some(text) = scalar_key(&bv) else { return false };
+        let Ok(bv) = a.write_value(v) else {
+            return false;
+        };
+        let Some(text) = scalar_key(&bv) else {
+            return false;
+        };
         pd.params.push((f.param.clone(), text));
         return true;
     }
@@ -655,6 +841,9 @@ mod tests {
     fn merge_diff_is_minimal() {
         let old = json!({"a": 1, "n": {"x": 1, "y": 2}, "arr": [1, 2], "gone": true});
         let new = json!({"a": 1, "n": {"x": 1, "y": 3}, "arr": [1], "added": "z"});
-        assert_eq!(merge_diff(&old, &new), json!({"n": {"y": 3}, "arr": [1], "added": "z", "gone": null}));
+        assert_eq!(
+            merge_diff(&old, &new),
+            json!({"n": {"y": 3}, "arr": [1], "added": "z", "gone": null})
+        );
     }
 }

@@ -33,13 +33,22 @@ pub enum BackendError {
 impl From<BackendError> for ScimError {
     fn from(e: BackendError) -> ScimError {
         match e {
-            BackendError::Timeout(_) => ScimError::new(StatusCode::GATEWAY_TIMEOUT, None, "the backend did not answer in time"),
-            BackendError::Connect(_) => {
-                ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, "the backend is unreachable").with_retry_after(Some(5))
-            }
-            BackendError::Io(_) | BackendError::TooLarge => {
-                ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend gave an unusable answer")
-            }
+            BackendError::Timeout(_) => ScimError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                None,
+                "the backend did not answer in time",
+            ),
+            BackendError::Connect(_) => ScimError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "the backend is unreachable",
+            )
+            .with_retry_after(Some(5)),
+            BackendError::Io(_) | BackendError::TooLarge => ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend gave an unusable answer",
+            ),
         }
     }
 }
@@ -61,7 +70,9 @@ impl BackendResponse {
     }
 
     pub fn etag(&self) -> Option<&str> {
-        self.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
     }
 
     fn retry_after(&self) -> Option<u64> {
@@ -103,18 +114,29 @@ impl BackendClient {
                 )
             }
         };
-        let connector = builder.https_or_http().enable_http1().enable_http2().build();
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .build(connector);
-        BackendClient { client, read_retries }
+        BackendClient {
+            client,
+            read_retries,
+        }
     }
 
     /// Sends a call; idempotent calls (GET) are retried on connect errors and
     /// 502/503/504 with jittered backoff; others only when the connection
     /// failed before anything was sent.
-    pub async fn send(&self, backend: &BackendPlan, call: Call<'_>) -> Result<BackendResponse, BackendError> {
+    pub async fn send(
+        &self,
+        backend: &BackendPlan,
+        call: Call<'_>,
+    ) -> Result<BackendResponse, BackendError> {
         let idempotent = call.method == Method::GET;
         let mut attempt = 0u32;
         loop {
@@ -130,29 +152,43 @@ impl BackendClient {
                         && attempt < self.read_retries
                 }
             };
-            let retryable = retryable && (idempotent || matches!(result, Err(BackendError::Connect(_))));
+            let retryable =
+                retryable && (idempotent || matches!(result, Err(BackendError::Connect(_))));
             match &result {
-                Ok(r) => debug!(method = %call.method, status = r.status.as_u16(), ms = elapsed.as_millis() as u64, attempt, "backend call"),
-                Err(e) => debug!(method = %call.method, error = %e, ms = elapsed.as_millis() as u64, attempt, "backend call failed"),
+                Ok(r) => {
+                    debug!(method = %call.method, status = r.status.as_u16(), ms = elapsed.as_millis() as u64, attempt, "backend call")
+                }
+                Err(e) => {
+                    debug!(method = %call.method, error = %e, ms = elapsed.as_millis() as u64, attempt, "backend call failed")
+                }
             }
             if !retryable {
                 return result;
             }
             attempt += 1;
             let base = 50u64 << attempt.min(5);
-            let jitter = (Instant::now().elapsed().subsec_nanos() as u64 ^ started.elapsed().subsec_nanos() as u64) % base.max(1);
+            let jitter = (Instant::now().elapsed().subsec_nanos() as u64
+                ^ started.elapsed().subsec_nanos() as u64)
+                % base.max(1);
             tokio::time::sleep(Duration::from_millis(base + jitter)).await;
         }
     }
 
-    async fn send_once(&self, backend: &BackendPlan, call: &Call<'_>) -> Result<BackendResponse, BackendError> {
+    async fn send_once(
+        &self,
+        backend: &BackendPlan,
+        call: &Call<'_>,
+    ) -> Result<BackendResponse, BackendError> {
         let uri = format!("{}{}", backend.base_url, call.path_and_query);
         let mut req = Request::builder().method(call.method.clone()).uri(&uri);
         let headers = req.headers_mut().expect("builder is valid before body");
         for (k, v) in backend.headers.iter().chain(call.headers.iter()) {
             headers.insert(k.clone(), v.clone());
         }
-        headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(id) = call.request_id.and_then(|i| HeaderValue::from_str(i).ok()) {
             headers.insert(HeaderName::from_static("x-request-id"), id);
         }
@@ -163,7 +199,9 @@ impl BackendClient {
             }
             None => Full::new(Bytes::new()),
         };
-        let req = req.body(body).map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?;
+        let req = req
+            .body(body)
+            .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?;
         let fut = async {
             let resp = self.client.request(req).await.map_err(|e| {
                 if e.is_connect() {
@@ -177,7 +215,9 @@ impl BackendClient {
                 .collect()
                 .await
                 .map_err(|e| {
-                    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
                         BackendError::TooLarge
                     } else {
                         BackendError::Io(e.to_string())
@@ -199,7 +239,12 @@ impl BackendClient {
 /// The backend's error code, per the mapping's `errors.code` JSONPath.
 pub fn error_code(backend: &BackendPlan, body: Option<&Value>) -> Option<String> {
     let body = body?;
-    backend.errors.code.as_ref().and_then(|e| e.first(body)).and_then(scalar_text)
+    backend
+        .errors
+        .code
+        .as_ref()
+        .and_then(|e| e.first(body))
+        .and_then(scalar_text)
 }
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -232,9 +277,16 @@ pub fn translate_error(backend: &BackendPlan, resp: &BackendResponse, what: &str
         .as_ref()
         .and_then(|b| read_text(backend.errors.message.as_ref(), b))
         .unwrap_or_default();
-    if let Some(fields) = body.as_ref().and_then(|b| read_text(backend.errors.fields.as_ref(), b)) {
+    if let Some(fields) = body
+        .as_ref()
+        .and_then(|b| read_text(backend.errors.fields.as_ref(), b))
+    {
         if !fields.is_empty() {
-            message = if message.is_empty() { fields } else { format!("{message} ({fields})") };
+            message = if message.is_empty() {
+                fields
+            } else {
+                format!("{message} ({fields})")
+            };
         }
     }
     let backend_says = |default: &str| {
@@ -257,31 +309,57 @@ pub fn translate_error(backend: &BackendPlan, resp: &BackendResponse, what: &str
             }
             let detail = match rule.scim_status.as_u16() {
                 404 => format!("{what} not found"),
-                409 if rule.scim_type == Some("uniqueness") => backend_says(&format!("{what} conflicts with an existing resource")),
-                _ => backend_says(&format!("the backend rejected the request ({})", status.as_u16())),
+                409 if rule.scim_type == Some("uniqueness") => {
+                    backend_says(&format!("{what} conflicts with an existing resource"))
+                }
+                _ => backend_says(&format!(
+                    "the backend rejected the request ({})",
+                    status.as_u16()
+                )),
             };
-            return ScimError::new(rule.scim_status, rule.scim_type, detail).with_retry_after(resp.retry_after());
+            return ScimError::new(rule.scim_status, rule.scim_type, detail)
+                .with_retry_after(resp.retry_after());
         }
     }
     match status.as_u16() {
         400 | 422 => ScimError::invalid_value(backend_says("the backend rejected a value")),
         404 => ScimError::not_found(format!("{what} not found")),
-        409 => ScimError::new(StatusCode::CONFLICT, Some("uniqueness"), backend_says(&format!("{what} conflicts with an existing resource"))),
-        412 => ScimError::new(StatusCode::PRECONDITION_FAILED, None, format!("{what} was changed by someone else")),
+        409 => ScimError::new(
+            StatusCode::CONFLICT,
+            Some("uniqueness"),
+            backend_says(&format!("{what} conflicts with an existing resource")),
+        ),
+        412 => ScimError::new(
+            StatusCode::PRECONDITION_FAILED,
+            None,
+            format!("{what} was changed by someone else"),
+        ),
         401 | 403 => {
             warn!(backend_status = status.as_u16(), "the backend rejected the bridge's own credentials (check backend.auth in the mapping)");
             ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend rejected the bridge's credentials (an operator must check the bridge's backend configuration)")
         }
-        429 => ScimError::new(StatusCode::TOO_MANY_REQUESTS, None, "the backend is rate limiting; retry later")
-            .with_retry_after(Some(resp.retry_after().unwrap_or(1))),
+        429 => ScimError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            "the backend is rate limiting; retry later",
+        )
+        .with_retry_after(Some(resp.retry_after().unwrap_or(1))),
         500..=599 => {
             warn!(backend_status = status.as_u16(), code = ?code, "backend server error");
-            ScimError::new(StatusCode::SERVICE_UNAVAILABLE, None, "the backend is temporarily unavailable")
-                .with_retry_after(Some(resp.retry_after().unwrap_or(5)))
+            ScimError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "the backend is temporarily unavailable",
+            )
+            .with_retry_after(Some(resp.retry_after().unwrap_or(5)))
         }
         other => {
             warn!(backend_status = other, code = ?code, "unexpected backend answer (check the mapping's operations)");
-            ScimError::new(StatusCode::BAD_GATEWAY, None, format!("the backend answered {other} unexpectedly"))
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                format!("the backend answered {other} unexpectedly"),
+            )
         }
     }
 }

@@ -181,7 +181,9 @@ pub fn expand_env(text: &str, env: &EnvMap) -> Result<String, String> {
                 None => (inner, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("invalid environment variable name {name:?} in ${{…}}"));
+                return Err(format!(
+                    "invalid environment variable name {name:?} in ${{…}}"
+                ));
             }
             match env_lookup(env, name).filter(|v| !v.is_empty()) {
                 Some(v) => out.push_str(&v),
@@ -242,43 +244,73 @@ impl Settings {
         let dir = path.parent().unwrap_or(Path::new("."));
         let expand = |key: &str, v: &str| expand_env(v, env).map_err(|m| invalid(key, m));
 
-        let listen_text = expand("server.listen", raw.server.listen.as_deref().unwrap_or(defaults::LISTEN))?;
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| invalid("server.listen", format!("{listen_text:?} is not HOST:PORT (an IP address and a port)")))?;
-        let base_path = raw.server.base_path.unwrap_or_else(|| defaults::BASE_PATH.into());
+        let listen_text = expand(
+            "server.listen",
+            raw.server.listen.as_deref().unwrap_or(defaults::LISTEN),
+        )?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "server.listen",
+                format!("{listen_text:?} is not HOST:PORT (an IP address and a port)"),
+            )
+        })?;
+        let base_path = raw
+            .server
+            .base_path
+            .unwrap_or_else(|| defaults::BASE_PATH.into());
         let base_path = base_path.trim_end_matches('/').to_string();
         if !base_path.is_empty() && !base_path.starts_with('/') {
-            return Err(invalid("server.base_path", format!("{base_path:?} must start with '/'")));
+            return Err(invalid(
+                "server.base_path",
+                format!("{base_path:?} must start with '/'"),
+            ));
         }
         let public_url = match raw.server.public_url.filter(|u| !u.is_empty()) {
             Some(u) => {
                 let u = expand("server.public_url", &u)?;
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(invalid("server.public_url", format!("{u:?} must start with http:// or https://")));
+                    return Err(invalid(
+                        "server.public_url",
+                        format!("{u:?} must start with http:// or https://"),
+                    ));
                 }
                 Some(u.trim_end_matches('/').to_string())
             }
             None => None,
         };
-        let max_body_bytes = raw.server.max_body_bytes.unwrap_or(defaults::MAX_BODY_BYTES);
+        let max_body_bytes = raw
+            .server
+            .max_body_bytes
+            .unwrap_or(defaults::MAX_BODY_BYTES);
         if max_body_bytes < 1024 {
-            return Err(invalid("server.max_body_bytes", format!("must be at least 1024, got {max_body_bytes}")));
+            return Err(invalid(
+                "server.max_body_bytes",
+                format!("must be at least 1024, got {max_body_bytes}"),
+            ));
         }
         let mut bearer_tokens = Vec::new();
         for (i, t) in raw.auth.bearer_tokens.iter().enumerate() {
             let key = format!("auth.bearer_tokens[{i}]");
             let t = expand(&key, t)?;
             if t.len() < 8 {
-                return Err(invalid(&key, "a bearer token must be at least 8 characters".into()));
+                return Err(invalid(
+                    &key,
+                    "a bearer token must be at least 8 characters".into(),
+                ));
             }
             bearer_tokens.push(Secret::new(t));
         }
         if bearer_tokens.is_empty() {
-            return Err(invalid("auth.bearer_tokens", "at least one bearer token is required".into()));
+            return Err(invalid(
+                "auth.bearer_tokens",
+                "at least one bearer token is required".into(),
+            ));
         }
         let backend_base_url = match raw.backend.base_url {
-            Some(u) => Some(crate::mapping::compile::check_base_url(&expand("backend.base_url", &u)?).map_err(|m| invalid("backend.base_url", m))?),
+            Some(u) => Some(
+                crate::mapping::compile::check_base_url(&expand("backend.base_url", &u)?)
+                    .map_err(|m| invalid("backend.base_url", m))?,
+            ),
             None => None,
         };
         if raw.mappings.is_empty() {
@@ -295,7 +327,12 @@ impl Settings {
         let log_format = match raw.log.format.as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(invalid("log.format", format!("{other:?} is not one of pretty, json"))),
+            Some(other) => {
+                return Err(invalid(
+                    "log.format",
+                    format!("{other:?} is not one of pretty, json"),
+                ))
+            }
         };
         Ok(Settings {
             file: path.to_path_buf(),
@@ -304,15 +341,35 @@ impl Settings {
             base_path,
             public_url,
             max_body_bytes,
-            request_timeout: Duration::from_millis(raw.server.request_timeout_ms.unwrap_or(defaults::REQUEST_TIMEOUT_MS).max(1)),
+            request_timeout: Duration::from_millis(
+                raw.server
+                    .request_timeout_ms
+                    .unwrap_or(defaults::REQUEST_TIMEOUT_MS)
+                    .max(1),
+            ),
             bearer_tokens,
             backend_base_url,
-            backend_timeout: Duration::from_millis(raw.backend.timeout_ms.unwrap_or(defaults::BACKEND_TIMEOUT_MS).max(1)),
-            backend_read_retries: raw.backend.read_retries.unwrap_or(defaults::BACKEND_READ_RETRIES),
-            default_count: positive("scim.default_count", raw.scim.default_count, defaults::DEFAULT_COUNT)?,
+            backend_timeout: Duration::from_millis(
+                raw.backend
+                    .timeout_ms
+                    .unwrap_or(defaults::BACKEND_TIMEOUT_MS)
+                    .max(1),
+            ),
+            backend_read_retries: raw
+                .backend
+                .read_retries
+                .unwrap_or(defaults::BACKEND_READ_RETRIES),
+            default_count: positive(
+                "scim.default_count",
+                raw.scim.default_count,
+                defaults::DEFAULT_COUNT,
+            )?,
             max_count: positive("scim.max_count", raw.scim.max_count, defaults::MAX_COUNT)?,
             scan_limit: positive("scim.scan_limit", raw.scim.scan_limit, defaults::SCAN_LIMIT)?,
-            conflict_retries: raw.scim.conflict_retries.unwrap_or(defaults::CONFLICT_RETRIES),
+            conflict_retries: raw
+                .scim
+                .conflict_retries
+                .unwrap_or(defaults::CONFLICT_RETRIES),
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
         })
@@ -324,7 +381,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> EnvMap {
-        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -351,7 +413,14 @@ mod tests {
         let (_d, p) = write_settings(
             "mappings = [\"m/x.yaml\"]\n[auth]\nbearer_tokens = [\"${TOK:-abcdefghij}\"]\n[server]\nlisten = \"127.0.0.1:9\"\n",
         );
-        let s = Settings::load(&p, env(&[("SCIM_BRIDGE__SERVER__LISTEN", "127.0.0.1:7777"), ("TOK", "secret-token-1")])).unwrap();
+        let s = Settings::load(
+            &p,
+            env(&[
+                ("SCIM_BRIDGE__SERVER__LISTEN", "127.0.0.1:7777"),
+                ("TOK", "secret-token-1"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(s.listen.port(), 7777);
         assert_eq!(s.mappings[0], p.parent().unwrap().join("m/x.yaml"));
         assert_eq!(s.bearer_tokens[0].expose(), "secret-token-1");
@@ -361,13 +430,20 @@ mod tests {
 
     #[test]
     fn errors_name_file_key_and_value_without_secrets() {
-        let (_d, p) = write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"short\"]\n");
+        let (_d, p) =
+            write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"short\"]\n");
         let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
-        assert!(e.contains("s.toml") && e.contains("auth.bearer_tokens[0]"), "{e}");
+        assert!(
+            e.contains("s.toml") && e.contains("auth.bearer_tokens[0]"),
+            "{e}"
+        );
         assert!(!e.contains("short"), "{e}");
         let (_d, p) = write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[server]\nlisten = \"nowhere\"\n");
         let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
-        assert!(e.contains("server.listen") && e.contains("\"nowhere\""), "{e}");
+        assert!(
+            e.contains("server.listen") && e.contains("\"nowhere\""),
+            "{e}"
+        );
         let (_d, p) = write_settings("mappings = [\"x.yaml\"]\nbogus = 1\n");
         let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
         assert!(e.contains("bogus"), "{e}");

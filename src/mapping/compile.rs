@@ -92,15 +92,19 @@ pub fn compile_read(text: &str) -> Result<ReadExpr, String> {
     }
     if let Some(rest) = t.strip_prefix("$.") {
         if !rest.is_empty()
-            && rest
-                .split('.')
-                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '@')))
+            && rest.split('.').all(|s| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '@'))
+            })
         {
             return FieldPath::parse(rest).map(ReadExpr::Field);
         }
     }
     if !t.starts_with('$') {
-        return Err(format!("{text:?} is not a JSONPath (it must start with '$', e.g. \"$.data[*]\")"));
+        return Err(format!(
+            "{text:?} is not a JSONPath (it must start with '$', e.g. \"$.data[*]\")"
+        ));
     }
     jsonpath_rust::parser::parse_json_path(t)
         .map(|q| ReadExpr::JsonPath(Box::new(q)))
@@ -147,7 +151,10 @@ pub fn load_plan(settings: &Settings, env: &EnvMap) -> Result<Plan, Vec<MappingE
     }
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for r in &plan.resources {
-        if let Some((_, f)) = seen.iter().find(|(e, _)| e.eq_ignore_ascii_case(&r.endpoint)) {
+        if let Some((_, f)) = seen
+            .iter()
+            .find(|(e, _)| e.eq_ignore_ascii_case(&r.endpoint))
+        {
             errors.push(MappingError {
                 file: r.file.clone(),
                 at: format!("resources.{}.endpoint", r.name),
@@ -164,7 +171,11 @@ pub fn load_plan(settings: &Settings, env: &EnvMap) -> Result<Plan, Vec<MappingE
     }
 }
 
-pub fn compile_file(path: &Path, settings: &Settings, env: &EnvMap) -> Result<Vec<ResourcePlan>, Vec<MappingError>> {
+pub fn compile_file(
+    path: &Path,
+    settings: &Settings,
+    env: &EnvMap,
+) -> Result<Vec<ResourcePlan>, Vec<MappingError>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![MappingError {
@@ -177,7 +188,12 @@ pub fn compile_file(path: &Path, settings: &Settings, env: &EnvMap) -> Result<Ve
 }
 
 /// Compiles mapping text (public for tests and `check`).
-pub fn compile_text(file: &str, text: &str, settings: Option<&Settings>, env: &EnvMap) -> Result<Vec<ResourcePlan>, Vec<MappingError>> {
+pub fn compile_text(
+    file: &str,
+    text: &str,
+    settings: Option<&Settings>,
+    env: &EnvMap,
+) -> Result<Vec<ResourcePlan>, Vec<MappingError>> {
     let raw: MappingFile = serde_yaml_ng::from_str(text).map_err(|e| {
         vec![MappingError {
             file: file.to_string(),
@@ -191,7 +207,13 @@ pub fn compile_text(file: &str, text: &str, settings: Option<&Settings>, env: &E
         env,
     };
     if raw.version != 1 {
-        cx.err("version", format!("unsupported mapping version {} (only 1 exists)", raw.version));
+        cx.err(
+            "version",
+            format!(
+                "unsupported mapping version {} (only 1 exists)",
+                raw.version
+            ),
+        );
     }
     let backend = compile_backend(&mut cx, &raw.backend, settings);
     if raw.resources.is_empty() {
@@ -213,7 +235,13 @@ pub fn compile_text(file: &str, text: &str, settings: Option<&Settings>, env: &E
     }
 }
 
-fn header(cx: &mut Ctx, at: &str, name: &str, value: &str, sensitive: bool) -> Option<(HeaderName, HeaderValue)> {
+fn header(
+    cx: &mut Ctx,
+    at: &str,
+    name: &str,
+    value: &str,
+    sensitive: bool,
+) -> Option<(HeaderName, HeaderValue)> {
     let n = match HeaderName::from_bytes(name.as_bytes()) {
         Ok(n) => n,
         Err(_) => {
@@ -229,21 +257,33 @@ fn header(cx: &mut Ctx, at: &str, name: &str, value: &str, sensitive: bool) -> O
         }
         Err(_) => {
             // Never echo a possibly secret value.
-            cx.err(at, format!("the value of header {name:?} contains characters not allowed in a header"));
+            cx.err(
+                at,
+                format!("the value of header {name:?} contains characters not allowed in a header"),
+            );
             None
         }
     }
 }
 
-fn compile_backend(cx: &mut Ctx, b: &BackendSpec, settings: Option<&Settings>) -> Option<BackendPlan> {
-    let base = match (&b.base_url, settings.and_then(|s| s.backend_base_url.as_ref())) {
-        (Some(u), _) => cx.expand("backend.base_url", u).and_then(|u| match check_base_url(&u) {
-            Ok(u) => Some(u),
-            Err(m) => {
-                cx.err("backend.base_url", m);
-                None
-            }
-        }),
+fn compile_backend(
+    cx: &mut Ctx,
+    b: &BackendSpec,
+    settings: Option<&Settings>,
+) -> Option<BackendPlan> {
+    let base = match (
+        &b.base_url,
+        settings.and_then(|s| s.backend_base_url.as_ref()),
+    ) {
+        (Some(u), _) => cx
+            .expand("backend.base_url", u)
+            .and_then(|u| match check_base_url(&u) {
+                Ok(u) => Some(u),
+                Err(m) => {
+                    cx.err("backend.base_url", m);
+                    None
+                }
+            }),
         (None, Some(u)) => Some(u.clone()),
         (None, None) => {
             cx.err(
@@ -262,15 +302,30 @@ fn compile_backend(cx: &mut Ctx, b: &BackendSpec, settings: Option<&Settings>) -
         }
         Some(AuthSpec::Basic { username, password }) => {
             use base64::Engine;
-            if let (Some(u), Some(p)) = (cx.expand("backend.auth.username", username), cx.expand("backend.auth.password", password)) {
+            if let (Some(u), Some(p)) = (
+                cx.expand("backend.auth.username", username),
+                cx.expand("backend.auth.password", password),
+            ) {
                 let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                headers.extend(header(cx, "backend.auth", "authorization", &format!("Basic {token}"), true));
+                headers.extend(header(
+                    cx,
+                    "backend.auth",
+                    "authorization",
+                    &format!("Basic {token}"),
+                    true,
+                ));
             }
             "basic ***".to_string()
         }
         Some(AuthSpec::Bearer { token }) => {
             if let Some(t) = cx.expand("backend.auth.token", token) {
-                headers.extend(header(cx, "backend.auth.token", "authorization", &format!("Bearer {t}"), true));
+                headers.extend(header(
+                    cx,
+                    "backend.auth.token",
+                    "authorization",
+                    &format!("Bearer {t}"),
+                    true,
+                ));
             }
             "bearer ***".to_string()
         }
@@ -298,17 +353,28 @@ fn compile_backend(cx: &mut Ctx, b: &BackendSpec, settings: Option<&Settings>) -
 
 fn compile_errors(cx: &mut Ctx, e: Option<&ErrorSpec>) -> ErrorPlan {
     let Some(e) = e else {
-        return ErrorPlan { code: None, message: None, fields: None, rules: Vec::new() };
+        return ErrorPlan {
+            code: None,
+            message: None,
+            fields: None,
+            rules: Vec::new(),
+        };
     };
     let mut rules = Vec::new();
     for (i, r) in e.rules.iter().enumerate() {
         let at = format!("backend.errors.rules[{i}]");
         let Ok(status) = StatusCode::from_u16(r.scim_status) else {
-            cx.err(format!("{at}.scim_status"), format!("{} is not an HTTP status", r.scim_status));
+            cx.err(
+                format!("{at}.scim_status"),
+                format!("{} is not an HTTP status", r.scim_status),
+            );
             continue;
         };
         if !(status.is_client_error() || status.is_server_error()) {
-            cx.err(format!("{at}.scim_status"), format!("{} is not an error status (4xx/5xx)", r.scim_status));
+            cx.err(
+                format!("{at}.scim_status"),
+                format!("{} is not an error status (4xx/5xx)", r.scim_status),
+            );
         }
         let scim_type = match &r.scim_type {
             None => None,
@@ -317,14 +383,20 @@ fn compile_errors(cx: &mut Ctx, e: Option<&ErrorSpec>) -> ErrorPlan {
                 None => {
                     cx.err(
                         format!("{at}.scim_type"),
-                        format!("{t:?} is not a SCIM scimType; expected one of {}", crate::scim::error::SCIM_TYPES.join(", ")),
+                        format!(
+                            "{t:?} is not a SCIM scimType; expected one of {}",
+                            crate::scim::error::SCIM_TYPES.join(", ")
+                        ),
                     );
                     None
                 }
             },
         };
         if r.status.is_none() && r.code.is_none() {
-            cx.err(at.clone(), "a rule must match a backend status, a code, or both");
+            cx.err(
+                at.clone(),
+                "a rule must match a backend status, a code, or both",
+            );
         }
         rules.push(ErrorRulePlan {
             status: r.status,
@@ -334,9 +406,18 @@ fn compile_errors(cx: &mut Ctx, e: Option<&ErrorSpec>) -> ErrorPlan {
         });
     }
     ErrorPlan {
-        code: e.code.as_deref().and_then(|t| cx.read_expr("backend.errors.code", t)),
-        message: e.message.as_deref().and_then(|t| cx.read_expr("backend.errors.message", t)),
-        fields: e.fields.as_deref().and_then(|t| cx.read_expr("backend.errors.fields", t)),
+        code: e
+            .code
+            .as_deref()
+            .and_then(|t| cx.read_expr("backend.errors.code", t)),
+        message: e
+            .message
+            .as_deref()
+            .and_then(|t| cx.read_expr("backend.errors.message", t)),
+        fields: e
+            .fields
+            .as_deref()
+            .and_then(|t| cx.read_expr("backend.errors.fields", t)),
         rules,
     }
 }
@@ -351,14 +432,23 @@ fn method(cx: &mut Ctx, at: &str, m: Option<&str>, default: Method) -> Method {
             "PATCH" => Method::PATCH,
             "DELETE" => Method::DELETE,
             _ => {
-                cx.err(at, format!("{m:?} is not one of GET, POST, PUT, PATCH, DELETE"));
+                cx.err(
+                    at,
+                    format!("{m:?} is not one of GET, POST, PUT, PATCH, DELETE"),
+                );
                 default
             }
         },
     }
 }
 
-fn path_template(cx: &mut Ctx, at: &str, path: &str, allow_id: bool, allow_member: bool) -> Vec<PathPart> {
+fn path_template(
+    cx: &mut Ctx,
+    at: &str,
+    path: &str,
+    allow_id: bool,
+    allow_member: bool,
+) -> Vec<PathPart> {
     let mut parts = Vec::new();
     if !path.starts_with('/') {
         cx.err(at, format!("{path:?} must start with '/'"));
@@ -393,7 +483,10 @@ fn path_template(cx: &mut Ctx, at: &str, path: &str, allow_id: bool, allow_membe
         parts.push(PathPart::Lit(rest.to_string()));
     }
     if path.contains(['?', '#']) {
-        cx.err(at, format!("{path:?}: put query parameters under `query:`, not in the path"));
+        cx.err(
+            at,
+            format!("{path:?}: put query parameters under `query:`, not in the path"),
+        );
     }
     parts
 }
@@ -428,11 +521,16 @@ fn compile_op(cx: &mut Ctx, at: &str, op: &OpSpec, default: Method, allow_member
     }
     let ct = op.content_type.as_deref().unwrap_or("application/json");
     let content_type = HeaderValue::from_str(ct).unwrap_or_else(|_| {
-        cx.err(format!("{at}.content_type"), format!("{ct:?} is not a valid content type"));
+        cx.err(
+            format!("{at}.content_type"),
+            format!("{ct:?} is not a valid content type"),
+        );
         HeaderValue::from_static("application/json")
     });
     let item = match &op.item {
-        Some(t) => cx.read_expr(&format!("{at}.item"), t).unwrap_or(ReadExpr::Root),
+        Some(t) => cx
+            .read_expr(&format!("{at}.item"), t)
+            .unwrap_or(ReadExpr::Root),
         None => ReadExpr::Root,
     };
     let omit = op
@@ -475,44 +573,79 @@ fn parse_kind(cx: &mut Ctx, at: &str, k: Option<&str>) -> AttrKind {
     }
 }
 
-fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<BackendPlan>, settings: Option<&Settings>) -> Option<ResourcePlan> {
+fn compile_resource(
+    cx: &mut Ctx,
+    name: &str,
+    r: &ResourceSpec,
+    backend: Arc<BackendPlan>,
+    settings: Option<&Settings>,
+) -> Option<ResourcePlan> {
     let before = cx.errors.len();
     let at = format!("resources.{name}");
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
-        cx.err(&at, format!("resource type name {name:?} must be alphanumeric (e.g. User, Group)"));
+        cx.err(
+            &at,
+            format!("resource type name {name:?} must be alphanumeric (e.g. User, Group)"),
+        );
     }
     let ep = r.endpoint.trim_end_matches('/');
     if !ep.starts_with('/') || ep.len() < 2 || !ep[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
-        cx.err(format!("{at}.endpoint"), format!("{:?} must be '/' and one alphanumeric segment, e.g. \"/Users\"", r.endpoint));
+        cx.err(
+            format!("{at}.endpoint"),
+            format!(
+                "{:?} must be '/' and one alphanumeric segment, e.g. \"/Users\"",
+                r.endpoint
+            ),
+        );
     }
     if !r.schema.starts_with("urn:") {
-        cx.err(format!("{at}.schema"), format!("{:?} is not a schema URN (urn:…)", r.schema));
+        cx.err(
+            format!("{at}.schema"),
+            format!("{:?} is not a schema URN (urn:…)", r.schema),
+        );
     }
     for (i, e) in r.extensions.iter().enumerate() {
         if !e.starts_with("urn:") {
-            cx.err(format!("{at}.extensions[{i}]"), format!("{e:?} is not a schema URN"));
+            cx.err(
+                format!("{at}.extensions[{i}]"),
+                format!("{e:?} is not a schema URN"),
+            );
         }
     }
     let id_field = cx.field(&format!("{at}.id.field"), &r.id.field);
-    let pattern = r.id.pattern.as_ref().and_then(|p| match Regex::new(&format!("^(?:{p})$")) {
-        Ok(re) => Some(re),
-        Err(e) => {
-            cx.err(format!("{at}.id.pattern"), format!("invalid regex {p:?}: {e}"));
-            None
-        }
-    });
+    let pattern =
+        r.id.pattern
+            .as_ref()
+            .and_then(|p| match Regex::new(&format!("^(?:{p})$")) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    cx.err(
+                        format!("{at}.id.pattern"),
+                        format!("invalid regex {p:?}: {e}"),
+                    );
+                    None
+                }
+            });
     let version = r.version.as_ref().map(|v| {
         if v.field.is_none() && !v.etag {
-            cx.err(format!("{at}.version"), "set `field` (a version in the body) or `etag: true`");
+            cx.err(
+                format!("{at}.version"),
+                "set `field` (a version in the body) or `etag: true`",
+            );
         }
         VersionPlan {
-            field: v.field.as_ref().and_then(|f| cx.field(&format!("{at}.version.field"), f)),
+            field: v
+                .field
+                .as_ref()
+                .and_then(|f| cx.field(&format!("{at}.version.field"), f)),
             etag: v.etag,
         }
     });
     let ts = |cx: &mut Ctx, key: &str, t: &Option<TimestampSpec>| {
-        t.as_ref()
-            .and_then(|t| cx.field(&format!("{at}.meta.{key}.field"), &t.field).map(|f| (f, t.format)))
+        t.as_ref().and_then(|t| {
+            cx.field(&format!("{at}.meta.{key}.field"), &t.field)
+                .map(|f| (f, t.format))
+        })
     };
     let created = ts(cx, "created", &r.meta.created);
     let last_modified = ts(cx, "last_modified", &r.meta.last_modified);
@@ -522,7 +655,12 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
     let oat = format!("{at}.operations");
     let list = {
         let l = &o.list;
-        let method = method(cx, &format!("{oat}.list.method"), l.method.as_deref(), Method::GET);
+        let method = method(
+            cx,
+            &format!("{oat}.list.method"),
+            l.method.as_deref(),
+            Method::GET,
+        );
         let _ = path_template(cx, &format!("{oat}.list.path"), &l.path, false, false);
         let query = query_string(cx, &format!("{oat}.list.query"), &l.query);
         let mut headers = Vec::new();
@@ -536,36 +674,84 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
                 ItemsExpr::ArrayField(ReadExpr::Root)
             }
         };
-        let total = cx.read_expr(&format!("{oat}.list.total"), &l.total).unwrap_or(ReadExpr::Root);
+        let total = cx
+            .read_expr(&format!("{oat}.list.total"), &l.total)
+            .unwrap_or(ReadExpr::Root);
         let paging = match &l.paging {
-            PagingSpec::Page { page_param, size_param, max_page_size } => Paging::Page {
+            PagingSpec::Page {
+                page_param,
+                size_param,
+                max_page_size,
+            } => Paging::Page {
                 page_param: page_param.clone(),
                 size_param: size_param.clone(),
                 max: *max_page_size,
             },
-            PagingSpec::Offset { offset_param, limit_param, max_page_size } => Paging::Offset {
+            PagingSpec::Offset {
+                offset_param,
+                limit_param,
+                max_page_size,
+            } => Paging::Offset {
                 offset_param: offset_param.clone(),
                 limit_param: limit_param.clone(),
                 max: *max_page_size,
             },
         };
         if paging.max() == 0 {
-            cx.err(format!("{oat}.list.paging.max_page_size"), "must be greater than 0");
+            cx.err(
+                format!("{oat}.list.paging.max_page_size"),
+                "must be greater than 0",
+            );
         }
-        ListPlan { method, path: l.path.clone(), query, headers, items, total, paging }
+        ListPlan {
+            method,
+            path: l.path.clone(),
+            query,
+            headers,
+            items,
+            total,
+            paging,
+        }
     };
     let get = compile_op(cx, &format!("{oat}.get"), &o.get, Method::GET, false);
-    let create = o.create.as_ref().map(|op| compile_op(cx, &format!("{oat}.create"), op, Method::POST, false));
-    let replace = o.replace.as_ref().map(|op| compile_op(cx, &format!("{oat}.replace"), op, Method::PUT, false));
-    let patch = o.patch.as_ref().map(|op| compile_op(cx, &format!("{oat}.patch"), op, Method::PATCH, false));
-    let delete = o.delete.as_ref().map(|op| compile_op(cx, &format!("{oat}.delete"), op, Method::DELETE, false));
-    let add_member = o.add_member.as_ref().map(|op| compile_op(cx, &format!("{oat}.add_member"), op, Method::POST, true));
-    let remove_member = o.remove_member.as_ref().map(|op| compile_op(cx, &format!("{oat}.remove_member"), op, Method::DELETE, true));
+    let create = o
+        .create
+        .as_ref()
+        .map(|op| compile_op(cx, &format!("{oat}.create"), op, Method::POST, false));
+    let replace = o
+        .replace
+        .as_ref()
+        .map(|op| compile_op(cx, &format!("{oat}.replace"), op, Method::PUT, false));
+    let patch = o
+        .patch
+        .as_ref()
+        .map(|op| compile_op(cx, &format!("{oat}.patch"), op, Method::PATCH, false));
+    let delete = o
+        .delete
+        .as_ref()
+        .map(|op| compile_op(cx, &format!("{oat}.delete"), op, Method::DELETE, false));
+    let add_member = o
+        .add_member
+        .as_ref()
+        .map(|op| compile_op(cx, &format!("{oat}.add_member"), op, Method::POST, true));
+    let remove_member = o.remove_member.as_ref().map(|op| {
+        compile_op(
+            cx,
+            &format!("{oat}.remove_member"),
+            op,
+            Method::DELETE,
+            true,
+        )
+    });
     match r.update {
-        UpdateStyle::Replace if replace.is_none() && (o.create.is_some()) => {
-            cx.err(format!("{at}.update"), "update style `replace` needs operations.replace")
-        }
-        UpdateStyle::MergePatch if patch.is_none() => cx.err(format!("{at}.update"), "update style `merge_patch` needs operations.patch"),
+        UpdateStyle::Replace if replace.is_none() && (o.create.is_some()) => cx.err(
+            format!("{at}.update"),
+            "update style `replace` needs operations.replace",
+        ),
+        UpdateStyle::MergePatch if patch.is_none() => cx.err(
+            format!("{at}.update"),
+            "update style `merge_patch` needs operations.patch",
+        ),
         _ => {}
     }
     if add_member.is_some() != remove_member.is_some() {
@@ -578,7 +764,10 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
     for (i, a) in r.attributes.iter().enumerate() {
         let aat = format!("{at}.attributes[{i}] ({})", a.scim);
         if let Some(ap) = compile_attr(cx, &aat, a, r) {
-            if attributes.iter().any(|o| same_target(&o.target, &ap.target)) {
+            if attributes
+                .iter()
+                .any(|o| same_target(&o.target, &ap.target))
+            {
                 cx.err(&aat, format!("SCIM attribute {:?} is mapped twice", a.scim));
             }
             if ap.members.is_some() {
@@ -590,7 +779,10 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
     if !attributes.iter().any(|a| a.required) && name == "User" {
         // userName is the one attribute SCIM requires of a User.
         if !attributes.iter().any(|a| a.target.name == "userName") {
-            cx.err(format!("{at}.attributes"), "a User mapping must map userName (RFC 7643 requires it)");
+            cx.err(
+                format!("{at}.attributes"),
+                "a User mapping must map userName (RFC 7643 requires it)",
+            );
         }
     }
 
@@ -599,17 +791,36 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
     for (i, f) in r.filters.iter().enumerate() {
         let fat = format!("{at}.filters[{i}]");
         if !f.op.eq_ignore_ascii_case("eq") {
-            cx.err(format!("{fat}.op"), format!("{:?}: only `eq` can be pushed down to a backend query parameter", f.op));
+            cx.err(
+                format!("{fat}.op"),
+                format!(
+                    "{:?}: only `eq` can be pushed down to a backend query parameter",
+                    f.op
+                ),
+            );
         }
         if f.param.is_empty() {
             cx.err(format!("{fat}.param"), "must not be empty");
         }
-        match r.attributes.iter().position(|a| norm(&a.scim) == norm(&f.scim)) {
+        match r
+            .attributes
+            .iter()
+            .position(|a| norm(&a.scim) == norm(&f.scim))
+        {
             Some(idx) => {
                 // position in `attributes` equals position in the spec when all compiled
-                filters.push(PushdownPlan { attr: idx, param: f.param.clone() });
+                filters.push(PushdownPlan {
+                    attr: idx,
+                    param: f.param.clone(),
+                });
             }
-            None => cx.err(format!("{fat}.scim"), format!("{:?} is not one of this resource's mapped attributes", f.scim)),
+            None => cx.err(
+                format!("{fat}.scim"),
+                format!(
+                    "{:?} is not one of this resource's mapped attributes",
+                    f.scim
+                ),
+            ),
         }
     }
 
@@ -625,17 +836,28 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
             None | Some("create") => false,
             Some("always") => true,
             Some(other) => {
-                cx.err(format!("{cat}.on"), format!("{other:?} is not one of create, always"));
+                cx.err(
+                    format!("{cat}.on"),
+                    format!("{other:?} is not one of create, always"),
+                );
                 false
             }
         };
         if let (Some(field), Some(value)) = (cx.field(&format!("{cat}.field"), &c.field), value) {
-            constants.push(ConstantPlan { field, value, always });
+            constants.push(ConstantPlan {
+                field,
+                value,
+                always,
+            });
         }
     }
 
     let conflict_status = r.conflict.as_ref().map(|c| c.status).unwrap_or(
-        if version.as_ref().is_some_and(|v| v.etag) { 412 } else { 409 },
+        if version.as_ref().is_some_and(|v| v.etag) {
+            412
+        } else {
+            409
+        },
     );
     let scan_limit = r
         .scan_limit
@@ -650,17 +872,33 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
         endpoint: ep.to_string(),
         schema: r.schema.clone(),
         extensions: r.extensions.clone(),
-        description: r.description.clone().unwrap_or_else(|| format!("{name} resources")),
+        description: r
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{name} resources")),
         strict: r.strict,
         backend,
-        id: IdPlan { field: id_field?, kind: r.id.kind, pattern },
+        id: IdPlan {
+            field: id_field?,
+            kind: r.id.kind,
+            pattern,
+        },
         version,
         created,
         last_modified,
         update: r.update,
         conflict_status,
         conflict_code: r.conflict.as_ref().and_then(|c| c.code.clone()),
-        ops: Operations { list, get, create, replace, patch, delete, add_member, remove_member },
+        ops: Operations {
+            list,
+            get,
+            create,
+            replace,
+            patch,
+            delete,
+            add_member,
+            remove_member,
+        },
         filters,
         attributes,
         constants,
@@ -672,13 +910,17 @@ fn compile_resource(cx: &mut Ctx, name: &str, r: &ResourceSpec, backend: Arc<Bac
 }
 
 fn norm(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
 }
 
 fn same_target(a: &ScimTarget, b: &ScimTarget) -> bool {
     a.urn == b.urn
         && a.name.eq_ignore_ascii_case(&b.name)
-        && a.sub.as_deref().map(str::to_ascii_lowercase) == b.sub.as_deref().map(str::to_ascii_lowercase)
+        && a.sub.as_deref().map(str::to_ascii_lowercase)
+            == b.sub.as_deref().map(str::to_ascii_lowercase)
         && a.selector == b.selector
 }
 
@@ -687,27 +929,35 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
     let path = match parse_patch_path(&a.scim) {
         Ok(p) => p,
         Err(e) => {
-            cx.err(format!("{at}.scim"), format!("{:?} is not a SCIM attribute path: {e}", a.scim));
+            cx.err(
+                format!("{at}.scim"),
+                format!("{:?} is not a SCIM attribute path: {e}", a.scim),
+            );
             return None;
         }
     };
     let urn = match &path.attr.urn {
         None => None,
         Some(u) if u.eq_ignore_ascii_case(&r.schema) => None,
-        Some(u) => match r.extensions.iter().find(|e| e.eq_ignore_ascii_case(u)) {
-            Some(e) => Some(e.clone()),
-            None => {
-                cx.err(format!("{at}.scim"), format!("schema {u:?} is neither this resource's schema nor one of its extensions"));
-                None
+        Some(u) => {
+            match r.extensions.iter().find(|e| e.eq_ignore_ascii_case(u)) {
+                Some(e) => Some(e.clone()),
+                None => {
+                    cx.err(format!("{at}.scim"), format!("schema {u:?} is neither this resource's schema nor one of its extensions"));
+                    None
+                }
             }
-        },
+        }
     };
     let selector: Vec<(String, Value)> = match &path.filter {
         None => Vec::new(),
         Some(f) => {
             let eqs = eq_assignments(f);
             if eqs.is_empty() {
-                cx.err(format!("{at}.scim"), "the [selector] must be `sub eq \"value\"` terms joined by `and`");
+                cx.err(
+                    format!("{at}.scim"),
+                    "the [selector] must be `sub eq \"value\"` terms joined by `and`",
+                );
             }
             eqs.into_iter()
                 .map(|(p, v)| (p.sub.clone().unwrap_or_else(|| p.name.clone()), v.clone()))
@@ -737,7 +987,10 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
         Some("writeOnly") => Mutability::WriteOnly,
         Some("immutable") => Mutability::Immutable,
         Some(other) => {
-            cx.err(format!("{at}.mutability"), format!("{other:?} is not one of readWrite, readOnly, writeOnly, immutable"));
+            cx.err(
+                format!("{at}.mutability"),
+                format!("{other:?} is not one of readWrite, readOnly, writeOnly, immutable"),
+            );
             Mutability::ReadWrite
         }
     };
@@ -746,24 +999,41 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
         Some("server") => "server",
         Some("global") => "global",
         Some(other) => {
-            cx.err(format!("{at}.uniqueness"), format!("{other:?} is not one of none, server, global"));
+            cx.err(
+                format!("{at}.uniqueness"),
+                format!("{other:?} is not one of none, server, global"),
+            );
             "none"
         }
     };
-    let sources = [a.field.is_some(), a.template.is_some()].iter().filter(|b| **b).count();
+    let sources = [a.field.is_some(), a.template.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if sources == 0 && a.read.is_none() {
-        cx.err(at, "map it with `field` (read and write), `read` (JSONPath) or `template`");
+        cx.err(
+            at,
+            "map it with `field` (read and write), `read` (JSONPath) or `template`",
+        );
     }
     if sources > 1 {
         cx.err(at, "`field` and `template` exclude each other");
     }
     let (read, write) = if let Some(t) = &a.template {
         mutability = Mutability::ReadOnly;
-        (parse_template(cx, &format!("{at}.template"), t).map(ReadSource::Template), None)
+        (
+            parse_template(cx, &format!("{at}.template"), t).map(ReadSource::Template),
+            None,
+        )
     } else {
-        let write = a.field.as_ref().and_then(|f| cx.field(&format!("{at}.field"), f));
+        let write = a
+            .field
+            .as_ref()
+            .and_then(|f| cx.field(&format!("{at}.field"), f));
         let read = match &a.read {
-            Some(jp) => cx.read_expr(&format!("{at}.read"), jp).map(ReadSource::Expr),
+            Some(jp) => cx
+                .read_expr(&format!("{at}.read"), jp)
+                .map(ReadSource::Expr),
             None => write.clone().map(|w| ReadSource::Expr(ReadExpr::Field(w))),
         };
         (read, write)
@@ -778,7 +1048,10 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
             Some(t) => transforms.push(t),
             None => cx.err(
                 format!("{at}.transforms[{i}]"),
-                format!("unknown transform {t:?}; expected one of {}", TRANSFORM_NAMES.join(", ")),
+                format!(
+                    "unknown transform {t:?}; expected one of {}",
+                    TRANSFORM_NAMES.join(", ")
+                ),
             ),
         }
     }
@@ -786,7 +1059,10 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
     if let Some(map) = &a.values {
         for (k, v) in map {
             if kind == AttrKind::Boolean && k != "true" && k != "false" {
-                cx.err(format!("{at}.values.{k}"), "keys of a boolean attribute's value map must be \"true\" and \"false\"");
+                cx.err(
+                    format!("{at}.values.{k}"),
+                    "keys of a boolean attribute's value map must be \"true\" and \"false\"",
+                );
             }
             if v.is_object() || v.is_array() {
                 cx.err(format!("{at}.values.{k}"), "backend values must be scalars");
@@ -800,7 +1076,10 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
         resource: m.resource.clone().unwrap_or_else(|| "/Users".into()),
     });
     if members.is_some() && (target.sub.is_some() || !target.selector.is_empty()) {
-        cx.err(format!("{at}.scim"), "members must map a whole attribute (e.g. `members`)");
+        cx.err(
+            format!("{at}.scim"),
+            "members must map a whole attribute (e.g. `members`)",
+        );
     }
     if cx.errors.len() > before {
         return None;
@@ -848,7 +1127,10 @@ fn parse_template(cx: &mut Ctx, at: &str, t: &str) -> Option<Template> {
         parts.push(TemplatePart::Lit(rest.to_string()));
     }
     if !parts.iter().any(|p| matches!(p, TemplatePart::Field(_))) {
-        cx.err(at, format!("template {t:?} references no backend field (write fields as {{field}})"));
+        cx.err(
+            at,
+            format!("template {t:?} references no backend field (write fields as {{field}})"),
+        );
         return None;
     }
     Some(Template { parts })
@@ -895,7 +1177,10 @@ fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) -> Vec<Schema
     let mut defs = vec![SchemaDef {
         urn: r.schema.clone(),
         name: name.to_string(),
-        description: r.description.clone().unwrap_or_else(|| format!("{name} schema")),
+        description: r
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{name} schema")),
         attrs: Vec::new(),
     }];
     for e in &r.extensions {

@@ -59,7 +59,10 @@ impl FieldPath {
                     })?;
                     let (key, value) = (key.trim(), value.trim().trim_matches('"'));
                     if !valid_key(array) || !valid_key(key) || value.is_empty() {
-                        return Err(format!("bad selector segment {:?} in field path {text:?}", &rest[..=close]));
+                        return Err(format!(
+                            "bad selector segment {:?} in field path {text:?}",
+                            &rest[..=close]
+                        ));
                     }
                     (
                         Segment::Elem {
@@ -80,7 +83,7 @@ impl FieldPath {
             }
             segments.push(seg);
             rest = match tail.strip_prefix('.') {
-                Some(t) if t.is_empty() => return Err(format!("field path {text:?} ends with '.'")),
+                Some("") => return Err(format!("field path {text:?} ends with '.'")),
                 Some(t) => t,
                 None if tail.is_empty() => "",
                 None => return Err(format!("expected '.' after ']' in field path {text:?}")),
@@ -145,7 +148,10 @@ impl FieldPath {
                     let arr = arr
                         .as_array_mut()
                         .ok_or_else(|| format!("backend field {array} is not an array"))?;
-                    let pos = match arr.iter().position(|e| discriminator_matches(e, key, value)) {
+                    let pos = match arr
+                        .iter()
+                        .position(|e| discriminator_matches(e, key, value))
+                    {
                         Some(p) => p,
                         None => {
                             let mut m = Map::new();
@@ -228,14 +234,16 @@ impl FieldPath {
                     arr.retain(|e| !discriminator_matches(e, key, value));
                     return;
                 }
-                for e in arr.iter_mut().filter(|e| discriminator_matches(e, key, value)) {
+                for e in arr
+                    .iter_mut()
+                    .filter(|e| discriminator_matches(e, key, value))
+                {
                     self.clear_at(e, i + 1);
                 }
                 arr.retain(|e| {
                     !discriminator_matches(e, key, value)
-                        || e.as_object().is_some_and(|o| {
-                            o.iter().any(|(k, v)| k != key && !v.is_null())
-                        })
+                        || e.as_object()
+                            .is_some_and(|o| o.iter().any(|(k, v)| k != key && !v.is_null()))
                 });
             }
         }
@@ -259,9 +267,22 @@ mod tests {
     #[test]
     fn parses_and_reads_nested_and_selected() {
         let r = json!({"contact": {"email": "a@b"}, "phones": [{"label": "home", "number": "1"}, {"label": "mobile", "number": "2"}]});
-        assert_eq!(FieldPath::parse("contact.email").unwrap().get(&r), Some(&json!("a@b")));
-        assert_eq!(FieldPath::parse("phones[label=mobile].number").unwrap().get(&r), Some(&json!("2")));
-        assert_eq!(FieldPath::parse("phones[label=work].number").unwrap().get(&r), None);
+        assert_eq!(
+            FieldPath::parse("contact.email").unwrap().get(&r),
+            Some(&json!("a@b"))
+        );
+        assert_eq!(
+            FieldPath::parse("phones[label=mobile].number")
+                .unwrap()
+                .get(&r),
+            Some(&json!("2"))
+        );
+        assert_eq!(
+            FieldPath::parse("phones[label=work].number")
+                .unwrap()
+                .get(&r),
+            None
+        );
     }
 
     #[test]
@@ -269,7 +290,10 @@ mod tests {
         let mut r = json!({"phones": [{"label": "home", "number": "1"}]});
         let p = FieldPath::parse("phones[label=mobile].number").unwrap();
         p.set(&mut r, json!("9")).unwrap();
-        assert_eq!(r, json!({"phones": [{"label": "home", "number": "1"}, {"label": "mobile", "number": "9"}]}));
+        assert_eq!(
+            r,
+            json!({"phones": [{"label": "home", "number": "1"}, {"label": "mobile", "number": "9"}]})
+        );
         p.clear(&mut r);
         assert_eq!(r, json!({"phones": [{"label": "home", "number": "1"}]}));
     }
@@ -289,7 +313,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        for bad in ["", "a.", ".a", "a..b", "a[b]", "a[=x]", "a[k=v]b", "a b", "a[k=v"] {
+        for bad in [
+            "", "a.", ".a", "a..b", "a[b]", "a[=x]", "a[k=v]b", "a b", "a[k=v",
+        ] {
             assert!(FieldPath::parse(bad).is_err(), "{bad:?} should fail");
         }
     }
@@ -297,6 +323,9 @@ mod tests {
     #[test]
     fn set_through_scalar_is_an_error() {
         let mut r = json!({"contact": "oops"});
-        assert!(FieldPath::parse("contact.email").unwrap().set(&mut r, json!(1)).is_err());
+        assert!(FieldPath::parse("contact.email")
+            .unwrap()
+            .set(&mut r, json!(1))
+            .is_err());
     }
 }

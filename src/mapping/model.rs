@@ -40,11 +40,19 @@ pub struct BackendSpec {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthSpec {
     /// A static header such as `X-Api-Key: …`.
-    Header { name: String, value: String },
+    Header {
+        name: String,
+        value: String,
+    },
     /// HTTP Basic.
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// `Authorization: Bearer <token>`.
-    Bearer { token: String },
+    Bearer {
+        token: String,
+    },
     None,
 }
 

@@ -221,8 +221,11 @@ impl ScimTarget {
 /// Case-insensitive key lookup (SCIM attribute names are case-insensitive).
 pub fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     let m = v.as_object()?;
-    m.get(key)
-        .or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    m.get(key).or_else(|| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 /// Equality for selector values and value maps: strings case-insensitively.
@@ -375,9 +378,9 @@ impl AttrPlan {
         }
         let mut v = v;
         for t in &self.transforms {
-            v = t
-                .write(v)
-                .map_err(|e| ScimError::invalid_value(format!("attribute '{}': {e}", self.scim_text)))?;
+            v = t.write(v).map_err(|e| {
+                ScimError::invalid_value(format!("attribute '{}': {e}", self.scim_text))
+            })?;
         }
         if self.values.is_empty() || v.is_null() {
             return Ok(v);
@@ -641,7 +644,13 @@ impl ResourcePlan {
     }
 
     /// Backend record → SCIM resource.
-    pub fn to_scim(&self, record: &Value, etag: Option<&str>, base_url: &str, with_members: bool) -> Value {
+    pub fn to_scim(
+        &self,
+        record: &Value,
+        etag: Option<&str>,
+        base_url: &str,
+        with_members: bool,
+    ) -> Value {
         let mut out = Map::new();
         let mut schemas = vec![Value::String(self.schema.clone())];
         let id = self.id_of(record).unwrap_or_default();
@@ -681,7 +690,11 @@ impl ResourcePlan {
         }
         meta.insert(
             "location".into(),
-            Value::String(format!("{base_url}{}/{}", self.endpoint, encode_segment(&id))),
+            Value::String(format!(
+                "{base_url}{}/{}",
+                self.endpoint,
+                encode_segment(&id)
+            )),
         );
         if let Some(v) = self.version_of(record, etag) {
             meta.insert("version".into(), Value::String(weak_etag(&v)));
@@ -715,9 +728,16 @@ impl ResourcePlan {
 
     /// SCIM resource → backend record. `base` is the record just read (replace)
     /// so fields the mapping does not cover are sent back unchanged.
-    pub fn to_backend(&self, scim: &Value, base: Option<&Value>, mode: WriteMode) -> Result<Value, ScimError> {
+    pub fn to_backend(
+        &self,
+        scim: &Value,
+        base: Option<&Value>,
+        mode: WriteMode,
+    ) -> Result<Value, ScimError> {
         if !scim.is_object() {
-            return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
+            return Err(ScimError::invalid_syntax(
+                "the request body must be a JSON object",
+            ));
         }
         let mut record = base.cloned().unwrap_or_else(|| Value::Object(Map::new()));
         for (i, a) in self.attributes.iter().enumerate() {
@@ -757,12 +777,20 @@ impl ResourcePlan {
             }
             match incoming {
                 Some(v) => {
-                    let bv = if Some(i) == self.members_attr { v } else { a.write_value(&v)? };
+                    let bv = if Some(i) == self.members_attr {
+                        v
+                    } else {
+                        a.write_value(&v)?
+                    };
                     if bv.is_null() {
                         field.clear(&mut record);
                     } else {
                         field.set(&mut record, bv).map_err(|e| {
-                            ScimError::new(http::StatusCode::BAD_GATEWAY, None, format!("mapping: {e}"))
+                            ScimError::new(
+                                http::StatusCode::BAD_GATEWAY,
+                                None,
+                                format!("mapping: {e}"),
+                            )
                         })?;
                     }
                 }
@@ -782,20 +810,27 @@ impl ResourcePlan {
     }
 
     fn members_to_backend(&self, a: &AttrPlan, scim: &Value) -> Result<Option<Value>, ScimError> {
-        let Some(mp) = &a.members else { return Ok(None) };
+        let Some(mp) = &a.members else {
+            return Ok(None);
+        };
         let Some(v) = a.target.extract(scim) else {
             return Ok(None);
         };
         let items: Vec<&Value> = match v {
             Value::Array(a) => a.iter().collect(),
             Value::Object(_) => vec![v],
-            _ => return Err(ScimError::invalid_value("members must be an array of {\"value\": id}")),
+            _ => {
+                return Err(ScimError::invalid_value(
+                    "members must be an array of {\"value\": id}",
+                ))
+            }
         };
         let mut out = Vec::with_capacity(items.len());
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for it in items {
-            let id = member_value(it)
-                .ok_or_else(|| ScimError::invalid_value(format!("member {} has no \"value\"", short(it))))?;
+            let id = member_value(it).ok_or_else(|| {
+                ScimError::invalid_value(format!("member {} has no \"value\"", short(it)))
+            })?;
             let el = mp
                 .element(id)
                 .ok_or_else(|| ScimError::invalid_value(format!("member '{id}' does not exist")))?;
@@ -808,13 +843,20 @@ impl ResourcePlan {
 
     /// Unmapped top-level attributes of a client body (for strict mode and debug logs).
     pub fn unmapped_attributes(&self, scim: &Value) -> Vec<String> {
-        let Some(obj) = scim.as_object() else { return Vec::new() };
+        let Some(obj) = scim.as_object() else {
+            return Vec::new();
+        };
         obj.keys()
             .filter(|k| {
                 let k = k.as_str();
-                !["schemas", "id", "meta"].iter().any(|s| s.eq_ignore_ascii_case(k))
+                !["schemas", "id", "meta"]
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(k))
                     && !self.extensions.iter().any(|e| e.eq_ignore_ascii_case(k))
-                    && !self.attributes.iter().any(|a| a.target.name.eq_ignore_ascii_case(k))
+                    && !self
+                        .attributes
+                        .iter()
+                        .any(|a| a.target.name.eq_ignore_ascii_case(k))
             })
             .cloned()
             .collect()
@@ -867,8 +909,15 @@ impl SchemaInfo for ResourcePlan {
         if urn.is_none() {
             if name.eq_ignore_ascii_case("meta") {
                 let sub = sub?;
-                let (n, k) = META_SUBS.iter().find(|(n, _)| n.eq_ignore_ascii_case(sub))?;
-                return Some(AttrMeta { name: n, kind: *k, multi_valued: false, case_exact: false });
+                let (n, k) = META_SUBS
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(sub))?;
+                return Some(AttrMeta {
+                    name: n,
+                    kind: *k,
+                    multi_valued: false,
+                    case_exact: false,
+                });
             }
             if let Some((n, k, ce)) = COMMON.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(name)) {
                 if sub.is_none() {
@@ -881,12 +930,20 @@ impl SchemaInfo for ResourcePlan {
                     } else {
                         *ce
                     };
-                    return Some(AttrMeta { name: n, kind: *k, multi_valued: false, case_exact: ce });
+                    return Some(AttrMeta {
+                        name: n,
+                        kind: *k,
+                        multi_valued: false,
+                        case_exact: ce,
+                    });
                 }
             }
         }
         let def = self.schema_def(urn)?;
-        let top = def.attrs.iter().find(|a| a.name.eq_ignore_ascii_case(name))?;
+        let top = def
+            .attrs
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))?;
         let a = match sub {
             None => top,
             Some(s) => top.subs.iter().find(|a| a.name.eq_ignore_ascii_case(s))?,
@@ -909,12 +966,18 @@ pub fn weak_etag(v: &str) -> String {
 pub fn unquote_etag(e: &str) -> &str {
     let e = e.trim();
     let e = e.strip_prefix("W/").unwrap_or(e);
-    e.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(e)
+    e.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(e)
 }
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
 pub fn encode_segment(s: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-    const SEG: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    const SEG: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
     utf8_percent_encode(s, SEG).to_string()
 }

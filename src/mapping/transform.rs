@@ -89,10 +89,15 @@ impl Transform {
             Transform::Trim => map_str(v, |s| s.trim().to_string())?,
             Transform::LocaleUnderscore => map_str(v, |s| s.replace('-', "_"))?,
             Transform::LanguageOnly => map_str(v, |s| {
-                s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase()
+                s.split(['-', '_'])
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
             })?,
             Transform::EpochSeconds | Transform::EpochMillis => {
-                let s = v.as_str().ok_or_else(|| format!("expected a dateTime string, got {v}"))?;
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| format!("expected a dateTime string, got {v}"))?;
                 let t = DateTime::parse_from_rfc3339(s)
                     .map_err(|_| format!("{s:?} is not an RFC 3339 dateTime"))?;
                 if self == Transform::EpochSeconds {
@@ -165,8 +170,14 @@ pub fn timestamp_to_scim(v: &Value, format: crate::mapping::model::TimeFormat) -
             DateTime::parse_from_rfc3339(s).ok()?;
             Some(s.to_string())
         }
-        TimeFormat::EpochSeconds => Transform::EpochSeconds.read(v.clone()).as_str().map(String::from),
-        TimeFormat::EpochMillis => Transform::EpochMillis.read(v.clone()).as_str().map(String::from),
+        TimeFormat::EpochSeconds => Transform::EpochSeconds
+            .read(v.clone())
+            .as_str()
+            .map(String::from),
+        TimeFormat::EpochMillis => Transform::EpochMillis
+            .read(v.clone())
+            .as_str()
+            .map(String::from),
     }
 }
 
@@ -180,18 +191,40 @@ mod tests {
         let t = Transform::LocaleUnderscore;
         assert_eq!(t.write(json!("en-US")).unwrap(), json!("en_US"));
         assert_eq!(t.read(json!("en_US")), json!("en-US"));
-        assert_eq!(Transform::LanguageOnly.write(json!("nl-BE")).unwrap(), json!("nl"));
-        assert_eq!(Transform::LanguageOnly.write(json!("FR")).unwrap(), json!("fr"));
+        assert_eq!(
+            Transform::LanguageOnly.write(json!("nl-BE")).unwrap(),
+            json!("nl")
+        );
+        assert_eq!(
+            Transform::LanguageOnly.write(json!("FR")).unwrap(),
+            json!("fr")
+        );
         assert_eq!(Transform::LanguageOnly.read(json!("nl")), json!("nl"));
         assert!(Transform::LanguageOnly.is_lossy());
     }
 
     #[test]
     fn epoch_both_ways() {
-        assert_eq!(Transform::EpochSeconds.write(json!("2023-11-14T22:13:20Z")).unwrap(), json!(1_700_000_000));
-        assert_eq!(Transform::EpochSeconds.read(json!(1_700_000_000)), json!("2023-11-14T22:13:20Z"));
-        assert_eq!(Transform::EpochMillis.read(json!(1_700_000_000_123i64)), json!("2023-11-14T22:13:20.123Z"));
-        assert_eq!(Transform::EpochMillis.write(json!("2023-11-14T22:13:20.123Z")).unwrap(), json!(1_700_000_000_123i64));
+        assert_eq!(
+            Transform::EpochSeconds
+                .write(json!("2023-11-14T22:13:20Z"))
+                .unwrap(),
+            json!(1_700_000_000)
+        );
+        assert_eq!(
+            Transform::EpochSeconds.read(json!(1_700_000_000)),
+            json!("2023-11-14T22:13:20Z")
+        );
+        assert_eq!(
+            Transform::EpochMillis.read(json!(1_700_000_000_123i64)),
+            json!("2023-11-14T22:13:20.123Z")
+        );
+        assert_eq!(
+            Transform::EpochMillis
+                .write(json!("2023-11-14T22:13:20.123Z"))
+                .unwrap(),
+            json!(1_700_000_000_123i64)
+        );
         assert!(Transform::EpochSeconds.write(json!("yesterday")).is_err());
     }
 
@@ -204,14 +237,24 @@ mod tests {
         assert_eq!(Transform::ToInteger.read(json!(42)), json!("42"));
         assert!(Transform::ToInteger.write(json!("4x")).is_err());
         assert_eq!(Transform::ToString.write(json!(7)).unwrap(), json!("7"));
-        assert_eq!(Transform::EmptyIsNull.write(json!("")).unwrap(), Value::Null);
-        assert_eq!(Transform::Lowercase.write(json!("AbC")).unwrap(), json!("abc"));
+        assert_eq!(
+            Transform::EmptyIsNull.write(json!("")).unwrap(),
+            Value::Null
+        );
+        assert_eq!(
+            Transform::Lowercase.write(json!("AbC")).unwrap(),
+            json!("abc")
+        );
     }
 
     #[test]
     fn null_passes_through_every_transform() {
         for name in TRANSFORM_NAMES {
-            assert_eq!(Transform::parse(name).unwrap().write(Value::Null).unwrap(), Value::Null, "{name}");
+            assert_eq!(
+                Transform::parse(name).unwrap().write(Value::Null).unwrap(),
+                Value::Null,
+                "{name}"
+            );
         }
     }
 }

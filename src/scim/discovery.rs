@@ -74,7 +74,10 @@ fn attr_json(a: &SchemaAttr) -> Value {
     m.insert("multiValued".into(), json!(a.multi_valued));
     m.insert(
         "description".into(),
-        json!(a.description.clone().unwrap_or_else(|| format!("{} (mapped)", a.name))),
+        json!(a
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{} (mapped)", a.name))),
     );
     m.insert("required".into(), json!(a.required));
     if a.kind != AttrKind::Complex {
@@ -84,17 +87,28 @@ fn attr_json(a: &SchemaAttr) -> Value {
         m.insert("canonicalValues".into(), json!(a.canonical_values));
     }
     m.insert("mutability".into(), json!(a.mutability.as_str()));
-    let returned = if a.mutability.as_str() == "writeOnly" { "never" } else { "default" };
+    let returned = if a.mutability.as_str() == "writeOnly" {
+        "never"
+    } else {
+        "default"
+    };
     m.insert("returned".into(), json!(returned));
     if a.kind != AttrKind::Complex {
         m.insert("uniqueness".into(), json!(a.uniqueness));
     }
     if a.kind == AttrKind::Reference {
-        let rt = if a.reference_types.is_empty() { vec!["external".to_string()] } else { a.reference_types.clone() };
+        let rt = if a.reference_types.is_empty() {
+            vec!["external".to_string()]
+        } else {
+            a.reference_types.clone()
+        };
         m.insert("referenceTypes".into(), json!(rt));
     }
     if a.kind == AttrKind::Complex {
-        m.insert("subAttributes".into(), Value::Array(a.subs.iter().map(attr_json).collect()));
+        m.insert(
+            "subAttributes".into(),
+            Value::Array(a.subs.iter().map(attr_json).collect()),
+        );
     }
     Value::Object(m)
 }

@@ -21,7 +21,11 @@ pub struct ScimError {
 }
 
 impl ScimError {
-    pub fn new(status: StatusCode, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        scim_type: Option<&'static str>,
+        detail: impl Into<String>,
+    ) -> Self {
         ScimError {
             status,
             scim_type,

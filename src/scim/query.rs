@@ -32,10 +32,13 @@ pub struct Projection {
 fn parse_list(text: &str, key: &str) -> Result<Vec<AttrPath>, ScimError> {
     let mut out = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let p = parse_patch_path(item)
-            .map_err(|e| ScimError::invalid_value(format!("{key}: {item:?} is not an attribute path: {e}")))?;
+        let p = parse_patch_path(item).map_err(|e| {
+            ScimError::invalid_value(format!("{key}: {item:?} is not an attribute path: {e}"))
+        })?;
         if p.filter.is_some() {
-            return Err(ScimError::invalid_value(format!("{key}: {item:?}: filters are not allowed here")));
+            return Err(ScimError::invalid_value(format!(
+                "{key}: {item:?}: filters are not allowed here"
+            )));
         }
         out.push(p.attr);
     }
@@ -43,10 +46,19 @@ fn parse_list(text: &str, key: &str) -> Result<Vec<AttrPath>, ScimError> {
 }
 
 impl Projection {
-    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Projection, ScimError> {
+    pub fn parse(
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<Projection, ScimError> {
         Ok(Projection {
-            attributes: attributes.map(|a| parse_list(a, "attributes")).transpose()?.unwrap_or_default(),
-            excluded: excluded.map(|a| parse_list(a, "excludedAttributes")).transpose()?.unwrap_or_default(),
+            attributes: attributes
+                .map(|a| parse_list(a, "attributes"))
+                .transpose()?
+                .unwrap_or_default(),
+            excluded: excluded
+                .map(|a| parse_list(a, "excludedAttributes"))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -56,12 +68,20 @@ impl Projection {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
                 Some(Value::Array(a)) => Ok(Some(
-                    a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
                 )),
-                Some(_) => Err(ScimError::invalid_value(format!("{k} must be an array of attribute names"))),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{k} must be an array of attribute names"
+                ))),
             }
         };
-        Projection::parse(join("attributes")?.as_deref(), join("excludedAttributes")?.as_deref())
+        Projection::parse(
+            join("attributes")?.as_deref(),
+            join("excludedAttributes")?.as_deref(),
+        )
     }
 
     pub fn is_empty(&self) -> bool {
@@ -71,10 +91,18 @@ impl Projection {
     /// Whether the top-level attribute `name` is wanted at all (so costly
     /// attributes such as group members can be skipped before they are built).
     pub fn wants(&self, name: &str) -> bool {
-        if self.excluded.iter().any(|p| p.sub.is_none() && p.name.eq_ignore_ascii_case(name)) {
+        if self
+            .excluded
+            .iter()
+            .any(|p| p.sub.is_none() && p.name.eq_ignore_ascii_case(name))
+        {
             return false;
         }
-        self.attributes.is_empty() || self.attributes.iter().any(|p| p.name.eq_ignore_ascii_case(name))
+        self.attributes.is_empty()
+            || self
+                .attributes
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     /// Applies the projection to a resource; `id` and `schemas` always stay (RFC 7643 §7 returned:always).
@@ -82,7 +110,9 @@ impl Projection {
         if self.is_empty() {
             return resource;
         }
-        let Value::Object(mut obj) = resource else { return resource };
+        let Value::Object(mut obj) = resource else {
+            return resource;
+        };
         if !self.attributes.is_empty() {
             let mut kept = Map::new();
             for key in ["id", "schemas"] {
@@ -102,9 +132,15 @@ impl Projection {
     }
 }
 
-fn container_key<'a>(obj: &'a Map<String, Value>, p: &AttrPath, core: &str) -> Option<Option<&'a String>> {
+fn container_key<'a>(
+    obj: &'a Map<String, Value>,
+    p: &AttrPath,
+    core: &str,
+) -> Option<Option<&'a String>> {
     match &p.urn {
-        Some(u) if !u.eq_ignore_ascii_case(core) => obj.keys().find(|k| k.eq_ignore_ascii_case(u)).map(Some),
+        Some(u) if !u.eq_ignore_ascii_case(core) => {
+            obj.keys().find(|k| k.eq_ignore_ascii_case(u)).map(Some)
+        }
         _ => Some(None),
     }
 }
@@ -121,24 +157,34 @@ fn copy_path(src: &Map<String, Value>, dst: &mut Map<String, Value>, p: &AttrPat
         }
         return;
     }
-    let Some(ck) = container_key(src, p, core) else { return };
+    let Some(ck) = container_key(src, p, core) else {
+        return;
+    };
     let (src_c, dst_c): (&Map<String, Value>, &mut Map<String, Value>) = match ck {
         None => (src, dst),
         Some(k) => {
-            let Some(Value::Object(s)) = src.get(k) else { return };
-            let d = dst.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let Some(Value::Object(s)) = src.get(k) else {
+                return;
+            };
+            let d = dst
+                .entry(k.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
             let Value::Object(d) = d else { return };
             (s, d)
         }
     };
-    let Some(k) = find_key(src_c, &p.name) else { return };
+    let Some(k) = find_key(src_c, &p.name) else {
+        return;
+    };
     match (&p.sub, &src_c[k]) {
         (None, v) => {
             dst_c.insert(k.clone(), v.clone());
         }
         (Some(sub), Value::Object(inner)) => {
             if let Some(sk) = find_key(inner, sub) {
-                let d = dst_c.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+                let d = dst_c
+                    .entry(k.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let Value::Object(d) = d {
                     d.insert(sk.clone(), inner[sk].clone());
                 }
@@ -170,7 +216,12 @@ fn remove_path(obj: &mut Map<String, Value>, p: &AttrPath, core: &str) {
         }
         return;
     }
-    if p.urn.is_none() && p.sub.is_none() && ["id", "schemas"].iter().any(|k| k.eq_ignore_ascii_case(&p.name)) {
+    if p.urn.is_none()
+        && p.sub.is_none()
+        && ["id", "schemas"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&p.name))
+    {
         return;
     }
     let target = match container_key(obj, p, core) {
@@ -184,7 +235,9 @@ fn remove_path(obj: &mut Map<String, Value>, p: &AttrPath, core: &str) {
             }
         }
     };
-    let Some(k) = find_key(target, &p.name).cloned() else { return };
+    let Some(k) = find_key(target, &p.name).cloned() else {
+        return;
+    };
     match &p.sub {
         None => {
             target.remove(&k);

@@ -46,13 +46,21 @@ impl AppState {
     }
 
     fn request_id(&self) -> String {
-        format!("sb-{:x}-{}", std::process::id(), self.next_request_id.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "sb-{:x}-{}",
+            std::process::id(),
+            self.next_request_id.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
 /// (up to [`SHUTDOWN_DEADLINE`]). Tests pass a listener bound to port 0.
-pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = {
         let mut b = auto::Builder::new(TokioExecutor::new());
@@ -121,7 +129,13 @@ async fn handle(state: Arc<AppState>, req: http::Request<Incoming>, peer: Socket
         routes::handle_inner(&state, req, &request_id, &mut route),
     )
     .await
-    .unwrap_or_else(|_| Err(ScimError::new(StatusCode::GATEWAY_TIMEOUT, None, "the request took too long")));
+    .unwrap_or_else(|_| {
+        Err(ScimError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            None,
+            "the request took too long",
+        ))
+    });
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -152,8 +166,10 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(SCIM_JSON),
+    );
     r
 }
 
@@ -161,7 +177,8 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
 pub fn error_response(e: &ScimError) -> Resp {
     let mut r = json_response(e.status, &e.body());
     if let Some(secs) = e.retry_after {
-        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     }
     if e.status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(

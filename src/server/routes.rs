@@ -15,10 +15,16 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
-    let Some(h) = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(h) = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let Some((scheme, token)) = h.trim().split_once(' ') else { return false };
+    let Some((scheme, token)) = h.trim().split_once(' ') else {
+        return false;
+    };
     if !scheme.eq_ignore_ascii_case("bearer") {
         return false;
     }
@@ -32,7 +38,11 @@ fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
 }
 
 fn method_not_allowed(allowed: &str) -> ScimError {
-    ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, format!("method not allowed here; allowed: {allowed}"))
+    ScimError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        format!("method not allowed here; allowed: {allowed}"),
+    )
 }
 
 /// The public SCIM base URL: configured, or derived from the request's Host.
@@ -45,7 +55,12 @@ fn base_url(state: &AppState, req: &Request<Incoming>) -> String {
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .filter(|h| !h.is_empty() && h.len() < 256 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() < 256
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
         .map(str::to_string)
         .unwrap_or_else(|| state.settings.listen.to_string());
     format!("http://{host}{}", state.settings.base_path)
@@ -65,9 +80,17 @@ async fn read_json(state: &AppState, req: Request<Incoming>) -> Result<Value, Sc
     }
     let limit = state.settings.max_body_bytes;
     let too_large = || {
-        ScimError::new(StatusCode::PAYLOAD_TOO_LARGE, None, format!("the request body exceeds {limit} bytes"))
+        ScimError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            format!("the request body exceeds {limit} bytes"),
+        )
     };
-    if let Some(len) = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
+    if let Some(len) = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
         if len > limit as u64 {
             return Err(too_large());
         }
@@ -76,7 +99,9 @@ async fn read_json(state: &AppState, req: Request<Incoming>) -> Result<Value, Sc
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_large()
             } else {
                 ScimError::invalid_syntax("the request body could not be read")
@@ -84,12 +109,17 @@ async fn read_json(state: &AppState, req: Request<Incoming>) -> Result<Value, Sc
         })?
         .to_bytes();
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScimError::invalid_syntax("the request body is empty; a JSON object is required"));
+        return Err(ScimError::invalid_syntax(
+            "the request body is empty; a JSON object is required",
+        ));
     }
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+    })?;
     if !v.is_object() {
-        return Err(ScimError::invalid_syntax("the request body must be a JSON object"));
+        return Err(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ));
     }
     Ok(v)
 }
@@ -99,7 +129,9 @@ fn decode_segment(s: &str) -> String {
 }
 
 fn with_etag(mut r: Resp, version: Option<&str>) -> Resp {
-    if let Some(v) = version.and_then(|v| HeaderValue::from_str(&crate::mapping::plan::weak_etag(v)).ok()) {
+    if let Some(v) =
+        version.and_then(|v| HeaderValue::from_str(&crate::mapping::plan::weak_etag(v)).ok())
+    {
         r.headers_mut().insert(http::header::ETAG, v);
     }
     r
@@ -112,11 +144,18 @@ fn parse_usize(name: &str, v: &str) -> Result<i64, ScimError> {
 }
 
 fn search_from_query(query: &str) -> Result<SearchQuery, ScimError> {
-    let mut q = SearchQuery { start_index: 1, ..Default::default() };
+    let mut q = SearchQuery {
+        start_index: 1,
+        ..Default::default()
+    };
     let (mut attrs, mut excl) = (None, None);
     for (k, v) in parse_query(query) {
         match k.as_str() {
-            "filter" => q.filter = Some(parse_filter(&v).map_err(|e| ScimError::bad_request("invalidFilter", format!("invalid filter: {e}")))?),
+            "filter" => {
+                q.filter = Some(parse_filter(&v).map_err(|e| {
+                    ScimError::bad_request("invalidFilter", format!("invalid filter: {e}"))
+                })?)
+            }
             "startIndex" => q.start_index = parse_usize("startIndex", &v)?.max(1) as usize,
             "count" => q.count = Some(parse_usize("count", &v)?.max(0) as usize),
             "attributes" => attrs = Some(v),
@@ -129,16 +168,26 @@ fn search_from_query(query: &str) -> Result<SearchQuery, ScimError> {
 }
 
 fn search_from_body(body: &Value) -> Result<SearchQuery, ScimError> {
-    let mut q = SearchQuery { start_index: 1, ..Default::default() };
+    let mut q = SearchQuery {
+        start_index: 1,
+        ..Default::default()
+    };
     let get = |k: &str| crate::mapping::plan::get_ci(body, k).filter(|v| !v.is_null());
     if let Some(f) = get("filter") {
-        let f = f.as_str().ok_or_else(|| ScimError::bad_request("invalidFilter", "filter must be a string"))?;
-        q.filter = Some(parse_filter(f).map_err(|e| ScimError::bad_request("invalidFilter", format!("invalid filter: {e}")))?);
+        let f = f
+            .as_str()
+            .ok_or_else(|| ScimError::bad_request("invalidFilter", "filter must be a string"))?;
+        q.filter = Some(parse_filter(f).map_err(|e| {
+            ScimError::bad_request("invalidFilter", format!("invalid filter: {e}"))
+        })?);
     }
     let int = |k: &str| -> Result<Option<i64>, ScimError> {
         match get(k) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| ScimError::invalid_value(format!("{k} must be an integer"))),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ScimError::invalid_value(format!("{k} must be an integer"))),
             Some(Value::String(s)) => parse_usize(k, s).map(Some),
             Some(_) => Err(ScimError::invalid_value(format!("{k} must be an integer"))),
         }
@@ -153,7 +202,12 @@ fn search_from_body(body: &Value) -> Result<SearchQuery, ScimError> {
     Ok(q)
 }
 
-pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, request_id: &str, route: &mut String) -> Result<Resp, ScimError> {
+pub(super) async fn handle_inner(
+    state: &AppState,
+    req: Request<Incoming>,
+    request_id: &str,
+    route: &mut String,
+) -> Result<Resp, ScimError> {
     let path = req.uri().path().to_string();
     if path == "/healthz" {
         *route = "/healthz".into();
@@ -161,17 +215,33 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
     }
     if path == "/readyz" {
         *route = "/readyz".into();
-        return Ok(json_response(StatusCode::OK, &json!({"status": "ready", "resourceTypes": state.plan.resources.len()})));
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"status": "ready", "resourceTypes": state.plan.resources.len()}),
+        ));
     }
     let base_path = &state.settings.base_path;
-    let Some(rest) = path.strip_prefix(base_path.as_str()).filter(|r| r.is_empty() || r.starts_with('/')) else {
-        return Err(ScimError::not_found(format!("no SCIM endpoint here; the SCIM base path is {base_path}")));
+    let Some(rest) = path
+        .strip_prefix(base_path.as_str())
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+    else {
+        return Err(ScimError::not_found(format!(
+            "no SCIM endpoint here; the SCIM base path is {base_path}"
+        )));
     };
     if !authorized(state, &req) {
         *route = "(unauthorized)".into();
-        return Err(ScimError::new(StatusCode::UNAUTHORIZED, None, "missing or invalid bearer token"));
+        return Err(ScimError::new(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "missing or invalid bearer token",
+        ));
     }
-    let segments: Vec<&str> = rest.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = rest
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let method = req.method().clone();
     let base = base_url(state, &req);
     let query = req.uri().query().unwrap_or("").to_string();
@@ -186,7 +256,10 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
         ["ServiceProviderConfig"] => {
             *route = "/ServiceProviderConfig".into();
             return match method {
-                Method::GET => Ok(json_response(StatusCode::OK, &discovery::service_provider_config(&base, state.settings.max_count))),
+                Method::GET => Ok(json_response(
+                    StatusCode::OK,
+                    &discovery::service_provider_config(&base, state.settings.max_count),
+                )),
                 _ => Err(method_not_allowed("GET")),
             };
         }
@@ -195,18 +268,28 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
             if method != Method::GET {
                 return Err(method_not_allowed("GET"));
             }
-            let all: Vec<Value> = state.plan.resources.iter().map(|r| discovery::resource_type(r, &base)).collect();
+            let all: Vec<Value> = state
+                .plan
+                .resources
+                .iter()
+                .map(|r| discovery::resource_type(r, &base))
+                .collect();
             return match rest.first() {
                 None => {
                     let n = all.len();
-                    Ok(json_response(StatusCode::OK, &discovery::list_response(all, n, 1)))
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &discovery::list_response(all, n, 1),
+                    ))
                 }
                 Some(name) => {
                     let name = decode_segment(name);
                     all.into_iter()
                         .find(|r| r["id"] == name.as_str())
                         .map(|r| json_response(StatusCode::OK, &r))
-                        .ok_or_else(|| ScimError::not_found(format!("resource type {name:?} not found")))
+                        .ok_or_else(|| {
+                            ScimError::not_found(format!("resource type {name:?} not found"))
+                        })
                 }
             };
         }
@@ -215,16 +298,26 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
             if method != Method::GET {
                 return Err(method_not_allowed("GET"));
             }
-            let all: Vec<Value> = discovery::all_schemas(&state.plan).into_iter().map(|s| discovery::schema(s, &base)).collect();
+            let all: Vec<Value> = discovery::all_schemas(&state.plan)
+                .into_iter()
+                .map(|s| discovery::schema(s, &base))
+                .collect();
             return match rest.first() {
                 None => {
                     let n = all.len();
-                    Ok(json_response(StatusCode::OK, &discovery::list_response(all, n, 1)))
+                    Ok(json_response(
+                        StatusCode::OK,
+                        &discovery::list_response(all, n, 1),
+                    ))
                 }
                 Some(urn) => {
                     let urn = decode_segment(urn);
                     all.into_iter()
-                        .find(|s| s["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&urn)))
+                        .find(|s| {
+                            s["id"]
+                                .as_str()
+                                .is_some_and(|i| i.eq_ignore_ascii_case(&urn))
+                        })
                         .map(|s| json_response(StatusCode::OK, &s))
                         .ok_or_else(|| ScimError::not_found(format!("schema {urn:?} not found")))
                 }
@@ -232,7 +325,11 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
         }
         ["Bulk"] | [".search"] | ["Me"] => {
             *route = format!("/{}", segments[0]);
-            return Err(ScimError::new(StatusCode::NOT_IMPLEMENTED, None, format!("/{} is not supported by this service provider", segments[0])));
+            return Err(ScimError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                None,
+                format!("/{} is not supported by this service provider", segments[0]),
+            ));
         }
         _ => {}
     }
@@ -245,13 +342,27 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
         if first.eq_ignore_ascii_case("Groups") {
             *route = "/Groups (not mapped)".into();
             return match (segments.len(), &method) {
-                (1, &Method::GET) => Ok(json_response(StatusCode::OK, &discovery::list_response(Vec::new(), 0, 1))),
-                (2, &Method::POST) if segments[1] == ".search" => Ok(json_response(StatusCode::OK, &discovery::list_response(Vec::new(), 0, 1))),
-                (2, _) => Err(ScimError::not_found("Group not found (groups are not provisioned by this bridge)")),
-                _ => Err(ScimError::new(StatusCode::NOT_IMPLEMENTED, None, "groups are not provisioned by this bridge")),
+                (1, &Method::GET) => Ok(json_response(
+                    StatusCode::OK,
+                    &discovery::list_response(Vec::new(), 0, 1),
+                )),
+                (2, &Method::POST) if segments[1] == ".search" => Ok(json_response(
+                    StatusCode::OK,
+                    &discovery::list_response(Vec::new(), 0, 1),
+                )),
+                (2, _) => Err(ScimError::not_found(
+                    "Group not found (groups are not provisioned by this bridge)",
+                )),
+                _ => Err(ScimError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    None,
+                    "groups are not provisioned by this bridge",
+                )),
             };
         }
-        return Err(ScimError::not_found(format!("no resource type at /{first}")));
+        return Err(ScimError::not_found(format!(
+            "no resource type at /{first}"
+        )));
     };
     let ctx = ResourceCtx {
         res,
@@ -262,7 +373,7 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
     };
     match segments.as_slice() {
         [_] => {
-            *route = format!("{}", res.endpoint);
+            *route = res.endpoint.to_string();
             match method {
                 Method::GET => {
                     let q = search_from_query(&query)?;
@@ -271,8 +382,14 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
                 Method::POST => {
                     let body = read_json(state, req).await?;
                     let (scim, version) = ctx.create(&body).await?;
-                    let mut r = with_etag(json_response(StatusCode::CREATED, &scim), version.as_deref());
-                    if let Some(loc) = scim["meta"]["location"].as_str().and_then(|l| HeaderValue::from_str(l).ok()) {
+                    let mut r = with_etag(
+                        json_response(StatusCode::CREATED, &scim),
+                        version.as_deref(),
+                    );
+                    if let Some(loc) = scim["meta"]["location"]
+                        .as_str()
+                        .and_then(|l| HeaderValue::from_str(l).ok())
+                    {
                         r.headers_mut().insert(http::header::LOCATION, loc);
                     }
                     Ok(r)
@@ -293,23 +410,38 @@ pub(super) async fn handle_inner(state: &AppState, req: Request<Incoming>, reque
             *route = format!("{}/{{id}}", res.endpoint);
             let id = decode_segment(id);
             let projection = Projection::parse(
-                parse_query(&query).iter().find(|(k, _)| k == "attributes").map(|(_, v)| v.as_str()),
-                parse_query(&query).iter().find(|(k, _)| k == "excludedAttributes").map(|(_, v)| v.as_str()),
+                parse_query(&query)
+                    .iter()
+                    .find(|(k, _)| k == "attributes")
+                    .map(|(_, v)| v.as_str()),
+                parse_query(&query)
+                    .iter()
+                    .find(|(k, _)| k == "excludedAttributes")
+                    .map(|(_, v)| v.as_str()),
             )?;
             match method {
                 Method::GET => {
                     let (scim, version) = ctx.get(&id, &projection).await?;
-                    Ok(with_etag(json_response(StatusCode::OK, &scim), version.as_deref()))
+                    Ok(with_etag(
+                        json_response(StatusCode::OK, &scim),
+                        version.as_deref(),
+                    ))
                 }
                 Method::PUT => {
                     let body = read_json(state, req).await?;
                     let (scim, version) = ctx.replace(&id, &body, if_match.as_deref()).await?;
-                    Ok(with_etag(json_response(StatusCode::OK, &projection.apply(&res.schema, scim)), version.as_deref()))
+                    Ok(with_etag(
+                        json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
+                        version.as_deref(),
+                    ))
                 }
                 Method::PATCH => {
                     let body = read_json(state, req).await?;
                     let (scim, version) = ctx.patch(&id, &body, if_match.as_deref()).await?;
-                    Ok(with_etag(json_response(StatusCode::OK, &projection.apply(&res.schema, scim)), version.as_deref()))
+                    Ok(with_etag(
+                        json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
+                        version.as_deref(),
+                    ))
                 }
                 Method::DELETE => {
                     ctx.delete(&id, if_match.as_deref()).await?;

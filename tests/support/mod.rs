@@ -1,0 +1,336 @@
+//! Test harness: starts the example Peripass backend (or the Acme fixture) and
+//! a bridge in front of it, both on 127.0.0.1:0, and a small HTTP client.
+#![allow(dead_code)]
+
+#[path = "../../examples/legacy_peripass/backend.rs"]
+pub mod peripass;
+
+#[path = "acme.rs"]
+pub mod acme;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const TOKEN: &str = "test-token-0123456789";
+pub const ENTRA_CT: &str = "application/scim+json; charset=utf-8";
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A folder under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "scim-bridge-it-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running bridge.
+pub struct Bridge {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT/scim/v2`
+    pub base: String,
+    pub client: TestClient,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: TempDir,
+}
+
+impl Bridge {
+    /// Starts a bridge from settings text (TOML) and extra files written
+    /// next to it (e.g. a mapping), with `env` as the environment.
+    pub async fn start(
+        settings: &str,
+        files: &[(&str, &str)],
+        env: HashMap<String, String>,
+    ) -> Bridge {
+        let dir = TempDir::new();
+        for (name, text) in files {
+            std::fs::write(dir.0.join(name), text).unwrap();
+        }
+        let path = dir.0.join("settings.toml");
+        std::fs::write(&path, settings).unwrap();
+        let (settings, plan) =
+            scim_bridge::load(&path, Some(env)).unwrap_or_else(|e| panic!("bridge config: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}{}", settings.base_path);
+        let state = Arc::new(scim_bridge::AppState::new(settings, plan));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            scim_bridge::run(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Bridge {
+            addr,
+            base: base.clone(),
+            client: TestClient::new(base),
+            stop: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Settings for a bridge in front of the shipped Peripass mapping.
+pub fn peripass_settings(extra: &str) -> String {
+    format!(
+        "mappings = [{:?}]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n{extra}\n",
+        repo_path("config/mappings/peripass.yaml").display().to_string()
+    )
+}
+
+/// The example Peripass backend plus a bridge using the shipped mapping.
+pub struct PeripassStack {
+    pub backend: peripass::Running,
+    pub bridge: Bridge,
+}
+
+impl PeripassStack {
+    pub async fn start(opts: peripass::Options) -> PeripassStack {
+        Self::start_with(opts, "").await
+    }
+
+    /// `extra` is appended to the settings (e.g. `[scim]\nscan_limit = 10`).
+    pub async fn start_with(opts: peripass::Options, extra: &str) -> PeripassStack {
+        let key = opts.api_key.clone();
+        let backend = peripass::spawn(opts).await.unwrap();
+        let env = HashMap::from([
+            ("PERIPASS_URL".to_string(), backend.base_url()),
+            ("PERIPASS_API_KEY".to_string(), key),
+        ]);
+        let bridge = Bridge::start(&peripass_settings(extra), &[], env).await;
+        PeripassStack { backend, bridge }
+    }
+
+    pub fn scim(&self) -> &TestClient {
+        &self.bridge.client
+    }
+
+    /// A direct client of the legacy API (to verify records as the backend has them).
+    pub fn legacy(&self) -> LegacyClient {
+        LegacyClient {
+            base: self.backend.base_url(),
+            key: self.backend.api_key(),
+            http: TestClient::new(String::new()).http,
+        }
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON ({}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a SCIM error with this status (and scimType when given).
+    pub fn assert_scim_error(&self, status: u16, scim_type: Option<&str>) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let j = self.json();
+        assert_eq!(
+            j["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{j}"
+        );
+        assert_eq!(j["status"], status.to_string(), "{j}");
+        assert_eq!(j["scimType"].as_str(), scim_type, "{j}");
+        assert!(self
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("application/scim+json"));
+        j
+    }
+}
+
+/// Minimal HTTP/1.1 client speaking to the bridge the way Entra does:
+/// bearer token, `application/scim+json; charset=utf-8`, no Accept header.
+#[derive(Clone)]
+pub struct TestClient {
+    pub base: String,
+    pub token: Option<String>,
+    pub http: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl TestClient {
+    pub fn new(base: String) -> TestClient {
+        TestClient {
+            base,
+            token: Some(TOKEN.to_string()),
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub fn without_token(&self) -> TestClient {
+        TestClient {
+            token: None,
+            ..self.clone()
+        }
+    }
+
+    pub fn with_token(&self, t: &str) -> TestClient {
+        TestClient {
+            token: Some(t.into()),
+            ..self.clone()
+        }
+    }
+
+    /// Sends a request; `path` is appended to the base (e.g. `/Users?filter=…`).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            b = b.header("content-type", ENTRA_CT);
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or("").to_string())))
+            .unwrap();
+        let resp = self.http.request(req).await.expect("request failed");
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::POST, path, Some(&body.to_string()), &[])
+            .await
+    }
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::PUT, path, Some(&body.to_string()), &[])
+            .await
+    }
+    pub async fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.send(Method::PATCH, path, Some(&body.to_string()), &[])
+            .await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+}
+
+/// Talks to the legacy Peripass API directly.
+pub struct LegacyClient {
+    pub base: String,
+    pub key: String,
+    pub http: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl LegacyClient {
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .uri(format!("{}{}", self.base, path))
+            .header("x-api-key", &self.key)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = self.http.request(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    pub async fn user(&self, id: &str) -> Value {
+        let (s, v) = self.get(&format!("/api/v1/users/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "legacy user {id}: {v}");
+        v
+    }
+}
+
+/// Entra's PATCH envelope.
+pub fn patch_ops(ops: Value) -> Value {
+    serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}
+
+/// URL-encodes a filter the way Entra does (`+` for spaces).
+pub fn entra_filter(f: &str) -> String {
+    let mut out = String::new();
+    for b in f.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
