@@ -4,13 +4,14 @@
 
 use crate::backend::{translate_error, BackendClient, BackendResponse, Call};
 use crate::config::Settings;
+use crate::mapping::plan::member_ids;
 use crate::mapping::plan::{
     encode_segment, scalar_key, unquote_etag, OpPlan, Paging, PathPart, ResourcePlan, WriteMode,
 };
 use crate::scim::discovery::list_response;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{eq_assignments, matches, CompareOp, Filter};
-use crate::scim::patch::{apply_patch, parse_patch, PatchError};
+use crate::scim::patch::{apply_patch, parse_patch, OpKind, PatchError, PatchOp};
 use crate::scim::query::Projection;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -43,6 +44,8 @@ pub struct SearchQuery {
 /// One request's view of a resource type.
 pub struct ResourceCtx<'a> {
     pub res: &'a ResourcePlan,
+    /// The whole plan (group members are checked against the member resource type).
+    pub plan: &'a crate::mapping::Plan,
     pub client: &'a BackendClient,
     pub settings: &'a Settings,
     /// Public SCIM base URL for `meta.location` (`https://host/scim/v2`).
@@ -215,6 +218,10 @@ impl ResourceCtx<'_> {
             )
         })?;
         let record = self.res.to_backend(body, None, WriteMode::Create)?;
+        if let Some(mi) = self.res.members_attr {
+            self.check_members_exist(&member_ids(body, &self.res.attributes[mi].target.name))
+                .await?;
+        }
         let resp = self
             .call(op, None, None, Some(Self::body_bytes(op, record)), None)
             .await?;
@@ -339,6 +346,7 @@ impl ResourceCtx<'_> {
         &self,
         id: &str,
         if_match: Option<&str>,
+        members: bool,
         mut change: F,
     ) -> Result<(Value, Option<String>), ScimError>
     where
@@ -351,11 +359,26 @@ impl ResourceCtx<'_> {
             self.check_if_match(if_match, &cur)?;
             let scim = self
                 .res
-                .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, true);
-            let changed = change(&cur, scim)?;
-            let new = self
-                .res
-                .to_backend(&changed, Some(&cur.record), WriteMode::Replace)?;
+                .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, members);
+            let changed = change(&cur, scim.clone())?;
+            if members {
+                if let Some(mi) = self.res.members_attr {
+                    let name = &self.res.attributes[mi].target.name;
+                    let before: std::collections::HashSet<String> =
+                        member_ids(&scim, name).into_iter().collect();
+                    let added: Vec<String> = member_ids(&changed, name)
+                        .into_iter()
+                        .filter(|m| !before.contains(m))
+                        .collect();
+                    self.check_members_exist(&added).await?;
+                }
+            }
+            let new = self.res.to_backend_opts(
+                &changed,
+                Some(&cur.record),
+                WriteMode::Replace,
+                members,
+            )?;
             if new == cur.record {
                 debug!(resource = %self.res.name, "no change; nothing written");
                 return Ok((
@@ -404,7 +427,7 @@ impl ResourceCtx<'_> {
                 ));
             }
         }
-        self.read_modify_write(id, if_match, |_, _| Ok(body.clone()))
+        self.read_modify_write(id, if_match, true, |_, _| Ok(body.clone()))
             .await
     }
 
@@ -415,12 +438,237 @@ impl ResourceCtx<'_> {
         if_match: Option<&str>,
     ) -> Result<(Value, Option<String>), ScimError> {
         let ops = parse_patch(body)?;
+        if let (Some(mi), Some(_), Some(_)) = (
+            self.res.members_attr,
+            &self.res.ops.add_member,
+            &self.res.ops.remove_member,
+        ) {
+            let (member_ops, other_ops) =
+                split_member_ops(&ops, &self.res.attributes[mi].target.name);
+            if !member_ops.is_empty() {
+                return self
+                    .patch_membership(id, &member_ops, &other_ops, if_match)
+                    .await;
+            }
+        }
         let res = self.res;
-        self.read_modify_write(id, if_match, |_, mut scim| {
+        self.read_modify_write(id, if_match, true, |_, mut scim| {
             apply_patch(&mut scim, &ops, res)?;
             Ok(scim)
         })
         .await
+    }
+
+    /// PATCH of a group whose backend has membership endpoints: member
+    /// changes become one call per member (never a rewrite of a large list);
+    /// other attributes go through the version-checked replace. All member ids
+    /// are checked before the first call; a failure part-way undoes the calls
+    /// already made (RFC 7644 §3.5.2: a PATCH is atomic).
+    async fn patch_membership(
+        &self,
+        id: &str,
+        member_ops: &[PatchOp],
+        other_ops: &[PatchOp],
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), ScimError> {
+        let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
+        let mi = self.res.members_attr.expect("checked by caller");
+        let attr = &self.res.attributes[mi];
+        let mp = attr.members.as_ref().expect("members attribute");
+        let cur = self.fetch(id).await?;
+        self.check_if_match(if_match, &cur)?;
+        let current: Vec<String> = match &attr.read {
+            Some(crate::mapping::plan::ReadSource::Expr(e)) => e
+                .first(&cur.record)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|el| mp.id_of(el)).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let (to_add, to_remove) = member_delta(&current, member_ops, &attr.target.name, self.res)?;
+        self.check_members_exist(&to_add).await?;
+        debug!(resource = %self.res.name, add = to_add.len(), remove = to_remove.len(), "membership calls");
+        let mut done: Vec<(bool, String)> = Vec::new();
+        let mut failure = None;
+        for (adding, list) in [(true, &to_add), (false, &to_remove)] {
+            if failure.is_some() {
+                break;
+            }
+            let results = self.membership_calls(id, adding, list).await;
+            for (m, r) in results {
+                match r {
+                    Ok(()) => done.push((adding, m)),
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if failure.is_none() && !other_ops.is_empty() {
+            let res = self.res;
+            if let Err(e) = self
+                .read_modify_write(id, None, false, |_, mut scim| {
+                    apply_patch(&mut scim, other_ops, res)?;
+                    Ok(scim)
+                })
+                .await
+            {
+                failure = Some(e);
+            }
+        }
+        if let Some(e) = failure {
+            return Err(self.undo_membership(id, done, e).await);
+        }
+        let f = self.fetch(id).await?;
+        Ok((self.render(&f, &Projection::default()), self.version(&f)))
+    }
+
+    /// Runs add/remove member calls, a few at a time; returns each member's result.
+    async fn membership_calls(
+        &self,
+        id: &str,
+        adding: bool,
+        members: &[String],
+    ) -> Vec<(String, Result<(), ScimError>)> {
+        use futures_util::stream::{self, StreamExt};
+        let op = if adding {
+            &self.res.ops.add_member
+        } else {
+            &self.res.ops.remove_member
+        };
+        let Some(op) = op.as_ref() else {
+            return Vec::new();
+        };
+        let futs: Vec<_> = members
+            .iter()
+            .map(|m| self.member_call(op, id, m.clone(), adding))
+            .collect();
+        stream::iter(futs).buffer_unordered(8).collect().await
+    }
+
+    async fn member_call(
+        &self,
+        op: &OpPlan,
+        id: &str,
+        m: String,
+        adding: bool,
+    ) -> (String, Result<(), ScimError>) {
+        let body = op.body.as_ref().map(|b| {
+            let typed = self.member_json(&m);
+            Bytes::from(serde_json::to_vec(&render_body(b, &m, &typed)).unwrap_or_default())
+        });
+        let r = match self.call(op, Some(id), Some(&m), body, None).await {
+            Ok(resp) if resp.status.is_success() => Ok(()),
+            Ok(resp) => {
+                let e = translate_error(&self.res.backend, &resp, &self.what(id));
+                Err(
+                    if adding && e.status == StatusCode::NOT_FOUND && self.member_missing(&resp) {
+                        ScimError::invalid_value(format!("member '{m}' does not exist"))
+                    } else {
+                        e
+                    },
+                )
+            }
+            Err(e) => Err(e),
+        };
+        (m, r)
+    }
+
+    /// Whether a membership call's 404 is about the member rather than the group.
+    fn member_missing(&self, resp: &BackendResponse) -> bool {
+        let code =
+            crate::backend::error_code(&self.res.backend, resp.json().as_ref()).unwrap_or_default();
+        !code.is_empty()
+            && !code.to_ascii_uppercase().contains("TEAM")
+            && !code.to_ascii_uppercase().contains("GROUP")
+    }
+
+    fn member_json(&self, id: &str) -> Value {
+        let mp = self
+            .res
+            .members_attr
+            .and_then(|i| self.res.attributes[i].members.as_ref());
+        match mp.map(|m| m.id_type) {
+            Some(crate::mapping::model::IdKind::Integer) => id
+                .parse::<u64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(id.into())),
+            _ => Value::String(id.into()),
+        }
+    }
+
+    async fn undo_membership(
+        &self,
+        id: &str,
+        done: Vec<(bool, String)>,
+        cause: ScimError,
+    ) -> ScimError {
+        if done.is_empty() {
+            return cause;
+        }
+        let adds: Vec<String> = done
+            .iter()
+            .filter(|(a, _)| *a)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let removes: Vec<String> = done
+            .iter()
+            .filter(|(a, _)| !*a)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let mut left = Vec::new();
+        for (m, r) in self.membership_calls(id, false, &adds).await {
+            if r.is_err() {
+                left.push(format!("added {m}"));
+            }
+        }
+        for (m, r) in self.membership_calls(id, true, &removes).await {
+            if r.is_err() {
+                left.push(format!("removed {m}"));
+            }
+        }
+        if left.is_empty() {
+            cause
+        } else {
+            tracing::error!(resource = %self.res.name, id, left = ?left, "membership change failed and could not be fully undone");
+            ScimError::new(
+                cause.status,
+                cause.scim_type,
+                format!(
+                    "{}; the change could not be fully undone, still applied: {}",
+                    cause.detail,
+                    left.join(", ")
+                ),
+            )
+            .with_retry_after(cause.retry_after)
+        }
+    }
+
+    /// Checks that every id names an existing member resource (one read each,
+    /// a few at a time), so a bad id fails before anything is written.
+    async fn check_members_exist(&self, ids: &[String]) -> Result<(), ScimError> {
+        use futures_util::stream::{self, StreamExt};
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let Some(mp) = self
+            .res
+            .members_attr
+            .and_then(|i| self.res.attributes[i].members.as_ref())
+        else {
+            return Ok(());
+        };
+        let Some(target) = self.plan.by_endpoint(mp.resource.trim_start_matches('/')) else {
+            return Ok(());
+        };
+        let ctx = ResourceCtx {
+            res: target,
+            ..*self
+        };
+        let futs: Vec<_> = ids.iter().map(|m| member_exists(&ctx, m.clone())).collect();
+        let results: Vec<Result<(), ScimError>> =
+            stream::iter(futs).buffer_unordered(8).collect().await;
+        results.into_iter().collect()
     }
 
     // === search ===
@@ -637,6 +885,175 @@ impl ResourceCtx<'_> {
             page = self.list_page(&pd.params, offset, max).await?.0;
         }
         Ok(list_response(matched, total, start_index))
+    }
+}
+
+async fn member_exists(ctx: &ResourceCtx<'_>, m: String) -> Result<(), ScimError> {
+    match ctx.fetch(&m).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(ScimError::invalid_value(format!(
+            "member '{m}' does not exist"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Splits PATCH operations into those touching `members` and the rest
+/// (a path-less value object is split key by key).
+fn split_member_ops(ops: &[PatchOp], members: &str) -> (Vec<PatchOp>, Vec<PatchOp>) {
+    let (mut m, mut other) = (Vec::new(), Vec::new());
+    for op in ops {
+        match &op.path {
+            Some(p) if p.attr.name.eq_ignore_ascii_case(members) && p.attr.urn.is_none() => {
+                m.push(op.clone())
+            }
+            Some(_) => other.push(op.clone()),
+            None => match &op.value {
+                Some(Value::Object(obj)) if obj.keys().any(|k| k.eq_ignore_ascii_case(members)) => {
+                    let mut rest = obj.clone();
+                    let key = obj
+                        .keys()
+                        .find(|k| k.eq_ignore_ascii_case(members))
+                        .cloned()
+                        .unwrap_or_default();
+                    let v = rest.remove(&key);
+                    m.push(PatchOp {
+                        op: op.op,
+                        path: crate::scim::filter::parse_patch_path(members).ok(),
+                        value: v,
+                    });
+                    if !rest.is_empty() {
+                        other.push(PatchOp {
+                            op: op.op,
+                            path: None,
+                            value: Some(Value::Object(rest)),
+                        });
+                    }
+                }
+                _ => other.push(op.clone()),
+            },
+        }
+    }
+    (m, other)
+}
+
+/// Applies member operations to the current member list; returns (to add, to remove).
+fn member_delta(
+    current: &[String],
+    ops: &[PatchOp],
+    name: &str,
+    schema: &ResourcePlan,
+) -> Result<(Vec<String>, Vec<String>), ScimError> {
+    use std::collections::HashSet;
+    let mut set: Vec<String> = current.to_vec();
+    let mut present: HashSet<String> = current.iter().cloned().collect();
+    let values = |v: &Option<Value>| -> Result<Vec<String>, ScimError> {
+        match v {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    crate::mapping::plan::member_value(x)
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            ScimError::invalid_value(format!(
+                                "{name}: each member needs a \"value\""
+                            ))
+                        })
+                })
+                .collect(),
+            Some(x) => crate::mapping::plan::member_value(x)
+                .map(|s| vec![s.to_string()])
+                .ok_or_else(|| {
+                    ScimError::invalid_value(format!("{name}: each member needs a \"value\""))
+                }),
+        }
+    };
+    for (i, op) in ops.iter().enumerate() {
+        let p = op.path.as_ref().expect("member ops have a path");
+        if p.attr.sub.is_some() || p.value_sub.is_some() {
+            return Err(ScimError::bad_request(
+                "invalidPath",
+                format!(
+                    "operation {}: sub-attributes of {name} cannot be changed",
+                    i + 1
+                ),
+            ));
+        }
+        match (op.op, &p.filter) {
+            (OpKind::Add, None) => {
+                for m in values(&op.value)? {
+                    if present.insert(m.clone()) {
+                        set.push(m);
+                    }
+                }
+            }
+            (OpKind::Replace, None) => {
+                let new = values(&op.value)?;
+                present = new.iter().cloned().collect();
+                set = Vec::with_capacity(new.len());
+                let mut seen = HashSet::new();
+                for m in new {
+                    if seen.insert(m.clone()) {
+                        set.push(m);
+                    }
+                }
+            }
+            (OpKind::Remove, None) => match &op.value {
+                None | Some(Value::Null) => {
+                    set.clear();
+                    present.clear();
+                }
+                v => {
+                    let gone: HashSet<String> = values(v)?.into_iter().collect();
+                    set.retain(|m| !gone.contains(m));
+                    present.retain(|m| !gone.contains(m));
+                }
+            },
+            (OpKind::Remove, Some(f)) => {
+                let gone: HashSet<String> = set
+                    .iter()
+                    .filter(|m| matches(f, &serde_json::json!({"value": m, "type": "User"}), schema))
+                    .cloned()
+                    .collect();
+                set.retain(|m| !gone.contains(m));
+                present.retain(|m| !gone.contains(m));
+            }
+            (_, Some(_)) => {
+                return Err(ScimError::bad_request(
+                    "invalidPath",
+                    format!("operation {}: add/replace with a filter on {name} is not supported; add or remove members by value", i + 1),
+                ))
+            }
+        }
+    }
+    let before: HashSet<&String> = current.iter().collect();
+    let to_add = set
+        .iter()
+        .filter(|m| !before.contains(m))
+        .cloned()
+        .collect();
+    let to_remove = current
+        .iter()
+        .filter(|m| !present.contains(*m))
+        .cloned()
+        .collect();
+    Ok((to_add, to_remove))
+}
+
+/// Fills a membership body template: a string exactly `{member}` becomes the
+/// typed member id; `{member}` inside a longer string is substituted as text.
+fn render_body(template: &Value, member: &str, typed: &Value) -> Value {
+    match template {
+        Value::String(s) if s == "{member}" => typed.clone(),
+        Value::String(s) => Value::String(s.replace("{member}", member)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| render_body(v, member, typed)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), render_body(v, member, typed)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

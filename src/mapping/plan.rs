@@ -734,6 +734,18 @@ impl ResourcePlan {
         base: Option<&Value>,
         mode: WriteMode,
     ) -> Result<Value, ScimError> {
+        self.to_backend_opts(scim, base, mode, true)
+    }
+
+    /// As [`Self::to_backend`]; with `members == false` the member list of
+    /// `base` is kept untouched (membership is changed through its own calls).
+    pub fn to_backend_opts(
+        &self,
+        scim: &Value,
+        base: Option<&Value>,
+        mode: WriteMode,
+        members: bool,
+    ) -> Result<Value, ScimError> {
         if !scim.is_object() {
             return Err(ScimError::invalid_syntax(
                 "the request body must be a JSON object",
@@ -742,6 +754,9 @@ impl ResourcePlan {
         let mut record = base.cloned().unwrap_or_else(|| Value::Object(Map::new()));
         for (i, a) in self.attributes.iter().enumerate() {
             let Some(field) = &a.write else { continue };
+            if !members && Some(i) == self.members_attr {
+                continue;
+            }
             let incoming = if Some(i) == self.members_attr {
                 self.members_to_backend(a, scim)?
             } else {
@@ -867,6 +882,18 @@ impl ResourcePlan {
             None => self.schemas.first(),
             Some(u) => self.schemas.iter().find(|s| s.urn.eq_ignore_ascii_case(u)),
         }
+    }
+}
+
+/// Member ids of a SCIM resource's `members` (or any multi-valued reference list).
+pub fn member_ids(scim: &Value, attr: &str) -> Vec<String> {
+    match get_ci(scim, attr) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(member_value)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

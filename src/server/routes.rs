@@ -366,6 +366,7 @@ pub(super) async fn handle_inner(
     };
     let ctx = ResourceCtx {
         res,
+        plan: &state.plan,
         client: &state.client,
         settings: &state.settings,
         base_url: &base,

@@ -1,0 +1,269 @@
+//! SCIM Groups over the legacy teams API, with Entra's exact request shapes.
+mod support;
+use serde_json::{json, Value};
+use support::*;
+
+fn opts(users: usize) -> peripass::Options {
+    peripass::Options {
+        seed_users: users,
+        ..Default::default()
+    }
+}
+
+async fn create_group(s: &PeripassStack, name: &str) -> String {
+    let r = s
+        .scim()
+        .post(
+            "/Groups",
+            &json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"externalId":"8aa1a0c0-0000-4000-8000-000000000001","displayName":name,"meta":{"resourceType":"Group"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["displayName"], name);
+    assert!(r
+        .header("location")
+        .unwrap()
+        .ends_with(&format!("/Groups/{}", j["id"].as_str().unwrap())));
+    j["id"].as_str().unwrap().to_string()
+}
+
+fn member_ids(team: &Value) -> Vec<u64> {
+    team["memberIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+fn methods(s: &PeripassStack) -> Vec<String> {
+    s.backend
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method,
+                r.path_and_query.split('?').next().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn create_find_rename_delete() {
+    let s = PeripassStack::start(opts(0)).await;
+    let id = create_group(&s, "Gate Operators").await;
+    assert_eq!(s.backend.team(&id).unwrap()["name"], "Gate Operators");
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), Vec::<u64>::new());
+
+    s.backend.clear_requests();
+    let f = entra_filter("displayName eq \"gate operators\"");
+    let r = s
+        .scim()
+        .get(&format!("/Groups?excludedAttributes=members&filter={f}"))
+        .await;
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j["totalResults"], 1, "{j}");
+    assert_eq!(j["Resources"][0]["id"], id.as_str());
+    assert!(j["Resources"][0].get("members").is_none());
+    let reqs = s.backend.requests();
+    assert_eq!(reqs.len(), 1, "one pushed-down list call");
+    assert!(
+        reqs[0].path_and_query.contains("name=gate%20operators"),
+        "{}",
+        reqs[0].path_and_query
+    );
+
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Replace","path":"displayName","value":"Night Shift"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["displayName"], "Night Shift");
+    assert_eq!(s.backend.team(&id).unwrap()["name"], "Night Shift");
+
+    // Duplicate name → 409 uniqueness.
+    create_group(&s, "Other").await;
+    let r = s.scim().post("/Groups", &json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"night shift"})).await;
+    r.assert_scim_error(409, Some("uniqueness"));
+
+    assert_eq!(s.scim().delete(&format!("/Groups/{id}")).await.status, 204);
+    assert!(s.backend.team(&id).is_none());
+    s.scim()
+        .delete(&format!("/Groups/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    s.scim()
+        .get("/Groups/not-a-team")
+        .await
+        .assert_scim_error(404, None);
+}
+
+#[tokio::test]
+async fn membership_patches_use_member_calls_only() {
+    let s = PeripassStack::start(opts(6)).await;
+    let id = create_group(&s, "Ops").await;
+    s.backend.clear_requests();
+    let add = patch_ops(
+        json!([{"op":"Add","path":"members","value":[{"$ref":null,"value":"1"},{"value":"2"},{"value":"3"}]}]),
+    );
+    let r = s.scim().patch(&format!("/Groups/{id}"), &add).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![1, 2, 3]);
+    let m = methods(&s);
+    assert_eq!(
+        m.iter()
+            .filter(|x| x.starts_with("POST /api/v1/teams/"))
+            .count(),
+        3,
+        "{m:?}"
+    );
+    assert!(
+        !m.iter().any(|x| x.starts_with("PUT")),
+        "no team rewrite: {m:?}"
+    );
+
+    // Remove with a value array removes only the listed member, never all.
+    let rm =
+        patch_ops(json!([{"op":"Remove","path":"members","value":[{"$ref":null,"value":"1"}]}]));
+    assert_eq!(
+        s.scim().patch(&format!("/Groups/{id}"), &rm).await.status,
+        200
+    );
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![2, 3]);
+
+    // Remove by value filter.
+    let rm = patch_ops(json!([{"op":"remove","path":"members[value eq \"2\"]"}]));
+    assert_eq!(
+        s.scim().patch(&format!("/Groups/{id}"), &rm).await.status,
+        200
+    );
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![3]);
+
+    // Replace computes the difference: 3 stays, 4 and 5 join.
+    s.backend.clear_requests();
+    let rep = patch_ops(
+        json!([{"op":"replace","path":"members","value":[{"value":"3"},{"value":"4"},{"value":"5"}]}]),
+    );
+    let r = s.scim().patch(&format!("/Groups/{id}"), &rep).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![3, 4, 5]);
+    let m = methods(&s);
+    assert_eq!(
+        m.iter()
+            .filter(|x| x.starts_with("POST /api/v1/teams/"))
+            .count(),
+        2,
+        "{m:?}"
+    );
+    assert!(!m.iter().any(|x| x.starts_with("DELETE")), "{m:?}");
+
+    // Members are returned as references.
+    let g = s.scim().get(&format!("/Groups/{id}")).await.json();
+    let vals: Vec<&str> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(vals, vec!["3", "4", "5"]);
+    assert!(g["members"][0]["$ref"]
+        .as_str()
+        .unwrap()
+        .ends_with("/Users/3"));
+
+    // Path-less replace of displayName together with a member removal.
+    let both = patch_ops(
+        json!([{"op":"replace","value":{"displayName":"Ops 2"}},{"op":"Remove","path":"members","value":[{"value":"5"}]}]),
+    );
+    assert_eq!(
+        s.scim().patch(&format!("/Groups/{id}"), &both).await.status,
+        200
+    );
+    let team = s.backend.team(&id).unwrap();
+    assert_eq!(team["name"], "Ops 2");
+    assert_eq!(member_ids(&team), vec![3, 4]);
+
+    // Deleting a user removes it from the group; the bridge shows the backend's truth.
+    assert_eq!(s.scim().delete("/Users/3").await.status, 204);
+    let g = s.scim().get(&format!("/Groups/{id}")).await.json();
+    assert_eq!(g["members"].as_array().unwrap().len(), 1, "{g}");
+}
+
+#[tokio::test]
+async fn unknown_member_is_rejected_before_any_call() {
+    let s = PeripassStack::start(opts(2)).await;
+    let id = create_group(&s, "Ops").await;
+    s.backend.clear_requests();
+    let add = patch_ops(
+        json!([{"op":"Add","path":"members","value":[{"value":"1"},{"value":"999"},{"value":"abc"}]}]),
+    );
+    let r = s.scim().patch(&format!("/Groups/{id}"), &add).await;
+    let e = r.assert_scim_error(400, Some("invalidValue"));
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("999") || detail.contains("abc"), "{detail}");
+    assert!(
+        !methods(&s).iter().any(|m| m.starts_with("POST")),
+        "no membership call was made"
+    );
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), Vec::<u64>::new());
+}
+
+#[tokio::test]
+async fn large_group_reads_and_member_changes() {
+    let s = PeripassStack::start(peripass::Options {
+        seed_users: 10_001,
+        seed_teams: 1,
+        seed_team_members: 10_000,
+        ..Default::default()
+    })
+    .await;
+    s.backend.clear_requests();
+    let r = s
+        .scim()
+        .get("/Groups/T-0001?excludedAttributes=members")
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.json().get("members").is_none());
+    assert!(
+        r.body.len() < 2000,
+        "no member list built: {} bytes",
+        r.body.len()
+    );
+    assert_eq!(s.backend.request_count(), 1, "one backend call");
+
+    let r = s.scim().get("/Groups/T-0001").await;
+    assert_eq!(r.json()["members"].as_array().unwrap().len(), 10_000);
+
+    s.backend.clear_requests();
+    let add = patch_ops(
+        json!([{"op":"Add","path":"members","value":[{"value":"10001"}]},{"op":"Remove","path":"members","value":[{"value":"1"}]}]),
+    );
+    let r = s
+        .scim()
+        .send(
+            http::Method::PATCH,
+            "/Groups/T-0001?excludedAttributes=members",
+            Some(&add.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.json().get("members").is_none());
+    let m = methods(&s);
+    assert!(!m.iter().any(|x| x.starts_with("PUT")), "{m:?}");
+    assert_eq!(
+        m.iter().filter(|x| x.contains("/members")).count(),
+        2,
+        "{m:?}"
+    );
+    let ids = member_ids(&s.backend.team("T-0001").unwrap());
+    assert_eq!(ids.len(), 10_000);
+    assert!(ids.contains(&10_001) && !ids.contains(&1));
+}
