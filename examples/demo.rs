@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
         settings.base_path
     );
     println!("stop with Ctrl-C");
-    let state = Arc::new(scim_bridge::AppState::new(settings, plan));
+    let state = Arc::new(scim_bridge::AppState::new(settings, plan).with_env(Some(env.clone())));
     scim_bridge::run(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -25,23 +25,133 @@ use tracing::{debug, info, warn};
 /// How long in-flight requests may run after a shutdown signal.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(25);
 
-/// Everything a request needs; shared by all connections.
-pub struct AppState {
+/// What one request runs on: settings, compiled plan and backend client.
+/// A reload builds a new `Live` and swaps it in atomically; requests already
+/// running keep the one they started with.
+pub struct Live {
     pub settings: Settings,
     pub plan: Plan,
     pub client: BackendClient,
+    /// The watched files as they were when this configuration was read.
+    stamps: Vec<Stamp>,
+}
+
+impl Live {
+    pub fn new(settings: Settings, plan: Plan) -> Live {
+        let stamps = stamps(&watched_files(&settings));
+        Self::with_stamps(settings, plan, stamps)
+    }
+
+    fn with_stamps(settings: Settings, plan: Plan, stamps: Vec<Stamp>) -> Live {
+        let client = BackendClient::new(settings.backend_read_retries);
+        Live {
+            settings,
+            plan,
+            client,
+            stamps,
+        }
+    }
+}
+
+fn watched_files(settings: &Settings) -> Vec<std::path::PathBuf> {
+    let mut f = vec![settings.file.clone()];
+    f.extend(settings.mappings.iter().cloned());
+    f
+}
+
+fn stamps(paths: &[std::path::PathBuf]) -> Vec<Stamp> {
+    paths.iter().map(|p| stamp(p)).collect()
+}
+
+/// The outcome of the last reload attempt (shown by `/readyz`).
+#[derive(Debug, Default, Clone)]
+pub struct ReloadStatus {
+    pub reloads: u64,
+    pub failures: u64,
+    /// Errors of the last failed reload, cleared by a successful one.
+    pub last_error: Option<String>,
+}
+
+/// Everything a request needs; shared by all connections.
+pub struct AppState {
+    live: arc_swap::ArcSwap<Live>,
+    /// Where `${VAR}`s and overrides come from on reload (`None`: the process environment).
+    env: crate::config::EnvMap,
+    pub reload_status: std::sync::Mutex<ReloadStatus>,
+    /// Stamps of files whose reload failed (not retried until they change again).
+    failed_stamps: std::sync::Mutex<Option<Vec<Stamp>>>,
     /// Source of request ids when the client sends no `X-Request-Id`.
     next_request_id: AtomicU64,
 }
 
 impl AppState {
     pub fn new(settings: Settings, plan: Plan) -> AppState {
-        let client = BackendClient::new(settings.backend_read_retries);
         AppState {
-            settings,
-            plan,
-            client,
+            live: arc_swap::ArcSwap::from_pointee(Live::new(settings, plan)),
+            env: None,
+            reload_status: Default::default(),
+            failed_stamps: Default::default(),
             next_request_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Reloads will read `${VAR}`s from this map instead of the process environment (tests).
+    pub fn with_env(mut self, env: crate::config::EnvMap) -> AppState {
+        self.env = env;
+        self
+    }
+
+    /// The current settings and plan.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Re-reads the settings file and every mapping; swaps them in only when
+    /// everything compiles. On error the running plan stays and every error is
+    /// logged and kept for `/readyz`.
+    pub fn reload(&self) -> Result<(), String> {
+        let current = self.live();
+        // Stamped before reading, so a write during the load triggers another reload.
+        let before = stamps(&watched_files(&current.settings));
+        let result = crate::load(&current.settings.file, self.env.clone());
+        let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok((mut settings, plan)) => {
+                if settings.listen != current.settings.listen {
+                    warn!(old = %current.settings.listen, new = %settings.listen, "server.listen changes need a restart; keeping the current address");
+                    settings.listen = current.settings.listen;
+                }
+                let now = stamps(&watched_files(&settings));
+                let stamps = if now.len() == before.len() {
+                    before
+                } else {
+                    now
+                };
+                self.live
+                    .store(Arc::new(Live::with_stamps(settings, plan, stamps)));
+                status.reloads += 1;
+                status.last_error = None;
+                *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                info!(
+                    resource_types = self.live().plan.resources.len(),
+                    "configuration reloaded"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let text = e.to_string();
+                // Remember what was read so the same broken files are not retried every tick.
+                *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
+                status.failures += 1;
+                status.last_error = Some(text.clone());
+                for line in text.lines() {
+                    tracing::error!(
+                        error = line,
+                        "reload failed; keeping the running configuration"
+                    );
+                }
+                Err(text)
+            }
         }
     }
 
@@ -71,6 +181,7 @@ pub async fn run(
         b
     };
     tokio::pin!(shutdown);
+    let watcher = tokio::spawn(watch_config(state.clone()));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -103,11 +214,67 @@ pub async fn run(
         }
     }
     drop(listener);
+    watcher.abort();
     tokio::select! {
         _ = graceful.shutdown() => info!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => warn!("shutdown deadline reached; closing remaining connections"),
     }
     Ok(())
+}
+
+/// How often the settings and mapping files are checked for changes.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+type Stamp = Option<(std::time::SystemTime, u64, u64)>;
+
+/// A file's identity and content stamp: an in-place write changes the mtime
+/// or size, an editor's rename-over changes the inode.
+fn stamp(path: &std::path::Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((m.modified().ok()?, m.len(), ino))
+}
+
+/// Polls the settings and mapping files and reloads on change; SIGHUP reloads too.
+async fn watch_config(state: Arc<AppState>) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hup_fired = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fired = std::future::pending::<()>();
+        let forced = tokio::select! {
+            _ = tokio::time::sleep(WATCH_INTERVAL) => false,
+            _ = hup_fired => true,
+        };
+        let live = state.live();
+        let now = stamps(&watched_files(&live.settings));
+        let failed = state
+            .failed_stamps
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or(None);
+        let changed = now != live.stamps && failed.as_ref() != Some(&now);
+        if forced || changed {
+            if forced {
+                info!("SIGHUP: reloading configuration");
+            }
+            // Let an editor finish writing before reading.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = state.reload();
+        }
+    }
 }
 
 pub type Resp = Response<Full<Bytes>>;
@@ -124,9 +291,10 @@ async fn handle(state: Arc<AppState>, req: http::Request<Incoming>, peer: Socket
         .unwrap_or_else(|| state.request_id());
     let method = req.method().clone();
     let mut route = String::from("-");
+    let live = state.live();
     let result = tokio::time::timeout(
-        state.settings.request_timeout,
-        routes::handle_inner(&state, req, &request_id, &mut route),
+        live.settings.request_timeout,
+        routes::handle_inner(&state, &live, req, &request_id, &mut route),
     )
     .await
     .unwrap_or_else(|_| {

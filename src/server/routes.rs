@@ -1,6 +1,6 @@
 //! Routing: SCIM paths → discovery documents or resource operations.
 
-use super::{error_response, json_response, AppState, Resp};
+use super::{json_response, AppState, Live, Resp};
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
 use crate::scim::filter::parse_filter;
@@ -14,7 +14,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
+fn authorized(live: &Live, req: &Request<Incoming>) -> bool {
     let Some(h) = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -31,7 +31,7 @@ fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
     let token = token.trim().as_bytes();
     // Compare against every configured token without stopping early.
     let mut ok = subtle::Choice::from(0u8);
-    for t in &state.settings.bearer_tokens {
+    for t in &live.settings.bearer_tokens {
         ok |= t.expose().as_bytes().ct_eq(token);
     }
     ok.into()
@@ -46,8 +46,8 @@ fn method_not_allowed(allowed: &str) -> ScimError {
 }
 
 /// The public SCIM base URL: configured, or derived from the request's Host.
-fn base_url(state: &AppState, req: &Request<Incoming>) -> String {
-    if let Some(u) = &state.settings.public_url {
+fn base_url(live: &Live, req: &Request<Incoming>) -> String {
+    if let Some(u) = &live.settings.public_url {
         return u.clone();
     }
     let host = req
@@ -62,11 +62,11 @@ fn base_url(state: &AppState, req: &Request<Incoming>) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .map(str::to_string)
-        .unwrap_or_else(|| state.settings.listen.to_string());
-    format!("http://{host}{}", state.settings.base_path)
+        .unwrap_or_else(|| live.settings.listen.to_string());
+    format!("http://{host}{}", live.settings.base_path)
 }
 
-async fn read_json(state: &AppState, req: Request<Incoming>) -> Result<Value, ScimError> {
+async fn read_json(live: &Live, req: Request<Incoming>) -> Result<Value, ScimError> {
     if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or("").trim();
@@ -78,7 +78,7 @@ async fn read_json(state: &AppState, req: Request<Incoming>) -> Result<Value, Sc
             ));
         }
     }
-    let limit = state.settings.max_body_bytes;
+    let limit = live.settings.max_body_bytes;
     let too_large = || {
         ScimError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -204,6 +204,7 @@ fn search_from_body(body: &Value) -> Result<SearchQuery, ScimError> {
 
 pub(super) async fn handle_inner(
     state: &AppState,
+    live: &Live,
     req: Request<Incoming>,
     request_id: &str,
     route: &mut String,
@@ -215,12 +216,22 @@ pub(super) async fn handle_inner(
     }
     if path == "/readyz" {
         *route = "/readyz".into();
-        return Ok(json_response(
-            StatusCode::OK,
-            &json!({"status": "ready", "resourceTypes": state.plan.resources.len()}),
-        ));
+        return Ok(json_response(StatusCode::OK, &{
+            let st = state
+                .reload_status
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            json!({
+                "status": "ready",
+                "resourceTypes": live.plan.resources.len(),
+                "reloads": st.reloads,
+                "reloadFailures": st.failures,
+                "lastReloadError": st.last_error,
+            })
+        }));
     }
-    let base_path = &state.settings.base_path;
+    let base_path = &live.settings.base_path;
     let Some(rest) = path
         .strip_prefix(base_path.as_str())
         .filter(|r| r.is_empty() || r.starts_with('/'))
@@ -229,7 +240,7 @@ pub(super) async fn handle_inner(
             "no SCIM endpoint here; the SCIM base path is {base_path}"
         )));
     };
-    if !authorized(state, &req) {
+    if !authorized(live, &req) {
         *route = "(unauthorized)".into();
         return Err(ScimError::new(
             StatusCode::UNAUTHORIZED,
@@ -243,7 +254,7 @@ pub(super) async fn handle_inner(
         .filter(|s| !s.is_empty())
         .collect();
     let method = req.method().clone();
-    let base = base_url(state, &req);
+    let base = base_url(live, &req);
     let query = req.uri().query().unwrap_or("").to_string();
     let if_match = req
         .headers()
@@ -258,7 +269,7 @@ pub(super) async fn handle_inner(
             return match method {
                 Method::GET => Ok(json_response(
                     StatusCode::OK,
-                    &discovery::service_provider_config(&base, state.settings.max_count),
+                    &discovery::service_provider_config(&base, live.settings.max_count),
                 )),
                 _ => Err(method_not_allowed("GET")),
             };
@@ -268,7 +279,7 @@ pub(super) async fn handle_inner(
             if method != Method::GET {
                 return Err(method_not_allowed("GET"));
             }
-            let all: Vec<Value> = state
+            let all: Vec<Value> = live
                 .plan
                 .resources
                 .iter()
@@ -298,7 +309,7 @@ pub(super) async fn handle_inner(
             if method != Method::GET {
                 return Err(method_not_allowed("GET"));
             }
-            let all: Vec<Value> = discovery::all_schemas(&state.plan)
+            let all: Vec<Value> = discovery::all_schemas(&live.plan)
                 .into_iter()
                 .map(|s| discovery::schema(s, &base))
                 .collect();
@@ -337,7 +348,7 @@ pub(super) async fn handle_inner(
     let Some(first) = segments.first() else {
         return Err(ScimError::not_found("no resource type given; try /Users"));
     };
-    let Some(res) = state.plan.by_endpoint(first) else {
+    let Some(res) = live.plan.by_endpoint(first) else {
         // Entra's Test Connection probes /Groups even for users-only apps.
         if first.eq_ignore_ascii_case("Groups") {
             *route = "/Groups (not mapped)".into();
@@ -366,9 +377,9 @@ pub(super) async fn handle_inner(
     };
     let ctx = ResourceCtx {
         res,
-        plan: &state.plan,
-        client: &state.client,
-        settings: &state.settings,
+        plan: &live.plan,
+        client: &live.client,
+        settings: &live.settings,
         base_url: &base,
         request_id: Some(request_id),
     };
@@ -381,7 +392,7 @@ pub(super) async fn handle_inner(
                     Ok(json_response(StatusCode::OK, &ctx.search(&q).await?))
                 }
                 Method::POST => {
-                    let body = read_json(state, req).await?;
+                    let body = read_json(live, req).await?;
                     let (scim, version) = ctx.create(&body).await?;
                     let mut r = with_etag(
                         json_response(StatusCode::CREATED, &scim),
@@ -403,7 +414,7 @@ pub(super) async fn handle_inner(
             if method != Method::POST {
                 return Err(method_not_allowed("POST"));
             }
-            let body = read_json(state, req).await?;
+            let body = read_json(live, req).await?;
             let q = search_from_body(&body)?;
             Ok(json_response(StatusCode::OK, &ctx.search(&q).await?))
         }
@@ -429,7 +440,7 @@ pub(super) async fn handle_inner(
                     ))
                 }
                 Method::PUT => {
-                    let body = read_json(state, req).await?;
+                    let body = read_json(live, req).await?;
                     let (scim, version) = ctx.replace(&id, &body, if_match.as_deref()).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
@@ -437,7 +448,7 @@ pub(super) async fn handle_inner(
                     ))
                 }
                 Method::PATCH => {
-                    let body = read_json(state, req).await?;
+                    let body = read_json(live, req).await?;
                     let (scim, version) = ctx.patch(&id, &body, if_match.as_deref()).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
@@ -456,9 +467,4 @@ pub(super) async fn handle_inner(
         }
         _ => Err(ScimError::not_found(format!("no SCIM endpoint at {rest}"))),
     }
-}
-
-#[allow(dead_code)]
-fn unused(e: &ScimError) -> Resp {
-    error_response(e)
 }

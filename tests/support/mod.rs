@@ -74,12 +74,12 @@ impl Bridge {
         }
         let path = dir.0.join("settings.toml");
         std::fs::write(&path, settings).unwrap();
-        let (settings, plan) =
-            scim_bridge::load(&path, Some(env)).unwrap_or_else(|e| panic!("bridge config: {e}"));
+        let (settings, plan) = scim_bridge::load(&path, Some(env.clone()))
+            .unwrap_or_else(|e| panic!("bridge config: {e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}{}", settings.base_path);
-        let state = Arc::new(scim_bridge::AppState::new(settings, plan));
+        let state = Arc::new(scim_bridge::AppState::new(settings, plan).with_env(Some(env)));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             scim_bridge::run(listener, state, async {
@@ -96,6 +96,11 @@ impl Bridge {
             task: Some(task),
             _dir: dir,
         }
+    }
+
+    /// The folder holding the settings file and the files written beside it.
+    pub fn dir(&self) -> &Path {
+        &self._dir.0
     }
 
     pub async fn shutdown(mut self) {

@@ -1,0 +1,183 @@
+//! Hot reload: a valid change takes effect without dropping a request; an
+//! invalid one keeps the old plan serving and is reported.
+mod support;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn settings() -> String {
+    format!("mappings = [\"peripass.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n")
+}
+
+async fn stack() -> (peripass::Running, Bridge) {
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let env = HashMap::from([
+        ("PERIPASS_URL".to_string(), backend.base_url()),
+        ("PERIPASS_API_KEY".to_string(), backend.api_key()),
+    ]);
+    let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let bridge = Bridge::start(&settings(), &[("peripass.yaml", &mapping)], env).await;
+    (backend, bridge)
+}
+
+/// Editor-style save: write a temp file, rename it over the original.
+fn atomic_write(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+async fn formatted(b: &Bridge) -> String {
+    let r = b.client.get("/Users/1").await;
+    assert_eq!(r.status, 200);
+    r.json()["name"]["formatted"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_change_applies_under_traffic_without_failures() {
+    let (_backend, bridge) = stack().await;
+    assert_eq!(formatted(&bridge).await, "First1 Last1");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (c, stop, ok, failed) = (
+            bridge.client.clone(),
+            stop.clone(),
+            ok.clone(),
+            failed.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = c.get("/Users?count=2").await;
+                if r.status == 200 {
+                    ok.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed)
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let path = bridge.dir().join("peripass.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    atomic_write(
+        &path,
+        &text.replace(
+            "template: \"{firstName} {lastName}\"",
+            "template: \"{lastName}, {firstName}\"",
+        ),
+    );
+    let started = Instant::now();
+    loop {
+        if formatted(&bridge).await == "Last1, First1" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "reload not applied within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // An in-place write is noticed too.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "template: \"{lastName}, {firstName}\"",
+            "template: \"{firstName}\"",
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    while formatted(&bridge).await != "First1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "in-place write not applied within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert!(
+        ok.load(Ordering::Relaxed) > 20,
+        "traffic ran: {}",
+        ok.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no request failed during reloads"
+    );
+}
+
+#[tokio::test]
+async fn invalid_change_keeps_old_plan_and_is_reported() {
+    let (_backend, bridge) = stack().await;
+    let path = bridge.dir().join("peripass.yaml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    atomic_write(
+        &path,
+        &good.replace(
+            "transforms: [language_only]",
+            "transforms: [no_such_transform]",
+        ),
+    );
+    let started = Instant::now();
+    let ready = loop {
+        let r = TestClient::new(format!("http://{}", bridge.addr))
+            .get("/readyz")
+            .await
+            .json();
+        if r["lastReloadError"].is_string() {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "reload failure not reported: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let err = ready["lastReloadError"].as_str().unwrap();
+    assert!(
+        err.contains("peripass.yaml")
+            && err.contains("no_such_transform")
+            && err.contains("transforms[0]"),
+        "{err}"
+    );
+    assert_eq!(ready["reloadFailures"], 1);
+    // The old plan still serves.
+    assert_eq!(formatted(&bridge).await, "First1 Last1");
+    assert_eq!(bridge.client.get("/Users?count=1").await.status, 200);
+    // Fixing the file clears the error.
+    atomic_write(&path, &good);
+    let started = Instant::now();
+    loop {
+        let r = TestClient::new(format!("http://{}", bridge.addr))
+            .get("/readyz")
+            .await
+            .json();
+        if r["lastReloadError"].is_null() {
+            assert_eq!(r["reloads"], 1);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "fix not picked up: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
