@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod explain;
 pub mod mapping;
 pub mod scim;
 pub mod secret;

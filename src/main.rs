@@ -36,12 +36,40 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Show the backend calls a SCIM request would make (nothing is sent).
+    Explain {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// SCIM method: GET, POST, PUT, PATCH, DELETE.
+        method: String,
+        /// SCIM path, with or without the base path; a query string is allowed.
+        path: String,
+        /// Request body (JSON) from a file, or - for standard input.
+        #[arg(long)]
+        body: Option<String>,
+        /// A sample backend answer (JSON) used for every call; synthesized from the mapping when absent.
+        #[arg(long)]
+        response: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Explain {
+            config,
+            method,
+            path,
+            body,
+            response,
+        } => match explain(&config, &method, &path, body, response) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("scim-bridge explain: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { config, listen } => match serve(config, listen) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -129,6 +157,67 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
     println!("\ncheck: OK");
     ExitCode::SUCCESS
+}
+
+fn explain(
+    config: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    response: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Read;
+    let method: http::Method = method.to_ascii_uppercase().parse().context("bad method")?;
+    let body = match body.as_deref() {
+        None => None,
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            Some(s)
+        }
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("cannot read {f}"))?),
+    };
+    let response = match response {
+        None => None,
+        Some(f) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+            )
+            .with_context(|| format!("{} is not JSON", f.display()))?,
+        ),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt
+        .block_on(scim_bridge::explain::explain(
+            config, None, method, path, body, response,
+        ))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if report.calls.is_empty() {
+        println!("no backend call");
+    }
+    for (i, c) in report.calls.iter().enumerate() {
+        println!("backend call {}: {} {}", i + 1, c.method, c.url);
+        for (k, v) in &c.headers {
+            println!("  {k}: {v}");
+        }
+        if let Some(b) = &c.body {
+            let pretty = serde_json::from_str::<serde_json::Value>(b)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or_else(|_| b.clone());
+            println!("  body:");
+            for line in pretty.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+    println!("\nSCIM answer: {}", report.status);
+    if let Some(b) = &report.body {
+        println!("{}", serde_json::to_string_pretty(b)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn strip_userinfo(url: &str) -> String {

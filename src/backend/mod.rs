@@ -98,6 +98,38 @@ pub struct Call<'a> {
 pub struct BackendClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     read_retries: u32,
+    /// `explain`: record calls and answer from a script instead of the network.
+    script: Option<std::sync::Arc<Script>>,
+}
+
+/// A backend call as `explain` shows it (secret header values masked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCall {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+type Responder = Box<dyn Fn(&RecordedCall) -> BackendResponse + Send + Sync>;
+
+/// Recorded calls and the function that answers them.
+pub struct Script {
+    pub calls: std::sync::Mutex<Vec<RecordedCall>>,
+    responder: Responder,
+}
+
+impl BackendClient {
+    /// A client that sends nothing: every call is recorded and answered by `responder`.
+    pub fn scripted(responder: Responder) -> (BackendClient, std::sync::Arc<Script>) {
+        let script = std::sync::Arc::new(Script {
+            calls: Default::default(),
+            responder,
+        });
+        let mut c = BackendClient::new(0);
+        c.script = Some(script.clone());
+        (c, script)
+    }
 }
 
 impl BackendClient {
@@ -126,6 +158,7 @@ impl BackendClient {
         BackendClient {
             client,
             read_retries,
+            script: None,
         }
     }
 
@@ -202,6 +235,35 @@ impl BackendClient {
         let req = req
             .body(body)
             .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?;
+        if let Some(script) = &self.script {
+            let rec = RecordedCall {
+                method: req.method().to_string(),
+                url: uri.clone(),
+                headers: req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = if v.is_sensitive() {
+                            "***".to_string()
+                        } else {
+                            v.to_str().unwrap_or("?").to_string()
+                        };
+                        (k.to_string(), shown)
+                    })
+                    .collect(),
+                body: call
+                    .body
+                    .as_ref()
+                    .map(|(_, b)| String::from_utf8_lossy(b).into_owned()),
+            };
+            let resp = (script.responder)(&rec);
+            script
+                .calls
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(rec);
+            return Ok(resp);
+        }
         let fut = async {
             let resp = self.client.request(req).await.map_err(|e| {
                 if e.is_connect() {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Every resource type the bridge serves, by endpoint.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Plan {
     pub resources: Vec<Arc<ResourcePlan>>,
     /// Non-fatal findings of `check` (likely mistakes).

@@ -42,6 +42,17 @@ impl Live {
         Self::with_stamps(settings, plan, stamps)
     }
 
+    /// With a given backend client (`explain` uses a recording one).
+    pub fn with_client(settings: Settings, plan: Plan, client: BackendClient) -> Live {
+        let stamps = stamps(&watched_files(&settings));
+        Live {
+            settings,
+            plan,
+            client,
+            stamps,
+        }
+    }
+
     fn with_stamps(settings: Settings, plan: Plan, stamps: Vec<Stamp>) -> Live {
         let client = BackendClient::new(settings.backend_read_retries);
         Live {
@@ -86,8 +97,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings, plan: Plan) -> AppState {
+        Self::from_live(Live::new(settings, plan))
+    }
+
+    pub fn from_live(live: Live) -> AppState {
         AppState {
-            live: arc_swap::ArcSwap::from_pointee(Live::new(settings, plan)),
+            live: arc_swap::ArcSwap::from_pointee(live),
             env: None,
             reload_status: Default::default(),
             failed_stamps: Default::default(),
@@ -281,6 +296,23 @@ pub type Resp = Response<Full<Bytes>>;
 
 /// Logs, and renders errors; the routing itself is in `routes::handle_inner`.
 async fn handle(state: Arc<AppState>, req: http::Request<Incoming>, peer: SocketAddr) -> Resp {
+    handle_logged(&state, req, Some(peer)).await
+}
+
+/// Serves one request without a connection (used by `explain`).
+pub async fn handle_request<B>(state: &AppState, req: http::Request<B>) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    handle_logged(state, req, None).await
+}
+
+async fn handle_logged<B>(state: &AppState, req: http::Request<B>, peer: Option<SocketAddr>) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let started = std::time::Instant::now();
     let request_id = req
         .headers()
@@ -294,7 +326,7 @@ async fn handle(state: Arc<AppState>, req: http::Request<Incoming>, peer: Socket
     let live = state.live();
     let result = tokio::time::timeout(
         live.settings.request_timeout,
-        routes::handle_inner(&state, &live, req, &request_id, &mut route),
+        routes::handle_inner(state, &live, req, &request_id, &mut route),
     )
     .await
     .unwrap_or_else(|_| {
@@ -318,7 +350,7 @@ async fn handle(state: Arc<AppState>, req: http::Request<Incoming>, peer: Socket
     }
     info!(
         request_id,
-        %peer,
+        peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
         %method,
         route,
         status = resp.status().as_u16(),

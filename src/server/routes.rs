@@ -9,12 +9,11 @@ use crate::service::{ResourceCtx, SearchQuery};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-fn authorized(live: &Live, req: &Request<Incoming>) -> bool {
+fn authorized<B>(live: &Live, req: &Request<B>) -> bool {
     let Some(h) = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -46,7 +45,7 @@ fn method_not_allowed(allowed: &str) -> ScimError {
 }
 
 /// The public SCIM base URL: configured, or derived from the request's Host.
-fn base_url(live: &Live, req: &Request<Incoming>) -> String {
+fn base_url<B>(live: &Live, req: &Request<B>) -> String {
     if let Some(u) = &live.settings.public_url {
         return u.clone();
     }
@@ -66,7 +65,11 @@ fn base_url(live: &Live, req: &Request<Incoming>) -> String {
     format!("http://{host}{}", live.settings.base_path)
 }
 
-async fn read_json(live: &Live, req: Request<Incoming>) -> Result<Value, ScimError> {
+async fn read_json<B>(live: &Live, req: Request<B>) -> Result<Value, ScimError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or("").trim();
@@ -202,13 +205,17 @@ fn search_from_body(body: &Value) -> Result<SearchQuery, ScimError> {
     Ok(q)
 }
 
-pub(super) async fn handle_inner(
+pub(super) async fn handle_inner<B>(
     state: &AppState,
     live: &Live,
-    req: Request<Incoming>,
+    req: Request<B>,
     request_id: &str,
     route: &mut String,
-) -> Result<Resp, ScimError> {
+) -> Result<Resp, ScimError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let path = req.uri().path().to_string();
     if path == "/healthz" {
         *route = "/healthz".into();
