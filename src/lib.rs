@@ -13,6 +13,7 @@ pub mod backend;
 pub mod config;
 pub mod explain;
 pub mod mapping;
+pub mod metrics;
 pub mod scim;
 pub mod secret;
 pub mod server;

@@ -112,6 +112,7 @@ impl ResourceCtx<'_> {
             headers.push((http::header::IF_MATCH, m));
         }
         let call = Call {
+            op: op.name,
             method: op.method.clone(),
             path_and_query: Self::render_path(op, id, member),
             headers: &headers,
@@ -712,6 +713,7 @@ impl ResourceCtx<'_> {
         }
         let path = format!("{}?{q}", list.path);
         let call = Call {
+            op: "list",
             method: list.method.clone(),
             path_and_query: path,
             headers: &list.headers,

@@ -85,6 +85,8 @@ impl BackendResponse {
 
 /// A request to send.
 pub struct Call<'a> {
+    /// Operation name for metrics (`get`, `list`, …).
+    pub op: &'static str,
     pub method: Method,
     /// Path and query, appended to the backend's base URL.
     pub path_and_query: String,
@@ -100,6 +102,7 @@ pub struct BackendClient {
     read_retries: u32,
     /// `explain`: record calls and answer from a script instead of the network.
     script: Option<std::sync::Arc<Script>>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// A backend call as `explain` shows it (secret header values masked).
@@ -120,6 +123,11 @@ pub struct Script {
 }
 
 impl BackendClient {
+    pub fn with_metrics(mut self, m: std::sync::Arc<crate::metrics::Metrics>) -> BackendClient {
+        self.metrics = Some(m);
+        self
+    }
+
     /// A client that sends nothing: every call is recorded and answered by `responder`.
     pub fn scripted(responder: Responder) -> (BackendClient, std::sync::Arc<Script>) {
         let script = std::sync::Arc::new(Script {
@@ -159,6 +167,7 @@ impl BackendClient {
             client,
             read_retries,
             script: None,
+            metrics: None,
         }
     }
 
@@ -187,6 +196,18 @@ impl BackendClient {
             };
             let retryable =
                 retryable && (idempotent || matches!(result, Err(BackendError::Connect(_))));
+            if let Some(m) = &self.metrics {
+                let status = match &result {
+                    Ok(r) => r.status.as_str().to_string(),
+                    Err(BackendError::Timeout(_)) => "timeout".into(),
+                    Err(BackendError::Connect(_)) => "connect_error".into(),
+                    Err(_) => "error".into(),
+                };
+                m.record_backend(call.op, &status, elapsed);
+                if matches!(&result, Ok(r) if r.status == StatusCode::TOO_MANY_REQUESTS) {
+                    m.backend_rate_limited.inc();
+                }
+            }
             match &result {
                 Ok(r) => {
                     debug!(method = %call.method, status = r.status.as_u16(), ms = elapsed.as_millis() as u64, attempt, "backend call")
@@ -199,6 +220,13 @@ impl BackendClient {
                 return result;
             }
             attempt += 1;
+            if let Some(m) = &self.metrics {
+                m.backend_retries
+                    .get_or_create(&crate::metrics::OpOnly {
+                        operation: call.op.into(),
+                    })
+                    .inc();
+            }
             let base = 50u64 << attempt.min(5);
             let jitter = (Instant::now().elapsed().subsec_nanos() as u64
                 ^ started.elapsed().subsec_nanos() as u64)

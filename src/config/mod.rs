@@ -71,6 +71,15 @@ struct RawSettings {
     scim: RawScim,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    enabled: Option<bool>,
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -144,6 +153,10 @@ pub struct Settings {
     pub conflict_retries: u32,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub metrics_enabled: bool,
+    /// A separate admin listener for `/metrics` (and health checks) instead of the main one.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where `${VAR}` references and `SCIM_BRIDGE__…` overrides come from.
@@ -334,7 +347,19 @@ impl Settings {
                 ))
             }
         };
+        let metrics_listen =
+            match raw.metrics.listen.filter(|l| !l.is_empty()) {
+                None => None,
+                Some(l) => {
+                    let l = expand("metrics.listen", &l)?;
+                    Some(l.parse().map_err(|_| {
+                        invalid("metrics.listen", format!("{l:?} is not HOST:PORT"))
+                    })?)
+                }
+            };
         Ok(Settings {
+            metrics_enabled: raw.metrics.enabled.unwrap_or(true),
+            metrics_listen,
             file: path.to_path_buf(),
             mappings,
             listen,

@@ -511,7 +511,14 @@ pub fn encode_query(s: &str) -> String {
     encode_segment(s)
 }
 
-fn compile_op(cx: &mut Ctx, at: &str, op: &OpSpec, default: Method, allow_member: bool) -> OpPlan {
+fn compile_op(
+    cx: &mut Ctx,
+    name: &'static str,
+    at: &str,
+    op: &OpSpec,
+    default: Method,
+    allow_member: bool,
+) -> OpPlan {
     let method = method(cx, &format!("{at}.method"), op.method.as_deref(), default);
     let path = path_template(cx, &format!("{at}.path"), &op.path, true, allow_member);
     let query = query_string(cx, &format!("{at}.query"), &op.query);
@@ -545,6 +552,7 @@ fn compile_op(cx: &mut Ctx, at: &str, op: &OpSpec, default: Method, allow_member
         }
     }
     OpPlan {
+        name,
         method,
         path,
         query,
@@ -713,30 +721,61 @@ fn compile_resource(
             paging,
         }
     };
-    let get = compile_op(cx, &format!("{oat}.get"), &o.get, Method::GET, false);
-    let create = o
-        .create
-        .as_ref()
-        .map(|op| compile_op(cx, &format!("{oat}.create"), op, Method::POST, false));
-    let replace = o
-        .replace
-        .as_ref()
-        .map(|op| compile_op(cx, &format!("{oat}.replace"), op, Method::PUT, false));
-    let patch = o
-        .patch
-        .as_ref()
-        .map(|op| compile_op(cx, &format!("{oat}.patch"), op, Method::PATCH, false));
-    let delete = o
-        .delete
-        .as_ref()
-        .map(|op| compile_op(cx, &format!("{oat}.delete"), op, Method::DELETE, false));
-    let add_member = o
-        .add_member
-        .as_ref()
-        .map(|op| compile_op(cx, &format!("{oat}.add_member"), op, Method::POST, true));
+    let get = compile_op(cx, "get", &format!("{oat}.get"), &o.get, Method::GET, false);
+    let create = o.create.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "create",
+            &format!("{oat}.create"),
+            op,
+            Method::POST,
+            false,
+        )
+    });
+    let replace = o.replace.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "replace",
+            &format!("{oat}.replace"),
+            op,
+            Method::PUT,
+            false,
+        )
+    });
+    let patch = o.patch.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "patch",
+            &format!("{oat}.patch"),
+            op,
+            Method::PATCH,
+            false,
+        )
+    });
+    let delete = o.delete.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "delete",
+            &format!("{oat}.delete"),
+            op,
+            Method::DELETE,
+            false,
+        )
+    });
+    let add_member = o.add_member.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "add_member",
+            &format!("{oat}.add_member"),
+            op,
+            Method::POST,
+            true,
+        )
+    });
     let remove_member = o.remove_member.as_ref().map(|op| {
         compile_op(
             cx,
+            "remove_member",
             &format!("{oat}.remove_member"),
             op,
             Method::DELETE,

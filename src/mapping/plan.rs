@@ -430,6 +430,8 @@ pub enum PathPart {
 /// One backend call, compiled.
 #[derive(Debug)]
 pub struct OpPlan {
+    /// `get`, `create`, … (metrics and logs).
+    pub name: &'static str,
     pub method: Method,
     pub path: Vec<PathPart>,
     /// Literal query pairs, already percent-encoded.

@@ -6,6 +6,7 @@ mod routes;
 use crate::backend::BackendClient;
 use crate::config::Settings;
 use crate::mapping::Plan;
+use crate::metrics::Metrics;
 use crate::scim::error::ScimError;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -39,7 +40,7 @@ pub struct Live {
 impl Live {
     pub fn new(settings: Settings, plan: Plan) -> Live {
         let stamps = stamps(&watched_files(&settings));
-        Self::with_stamps(settings, plan, stamps)
+        Self::with_stamps(settings, plan, stamps, None)
     }
 
     /// With a given backend client (`explain` uses a recording one).
@@ -53,8 +54,16 @@ impl Live {
         }
     }
 
-    fn with_stamps(settings: Settings, plan: Plan, stamps: Vec<Stamp>) -> Live {
-        let client = BackendClient::new(settings.backend_read_retries);
+    fn with_stamps(
+        settings: Settings,
+        plan: Plan,
+        stamps: Vec<Stamp>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Live {
+        let mut client = BackendClient::new(settings.backend_read_retries);
+        if let Some(m) = metrics {
+            client = client.with_metrics(m);
+        }
         Live {
             settings,
             plan,
@@ -86,6 +95,7 @@ pub struct ReloadStatus {
 /// Everything a request needs; shared by all connections.
 pub struct AppState {
     live: arc_swap::ArcSwap<Live>,
+    pub metrics: Arc<Metrics>,
     /// Where `${VAR}`s and overrides come from on reload (`None`: the process environment).
     env: crate::config::EnvMap,
     pub reload_status: std::sync::Mutex<ReloadStatus>,
@@ -97,12 +107,22 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings, plan: Plan) -> AppState {
-        Self::from_live(Live::new(settings, plan))
+        let metrics = Arc::new(Metrics::new());
+        let stamps = stamps(&watched_files(&settings));
+        let mut s = Self::from_live(Live::with_stamps(
+            settings,
+            plan,
+            stamps,
+            Some(metrics.clone()),
+        ));
+        s.metrics = metrics;
+        s
     }
 
     pub fn from_live(live: Live) -> AppState {
         AppState {
             live: arc_swap::ArcSwap::from_pointee(live),
+            metrics: Arc::new(Metrics::new()),
             env: None,
             reload_status: Default::default(),
             failed_stamps: Default::default(),
@@ -142,8 +162,19 @@ impl AppState {
                 } else {
                     now
                 };
-                self.live
-                    .store(Arc::new(Live::with_stamps(settings, plan, stamps)));
+                self.live.store(Arc::new(Live::with_stamps(
+                    settings,
+                    plan,
+                    stamps,
+                    Some(self.metrics.clone()),
+                )));
+                self.metrics
+                    .reloads
+                    .get_or_create(&crate::metrics::ResultLabels {
+                        result: "ok".into(),
+                    })
+                    .inc();
+                self.metrics.config_stale.set(0);
                 status.reloads += 1;
                 status.last_error = None;
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -158,6 +189,13 @@ impl AppState {
                 // Remember what was read so the same broken files are not retried every tick.
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
                 status.failures += 1;
+                self.metrics
+                    .reloads
+                    .get_or_create(&crate::metrics::ResultLabels {
+                        result: "error".into(),
+                    })
+                    .inc();
+                self.metrics.config_stale.set(1);
                 status.last_error = Some(text.clone());
                 for line in text.lines() {
                     tracing::error!(
@@ -197,6 +235,14 @@ pub async fn run(
     };
     tokio::pin!(shutdown);
     let watcher = tokio::spawn(watch_config(state.clone()));
+    let admin = match state.live().settings.metrics_listen {
+        Some(addr) if state.live().settings.metrics_enabled => {
+            let l = TcpListener::bind(addr).await?;
+            info!(%addr, "metrics listener");
+            Some(tokio::spawn(serve_admin(l, state.clone())))
+        }
+        _ => None,
+    };
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -230,6 +276,9 @@ pub async fn run(
     }
     drop(listener);
     watcher.abort();
+    if let Some(a) = admin {
+        a.abort();
+    }
     tokio::select! {
         _ = graceful.shutdown() => info!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => warn!("shutdown deadline reached; closing remaining connections"),
@@ -292,6 +341,44 @@ async fn watch_config(state: Arc<AppState>) {
     }
 }
 
+/// The separate admin listener: `/metrics` and the health checks only.
+async fn serve_admin(listener: TcpListener, state: Arc<AppState>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: http::Request<Incoming>| {
+                let state = state.clone();
+                async move {
+                    let r = match req.uri().path() {
+                        "/metrics" => {
+                            let mut r =
+                                Response::new(Full::new(Bytes::from(state.metrics.encode())));
+                            r.headers_mut().insert(
+                                http::header::CONTENT_TYPE,
+                                HeaderValue::from_static(
+                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                ),
+                            );
+                            r
+                        }
+                        "/healthz" => {
+                            json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+                        }
+                        _ => error_response(&ScimError::not_found("not found")),
+                    };
+                    Ok::<_, std::convert::Infallible>(r)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
 pub type Resp = Response<Full<Bytes>>;
 
 /// Logs, and renders errors; the routing itself is in `routes::handle_inner`.
@@ -323,6 +410,7 @@ where
         .unwrap_or_else(|| state.request_id());
     let method = req.method().clone();
     let mut route = String::from("-");
+    state.metrics.in_flight.inc();
     let live = state.live();
     let result = tokio::time::timeout(
         live.settings.request_timeout,
@@ -345,6 +433,16 @@ where
             error_response(&e)
         }
     };
+    state.metrics.in_flight.dec();
+    let (resource, operation) = crate::metrics::request_labels(&method, &route);
+    if resource != "admin" {
+        state.metrics.record_request(
+            &resource,
+            operation,
+            resp.status().as_u16(),
+            started.elapsed(),
+        );
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }

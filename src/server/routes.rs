@@ -221,6 +221,17 @@ where
         *route = "/healthz".into();
         return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})));
     }
+    if path == "/metrics" && live.settings.metrics_enabled && live.settings.metrics_listen.is_none()
+    {
+        *route = "/metrics".into();
+        let mut r = json_response(StatusCode::OK, &Value::Null);
+        *r.body_mut() = http_body_util::Full::new(Bytes::from(state.metrics.encode()));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
+        return Ok(r);
+    }
     if path == "/readyz" {
         *route = "/readyz".into();
         return Ok(json_response(StatusCode::OK, &{

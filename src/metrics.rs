@@ -1,0 +1,223 @@
+//! Prometheus metrics (`GET /metrics`, text format). Labels are route
+//! templates, operation names and status codes only: never ids, names or
+//! secrets, so cardinality stays bounded and nothing personal leaks.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub resource: String,
+    pub operation: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    pub resource: String,
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    pub operation: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpOnly {
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Every metric the bridge exports.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_duration: HistogramFamily<OpLabels>,
+    pub in_flight: Gauge,
+    pub backend_calls: Family<BackendLabels, Counter>,
+    pub backend_duration: HistogramFamily<OpOnly>,
+    pub backend_retries: Family<OpOnly, Counter>,
+    /// Backend answers 429 (the backend is rate limiting the bridge).
+    pub backend_rate_limited: Counter,
+    /// Calls the bridge refused or delayed to protect the backend.
+    pub backend_rejections: Counter,
+    pub backend_rate_limit_waits: Counter,
+    pub reloads: Family<ResultLabels, Counter>,
+    /// 1 when the last reload failed (the previous configuration is serving).
+    pub config_stale: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("scim_bridge");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "SCIM requests by resource type, operation and status",
+            requests.clone(),
+        );
+        let request_duration: HistogramFamily<OpLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "SCIM request duration",
+            request_duration.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "in_flight_requests",
+            "SCIM requests being served",
+            in_flight.clone(),
+        );
+        let backend_calls = Family::<BackendLabels, Counter>::default();
+        registry.register(
+            "backend_calls",
+            "Backend calls by operation and status (or error)",
+            backend_calls.clone(),
+        );
+        let backend_duration: HistogramFamily<OpOnly> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "backend_call_duration_seconds",
+            "Backend call duration",
+            backend_duration.clone(),
+        );
+        let backend_retries = Family::<OpOnly, Counter>::default();
+        registry.register(
+            "backend_retries",
+            "Backend calls retried",
+            backend_retries.clone(),
+        );
+        let backend_rate_limited = Counter::default();
+        registry.register(
+            "backend_rate_limited",
+            "Backend answers 429",
+            backend_rate_limited.clone(),
+        );
+        let backend_rejections = Counter::default();
+        registry.register(
+            "backend_rejections",
+            "Calls refused to protect the backend (concurrency or rate cap)",
+            backend_rejections.clone(),
+        );
+        let backend_rate_limit_waits = Counter::default();
+        registry.register(
+            "backend_rate_limit_waits",
+            "Calls that waited for the backend rate cap or a Retry-After pause",
+            backend_rate_limit_waits.clone(),
+        );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result (ok, error)",
+            reloads.clone(),
+        );
+        let config_stale = Gauge::default();
+        registry.register(
+            "config_reload_failed",
+            "1 while the last reload failed and the previous configuration serves",
+            config_stale.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            in_flight,
+            backend_calls,
+            backend_duration,
+            backend_retries,
+            backend_rate_limited,
+            backend_rejections,
+            backend_rate_limit_waits,
+            reloads,
+            config_stale,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn record_request(&self, resource: &str, operation: &str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                resource: resource.into(),
+                operation: operation.into(),
+                status,
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&OpLabels {
+                resource: resource.into(),
+                operation: operation.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn record_backend(&self, operation: &str, status: &str, took: Duration) {
+        self.backend_calls
+            .get_or_create(&BackendLabels {
+                operation: operation.into(),
+                status: status.into(),
+            })
+            .inc();
+        self.backend_duration
+            .get_or_create(&OpOnly {
+                operation: operation.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// (resource, operation) labels for a request, from its route template.
+pub fn request_labels(method: &http::Method, route: &str) -> (String, &'static str) {
+    let trimmed = route.trim_start_matches('/');
+    let mut parts = trimmed.split('/');
+    let first = parts.next().unwrap_or("");
+    let second = parts.next();
+    match first {
+        "ServiceProviderConfig" | "ResourceTypes" | "Schemas" => ("discovery".into(), "get"),
+        "healthz" | "readyz" | "metrics" => ("admin".into(), "get"),
+        "" | "-" | "(unauthorized)" => ("none".into(), "other"),
+        ep => {
+            let ep = ep.split(' ').next().unwrap_or(ep).to_string();
+            let op = match (method.as_str(), second) {
+                (_, Some(".search")) => "search",
+                ("GET", None) => "list",
+                ("POST", None) => "create",
+                ("GET", Some(_)) => "get",
+                ("PUT", Some(_)) => "replace",
+                ("PATCH", Some(_)) => "patch",
+                ("DELETE", Some(_)) => "delete",
+                _ => "other",
+            };
+            (ep, op)
+        }
+    }
+}
