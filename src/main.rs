@@ -36,6 +36,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the JSON Schema of mapping files (config/mapping.schema.json is generated from it).
+    Schema,
     /// Show the backend calls a SCIM request would make (nothing is sent).
     Explain {
         #[arg(long, short)]
@@ -57,6 +59,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&scim_bridge::mapping::model::json_schema())
+                    .unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
         Command::Explain {
             config,
             method,

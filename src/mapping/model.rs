@@ -4,11 +4,12 @@
 //! (serde_yaml reports the line and column). [`super::compile`] turns these
 //! into the executable [`super::plan::Plan`].
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// One mapping file: a backend and the SCIM resource types served from it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MappingFile {
     /// Mapping language version; only `1` exists.
@@ -18,7 +19,7 @@ pub struct MappingFile {
     pub resources: BTreeMap<String, ResourceSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendSpec {
     /// Origin of the backend (`http://host:port`); falls back to the settings' `[backend] base_url`.
@@ -36,7 +37,7 @@ pub struct BackendSpec {
     pub errors: Option<ErrorSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthSpec {
     /// A static header such as `X-Api-Key: …`.
@@ -56,7 +57,7 @@ pub enum AuthSpec {
     None,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorSpec {
     /// JSONPath to the backend's machine-readable error code.
@@ -73,7 +74,7 @@ pub struct ErrorSpec {
     pub rules: Vec<ErrorRule>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorRule {
     /// Backend HTTP status this rule matches (any when absent).
@@ -88,7 +89,7 @@ pub struct ErrorRule {
     pub scim_type: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSpec {
     /// SCIM endpoint, e.g. `/Users`.
@@ -123,7 +124,7 @@ pub struct ResourceSpec {
     pub scan_limit: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdSpec {
     /// Backend field holding the id (write-path syntax, e.g. `userId`).
@@ -136,7 +137,7 @@ pub struct IdSpec {
     pub pattern: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum IdKind {
     Integer,
@@ -144,7 +145,7 @@ pub enum IdKind {
     String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionSpec {
     /// Backend body field carrying the version (sent back on replace).
@@ -155,7 +156,7 @@ pub struct VersionSpec {
     pub etag: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetaSpec {
     #[serde(default)]
@@ -164,7 +165,7 @@ pub struct MetaSpec {
     pub last_modified: Option<TimestampSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimestampSpec {
     pub field: String,
@@ -173,7 +174,7 @@ pub struct TimestampSpec {
     pub format: TimeFormat,
 }
 
-#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeFormat {
     #[default]
@@ -182,7 +183,7 @@ pub enum TimeFormat {
     EpochMillis,
 }
 
-#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateStyle {
     /// Full replacement (`replace` operation), current version in the body.
@@ -192,7 +193,7 @@ pub enum UpdateStyle {
     MergePatch,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictSpec {
     pub status: u16,
@@ -200,7 +201,7 @@ pub struct ConflictSpec {
     pub code: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperationsSpec {
     pub list: ListOpSpec,
@@ -222,7 +223,7 @@ pub struct OperationsSpec {
 }
 
 /// One backend call as a request template.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct OpSpec {
     #[serde(default)]
@@ -249,7 +250,7 @@ pub struct OpSpec {
     pub body: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListOpSpec {
     #[serde(default)]
@@ -266,7 +267,7 @@ pub struct ListOpSpec {
     pub paging: PagingSpec,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PagingSpec {
     /// 1-based page number and page size.
@@ -301,7 +302,7 @@ fn default_limit_param() -> String {
 }
 
 /// `attribute op value` → backend query parameter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterSpec {
     /// SCIM attribute path as in `attributes[].scim`.
@@ -317,7 +318,7 @@ fn default_filter_op() -> String {
     "eq".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeSpec {
     /// SCIM path: `userName`, `name.givenName`, `emails[type eq "work"].value`, `urn:…:employeeNumber`.
@@ -360,7 +361,7 @@ pub struct AttributeSpec {
     pub members: Option<MembersSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersSpec {
     /// Member ids are integers or strings in the backend.
@@ -374,7 +375,7 @@ pub struct MembersSpec {
     pub resource: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConstantSpec {
     pub field: String,
@@ -382,4 +383,12 @@ pub struct ConstantSpec {
     /// `create` (default), `always`.
     #[serde(default)]
     pub on: Option<String>,
+}
+
+/// The JSON Schema of mapping files (for editors: completion and errors while typing).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(MappingFile)).unwrap_or_default();
+    schema["$id"] = serde_json::json!("https://scim-bridge.dev/mapping.schema.json");
+    schema["title"] = serde_json::json!("scim-bridge mapping file");
+    schema
 }
