@@ -7,6 +7,7 @@ use crate::backend::BackendClient;
 use crate::config::Settings;
 use crate::mapping::Plan;
 use crate::scim::error::ScimError;
+use crate::service::WriteLocks;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub settings: Settings,
     pub plan: Plan,
     pub client: BackendClient,
+    /// Serializes PATCH/PUT of one resource (see [`WriteLocks`]).
+    pub write_locks: WriteLocks,
     /// Source of request ids when the client sends no `X-Request-Id`.
     next_request_id: AtomicU64,
 }
@@ -41,6 +44,7 @@ impl AppState {
             settings,
             plan,
             client,
+            write_locks: WriteLocks::default(),
             next_request_id: AtomicU64::new(1),
         }
     }

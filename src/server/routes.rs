@@ -367,6 +367,7 @@ pub(super) async fn handle_inner(
     let ctx = ResourceCtx {
         res,
         client: &state.client,
+        write_locks: &state.write_locks,
         settings: &state.settings,
         base_url: &base,
         request_id: Some(request_id),
