@@ -149,7 +149,7 @@ impl ScimTarget {
             }
         } else {
             let el = match v {
-                Value::Array(a) => a.iter().find(|e| self.selects(e))?,
+                Value::Array(a) => self.pick(a)?,
                 Value::Object(_) if self.selects(v) => v,
                 _ => return None,
             };
@@ -159,6 +159,34 @@ impl ScimTarget {
             }
         };
         (!v.is_null()).then_some(v)
+    }
+
+    /// The element the backend field takes when several carry the selector:
+    /// an `add` to `emails` appends a second work email next to the stored
+    /// one, and a client may list two. The backend holds one, so the one
+    /// marked primary wins, else the last listed (the newest after an add).
+    /// Elements without a value for the mapped sub-attribute are skipped.
+    fn pick<'a>(&self, elems: &'a [Value]) -> Option<&'a Value> {
+        let with_value = |e: &&Value| match &self.sub {
+            Some(s) => get_ci(e, s).is_some_and(|v| !v.is_null()),
+            None => true,
+        };
+        let hits: Vec<&Value> = elems
+            .iter()
+            .filter(|e| self.selects(e))
+            .filter(with_value)
+            .collect();
+        let primary = |e: &&&Value| {
+            get_ci(e, "primary").is_some_and(|p| {
+                p == &Value::Bool(true)
+                    || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+            })
+        };
+        hits.iter()
+            .rev()
+            .find(primary)
+            .or_else(|| hits.last())
+            .copied()
     }
 
     fn selects(&self, el: &Value) -> bool {
