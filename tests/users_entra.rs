@@ -924,6 +924,84 @@ async fn patch_filtered_value_paths() {
 }
 
 #[tokio::test]
+async fn patch_add_to_a_multi_valued_attribute_stores_the_new_value() {
+    let s = PeripassStack::start(seeded(0)).await;
+    let (id, v0) = admin_user(&s).await;
+    // RFC-style add of a whole element next to the stored work email.
+    let u = patch(
+        &s,
+        &id,
+        json!([{"op": "Add", "path": "emails", "value": [{"type": "work", "value": "second@contoso.com", "primary": true}]}]),
+    )
+    .await;
+    assert_eq!(
+        u["emails"],
+        json!([{"type": "work", "value": "second@contoso.com"}])
+    );
+    let l = s.legacy().user(&id).await;
+    assert_eq!(l["contact"]["email"], "second@contoso.com");
+    assert_eq!(l["version"], v0 + 1);
+
+    let u = patch(
+        &s,
+        &id,
+        json!([{"op": "add", "path": "phoneNumbers", "value": [{"type": "mobile", "value": "+1 555 0101"}]}]),
+    )
+    .await;
+    assert_eq!(
+        u["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+1 555 0101"}])
+    );
+    let l = s.legacy().user(&id).await;
+    assert_eq!(l["contact"]["mobile"], "+1 555 0101");
+    assert_eq!(l["contact"]["email"], "second@contoso.com");
+    assert_eq!(l["role"], "Administrator");
+
+    // Path-less add of the same shape.
+    patch(
+        &s,
+        &id,
+        json!([{"op": "Add", "value": {"emails": [{"type": "work", "value": "third@contoso.com"}]}}]),
+    )
+    .await;
+    assert_eq!(
+        s.legacy().user(&id).await["contact"]["email"],
+        "third@contoso.com"
+    );
+    // Elements of other types do not touch the mapped one.
+    patch(
+        &s,
+        &id,
+        json!([{"op": "Add", "path": "emails", "value": [{"type": "home", "value": "home@x.com"}]}]),
+    )
+    .await;
+    let l = s.legacy().user(&id).await;
+    assert_eq!(l["contact"]["email"], "third@contoso.com");
+    assert_eq!(l["version"], v0 + 3);
+}
+
+#[tokio::test]
+async fn create_with_several_work_emails_stores_the_primary_one() {
+    let s = PeripassStack::start(seeded(0)).await;
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE], "userName": "two@contoso.com",
+                    "emails": [{"type": "work", "value": "a@contoso.com"},
+                               {"type": "work", "value": "b@contoso.com", "primary": true},
+                               {"type": "work", "value": "c@contoso.com"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.legacy().user(&id).await["contact"]["email"],
+        "b@contoso.com"
+    );
+}
+
+#[tokio::test]
 async fn patch_add_mobile_on_a_user_without_contact() {
     let s = PeripassStack::start(seeded(0)).await;
     let id = s.legacy().create_user(json!({"login": "bare@x.com"})).await;
