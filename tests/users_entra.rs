@@ -1384,6 +1384,87 @@ async fn delete_then_delete_again() {
     assert_eq!(j["totalResults"], 0);
 }
 
+#[tokio::test]
+async fn delete_honours_if_match() {
+    let s = PeripassStack::start(seeded(1)).await;
+    let r = s
+        .scim()
+        .send(
+            http::Method::DELETE,
+            "/Users/1",
+            None,
+            &[("if-match", "W/\"7\"")],
+        )
+        .await;
+    r.assert_scim_error(412, None);
+    assert_eq!(s.backend.user_count(), 1);
+    let r = s
+        .scim()
+        .send(
+            http::Method::DELETE,
+            "/Users/1",
+            None,
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(s.backend.user_count(), 0);
+}
+
+#[tokio::test]
+async fn backend_validation_errors_are_400_invalid_value() {
+    let s = PeripassStack::start(seeded(1)).await;
+    let r = s
+        .scim()
+        .patch(
+            "/Users/1",
+            &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x".repeat(300)}])),
+        )
+        .await;
+    let e = r.assert_scim_error(400, Some("invalidValue"));
+    assert!(e["detail"].as_str().unwrap().contains("displayName"), "{e}");
+    assert_eq!(s.legacy().user("1").await["version"], 1);
+}
+
+#[tokio::test]
+async fn tenant_url_flag_and_search_endpoint() {
+    let s = PeripassStack::start(seeded(2)).await;
+    // Entra's Tenant URL may carry `?aadOptscim062020`.
+    let r = s
+        .scim()
+        .get(&format!(
+            "/Users?aadOptscim062020&filter={}",
+            entra_filter("userName eq \"user2@example.com\"")
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(ids(&r.json()), vec!["2"]);
+    let r = s
+        .scim()
+        .patch(
+            "/Users/2?aadOptscim062020",
+            &patch_ops(json!([{"op": "replace", "path": "active", "value": false}])),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(s.legacy().user("2").await["status"], "DISABLED");
+
+    let r = s
+        .scim()
+        .post(
+            "/Users/.search",
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "filter": "userName eq \"USER1@example.com\"",
+                    "attributes": ["userName"], "startIndex": 1, "count": 10}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["Resources"],
+        json!([{"id": "1", "schemas": [CORE], "userName": "user1@example.com"}])
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The whole Entra cycle
 // ---------------------------------------------------------------------------
