@@ -351,7 +351,8 @@ pub struct AttributeSpec {
     /// Named transforms applied in order on write (reverse order on read).
     #[serde(default)]
     pub transforms: Vec<String>,
-    /// SCIM value written on create when the client sends none.
+    /// SCIM value written when the client sends none (on create, and on a
+    /// replacement that leaves the attribute out).
     #[serde(default)]
     pub default: Option<serde_json::Value>,
     #[serde(default)]

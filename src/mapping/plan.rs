@@ -149,7 +149,7 @@ impl ScimTarget {
             }
         } else {
             let el = match v {
-                Value::Array(a) => a.iter().find(|e| self.selects(e))?,
+                Value::Array(a) => self.pick(a)?,
                 Value::Object(_) if self.selects(v) => v,
                 _ => return None,
             };
@@ -159,6 +159,34 @@ impl ScimTarget {
             }
         };
         (!v.is_null()).then_some(v)
+    }
+
+    /// The element the backend field takes when several carry the selector:
+    /// an `add` to `emails` appends a second work email next to the stored
+    /// one, and a client may list two. The backend holds one, so the one
+    /// marked primary wins, else the last listed (the newest after an add).
+    /// Elements without a value for the mapped sub-attribute are skipped.
+    fn pick<'a>(&self, elems: &'a [Value]) -> Option<&'a Value> {
+        let with_value = |e: &&Value| match &self.sub {
+            Some(s) => get_ci(e, s).is_some_and(|v| !v.is_null()),
+            None => true,
+        };
+        let hits: Vec<&Value> = elems
+            .iter()
+            .filter(|e| self.selects(e))
+            .filter(with_value)
+            .collect();
+        let primary = |e: &&&Value| {
+            get_ci(e, "primary").is_some_and(|p| {
+                p == &Value::Bool(true)
+                    || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+            })
+        };
+        hits.iter()
+            .rev()
+            .find(primary)
+            .or_else(|| hits.last())
+            .copied()
     }
 
     fn selects(&self, el: &Value) -> bool {
@@ -764,10 +792,11 @@ impl ResourcePlan {
             } else {
                 a.target.extract(scim).cloned()
             };
-            let incoming = match incoming {
-                None if mode == WriteMode::Create => a.default.clone(),
-                other => other,
-            };
+            // RFC 7644 §3.5.1: attributes a replacement leaves out are set to
+            // their default or cleared, as on create. Clearing a defaulted
+            // attribute instead would send `null` for fields such as a status
+            // the backend requires.
+            let incoming = incoming.or_else(|| a.default.clone());
             if a.required && incoming.is_none() {
                 return Err(ScimError::invalid_value(format!(
                     "attribute '{}' is required",
@@ -1009,4 +1038,57 @@ pub fn encode_segment(s: &str) -> String {
         .remove(b'_')
         .remove(b'~');
     utf8_percent_encode(s, SEG).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const MAPPING: &str = r#"
+version: 1
+backend: { base_url: "http://127.0.0.1:1" }
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    id: { field: id }
+    operations:
+      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
+      get: { path: "/u/{id}" }
+      create: { path: /u }
+      replace: { path: "/u/{id}" }
+    attributes:
+      - { scim: userName, field: login, required: true }
+      - { scim: active, field: status, type: boolean, values: { "true": ACTIVE, "false": DISABLED }, default: true }
+      - { scim: displayName, field: displayName }
+"#;
+
+    fn user_plan() -> ResourcePlan {
+        crate::mapping::compile::compile_text("t.yaml", MAPPING, None, &None)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn replace_sets_defaults_of_left_out_attributes_and_clears_the_rest() {
+        let res = user_plan();
+        let current =
+            json!({"id": 1, "login": "a", "status": "DISABLED", "displayName": "D", "role": "x"});
+        let new = res
+            .to_backend(
+                &json!({"userName": "a"}),
+                Some(&current),
+                WriteMode::Replace,
+            )
+            .unwrap();
+        assert_eq!(
+            new,
+            json!({"id": 1, "login": "a", "status": "ACTIVE", "displayName": null, "role": "x"})
+        );
+        let created = res
+            .to_backend(&json!({"userName": "a"}), None, WriteMode::Create)
+            .unwrap();
+        assert_eq!(created, json!({"login": "a", "status": "ACTIVE"}));
+    }
 }

@@ -8,6 +8,7 @@ use crate::config::Settings;
 use crate::mapping::Plan;
 use crate::metrics::Metrics;
 use crate::scim::error::ScimError;
+use crate::service::WriteLocks;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
@@ -101,6 +102,8 @@ pub struct AppState {
     pub reload_status: std::sync::Mutex<ReloadStatus>,
     /// Stamps of files whose reload failed (not retried until they change again).
     failed_stamps: std::sync::Mutex<Option<Vec<Stamp>>>,
+    /// Serializes PATCH/PUT of one resource (see [`WriteLocks`]).
+    pub write_locks: WriteLocks,
     /// Source of request ids when the client sends no `X-Request-Id`.
     next_request_id: AtomicU64,
 }
@@ -126,6 +129,7 @@ impl AppState {
             env: None,
             reload_status: Default::default(),
             failed_stamps: Default::default(),
+            write_locks: WriteLocks::default(),
             next_request_id: AtomicU64::new(1),
         }
     }

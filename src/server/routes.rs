@@ -397,6 +397,7 @@ where
         res,
         plan: &live.plan,
         client: &live.client,
+        write_locks: &state.write_locks,
         settings: &live.settings,
         base_url: &base,
         request_id: Some(request_id),

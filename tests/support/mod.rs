@@ -115,8 +115,14 @@ impl Bridge {
 
 /// Settings for a bridge in front of the shipped Peripass mapping.
 pub fn peripass_settings(extra: &str) -> String {
+    peripass_settings_with_backend("", extra)
+}
+
+/// Like [`peripass_settings`], with `backend_extra` added inside the
+/// `[backend]` table (e.g. `timeout_ms = 200`) and `extra` appended after it.
+pub fn peripass_settings_with_backend(backend_extra: &str, extra: &str) -> String {
     format!(
-        "mappings = [{:?}]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n{extra}\n",
+        "mappings = [{:?}]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n{backend_extra}\n{extra}\n",
         repo_path("config/mappings/peripass.yaml").display().to_string()
     )
 }
@@ -134,13 +140,33 @@ impl PeripassStack {
 
     /// `extra` is appended to the settings (e.g. `[scim]\nscan_limit = 10`).
     pub async fn start_with(opts: peripass::Options, extra: &str) -> PeripassStack {
-        let key = opts.api_key.clone();
+        Self::start_custom(
+            opts,
+            StackConfig {
+                extra,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Full control over the bridge's settings and the key it sends.
+    pub async fn start_custom(opts: peripass::Options, cfg: StackConfig<'_>) -> PeripassStack {
+        let key = cfg
+            .bridge_api_key
+            .map(str::to_string)
+            .unwrap_or_else(|| opts.api_key.clone());
         let backend = peripass::spawn(opts).await.unwrap();
         let env = HashMap::from([
             ("PERIPASS_URL".to_string(), backend.base_url()),
             ("PERIPASS_API_KEY".to_string(), key),
         ]);
-        let bridge = Bridge::start(&peripass_settings(extra), &[], env).await;
+        let bridge = Bridge::start(
+            &peripass_settings_with_backend(cfg.backend_extra, cfg.extra),
+            &[],
+            env,
+        )
+        .await;
         PeripassStack { backend, bridge }
     }
 
@@ -156,6 +182,17 @@ impl PeripassStack {
             http: TestClient::new(String::new()).http,
         }
     }
+}
+
+/// Options of [`PeripassStack::start_custom`].
+#[derive(Default, Clone, Copy)]
+pub struct StackConfig<'a> {
+    /// Lines inside the settings' `[backend]` table (e.g. `timeout_ms = 200`).
+    pub backend_extra: &'a str,
+    /// Text appended to the settings (e.g. `[scim]\nscan_limit = 10`).
+    pub extra: &'a str,
+    /// The API key the bridge sends (default: the backend's own key).
+    pub bridge_api_key: Option<&'a str>,
 }
 
 /// An HTTP answer.
@@ -311,6 +348,53 @@ impl LegacyClient {
         let status = resp.status();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// Sends a JSON request to the legacy API.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path))
+            .header("x-api-key", &self.key);
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        let req = b
+            .body(Full::new(Bytes::from(
+                body.map(|v| v.to_string()).unwrap_or_default(),
+            )))
+            .unwrap();
+        let resp = self.http.request(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// Creates a user directly in the backend (role defaults to `Operator`); returns its id.
+    pub async fn create_user(&self, body: Value) -> String {
+        let mut body = body;
+        if body.get("role").is_none() {
+            body["role"] = Value::from("Operator");
+        }
+        let (s, v) = self.send(Method::POST, "/api/v1/users", Some(&body)).await;
+        assert_eq!(s, StatusCode::CREATED, "legacy create: {v}");
+        v["userId"].as_u64().expect("userId").to_string()
+    }
+
+    /// Reads the user, applies `change` and PUTs it back (with its version).
+    pub async fn update_user(&self, id: &str, change: impl FnOnce(&mut Value)) -> Value {
+        let mut u = self.user(id).await;
+        change(&mut u);
+        let (s, v) = self
+            .send(Method::PUT, &format!("/api/v1/users/{id}"), Some(&u))
+            .await;
+        assert_eq!(s, StatusCode::OK, "legacy update: {v}");
+        v
     }
 
     pub async fn user(&self, id: &str) -> Value {

@@ -1,0 +1,662 @@
+//! SCIM Users over the Peripass mapping: request errors, backend failures,
+//! filter safety (injection, scans, `or`), and discovery.
+
+mod support;
+
+use http::Method;
+use serde_json::{json, Value};
+use support::*;
+
+const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+fn seeded(n: usize) -> peripass::Options {
+    peripass::Options {
+        seed_users: n,
+        ..Default::default()
+    }
+}
+
+fn user_body(user_name: &str) -> Value {
+    json!({"schemas": [CORE], "userName": user_name, "active": true, "displayName": "X"})
+}
+
+fn list_calls(s: &PeripassStack) -> Vec<String> {
+    s.backend
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/api/v1/users?"))
+        .map(|r| r.path_and_query)
+        .collect()
+}
+
+/// The query pairs of a recorded request, still percent-encoded.
+fn raw_pairs(path_and_query: &str) -> Vec<(String, String)> {
+    let q = path_and_query.split_once('?').map(|x| x.1).unwrap_or("");
+    q.split('&')
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Resources in {list}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn filter_get(s: &PeripassStack, filter: &str) -> Resp {
+    s.scim()
+        .get(&format!("/Users?filter={}", entra_filter(filter)))
+        .await
+}
+
+// ---------------------------------------------------------------------------
+// Request errors
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn malformed_json_is_400_invalid_syntax() {
+    let s = PeripassStack::start(seeded(1)).await;
+    s.backend.clear_requests();
+    for (m, path) in [
+        (Method::POST, "/Users"),
+        (Method::PUT, "/Users/1"),
+        (Method::PATCH, "/Users/1"),
+        (Method::POST, "/Users/.search"),
+    ] {
+        for body in ["{\"userName\": ", "[1,2]", "", "\"str\"", "{\"a\":1}}"] {
+            let r = s.scim().send(m.clone(), path, Some(body), &[]).await;
+            r.assert_scim_error(400, Some("invalidSyntax"));
+        }
+    }
+    assert_eq!(s.backend.request_count(), 0);
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let s = PeripassStack::start(seeded(1)).await;
+    s.backend.clear_requests();
+    let body = user_body("ct@x.com").to_string();
+    for (m, path) in [
+        (Method::POST, "/Users"),
+        (Method::PUT, "/Users/1"),
+        (Method::PATCH, "/Users/1"),
+    ] {
+        let r = s
+            .scim()
+            .send(
+                m.clone(),
+                path,
+                Some(&body),
+                &[("content-type", "text/plain")],
+            )
+            .await;
+        r.assert_scim_error(415, None);
+    }
+    assert_eq!(s.backend.request_count(), 0);
+    // Both JSON media types are accepted.
+    let r = s
+        .scim()
+        .send(
+            Method::POST,
+            "/Users",
+            Some(&body),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn huge_body_is_413() {
+    let s = PeripassStack::start(seeded(1)).await;
+    s.backend.clear_requests();
+    let big = "x".repeat(2 * 1024 * 1024);
+    let body = json!({"schemas": [CORE], "userName": "big@x.com", "displayName": big}).to_string();
+    let r = s
+        .scim()
+        .send(Method::POST, "/Users", Some(&body), &[])
+        .await;
+    r.assert_scim_error(413, None);
+    let ops = patch_ops(json!([{"op": "Replace", "path": "displayName", "value": big}]));
+    let r = s.scim().patch("/Users/1", &ops).await;
+    r.assert_scim_error(413, None);
+    assert_eq!(s.backend.request_count(), 0);
+    assert_eq!(s.backend.user_count(), 1);
+}
+
+#[tokio::test]
+async fn invalid_filters_are_400_invalid_filter() {
+    let s = PeripassStack::start(seeded(1)).await;
+    s.backend.clear_requests();
+    for f in [
+        "userName eq",
+        "userName",
+        "userName xx \"a\"",
+        "(userName eq \"a\"",
+        "userName eq \"a\" and",
+        "emails[type eq \"work\"",
+        "userName eq \"unterminated",
+        "userName gt true",
+    ] {
+        let r = filter_get(&s, f).await;
+        r.assert_scim_error(400, Some("invalidFilter"));
+    }
+    let r = s
+        .scim()
+        .post("/Users/.search", &json!({"filter": "userName eq"}))
+        .await;
+    r.assert_scim_error(400, Some("invalidFilter"));
+    assert_eq!(s.backend.request_count(), 0);
+}
+
+#[tokio::test]
+async fn filter_values_cannot_inject_backend_parameters() {
+    let s = PeripassStack::start(seeded(3)).await;
+    let tricky = s
+        .legacy()
+        .create_user(json!({"login": "a&login=user1@example.com"}))
+        .await;
+    for (filter, login, want) in [
+        (
+            "userName eq \"a&login=user1@example.com\"",
+            "a&login=user1@example.com",
+            vec![tricky.clone()],
+        ),
+        ("userName eq \"a&login=b\"", "a&login=b", vec![]),
+        (
+            "userName eq \"x\\\" or \\\"1\\\" eq \\\"1\"",
+            "x\" or \"1\" eq \"1",
+            vec![],
+        ),
+        (
+            "userName eq \"user1@example.com&status=DISABLED\"",
+            "user1@example.com&status=DISABLED",
+            vec![],
+        ),
+        ("userName eq \"%26page%3D2\"", "%26page%3D2", vec![]),
+        ("userName eq \"a+b c#d?e/f\"", "a+b c#d?e/f", vec![]),
+        ("userName eq \"ünï©ødé\"", "ünï©ødé", vec![]),
+    ] {
+        s.backend.clear_requests();
+        let r = filter_get(&s, filter).await;
+        assert_eq!(
+            r.status,
+            200,
+            "{filter}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let j = r.json();
+        assert_eq!(ids(&j), want, "{filter}");
+        assert_eq!(j["totalResults"], want.len(), "{filter}");
+        let calls = list_calls(&s);
+        assert_eq!(calls.len(), 1, "{filter}: {calls:?}");
+        let pairs = raw_pairs(&calls[0]);
+        let logins: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "login")
+            .map(|(_, v)| decode(v))
+            .collect();
+        assert_eq!(logins, vec![login.to_string()], "{filter}: {}", calls[0]);
+        // Nothing but paging and the one login parameter.
+        let mut keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(keys, vec!["login", "page", "pageSize"], "{}", calls[0]);
+        for (_, v) in &pairs {
+            assert!(
+                !v.contains(['&', '=', ' ', '"', '#', '?', '+']),
+                "not encoded: {}",
+                calls[0]
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Authentication
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_401_and_never_reaches_the_backend() {
+    let s = PeripassStack::start(seeded(1)).await;
+    s.backend.clear_requests();
+    let no = s.scim().without_token();
+    let wrong = s.scim().with_token("not-the-token");
+    let body = user_body("auth@x.com");
+    for c in [&no, &wrong] {
+        for r in [
+            c.get("/Users").await,
+            c.get(&format!(
+                "/Users?filter={}",
+                entra_filter("userName eq \"a\"")
+            ))
+            .await,
+            c.get("/Users/1").await,
+            c.post("/Users", &body).await,
+            c.put("/Users/1", &body).await,
+            c.patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+            )
+            .await,
+            c.delete("/Users/1").await,
+            c.get("/Groups").await,
+            c.get("/Schemas").await,
+            c.get("/ServiceProviderConfig").await,
+        ] {
+            r.assert_scim_error(401, None);
+            let www = r.header("www-authenticate").unwrap_or("");
+            assert!(www.starts_with("Bearer"), "WWW-Authenticate: {www:?}");
+        }
+    }
+    // Other schemes and malformed headers.
+    for h in [
+        format!("Basic {TOKEN}"),
+        TOKEN.to_string(),
+        "Bearer".to_string(),
+        format!("Bearer {TOKEN}x"),
+        format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]),
+    ] {
+        let r = no
+            .send(
+                Method::GET,
+                "/Users",
+                None,
+                &[("authorization", h.as_str())],
+            )
+            .await;
+        r.assert_scim_error(401, None);
+    }
+    assert_eq!(s.backend.request_count(), 0, "{:?}", s.backend.requests());
+    assert_eq!(s.backend.user(1).unwrap()["status"], "ACTIVE");
+}
+
+// ---------------------------------------------------------------------------
+// Backend failures
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn backend_503_is_503_with_retry_after() {
+    let s = PeripassStack::start(seeded(1)).await;
+    s.backend.set_fail_rate(1.0);
+    for r in [
+        s.scim().get("/Users").await,
+        s.scim().get("/Users/1").await,
+        s.scim().post("/Users", &user_body("f@x.com")).await,
+        s.scim()
+            .patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}])),
+            )
+            .await,
+        s.scim().delete("/Users/1").await,
+    ] {
+        r.assert_scim_error(503, None);
+        let ra: u64 = r
+            .header("retry-after")
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!(ra >= 1);
+    }
+    s.backend.set_fail_rate(0.0);
+    assert_eq!(s.backend.user_count(), 1);
+    assert_eq!(s.scim().get("/Users/1").await.status, 200);
+}
+
+#[tokio::test]
+async fn backend_429_is_429_with_retry_after() {
+    let s = PeripassStack::start(seeded(1)).await;
+    s.backend.set_rate_limit_rate(1.0);
+    for r in [
+        s.scim().get("/Users").await,
+        s.scim().get("/Users/1").await,
+        s.scim().post("/Users", &user_body("r@x.com")).await,
+        s.scim()
+            .patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}])),
+            )
+            .await,
+        s.scim().delete("/Users/1").await,
+    ] {
+        r.assert_scim_error(429, None);
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+}
+
+#[tokio::test]
+async fn backend_rejecting_the_bridge_key_is_502_not_401() {
+    let s = PeripassStack::start_custom(
+        seeded(1),
+        StackConfig {
+            bridge_api_key: Some("wrong-key"),
+            ..Default::default()
+        },
+    )
+    .await;
+    for r in [
+        s.scim().get("/Users").await,
+        s.scim().get("/Users/1").await,
+        s.scim().post("/Users", &user_body("k@x.com")).await,
+        s.scim().delete("/Users/1").await,
+    ] {
+        r.assert_scim_error(502, None);
+        assert!(r.header("www-authenticate").is_none());
+    }
+    // The bridge did send its (wrong) key.
+    assert!(s
+        .backend
+        .requests()
+        .iter()
+        .all(|r| r.header("x-api-key") == Some("wrong-key")));
+}
+
+#[tokio::test]
+async fn backend_slower_than_the_timeout_is_504() {
+    let s = PeripassStack::start_custom(
+        seeded(1),
+        StackConfig {
+            backend_extra: "timeout_ms = 200",
+            ..Default::default()
+        },
+    )
+    .await;
+    s.backend.set_latency_ms(1500);
+    let started = std::time::Instant::now();
+    let r = s.scim().get("/Users/1").await;
+    r.assert_scim_error(504, None);
+    let r = s.scim().get("/Users").await;
+    r.assert_scim_error(504, None);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2500),
+        "took {:?}",
+        started.elapsed()
+    );
+    s.backend.set_latency_ms(0);
+    assert_eq!(s.scim().get("/Users/1").await.status, 200);
+}
+
+#[tokio::test]
+async fn backend_down_is_503() {
+    let s = PeripassStack::start(seeded(1)).await;
+    // A first call opens a pooled connection to the backend.
+    assert_eq!(s.scim().get("/Users/1").await.status, 200);
+    let PeripassStack { backend, bridge } = s;
+    backend.shutdown().await;
+    for r in [
+        bridge.client.get("/Users/1").await,
+        bridge.client.get("/Users").await,
+        bridge.client.post("/Users", &user_body("d@x.com")).await,
+        bridge
+            .client
+            .patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}])),
+            )
+            .await,
+    ] {
+        r.assert_scim_error(503, None);
+        assert!(r.header("retry-after").is_some());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Discovery
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn discovery_is_read_only() {
+    let s = PeripassStack::start(seeded(0)).await;
+    for path in [
+        "/ServiceProviderConfig",
+        "/Schemas",
+        "/ResourceTypes",
+        &format!("/Schemas/{CORE}"),
+        "/ResourceTypes/User",
+    ] {
+        for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            let r = s.scim().send(m.clone(), path, Some("{}"), &[]).await;
+            r.assert_scim_error(405, None);
+        }
+        assert_eq!(s.scim().get(path).await.status, 200, "GET {path}");
+    }
+}
+
+fn attr<'a>(attrs: &'a Value, name: &str) -> &'a Value {
+    attrs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {attrs}"))
+}
+
+fn names(attrs: &Value) -> Vec<String> {
+    let mut v: Vec<String> = attrs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn schemas_describe_exactly_the_mapping() {
+    let s = PeripassStack::start(seeded(0)).await;
+    let r = s.scim().get("/Schemas").await;
+    assert_eq!(r.status, 200);
+    let list = r.json();
+    assert_eq!(list["totalResults"], 1, "{list}");
+    let schema = &list["Resources"][0];
+    assert_eq!(schema["id"], CORE);
+    assert_eq!(
+        s.scim().get(&format!("/Schemas/{CORE}")).await.json(),
+        *schema
+    );
+    let attrs = &schema["attributes"];
+    assert_eq!(
+        names(attrs),
+        vec![
+            "active",
+            "displayName",
+            "emails",
+            "name",
+            "phoneNumbers",
+            "preferredLanguage",
+            "userName"
+        ]
+    );
+    let user_name = attr(attrs, "userName");
+    assert_eq!(user_name["required"], true);
+    assert_eq!(user_name["uniqueness"], "server");
+    assert_eq!(user_name["caseExact"], false);
+    assert_eq!(user_name["mutability"], "readWrite");
+    assert_eq!(attr(attrs, "active")["type"], "boolean");
+    assert_eq!(attr(attrs, "active")["required"], false);
+
+    let name = attr(attrs, "name");
+    assert_eq!(name["type"], "complex");
+    assert_eq!(name["multiValued"], false);
+    assert_eq!(name["mutability"], "readWrite");
+    assert_eq!(
+        names(&name["subAttributes"]),
+        vec!["familyName", "formatted", "givenName"]
+    );
+    assert_eq!(
+        attr(&name["subAttributes"], "formatted")["mutability"],
+        "readOnly"
+    );
+    assert_eq!(
+        attr(&name["subAttributes"], "givenName")["mutability"],
+        "readWrite"
+    );
+
+    for (multi, kind) in [("emails", "work"), ("phoneNumbers", "mobile")] {
+        let a = attr(attrs, multi);
+        assert_eq!(a["type"], "complex");
+        assert_eq!(a["multiValued"], true);
+        assert_eq!(a["mutability"], "readWrite");
+        assert_eq!(names(&a["subAttributes"]), vec!["type", "value"], "{a}");
+        assert_eq!(
+            attr(&a["subAttributes"], "type")["canonicalValues"],
+            json!([kind])
+        );
+        assert_eq!(attr(&a["subAttributes"], "value")["type"], "string");
+        assert_eq!(attr(&a["subAttributes"], "value")["multiValued"], false);
+    }
+
+    let rt = s.scim().get("/ResourceTypes").await.json();
+    assert_eq!(rt["totalResults"], 1);
+    assert_eq!(rt["Resources"][0]["endpoint"], "/Users");
+    assert_eq!(rt["Resources"][0]["schema"], CORE);
+    assert!(rt["Resources"][0].get("schemaExtensions").is_none());
+
+    let spc = s.scim().get("/ServiceProviderConfig").await.json();
+    assert_eq!(spc["patch"]["supported"], true);
+    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["sort"]["supported"], false);
+    assert_eq!(spc["etag"]["supported"], true);
+    assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
+}
+
+// ---------------------------------------------------------------------------
+// Filters evaluated in the bridge
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn unanswerable_filter_is_evaluated_over_a_scan() {
+    let s = PeripassStack::start(seeded(30)).await;
+    s.backend.clear_requests();
+    let r = filter_get(&s, "displayName co \"First1\"").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    let want: Vec<String> = [1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(ids(&j), want);
+    assert_eq!(j["totalResults"], 11);
+    for c in list_calls(&s) {
+        let keys: Vec<String> = raw_pairs(&c).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec!["page", "pageSize"], "{c}");
+    }
+    // Case-insensitive like the attribute.
+    let j = filter_get(&s, "displayName co \"first1\"").await.json();
+    assert_eq!(j["totalResults"], 11);
+    let j = filter_get(&s, "name.familyName ew \"t30\"").await.json();
+    assert_eq!(ids(&j), vec!["30"]);
+    let j = filter_get(&s, "emails pr and displayName sw \"First2\"")
+        .await
+        .json();
+    assert_eq!(j["totalResults"], 11); // 2, 20..29
+    let j = filter_get(&s, "phoneNumbers pr").await.json();
+    assert_eq!(j["totalResults"], 0);
+}
+
+#[tokio::test]
+async fn scan_beyond_the_limit_is_400_too_many() {
+    let s = PeripassStack::start_with(seeded(30), "[scim]\nscan_limit = 10").await;
+    let r = filter_get(&s, "displayName co \"First1\"").await;
+    r.assert_scim_error(400, Some("tooMany"));
+    let r = filter_get(
+        &s,
+        "userName eq \"user1@example.com\" or userName eq \"user2@example.com\"",
+    )
+    .await;
+    r.assert_scim_error(400, Some("tooMany"));
+    // What the backend answers is not limited by the scan limit.
+    let j = filter_get(&s, "userName eq \"user7@example.com\"")
+        .await
+        .json();
+    assert_eq!(ids(&j), vec!["7"]);
+    let r = filter_get(&s, "active eq true").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["totalResults"], 30);
+    assert_eq!(ids(&j).len(), 30);
+    let j = s
+        .scim()
+        .get(&format!(
+            "/Users?startIndex=12&count=3&filter={}",
+            entra_filter("active eq true")
+        ))
+        .await
+        .json();
+    assert_eq!(ids(&j), vec!["12", "13", "14"]);
+    assert_eq!(j["totalResults"], 30);
+    // A pushed term narrowing a bridge-side one.
+    let j = filter_get(
+        &s,
+        "userName eq \"user12@example.com\" and displayName co \"First1\"",
+    )
+    .await
+    .json();
+    assert_eq!(ids(&j), vec!["12"]);
+}
+
+#[tokio::test]
+async fn or_filters_are_exact_and_never_widen() {
+    let s = PeripassStack::start(seeded(6)).await;
+    s.legacy()
+        .update_user("2", |u| u["status"] = json!("DISABLED"))
+        .await;
+    s.legacy()
+        .update_user("3", |u| u["externalRef"] = json!("ext-3"))
+        .await;
+    for (f, want) in [
+        (
+            "userName eq \"user1@example.com\" or userName eq \"USER2@example.com\"",
+            vec!["1", "2"],
+        ),
+        (
+            "userName eq \"user1@example.com\" or externalId eq \"ext-3\"",
+            vec!["1", "3"],
+        ),
+        (
+            "userName eq \"user1@example.com\" or displayName eq \"nobody\"",
+            vec!["1"],
+        ),
+        (
+            "(userName eq \"user1@example.com\" or userName eq \"user2@example.com\") and active eq false",
+            vec!["2"],
+        ),
+        (
+            "active eq false or externalId eq \"ext-3\"",
+            vec!["2", "3"],
+        ),
+        ("id eq \"4\" or id eq \"5\"", vec!["4", "5"]),
+        ("id eq \"4\" or id eq \"abc\"", vec!["4"]),
+        ("id eq \"4\" and id eq \"5\"", vec![]),
+        ("not (active eq true)", vec!["2"]),
+        (
+            "userName eq \"user1@example.com\" and (externalId eq \"ext-3\" or active eq true)",
+            vec!["1"],
+        ),
+        (
+            "userName eq \"user3@example.com\" and (externalId eq \"nope\" or active eq false)",
+            vec![],
+        ),
+        ("userName ne \"user1@example.com\" and active eq false", vec!["2"]),
+    ] {
+        let r = filter_get(&s, f).await;
+        assert_eq!(r.status, 200, "{f}: {}", String::from_utf8_lossy(&r.body));
+        let j = r.json();
+        assert_eq!(ids(&j), want, "{f}");
+        assert_eq!(j["totalResults"], want.len(), "{f}");
+    }
+}
