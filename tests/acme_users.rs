@@ -595,6 +595,38 @@ async fn patch_work_email_leaves_the_home_email_element_untouched() {
 }
 
 #[tokio::test]
+async fn patch_add_to_whole_emails_updates_the_mapped_work_email() {
+    // SCIM `add` appends, so the client's view briefly holds two work emails;
+    // Acme holds one, and it must become the one the client just sent.
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&two_email_user("adder")).await;
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "Add", "path": "emails", "value": [{"type": "work", "value": "w2@acme.test", "primary": true}]}]),
+        )
+        .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "work", "email": "w2@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
+    );
+    assert!(u["emails"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"type": "work", "value": "w2@acme.test"})));
+    // Path-less, without a primary flag.
+    s.patch_ok(
+        &id,
+        json!([{"op": "add", "value": {"emails": [{"type": "work", "value": "w3@acme.test"}]}}]),
+    )
+    .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "work", "email": "w3@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
+    );
+}
+
+#[tokio::test]
 async fn patch_pathless_dotted_keys_and_simple_paths() {
     let s = AcmeStack::start(0).await;
     let id = s.create(&entra_user("jdoe")).await;

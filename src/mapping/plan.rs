@@ -149,7 +149,18 @@ impl ScimTarget {
             }
         } else {
             let el = match v {
-                Value::Array(a) => a.iter().find(|e| self.selects(e))?,
+                Value::Array(a) => {
+                    // The backend holds one element per selector, but the client's
+                    // view may have several (`add` appends: after `add emails
+                    // [{type: work, …}]` there are two work emails). The one marked
+                    // primary wins, else the last, i.e. the newest.
+                    let hits: Vec<&Value> = a.iter().filter(|e| self.selects(e)).collect();
+                    hits.iter()
+                        .rev()
+                        .find(|e| is_primary(e))
+                        .or(hits.last())
+                        .copied()?
+                }
                 Value::Object(_) if self.selects(v) => v,
                 _ => return None,
             };
@@ -215,6 +226,15 @@ impl ScimTarget {
         if let (Some(sub), Value::Object(el)) = (&self.sub, &mut arr[pos]) {
             el.insert(sub.clone(), v);
         }
+    }
+}
+
+/// `primary: true` (or Entra's `"True"`) on a multi-valued element.
+fn is_primary(el: &Value) -> bool {
+    match get_ci(el, "primary") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
     }
 }
 
@@ -980,4 +1000,41 @@ pub fn encode_segment(s: &str) -> String {
         .remove(b'_')
         .remove(b'~');
     utf8_percent_encode(s, SEG).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn work_email() -> ScimTarget {
+        ScimTarget {
+            urn: None,
+            name: "emails".into(),
+            selector: vec![("type".into(), json!("work"))],
+            sub: Some("value".into()),
+        }
+    }
+
+    #[test]
+    fn extract_prefers_the_primary_then_the_newest_selected_element() {
+        let t = work_email();
+        let appended = json!({"emails": [
+            {"type": "work", "value": "old@x"},
+            {"type": "home", "value": "home@x"},
+            {"type": "work", "value": "new@x"}
+        ]});
+        assert_eq!(t.extract(&appended), Some(&json!("new@x")));
+        let primary = json!({"emails": [
+            {"type": "work", "value": "a@x", "primary": "True"},
+            {"type": "work", "value": "b@x"}
+        ]});
+        assert_eq!(t.extract(&primary), Some(&json!("a@x")));
+        let single = json!({"emails": [{"type": "Work", "value": "only@x"}]});
+        assert_eq!(t.extract(&single), Some(&json!("only@x")));
+        assert_eq!(
+            t.extract(&json!({"emails": [{"type": "home", "value": "h"}]})),
+            None
+        );
+    }
 }
