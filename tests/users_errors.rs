@@ -461,8 +461,13 @@ async fn schemas_describe_exactly_the_mapping() {
     let r = s.scim().get("/Schemas").await;
     assert_eq!(r.status, 200);
     let list = r.json();
-    assert_eq!(list["totalResults"], 1, "{list}");
-    let schema = &list["Resources"][0];
+    assert_eq!(list["totalResults"], 2, "User and Group: {list}");
+    let schema = list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == CORE)
+        .unwrap();
     assert_eq!(schema["id"], CORE);
     assert_eq!(
         s.scim().get(&format!("/Schemas/{CORE}")).await.json(),
@@ -521,10 +526,23 @@ async fn schemas_describe_exactly_the_mapping() {
     }
 
     let rt = s.scim().get("/ResourceTypes").await.json();
-    assert_eq!(rt["totalResults"], 1);
-    assert_eq!(rt["Resources"][0]["endpoint"], "/Users");
-    assert_eq!(rt["Resources"][0]["schema"], CORE);
-    assert!(rt["Resources"][0].get("schemaExtensions").is_none());
+    assert_eq!(rt["totalResults"], 2);
+    let user_rt = rt["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "User")
+        .unwrap();
+    assert_eq!(user_rt["endpoint"], "/Users");
+    assert_eq!(user_rt["schema"], CORE);
+    assert!(user_rt.get("schemaExtensions").is_none());
+    let group_rt = rt["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "Group")
+        .unwrap();
+    assert_eq!(group_rt["endpoint"], "/Groups");
 
     let spc = s.scim().get("/ServiceProviderConfig").await.json();
     assert_eq!(spc["patch"]["supported"], true);

@@ -295,40 +295,8 @@ fn compile_backend(
     };
     let mut headers = Vec::new();
     let auth_summary = match &b.auth {
-        None | Some(AuthSpec::None) => "none".to_string(),
-        Some(AuthSpec::Header { name, value }) => {
-            headers.extend(header(cx, "backend.auth.value", name, value, true));
-            format!("header {name}: ***")
-        }
-        Some(AuthSpec::Basic { username, password }) => {
-            use base64::Engine;
-            if let (Some(u), Some(p)) = (
-                cx.expand("backend.auth.username", username),
-                cx.expand("backend.auth.password", password),
-            ) {
-                let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                headers.extend(header(
-                    cx,
-                    "backend.auth",
-                    "authorization",
-                    &format!("Basic {token}"),
-                    true,
-                ));
-            }
-            "basic ***".to_string()
-        }
-        Some(AuthSpec::Bearer { token }) => {
-            if let Some(t) = cx.expand("backend.auth.token", token) {
-                headers.extend(header(
-                    cx,
-                    "backend.auth.token",
-                    "authorization",
-                    &format!("Bearer {t}"),
-                    true,
-                ));
-            }
-            "bearer ***".to_string()
-        }
+        None => "none".to_string(),
+        Some(a) => compile_auth(cx, a, &mut headers),
     };
     for (k, v) in &b.headers {
         headers.extend(header(cx, &format!("backend.headers.{k}"), k, v, false));
@@ -349,6 +317,92 @@ fn compile_backend(
         errors,
         auth_summary,
     })
+}
+
+/// `backend.auth` → the auth header; returns a summary without the secret.
+fn compile_auth(
+    cx: &mut Ctx,
+    a: &AuthSpec,
+    headers: &mut Vec<(HeaderName, HeaderValue)>,
+) -> String {
+    let keys = [
+        ("name", a.name.as_deref()),
+        ("value", a.value.as_deref()),
+        ("username", a.username.as_deref()),
+        ("password", a.password.as_deref()),
+        ("token", a.token.as_deref()),
+    ];
+    let (type_name, wanted): (&str, &[&str]) = match a.kind {
+        AuthKind::Header => ("header", &["name", "value"]),
+        AuthKind::Basic => ("basic", &["username", "password"]),
+        AuthKind::Bearer => ("bearer", &["token"]),
+        AuthKind::None => ("none", &[]),
+    };
+    let mut complete = true;
+    for (k, v) in keys {
+        match (v.is_some(), wanted.contains(&k)) {
+            (true, false) => cx.err(
+                format!("backend.auth.{k}"),
+                format!(
+                    "`{k}` does not apply to auth type {type_name} (it takes: {})",
+                    if wanted.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        wanted.join(", ")
+                    }
+                ),
+            ),
+            (false, true) => {
+                complete = false;
+                cx.err(
+                    format!("backend.auth.{k}"),
+                    format!("auth type {type_name} requires `{k}`"),
+                );
+            }
+            _ => {}
+        }
+    }
+    if !complete {
+        return format!("{type_name} ***");
+    }
+    let get = |k: &str| keys.iter().find(|(n, _)| *n == k).and_then(|(_, v)| *v);
+    match a.kind {
+        AuthKind::None => "none".to_string(),
+        AuthKind::Header => {
+            let (name, value) = (get("name").unwrap_or(""), get("value").unwrap_or(""));
+            headers.extend(header(cx, "backend.auth.value", name, value, true));
+            format!("header {name}: ***")
+        }
+        AuthKind::Basic => {
+            use base64::Engine;
+            if let (Some(u), Some(p)) = (
+                cx.expand("backend.auth.username", get("username").unwrap_or("")),
+                cx.expand("backend.auth.password", get("password").unwrap_or("")),
+            ) {
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                headers.extend(header(
+                    cx,
+                    "backend.auth",
+                    "authorization",
+                    &format!("Basic {token}"),
+                    true,
+                ));
+            }
+            "basic ***".to_string()
+        }
+        AuthKind::Bearer => {
+            if let Some(t) = cx.expand("backend.auth.token", get("token").unwrap_or("")) {
+                headers.extend(header(
+                    cx,
+                    "backend.auth.token",
+                    "authorization",
+                    &format!("Bearer {t}"),
+                    true,
+                ));
+            }
+            "bearer ***".to_string()
+        }
+    }
 }
 
 fn compile_errors(cx: &mut Ctx, e: Option<&ErrorSpec>) -> ErrorPlan {
@@ -565,6 +619,57 @@ fn compile_op(
     }
 }
 
+/// `list.paging` → [`Paging`], with the default parameter names of its style.
+fn compile_paging(cx: &mut Ctx, at: &str, p: &PagingSpec) -> Paging {
+    let (style, own, other): (&str, [(&str, &Option<String>); 2], _) = match p.style {
+        PagingStyle::Page => (
+            "page",
+            [("page_param", &p.page_param), ("size_param", &p.size_param)],
+            [
+                ("offset_param", &p.offset_param),
+                ("limit_param", &p.limit_param),
+            ],
+        ),
+        PagingStyle::Offset => (
+            "offset",
+            [
+                ("offset_param", &p.offset_param),
+                ("limit_param", &p.limit_param),
+            ],
+            [("page_param", &p.page_param), ("size_param", &p.size_param)],
+        ),
+    };
+    for (k, v) in other {
+        if v.is_some() {
+            cx.err(
+                format!("{at}.{k}"),
+                format!(
+                    "`{k}` does not apply to paging style {style} (it takes {} and {})",
+                    own[0].0, own[1].0
+                ),
+            );
+        }
+    }
+    for (k, v) in own {
+        if v.as_deref().is_some_and(str::is_empty) {
+            cx.err(format!("{at}.{k}"), "must not be empty");
+        }
+    }
+    let param = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.into());
+    match p.style {
+        PagingStyle::Page => Paging::Page {
+            page_param: param(&p.page_param, "page"),
+            size_param: param(&p.size_param, "pageSize"),
+            max: p.max_page_size,
+        },
+        PagingStyle::Offset => Paging::Offset {
+            offset_param: param(&p.offset_param, "offset"),
+            limit_param: param(&p.limit_param, "limit"),
+            max: p.max_page_size,
+        },
+    }
+}
+
 fn parse_kind(cx: &mut Ctx, at: &str, k: Option<&str>) -> AttrKind {
     match k.unwrap_or("string") {
         "string" => AttrKind::String,
@@ -685,26 +790,7 @@ fn compile_resource(
         let total = cx
             .read_expr(&format!("{oat}.list.total"), &l.total)
             .unwrap_or(ReadExpr::Root);
-        let paging = match &l.paging {
-            PagingSpec::Page {
-                page_param,
-                size_param,
-                max_page_size,
-            } => Paging::Page {
-                page_param: page_param.clone(),
-                size_param: size_param.clone(),
-                max: *max_page_size,
-            },
-            PagingSpec::Offset {
-                offset_param,
-                limit_param,
-                max_page_size,
-            } => Paging::Offset {
-                offset_param: offset_param.clone(),
-                limit_param: limit_param.clone(),
-                max: *max_page_size,
-            },
-        };
+        let paging = compile_paging(cx, &format!("{oat}.list.paging"), &l.paging);
         if paging.max() == 0 {
             cx.err(
                 format!("{oat}.list.paging.max_page_size"),

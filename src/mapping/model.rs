@@ -37,23 +37,44 @@ pub struct BackendSpec {
     pub errors: Option<ErrorSpec>,
 }
 
+/// How the bridge authenticates to the backend: `type` plus the keys of that type.
+///
+/// A flat struct, not a `type`-tagged enum: serde buffers tagged enums before
+/// matching the tag, which loses the key path and line of every error inside
+/// the block and turns a number-looking secret (`password: 123456`) into an
+/// "invalid type: integer `123456`" error that prints it. Which keys go with
+/// which type is checked by [`super::compile`].
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AuthSpec {
-    /// A static header such as `X-Api-Key: …`.
-    Header {
-        name: String,
-        value: String,
-    },
-    /// HTTP Basic.
-    Basic {
-        username: String,
-        password: String,
-    },
-    /// `Authorization: Bearer <token>`.
-    Bearer {
-        token: String,
-    },
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    #[serde(rename = "type")]
+    pub kind: AuthKind,
+    /// `header`: the header name, e.g. `X-Api-Key`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `header`: the header value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// `basic`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `basic`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `bearer`: sent as `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// A static header such as `X-Api-Key: …` (`name`, `value`).
+    Header,
+    /// HTTP Basic (`username`, `password`).
+    Basic,
+    /// `Authorization: Bearer <token>` (`token`).
+    Bearer,
     None,
 }
 
@@ -267,38 +288,35 @@ pub struct ListOpSpec {
     pub paging: PagingSpec,
 }
 
+/// How the list operation pages: `style` plus the parameter names of that style
+/// (a flat struct for the same reason as [`AuthSpec`]).
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
-pub enum PagingSpec {
-    /// 1-based page number and page size.
-    Page {
-        #[serde(default = "default_page_param")]
-        page_param: String,
-        #[serde(default = "default_size_param")]
-        size_param: String,
-        max_page_size: usize,
-    },
-    /// 0-based offset and limit.
-    Offset {
-        #[serde(default = "default_offset_param")]
-        offset_param: String,
-        #[serde(default = "default_limit_param")]
-        limit_param: String,
-        max_page_size: usize,
-    },
+#[serde(deny_unknown_fields)]
+pub struct PagingSpec {
+    pub style: PagingStyle,
+    /// `page`: the 1-based page number parameter (default `page`).
+    #[serde(default)]
+    pub page_param: Option<String>,
+    /// `page`: the page size parameter (default `pageSize`).
+    #[serde(default)]
+    pub size_param: Option<String>,
+    /// `offset`: the 0-based offset parameter (default `offset`).
+    #[serde(default)]
+    pub offset_param: Option<String>,
+    /// `offset`: the limit parameter (default `limit`).
+    #[serde(default)]
+    pub limit_param: Option<String>,
+    /// Largest page the backend serves.
+    pub max_page_size: usize,
 }
 
-fn default_page_param() -> String {
-    "page".into()
-}
-fn default_size_param() -> String {
-    "pageSize".into()
-}
-fn default_offset_param() -> String {
-    "offset".into()
-}
-fn default_limit_param() -> String {
-    "limit".into()
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PagingStyle {
+    /// 1-based page number and page size.
+    Page,
+    /// 0-based offset and limit.
+    Offset,
 }
 
 /// `attribute op value` → backend query parameter.

@@ -176,12 +176,7 @@ impl ScimTarget {
             .filter(|e| self.selects(e))
             .filter(with_value)
             .collect();
-        let primary = |e: &&&Value| {
-            get_ci(e, "primary").is_some_and(|p| {
-                p == &Value::Bool(true)
-                    || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
-            })
-        };
+        let primary = |e: &&&Value| is_primary(e);
         hits.iter()
             .rev()
             .find(primary)
@@ -243,6 +238,15 @@ impl ScimTarget {
         if let (Some(sub), Value::Object(el)) = (&self.sub, &mut arr[pos]) {
             el.insert(sub.clone(), v);
         }
+    }
+}
+
+/// `primary: true` (or Entra's `"True"`) on a multi-valued element.
+fn is_primary(el: &Value) -> bool {
+    match get_ci(el, "primary") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
     }
 }
 
@@ -1090,5 +1094,36 @@ resources:
             .to_backend(&json!({"userName": "a"}), None, WriteMode::Create)
             .unwrap();
         assert_eq!(created, json!({"login": "a", "status": "ACTIVE"}));
+    }
+
+    fn work_email() -> ScimTarget {
+        ScimTarget {
+            urn: None,
+            name: "emails".into(),
+            selector: vec![("type".into(), json!("work"))],
+            sub: Some("value".into()),
+        }
+    }
+
+    #[test]
+    fn extract_prefers_the_primary_then_the_newest_selected_element() {
+        let t = work_email();
+        let appended = json!({"emails": [
+            {"type": "work", "value": "old@x"},
+            {"type": "home", "value": "home@x"},
+            {"type": "work", "value": "new@x"}
+        ]});
+        assert_eq!(t.extract(&appended), Some(&json!("new@x")));
+        let primary = json!({"emails": [
+            {"type": "work", "value": "a@x", "primary": "True"},
+            {"type": "work", "value": "b@x"}
+        ]});
+        assert_eq!(t.extract(&primary), Some(&json!("a@x")));
+        let single = json!({"emails": [{"type": "Work", "value": "only@x"}]});
+        assert_eq!(t.extract(&single), Some(&json!("only@x")));
+        assert_eq!(
+            t.extract(&json!({"emails": [{"type": "home", "value": "h"}]})),
+            None
+        );
     }
 }

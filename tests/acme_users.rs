@@ -1,0 +1,1073 @@
+//! SCIM Users against the "Acme Directory" fixture, driven only by the mapping
+//! file `tests/fixtures/acme.yaml`. Acme differs from Peripass on every axis
+//! (Basic auth, UUIDs, wrapped bodies, offset paging, merge-patch + If-Match,
+//! its own error envelope), so these tests show that nothing backend-specific
+//! is hard-coded in the bridge.
+
+mod support;
+
+use base64::Engine as _;
+use chrono::{SecondsFormat, TimeZone, Utc};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use support::acme::{self, Recorded};
+use support::*;
+
+const MAPPING: &str = include_str!("fixtures/acme.yaml");
+/// Not the fixture's default, so a hard-coded password could not pass.
+const PASSWORD: &str = "s3cret-acme-pw";
+const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const EMPLOYEE_NUMBER: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
+
+struct AcmeStack {
+    backend: acme::Running,
+    bridge: Bridge,
+}
+
+fn settings() -> String {
+    format!("mappings = [\"acme.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n")
+}
+
+impl AcmeStack {
+    async fn start(seed_people: usize) -> AcmeStack {
+        Self::start_with_password(seed_people, PASSWORD).await
+    }
+
+    /// `bridge_password` is what the bridge is configured with (the fixture always uses [`PASSWORD`]).
+    async fn start_with_password(seed_people: usize, bridge_password: &str) -> AcmeStack {
+        let backend = acme::spawn(acme::Options {
+            password: PASSWORD.into(),
+            seed_people,
+        })
+        .await
+        .unwrap();
+        let env = HashMap::from([
+            ("ACME_URL".to_string(), backend.base_url()),
+            ("ACME_PASSWORD".to_string(), bridge_password.to_string()),
+        ]);
+        let bridge = Bridge::start(&settings(), &[("acme.yaml", MAPPING)], env).await;
+        AcmeStack { backend, bridge }
+    }
+
+    fn scim(&self) -> &TestClient {
+        &self.bridge.client
+    }
+
+    /// The stored Acme person (unwrapped), which must exist.
+    fn person(&self, id: &str) -> Value {
+        self.backend
+            .person(id)
+            .unwrap_or_else(|| panic!("no Acme person {id}"))
+    }
+
+    /// Creates a user through the bridge and returns its SCIM id.
+    async fn create(&self, body: &Value) -> String {
+        let r = self.scim().post("/Users", body).await;
+        assert_eq!(
+            r.status,
+            201,
+            "create: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        assert_uuid(&id);
+        id
+    }
+
+    async fn patch_ok(&self, id: &str, ops: Value) -> Value {
+        let r = self
+            .scim()
+            .patch(&format!("/Users/{id}"), &patch_ops(ops))
+            .await;
+        assert_eq!(r.status, 200, "patch: {}", String::from_utf8_lossy(&r.body));
+        r.json()
+    }
+
+    fn requests(&self, method: &str) -> Vec<Recorded> {
+        self.backend
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method)
+            .collect()
+    }
+}
+
+/// Entra's typical POST body (reference: entra-scim-client.md), plus the enterprise extension.
+fn entra_user(user_name: &str) -> Value {
+    json!({
+        "schemas": [CORE, ENTERPRISE],
+        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "userName": user_name,
+        "active": true,
+        "displayName": "John Doe",
+        "preferredLanguage": "nl-BE",
+        "emails": [{"primary": true, "type": "work", "value": "jdoe@contoso.com"}],
+        "phoneNumbers": [{"type": "mobile", "value": "+32 470 12 34 56"}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "John Doe", "familyName": "Doe", "givenName": "John"},
+        "roles": [],
+        ENTERPRISE: {"employeeNumber": "701"}
+    })
+}
+
+/// A user without phones, with a work and a home email.
+fn two_email_user(user_name: &str) -> Value {
+    json!({
+        "schemas": [CORE],
+        "userName": user_name,
+        "active": true,
+        "emails": [
+            {"type": "work", "value": "work@acme.test", "primary": true},
+            {"type": "home", "value": "home@acme.test"}
+        ]
+    })
+}
+
+fn assert_uuid(id: &str) {
+    let re =
+        regex::Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+            .unwrap();
+    assert!(re.is_match(id), "not an Acme UUID: {id:?}");
+}
+
+fn basic_auth() -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("bridge:{PASSWORD}"))
+    )
+}
+
+fn body_json(r: &Recorded) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("body of {r:?} is not JSON: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// Entra Test Connection, create, get
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn entra_test_connection_returns_empty_list_with_one_pushed_down_call() {
+    let s = AcmeStack::start(3).await;
+    let r = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter("userName eq \"8f1e0b6a-1b5c-4c7e-9a53-0d0c6a0f5d1e\"")
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json(),
+        json!({"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":0,"Resources":[],"startIndex":1,"itemsPerPage":0})
+    );
+    let reqs = s.backend.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:#?}");
+    assert_eq!(reqs[0].method, "GET");
+    assert!(
+        reqs[0].path_and_query.starts_with("/dir/v2/people?")
+            && reqs[0]
+                .path_and_query
+                .contains("handle=8f1e0b6a-1b5c-4c7e-9a53-0d0c6a0f5d1e"),
+        "{}",
+        reqs[0].path_and_query
+    );
+    assert_eq!(reqs[0].header("authorization"), Some(basic_auth().as_str()));
+    // Entra also probes /Groups; this mapping has none, which must not fail the test.
+    assert_eq!(s.scim().get("/Groups").await.status, 200);
+}
+
+#[tokio::test]
+async fn create_with_entra_body_sends_a_wrapped_person() {
+    let s = AcmeStack::start(0).await;
+    let r = s
+        .scim()
+        .post("/Users", &entra_user("jdoe@contoso.com"))
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let u = r.json();
+    let id = u["id"].as_str().unwrap().to_string();
+    assert_uuid(&id);
+    assert_eq!(r.header("etag"), Some("W/\"r1\""));
+    assert_eq!(u["meta"]["version"], "W/\"r1\"");
+    assert!(r
+        .header("location")
+        .is_some_and(|l| l.ends_with(&format!("/scim/v2/Users/{id}"))));
+
+    // What the bridge sent: the record wrapped in {"person": …}, as JSON, with Basic auth.
+    let posts = s.requests("POST");
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].path_and_query, "/dir/v2/people");
+    assert!(posts[0]
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json")));
+    assert_eq!(
+        posts[0].header("authorization"),
+        Some(basic_auth().as_str())
+    );
+    let sent = body_json(&posts[0]);
+    assert_eq!(
+        sent.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["person"],
+        "{sent}"
+    );
+
+    // What Acme stored.
+    let p = s.person(&id);
+    assert_eq!(p["handle"], "jdoe@contoso.com");
+    assert_eq!(p["names"], json!({"first": "John", "last": "Doe"}));
+    assert_eq!(p["fullName"], "John Doe");
+    assert_eq!(
+        p["addresses"],
+        json!([{"kind": "work", "email": "jdoe@contoso.com"}])
+    );
+    assert_eq!(
+        p["phones"],
+        json!([{"label": "mobile", "number": "+32 470 12 34 56"}])
+    );
+    assert_eq!(p["disabled"], false);
+    assert_eq!(p["locale"], "nl_BE");
+    assert_eq!(p["source"], "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef");
+    assert_eq!(p["employeeNo"], "701");
+
+    // And the SCIM answer reads it all back.
+    assert_eq!(u["userName"], "jdoe@contoso.com");
+    assert_eq!(u["active"], true);
+    assert_eq!(u["displayName"], "John Doe");
+    assert_eq!(u["preferredLanguage"], "nl-BE");
+    assert_eq!(u["externalId"], "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef");
+    assert_eq!(
+        u["name"],
+        json!({"givenName": "John", "familyName": "Doe", "formatted": "John Doe"})
+    );
+    assert_eq!(
+        u["emails"],
+        json!([{"type": "work", "value": "jdoe@contoso.com"}])
+    );
+    assert_eq!(
+        u["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+32 470 12 34 56"}])
+    );
+    assert_eq!(u[ENTERPRISE]["employeeNumber"], "701");
+    let schemas = u["schemas"].as_array().unwrap();
+    assert!(schemas.contains(&json!(CORE)) && schemas.contains(&json!(ENTERPRISE)));
+}
+
+#[tokio::test]
+async fn get_unwraps_the_person_and_derives_meta_from_etag_and_epochs() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&entra_user("jdoe")).await;
+    let r = s.scim().get(&format!("/Users/{id}")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("etag"), Some("W/\"r1\""));
+    let u = r.json();
+    assert_eq!(u["id"], id.as_str());
+    assert_eq!(u["userName"], "jdoe");
+    assert_eq!(u["meta"]["resourceType"], "User");
+    assert_eq!(u["meta"]["version"], "W/\"r1\"");
+    let p = s.person(&id);
+    let created = Utc
+        .timestamp_opt(p["createdEpoch"].as_i64().unwrap(), 0)
+        .unwrap()
+        .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let modified = Utc
+        .timestamp_millis_opt(p["modifiedMillis"].as_i64().unwrap())
+        .unwrap()
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    assert_eq!(u["meta"]["created"], created.as_str());
+    assert_eq!(u["meta"]["lastModified"], modified.as_str());
+    assert!(u["meta"]["location"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/Users/{id}")));
+
+    // A write moves the version (Acme's revision) and lastModified.
+    s.patch_ok(
+        &id,
+        json!([{"op": "Replace", "path": "displayName", "value": "J. Doe"}]),
+    )
+    .await;
+    let r = s.scim().get(&format!("/Users/{id}")).await;
+    assert_eq!(r.header("etag"), Some("W/\"r2\""));
+    let u = r.json();
+    assert_eq!(u["meta"]["version"], "W/\"r2\"");
+    let p = s.person(&id);
+    let modified = Utc
+        .timestamp_millis_opt(p["modifiedMillis"].as_i64().unwrap())
+        .unwrap()
+        .to_rfc3339_opts(SecondsFormat::Millis, true);
+    assert_eq!(u["meta"]["lastModified"], modified.as_str());
+    assert_eq!(u["meta"]["created"], created.as_str());
+}
+
+// ---------------------------------------------------------------------------
+// Lists, paging and filters
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn list_maps_start_index_and_count_onto_offset_paging() {
+    let s = AcmeStack::start(150).await;
+    let r = s.scim().get("/Users?startIndex=95&count=10").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let l = r.json();
+    assert_eq!(l["totalResults"], 150);
+    assert_eq!(l["startIndex"], 95);
+    assert_eq!(l["itemsPerPage"], 10);
+    let names: Vec<&str> = l["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (95..105).map(|i| format!("user{i}")).collect();
+    assert_eq!(names, want);
+    let first = &l["Resources"][0];
+    assert_eq!(
+        first["emails"],
+        json!([{"type": "work", "value": "user95@acme.test"}])
+    );
+    assert_eq!(first[ENTERPRISE]["employeeNumber"], "95");
+    assert_eq!(first["active"], true);
+    let gets = s.requests("GET");
+    assert_eq!(gets.len(), 1, "{gets:#?}");
+    assert_eq!(gets[0].path_and_query, "/dir/v2/people?start=94&max=10");
+
+    // More than Acme's page limit (100): two offset pages.
+    s.backend.clear_requests();
+    let l = s.scim().get("/Users?startIndex=1&count=150").await.json();
+    assert_eq!(l["itemsPerPage"], 150);
+    assert_eq!(l["Resources"][149]["userName"], "user150");
+    let paths: Vec<String> = s
+        .requests("GET")
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "/dir/v2/people?start=0&max=100",
+            "/dir/v2/people?start=100&max=100"
+        ]
+    );
+
+    // A page running past the end is short; past the end is empty.
+    let l = s.scim().get("/Users?startIndex=145&count=10").await.json();
+    assert_eq!(l["itemsPerPage"], 6);
+    assert_eq!(l["totalResults"], 150);
+    let l = s.scim().get("/Users?startIndex=400&count=10").await.json();
+    assert_eq!(l["itemsPerPage"], 0);
+    assert_eq!(l["Resources"], json!([]));
+}
+
+#[tokio::test]
+async fn filters_push_down_to_handle_and_source() {
+    let s = AcmeStack::start(30).await;
+    let r = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter("userName eq \"USER7\"")
+        ))
+        .await;
+    let l = r.json();
+    assert_eq!(l["totalResults"], 1, "{l}");
+    assert_eq!(l["Resources"][0]["userName"], "user7");
+    let gets = s.requests("GET");
+    assert_eq!(gets.len(), 1, "{gets:#?}");
+    assert!(
+        gets[0].path_and_query.contains("handle=USER7"),
+        "{}",
+        gets[0].path_and_query
+    );
+
+    let id = s.create(&entra_user("jdoe")).await;
+    s.backend.clear_requests();
+    let ext = "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef";
+    let l = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter(&format!("externalId eq \"{ext}\""))
+        ))
+        .await
+        .json();
+    assert_eq!(l["totalResults"], 1, "{l}");
+    assert_eq!(l["Resources"][0]["id"], id.as_str());
+    let gets = s.requests("GET");
+    assert_eq!(gets.len(), 1, "{gets:#?}");
+    assert!(gets[0].path_and_query.contains(&format!("source={ext}")));
+    // externalId is case-exact: Acme's `source` filter is too.
+    let l = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter(&format!("externalId eq \"{}\"", ext.to_uppercase()))
+        ))
+        .await
+        .json();
+    assert_eq!(l["totalResults"], 0, "{l}");
+
+    // Both at once: two parameters, still one call.
+    s.backend.clear_requests();
+    let l = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter(&format!("userName eq \"JDOE\" and externalId eq \"{ext}\""))
+        ))
+        .await
+        .json();
+    assert_eq!(l["totalResults"], 1, "{l}");
+    let gets = s.requests("GET");
+    assert_eq!(gets.len(), 1);
+    assert!(gets[0].path_and_query.contains("handle=JDOE"));
+    assert!(gets[0].path_and_query.contains(&format!("source={ext}")));
+
+    // An attribute Acme cannot filter on: the bridge scans and filters itself.
+    s.backend.clear_requests();
+    let l = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter("emails[type eq \"work\"].value eq \"user12@acme.test\"")
+        ))
+        .await
+        .json();
+    assert_eq!(l["totalResults"], 1, "{l}");
+    assert_eq!(l["Resources"][0]["userName"], "user12");
+    assert!(s
+        .requests("GET")
+        .iter()
+        .all(|r| !r.path_and_query.contains("handle=")));
+
+    // id eq: answered by the get operation.
+    s.backend.clear_requests();
+    let l = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter(&format!("id eq \"{id}\""))
+        ))
+        .await
+        .json();
+    assert_eq!(l["totalResults"], 1, "{l}");
+    let gets = s.requests("GET");
+    assert_eq!(gets.len(), 1);
+    assert_eq!(gets[0].path_and_query, format!("/dir/v2/people/{id}"));
+}
+
+// ---------------------------------------------------------------------------
+// PATCH: every shape Entra sends
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn patch_disable_with_string_false_sets_disabled_via_merge_patch_and_if_match() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&entra_user("jdoe")).await;
+    s.backend.clear_requests();
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )
+        .await;
+    assert_eq!(u["active"], false);
+    assert_eq!(u["meta"]["version"], "W/\"r2\"");
+    assert_eq!(s.person(&id)["disabled"], true);
+
+    let patches = s.requests("PATCH");
+    assert_eq!(patches.len(), 1, "{patches:#?}");
+    let p = &patches[0];
+    assert_eq!(p.path_and_query, format!("/dir/v2/people/{id}"));
+    assert_eq!(
+        p.header("content-type"),
+        Some("application/merge-patch+json")
+    );
+    assert_eq!(p.header("if-match"), Some("\"r1\""));
+    assert_eq!(p.header("authorization"), Some(basic_auth().as_str()));
+    // Only what changed, unwrapped (Acme's merge patch is of the bare person).
+    assert_eq!(body_json(p), json!({"disabled": true}));
+
+    // The flag form: a real boolean, lower-case op.
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "replace", "path": "active", "value": true}]),
+        )
+        .await;
+    assert_eq!(u["active"], true);
+    assert_eq!(s.person(&id)["disabled"], false);
+}
+
+#[tokio::test]
+async fn patch_add_mobile_creates_the_phones_element() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&two_email_user("nophone")).await;
+    assert!(s.person(&id).get("phones").is_none());
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555"}]),
+        )
+        .await;
+    assert_eq!(
+        u["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+1 555"}])
+    );
+    assert_eq!(
+        s.person(&id)["phones"],
+        json!([{"label": "mobile", "number": "+1 555"}])
+    );
+    // Replace it, then remove it (with and without a value member).
+    s.patch_ok(
+        &id,
+        json!([{"op": "Replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 777"}]),
+    )
+    .await;
+    assert_eq!(
+        s.person(&id)["phones"],
+        json!([{"label": "mobile", "number": "+1 777"}])
+    );
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "Remove", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 777"}]),
+        )
+        .await;
+    assert!(u.get("phoneNumbers").is_none(), "{u}");
+    assert_eq!(s.person(&id)["phones"], json!([]));
+}
+
+#[tokio::test]
+async fn patch_work_email_leaves_the_home_email_element_untouched() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&two_email_user("emails")).await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "work", "email": "work@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
+    );
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new-work@acme.test"}]),
+        )
+        .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "work", "email": "new-work@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
+    );
+    let emails = u["emails"].as_array().unwrap();
+    assert!(emails.contains(&json!({"type": "work", "value": "new-work@acme.test"})));
+    assert!(emails.contains(&json!({"type": "home", "value": "home@acme.test"})));
+
+    // Replacing the home one keeps the work one.
+    s.patch_ok(
+        &id,
+        json!([{"op": "replace", "path": "emails[type eq \"home\"].value", "value": "new-home@acme.test"}]),
+    )
+    .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "work", "email": "new-work@acme.test"}, {"kind": "home", "email": "new-home@acme.test"}])
+    );
+
+    // Removing the work email drops that element only.
+    s.patch_ok(
+        &id,
+        json!([{"op": "Remove", "path": "emails[type eq \"work\"].value"}]),
+    )
+    .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "home", "email": "new-home@acme.test"}])
+    );
+    // And adding it back appends a work element.
+    s.patch_ok(
+        &id,
+        json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "back@acme.test"}]),
+    )
+    .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "home", "email": "new-home@acme.test"}, {"kind": "work", "email": "back@acme.test"}])
+    );
+}
+
+#[tokio::test]
+async fn patch_add_to_whole_emails_updates_the_mapped_work_email() {
+    // SCIM `add` appends, so the client's view briefly holds two work emails;
+    // Acme holds one, and it must become the one the client just sent.
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&two_email_user("adder")).await;
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "Add", "path": "emails", "value": [{"type": "work", "value": "w2@acme.test", "primary": true}]}]),
+        )
+        .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "work", "email": "w2@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
+    );
+    assert!(u["emails"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"type": "work", "value": "w2@acme.test"})));
+    // Path-less, without a primary flag.
+    s.patch_ok(
+        &id,
+        json!([{"op": "add", "value": {"emails": [{"type": "work", "value": "w3@acme.test"}]}}]),
+    )
+    .await;
+    assert_eq!(
+        s.person(&id)["addresses"],
+        json!([{"kind": "work", "email": "w3@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
+    );
+}
+
+#[tokio::test]
+async fn patch_pathless_dotted_keys_and_simple_paths() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&entra_user("jdoe")).await;
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "replace", "value": {"displayName": "A", "name.givenName": "B", "name.familyName": "C"}}]),
+        )
+        .await;
+    assert_eq!(u["displayName"], "A");
+    assert_eq!(u["name"]["givenName"], "B");
+    assert_eq!(u["name"]["familyName"], "C");
+    assert_eq!(u["name"]["formatted"], "B C");
+    let p = s.person(&id);
+    assert_eq!(p["fullName"], "A");
+    assert_eq!(p["names"], json!({"first": "B", "last": "C"}));
+
+    // The nested merge patch only carries the changed member of `names`.
+    s.backend.clear_requests();
+    s.patch_ok(
+        &id,
+        json!([
+            {"op": "Replace", "path": "name.familyName", "value": "Doe"},
+            {"op": "Replace", "path": "preferredLanguage", "value": "en-US"},
+            {"op": "Replace", "path": "externalId", "value": "ext-2"}
+        ]),
+    )
+    .await;
+    let patches = s.requests("PATCH");
+    assert_eq!(
+        body_json(&patches[0]),
+        json!({"names": {"last": "Doe"}, "locale": "en_US", "source": "ext-2"})
+    );
+    let p = s.person(&id);
+    assert_eq!(p["names"], json!({"first": "B", "last": "Doe"}));
+    assert_eq!(p["locale"], "en_US");
+    assert_eq!(p["source"], "ext-2");
+
+    // Removing a simple attribute deletes the Acme member (merge patch null).
+    s.patch_ok(&id, json!([{"op": "Remove", "path": "displayName"}]))
+        .await;
+    assert!(s.person(&id).get("fullName").is_none());
+}
+
+#[tokio::test]
+async fn patch_enterprise_employee_number_via_urn_path() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&two_email_user("emp")).await;
+    assert!(s.person(&id).get("employeeNo").is_none());
+    let u = s
+        .patch_ok(
+            &id,
+            json!([{"op": "Replace", "path": EMPLOYEE_NUMBER, "value": "42"}]),
+        )
+        .await;
+    assert_eq!(u[ENTERPRISE]["employeeNumber"], "42");
+    assert!(u["schemas"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(ENTERPRISE)));
+    assert_eq!(s.person(&id)["employeeNo"], "42");
+
+    // Path-less with the extension object.
+    s.patch_ok(
+        &id,
+        json!([{"op": "add", "value": {ENTERPRISE: {"employeeNumber": "43"}}}]),
+    )
+    .await;
+    assert_eq!(s.person(&id)["employeeNo"], "43");
+
+    // Unmapped enterprise attributes (manager) are accepted and ignored.
+    s.patch_ok(
+        &id,
+        json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": [{"value": "someone"}]}]),
+    )
+    .await;
+    assert_eq!(s.person(&id)["employeeNo"], "43");
+}
+
+// ---------------------------------------------------------------------------
+// PUT, DELETE
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn put_replaces_through_a_merge_patch() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&entra_user("jdoe")).await;
+    s.backend.clear_requests();
+    let body = json!({
+        "schemas": [CORE],
+        "id": id,
+        "userName": "john.doe",
+        "active": false,
+        "name": {"givenName": "Johnny", "familyName": "Doe"},
+        "emails": [{"type": "home", "value": "johnny@home.test"}],
+        "preferredLanguage": "fr-BE"
+    });
+    let r = s.scim().put(&format!("/Users/{id}"), &body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let u = r.json();
+    assert_eq!(u["userName"], "john.doe");
+    assert_eq!(u["active"], false);
+    assert!(u.get("displayName").is_none(), "{u}");
+    assert!(u.get("phoneNumbers").is_none(), "{u}");
+    assert!(u.get(ENTERPRISE).is_none(), "{u}");
+    assert_eq!(r.header("etag"), Some("W/\"r2\""));
+
+    let p = s.person(&id);
+    assert_eq!(p["handle"], "john.doe");
+    assert_eq!(p["disabled"], true);
+    assert_eq!(p["names"], json!({"first": "Johnny", "last": "Doe"}));
+    assert_eq!(
+        p["addresses"],
+        json!([{"kind": "home", "email": "johnny@home.test"}])
+    );
+    assert_eq!(p["phones"], json!([]));
+    assert_eq!(p["locale"], "fr_BE");
+    for gone in ["fullName", "source", "employeeNo"] {
+        assert!(p.get(gone).is_none(), "{gone} should be gone: {p}");
+    }
+    // No PUT exists at Acme: one merge patch with If-Match.
+    assert!(s.requests("PUT").is_empty());
+    let patches = s.requests("PATCH");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].header("if-match"), Some("\"r1\""));
+    assert_eq!(
+        patches[0].header("content-type"),
+        Some("application/merge-patch+json")
+    );
+}
+
+#[tokio::test]
+async fn delete_then_second_delete_is_404() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&entra_user("jdoe")).await;
+    let r = s.scim().delete(&format!("/Users/{id}")).await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.is_empty());
+    assert!(s.backend.person(&id).is_none());
+    s.scim()
+        .delete(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    s.scim()
+        .get(&format!("/Users/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    s.scim()
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_ops(json!([{"op": "Replace", "path": "active", "value": false}])),
+        )
+        .await
+        .assert_scim_error(404, None);
+    let deletes = s.requests("DELETE");
+    assert_eq!(deletes.len(), 2);
+    assert!(deletes
+        .iter()
+        .all(|d| d.path_and_query == format!("/dir/v2/people/{id}")));
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency: ETag / If-Match / 412 retry
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_patches_lose_no_update() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&two_email_user("busy")).await;
+    let ops = [
+        json!([{"op": "Replace", "path": "displayName", "value": "Display"}]),
+        json!([{"op": "Replace", "path": "name.givenName", "value": "Given"}]),
+        json!([{"op": "Replace", "path": "name.familyName", "value": "Family"}]),
+        json!([{"op": "Replace", "path": EMPLOYEE_NUMBER, "value": "77"}]),
+        json!([{"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 234"}]),
+    ];
+    let n = ops.len();
+    let mut tasks = Vec::new();
+    for op in ops {
+        let client = s.scim().clone();
+        let path = format!("/Users/{id}");
+        tasks.push(tokio::spawn(async move {
+            client.patch(&path, &patch_ops(op)).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let p = s.person(&id);
+    assert_eq!(p["fullName"], "Display");
+    assert_eq!(p["names"], json!({"first": "Given", "last": "Family"}));
+    assert_eq!(p["employeeNo"], "77");
+    assert_eq!(
+        p["phones"],
+        json!([{"label": "mobile", "number": "+1 234"}])
+    );
+    assert_eq!(
+        p["addresses"],
+        json!([{"kind": "work", "email": "work@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
+    );
+    // Exactly one successful write per PATCH: revision 1 + n.
+    let r = s.scim().get(&format!("/Users/{id}")).await;
+    assert_eq!(r.header("etag"), Some(format!("W/\"r{}\"", 1 + n).as_str()));
+    // Every write carried a strong If-Match.
+    let patches = s.requests("PATCH");
+    assert!(patches.len() >= n);
+    let re = regex::Regex::new("^\"r[0-9]+\"$").unwrap();
+    assert!(patches
+        .iter()
+        .all(|p| p.header("if-match").is_some_and(|m| re.is_match(m))));
+}
+
+#[tokio::test]
+async fn client_if_match_is_checked_against_the_acme_etag() {
+    let s = AcmeStack::start(0).await;
+    let id = s.create(&entra_user("jdoe")).await;
+    let path = format!("/Users/{id}");
+    let body =
+        patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "X"}])).to_string();
+    let r = s
+        .scim()
+        .send(
+            http::Method::PATCH,
+            &path,
+            Some(&body),
+            &[("if-match", "W/\"r7\"")],
+        )
+        .await;
+    r.assert_scim_error(412, None);
+    assert_eq!(s.person(&id)["fullName"], "John Doe");
+    let r = s
+        .scim()
+        .send(
+            http::Method::PATCH,
+            &path,
+            Some(&body),
+            &[("if-match", "W/\"r1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("etag"), Some("W/\"r2\""));
+    // A stale If-Match on DELETE is refused too; the person stays.
+    let r = s
+        .scim()
+        .send(
+            http::Method::DELETE,
+            &path,
+            None,
+            &[("if-match", "W/\"r1\"")],
+        )
+        .await;
+    r.assert_scim_error(412, None);
+    assert!(s.backend.person(&id).is_some());
+    let r = s
+        .scim()
+        .send(
+            http::Method::DELETE,
+            &path,
+            None,
+            &[("if-match", "W/\"r2\"")],
+        )
+        .await;
+    assert_eq!(r.status, 204);
+}
+
+// ---------------------------------------------------------------------------
+// Errors through Acme's envelope
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn duplicate_handle_is_409_uniqueness() {
+    let s = AcmeStack::start(3).await;
+    let mut body = entra_user("USER2");
+    body["externalId"] = json!("other");
+    let j = s
+        .scim()
+        .post("/Users", &body)
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    assert!(j["detail"].as_str().unwrap().contains("handle"), "{j}");
+    assert_eq!(s.backend.people().len(), 3);
+
+    // Renaming onto a taken handle through PATCH as well.
+    let id = s.create(&entra_user("jdoe")).await;
+    s.scim()
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_ops(json!([{"op": "Replace", "path": "userName", "value": "user1"}])),
+        )
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    assert_eq!(s.person(&id)["handle"], "jdoe");
+}
+
+#[tokio::test]
+async fn invalid_locale_is_400_invalid_value_naming_the_field() {
+    let s = AcmeStack::start(0).await;
+    let mut body = entra_user("jdoe");
+    body["preferredLanguage"] = json!("english");
+    let j = s
+        .scim()
+        .post("/Users", &body)
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    let detail = j["detail"].as_str().unwrap();
+    assert!(detail.contains("locale"), "{j}");
+    assert!(s.backend.people().is_empty());
+
+    let id = s.create(&entra_user("jdoe")).await;
+    let j = s
+        .scim()
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_ops(json!([{"op": "Replace", "path": "preferredLanguage", "value": "nl"}])),
+        )
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    assert!(j["detail"].as_str().unwrap().contains("locale"), "{j}");
+    assert_eq!(s.person(&id)["locale"], "nl_BE");
+}
+
+#[tokio::test]
+async fn busy_backend_is_503_with_retry_after() {
+    let s = AcmeStack::start(2).await;
+    // A write is not retried by the bridge: the client gets 503 + Retry-After.
+    s.backend.inject_busy(1);
+    let r = s.scim().post("/Users", &entra_user("jdoe")).await;
+    r.assert_scim_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(s.backend.people().iter().all(|p| p["handle"] != "jdoe"));
+
+    // A read is retried a bounded number of times; a short blip is invisible…
+    s.backend.inject_busy(1);
+    let r = s.scim().get("/Users").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["totalResults"], 2);
+    // …a longer one is a 503 with Retry-After.
+    s.backend.inject_busy(10);
+    let r = s.scim().get("/Users").await;
+    r.assert_scim_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+}
+
+#[tokio::test]
+async fn ids_not_matching_the_pattern_are_404_without_a_backend_call() {
+    let s = AcmeStack::start(1).await;
+    let real = s.backend.people()[0]["uuid"].as_str().unwrap().to_string();
+    s.backend.clear_requests();
+    let upper = real.to_uppercase();
+    for bad in ["42", "not-a-uuid", upper.as_str(), "..%2Fcircles"] {
+        let path = format!("/Users/{bad}");
+        s.scim().get(&path).await.assert_scim_error(404, None);
+        s.scim()
+            .patch(
+                &path,
+                &patch_ops(json!([{"op": "Replace", "path": "active", "value": false}])),
+            )
+            .await
+            .assert_scim_error(404, None);
+        s.scim()
+            .put(&path, &json!({"schemas": [CORE], "userName": "x"}))
+            .await
+            .assert_scim_error(404, None);
+        s.scim().delete(&path).await.assert_scim_error(404, None);
+    }
+    let l = s
+        .scim()
+        .get(&format!("/Users?filter={}", entra_filter("id eq \"42\"")))
+        .await
+        .json();
+    assert_eq!(l["totalResults"], 0);
+    assert!(
+        s.backend.requests().is_empty(),
+        "{:#?}",
+        s.backend.requests()
+    );
+    // The real id still works.
+    assert_eq!(s.scim().get(&format!("/Users/{real}")).await.status, 200);
+}
+
+#[tokio::test]
+async fn every_backend_request_carries_basic_auth_and_patches_carry_if_match() {
+    let s = AcmeStack::start(5).await;
+    let id = s.create(&entra_user("jdoe")).await;
+    s.scim().get(&format!("/Users/{id}")).await;
+    s.scim().get("/Users?count=3").await;
+    s.patch_ok(
+        &id,
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    )
+    .await;
+    s.scim()
+        .put(&format!("/Users/{id}"), &entra_user("jdoe2"))
+        .await;
+    s.scim().delete(&format!("/Users/{id}")).await;
+    let reqs = s.backend.requests();
+    for m in ["GET", "POST", "PATCH", "DELETE"] {
+        assert!(reqs.iter().any(|r| r.method == m), "no {m} in {reqs:#?}");
+    }
+    let auth = basic_auth();
+    for r in &reqs {
+        assert_eq!(r.header("authorization"), Some(auth.as_str()), "{r:?}");
+        assert!(
+            r.path_and_query.starts_with("/dir/v2/people"),
+            "{}",
+            r.path_and_query
+        );
+        if r.method == "PATCH" {
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/merge-patch+json")
+            );
+            assert!(r.header("if-match").is_some(), "{r:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_backend_password_is_an_operator_problem_not_a_client_one() {
+    let s = AcmeStack::start_with_password(1, "wrong-password").await;
+    let r = s.scim().get("/Users").await;
+    let j = r.assert_scim_error(502, None);
+    assert!(!j.to_string().contains("wrong-password"), "{j}");
+    assert_eq!(s.backend.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn discovery_describes_the_mapped_enterprise_extension() {
+    let s = AcmeStack::start(0).await;
+    let rt = s.scim().get("/ResourceTypes/User").await.json();
+    assert_eq!(rt["schemaExtensions"][0]["schema"], ENTERPRISE, "{rt}");
+    let sch = s.scim().get(&format!("/Schemas/{ENTERPRISE}")).await;
+    assert_eq!(sch.status, 200);
+    let attrs = sch.json()["attributes"].clone();
+    assert!(
+        attrs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "employeeNumber"),
+        "{attrs}"
+    );
+}
