@@ -1,7 +1,7 @@
 //! Settings: the TOML file plus `SCIM_BRIDGE__SECTION__KEY` environment
 //! overrides (the `config` crate's layering), validated into [`Settings`].
 //!
-//! Relative paths (mapping files, later certificates) resolve against the
+//! Relative paths (mapping files, certificates and keys) resolve against the
 //! settings file's folder, never the working directory. String values that
 //! hold URLs or secrets may be written `${ENV_VAR}` or `${ENV_VAR:-default}`.
 
@@ -36,6 +36,9 @@ pub mod defaults {
     pub const CONFLICT_RETRIES: u32 = 5;
     /// Demo token, used only when `SCIM_BRIDGE_TOKEN` is unset.
     pub const DEMO_TOKEN: &str = "scim-demo-token";
+    /// How often `[tls]` certificate and key files are checked for changes
+    /// (0 turns polling off; SIGHUP still reloads).
+    pub const TLS_RELOAD_INTERVAL_MS: u64 = 1000;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +74,17 @@ struct RawSettings {
     scim: RawScim,
     #[serde(default)]
     log: RawLog,
+    /// Absent: plain HTTP.
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    client_ca_file: Option<String>,
+    reload_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -120,6 +134,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[tls]`: serve HTTPS. Paths are resolved (absolute or relative to the
+/// settings file's folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain, end-entity certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub key_file: PathBuf,
+    /// PEM CA bundle; when set, clients must present a certificate it issued.
+    pub client_ca_file: Option<PathBuf>,
+    /// How often the files are checked for changes; `None`: only on SIGHUP.
+    pub reload_interval: Option<Duration>,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -138,6 +166,8 @@ pub struct Settings {
     pub backend_base_url: Option<String>,
     pub backend_timeout: Duration,
     pub backend_read_retries: u32,
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsSettings>,
     pub default_count: usize,
     pub max_count: usize,
     pub scan_limit: usize,
@@ -313,6 +343,47 @@ impl Settings {
             ),
             None => None,
         };
+        let path_of = |key: &str, v: Option<&String>| -> Result<Option<PathBuf>, ConfigError> {
+            match v.filter(|v| !v.is_empty()) {
+                Some(v) => Ok(Some(dir.join(expand(key, v)?))),
+                None => Ok(None),
+            }
+        };
+        let tls = match &raw.tls {
+            None => None,
+            Some(t) => {
+                let required = |key: &str, v: Option<PathBuf>| {
+                    v.ok_or_else(|| {
+                        invalid(
+                            key,
+                            "required when [tls] is present (remove [tls] to serve plain HTTP)"
+                                .into(),
+                        )
+                    })
+                };
+                let tls = TlsSettings {
+                    cert_file: required(
+                        "tls.cert_file",
+                        path_of("tls.cert_file", t.cert_file.as_ref())?,
+                    )?,
+                    key_file: required(
+                        "tls.key_file",
+                        path_of("tls.key_file", t.key_file.as_ref())?,
+                    )?,
+                    client_ca_file: path_of("tls.client_ca_file", t.client_ca_file.as_ref())?,
+                    reload_interval: match t
+                        .reload_interval_ms
+                        .unwrap_or(defaults::TLS_RELOAD_INTERVAL_MS)
+                    {
+                        0 => None,
+                        ms => Some(Duration::from_millis(ms)),
+                    },
+                };
+                // Load everything now, so `check` and startup name the bad file.
+                crate::server::tls::TlsServer::new(&tls).map_err(|e| invalid(e.key, e.message))?;
+                Some(tls)
+            }
+        };
         if raw.mappings.is_empty() {
             return Err(invalid("mappings", "list at least one mapping file".into()));
         }
@@ -359,6 +430,7 @@ impl Settings {
                 .backend
                 .read_retries
                 .unwrap_or(defaults::BACKEND_READ_RETRIES),
+            tls,
             default_count: positive(
                 "scim.default_count",
                 raw.scim.default_count,

@@ -63,7 +63,12 @@ fn base_url(state: &AppState, req: &Request<Incoming>) -> String {
         })
         .map(str::to_string)
         .unwrap_or_else(|| state.settings.listen.to_string());
-    format!("http://{host}{}", state.settings.base_path)
+    let scheme = if state.settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}{}", state.settings.base_path)
 }
 
 async fn read_json(state: &AppState, req: Request<Incoming>) -> Result<Value, ScimError> {
