@@ -79,6 +79,12 @@ fn check(path: &std::path::Path) -> ExitCode {
         ),
         None => println!("tls: off (plain HTTP)"),
     }
+    if let Some(ca) = &settings.backend_tls.ca_file {
+        println!(
+            "backend CA bundle: {} (replaces the system roots)",
+            ca.display()
+        );
+    }
     for r in &plan.resources {
         println!(
             "\n{} at {}{} ({})",

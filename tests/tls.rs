@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 // ---------------------------------------------------------------- certificates
 
@@ -745,6 +745,212 @@ fn bad_tls_files_are_reported_with_file_key_and_path() {
         e.contains("tls.client_ca_file: ") && e.contains("ca.pem: no certificate found"),
         "{e}"
     );
+    // [backend] TLS keys (the `extra` lands in the [backend] table).
+    let e = load_err("client_cert_file = \"c.crt\"\n", &[]);
+    assert!(e.contains("backend.client_key_file: required"), "{e}");
+    let e = load_err("ca_file = \"missing.pem\"\n", &[]);
+    assert!(
+        e.contains("backend.ca_file: ") && e.contains("missing.pem: cannot read"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------- upstream HTTPS
+
+/// A TLS-terminating proxy in front of `target` (the example Peripass
+/// backend), serving `leaf`; with `client_ca`, it requires client
+/// certificates from that CA.
+async fn tls_proxy(target: SocketAddr, leaf: &Leaf, client_ca: Option<&Ca>) -> SocketAddr {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let b = match client_ca {
+        Some(ca) => b.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(ca.roots()),
+                provider,
+            )
+            .build()
+            .unwrap(),
+        ),
+        None => b.with_no_client_auth(),
+    };
+    let mut cfg = b.with_single_cert(leaf.chain(), leaf.key()).unwrap();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut up) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    addr
+}
+
+struct Upstream {
+    _backend: peripass::Running,
+    bridge: Bridge,
+}
+
+/// Peripass behind a TLS proxy, and a bridge calling it at
+/// `https://{host}:PORT` with `backend_extra` in `[backend]`.
+async fn upstream(
+    leaf: &Leaf,
+    client_ca: Option<&Ca>,
+    host: &str,
+    backend_extra: &str,
+    files: &[(&str, &str)],
+) -> Upstream {
+    let opts = peripass::Options {
+        seed_users: 2,
+        ..Default::default()
+    };
+    let key = opts.api_key.clone();
+    let backend = peripass::spawn(opts).await.unwrap();
+    let proxy = tls_proxy(backend.addr(), leaf, client_ca).await;
+    let env = HashMap::from([
+        (
+            "PERIPASS_URL".to_string(),
+            format!("https://{host}:{}", proxy.port()),
+        ),
+        ("PERIPASS_API_KEY".to_string(), key),
+    ]);
+    let bridge = Bridge::start(&peripass_settings(backend_extra), files, env).await;
+    Upstream {
+        _backend: backend,
+        bridge,
+    }
+}
+
+#[tokio::test]
+async fn upstream_https_with_private_ca_works() {
+    let ca = Ca::new("Backend CA");
+    let u = upstream(
+        &ca.server("peripass"),
+        None,
+        "localhost",
+        "ca_file = \"backend-ca.pem\"",
+        &[("backend-ca.pem", &ca.pem())],
+    )
+    .await;
+    let r = u.bridge.client.get("/Users").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["totalResults"], 2);
+    u.bridge.shutdown().await;
+}
+
+fn assert_untrusted(r: &Resp, reason: &str) {
+    let j = r.assert_scim_error(502, None);
+    let detail = j["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the backend's TLS certificate was not trusted"),
+        "{detail}"
+    );
+    assert!(detail.contains(reason), "{detail}");
+    assert!(!detail.contains("peripass-demo-key"), "{detail}");
+}
+
+#[tokio::test]
+async fn upstream_with_wrong_ca_gives_502_with_clear_detail() {
+    let ca = Ca::new("Backend CA");
+    let wrong = Ca::new("Some other CA");
+    let leaf = ca.server("peripass");
+    let u = upstream(
+        &leaf,
+        None,
+        "localhost",
+        "ca_file = \"backend-ca.pem\"",
+        &[("backend-ca.pem", &wrong.pem())],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = u.bridge.client.get("/Users").await;
+    assert_untrusted(&r, "issued by a CA the bridge does not trust");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "TLS failures must not be retried with backoff"
+    );
+    u.bridge.shutdown().await;
+    // The system roots (no ca_file) do not know the private CA either.
+    let u = upstream(&leaf, None, "localhost", "", &[]).await;
+    assert_untrusted(&u.bridge.client.get("/Users").await, "issued by a CA");
+    u.bridge.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_hostname_is_always_verified() {
+    let ca = Ca::new("Backend CA");
+    // Trusted CA, but the certificate names another host.
+    let leaf = ca.issue(
+        "elsewhere",
+        &["backend.example"],
+        KeyPair::generate().unwrap(),
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let u = upstream(
+        &leaf,
+        None,
+        "localhost",
+        "ca_file = \"backend-ca.pem\"",
+        &[("backend-ca.pem", &ca.pem())],
+    )
+    .await;
+    assert_untrusted(
+        &u.bridge.client.get("/Users").await,
+        "not valid for the backend's host name",
+    );
+    u.bridge.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_mtls_sends_the_configured_client_certificate() {
+    let ca = Ca::new("Backend CA");
+    let clients = Ca::new("Backend client CA");
+    let me = clients.client("scim-bridge");
+    let leaf = ca.server("peripass");
+    let u = upstream(
+        &leaf,
+        Some(&clients),
+        "localhost",
+        "ca_file = \"backend-ca.pem\"\nclient_cert_file = \"me.crt\"\nclient_key_file = \"me.key\"",
+        &[
+            ("backend-ca.pem", &ca.pem()),
+            ("me.crt", &me.cert_pem),
+            ("me.key", &me.key_pem),
+        ],
+    )
+    .await;
+    let r = u.bridge.client.get("/Users").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    u.bridge.shutdown().await;
+    // Without a client certificate the backend refuses the handshake.
+    let u = upstream(
+        &leaf,
+        Some(&clients),
+        "localhost",
+        "ca_file = \"backend-ca.pem\"",
+        &[("backend-ca.pem", &ca.pem())],
+    )
+    .await;
+    let r = u.bridge.client.get("/Users").await;
+    let j = r.assert_scim_error(502, None);
+    let detail = j["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("TLS handshake with the backend failed"),
+        "{detail}"
+    );
+    u.bridge.shutdown().await;
 }
 
 #[test]
@@ -763,6 +969,7 @@ fn tls_settings_from_env_with_defaults_and_relative_paths() {
     )]);
     let (s, _) = scim_bridge::load(&p, Some(env.clone())).unwrap();
     assert_eq!(s.tls, None, "no [tls]: plain HTTP");
+    assert_eq!(s.backend_tls, Default::default());
     env.insert("SCIM_BRIDGE__TLS__CERT_FILE".into(), "certs/s.crt".into());
     env.insert("SCIM_BRIDGE__TLS__KEY_FILE".into(), "certs/s.key".into());
     let (s, _) = scim_bridge::load(&p, Some(env.clone())).unwrap();

@@ -110,6 +110,9 @@ struct RawBackend {
     base_url: Option<String>,
     timeout_ms: Option<u64>,
     read_retries: Option<u32>,
+    ca_file: Option<String>,
+    client_cert_file: Option<String>,
+    client_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -148,6 +151,17 @@ pub struct TlsSettings {
     pub reload_interval: Option<Duration>,
 }
 
+/// TLS towards the backend (`[backend]` keys). Hostname verification is
+/// always on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendTlsSettings {
+    /// PEM CA bundle that *replaces* the system roots for backend calls.
+    pub ca_file: Option<PathBuf>,
+    /// The bridge's client certificate chain and key (mTLS), both or neither.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -166,6 +180,7 @@ pub struct Settings {
     pub backend_base_url: Option<String>,
     pub backend_timeout: Duration,
     pub backend_read_retries: u32,
+    pub backend_tls: BackendTlsSettings,
     /// `None`: plain HTTP.
     pub tls: Option<TlsSettings>,
     pub default_count: usize,
@@ -384,6 +399,36 @@ impl Settings {
                 Some(tls)
             }
         };
+        let backend_tls = BackendTlsSettings {
+            ca_file: path_of("backend.ca_file", raw.backend.ca_file.as_ref())?,
+            client_cert_file: path_of(
+                "backend.client_cert_file",
+                raw.backend.client_cert_file.as_ref(),
+            )?,
+            client_key_file: path_of(
+                "backend.client_key_file",
+                raw.backend.client_key_file.as_ref(),
+            )?,
+        };
+        match (&backend_tls.client_cert_file, &backend_tls.client_key_file) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "backend.client_key_file",
+                    "required when backend.client_cert_file is set".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "backend.client_cert_file",
+                    "required when backend.client_key_file is set".into(),
+                ))
+            }
+            _ => {}
+        }
+        if backend_tls != BackendTlsSettings::default() {
+            crate::backend::tls_client_config(&backend_tls)
+                .map_err(|e| invalid(e.key, e.message))?;
+        }
         if raw.mappings.is_empty() {
             return Err(invalid("mappings", "list at least one mapping file".into()));
         }
@@ -430,6 +475,7 @@ impl Settings {
                 .backend
                 .read_retries
                 .unwrap_or(defaults::BACKEND_READ_RETRIES),
+            backend_tls,
             tls,
             default_count: positive(
                 "scim.default_count",

@@ -38,7 +38,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings, plan: Plan) -> AppState {
-        let client = BackendClient::new(settings.backend_read_retries);
+        let client = BackendClient::new(settings.backend_read_retries, &settings.backend_tls);
         AppState {
             settings,
             plan,

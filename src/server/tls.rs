@@ -9,6 +9,9 @@
 //!   previous pair keeps serving.
 //! - Optional client certificates (mTLS): required and verified against
 //!   `tls.client_ca_file`.
+//!
+//! The PEM helpers here are shared with the backend client (`[backend]`
+//! `ca_file`, `client_cert_file`, `client_key_file`).
 
 use crate::config::TlsSettings;
 use rustls::crypto::CryptoProvider;
