@@ -6,7 +6,7 @@
 //! - [`mapping`]: mapping files → compiled [`mapping::Plan`] (SCIM ⇄ backend translation).
 //! - [`scim`]: pure protocol code: filters, PATCH, errors, list responses, discovery.
 //! - `backend`: pooled HTTP(S) client calling the legacy API and translating its errors.
-//! - `server`: accept loop, auth, routing, SCIM handlers.
+//! - `server`: accept loop, TLS termination, auth, routing, SCIM handlers.
 #![forbid(unsafe_code)]
 
 pub mod backend;
@@ -19,7 +19,7 @@ pub mod secret;
 pub mod server;
 pub mod service;
 
-pub use server::{run, AppState};
+pub use server::{run, run_with, AppState};
 
 /// Everything `serve`/`check` load, or every error found doing so.
 #[derive(Debug, thiserror::Error)]

@@ -106,6 +106,23 @@ fn check(path: &std::path::Path) -> ExitCode {
         settings.base_path
     );
     println!("bearer tokens: {} configured", settings.bearer_tokens.len());
+    match &settings.tls {
+        Some(t) => println!(
+            "tls: {} (client certificates {})",
+            t.cert_file.display(),
+            match &t.client_ca_file {
+                Some(ca) => format!("required, CA {}", ca.display()),
+                None => "not requested".into(),
+            }
+        ),
+        None => println!("tls: off (plain HTTP)"),
+    }
+    if let Some(ca) = &settings.backend_tls.ca_file {
+        println!(
+            "backend CA bundle: {} (replaces the system roots)",
+            ca.display()
+        );
+    }
     for r in &plan.resources {
         println!(
             "\n{} at {}{} ({})",
@@ -261,10 +278,34 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        tracing::warn!("serving plain HTTP: put a TLS-terminating proxy in front (Entra requires HTTPS)");
+        let tls = match &settings.tls {
+            Some(t) => {
+                let server = scim_bridge::server::tls::TlsServer::new(t)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", settings.file.display()))?;
+                server.spawn_reloader();
+                tracing::info!(
+                    cert_file = %t.cert_file.display(),
+                    sha256 = %scim_bridge::server::tls::fingerprint(&server.store().current()),
+                    client_certificates = if t.client_ca_file.is_some() { "required" } else { "not requested" },
+                    reload_interval_ms = t.reload_interval.map_or(0, |d| d.as_millis() as u64),
+                    "serving HTTPS (TLS 1.2 and 1.3); the certificate reloads on file change and SIGHUP"
+                );
+                Some(server)
+            }
+            None => {
+                tracing::warn!("serving plain HTTP: put a TLS-terminating proxy in front (Entra requires HTTPS), or configure [tls]");
+                None
+            }
+        };
         tracing::info!(addr = %listener.local_addr()?, base_path = %settings.base_path, resource_types = plan.resources.len(), "scim-bridge listening");
         let state = Arc::new(scim_bridge::AppState::new(settings, plan));
-        scim_bridge::run(listener, state, shutdown_signal()).await?;
+        scim_bridge::run_with(
+            listener,
+            state,
+            tls.as_ref().map(|t| t.acceptor()),
+            shutdown_signal(),
+        )
+        .await?;
         Ok(())
     })
 }

@@ -1,8 +1,10 @@
 //! The pooled HTTP(S) client that calls the legacy API, and the translation
 //! of its failures into SCIM errors.
 
+use crate::config::BackendTlsSettings;
 use crate::mapping::plan::{BackendPlan, ReadExpr};
 use crate::scim::error::ScimError;
+use crate::server::tls::{read_certified_key, read_roots, TlsFileError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -11,8 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 /// Largest backend answer read into memory (a 10,000-member team is ~100 KiB).
 pub const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
@@ -28,6 +31,78 @@ pub enum BackendError {
     Io(String),
     #[error("backend answer is larger than {MAX_BACKEND_BODY} bytes")]
     TooLarge,
+    /// The TLS handshake with the backend failed. Never retried: the same
+    /// certificate fails the same way.
+    #[error("TLS with the backend failed: {0}")]
+    Tls(BackendTlsFailure),
+}
+
+/// Why TLS with the backend failed, in words safe to show a SCIM client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendTlsFailure {
+    /// The backend's certificate did not verify; the reason is rustls' own
+    /// (unknown issuer, expired, not valid for the host name, …).
+    Untrusted(String),
+    /// Anything else: an alert from the backend (e.g. it wants a client
+    /// certificate), no common protocol version or suite.
+    Handshake(String),
+}
+
+impl std::fmt::Display for BackendTlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendTlsFailure::Untrusted(r) => {
+                write!(f, "the backend's TLS certificate was not trusted ({r})")
+            }
+            BackendTlsFailure::Handshake(r) => {
+                write!(f, "the TLS handshake with the backend failed ({r})")
+            }
+        }
+    }
+}
+
+impl BackendTlsFailure {
+    /// Finds a rustls error in an error's source chain. hyper-rustls wraps
+    /// it in `io::Error`s (sometimes two deep), whose `source()` skips the
+    /// wrapped error, so those are opened with `get_ref`.
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<BackendTlsFailure> {
+        fn walk<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+            if let Some(t) = e.downcast_ref::<rustls::Error>() {
+                return Some(t);
+            }
+            if let Some(inner) = e
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                if let Some(t) = walk(inner) {
+                    return Some(t);
+                }
+            }
+            e.source().and_then(walk)
+        }
+        walk(e).map(|t| match t {
+            rustls::Error::InvalidCertificate(c) => {
+                BackendTlsFailure::Untrusted(cert_error_words(c))
+            }
+            other => BackendTlsFailure::Handshake(other.to_string()),
+        })
+    }
+}
+
+fn cert_error_words(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::UnknownIssuer => "issued by a CA the bridge does not trust".into(),
+        C::Expired | C::ExpiredContext { .. } => "expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "not valid for the backend's host name".into()
+        }
+        C::Revoked => "revoked".into(),
+        C::BadSignature => "bad signature".into(),
+        C::BadEncoding => "malformed certificate".into(),
+        other => other.to_string(),
+    }
 }
 
 impl From<BackendError> for ScimError {
@@ -44,6 +119,11 @@ impl From<BackendError> for ScimError {
                 "the backend is unreachable",
             )
             .with_retry_after(Some(5)),
+            BackendError::Tls(failure) => ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                format!("{failure}; an operator must check the bridge's backend TLS settings"),
+            ),
             BackendError::Io(_) | BackendError::TooLarge => ScimError::new(
                 StatusCode::BAD_GATEWAY,
                 None,
@@ -134,27 +214,74 @@ impl BackendClient {
             calls: Default::default(),
             responder,
         });
-        let mut c = BackendClient::new(0);
+        let mut c = BackendClient::new(0, &Default::default());
         c.script = Some(script.clone());
         (c, script)
     }
 }
 
-impl BackendClient {
-    pub fn new(read_retries: u32) -> BackendClient {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(b) => b,
-            Err(e) => {
-                warn!(error = %e, "no system CA certificates found; HTTPS backends will fail verification");
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
+/// The rustls client configuration for backend calls: TLS 1.2/1.3 with
+/// ring's default (AEAD-only) suites; trust anchors from `ca_file` (which
+/// replaces the system roots) or the system roots; the client certificate
+/// when configured. Hostname verification is always on (webpki verifier).
+pub fn tls_client_config(tls: &BackendTlsSettings) -> Result<rustls::ClientConfig, TlsFileError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(crate::server::tls::PROTOCOL_VERSIONS)
+        .expect("the ring provider supports TLS 1.2 and 1.3");
+    let roots = match &tls.ca_file {
+        Some(path) => read_roots("backend.ca_file", path)?,
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                warn!(error = %e, "while loading the system CA certificates");
             }
-        };
-        let connector = builder
+            let mut roots = rustls::RootCertStore::empty();
+            let (_, ignored) = roots.add_parsable_certificates(found.certs);
+            if ignored > 0 {
+                debug!(ignored, "system CA certificates that could not be used");
+            }
+            if roots.is_empty() {
+                warn!("no system CA certificates found; HTTPS backends will fail verification (set backend.ca_file)");
+            }
+            roots
+        }
+    };
+    let builder = builder.with_root_certificates(roots);
+    match (&tls.client_cert_file, &tls.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let ck = read_certified_key(
+                "backend.client_cert_file",
+                cert,
+                "backend.client_key_file",
+                key,
+                &provider,
+            )?;
+            Ok(builder
+                .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(ck))))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+impl BackendClient {
+    /// A client trusting what `tls` says. Settings validation has already
+    /// loaded the same files; should they have become unreadable since,
+    /// the error is logged and every HTTPS call fails verification (no
+    /// trust anchors) rather than trusting anything.
+    pub fn new(read_retries: u32, tls: &BackendTlsSettings) -> BackendClient {
+        let config = tls_client_config(tls).unwrap_or_else(|e| {
+            error!(error = %e, "backend TLS settings unusable; HTTPS backend calls will fail");
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("the ring provider supports the default versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        });
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -294,7 +421,10 @@ impl BackendClient {
         }
         let fut = async {
             let resp = self.client.request(req).await.map_err(|e| {
-                if e.is_connect() {
+                if let Some(t) = BackendTlsFailure::find(&e) {
+                    warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
+                    BackendError::Tls(t)
+                } else if e.is_connect() {
                     BackendError::Connect(e.to_string())
                 } else {
                     BackendError::Io(e.to_string())

@@ -1,7 +1,7 @@
 //! Settings: the TOML file plus `SCIM_BRIDGE__SECTION__KEY` environment
 //! overrides (the `config` crate's layering), validated into [`Settings`].
 //!
-//! Relative paths (mapping files, later certificates) resolve against the
+//! Relative paths (mapping files, certificates and keys) resolve against the
 //! settings file's folder, never the working directory. String values that
 //! hold URLs or secrets may be written `${ENV_VAR}` or `${ENV_VAR:-default}`.
 
@@ -36,6 +36,9 @@ pub mod defaults {
     pub const CONFLICT_RETRIES: u32 = 5;
     /// Demo token, used only when `SCIM_BRIDGE_TOKEN` is unset.
     pub const DEMO_TOKEN: &str = "scim-demo-token";
+    /// How often `[tls]` certificate and key files are checked for changes
+    /// (0 turns polling off; SIGHUP still reloads).
+    pub const TLS_RELOAD_INTERVAL_MS: u64 = 1000;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ struct RawSettings {
     log: RawLog,
     #[serde(default)]
     metrics: RawMetrics,
+    /// Absent: plain HTTP.
+    tls: Option<RawTls>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -80,6 +85,15 @@ struct RawSettings {
 struct RawMetrics {
     enabled: Option<bool>,
     listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    client_ca_file: Option<String>,
+    reload_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -105,6 +119,9 @@ struct RawBackend {
     base_url: Option<String>,
     timeout_ms: Option<u64>,
     read_retries: Option<u32>,
+    ca_file: Option<String>,
+    client_cert_file: Option<String>,
+    client_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -129,6 +146,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[tls]`: serve HTTPS. Paths are resolved (absolute or relative to the
+/// settings file's folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain, end-entity certificate first.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    pub key_file: PathBuf,
+    /// PEM CA bundle; when set, clients must present a certificate it issued.
+    pub client_ca_file: Option<PathBuf>,
+    /// How often the files are checked for changes; `None`: only on SIGHUP.
+    pub reload_interval: Option<Duration>,
+}
+
+/// TLS towards the backend (`[backend]` keys). Hostname verification is
+/// always on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendTlsSettings {
+    /// PEM CA bundle that *replaces* the system roots for backend calls.
+    pub ca_file: Option<PathBuf>,
+    /// The bridge's client certificate chain and key (mTLS), both or neither.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -147,6 +189,9 @@ pub struct Settings {
     pub backend_base_url: Option<String>,
     pub backend_timeout: Duration,
     pub backend_read_retries: u32,
+    pub backend_tls: BackendTlsSettings,
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsSettings>,
     pub default_count: usize,
     pub max_count: usize,
     pub scan_limit: usize,
@@ -326,6 +371,77 @@ impl Settings {
             ),
             None => None,
         };
+        let path_of = |key: &str, v: Option<&String>| -> Result<Option<PathBuf>, ConfigError> {
+            match v.filter(|v| !v.is_empty()) {
+                Some(v) => Ok(Some(dir.join(expand(key, v)?))),
+                None => Ok(None),
+            }
+        };
+        let tls = match &raw.tls {
+            None => None,
+            Some(t) => {
+                let required = |key: &str, v: Option<PathBuf>| {
+                    v.ok_or_else(|| {
+                        invalid(
+                            key,
+                            "required when [tls] is present (remove [tls] to serve plain HTTP)"
+                                .into(),
+                        )
+                    })
+                };
+                let tls = TlsSettings {
+                    cert_file: required(
+                        "tls.cert_file",
+                        path_of("tls.cert_file", t.cert_file.as_ref())?,
+                    )?,
+                    key_file: required(
+                        "tls.key_file",
+                        path_of("tls.key_file", t.key_file.as_ref())?,
+                    )?,
+                    client_ca_file: path_of("tls.client_ca_file", t.client_ca_file.as_ref())?,
+                    reload_interval: match t
+                        .reload_interval_ms
+                        .unwrap_or(defaults::TLS_RELOAD_INTERVAL_MS)
+                    {
+                        0 => None,
+                        ms => Some(Duration::from_millis(ms)),
+                    },
+                };
+                // Load everything now, so `check` and startup name the bad file.
+                crate::server::tls::TlsServer::new(&tls).map_err(|e| invalid(e.key, e.message))?;
+                Some(tls)
+            }
+        };
+        let backend_tls = BackendTlsSettings {
+            ca_file: path_of("backend.ca_file", raw.backend.ca_file.as_ref())?,
+            client_cert_file: path_of(
+                "backend.client_cert_file",
+                raw.backend.client_cert_file.as_ref(),
+            )?,
+            client_key_file: path_of(
+                "backend.client_key_file",
+                raw.backend.client_key_file.as_ref(),
+            )?,
+        };
+        match (&backend_tls.client_cert_file, &backend_tls.client_key_file) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "backend.client_key_file",
+                    "required when backend.client_cert_file is set".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "backend.client_cert_file",
+                    "required when backend.client_key_file is set".into(),
+                ))
+            }
+            _ => {}
+        }
+        if backend_tls != BackendTlsSettings::default() {
+            crate::backend::tls_client_config(&backend_tls)
+                .map_err(|e| invalid(e.key, e.message))?;
+        }
         if raw.mappings.is_empty() {
             return Err(invalid("mappings", "list at least one mapping file".into()));
         }
@@ -384,6 +500,8 @@ impl Settings {
                 .backend
                 .read_retries
                 .unwrap_or(defaults::BACKEND_READ_RETRIES),
+            backend_tls,
+            tls,
             default_count: positive(
                 "scim.default_count",
                 raw.scim.default_count,

@@ -2,6 +2,7 @@
 //! routing of SCIM paths to [`crate::service`], and rendering of answers.
 
 mod routes;
+pub mod tls;
 
 use crate::backend::BackendClient;
 use crate::config::Settings;
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
@@ -61,7 +63,7 @@ impl Live {
         stamps: Vec<Stamp>,
         metrics: Option<Arc<Metrics>>,
     ) -> Live {
-        let mut client = BackendClient::new(settings.backend_read_retries);
+        let mut client = BackendClient::new(settings.backend_read_retries, &settings.backend_tls);
         if let Some(m) = metrics {
             client = client.with_metrics(m);
         }
@@ -221,11 +223,24 @@ impl AppState {
     }
 }
 
-/// Serves until `shutdown` completes, then lets in-flight requests finish
-/// (up to [`SHUTDOWN_DEADLINE`]). Tests pass a listener bound to port 0.
+/// Serves plain HTTP until `shutdown` completes, then lets in-flight
+/// requests finish (up to [`SHUTDOWN_DEADLINE`]). Tests pass a listener
+/// bound to port 0. See [`run_with`] for TLS.
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    run_with(listener, state, None, shutdown).await
+}
+
+/// [`run`], terminating TLS with `tls` when given (see [`tls::TlsServer`]).
+/// The handshake runs in the connection's own task, bounded by
+/// [`tls::HANDSHAKE_TIMEOUT`]; a failed handshake closes that connection only.
+pub async fn run_with(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    tls: Option<tls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -237,6 +252,9 @@ pub async fn run(
             .max_buf_size(64 * 1024);
         b
     };
+    // Handshakes still under way when shutdown starts are abandoned (their
+    // clients sent no request yet), so they do not hold shutdown up.
+    let (stop_handshakes, handshakes_stopped) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     let watcher = tokio::spawn(watch_config(state.clone()));
     let admin = match state.live().settings.metrics_listen {
@@ -264,13 +282,29 @@ pub async fn run(
                     let state = state.clone();
                     async move { Ok::<_, std::convert::Infallible>(handle(state, req, peer).await) }
                 });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        debug!(error = %e, "connection ended with an error");
+                let watcher = graceful.watcher();
+                match &tls {
+                    None => {
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                        tokio::spawn(finish(watcher.watch(conn)));
                     }
-                });
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        let builder = builder.clone();
+                        let mut stopped = handshakes_stopped.clone();
+                        tokio::spawn(async move {
+                            let stream = tokio::select! {
+                                s = tls_handshake(&acceptor, stream, peer) => s,
+                                _ = stopped.wait_for(|stop| *stop) => None,
+                            };
+                            let Some(stream) = stream else {
+                                return;
+                            };
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                            finish(watcher.watch(conn)).await;
+                        });
+                    }
+                }
             }
             _ = &mut shutdown => {
                 info!("shutdown requested; finishing in-flight requests");
@@ -283,6 +317,7 @@ pub async fn run(
     if let Some(a) = admin {
         a.abort();
     }
+    let _ = stop_handshakes.send(true);
     tokio::select! {
         _ = graceful.shutdown() => info!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => warn!("shutdown deadline reached; closing remaining connections"),
@@ -341,6 +376,37 @@ async fn watch_config(state: Arc<AppState>) {
             // Let an editor finish writing before reading.
             tokio::time::sleep(Duration::from_millis(100)).await;
             let _ = state.reload();
+        }
+    }
+}
+
+async fn finish<E: std::fmt::Display>(conn: impl Future<Output = Result<(), E>>) {
+    if let Err(e) = conn.await {
+        debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Runs the server side of a TLS handshake; `None` (logged) when it fails
+/// or takes longer than [`tls::HANDSHAKE_TIMEOUT`].
+async fn tls_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    acceptor: &tls::TlsAcceptor,
+    stream: S,
+    peer: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<S>> {
+    match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(s),
+        // Port probes and TCP health checks close without a ClientHello.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            debug!(%peer, error = %e, "connection closed during the TLS handshake");
+            None
+        }
+        Ok(Err(e)) => {
+            info!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            info!(%peer, timeout_s = tls::HANDSHAKE_TIMEOUT.as_secs(), "TLS handshake timed out");
+            None
         }
     }
 }

@@ -62,7 +62,12 @@ fn base_url<B>(live: &Live, req: &Request<B>) -> String {
         })
         .map(str::to_string)
         .unwrap_or_else(|| live.settings.listen.to_string());
-    format!("http://{host}{}", live.settings.base_path)
+    let scheme = if live.settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}{}", live.settings.base_path)
 }
 
 async fn read_json<B>(live: &Live, req: Request<B>) -> Result<Value, ScimError>

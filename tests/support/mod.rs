@@ -52,8 +52,10 @@ impl Drop for TempDir {
 /// A running bridge.
 pub struct Bridge {
     pub addr: SocketAddr,
-    /// `http://127.0.0.1:PORT/scim/v2`
+    /// `http://127.0.0.1:PORT/scim/v2` (`https://localhost:PORT/scim/v2` with `[tls]`)
     pub base: String,
+    /// With `[tls]`: the certificate being served (reload it, look at it).
+    pub tls: Option<Arc<scim_bridge::server::tls::CertStore>>,
     pub client: TestClient,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -78,19 +80,31 @@ impl Bridge {
             .unwrap_or_else(|e| panic!("bridge config: {e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let base = format!("http://{addr}{}", settings.base_path);
+        let tls_server = settings.tls.as_ref().map(|t| {
+            let server = scim_bridge::server::tls::TlsServer::new(t).unwrap();
+            server.spawn_reloader();
+            server
+        });
+        let base = match &tls_server {
+            Some(_) => format!("https://localhost:{}{}", addr.port(), settings.base_path),
+            None => format!("http://{addr}{}", settings.base_path),
+        };
+        let tls = tls_server.as_ref().map(|t| t.store().clone());
         let state = Arc::new(scim_bridge::AppState::new(settings, plan).with_env(Some(env)));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            scim_bridge::run(listener, state, async {
+            let acceptor = tls_server.as_ref().map(|t| t.acceptor());
+            scim_bridge::run_with(listener, state, acceptor, async {
                 let _ = rx.await;
             })
             .await
             .unwrap();
+            drop(tls_server);
         });
         Bridge {
             addr,
             base: base.clone(),
+            tls,
             client: TestClient::new(base),
             stop: Some(tx),
             task: Some(task),
