@@ -347,6 +347,12 @@ pub struct AttributeSpec {
     /// SCIM value → backend value. Reads use the inverse.
     #[serde(default)]
     pub values: Option<BTreeMap<String, serde_json::Value>>,
+    /// Values advertised as `canonicalValues` in `/Schemas` (string attributes
+    /// only): what the backend really stores, e.g. the ISO 639-1 codes of a
+    /// language field. Advisory: other values are still sent to the backend.
+    /// Defaults to the keys of `values`.
+    #[serde(default)]
+    pub canonical_values: Vec<String>,
     /// Named transforms applied in order on write (reverse order on read).
     #[serde(default)]
     pub transforms: Vec<String>,

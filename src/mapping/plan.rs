@@ -320,6 +320,8 @@ pub struct AttrPlan {
     pub case_exact: bool,
     /// SCIM key → backend value.
     pub values: Vec<(String, Value)>,
+    /// Advertised in `/Schemas` as `canonicalValues` (explicit, or the keys of `values`).
+    pub canonical_values: Vec<String>,
     pub transforms: Vec<Transform>,
     pub default: Option<Value>,
     pub description: Option<String>,
