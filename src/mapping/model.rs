@@ -356,7 +356,9 @@ pub struct AttributeSpec {
     /// Named transforms applied in order on write (reverse order on read).
     #[serde(default)]
     pub transforms: Vec<String>,
-    /// SCIM value written on create when the client sends none.
+    /// SCIM value written whenever the attribute is unassigned: on create when
+    /// the client sends none, and on a PUT or PATCH that leaves it out or
+    /// removes it (for backend fields that cannot be empty).
     #[serde(default)]
     pub default: Option<serde_json::Value>,
     #[serde(default)]

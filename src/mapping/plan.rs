@@ -749,10 +749,10 @@ impl ResourcePlan {
             } else {
                 a.target.extract(scim).cloned()
             };
-            let incoming = match incoming {
-                None if mode == WriteMode::Create => a.default.clone(),
-                other => other,
-            };
+            // Unassigned on create, or left out by a PUT, or removed by a PATCH:
+            // the mapping's default when it has one (a backend field that can
+            // never be empty, such as a status), otherwise cleared below.
+            let incoming = incoming.or_else(|| a.default.clone());
             if a.required && incoming.is_none() {
                 return Err(ScimError::invalid_value(format!(
                     "attribute '{}' is required",
