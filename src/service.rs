@@ -418,6 +418,20 @@ impl ResourceCtx<'_> {
         let res = self.res;
         self.read_modify_write(id, if_match, |_, mut scim| {
             apply_patch(&mut scim, &ops, res)?;
+            // RFC 7644 §3.5.2.2: a required attribute may not become unassigned.
+            if let Some(a) = res
+                .attributes
+                .iter()
+                .find(|a| a.required && a.default.is_none() && a.target.extract(&scim).is_none())
+            {
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    format!(
+                        "attribute '{}' is required and cannot be removed",
+                        a.scim_text
+                    ),
+                ));
+            }
             Ok(scim)
         })
         .await

@@ -70,3 +70,34 @@ async fn patch_remove_active_restores_the_default() {
     assert_eq!(legacy["status"], "ACTIVE");
     assert_eq!(legacy["displayName"], serde_json::Value::Null);
 }
+
+/// RFC 7644 §3.5.2.2: removing a required attribute is answered 400 with
+/// scimType "mutability", and nothing is written.
+#[tokio::test]
+async fn patch_remove_of_a_required_attribute_is_a_mutability_error() {
+    let s = PeripassStack::start(peripass::Options {
+        seed_users: 1,
+        ..Default::default()
+    })
+    .await;
+    for op in [
+        json!({"op": "remove", "path": "userName"}),
+        json!({"op": "replace", "path": "userName", "value": null}),
+        json!({"op": "replace", "value": {"userName": null}}),
+    ] {
+        let r = s.scim().patch("/Users/1", &patch_ops(json!([op]))).await;
+        r.assert_scim_error(400, Some("mutability"));
+    }
+    let legacy = s.legacy().user("1").await;
+    assert_eq!(legacy["login"], "user1@example.com");
+    assert_eq!(legacy["version"], 1);
+    // A PUT without it is a missing value, not a mutability problem.
+    let r = s
+        .scim()
+        .put(
+            "/Users/1",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "active": true}),
+        )
+        .await;
+    r.assert_scim_error(400, Some("invalidValue"));
+}
