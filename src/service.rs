@@ -496,6 +496,20 @@ impl ResourceCtx<'_> {
         let res = self.res;
         self.read_modify_write(id, if_match, true, |_, mut scim| {
             apply_patch(&mut scim, &ops, res)?;
+            // RFC 7644 §3.5.2.2: a required attribute may not become unassigned.
+            if let Some(a) = res
+                .attributes
+                .iter()
+                .find(|a| a.required && a.default.is_none() && a.target.extract(&scim).is_none())
+            {
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    format!(
+                        "attribute '{}' is required and cannot be removed",
+                        a.scim_text
+                    ),
+                ));
+            }
             Ok(scim)
         })
         .await
@@ -1098,6 +1112,40 @@ fn render_body(template: &Value, member: &str, typed: &Value) -> Value {
         ),
         other => other.clone(),
     }
+}
+
+/// A query at the server root (RFC 7644 §3.4.2, §3.4.3): every resource
+/// type's results, one type after the other, paged as one list. Attributes a
+/// type does not have simply match nothing there.
+pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Value, ScimError> {
+    let start_index = q.start_index.max(1);
+    let Some(first) = ctxs.first() else {
+        return Ok(list_response(Vec::new(), 0, start_index));
+    };
+    let mut remaining = q
+        .count
+        .unwrap_or(first.settings.default_count)
+        .min(first.settings.max_count);
+    // 0-based position of the first wanted result in the whole list.
+    let skip = start_index - 1;
+    let mut before = 0usize; // results of the types already searched
+    let mut resources = Vec::new();
+    for ctx in ctxs {
+        let part = ctx
+            .search(&SearchQuery {
+                filter: q.filter.clone(),
+                start_index: skip.saturating_sub(before) + 1,
+                count: Some(remaining),
+                projection: q.projection.clone(),
+            })
+            .await?;
+        before += part["totalResults"].as_u64().unwrap_or(0) as usize;
+        if let Value::Array(items) = &part["Resources"] {
+            remaining = remaining.saturating_sub(items.len());
+            resources.extend(items.iter().cloned());
+        }
+    }
+    Ok(list_response(resources, before, start_index))
 }
 
 fn filter_mentions(f: &Filter, name: &str) -> bool {

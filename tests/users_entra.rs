@@ -1184,7 +1184,7 @@ async fn patch_errors() {
             &patch_ops(json!([{"op": "Remove", "path": "userName"}])),
         )
         .await;
-    r.assert_scim_error(400, Some("invalidValue"));
+    r.assert_scim_error(400, Some("mutability"));
     let r = s
         .scim()
         .patch(

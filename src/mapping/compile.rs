@@ -1195,6 +1195,25 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
             values.push((k.clone(), v.clone()));
         }
     }
+    let canonical_values = if a.canonical_values.is_empty() {
+        values.iter().map(|(k, _)| k.clone()).collect()
+    } else {
+        if kind != AttrKind::String {
+            cx.err(
+                format!("{at}.canonical_values"),
+                "canonical values apply to string attributes only",
+            );
+        }
+        for (i, c) in a.canonical_values.iter().enumerate() {
+            if !values.is_empty() && !values.iter().any(|(k, _)| k == c) {
+                cx.err(
+                    format!("{at}.canonical_values[{i}]"),
+                    format!("{c:?} is not a key of `values`, so it cannot be stored"),
+                );
+            }
+        }
+        a.canonical_values.clone()
+    };
     let members = a.members.as_ref().map(|m| MembersPlan {
         id_type: m.id_type,
         key: m.key.clone(),
@@ -1220,6 +1239,7 @@ fn compile_attr(cx: &mut Ctx, at: &str, a: &AttributeSpec, r: &ResourceSpec) -> 
         uniqueness,
         case_exact: a.case_exact,
         values,
+        canonical_values,
         transforms,
         default: a.default.clone(),
         description: a.description.clone(),
@@ -1272,7 +1292,7 @@ fn leaf(a: &AttrPlan, name: &str) -> SchemaAttr {
         uniqueness: a.uniqueness,
         description: a.description.clone(),
         canonical_values: if a.kind == AttrKind::String {
-            a.values.iter().map(|(k, _)| k.clone()).collect()
+            a.canonical_values.clone()
         } else {
             Vec::new()
         },
@@ -1395,4 +1415,90 @@ fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) -> Vec<Schema
         }
     }
     defs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(language_attr: &str) -> String {
+        format!(
+            r#"
+version: 1
+backend:
+  base_url: http://127.0.0.1:9
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    id: {{ field: id }}
+    operations:
+      list: {{ path: /u, items: "$.items[*]", total: "$.total", paging: {{ style: offset, max_page_size: 100 }} }}
+      get: {{ path: "/u/{{id}}" }}
+    attributes:
+      - {{ scim: userName, field: login, required: true }}
+      - {language_attr}
+"#
+        )
+    }
+
+    fn schema_attr<'a>(r: &'a ResourcePlan, name: &str) -> &'a SchemaAttr {
+        r.schemas[0].attrs.iter().find(|a| a.name == name).unwrap()
+    }
+
+    #[test]
+    fn canonical_values_are_advertised_in_the_schema() {
+        let plans = compile_text(
+            "m.yaml",
+            &mapping("{ scim: preferredLanguage, field: lang, canonical_values: [nl, fr] }"),
+            None,
+            &None,
+        )
+        .unwrap();
+        assert_eq!(
+            schema_attr(&plans[0], "preferredLanguage").canonical_values,
+            ["nl", "fr"]
+        );
+    }
+
+    #[test]
+    fn canonical_values_default_to_the_value_map_keys() {
+        let plans = compile_text(
+            "m.yaml",
+            &mapping("{ scim: title, field: t, values: { Boss: B, Clerk: C } }"),
+            None,
+            &None,
+        )
+        .unwrap();
+        assert_eq!(
+            schema_attr(&plans[0], "title").canonical_values,
+            ["Boss", "Clerk"]
+        );
+    }
+
+    #[test]
+    fn canonical_values_are_checked() {
+        let errs = compile_text(
+            "m.yaml",
+            &mapping("{ scim: active, field: a, type: boolean, canonical_values: [x] }"),
+            None,
+            &None,
+        )
+        .unwrap_err();
+        assert!(
+            errs[0].message.contains("string attributes only"),
+            "{errs:?}"
+        );
+        let errs = compile_text(
+            "m.yaml",
+            &mapping("{ scim: title, field: t, values: { Boss: B }, canonical_values: [Clerk] }"),
+            None,
+            &None,
+        )
+        .unwrap_err();
+        assert!(
+            errs[0].message.contains("not a key of `values`"),
+            "{errs:?}"
+        );
+    }
 }

@@ -366,11 +366,18 @@ pub struct AttributeSpec {
     /// SCIM value → backend value. Reads use the inverse.
     #[serde(default)]
     pub values: Option<BTreeMap<String, serde_json::Value>>,
+    /// Values advertised as `canonicalValues` in `/Schemas` (string attributes
+    /// only): what the backend really stores, e.g. the ISO 639-1 codes of a
+    /// language field. Advisory: other values are still sent to the backend.
+    /// Defaults to the keys of `values`.
+    #[serde(default)]
+    pub canonical_values: Vec<String>,
     /// Named transforms applied in order on write (reverse order on read).
     #[serde(default)]
     pub transforms: Vec<String>,
-    /// SCIM value written when the client sends none (on create, and on a
-    /// replacement that leaves the attribute out).
+    /// SCIM value written whenever the attribute is unassigned: on create when
+    /// the client sends none, and on a PUT or PATCH that leaves it out or
+    /// removes it (for backend fields that cannot be empty).
     #[serde(default)]
     pub default: Option<serde_json::Value>,
     #[serde(default)]

@@ -352,6 +352,8 @@ pub struct AttrPlan {
     pub case_exact: bool,
     /// SCIM key → backend value.
     pub values: Vec<(String, Value)>,
+    /// Advertised in `/Schemas` as `canonicalValues` (explicit, or the keys of `values`).
+    pub canonical_values: Vec<String>,
     pub transforms: Vec<Transform>,
     pub default: Option<Value>,
     pub description: Option<String>,
@@ -796,10 +798,9 @@ impl ResourcePlan {
             } else {
                 a.target.extract(scim).cloned()
             };
-            // RFC 7644 §3.5.1: attributes a replacement leaves out are set to
-            // their default or cleared, as on create. Clearing a defaulted
-            // attribute instead would send `null` for fields such as a status
-            // the backend requires.
+            // Unassigned on create, or left out by a PUT, or removed by a PATCH:
+            // the mapping's default when it has one (a backend field that can
+            // never be empty, such as a status), otherwise cleared below.
             let incoming = incoming.or_else(|| a.default.clone());
             if a.required && incoming.is_none() {
                 return Err(ScimError::invalid_value(format!(

@@ -357,7 +357,34 @@ where
                 }
             };
         }
-        ["Bulk"] | [".search"] | ["Me"] => {
+        [] | [".search"] => {
+            *route = format!("/{}", segments.first().unwrap_or(&""));
+            let q = match (&method, segments.is_empty()) {
+                (&Method::GET, true) => search_from_query(&query)?,
+                (&Method::POST, false) => search_from_body(&read_json(live, req).await?)?,
+                (_, true) => return Err(method_not_allowed("GET")),
+                (_, false) => return Err(method_not_allowed("POST")),
+            };
+            let ctxs: Vec<ResourceCtx> = live
+                .plan
+                .resources
+                .iter()
+                .map(|res| ResourceCtx {
+                    res,
+                    plan: &live.plan,
+                    client: &live.client,
+                    write_locks: &state.write_locks,
+                    settings: &live.settings,
+                    base_url: &base,
+                    request_id: Some(request_id),
+                })
+                .collect();
+            return Ok(json_response(
+                StatusCode::OK,
+                &crate::service::search_all(&ctxs, &q).await?,
+            ));
+        }
+        ["Bulk"] | ["Me"] => {
             *route = format!("/{}", segments[0]);
             return Err(ScimError::new(
                 StatusCode::NOT_IMPLEMENTED,
