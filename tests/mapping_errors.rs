@@ -246,6 +246,7 @@ fn unknown_yaml_key_reports_line_and_column() {
     assert!(e.contains("resources.User.attributes[1]"), "key path: {e}");
     assert!(e.contains(&format!("line {line}")), "line {line}: {e}");
     assert!(e.contains("column"), "{e}");
+    assert!(e.contains("did you mean `transforms`?"), "{e}");
 
     // A typo inside the tagged `auth` block is reported with its key path too.
     let text = edit(ACME, "    username: bridge\n", "    usernme: bridge\n");
@@ -253,6 +254,7 @@ fn unknown_yaml_key_reports_line_and_column() {
     let e = compile_with(ACME_FILE, &text, env())[0].to_string();
     assert!(e.contains("usernme"), "{e}");
     assert!(e.contains("backend.auth"), "key path: {e}");
+    assert!(e.contains("did you mean `username`?"), "{e}");
     assert!(e.contains(&format!("line {line}")), "line {line}: {e}");
 }
 

@@ -287,7 +287,7 @@ impl Settings {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Parse {
                 file: file.clone(),
-                message: e.to_string(),
+                message: crate::mapping::compile::did_you_mean(&e.to_string()),
             })?;
         Self::validate(path, raw, &env)
     }
@@ -590,6 +590,24 @@ mod tests {
         let (_d, p) = write_settings("mappings = [\"x.yaml\"]\nbogus = 1\n");
         let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn unknown_settings_key_gets_a_suggestion() {
+        let (_d, p) = write_settings(
+            "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[server]\nlisten_addr = \"127.0.0.1:1\"\n",
+        );
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown key `listen_addr` — did you mean `listen`?"),
+            "{e}"
+        );
+        let (_d, p) = write_settings("mapings = [\"x.yaml\"]\n");
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown key `mapings` — did you mean `mappings`?"),
+            "{e}"
+        );
     }
 
     /// A throwaway folder removed on drop (no extra crate for two tests).

@@ -1,0 +1,73 @@
+//! `scim-bridge check` prints the mapping's warnings and exits 0, and
+//! reports an unknown key with a suggestion and exits non-zero.
+
+use std::process::Command;
+
+const MAPPING: &str = r#"
+version: 1
+backend:
+  base_url: http://127.0.0.1:9
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    id: { field: id }
+    operations:
+      list: { path: /u, items: "$.items[*]", total: "$.total", paging: { style: offset, max_page_size: 100 } }
+      get: { path: "/u/{id}" }
+    attributes:
+      - { scim: userName, field: login, uniqueness: server }
+"#;
+
+fn check(tag: &str, mapping: &str) -> (bool, String, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "scim-bridge-check-cli-{}-{tag}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m.yaml"), mapping).unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"a-long-enough-token\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .arg("check")
+        .arg("--config")
+        .arg(dir.join("s.toml"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_prints_warnings_and_succeeds() {
+    let (ok, stdout, stderr) = check("warnings", MAPPING);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("warning: ") && stdout.contains("User: userName eq … has no pushdown"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Entra sends active by default but it is not mapped"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("check: OK\n"), "{stdout}");
+}
+
+#[test]
+fn check_suggests_the_key_meant_and_fails() {
+    let (ok, stdout, stderr) = check("typo", &MAPPING.replace("field: login", "feild: login"));
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("unknown key `feild` — did you mean `field`?")
+            && stderr.contains("line 14 column 27"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("check: FAILED"), "{stderr}");
+}
