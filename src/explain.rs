@@ -162,6 +162,12 @@ pub async fn explain(
     }));
     let live = Live::with_client(settings, plan, client);
     let state = AppState::from_live(live);
+    // A path typed on a command line may hold spaces and quotes (`filter=userName eq "x"`).
+    let path = &path
+        .replace(' ', "%20")
+        .replace('"', "%22")
+        .replace('<', "%3C")
+        .replace('>', "%3E");
     let uri = if path.starts_with(&base_path) || base_path.is_empty() {
         path.to_string()
     } else {

@@ -30,8 +30,15 @@ pub const ENTRA_USER_DEFAULTS: &[&str] = &[
 /// SCIM Group attributes Entra sends by default.
 pub const ENTRA_GROUP_DEFAULTS: &[&str] = &["displayName", "members", "externalId"];
 
-/// Attributes clients (Entra first) query with `eq` whatever their uniqueness.
-const FILTERED_BY_CLIENTS: &[&str] = &["userName", "externalId", "displayName"];
+/// Attributes clients (Entra first) query with `eq` whatever their uniqueness,
+/// per resource type: Entra matches users by userName (sometimes externalId)
+/// and groups by displayName.
+fn filtered_by_clients(resource: &str) -> &'static [&'static str] {
+    match resource {
+        "Group" => &["displayName", "externalId"],
+        _ => &["userName", "externalId"],
+    }
+}
 
 fn normalize(scim: &str) -> String {
     scim.replace(' ', "").to_ascii_lowercase()
@@ -85,7 +92,7 @@ fn missing_pushdown(r: &ResourcePlan, out: &mut Vec<String>) {
         if a.members.is_some() || a.mutability == Mutability::WriteOnly {
             continue;
         }
-        let named = FILTERED_BY_CLIENTS.iter().any(|n| is_plain(a, n));
+        let named = filtered_by_clients(&r.name).iter().any(|n| is_plain(a, n));
         if !(named || a.uniqueness == "server") {
             continue;
         }
@@ -265,9 +272,17 @@ resources:
         let filters = "      - { scim: userName, param: login }";
         let w = lint("User", FULL_USER, filters);
         let hits = matching(&w, "has no pushdown");
-        assert_eq!(hits.len(), 2, "{w:#?}");
-        assert!(hits.iter().any(|h| h.contains("displayName eq")), "{w:#?}");
+        assert_eq!(hits.len(), 1, "{w:#?}");
         assert!(hits.iter().any(|h| h.contains("externalId eq")), "{w:#?}");
+        // Entra finds users by userName/externalId, not by displayName.
+        assert!(!hits.iter().any(|h| h.contains("displayName eq")), "{w:#?}");
+        // For groups, displayName is the matching attribute.
+        let w = lint(
+            "Group",
+            "      - { scim: displayName, field: name }",
+            "      []",
+        );
+        assert_eq!(matching(&w, "displayName eq").len(), 1, "{w:#?}");
         // uniqueness: server makes any attribute filterable.
         let attrs =
             format!("{FULL_USER}\n      - {{ scim: nickName, field: nick, uniqueness: server }}");
