@@ -729,6 +729,11 @@ impl ResourceCtx<'_> {
 
     // === search ===
 
+    /// `/readyz`'s backend probe: the list operation for one item.
+    pub async fn probe(&self) -> Result<(), ScimError> {
+        self.list_page(&[], 0, 1).await.map(|_| ())
+    }
+
     async fn list_page(
         &self,
         params: &[(String, String)],

@@ -117,6 +117,14 @@ impl Bridge {
         &self._dir.0
     }
 
+    /// Signals shutdown without waiting; [`Bridge::shutdown`] then waits
+    /// for the server to finish.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
