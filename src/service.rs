@@ -441,7 +441,10 @@ impl ResourceCtx<'_> {
                 }
                 WriteOutcome::Conflict => {
                     debug!(resource = %self.res.name, attempt, "version conflict; re-reading");
-                    let backoff = 5 + (attempt as u64 * 7 + (std::process::id() as u64 % 5)) % 40;
+                    // Random, so writers that collided (other replicas
+                    // too) do not retry in lock-step.
+                    let spread = (40 * (attempt as u64 + 1)).min(200);
+                    let backoff = 5 + crate::backend::random_below(spread + 1);
                     tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
                 }
             }

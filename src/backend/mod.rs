@@ -259,11 +259,20 @@ fn jitter_random() -> u64 {
     step(prev).wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
+/// A random number below `n` (0 when `n` is 0), from [`jitter_random`].
+pub fn random_below(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        jitter_random() % n
+    }
+}
+
 /// Backoff before retry `attempt` (1-based): half of `50 ms × 2^attempt`
 /// fixed, the other half random ("equal jitter").
 pub fn retry_backoff(attempt: u32) -> Duration {
     let base = 50u64 << attempt.min(5);
-    Duration::from_millis(base / 2 + jitter_random() % (base / 2 + 1))
+    Duration::from_millis(base / 2 + random_below(base / 2 + 1))
 }
 
 /// A backend call as `explain` shows it (secret header values masked).

@@ -46,7 +46,7 @@ pub mod defaults {
     /// How long a call may queue for a concurrency slot, a rate token or a
     /// backend `Retry-After` pause before the SCIM client gets `503`/`429`.
     pub const BACKEND_QUEUE_TIMEOUT_MS: u64 = 2000;
-    /// How often `/readyz`'s backend probe runs.
+    /// How often `/readyz`'s backend probe runs (0: no probe).
     pub const BACKEND_PROBE_INTERVAL_MS: u64 = 5000;
 }
 
@@ -236,8 +236,9 @@ pub struct Settings {
     pub backend_tls: BackendTlsSettings,
     /// Caps protecting each backend (concurrency, rate, queueing).
     pub backend_limits: BackendLimits,
-    /// How often `/readyz`'s backend probe runs.
-    pub backend_probe_interval: Duration,
+    /// How often `/readyz`'s backend probe runs (`None`: never; `/readyz`
+    /// then reports the mappings only).
+    pub backend_probe_interval: Option<Duration>,
     /// `None`: plain HTTP.
     pub tls: Option<TlsSettings>,
     pub default_count: usize,
@@ -535,13 +536,16 @@ impl Settings {
             ),
         };
         let backend_probe_interval = match raw.backend.probe_interval_ms {
+            Some(0) => None,
             Some(ms) if ms < 100 => {
                 return Err(invalid(
                     "backend.probe_interval_ms",
-                    format!("must be at least 100, got {ms}"),
+                    format!("must be 0 (no probe) or at least 100, got {ms}"),
                 ))
             }
-            ms => Duration::from_millis(ms.unwrap_or(defaults::BACKEND_PROBE_INTERVAL_MS)),
+            ms => Some(Duration::from_millis(
+                ms.unwrap_or(defaults::BACKEND_PROBE_INTERVAL_MS),
+            )),
         };
         Ok(Settings {
             backend_limits,
@@ -671,7 +675,7 @@ mod tests {
         let s = Settings::load(&p, env(&[])).unwrap();
         assert_eq!(s.backend_limits, BackendLimits::default());
         assert_eq!(s.backend_limits.max_rps, 50);
-        assert_eq!(s.backend_probe_interval, Duration::from_secs(5));
+        assert_eq!(s.backend_probe_interval, Some(Duration::from_secs(5)));
         let (_d, p) = write_settings(
             "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[backend]\nmax_concurrency = 0\n",
         );

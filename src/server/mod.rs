@@ -403,6 +403,13 @@ async fn watch_config(state: Arc<AppState>) {
 async fn probe_backend(state: Arc<AppState>) {
     loop {
         let live = state.live();
+        let Some(interval) = live.settings.backend_probe_interval else {
+            // Probing is off (`probe_interval_ms = 0`); a reload may turn it on.
+            *state.probe.lock().unwrap_or_else(|p| p.into_inner()) = ProbeStatus::Pending;
+            drop(live);
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            continue;
+        };
         let outcome = match live.plan.resources.first() {
             None => ProbeStatus::Failed("no resource types are mapped".into()),
             Some(res) => {
@@ -445,7 +452,6 @@ async fn probe_backend(state: Arc<AppState>) {
             ProbeStatus::Pending => {}
         }
         *state.probe.lock().unwrap_or_else(|p| p.into_inner()) = outcome;
-        let interval = live.settings.backend_probe_interval;
         drop(live);
         tokio::time::sleep(interval).await;
     }
@@ -624,7 +630,14 @@ fn readyz(state: &AppState, live: &Live) -> Resp {
         "lastReloadError": st.last_error,
     });
     let reason = match probe {
-        ProbeStatus::Ok => None,
+        _ if live.settings.backend_probe_interval.is_none() => {
+            body["backend"] = "not probed (backend.probe_interval_ms = 0)".into();
+            None
+        }
+        ProbeStatus::Ok => {
+            body["backend"] = "ok".into();
+            None
+        }
         ProbeStatus::Pending => Some("not probed yet".to_string()),
         ProbeStatus::Failed(r) => Some(r),
     };
