@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod config;
 pub mod explain;
+pub mod logging;
 pub mod mapping;
 pub mod metrics;
 pub mod scim;

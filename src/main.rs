@@ -255,12 +255,14 @@ fn strip_userinfo(url: &str) -> String {
 }
 
 fn init_tracing(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SCIM_BRIDGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => b.json().init(),
-        LogFormat::Pretty => b.init(),
+    let filter = std::env::var("SCIM_BRIDGE_LOG")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| level.to_string());
+    let sub = scim_bridge::logging::subscriber(format, &filter, std::io::stdout);
+    // `try_init` also routes `log` records (rustls) into tracing.
+    if tracing_subscriber::util::SubscriberInitExt::try_init(sub).is_err() {
+        eprintln!("scim-bridge: a tracing subscriber was already installed");
     }
 }
 

@@ -441,7 +441,10 @@ impl ResourceCtx<'_> {
                 }
                 WriteOutcome::Conflict => {
                     debug!(resource = %self.res.name, attempt, "version conflict; re-reading");
-                    let backoff = 5 + (attempt as u64 * 7 + (std::process::id() as u64 % 5)) % 40;
+                    // Random, so writers that collided (other replicas
+                    // too) do not retry in lock-step.
+                    let spread = (40 * (attempt as u64 + 1)).min(200);
+                    let backoff = 5 + crate::backend::random_below(spread + 1);
                     tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
                 }
             }
@@ -728,6 +731,11 @@ impl ResourceCtx<'_> {
     }
 
     // === search ===
+
+    /// `/readyz`'s backend probe: the list operation for one item.
+    pub async fn probe(&self) -> Result<(), ScimError> {
+        self.list_page(&[], 0, 1).await.map(|_| ())
+    }
 
     async fn list_page(
         &self,

@@ -260,6 +260,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The body (lossy UTF-8); empty when it exceeded the 10 MiB limit.
     pub body: String,
+    /// When the request's body had been read (before any injected latency).
+    pub at: std::time::Instant,
 }
 
 #[allow(dead_code)]
@@ -310,6 +312,8 @@ pub async fn spawn(opts: Options) -> std::io::Result<Running> {
         max_rps: AtomicU64::new(opts.max_rps.map_or(0, u64::from)),
         window: Mutex::new((0, 0)),
         rng: Mutex::new(seed_rng()),
+        in_flight: AtomicU64::new(0),
+        peak_in_flight: AtomicU64::new(0),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(serve(listener, shared.clone(), rx));
@@ -352,9 +356,15 @@ impl Running {
         lock(&self.shared.log).clone()
     }
 
-    /// Forgets the recorded requests.
+    /// Forgets the recorded requests (and resets [`Running::peak_in_flight`]).
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();
+        self.shared.peak_in_flight.store(0, Ordering::Relaxed);
+    }
+
+    /// The most requests that were being handled at once (latency included).
+    pub fn peak_in_flight(&self) -> u64 {
+        self.shared.peak_in_flight.load(Ordering::Relaxed)
     }
 
     /// How many requests were received (since the last `clear_requests`).
@@ -457,6 +467,9 @@ struct Shared {
     /// (unix second, requests seen in it).
     window: Mutex<(u64, u64)>,
     rng: Mutex<u64>,
+    /// Requests being handled now, and the most seen at once.
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
 }
 
 /// Locks a mutex, ignoring poisoning (nothing here panics while holding one,
@@ -590,6 +603,20 @@ enum BodyState {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Decrements the in-flight count even when the client goes away.
+    struct InFlight<'a>(&'a AtomicU64);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _counted = InFlight(&shared.in_flight);
+    handle_counted(&shared, req).await
+}
+
+async fn handle_counted(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let declared_too_large = parts
         .headers
@@ -627,10 +654,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Full<By
             BodyState::Read(b) => String::from_utf8_lossy(b).into_owned(),
             _ => String::new(),
         },
+        at: std::time::Instant::now(),
     };
     lock(&shared.log).push(recorded);
 
-    let response = respond(&shared, &parts, body);
+    let response = respond(shared, &parts, body);
 
     let latency = shared.latency_ms.load(Ordering::Relaxed);
     if latency > 0 {

@@ -1,7 +1,11 @@
 //! The pooled HTTP(S) client that calls the legacy API, and the translation
 //! of its failures into SCIM errors.
 
-use crate::config::BackendTlsSettings;
+mod guard;
+
+pub use guard::{Guard, Refusal};
+
+use crate::config::{BackendLimits, BackendTlsSettings};
 use crate::mapping::plan::{BackendPlan, ReadExpr};
 use crate::scim::error::ScimError;
 use crate::server::tls::{read_certified_key, read_roots, TlsFileError};
@@ -15,7 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 /// Largest backend answer read into memory (a 10,000-member team is ~100 KiB).
 pub const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
@@ -35,6 +39,9 @@ pub enum BackendError {
     /// certificate fails the same way.
     #[error("TLS with the backend failed: {0}")]
     Tls(BackendTlsFailure),
+    /// Refused before sending, to protect the backend (caps or a pause it asked for).
+    #[error("backend call refused by the bridge's limits: {0:?}")]
+    Refused(Refusal),
 }
 
 /// Why TLS with the backend failed, in words safe to show a SCIM client.
@@ -124,6 +131,18 @@ impl From<BackendError> for ScimError {
                 None,
                 format!("{failure}; an operator must check the bridge's backend TLS settings"),
             ),
+            BackendError::Refused(Refusal::Busy { retry_after }) => ScimError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "the backend is busy; retry later",
+            )
+            .with_retry_after(Some(retry_after)),
+            BackendError::Refused(Refusal::Paused { retry_after }) => ScimError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                "the backend is rate limiting; retry later",
+            )
+            .with_retry_after(Some(retry_after)),
             BackendError::Io(_) | BackendError::TooLarge => ScimError::new(
                 StatusCode::BAD_GATEWAY,
                 None,
@@ -155,7 +174,8 @@ impl BackendResponse {
             .and_then(|v| v.to_str().ok())
     }
 
-    fn retry_after(&self) -> Option<u64> {
+    /// `Retry-After` in seconds (the delta-seconds form).
+    pub fn retry_after(&self) -> Option<u64> {
         self.headers
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
@@ -183,6 +203,76 @@ pub struct BackendClient {
     /// `explain`: record calls and answer from a script instead of the network.
     script: Option<std::sync::Arc<Script>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    limits: BackendLimits,
+    /// One [`Guard`] per backend base URL, shared by every request.
+    guards: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Guard>>>>,
+}
+
+tokio::task_local! {
+    /// Backend calls made while serving the current request (for its log line).
+    pub static CALL_STATS: Arc<CallStats>;
+}
+
+/// Number and total duration of the backend calls of one request.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    calls: std::sync::atomic::AtomicU32,
+    micros: std::sync::atomic::AtomicU64,
+}
+
+impl CallStats {
+    fn record(&self, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        self.micros.fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    /// (calls, total milliseconds)
+    pub fn snapshot(&self) -> (u32, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.calls.load(Relaxed), self.micros.load(Relaxed) / 1000)
+    }
+}
+
+/// A cheap per-process random number (xorshift64*, seeded from the clock
+/// and the process id); good enough for retry jitter, not for secrets.
+fn jitter_random() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let step = |mut x: u64| {
+        if x == 0 {
+            x = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0x9E37_79B9_7F4A_7C15)
+                ^ ((std::process::id() as u64) << 32)
+                | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x
+    };
+    let prev = STATE
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| Some(step(x)))
+        .unwrap_or(0);
+    step(prev).wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+/// A random number below `n` (0 when `n` is 0), from [`jitter_random`].
+pub fn random_below(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        jitter_random() % n
+    }
+}
+
+/// Backoff before retry `attempt` (1-based): half of `50 ms × 2^attempt`
+/// fixed, the other half random ("equal jitter").
+pub fn retry_backoff(attempt: u32) -> Duration {
+    let base = 50u64 << attempt.min(5);
+    Duration::from_millis(base / 2 + random_below(base / 2 + 1))
 }
 
 /// A backend call as `explain` shows it (secret header values masked).
@@ -206,6 +296,20 @@ impl BackendClient {
     pub fn with_metrics(mut self, m: std::sync::Arc<crate::metrics::Metrics>) -> BackendClient {
         self.metrics = Some(m);
         self
+    }
+
+    /// Caps applied to each backend this client calls.
+    pub fn with_limits(mut self, limits: BackendLimits) -> BackendClient {
+        self.limits = limits;
+        self
+    }
+
+    /// The guard of the backend at `base_url` (created on first use).
+    pub fn guard(&self, base_url: &str) -> Arc<Guard> {
+        let mut g = self.guards.lock().unwrap_or_else(|p| p.into_inner());
+        g.entry(base_url.to_string())
+            .or_insert_with(|| Arc::new(Guard::new(self.limits)))
+            .clone()
     }
 
     /// A client that sends nothing: every call is recorded and answered by `responder`.
@@ -295,6 +399,8 @@ impl BackendClient {
             read_retries,
             script: None,
             metrics: None,
+            limits: BackendLimits::UNLIMITED,
+            guards: Default::default(),
         }
     }
 
@@ -307,22 +413,56 @@ impl BackendClient {
         call: Call<'_>,
     ) -> Result<BackendResponse, BackendError> {
         let idempotent = call.method == Method::GET;
+        let guard = self.guard(&backend.base_url);
         let mut attempt = 0u32;
         loop {
+            let admitted = match guard.admit().await {
+                Ok(a) => a,
+                Err(refusal) => {
+                    if let Some(m) = &self.metrics {
+                        m.backend_rejections.inc();
+                    }
+                    warn!(
+                        operation = call.op,
+                        ?refusal,
+                        "backend call refused to protect the backend"
+                    );
+                    return Err(BackendError::Refused(refusal));
+                }
+            };
+            if admitted.waited {
+                if let Some(m) = &self.metrics {
+                    m.backend_rate_limit_waits.inc();
+                }
+            }
             let started = Instant::now();
             let result = self.send_once(backend, &call).await;
             let elapsed = started.elapsed();
+            drop(admitted);
+            let _ = CALL_STATS.try_with(|s| s.record(elapsed));
+            if let Ok(r) = &result {
+                if r.status == StatusCode::TOO_MANY_REQUESTS {
+                    if let Some(secs) = r.retry_after() {
+                        info!(
+                            retry_after_s = secs,
+                            "backend asked to slow down; pausing calls to it"
+                        );
+                        guard.pause(secs);
+                    }
+                }
+            }
+            // `Connect` means the connector failed (TCP or proxy): the
+            // request was never written, so even a write may be retried.
+            // Anything else may have reached the backend: reads only.
             let retryable = match &result {
                 Err(BackendError::Connect(_)) => attempt < self.read_retries.max(1),
-                Err(BackendError::Timeout(_)) | Err(_) => false,
+                Err(_) => false,
                 Ok(r) => {
                     idempotent
                         && matches!(r.status.as_u16(), 502..=504)
                         && attempt < self.read_retries
                 }
             };
-            let retryable =
-                retryable && (idempotent || matches!(result, Err(BackendError::Connect(_))));
             if let Some(m) = &self.metrics {
                 let status = match &result {
                     Ok(r) => r.status.as_str().to_string(),
@@ -354,11 +494,7 @@ impl BackendClient {
                     })
                     .inc();
             }
-            let base = 50u64 << attempt.min(5);
-            let jitter = (Instant::now().elapsed().subsec_nanos() as u64
-                ^ started.elapsed().subsec_nanos() as u64)
-                % base.max(1);
-            tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+            tokio::time::sleep(retry_backoff(attempt)).await;
         }
     }
 
@@ -581,5 +717,21 @@ pub fn translate_error(backend: &BackendPlan, resp: &BackendResponse, what: &str
                 format!("the backend answered {other} unexpectedly"),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_backoff_is_jittered_and_bounded() {
+        let waits: Vec<Duration> = (0..50).map(|_| retry_backoff(1)).collect();
+        assert!(waits
+            .iter()
+            .all(|w| *w >= Duration::from_millis(50) && *w <= Duration::from_millis(100)));
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 10, "{waits:?}");
+        assert!(retry_backoff(2) >= Duration::from_millis(100));
     }
 }

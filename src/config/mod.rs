@@ -39,6 +39,15 @@ pub mod defaults {
     /// How often `[tls]` certificate and key files are checked for changes
     /// (0 turns polling off; SIGHUP still reloads).
     pub const TLS_RELOAD_INTERVAL_MS: u64 = 1000;
+    /// Backend calls in flight at once, per backend (further calls queue).
+    pub const BACKEND_MAX_CONCURRENCY: usize = 32;
+    /// Backend calls started per second, per backend (token bucket; 0: no cap).
+    pub const BACKEND_MAX_RPS: u32 = 50;
+    /// How long a call may queue for a concurrency slot, a rate token or a
+    /// backend `Retry-After` pause before the SCIM client gets `503`/`429`.
+    pub const BACKEND_QUEUE_TIMEOUT_MS: u64 = 2000;
+    /// How often `/readyz`'s backend probe runs (0: no probe).
+    pub const BACKEND_PROBE_INTERVAL_MS: u64 = 5000;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +131,10 @@ struct RawBackend {
     ca_file: Option<String>,
     client_cert_file: Option<String>,
     client_key_file: Option<String>,
+    max_concurrency: Option<usize>,
+    max_rps: Option<u32>,
+    queue_timeout_ms: Option<u64>,
+    probe_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -171,6 +184,37 @@ pub struct BackendTlsSettings {
     pub client_key_file: Option<PathBuf>,
 }
 
+/// Caps protecting one backend (`[backend]` keys); shared by every request
+/// calling that backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendLimits {
+    /// Calls in flight at once.
+    pub max_concurrency: usize,
+    /// Calls started per second (0: no cap).
+    pub max_rps: u32,
+    /// Longest wait for a slot, a token or the end of a backend pause.
+    pub queue_timeout: Duration,
+}
+
+impl BackendLimits {
+    /// No caps (`explain`'s scripted client).
+    pub const UNLIMITED: BackendLimits = BackendLimits {
+        max_concurrency: usize::MAX >> 4,
+        max_rps: 0,
+        queue_timeout: Duration::from_millis(defaults::BACKEND_QUEUE_TIMEOUT_MS),
+    };
+}
+
+impl Default for BackendLimits {
+    fn default() -> Self {
+        BackendLimits {
+            max_concurrency: defaults::BACKEND_MAX_CONCURRENCY,
+            max_rps: defaults::BACKEND_MAX_RPS,
+            queue_timeout: Duration::from_millis(defaults::BACKEND_QUEUE_TIMEOUT_MS),
+        }
+    }
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -190,6 +234,11 @@ pub struct Settings {
     pub backend_timeout: Duration,
     pub backend_read_retries: u32,
     pub backend_tls: BackendTlsSettings,
+    /// Caps protecting each backend (concurrency, rate, queueing).
+    pub backend_limits: BackendLimits,
+    /// How often `/readyz`'s backend probe runs (`None`: never; `/readyz`
+    /// then reports the mappings only).
+    pub backend_probe_interval: Option<Duration>,
     /// `None`: plain HTTP.
     pub tls: Option<TlsSettings>,
     pub default_count: usize,
@@ -473,7 +522,34 @@ impl Settings {
                     })?)
                 }
             };
+        let backend_limits = BackendLimits {
+            max_concurrency: positive(
+                "backend.max_concurrency",
+                raw.backend.max_concurrency,
+                defaults::BACKEND_MAX_CONCURRENCY,
+            )?,
+            max_rps: raw.backend.max_rps.unwrap_or(defaults::BACKEND_MAX_RPS),
+            queue_timeout: Duration::from_millis(
+                raw.backend
+                    .queue_timeout_ms
+                    .unwrap_or(defaults::BACKEND_QUEUE_TIMEOUT_MS),
+            ),
+        };
+        let backend_probe_interval = match raw.backend.probe_interval_ms {
+            Some(0) => None,
+            Some(ms) if ms < 100 => {
+                return Err(invalid(
+                    "backend.probe_interval_ms",
+                    format!("must be 0 (no probe) or at least 100, got {ms}"),
+                ))
+            }
+            ms => Some(Duration::from_millis(
+                ms.unwrap_or(defaults::BACKEND_PROBE_INTERVAL_MS),
+            )),
+        };
         Ok(Settings {
+            backend_limits,
+            backend_probe_interval,
             metrics_enabled: raw.metrics.enabled.unwrap_or(true),
             metrics_listen,
             file: path.to_path_buf(),
@@ -608,6 +684,33 @@ mod tests {
             e.contains("unknown key `mapings` — did you mean `mappings`?"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn backend_limits_have_defaults_and_are_validated() {
+        let (_d, p) =
+            write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n");
+        let s = Settings::load(&p, env(&[])).unwrap();
+        assert_eq!(s.backend_limits, BackendLimits::default());
+        assert_eq!(s.backend_limits.max_rps, 50);
+        assert_eq!(s.backend_probe_interval, Some(Duration::from_secs(5)));
+        let (_d, p) = write_settings(
+            "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[backend]\nmax_concurrency = 0\n",
+        );
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("backend.max_concurrency"), "{e}");
+        let s = Settings::load(
+            &p,
+            env(&[
+                ("SCIM_BRIDGE__BACKEND__MAX_CONCURRENCY", "4"),
+                ("SCIM_BRIDGE__BACKEND__MAX_RPS", "0"),
+                ("SCIM_BRIDGE__BACKEND__QUEUE_TIMEOUT_MS", "250"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.backend_limits.max_concurrency, 4);
+        assert_eq!(s.backend_limits.max_rps, 0);
+        assert_eq!(s.backend_limits.queue_timeout, Duration::from_millis(250));
     }
 
     /// A throwaway folder removed on drop (no extra crate for two tests).

@@ -63,7 +63,8 @@ impl Live {
         stamps: Vec<Stamp>,
         metrics: Option<Arc<Metrics>>,
     ) -> Live {
-        let mut client = BackendClient::new(settings.backend_read_retries, &settings.backend_tls);
+        let mut client = BackendClient::new(settings.backend_read_retries, &settings.backend_tls)
+            .with_limits(settings.backend_limits);
         if let Some(m) = metrics {
             client = client.with_metrics(m);
         }
@@ -108,6 +109,19 @@ pub struct AppState {
     pub write_locks: WriteLocks,
     /// Source of request ids when the client sends no `X-Request-Id`.
     next_request_id: AtomicU64,
+    /// The last result of the periodic backend probe (`/readyz`).
+    pub probe: std::sync::Mutex<ProbeStatus>,
+}
+
+/// What the last backend probe found.
+#[derive(Debug, Clone, Default)]
+pub enum ProbeStatus {
+    /// No probe has finished yet.
+    #[default]
+    Pending,
+    Ok,
+    /// A short reason, without secrets (a SCIM error detail).
+    Failed(String),
 }
 
 impl AppState {
@@ -133,6 +147,7 @@ impl AppState {
             failed_stamps: Default::default(),
             write_locks: WriteLocks::default(),
             next_request_id: AtomicU64::new(1),
+            probe: Default::default(),
         }
     }
 
@@ -257,6 +272,7 @@ pub async fn run_with(
     let (stop_handshakes, handshakes_stopped) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     let watcher = tokio::spawn(watch_config(state.clone()));
+    let prober = tokio::spawn(probe_backend(state.clone()));
     let admin = match state.live().settings.metrics_listen {
         Some(addr) if state.live().settings.metrics_enabled => {
             let l = TcpListener::bind(addr).await?;
@@ -314,6 +330,7 @@ pub async fn run_with(
     }
     drop(listener);
     watcher.abort();
+    prober.abort();
     if let Some(a) = admin {
         a.abort();
     }
@@ -377,6 +394,66 @@ async fn watch_config(state: Arc<AppState>) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let _ = state.reload();
         }
+    }
+}
+
+/// Every `backend.probe_interval_ms`, calls the first resource type's list
+/// operation for one item, authenticated like any request, and keeps the
+/// outcome for `/readyz` (which never waits for a probe).
+async fn probe_backend(state: Arc<AppState>) {
+    loop {
+        let live = state.live();
+        let Some(interval) = live.settings.backend_probe_interval else {
+            // Probing is off (`probe_interval_ms = 0`); a reload may turn it on.
+            *state.probe.lock().unwrap_or_else(|p| p.into_inner()) = ProbeStatus::Pending;
+            drop(live);
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            continue;
+        };
+        let outcome = match live.plan.resources.first() {
+            None => ProbeStatus::Failed("no resource types are mapped".into()),
+            Some(res) => {
+                let ctx = crate::service::ResourceCtx {
+                    res,
+                    plan: &live.plan,
+                    client: &live.client,
+                    write_locks: &state.write_locks,
+                    settings: &live.settings,
+                    base_url: "",
+                    request_id: Some("readyz-probe"),
+                };
+                match ctx.probe().await {
+                    Ok(()) => ProbeStatus::Ok,
+                    Err(e) => ProbeStatus::Failed(e.detail.chars().take(200).collect()),
+                }
+            }
+        };
+        match &outcome {
+            ProbeStatus::Failed(reason) => {
+                let was_ok = matches!(
+                    *state.probe.lock().unwrap_or_else(|p| p.into_inner()),
+                    ProbeStatus::Ok | ProbeStatus::Pending
+                );
+                if was_ok {
+                    warn!(reason = %reason, "backend probe failed; /readyz answers 503");
+                }
+            }
+            ProbeStatus::Ok => {
+                let was_failing = matches!(
+                    *state.probe.lock().unwrap_or_else(|p| p.into_inner()),
+                    ProbeStatus::Failed(_)
+                );
+                if was_failing {
+                    info!("backend probe succeeded again; /readyz answers 200");
+                } else {
+                    debug!("backend probe succeeded");
+                }
+            }
+            ProbeStatus::Pending => {}
+        }
+        *state.probe.lock().unwrap_or_else(|p| p.into_inner()) = outcome;
+        drop(live);
+        tokio::time::sleep(interval).await;
     }
 }
 
@@ -482,18 +559,23 @@ where
     let mut route = String::from("-");
     state.metrics.in_flight.inc();
     let live = state.live();
-    let result = tokio::time::timeout(
-        live.settings.request_timeout,
-        routes::handle_inner(state, &live, req, &request_id, &mut route),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(ScimError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            None,
-            "the request took too long",
-        ))
-    });
+    let stats = Arc::new(crate::backend::CallStats::default());
+    let result = crate::backend::CALL_STATS
+        .scope(
+            stats.clone(),
+            tokio::time::timeout(
+                live.settings.request_timeout,
+                routes::handle_inner(state, &live, req, &request_id, &mut route),
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(ScimError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                None,
+                "the request took too long",
+            ))
+        });
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -516,16 +598,63 @@ where
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    let (backend_calls, backend_ms) = stats.snapshot();
     info!(
         request_id,
         peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
         %method,
         route,
+        resource_type = %resource,
         status = resp.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
+        backend_calls,
+        backend_ms,
         "request"
     );
     resp
+}
+
+/// `/readyz`: from the last backend probe, never waiting for one.
+fn readyz(state: &AppState, live: &Live) -> Resp {
+    let st = state
+        .reload_status
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let probe = state.probe.lock().map(|p| p.clone()).unwrap_or_default();
+    let mut body = serde_json::json!({
+        "status": "ready",
+        "resourceTypes": live.plan.resources.len(),
+        "reloads": st.reloads,
+        "reloadFailures": st.failures,
+        "lastReloadError": st.last_error,
+    });
+    let reason = match probe {
+        _ if live.settings.backend_probe_interval.is_none() => {
+            body["backend"] = "not probed (backend.probe_interval_ms = 0)".into();
+            None
+        }
+        ProbeStatus::Ok => {
+            body["backend"] = "ok".into();
+            None
+        }
+        ProbeStatus::Pending => Some("not probed yet".to_string()),
+        ProbeStatus::Failed(r) => Some(r),
+    };
+    let reason = reason.or_else(|| {
+        live.plan
+            .resources
+            .is_empty()
+            .then(|| "no resource types are mapped".to_string())
+    });
+    match reason {
+        None => json_response(StatusCode::OK, &body),
+        Some(r) => {
+            body["status"] = "not ready".into();
+            body["backend"] = r.into();
+            json_response(StatusCode::SERVICE_UNAVAILABLE, &body)
+        }
+    }
 }
 
 pub const SCIM_JSON: &str = "application/scim+json";

@@ -239,20 +239,7 @@ where
     }
     if path == "/readyz" {
         *route = "/readyz".into();
-        return Ok(json_response(StatusCode::OK, &{
-            let st = state
-                .reload_status
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or_default();
-            json!({
-                "status": "ready",
-                "resourceTypes": live.plan.resources.len(),
-                "reloads": st.reloads,
-                "reloadFailures": st.failures,
-                "lastReloadError": st.last_error,
-            })
-        }));
+        return Ok(super::readyz(state, live));
     }
     let base_path = &live.settings.base_path;
     let Some(rest) = path

@@ -1,0 +1,191 @@
+//! Protection of one backend, shared by every request calling it: a cap on
+//! calls in flight (semaphore), a cap on calls started per second (token
+//! bucket, GCRA form) and a pause set by a backend `429` with `Retry-After`.
+//! A call that cannot start within the queue timeout is refused.
+
+use crate::config::BackendLimits;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Longest pause a backend `Retry-After` can impose.
+pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+
+/// Why a call was refused before being sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The backend asked for a pause that outlasts the queue timeout.
+    Paused { retry_after: u64 },
+    /// No concurrency slot or rate token within the queue timeout.
+    Busy { retry_after: u64 },
+}
+
+/// Whether the call had to wait for the rate cap or a backend pause.
+pub struct Admitted {
+    pub _permit: OwnedSemaphorePermit,
+    pub waited: bool,
+}
+
+pub struct Guard {
+    limits: BackendLimits,
+    slots: std::sync::Arc<Semaphore>,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// GCRA theoretical arrival time of the next call.
+    tat: Instant,
+    /// Calls wait until then (a backend `429` with `Retry-After`).
+    paused_until: Option<Instant>,
+}
+
+impl Guard {
+    pub fn new(limits: BackendLimits) -> Guard {
+        Guard {
+            limits,
+            slots: std::sync::Arc::new(Semaphore::new(
+                limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            state: Mutex::new(State {
+                tat: Instant::now(),
+                paused_until: None,
+            }),
+        }
+    }
+
+    /// Calls a bucket may start at once after an idle spell: a tenth of a
+    /// second's worth, at least one.
+    pub fn burst(max_rps: u32) -> u32 {
+        max_rps.div_ceil(10).max(1)
+    }
+
+    /// Pauses every call until `secs` from now (capped at [`MAX_PAUSE`]).
+    pub fn pause(&self, secs: u64) {
+        let until = Instant::now() + Duration::from_secs(secs).min(MAX_PAUSE);
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.paused_until.is_none_or(|p| p < until) {
+            st.paused_until = Some(until);
+        }
+    }
+
+    /// Waits for the pause, a rate token and a concurrency slot, all within
+    /// the queue timeout.
+    pub async fn admit(&self) -> Result<Admitted, Refusal> {
+        let now = Instant::now();
+        let deadline = now + self.limits.queue_timeout;
+        let start_at = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut earliest = now;
+            if let Some(p) = st.paused_until {
+                if p > now {
+                    if p > deadline {
+                        return Err(Refusal::Paused {
+                            retry_after: ceil_secs(p - now),
+                        });
+                    }
+                    earliest = p;
+                } else {
+                    st.paused_until = None;
+                }
+            }
+            if self.limits.max_rps > 0 {
+                let interval = Duration::from_secs(1) / self.limits.max_rps;
+                let tolerance = interval * (Self::burst(self.limits.max_rps) - 1);
+                let tat = st.tat.max(earliest);
+                // The earliest moment this call conforms to the bucket.
+                let allowed = tat.checked_sub(tolerance).unwrap_or(tat).max(earliest);
+                if allowed > deadline {
+                    return Err(Refusal::Busy {
+                        retry_after: ceil_secs(allowed - now).max(1),
+                    });
+                }
+                st.tat = tat.max(allowed) + interval;
+                earliest = allowed;
+            }
+            earliest
+        };
+        let waited = start_at > now;
+        if waited {
+            tokio::time::sleep_until(start_at.into()).await;
+        }
+        let permit = match tokio::time::timeout_at(
+            deadline.into(),
+            self.slots.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p,
+            _ => return Err(Refusal::Busy { retry_after: 1 }),
+        };
+        Ok(Admitted {
+            _permit: permit,
+            waited,
+        })
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(c: usize, rps: u32, q: u64) -> BackendLimits {
+        BackendLimits {
+            max_concurrency: c,
+            max_rps: rps,
+            queue_timeout: Duration::from_millis(q),
+        }
+    }
+
+    #[tokio::test]
+    async fn bucket_spaces_calls_and_refuses_beyond_the_queue() {
+        let g = Guard::new(limits(100, 10, 500));
+        let t0 = Instant::now();
+        let mut waited = 0;
+        let mut starts = Vec::new();
+        let mut permits = Vec::new();
+        for _ in 0..6 {
+            let a = g.admit().await.unwrap();
+            waited += a.waited as u32;
+            starts.push(Instant::now() - t0);
+            permits.push(a);
+        }
+        assert!(starts[0] < Duration::from_millis(50));
+        assert!(starts[5] >= Duration::from_millis(490), "{starts:?}");
+        assert_eq!(waited, 5);
+        // Ten calls at once: the first ones fit in the 500 ms queue, the rest are refused.
+        let results = futures_util::future::join_all((0..10).map(|_| g.admit())).await;
+        let refused = results.iter().filter(|r| r.is_err()).count();
+        assert!((4..=6).contains(&refused), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn concurrency_cap_times_out() {
+        let g = Guard::new(limits(1, 0, 200));
+        let a = g.admit().await.unwrap();
+        assert_eq!(
+            g.admit().await.err(),
+            Some(Refusal::Busy { retry_after: 1 })
+        );
+        drop(a);
+        assert!(g.admit().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn pause_delays_or_refuses() {
+        let g = Guard::new(limits(10, 0, 2000));
+        g.pause(1);
+        let t0 = Instant::now();
+        let a = g.admit().await.unwrap();
+        assert!(a.waited);
+        assert!(Instant::now() - t0 >= Duration::from_secs(1));
+        g.pause(5);
+        assert_eq!(
+            g.admit().await.err(),
+            Some(Refusal::Paused { retry_after: 5 })
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! Protecting the legacy backend: rate and concurrency caps (queued, then
+//! refused with 503 + Retry-After), the pause after a backend 429, and
+//! which failures are retried.
+
+mod support;
+
+use http::Method;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn one_user(latency_ms: u64) -> peripass::Options {
+    peripass::Options {
+        seed_users: 1,
+        latency_ms,
+        ..Default::default()
+    }
+}
+
+/// A stack whose `/readyz` probe ran once at start and then stays quiet
+/// (its calls would count at the backend and take rate tokens).
+async fn stack(opts: peripass::Options, backend_extra: &str) -> PeripassStack {
+    let latency = opts.latency_ms;
+    let extra = format!("{backend_extra}\nprobe_interval_ms = 3600000");
+    let s = PeripassStack::start_custom(
+        opts,
+        StackConfig {
+            backend_extra: &extra,
+            ..Default::default()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    while !s
+        .backend
+        .requests()
+        .iter()
+        .any(|r| r.header("x-request-id") == Some("readyz-probe"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(5), "no probe");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the probe (and its retries) finish, and the rate bucket refill.
+    tokio::time::sleep(Duration::from_millis(latency + 1000)).await;
+    s.backend.clear_requests();
+    s
+}
+
+/// The value of a counter in `/metrics` (0 when absent).
+async fn counter(stack: &PeripassStack, name: &str) -> u64 {
+    let text = TestClient::new(format!("http://{}", stack.bridge.addr))
+        .get("/metrics")
+        .await;
+    let text = String::from_utf8_lossy(&text.body).into_owned();
+    text.lines()
+        .find(|l| l.starts_with(&format!("scim_bridge_{name}_total ")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+/// The most backend requests that arrived within any one second.
+fn max_per_second(at: &[Instant]) -> usize {
+    let mut at = at.to_vec();
+    at.sort();
+    (0..at.len())
+        .map(|i| {
+            at[i..]
+                .iter()
+                .take_while(|t| **t - at[i] < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_cap_holds_under_a_burst() {
+    let s = stack(one_user(0), "max_rps = 10\nqueue_timeout_ms = 10000").await;
+    s.backend.clear_requests();
+    let started = Instant::now();
+    let futs: Vec<_> = (0..40)
+        .map(|_| {
+            let c = s.scim().clone();
+            tokio::spawn(async move { c.get("/Users/1").await.status.as_u16() })
+        })
+        .collect();
+    for f in futs {
+        assert_eq!(f.await.unwrap(), 200);
+    }
+    let took = started.elapsed();
+    let at: Vec<Instant> = s.backend.requests().iter().map(|r| r.at).collect();
+    assert_eq!(at.len(), 40, "one backend call per GET");
+    let peak = max_per_second(&at);
+    println!("40 GETs at max_rps 10: {took:?}, at most {peak} backend calls in any second");
+    // The bucket holds one token at 10/s (burst = ceil(10/10)); one extra
+    // allows for calls delayed unevenly on their way to the backend.
+    assert!(peak <= 11, "{peak} backend calls within one second");
+    assert!(took >= Duration::from_millis(3800), "{took:?}");
+    assert!(counter(&s, "backend_rate_limit_waits").await >= 30);
+    assert_eq!(counter(&s, "backend_rejections").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_queue_timeout_clients_get_503_with_retry_after() {
+    let s = stack(one_user(0), "max_rps = 4\nqueue_timeout_ms = 500").await;
+    s.backend.clear_requests();
+    let futs: Vec<_> = (0..12)
+        .map(|_| {
+            let c = s.scim().clone();
+            tokio::spawn(async move { c.get("/Users/1").await })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut refused = 0;
+    for f in futs {
+        let r = f.await.unwrap();
+        match r.status.as_u16() {
+            200 => ok += 1,
+            503 => {
+                r.assert_scim_error(503, None);
+                let ra: u64 = r.header("retry-after").unwrap().parse().unwrap();
+                assert!((1..=2).contains(&ra), "{ra}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    println!("max_rps 4, queue 500 ms, 12 at once: {ok} served, {refused} refused");
+    // 1 immediately plus 2 more within 500 ms at 250 ms spacing.
+    assert!((2..=4).contains(&ok), "{ok} served");
+    assert_eq!(s.backend.request_count(), ok);
+    assert_eq!(counter(&s, "backend_rejections").await, refused as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_cap_holds() {
+    let s = stack(
+        one_user(300),
+        "max_concurrency = 2\nmax_rps = 0\nqueue_timeout_ms = 10000",
+    )
+    .await;
+    s.backend.clear_requests();
+    let started = Instant::now();
+    let futs: Vec<_> = (0..8)
+        .map(|_| {
+            let c = s.scim().clone();
+            tokio::spawn(async move { c.get("/Users/1").await.status.as_u16() })
+        })
+        .collect();
+    for f in futs {
+        assert_eq!(f.await.unwrap(), 200);
+    }
+    let took = started.elapsed();
+    let peak = s.backend.peak_in_flight();
+    println!(
+        "8 GETs, max_concurrency 2, latency 300 ms: {took:?}, peak in flight at the backend {peak}"
+    );
+    assert_eq!(peak, 2);
+    assert!(took >= Duration::from_millis(1200), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_429_pauses_every_call_for_retry_after() {
+    let s = stack(one_user(0), "").await;
+    s.backend.set_rate_limit_rate(1.0);
+    s.backend.clear_requests();
+    let r = s.scim().get("/Users/1").await;
+    r.assert_scim_error(429, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    s.backend.set_rate_limit_rate(0.0);
+    // Another client, another resource: the pause is per backend.
+    let started = Instant::now();
+    let r2 = s.scim().get("/Users?count=1").await;
+    assert_eq!(r2.status, 200);
+    let waited = started.elapsed();
+    let reqs = s.backend.requests();
+    assert_eq!(reqs.len(), 2, "the 429 is not retried");
+    let gap = reqs[1].at - reqs[0].at;
+    println!("backend call after a 429 with Retry-After: 1 came {gap:?} later (client waited {waited:?})");
+    assert!(gap >= Duration::from_secs(1), "{gap:?}");
+    assert!(counter(&s, "backend_rate_limit_waits").await >= 1);
+}
+
+#[tokio::test]
+async fn reads_are_retried_writes_are_not() {
+    let s = stack(
+        peripass::Options {
+            fail_rate: 1.0,
+            ..one_user(0)
+        },
+        "read_retries = 2",
+    )
+    .await;
+    s.backend.clear_requests();
+    let r = s.scim().get("/Users/1").await;
+    r.assert_scim_error(503, None);
+    assert_eq!(s.backend.request_count(), 3, "one call and two retries");
+    s.backend.clear_requests();
+    let r = s.scim().send(Method::DELETE, "/Users/1", None, &[]).await;
+    assert!(r.status.is_server_error(), "{}", r.status);
+    let deletes = s
+        .backend
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(
+        deletes, 1,
+        "a write that reached the backend is never retried"
+    );
+}
