@@ -244,7 +244,28 @@ impl Verifier {
     /// `jwks_refresh_s`, or for an unknown `kid` at most once per
     /// [`defaults::JWKS_UNKNOWN_KID_INTERVAL_S`]. A failed load keeps the old keys.
     async fn refresh(&self, why: Why) {
-        let mut at = self.attempts.lock().await;
+        let (have_keys, fresh) = self
+            .keys
+            .read()
+            .map(|k| {
+                (
+                    !k.keys.is_empty(),
+                    k.loaded.is_some_and(|l| l.elapsed() < self.cfg.refresh),
+                )
+            })
+            .unwrap_or((false, false));
+        if matches!(why, Why::FirstOrStale) && fresh {
+            return; // the common case: no lock taken
+        }
+        // With keys at hand, a periodic refresh already under way is not waited for.
+        let mut at = if have_keys && matches!(why, Why::FirstOrStale) {
+            match self.attempts.try_lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            }
+        } else {
+            self.attempts.lock().await
+        };
         let now = Instant::now();
         let due = match why {
             Why::FirstOrStale => {
