@@ -142,6 +142,29 @@ async fn body_too_large_answers_413_to_a_client_still_sending() {
     assert_eq!(stack.scim().get("/Users").await.status, 200);
 }
 
+/// A client that writes the whole (too large, under the drain cap) body
+/// before it reads: without the drain, the server would close with unread
+/// data and the kernel would reset the connection under the answer.
+#[tokio::test]
+async fn body_too_large_answer_survives_a_client_that_reads_only_after_sending() {
+    let stack = PeripassStack::start(Default::default()).await;
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(stack.bridge.addr).await.unwrap();
+        let len = 3 * 1024 * 1024;
+        s.write_all(upload_head(&format!("Content-Length: {len}\r\n")).as_bytes())
+            .await
+            .unwrap();
+        let body = vec![b' '; len];
+        // The write may fail only if the server stopped reading (then the test fails below).
+        let _ = s.write_all(&body).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut s))
+            .await
+            .unwrap();
+        r.scim_error(413);
+    }
+}
+
 #[tokio::test]
 async fn body_too_large_with_expect_continue_is_refused_without_the_body() {
     let stack = PeripassStack::start(Default::default()).await;
