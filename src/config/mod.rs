@@ -48,6 +48,35 @@ pub mod defaults {
     pub const BACKEND_QUEUE_TIMEOUT_MS: u64 = 2000;
     /// How often `/readyz`'s backend probe runs (0: no probe).
     pub const BACKEND_PROBE_INTERVAL_MS: u64 = 5000;
+    /// Slow-loris guard: a client must send a request's whole header block
+    /// within this time, or the connection is closed (no answer).
+    pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+    /// Total size of a request's header names and values answered with a SCIM
+    /// `431`. Entra's requests carry well under 8 KiB, a JWT included. hyper's
+    /// own read buffer is twice this (beyond it hyper answers a bare `431`).
+    pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+    /// Header fields per request answered with a SCIM `431` beyond this;
+    /// hyper stops parsing at twice this (bare `431`).
+    pub const MAX_HEADERS: usize = 64;
+    /// Requests handled at once; beyond it `503` with `Retry-After: 1` at once
+    /// (health checks and `/metrics` exempt). Entra runs a handful in parallel.
+    pub const MAX_CONCURRENT_REQUESTS: usize = 256;
+    /// Nesting of `{`/`[` in a request body; deeper is `400 invalidSyntax`
+    /// before parsing (serde_json itself stops at 128). SCIM needs about 4.
+    pub const MAX_JSON_DEPTH: usize = 64;
+    /// After a `413`, up to this many times `server.max_body_bytes` of the rest
+    /// of the body is read and discarded, so the answer reaches a client that
+    /// is still sending instead of a connection reset.
+    pub const BODY_DRAIN_FACTOR: usize = 4;
+    /// …for at most this long.
+    pub const BODY_DRAIN_TIMEOUT_MS: u64 = 10_000;
+    /// `[auth.jwt]`: how often signing keys are re-read (Entra rotates its keys
+    /// every few weeks and publishes new ones well ahead).
+    pub const JWKS_REFRESH_S: u64 = 3600;
+    /// `[auth.jwt]`: an unknown `kid` re-reads the keys at most this often.
+    pub const JWKS_UNKNOWN_KID_INTERVAL_S: u64 = 60;
+    /// `[auth.jwt]`: clock skew allowed on `exp` and `nbf`.
+    pub const JWT_LEEWAY_S: u64 = 60;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +142,11 @@ struct RawServer {
     public_url: Option<String>,
     max_body_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
+    header_read_timeout_ms: Option<u64>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_concurrent_requests: Option<usize>,
+    max_json_depth: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -120,6 +154,26 @@ struct RawServer {
 struct RawAuth {
     #[serde(default)]
     bearer_tokens: Vec<String>,
+    jwt: Option<RawJwt>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    issuer: Option<String>,
+    audience: Option<OneOrMany>,
+    tenant_id: Option<String>,
+    jwks_file: Option<String>,
+    jwks_url: Option<String>,
+    jwks_refresh_s: Option<u64>,
+    leeway_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -215,6 +269,28 @@ impl Default for BackendLimits {
     }
 }
 
+/// Where `[auth.jwt]` signing keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    /// `https://` (or `http://` to a loopback address only).
+    Url(String),
+}
+
+/// `[auth.jwt]`: accept RS256 JWT bearer tokens (Entra's own token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtSettings {
+    /// Exact `iss` (Entra: `https://sts.windows.net/<tenant id>/`).
+    pub issuer: String,
+    /// Accepted `aud` values (any one must match).
+    pub audiences: Vec<String>,
+    /// Checked against the `tid` claim when set.
+    pub tenant_id: Option<String>,
+    pub jwks: JwksSource,
+    pub refresh: Duration,
+    pub leeway: Duration,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -229,7 +305,14 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_concurrent_requests: usize,
+    pub max_json_depth: usize,
     pub bearer_tokens: Vec<Secret>,
+    /// `None`: JWT bearer tokens are not accepted.
+    pub jwt: Option<JwtSettings>,
     pub backend_base_url: Option<String>,
     pub backend_timeout: Duration,
     pub backend_read_retries: u32,
@@ -325,6 +408,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("auth.bearer_tokens")
             .with_list_parse_key("mappings")
+            .with_list_parse_key("auth.jwt.audience")
             .try_parsing(true);
         if let Some(map) = &env {
             envsrc = envsrc.source(Some(map.clone()));
@@ -407,12 +491,63 @@ impl Settings {
             }
             bearer_tokens.push(Secret::new(t));
         }
-        if bearer_tokens.is_empty() {
+        let jwt = match &raw.auth.jwt {
+            None => None,
+            Some(j) => Some(Self::jwt_settings(j, dir, &invalid, &expand)?),
+        };
+        if bearer_tokens.is_empty() && jwt.is_none() {
             return Err(invalid(
                 "auth.bearer_tokens",
-                "at least one bearer token is required".into(),
+                "at least one bearer token is required (or configure [auth.jwt])".into(),
             ));
         }
+        let server_limit = |key: &str, v: Option<usize>, d: usize, min: usize, max: usize| {
+            let v = v.unwrap_or(d);
+            if v < min || v > max {
+                return Err(invalid(
+                    key,
+                    format!("must be between {min} and {max}, got {v}"),
+                ));
+            }
+            Ok(v)
+        };
+        let max_header_bytes = server_limit(
+            "server.max_header_bytes",
+            raw.server.max_header_bytes,
+            defaults::MAX_HEADER_BYTES,
+            4096,
+            1 << 20,
+        )?;
+        let max_headers = server_limit(
+            "server.max_headers",
+            raw.server.max_headers,
+            defaults::MAX_HEADERS,
+            16,
+            1000,
+        )?;
+        let max_concurrent_requests = server_limit(
+            "server.max_concurrent_requests",
+            raw.server.max_concurrent_requests,
+            defaults::MAX_CONCURRENT_REQUESTS,
+            1,
+            1 << 20,
+        )?;
+        let max_json_depth = server_limit(
+            "server.max_json_depth",
+            raw.server.max_json_depth,
+            defaults::MAX_JSON_DEPTH,
+            2,
+            127,
+        )?;
+        let header_read_timeout = match raw.server.header_read_timeout_ms {
+            Some(0) => {
+                return Err(invalid(
+                    "server.header_read_timeout_ms",
+                    "must be greater than 0 (slow-loris protection cannot be turned off)".into(),
+                ))
+            }
+            v => Duration::from_millis(v.unwrap_or(defaults::HEADER_READ_TIMEOUT_MS)),
+        };
         let backend_base_url = match raw.backend.base_url {
             Some(u) => Some(
                 crate::mapping::compile::check_base_url(&expand("backend.base_url", &u)?)
@@ -564,7 +699,13 @@ impl Settings {
                     .unwrap_or(defaults::REQUEST_TIMEOUT_MS)
                     .max(1),
             ),
+            header_read_timeout,
+            max_header_bytes,
+            max_headers,
+            max_concurrent_requests,
+            max_json_depth,
             bearer_tokens,
+            jwt,
             backend_base_url,
             backend_timeout: Duration::from_millis(
                 raw.backend
@@ -591,6 +732,80 @@ impl Settings {
                 .unwrap_or(defaults::CONFLICT_RETRIES),
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+impl Settings {
+    fn jwt_settings(
+        j: &RawJwt,
+        dir: &Path,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+        expand: &dyn Fn(&str, &str) -> Result<String, ConfigError>,
+    ) -> Result<JwtSettings, ConfigError> {
+        let issuer = match j.issuer.as_deref().filter(|v| !v.is_empty()) {
+            Some(v) => expand("auth.jwt.issuer", v)?,
+            None => {
+                return Err(invalid(
+                    "auth.jwt.issuer",
+                    "required (Entra: https://sts.windows.net/<tenant id>/)".into(),
+                ))
+            }
+        };
+        let audiences: Vec<String> = match &j.audience {
+            None => Vec::new(),
+            Some(OneOrMany::One(a)) => vec![a.clone()],
+            Some(OneOrMany::Many(a)) => a.clone(),
+        }
+        .iter()
+        .filter(|a| !a.is_empty())
+        .map(|a| expand("auth.jwt.audience", a))
+        .collect::<Result<_, _>>()?;
+        if audiences.is_empty() {
+            return Err(invalid(
+                "auth.jwt.audience",
+                "required: one value or a list".into(),
+            ));
+        }
+        let tenant_id = match j.tenant_id.as_deref().filter(|v| !v.is_empty()) {
+            Some(v) => Some(expand("auth.jwt.tenant_id", v)?),
+            None => None,
+        };
+        let file = j.jwks_file.as_deref().filter(|v| !v.is_empty());
+        let url = j.jwks_url.as_deref().filter(|v| !v.is_empty());
+        let jwks = match (file, url) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(invalid(
+                    "auth.jwt.jwks_file",
+                    "set exactly one of auth.jwt.jwks_file and auth.jwt.jwks_url".into(),
+                ))
+            }
+            (Some(f), None) => {
+                let path = dir.join(expand("auth.jwt.jwks_file", f)?);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    invalid("auth.jwt.jwks_file", format!("{}: {e}", path.display()))
+                })?;
+                crate::server::jwt::parse_jwks(&bytes).map_err(|m| {
+                    invalid("auth.jwt.jwks_file", format!("{}: {m}", path.display()))
+                })?;
+                JwksSource::File(path)
+            }
+            (None, Some(u)) => {
+                let u = expand("auth.jwt.jwks_url", u)?;
+                crate::server::jwt::check_jwks_url(&u)
+                    .map_err(|m| invalid("auth.jwt.jwks_url", format!("{u:?}: {m}")))?;
+                JwksSource::Url(u)
+            }
+        };
+        Ok(JwtSettings {
+            issuer,
+            audiences,
+            tenant_id,
+            jwks,
+            refresh: Duration::from_secs(
+                j.jwks_refresh_s.unwrap_or(defaults::JWKS_REFRESH_S).max(1),
+            ),
+            leeway: Duration::from_secs(j.leeway_s.unwrap_or(defaults::JWT_LEEWAY_S)),
         })
     }
 }

@@ -18,6 +18,9 @@ pub struct ScimError {
     pub detail: String,
     /// `Retry-After` seconds for 429/503.
     pub retry_after: Option<u64>,
+    /// RFC 6750 `error` of the `WWW-Authenticate` answer of a 401
+    /// (`invalid_token` when a token was sent but refused).
+    pub bearer_error: Option<&'static str>,
 }
 
 impl ScimError {
@@ -31,6 +34,7 @@ impl ScimError {
             scim_type,
             detail: detail.into(),
             retry_after: None,
+            bearer_error: None,
         }
     }
 
@@ -48,6 +52,13 @@ impl ScimError {
 
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, None, detail)
+    }
+
+    /// 401 for a bearer token that was sent but refused.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, None, detail);
+        e.bearer_error = Some("invalid_token");
+        e
     }
 
     pub fn with_retry_after(mut self, secs: Option<u64>) -> Self {

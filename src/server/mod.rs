@@ -1,6 +1,7 @@
 //! The HTTP side: accept loop, graceful shutdown, bearer auth, body limits,
 //! routing of SCIM paths to [`crate::service`], and rendering of answers.
 
+pub mod jwt;
 mod routes;
 pub mod tls;
 
@@ -36,6 +37,8 @@ pub struct Live {
     pub settings: Settings,
     pub plan: Plan,
     pub client: BackendClient,
+    /// `[auth.jwt]`: verifies JWT bearer tokens, caching the signing keys.
+    pub jwt: Option<jwt::Verifier>,
     /// The watched files as they were when this configuration was read.
     stamps: Vec<Stamp>,
 }
@@ -50,6 +53,7 @@ impl Live {
     pub fn with_client(settings: Settings, plan: Plan, client: BackendClient) -> Live {
         let stamps = stamps(&watched_files(&settings));
         Live {
+            jwt: settings.jwt.as_ref().map(jwt::Verifier::new),
             settings,
             plan,
             client,
@@ -69,6 +73,7 @@ impl Live {
             client = client.with_metrics(m);
         }
         Live {
+            jwt: settings.jwt.as_ref().map(jwt::Verifier::new),
             settings,
             plan,
             client,
@@ -109,6 +114,8 @@ pub struct AppState {
     pub write_locks: WriteLocks,
     /// Source of request ids when the client sends no `X-Request-Id`.
     next_request_id: AtomicU64,
+    /// `server.max_concurrent_requests` permits (sized at start; a change needs a restart).
+    concurrency: tokio::sync::Semaphore,
     /// The last result of the periodic backend probe (`/readyz`).
     pub probe: std::sync::Mutex<ProbeStatus>,
 }
@@ -140,6 +147,7 @@ impl AppState {
 
     pub fn from_live(live: Live) -> AppState {
         AppState {
+            concurrency: tokio::sync::Semaphore::new(live.settings.max_concurrent_requests),
             live: arc_swap::ArcSwap::from_pointee(live),
             metrics: Arc::new(Metrics::new()),
             env: None,
@@ -260,11 +268,19 @@ pub async fn run_with(
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = {
+        // Header limits: `routes` answers a SCIM 431 beyond the configured
+        // ones; hyper's hard limits, twice as large, answer a bare 431 (or
+        // close an HTTP/2 stream). Changes need a restart.
+        let s = &state.live().settings;
         let mut b = auto::Builder::new(TokioExecutor::new());
         b.http1()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(10))
-            .max_buf_size(64 * 1024);
+            .header_read_timeout(s.header_read_timeout)
+            .max_buf_size((2 * s.max_header_bytes).max(8192))
+            .max_headers(2 * s.max_headers);
+        b.http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_header_list_size(u32::try_from(2 * s.max_header_bytes).unwrap_or(u32::MAX));
         b
     };
     // Handshakes still under way when shutdown starts are abandoned (their
@@ -536,7 +552,7 @@ async fn handle(state: Arc<AppState>, req: http::Request<Incoming>, peer: Socket
 /// Serves one request without a connection (used by `explain`).
 pub async fn handle_request<B>(state: &AppState, req: http::Request<B>) -> Resp
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     handle_logged(state, req, None).await
@@ -544,7 +560,7 @@ where
 
 async fn handle_logged<B>(state: &AppState, req: http::Request<B>, peer: Option<SocketAddr>) -> Resp
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let started = std::time::Instant::now();
@@ -680,8 +696,18 @@ pub fn error_response(e: &ScimError) -> Resp {
     if e.status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             http::header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"scim-bridge\""),
+            match e.bearer_error {
+                Some("invalid_token") => HeaderValue::from_static(
+                    "Bearer realm=\"scim-bridge\", error=\"invalid_token\"",
+                ),
+                _ => HeaderValue::from_static("Bearer realm=\"scim-bridge\""),
+            },
         );
+    }
+    if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is discarded, not read: do not reuse the connection.
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     r
 }

@@ -1,6 +1,7 @@
 //! Routing: SCIM paths → discovery documents or resource operations.
 
 use super::{json_response, AppState, Live, Resp};
+use crate::config::defaults;
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
 use crate::scim::filter::parse_filter;
@@ -8,32 +9,123 @@ use crate::scim::query::{parse_query, Projection};
 use crate::service::{ResourceCtx, SearchQuery};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-fn authorized<B>(live: &Live, req: &Request<B>) -> bool {
-    let Some(h) = req
+/// Bearer auth: static tokens first (constant time, every one compared),
+/// then, with `[auth.jwt]`, the token as an RS256 JWT.
+async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
+    let missing = || {
+        ScimError::new(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "missing or invalid bearer token",
+        )
+    };
+    let h = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, token)) = h.trim().split_once(' ') else {
-        return false;
-    };
+        .ok_or_else(missing)?;
+    let (scheme, token) = h.trim().split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return false;
+        return Err(missing());
     }
-    let token = token.trim().as_bytes();
+    let token = token.trim();
     // Compare against every configured token without stopping early.
     let mut ok = subtle::Choice::from(0u8);
     for t in &live.settings.bearer_tokens {
-        ok |= t.expose().as_bytes().ct_eq(token);
+        ok |= t.expose().as_bytes().ct_eq(token.as_bytes());
     }
-    ok.into()
+    if bool::from(ok) {
+        return Ok(());
+    }
+    match &live.jwt {
+        Some(v) if token.bytes().filter(|&b| b == b'.').count() == 2 => {
+            v.verify(token).await.map_err(|r| {
+                tracing::info!(reason = r.detail(), "JWT bearer token refused");
+                ScimError::invalid_token(r.detail())
+            })
+        }
+        _ => Err(ScimError::invalid_token("missing or invalid bearer token")),
+    }
+}
+
+/// SCIM 431 beyond `server.max_header_bytes` / `server.max_headers` (hyper
+/// answers a bare 431 at twice these).
+fn check_headers<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
+    let h = req.headers();
+    let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if bytes > live.settings.max_header_bytes || h.len() > live.settings.max_headers {
+        return Err(ScimError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            None,
+            format!(
+                "request headers too large: at most {} fields and {} bytes",
+                live.settings.max_headers, live.settings.max_header_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `{`/`[` nest deeper than `max` (strings and escapes honoured);
+/// a cheap scan run before parsing.
+pub(crate) fn json_too_deep(b: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &c in b {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Reads and discards the rest of a refused body in the background (up to
+/// `cap` bytes, for at most [`defaults::BODY_DRAIN_TIMEOUT_MS`]), so the 413
+/// reaches a client that is still sending instead of a connection reset.
+fn drain<B>(mut body: std::pin::Pin<Box<B>>, cap: usize)
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let read = async {
+            let mut seen = 0usize;
+            while let Some(Ok(f)) = body.frame().await {
+                if let Some(d) = f.data_ref() {
+                    seen += d.len();
+                    if seen >= cap {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(defaults::BODY_DRAIN_TIMEOUT_MS),
+            read,
+        )
+        .await;
+    });
 }
 
 fn method_not_allowed(allowed: &str) -> ScimError {
@@ -72,7 +164,7 @@ fn base_url<B>(live: &Live, req: &Request<B>) -> String {
 
 async fn read_json<B>(live: &Live, req: Request<B>) -> Result<Value, ScimError>
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
@@ -87,6 +179,7 @@ where
         }
     }
     let limit = live.settings.max_body_bytes;
+    let cap = limit.saturating_mul(defaults::BODY_DRAIN_FACTOR);
     let too_large = || {
         ScimError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -94,28 +187,41 @@ where
             format!("the request body exceeds {limit} bytes"),
         )
     };
-    if let Some(len) = req
+    // A client waiting for `100 Continue` sends nothing unless the body is read.
+    let expects_continue = req
+        .headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(too_large());
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = Box::pin(req.into_body());
+    if declared.is_some_and(|len| len > limit as u64) {
+        if !expects_continue {
+            drain(body, cap);
+        }
+        return Err(too_large());
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| ScimError::invalid_syntax("the request body could not be read"))?;
+        if let Some(d) = frame.data_ref() {
+            if buf.len() + d.len() > limit {
+                drain(body, cap.saturating_sub(buf.len() + d.len()));
+                return Err(too_large());
+            }
+            buf.extend_from_slice(d);
         }
     }
-    let body: Bytes = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large()
-            } else {
-                ScimError::invalid_syntax("the request body could not be read")
-            }
-        })?
-        .to_bytes();
+    let body = buf.freeze();
+    if json_too_deep(&body, live.settings.max_json_depth) {
+        return Err(ScimError::invalid_syntax(format!(
+            "the request body nests deeper than {} levels",
+            live.settings.max_json_depth
+        )));
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ScimError::invalid_syntax(
             "the request body is empty; a JSON object is required",
@@ -218,7 +324,7 @@ pub(super) async fn handle_inner<B>(
     route: &mut String,
 ) -> Result<Resp, ScimError>
 where
-    B: hyper::body::Body<Data = Bytes> + Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let path = req.uri().path().to_string();
@@ -250,13 +356,20 @@ where
             "no SCIM endpoint here; the SCIM base path is {base_path}"
         )));
     };
-    if !authorized(live, &req) {
-        *route = "(unauthorized)".into();
+    check_headers(live, &req)?;
+    // Health checks and metrics above are exempt.
+    let Ok(_permit) = state.concurrency.try_acquire() else {
+        *route = "(overloaded)".into();
         return Err(ScimError::new(
-            StatusCode::UNAUTHORIZED,
+            StatusCode::SERVICE_UNAVAILABLE,
             None,
-            "missing or invalid bearer token",
-        ));
+            "too many concurrent requests; retry later",
+        )
+        .with_retry_after(Some(1)));
+    };
+    if let Err(e) = authorize(live, &req).await {
+        *route = "(unauthorized)".into();
+        return Err(e);
     }
     let segments: Vec<&str> = rest
         .trim_matches('/')

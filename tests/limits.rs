@@ -1,0 +1,338 @@
+//! Limits: body size (413 that reaches a client still sending), header size
+//! and count (431), header read timeout (slow-loris), request deadline (504),
+//! concurrent requests (503 + Retry-After), JSON nesting depth (400).
+
+mod support;
+
+use http::Method;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A raw HTTP/1.1 answer.
+struct RawResp {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl RawResp {
+    fn scim_error(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.head);
+        let j: Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)));
+        assert_eq!(
+            j["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+        assert_eq!(j["status"], status.to_string());
+        j
+    }
+}
+
+/// Reads one answer (headers, then `Content-Length` bytes) from `r`.
+async fn read_response(r: &mut (impl AsyncReadExt + Unpin)) -> RawResp {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = r.read(&mut chunk).await.expect("read (connection reset?)");
+        assert!(
+            n > 0,
+            "connection closed before a complete answer: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let status: u16 = head[9..12].parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = r.read(&mut chunk).await.expect("read (connection reset?)");
+        assert!(n > 0, "connection closed inside the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    RawResp {
+        status,
+        head,
+        body: buf[head_end..head_end + len].to_vec(),
+    }
+}
+
+/// Sends `head`, then streams `total` body bytes slowly (as `chunked` frames
+/// when `chunked`), while reading the answer.
+async fn slow_upload(addr: SocketAddr, head: String, total: usize, chunked: bool) -> RawResp {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let writer = tokio::spawn(async move {
+        let piece = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent < total {
+            let r = if chunked {
+                let mut frame = format!("{:x}\r\n", piece.len()).into_bytes();
+                frame.extend_from_slice(&piece);
+                frame.extend_from_slice(b"\r\n");
+                wr.write_all(&frame).await
+            } else {
+                wr.write_all(&piece).await
+            };
+            if r.is_err() {
+                return; // the server stopped reading: fine, the answer counts
+            }
+            sent += piece.len();
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let _ = wr.write_all(b"0\r\n\r\n").await;
+        // Keep the write half open until the test is done.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let resp = tokio::time::timeout(Duration::from_secs(30), read_response(&mut rd))
+        .await
+        .expect("no answer within 30 s");
+    writer.abort();
+    resp
+}
+
+fn upload_head(extra: &str) -> String {
+    format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\n{extra}\r\n"
+    )
+}
+
+#[tokio::test]
+async fn body_too_large_answers_413_to_a_client_still_sending() {
+    let stack = PeripassStack::start(Default::default()).await;
+    let addr = stack.bridge.addr;
+    // Declared 5 MiB (over the 1 MiB default), sent slowly: refused at once.
+    let five_mib = 5 * 1024 * 1024;
+    let r = slow_upload(
+        addr,
+        upload_head(&format!("Content-Length: {five_mib}\r\n")),
+        five_mib,
+        false,
+    )
+    .await;
+    let j = r.scim_error(413);
+    assert!(j["detail"].as_str().unwrap().contains("1048576"), "{j}");
+    assert!(r.head.to_ascii_lowercase().contains("connection: close"));
+    // No length: chunked, refused once 1 MiB has arrived.
+    let r = slow_upload(
+        addr,
+        upload_head("Transfer-Encoding: chunked\r\n"),
+        five_mib,
+        true,
+    )
+    .await;
+    r.scim_error(413);
+    // The server is fine afterwards.
+    stack.scim().get("/Users").await;
+    assert_eq!(stack.scim().get("/Users").await.status, 200);
+}
+
+/// A client that writes the whole (too large, under the drain cap) body
+/// before it reads: without the drain, the server would close with unread
+/// data and the kernel would reset the connection under the answer.
+#[tokio::test]
+async fn body_too_large_answer_survives_a_client_that_reads_only_after_sending() {
+    let stack = PeripassStack::start(Default::default()).await;
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(stack.bridge.addr).await.unwrap();
+        let len = 3 * 1024 * 1024;
+        s.write_all(upload_head(&format!("Content-Length: {len}\r\n")).as_bytes())
+            .await
+            .unwrap();
+        let body = vec![b' '; len];
+        // The write may fail only if the server stopped reading (then the test fails below).
+        let _ = s.write_all(&body).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut s))
+            .await
+            .unwrap();
+        r.scim_error(413);
+    }
+}
+
+#[tokio::test]
+async fn body_too_large_with_expect_continue_is_refused_without_the_body() {
+    let stack = PeripassStack::start(Default::default()).await;
+    let mut s = TcpStream::connect(stack.bridge.addr).await.unwrap();
+    s.write_all(upload_head("Content-Length: 5242880\r\nExpect: 100-continue\r\n").as_bytes())
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut s))
+        .await
+        .unwrap();
+    r.scim_error(413);
+}
+
+#[tokio::test]
+async fn header_limits_answer_431() {
+    let stack = PeripassStack::start_with(
+        Default::default(),
+        "[server]\nmax_header_bytes = 8192\nmax_headers = 20\n",
+    )
+    .await;
+    let c = stack.scim();
+    // Over the configured size: a SCIM 431.
+    let big = "a".repeat(10_000);
+    let r = c
+        .send(Method::GET, "/Users", None, &[("x-big", &big)])
+        .await;
+    r.assert_scim_error(431, None);
+    // Over the configured count.
+    let names: Vec<String> = (0..25).map(|i| format!("x-h{i}")).collect();
+    let hs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let r = c.send(Method::GET, "/Users", None, &hs).await;
+    r.assert_scim_error(431, None);
+    // Over hyper's hard limit (twice the setting): hyper's own bare 431, and
+    // the connection is closed cleanly after it.
+    let mut s = TcpStream::connect(stack.bridge.addr).await.unwrap();
+    let huge = "a".repeat(40_000);
+    s.write_all(
+        format!("GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nX-Huge: {huge}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut s))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 431, "{}", r.head);
+    // Normal requests still work.
+    assert_eq!(c.get("/Users").await.status, 200);
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_the_server_stays_responsive() {
+    let stack = PeripassStack::start_with(
+        Default::default(),
+        "[server]\nheader_read_timeout_ms = 500\n",
+    )
+    .await;
+    let started = Instant::now();
+    let mut s = TcpStream::connect(stack.bridge.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    let dribble = tokio::spawn(async move {
+        for b in b"Host: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n" {
+            if wr.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    // Meanwhile others are served.
+    assert_eq!(stack.scim().get("/Users").await.status, 200);
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), rd.read_to_end(&mut buf)).await;
+    let elapsed = started.elapsed();
+    assert!(read.is_ok(), "the slow connection was not closed");
+    // Closed without an answer (hyper's behaviour), or a 408.
+    assert!(
+        buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    dribble.abort();
+    assert_eq!(stack.scim().get("/Users").await.status, 200);
+}
+
+#[tokio::test]
+async fn slow_backend_gives_504_within_the_deadline() {
+    let stack = PeripassStack::start_with(
+        support::peripass::Options {
+            latency_ms: 2000,
+            ..Default::default()
+        },
+        "[server]\nrequest_timeout_ms = 300\n",
+    )
+    .await;
+    let started = Instant::now();
+    let r = stack.scim().get("/Users").await;
+    r.assert_scim_error(504, None);
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn concurrent_requests_beyond_the_limit_get_503_at_once() {
+    let stack = PeripassStack::start_with(
+        support::peripass::Options {
+            latency_ms: 1500,
+            ..Default::default()
+        },
+        "[server]\nmax_concurrent_requests = 3\n",
+    )
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let c = stack.scim().clone();
+        slow.push(tokio::spawn(async move { c.get("/Users").await.status }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = Instant::now();
+    let r = stack.scim().get("/Users").await;
+    r.assert_scim_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(started.elapsed() < Duration::from_millis(500));
+    // Health checks are exempt.
+    let health = TestClient::new(format!("http://{}", stack.bridge.addr))
+        .get("/healthz")
+        .await;
+    assert_eq!(health.status, 200);
+    for s in slow {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    // Permits come back.
+    stack.backend.set_latency_ms(0);
+    assert_eq!(stack.scim().get("/Users").await.status, 200);
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_400_invalid_syntax() {
+    let stack = PeripassStack::start(Default::default()).await;
+    let c = stack.scim();
+    for depth in [65, 200, 5000] {
+        let body = format!(
+            "{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"a@example.com\",\"x\":{}{}}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let r = c.send(Method::POST, "/Users", Some(&body), &[]).await;
+        let j = r.assert_scim_error(400, Some("invalidSyntax"));
+        assert!(
+            j["detail"].as_str().unwrap().contains("deeper than 64"),
+            "{j}"
+        );
+    }
+    assert_eq!(stack.backend.user_count(), 0);
+    // Brackets inside strings (with escaped quotes) do not count.
+    let name = format!("{}\\\"{}", "[".repeat(100), "{".repeat(100));
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "b@example.com",
+        "displayName": serde_json::from_str::<String>(&format!("\"{name}\"")).unwrap(),
+        "name": {"givenName": "B", "familyName": "C"},
+        "emails": [{"value": "b@example.com", "primary": true, "type": "work"}],
+    });
+    let r = c.post("/Users", &body).await;
+    if r.status == 400 {
+        let j = r.json();
+        assert!(
+            !j["detail"].as_str().unwrap_or("").contains("deeper"),
+            "{j}"
+        );
+    }
+}
