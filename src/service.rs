@@ -174,19 +174,14 @@ impl ResourceCtx<'_> {
                 "the backend answered without the resource",
             )
         })?;
-        let record = op
-            .item
-            .first(&json)
-            .cloned()
-            .filter(Value::is_object)
-            .ok_or_else(|| {
-                tracing::warn!("backend answer has no record at the mapping's `item` path");
-                ScimError::new(
-                    StatusCode::BAD_GATEWAY,
-                    None,
-                    "the backend answer does not contain the resource",
-                )
-            })?;
+        let record = op.item.take(json).filter(Value::is_object).ok_or_else(|| {
+            tracing::warn!("backend answer has no record at the mapping's `item` path");
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend answer does not contain the resource",
+            )
+        })?;
         Ok(Fetched {
             record,
             etag: resp.etag().map(str::to_string),

@@ -174,7 +174,7 @@ async fn entra_test_connection_returns_empty_list_with_one_pushed_down_call() {
         reqs[0].path_and_query
     );
     assert_eq!(reqs[0].header("authorization"), Some(basic_auth().as_str()));
-    // Entra also probes /Groups; this mapping has none, which must not fail the test.
+    // Entra also probes /Groups, which must answer too.
     assert_eq!(s.scim().get("/Groups").await.status, 200);
 }
 

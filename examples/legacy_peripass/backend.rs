@@ -11,7 +11,8 @@
 //!
 //! Order of processing for every request:
 //! 1. the request (method, raw path and query, headers, body) is recorded;
-//! 2. fault injection (`max_rps`, `fail_rate`, `rate_limit_rate`);
+//! 2. fault injection (`max_rps`, `fail_rate`, `rate_limit_rate`, and the
+//!    test-only [`Running::fail_nth`] rules);
 //! 3. authentication (`X-Api-Key`);
 //! 4. body size (over 10 MiB: `413`);
 //! 5. routing (`404 NOT_FOUND` for unknown routes, `405` for a known route
@@ -314,6 +315,7 @@ pub async fn spawn(opts: Options) -> std::io::Result<Running> {
         rng: Mutex::new(seed_rng()),
         in_flight: AtomicU64::new(0),
         peak_in_flight: AtomicU64::new(0),
+        fail_rules: Mutex::new(Vec::new()),
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(serve(listener, shared.clone(), rx));
@@ -429,6 +431,20 @@ impl Running {
         *lock(&self.shared.window) = (0, 0);
     }
 
+    /// Test hook for deterministic partial failures: from now on, let
+    /// `nth - 1` requests with `method` whose path contains `path_contains`
+    /// through and answer the `nth` one `503 SERVICE_UNAVAILABLE` (changing
+    /// nothing); the rule is then spent. Several rules may be armed at once;
+    /// `nth` is 1-based (0 counts as 1). Not reachable over HTTP.
+    pub fn fail_nth(&self, method: &str, path_contains: &str, nth: usize) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        lock(&self.shared.fail_rules).push(FailRule {
+            method,
+            path_contains: path_contains.to_string(),
+            skip: nth.saturating_sub(1),
+        });
+    }
+
     /// Stops accepting, lets open connections finish (at most 5 s), and
     /// waits for the server task.
     pub async fn shutdown(mut self) {
@@ -470,6 +486,17 @@ struct Shared {
     /// Requests being handled now, and the most seen at once.
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
+    /// Deterministic faults armed by [`Running::fail_nth`].
+    fail_rules: Mutex<Vec<FailRule>>,
+}
+
+/// "Answer the `nth` request with `method` whose path contains `path_contains`
+/// with a 503" (test hook; counted from when the rule is armed).
+struct FailRule {
+    method: Method,
+    path_contains: String,
+    /// Matching requests still to let through before failing one.
+    skip: usize,
 }
 
 /// Locks a mutex, ignoring poisoning (nothing here panics while holding one,
@@ -514,6 +541,24 @@ impl Shared {
         *state = x;
         let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
         (r >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Whether a [`Running::fail_nth`] rule fails this request (and spends it).
+    fn armed_fault(&self, method: &Method, path: &str) -> bool {
+        let mut rules = lock(&self.fail_rules);
+        let Some(i) = rules
+            .iter()
+            .position(|r| r.method == *method && path.contains(&r.path_contains))
+        else {
+            return false;
+        };
+        if rules[i].skip > 0 {
+            rules[i].skip -= 1;
+            false
+        } else {
+            rules.remove(i);
+            true
+        }
     }
 
     /// The injected fault for this request, if any.
@@ -668,6 +713,13 @@ async fn handle_counted(shared: &Arc<Shared>, req: Request<Incoming>) -> Respons
 }
 
 fn respond(shared: &Shared, parts: &Parts, body: BodyState) -> Response<Full<Bytes>> {
+    if shared.armed_fault(&parts.method, parts.uri.path()) {
+        return retry_after(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the service is temporarily unavailable (injected)",
+        ));
+    }
     if let Some(fault) = shared.fault() {
         return fault;
     }

@@ -118,6 +118,22 @@ impl FieldPath {
         Some(cur)
     }
 
+    /// Mutable access to the value at this path, if present.
+    pub fn get_mut<'a>(&self, record: &'a mut Value) -> Option<&'a mut Value> {
+        let mut cur = record;
+        for seg in &self.segments {
+            cur = match seg {
+                Segment::Key(k) => cur.get_mut(k.as_str())?,
+                Segment::Elem { array, key, value } => cur
+                    .get_mut(array.as_str())?
+                    .as_array_mut()?
+                    .iter_mut()
+                    .find(|e| discriminator_matches(e, key, value))?,
+            };
+        }
+        Some(cur)
+    }
+
     /// Sets the value, creating intermediate objects and the selected element as needed.
     /// Fails only when an intermediate value exists with the wrong JSON type.
     pub fn set(&self, record: &mut Value, new: Value) -> Result<(), String> {
@@ -263,6 +279,22 @@ fn discriminator_matches(elem: &Value, key: &str, value: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn get_mut_reaches_what_get_reads() {
+        let mut r =
+            json!({"wrap": {"item": {"id": 1}}, "phones": [{"label": "mobile", "number": "2"}]});
+        let p = FieldPath::parse("wrap.item").unwrap();
+        assert_eq!(p.get_mut(&mut r).map(Value::take), Some(json!({"id": 1})));
+        assert_eq!(p.get(&r), Some(&Value::Null));
+        let n = FieldPath::parse("phones[label=mobile].number").unwrap();
+        *n.get_mut(&mut r).unwrap() = json!("3");
+        assert_eq!(n.get(&r), Some(&json!("3")));
+        assert!(FieldPath::parse("phones[label=home].number")
+            .unwrap()
+            .get_mut(&mut r)
+            .is_none());
+    }
 
     #[test]
     fn parses_and_reads_nested_and_selected() {

@@ -57,6 +57,19 @@ impl ReadExpr {
     }
 }
 
+impl ReadExpr {
+    /// Like [`Self::first`], but moves the value out of an owned document
+    /// instead of copying it (a backend answer holding a large member list is
+    /// then never held twice).
+    pub fn take(&self, mut v: Value) -> Option<Value> {
+        match self {
+            ReadExpr::Root => Some(v),
+            ReadExpr::Field(p) => p.get_mut(&mut v).map(Value::take),
+            ReadExpr::JsonPath(_) => self.first(&v).cloned(),
+        }
+    }
+}
+
 /// `$.data[*]`-style expressions selecting the records of a list answer.
 #[derive(Debug)]
 pub enum ItemsExpr {

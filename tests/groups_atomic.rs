@@ -1,0 +1,155 @@
+//! A membership PATCH is atomic (RFC 7644 §3.5.2): when a membership call
+//! fails part-way, the calls already made are undone; only when the undo
+//! fails too does the error say exactly which members were left applied.
+//! Failures are injected deterministically with the example backend's
+//! `fail_nth` test hook.
+mod support;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use support::*;
+
+async fn stack_with_team(members: &[u64]) -> (PeripassStack, String) {
+    let s = PeripassStack::start(peripass::Options {
+        seed_users: 10,
+        ..Default::default()
+    })
+    .await;
+    let r = s
+        .scim()
+        .post(
+            "/Groups",
+            &json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Ops",
+                "members": members.iter().map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(team_members(&s, &id), members.iter().copied().collect());
+    s.backend.clear_requests();
+    (s, id)
+}
+
+fn team_members(s: &PeripassStack, id: &str) -> BTreeSet<u64> {
+    s.backend.team(id).unwrap()["memberIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+fn count(s: &PeripassStack, method: &str) -> usize {
+    s.backend
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path_and_query.contains("/members"))
+        .count()
+}
+
+fn values(ids: &[u64]) -> Value {
+    Value::Array(
+        ids.iter()
+            .map(|m| json!({"$ref": null, "value": m.to_string()}))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn failed_add_part_way_is_undone_and_answered_with_the_error() {
+    let (s, id) = stack_with_team(&[1, 2]).await;
+    // The third of five member additions fails.
+    s.backend.fail_nth("POST", "/members", 3);
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Add","path":"members","value": values(&[3, 4, 5, 6, 7])}])),
+        )
+        .await;
+    let e = r.assert_scim_error(503, None);
+    assert!(
+        !e["detail"].as_str().unwrap().contains("still applied"),
+        "{e}"
+    );
+    // Four additions went through and were removed again.
+    assert_eq!(count(&s, "POST"), 5);
+    assert_eq!(count(&s, "DELETE"), 4);
+    assert_eq!(team_members(&s, &id), BTreeSet::from([1, 2]));
+}
+
+#[tokio::test]
+async fn failed_remove_after_adds_undoes_both_kinds() {
+    let (s, id) = stack_with_team(&[1, 2, 3]).await;
+    // replace → add 4, 5 and remove 1, 2; the second removal fails.
+    s.backend.fail_nth("DELETE", "/members", 2);
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"replace","path":"members","value": values(&[3, 4, 5])}])),
+        )
+        .await;
+    r.assert_scim_error(503, None);
+    assert_eq!(team_members(&s, &id), BTreeSet::from([1, 2, 3]));
+    // A later retry of the same PATCH succeeds.
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"replace","path":"members","value": values(&[3, 4, 5])}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(team_members(&s, &id), BTreeSet::from([3, 4, 5]));
+}
+
+#[tokio::test]
+async fn failed_undo_lists_exactly_the_members_left_applied() {
+    let (s, id) = stack_with_team(&[1]).await;
+    // The fourth of five additions fails; while undoing, the second removal fails too.
+    s.backend.fail_nth("POST", "/members", 4);
+    s.backend.fail_nth("DELETE", "/members", 2);
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Add","path":"members","value": values(&[2, 3, 4, 5, 6])}])),
+        )
+        .await;
+    let e = r.assert_scim_error(503, None);
+    let detail = e["detail"].as_str().unwrap().to_string();
+    let now = team_members(&s, &id);
+    let left: Vec<u64> = now.iter().copied().filter(|m| *m != 1).collect();
+    assert_eq!(left.len(), 1, "one undo failed: {now:?}");
+    assert!(now.contains(&1));
+    let (_, listed) = detail
+        .split_once("still applied: ")
+        .unwrap_or_else(|| panic!("detail names what is left: {detail}"));
+    let listed: Vec<&str> = listed.split(", ").collect();
+    assert_eq!(listed, vec![format!("added {}", left[0])], "{detail}");
+}
+
+#[tokio::test]
+async fn failed_readd_during_undo_is_listed_as_removed() {
+    let (s, id) = stack_with_team(&[1, 2, 3]).await;
+    // Removing three members: the third removal fails, and re-adding one of
+    // the two already removed fails as well.
+    s.backend.fail_nth("DELETE", "/members", 3);
+    s.backend.fail_nth("POST", "/members", 1);
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Remove","path":"members","value": values(&[1, 2, 3])}])),
+        )
+        .await;
+    let e = r.assert_scim_error(503, None);
+    let detail = e["detail"].as_str().unwrap().to_string();
+    let now = team_members(&s, &id);
+    assert_eq!(now.len(), 2, "one member stays removed: {now:?}");
+    let gone: Vec<u64> = [1, 2, 3].into_iter().filter(|m| !now.contains(m)).collect();
+    assert!(
+        detail.ends_with(&format!("still applied: removed {}", gone[0])),
+        "{detail}"
+    );
+}
