@@ -94,7 +94,10 @@ async fn main() -> anyhow::Result<()> {
     env.insert("SCIM_BRIDGE__LOG__LEVEL".into(), "warn".into());
     // Measure the bridge, not its backend protection: no rate cap, room for every client.
     env.insert("SCIM_BRIDGE__BACKEND__MAX_RPS".into(), "0".into());
-    env.insert("SCIM_BRIDGE__BACKEND__MAX_CONCURRENCY".into(), "1024".into());
+    env.insert(
+        "SCIM_BRIDGE__BACKEND__MAX_CONCURRENCY".into(),
+        "1024".into(),
+    );
     let settings_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scim-bridge.toml");
     let (settings, plan) =
         scim_bridge::load(&settings_file, Some(env.clone())).map_err(|e| anyhow::anyhow!("{e}"))?;
