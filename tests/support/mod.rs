@@ -49,6 +49,39 @@ impl Drop for TempDir {
     }
 }
 
+/// With `SCIM_BRIDGE_TEST_LOGS=<dir>` (set by `.ci/run`), every test binary
+/// logs everything at TRACE as JSON into `<dir>/<binary>-<pid>.log`, so CI can
+/// grep the logs of the whole run for secrets. `tests/lifecycle.rs` captures
+/// its own logs (and greps them itself), so it is left alone.
+pub fn init_log_capture() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(dir) = std::env::var_os("SCIM_BRIDGE_TEST_LOGS") else {
+            return;
+        };
+        let exe = std::env::current_exe().ok();
+        let name = exe
+            .as_deref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "test".into());
+        if name.starts_with("lifecycle") {
+            return;
+        }
+        let _ = std::fs::create_dir_all(&dir);
+        let path = std::path::Path::new(&dir).join(format!("{name}-{}.log", std::process::id()));
+        let Ok(file) = std::fs::File::create(path) else {
+            return;
+        };
+        let sub = scim_bridge::logging::subscriber(
+            scim_bridge::config::LogFormat::Json,
+            "trace",
+            std::sync::Mutex::new(file),
+        );
+        let _ = tracing_subscriber::util::SubscriberInitExt::try_init(sub);
+    });
+}
+
 /// A running bridge.
 pub struct Bridge {
     pub addr: SocketAddr,
@@ -70,6 +103,7 @@ impl Bridge {
         files: &[(&str, &str)],
         env: HashMap<String, String>,
     ) -> Bridge {
+        init_log_capture();
         let dir = TempDir::new();
         // `/readyz`'s periodic backend probe would add calls that tests
         // counting backend requests do not expect: off unless asked for.
