@@ -180,6 +180,17 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// A reload attempt: counted by result; `config_reload_failed` follows the last one.
+    pub fn record_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+        self.config_stale.set(if ok { 0 } else { 1 });
+    }
+
     pub fn record_backend(&self, operation: &str, status: &str, took: Duration) {
         self.backend_calls
             .get_or_create(&BackendLabels {

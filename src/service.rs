@@ -104,6 +104,15 @@ impl ResourceCtx<'_> {
         format!("{} {id}", self.res.name)
     }
 
+    /// `405` for a SCIM method whose backend operation the mapping leaves out.
+    fn unsupported(&self, verb: &str) -> ScimError {
+        ScimError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            format!("{} cannot be {verb} through this bridge", self.res.name),
+        )
+    }
+
     fn not_found(&self, id: &str) -> ScimError {
         ScimError::not_found(format!("{} not found", self.what(id)))
     }
@@ -246,13 +255,12 @@ impl ResourceCtx<'_> {
 
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
         self.check_unmapped(body)?;
-        let op = self.res.ops.create.as_ref().ok_or_else(|| {
-            ScimError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                None,
-                format!("{} cannot be created through this bridge", self.res.name),
-            )
-        })?;
+        let op = self
+            .res
+            .ops
+            .create
+            .as_ref()
+            .ok_or_else(|| self.unsupported("created"))?;
         let record = self.res.to_backend(body, None, WriteMode::Create)?;
         if let Some(mi) = self.res.members_attr {
             self.check_members_exist(&member_ids(body, &self.res.attributes[mi].target.name))
@@ -269,13 +277,12 @@ impl ResourceCtx<'_> {
     }
 
     pub async fn delete(&self, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
-        let op = self.res.ops.delete.as_ref().ok_or_else(|| {
-            ScimError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                None,
-                format!("{} cannot be deleted through this bridge", self.res.name),
-            )
-        })?;
+        let op = self
+            .res
+            .ops
+            .delete
+            .as_ref()
+            .ok_or_else(|| self.unsupported("deleted"))?;
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let mut backend_if_match = None;
         if if_match.is_some() {
@@ -338,23 +345,21 @@ impl ResourceCtx<'_> {
         use crate::mapping::model::UpdateStyle;
         let (op, body) = match self.res.update {
             UpdateStyle::Replace => {
-                let op = self.res.ops.replace.as_ref().ok_or_else(|| {
-                    ScimError::new(
-                        StatusCode::METHOD_NOT_ALLOWED,
-                        None,
-                        format!("{} cannot be modified through this bridge", self.res.name),
-                    )
-                })?;
+                let op = self
+                    .res
+                    .ops
+                    .replace
+                    .as_ref()
+                    .ok_or_else(|| self.unsupported("modified"))?;
                 (op, Self::body_bytes(op, new))
             }
             UpdateStyle::MergePatch => {
-                let op = self.res.ops.patch.as_ref().ok_or_else(|| {
-                    ScimError::new(
-                        StatusCode::METHOD_NOT_ALLOWED,
-                        None,
-                        format!("{} cannot be modified through this bridge", self.res.name),
-                    )
-                })?;
+                let op = self
+                    .res
+                    .ops
+                    .patch
+                    .as_ref()
+                    .ok_or_else(|| self.unsupported("modified"))?;
                 (op, Self::body_bytes(op, merge_diff(&old.record, &new)))
             }
         };

@@ -197,13 +197,7 @@ impl AppState {
                     stamps,
                     Some(self.metrics.clone()),
                 )));
-                self.metrics
-                    .reloads
-                    .get_or_create(&crate::metrics::ResultLabels {
-                        result: "ok".into(),
-                    })
-                    .inc();
-                self.metrics.config_stale.set(0);
+                self.metrics.record_reload(true);
                 status.reloads += 1;
                 status.last_error = None;
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -218,13 +212,7 @@ impl AppState {
                 // Remember what was read so the same broken files are not retried every tick.
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
                 status.failures += 1;
-                self.metrics
-                    .reloads
-                    .get_or_create(&crate::metrics::ResultLabels {
-                        result: "error".into(),
-                    })
-                    .inc();
-                self.metrics.config_stale.set(1);
+                self.metrics.record_reload(false);
                 status.last_error = Some(text.clone());
                 for line in text.lines() {
                     tracing::error!(

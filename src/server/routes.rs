@@ -238,6 +238,27 @@ where
     Ok(v)
 }
 
+/// A discovery collection (`/Schemas`, `/ResourceTypes`) as a ListResponse,
+/// or the one document whose `id` matches (case-insensitively) the path's last segment.
+fn discovery_answer(all: Vec<Value>, id: Option<&&str>, what: &str) -> Result<Resp, ScimError> {
+    let Some(id) = id else {
+        let n = all.len();
+        return Ok(json_response(
+            StatusCode::OK,
+            &discovery::list_response(all, n, 1),
+        ));
+    };
+    let id = decode_segment(id);
+    all.into_iter()
+        .find(|d| {
+            d["id"]
+                .as_str()
+                .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+        })
+        .map(|d| json_response(StatusCode::OK, &d))
+        .ok_or_else(|| ScimError::not_found(format!("{what} {id:?} not found")))
+}
+
 fn decode_segment(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
@@ -402,60 +423,24 @@ where
             if method != Method::GET {
                 return Err(method_not_allowed("GET"));
             }
-            let all: Vec<Value> = live
+            let all = live
                 .plan
                 .resources
                 .iter()
                 .map(|r| discovery::resource_type(r, &base))
                 .collect();
-            return match rest.first() {
-                None => {
-                    let n = all.len();
-                    Ok(json_response(
-                        StatusCode::OK,
-                        &discovery::list_response(all, n, 1),
-                    ))
-                }
-                Some(name) => {
-                    let name = decode_segment(name);
-                    all.into_iter()
-                        .find(|r| r["id"] == name.as_str())
-                        .map(|r| json_response(StatusCode::OK, &r))
-                        .ok_or_else(|| {
-                            ScimError::not_found(format!("resource type {name:?} not found"))
-                        })
-                }
-            };
+            return discovery_answer(all, rest.first(), "resource type");
         }
         ["Schemas", rest @ ..] if rest.len() <= 1 => {
             *route = "/Schemas".into();
             if method != Method::GET {
                 return Err(method_not_allowed("GET"));
             }
-            let all: Vec<Value> = discovery::all_schemas(&live.plan)
+            let all = discovery::all_schemas(&live.plan)
                 .into_iter()
                 .map(|s| discovery::schema(s, &base))
                 .collect();
-            return match rest.first() {
-                None => {
-                    let n = all.len();
-                    Ok(json_response(
-                        StatusCode::OK,
-                        &discovery::list_response(all, n, 1),
-                    ))
-                }
-                Some(urn) => {
-                    let urn = decode_segment(urn);
-                    all.into_iter()
-                        .find(|s| {
-                            s["id"]
-                                .as_str()
-                                .is_some_and(|i| i.eq_ignore_ascii_case(&urn))
-                        })
-                        .map(|s| json_response(StatusCode::OK, &s))
-                        .ok_or_else(|| ScimError::not_found(format!("schema {urn:?} not found")))
-                }
-            };
+            return discovery_answer(all, rest.first(), "schema");
         }
         [] | [".search"] => {
             *route = format!("/{}", segments.first().unwrap_or(&""));
