@@ -68,15 +68,6 @@ fn query_param<'a>(path_and_query: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn ids(list: &Value) -> Vec<String> {
-    list["Resources"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no Resources in {list}"))
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 async fn search(s: &PeripassStack, filter: &str) -> Value {
     let r = s
         .scim()

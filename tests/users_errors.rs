@@ -47,15 +47,6 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
-fn ids(list: &Value) -> Vec<String> {
-    list["Resources"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no Resources in {list}"))
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 async fn filter_get(s: &PeripassStack, filter: &str) -> Resp {
     s.scim()
         .get(&format!("/Users?filter={}", entra_filter(filter)))

@@ -467,6 +467,16 @@ impl LegacyClient {
     }
 }
 
+/// The ids of a ListResponse's Resources, in order.
+pub fn ids(list: &Value) -> Vec<String> {
+    list["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Resources in {list}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Entra's PATCH envelope.
 pub fn patch_ops(ops: Value) -> Value {
     serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
