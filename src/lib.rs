@@ -19,6 +19,7 @@ pub mod scim;
 pub mod secret;
 pub mod server;
 pub mod service;
+pub mod suggest;
 
 pub use server::{run, run_with, AppState};
 

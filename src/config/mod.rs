@@ -420,7 +420,7 @@ impl Settings {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Parse {
                 file: file.clone(),
-                message: crate::mapping::compile::did_you_mean(&e.to_string()),
+                message: crate::suggest::did_you_mean(&e.to_string()),
             })?;
         Self::validate(path, raw, &env)
     }
@@ -550,7 +550,7 @@ impl Settings {
         };
         let backend_base_url = match raw.backend.base_url {
             Some(u) => Some(
-                crate::mapping::compile::check_base_url(&expand("backend.base_url", &u)?)
+                check_base_url(&expand("backend.base_url", &u)?)
                     .map_err(|m| invalid("backend.base_url", m))?,
             ),
             None => None,
@@ -808,6 +808,22 @@ impl Settings {
             leeway: Duration::from_secs(j.leeway_s.unwrap_or(defaults::JWT_LEEWAY_S)),
         })
     }
+}
+
+/// Validates a backend origin (`http(s)://host[:port][/prefix]`), trailing slash removed.
+pub fn check_base_url(u: &str) -> Result<String, String> {
+    let uri: http::Uri = u.parse().map_err(|_| format!("{u:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("{u:?} must start with http:// or https://")),
+    }
+    if uri.host().is_none() {
+        return Err(format!("{u:?} has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("{u:?} must not carry a query string"));
+    }
+    Ok(u.trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
