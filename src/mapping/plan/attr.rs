@@ -136,10 +136,6 @@ pub(super) fn is_primary(el: &Value) -> bool {
     }
 }
 
-/// Case-insensitive key lookup (SCIM attribute names are case-insensitive).
-pub use crate::scim::json::get_ci;
-pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
-
 /// Equality for selector values and value maps: strings case-insensitively.
 pub fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {

@@ -16,7 +16,10 @@ mod schema_info;
 mod tests;
 mod translate;
 
-pub use attr::*;
+/// Case-insensitive key lookup (SCIM attribute names are case-insensitive).
+pub use crate::scim::json::get_ci;
+pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
+pub use attr::{loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget};
 pub use translate::{member_ids, member_value};
 
 /// Every resource type the bridge serves, by endpoint.

@@ -89,15 +89,9 @@ backend:
       - { code: MEMBER_GONE, status: 404, scim_status: 404, member_not_found: true }
       - { status: 404, scim_status: 404 }
 resources:
-  Person:
-    endpoint: /People
-    schema: urn:ietf:params:scim:schemas:core:2.0:User
-    id: { field: id }
-    operations:
-      list: { path: /p, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
-      get: { path: "/p/{id}" }
-    attributes:
-      - { scim: userName, field: login, required: true }
+  Person: { endpoint: /People, schema: "urn:ietf:params:scim:schemas:core:2.0:User", id: { field: id },
+    operations: { list: { path: /p, items: "$[*]", total: "$.n", paging: { style: offset, max_page_size: 9 } }, get: { path: "/p/{id}" } },
+    attributes: [ { scim: userName, field: login } ] }
   Team:
     endpoint: /Groups
     schema: urn:ietf:params:scim:schemas:core:2.0:Group
