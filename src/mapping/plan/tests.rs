@@ -92,16 +92,9 @@ resources:
   Person: { endpoint: /People, schema: "urn:ietf:params:scim:schemas:core:2.0:User", id: { field: id },
     operations: { list: { path: /p, items: "$[*]", total: "$.n", paging: { style: offset, max_page_size: 9 } }, get: { path: "/p/{id}" } },
     attributes: [ { scim: userName, field: login } ] }
-  Team:
-    endpoint: /Groups
-    schema: urn:ietf:params:scim:schemas:core:2.0:Group
-    id: { field: id }
-    operations:
-      list: { path: /t, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
-      get: { path: "/t/{id}" }
-    attributes:
-      - { scim: displayName, field: name, required: true }
-      - { scim: members, field: members, members: { id_type: integer, resource: /People } }
+  Team: { endpoint: /Groups, schema: "urn:ietf:params:scim:schemas:core:2.0:Group", id: { field: id },
+    operations: { list: { path: /t, items: "$[*]", total: "$.n", paging: { style: offset, max_page_size: 9 } }, get: { path: "/t/{id}" } },
+    attributes: [ { scim: displayName, field: name }, { scim: members, field: members, members: { id_type: integer, resource: /People } } ] }
 "#;
 
 #[test]
