@@ -4,8 +4,11 @@
 pub mod compile;
 pub mod fieldpath;
 pub mod lint;
+pub mod merge;
 pub mod model;
 pub mod plan;
+pub mod pushdown;
+pub mod request;
 pub mod transform;
 
 pub use compile::{load_plan, MappingError};

@@ -108,6 +108,11 @@ pub struct ErrorRule {
     pub scim_status: u16,
     #[serde(default)]
     pub scim_type: Option<String>,
+    /// The matched answer to a membership call (`add_member`) means the member
+    /// does not exist, rather than the group: the client gets 400
+    /// `invalidValue` naming the member instead of a 404.
+    #[serde(default)]
+    pub member_not_found: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

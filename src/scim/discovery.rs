@@ -1,9 +1,52 @@
-//! `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas`, generated from
-//! the compiled plan so they advertise exactly what the mapping serves.
+//! `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas`, rendered from
+//! what the service says it serves ([`ResourceTypeInfo`], [`Catalog`]; the
+//! mapping layer implements both from the compiled plan), so they advertise
+//! exactly what the mapping serves.
 
-use crate::mapping::plan::{Plan, ResourcePlan, SchemaAttr, SchemaDef};
 use crate::scim::attr::AttrKind;
+use crate::scim::schema::{SchemaAttr, SchemaDef};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// What `/ResourceTypes` and `/Schemas` need to know about one resource type.
+pub trait ResourceTypeInfo {
+    fn name(&self) -> &str;
+    /// `/Users`.
+    fn endpoint(&self) -> &str;
+    fn description(&self) -> &str;
+    /// The core schema URN.
+    fn schema(&self) -> &str;
+    /// Extension schema URNs.
+    fn extensions(&self) -> &[String];
+    /// Core schema first, then extensions.
+    fn schemas(&self) -> &[SchemaDef];
+}
+
+impl<T: ResourceTypeInfo + ?Sized> ResourceTypeInfo for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn endpoint(&self) -> &str {
+        (**self).endpoint()
+    }
+    fn description(&self) -> &str {
+        (**self).description()
+    }
+    fn schema(&self) -> &str {
+        (**self).schema()
+    }
+    fn extensions(&self) -> &[String] {
+        (**self).extensions()
+    }
+    fn schemas(&self) -> &[SchemaDef] {
+        (**self).schemas()
+    }
+}
+
+/// Every resource type the service serves.
+pub trait Catalog {
+    fn resource_types(&self) -> Vec<&dyn ResourceTypeInfo>;
+}
 
 pub const SPC_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RT_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
@@ -33,20 +76,20 @@ pub fn service_provider_config(base: &str, max_results: usize) -> Value {
     })
 }
 
-pub fn resource_type(r: &ResourcePlan, base: &str) -> Value {
+pub fn resource_type<R: ResourceTypeInfo + ?Sized>(r: &R, base: &str) -> Value {
     let ext: Vec<Value> = r
-        .extensions
+        .extensions()
         .iter()
         .map(|e| json!({"schema": e, "required": false}))
         .collect();
     let mut v = json!({
         "schemas": [RT_URN],
-        "id": r.name,
-        "name": r.name,
-        "endpoint": r.endpoint,
-        "description": r.description,
-        "schema": r.schema,
-        "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/{}", r.name)}
+        "id": r.name(),
+        "name": r.name(),
+        "endpoint": r.endpoint(),
+        "description": r.description(),
+        "schema": r.schema(),
+        "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/{}", r.name())}
     });
     if !ext.is_empty() {
         v["schemaExtensions"] = Value::Array(ext);
@@ -125,10 +168,10 @@ pub fn schema(def: &SchemaDef, base: &str) -> Value {
 }
 
 /// Every schema of every resource type, each once.
-pub fn all_schemas(plan: &Plan) -> Vec<&SchemaDef> {
+pub fn all_schemas<C: Catalog + ?Sized>(catalog: &C) -> Vec<&SchemaDef> {
     let mut out: Vec<&SchemaDef> = Vec::new();
-    for r in &plan.resources {
-        for s in &r.schemas {
+    for r in catalog.resource_types() {
+        for s in r.schemas() {
             if !out.iter().any(|o| o.urn == s.urn) {
                 out.push(s);
             }

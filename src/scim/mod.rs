@@ -5,5 +5,9 @@ pub mod attr;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod json;
 pub mod patch;
 pub mod query;
+pub mod schema;
+#[cfg(test)]
+pub(crate) mod test_schema;

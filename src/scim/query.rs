@@ -3,6 +3,7 @@
 use crate::scim::attr::AttrPath;
 use crate::scim::error::ScimError;
 use crate::scim::filter::parse_patch_path;
+use crate::scim::json::{find_key, get_ci};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -64,7 +65,7 @@ impl Projection {
 
     pub fn from_json(body: &Value) -> Result<Projection, ScimError> {
         let join = |k: &str| -> Result<Option<String>, ScimError> {
-            match crate::mapping::plan::get_ci(body, k) {
+            match get_ci(body, k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
                 Some(Value::Array(a)) => Ok(Some(
@@ -143,10 +144,6 @@ fn container_key<'a>(
         }
         _ => Some(None),
     }
-}
-
-fn find_key<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a String> {
-    obj.keys().find(|k| k.eq_ignore_ascii_case(name))
 }
 
 fn copy_path(src: &Map<String, Value>, dst: &mut Map<String, Value>, p: &AttrPath, core: &str) {

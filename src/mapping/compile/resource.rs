@@ -1,0 +1,382 @@
+//! One resource type: id, version, operations, pushdown filters, constants.
+
+use super::*;
+
+pub(super) fn parse_kind(cx: &mut Ctx, at: &str, k: Option<&str>) -> AttrKind {
+    match k.unwrap_or("string") {
+        "string" => AttrKind::String,
+        "boolean" => AttrKind::Boolean,
+        "integer" => AttrKind::Integer,
+        "decimal" => AttrKind::Decimal,
+        "dateTime" | "datetime" => AttrKind::DateTime,
+        "reference" => AttrKind::Reference,
+        "binary" => AttrKind::Binary,
+        other => {
+            cx.err(at, format!("{other:?} is not a SCIM type; expected one of string, boolean, integer, decimal, dateTime, reference, binary"));
+            AttrKind::String
+        }
+    }
+}
+
+pub(super) fn compile_resource(
+    cx: &mut Ctx,
+    name: &str,
+    r: &ResourceSpec,
+    backend: Arc<BackendPlan>,
+    settings: Option<&Settings>,
+) -> Option<ResourcePlan> {
+    let before = cx.errors.len();
+    let at = format!("resources.{name}");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        cx.err(
+            &at,
+            format!("resource type name {name:?} must be alphanumeric (e.g. User, Group)"),
+        );
+    }
+    let ep = r.endpoint.trim_end_matches('/');
+    if !ep.starts_with('/') || ep.len() < 2 || !ep[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
+        cx.err(
+            format!("{at}.endpoint"),
+            format!(
+                "{:?} must be '/' and one alphanumeric segment, e.g. \"/Users\"",
+                r.endpoint
+            ),
+        );
+    }
+    if !r.schema.starts_with("urn:") {
+        cx.err(
+            format!("{at}.schema"),
+            format!("{:?} is not a schema URN (urn:…)", r.schema),
+        );
+    }
+    for (i, e) in r.extensions.iter().enumerate() {
+        if !e.starts_with("urn:") {
+            cx.err(
+                format!("{at}.extensions[{i}]"),
+                format!("{e:?} is not a schema URN"),
+            );
+        }
+    }
+    let id_field = cx.field(&format!("{at}.id.field"), &r.id.field);
+    let pattern =
+        r.id.pattern
+            .as_ref()
+            .and_then(|p| match Regex::new(&format!("^(?:{p})$")) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    cx.err(
+                        format!("{at}.id.pattern"),
+                        format!("invalid regex {p:?}: {e}"),
+                    );
+                    None
+                }
+            });
+    let version = r.version.as_ref().map(|v| {
+        if v.field.is_none() && !v.etag {
+            cx.err(
+                format!("{at}.version"),
+                "set `field` (a version in the body) or `etag: true`",
+            );
+        }
+        VersionPlan {
+            field: v
+                .field
+                .as_ref()
+                .and_then(|f| cx.field(&format!("{at}.version.field"), f)),
+            etag: v.etag,
+        }
+    });
+    let ts = |cx: &mut Ctx, key: &str, t: &Option<TimestampSpec>| {
+        t.as_ref().and_then(|t| {
+            cx.field(&format!("{at}.meta.{key}.field"), &t.field)
+                .map(|f| (f, t.format))
+        })
+    };
+    let created = ts(cx, "created", &r.meta.created);
+    let last_modified = ts(cx, "last_modified", &r.meta.last_modified);
+
+    // Operations.
+    let o = &r.operations;
+    let oat = format!("{at}.operations");
+    let list = {
+        let l = &o.list;
+        let method = method(
+            cx,
+            &format!("{oat}.list.method"),
+            l.method.as_deref(),
+            Method::GET,
+        );
+        let _ = path_template(cx, &format!("{oat}.list.path"), &l.path, false, false);
+        let query = query_string(cx, &format!("{oat}.list.query"), &l.query);
+        let mut headers = Vec::new();
+        for (k, v) in &l.headers {
+            headers.extend(header(cx, &format!("{oat}.list.headers.{k}"), k, v, false));
+        }
+        let items = match compile_items(&l.items) {
+            Ok(i) => i,
+            Err(m) => {
+                cx.err(format!("{oat}.list.items"), m);
+                ItemsExpr::ArrayField(ReadExpr::Root)
+            }
+        };
+        let total = cx
+            .read_expr(&format!("{oat}.list.total"), &l.total)
+            .unwrap_or(ReadExpr::Root);
+        let paging = compile_paging(cx, &format!("{oat}.list.paging"), &l.paging);
+        if paging.max() == 0 {
+            cx.err(
+                format!("{oat}.list.paging.max_page_size"),
+                "must be greater than 0",
+            );
+        }
+        ListPlan {
+            method,
+            path: l.path.clone(),
+            query,
+            headers,
+            items,
+            total,
+            paging,
+        }
+    };
+    let get = compile_op(cx, "get", &format!("{oat}.get"), &o.get, Method::GET, false);
+    let create = o.create.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "create",
+            &format!("{oat}.create"),
+            op,
+            Method::POST,
+            false,
+        )
+    });
+    let replace = o.replace.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "replace",
+            &format!("{oat}.replace"),
+            op,
+            Method::PUT,
+            false,
+        )
+    });
+    let patch = o.patch.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "patch",
+            &format!("{oat}.patch"),
+            op,
+            Method::PATCH,
+            false,
+        )
+    });
+    let delete = o.delete.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "delete",
+            &format!("{oat}.delete"),
+            op,
+            Method::DELETE,
+            false,
+        )
+    });
+    let add_member = o.add_member.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "add_member",
+            &format!("{oat}.add_member"),
+            op,
+            Method::POST,
+            true,
+        )
+    });
+    let remove_member = o.remove_member.as_ref().map(|op| {
+        compile_op(
+            cx,
+            "remove_member",
+            &format!("{oat}.remove_member"),
+            op,
+            Method::DELETE,
+            true,
+        )
+    });
+    match r.update {
+        UpdateStyle::Replace if replace.is_none() && (o.create.is_some()) => cx.err(
+            format!("{at}.update"),
+            "update style `replace` needs operations.replace",
+        ),
+        UpdateStyle::MergePatch if patch.is_none() => cx.err(
+            format!("{at}.update"),
+            "update style `merge_patch` needs operations.patch",
+        ),
+        _ => {}
+    }
+    if add_member.is_some() != remove_member.is_some() {
+        cx.err(&oat, "add_member and remove_member go together");
+    }
+
+    // Attributes.
+    let mut attributes: Vec<AttrPlan> = Vec::new();
+    let mut members_attr = None;
+    for (i, a) in r.attributes.iter().enumerate() {
+        let aat = format!("{at}.attributes[{i}] ({})", a.scim);
+        if let Some(ap) = compile_attr(cx, &aat, a, r) {
+            if attributes
+                .iter()
+                .any(|o| same_target(&o.target, &ap.target))
+            {
+                cx.err(&aat, format!("SCIM attribute {:?} is mapped twice", a.scim));
+            }
+            if ap.members.is_some() {
+                members_attr = Some(attributes.len());
+            }
+            attributes.push(ap);
+        }
+    }
+    if !attributes.iter().any(|a| a.required) && name == "User" {
+        // userName is the one attribute SCIM requires of a User.
+        if !attributes.iter().any(|a| a.target.name == "userName") {
+            cx.err(
+                format!("{at}.attributes"),
+                "a User mapping must map userName (RFC 7643 requires it)",
+            );
+        }
+    }
+
+    // Filters.
+    let mut filters = Vec::new();
+    for (i, f) in r.filters.iter().enumerate() {
+        let fat = format!("{at}.filters[{i}]");
+        if !f.op.eq_ignore_ascii_case("eq") {
+            cx.err(
+                format!("{fat}.op"),
+                format!(
+                    "{:?}: only `eq` can be pushed down to a backend query parameter",
+                    f.op
+                ),
+            );
+        }
+        if f.param.is_empty() {
+            cx.err(format!("{fat}.param"), "must not be empty");
+        }
+        match r
+            .attributes
+            .iter()
+            .position(|a| norm(&a.scim) == norm(&f.scim))
+        {
+            Some(idx) => {
+                // position in `attributes` equals position in the spec when all compiled
+                filters.push(PushdownPlan {
+                    attr: idx,
+                    param: f.param.clone(),
+                });
+            }
+            None => cx.err(
+                format!("{fat}.scim"),
+                format!(
+                    "{:?} is not one of this resource's mapped attributes",
+                    f.scim
+                ),
+            ),
+        }
+    }
+
+    // Constants.
+    let mut constants = Vec::new();
+    for (i, c) in r.constants.iter().enumerate() {
+        let cat = format!("{at}.constants[{i}]");
+        let value = match &c.value {
+            Value::String(s) => cx.expand(&format!("{cat}.value"), s).map(Value::String),
+            v => Some(v.clone()),
+        };
+        let always = match c.on.as_deref() {
+            None | Some("create") => false,
+            Some("always") => true,
+            Some(other) => {
+                cx.err(
+                    format!("{cat}.on"),
+                    format!("{other:?} is not one of create, always"),
+                );
+                false
+            }
+        };
+        if let (Some(field), Some(value)) = (cx.field(&format!("{cat}.field"), &c.field), value) {
+            constants.push(ConstantPlan {
+                field,
+                value,
+                always,
+            });
+        }
+    }
+
+    let conflict_status = r.conflict.as_ref().map(|c| c.status).unwrap_or(
+        if version.as_ref().is_some_and(|v| v.etag) {
+            412
+        } else {
+            409
+        },
+    );
+    let scan_limit = r
+        .scan_limit
+        .or(settings.map(|s| s.scan_limit))
+        .unwrap_or(crate::config::defaults::SCAN_LIMIT);
+    if cx.errors.len() > before {
+        return None;
+    }
+    let schemas = build_schemas(name, r, &attributes);
+    Some(ResourcePlan {
+        name: name.to_string(),
+        endpoint: ep.to_string(),
+        schema: r.schema.clone(),
+        extensions: r.extensions.clone(),
+        description: r
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("{name} resources")),
+        strict: r.strict,
+        backend,
+        id: IdPlan {
+            field: id_field?,
+            kind: r.id.kind,
+            pattern,
+        },
+        version,
+        created,
+        last_modified,
+        update: r.update,
+        conflict_status,
+        conflict_code: r.conflict.as_ref().and_then(|c| c.code.clone()),
+        ops: Operations {
+            list,
+            get,
+            create,
+            replace,
+            patch,
+            delete,
+            add_member,
+            remove_member,
+        },
+        filters,
+        attributes,
+        constants,
+        scan_limit,
+        schemas,
+        members_attr,
+        file: cx.file.clone(),
+    })
+}
+
+pub(super) fn norm(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
+}
+
+pub(super) fn same_target(a: &ScimTarget, b: &ScimTarget) -> bool {
+    a.urn == b.urn
+        && a.name.eq_ignore_ascii_case(&b.name)
+        && a.sub.as_deref().map(str::to_ascii_lowercase)
+            == b.sub.as_deref().map(str::to_ascii_lowercase)
+        && a.selector == b.selector
+}

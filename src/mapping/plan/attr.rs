@@ -1,0 +1,300 @@
+//! Where one attribute lives on both sides and how its values convert.
+
+use super::*;
+use crate::mapping::transform::Transform;
+use crate::scim::attr::AttrKind;
+use crate::scim::error::ScimError;
+use serde_json::Map;
+
+/// Where an attribute lives in a SCIM resource.
+#[derive(Debug, Clone)]
+pub struct ScimTarget {
+    /// Extension URN (canonical), `None` for the core schema.
+    pub urn: Option<String>,
+    pub name: String,
+    /// `[type eq "work"]`: the element of a multi-valued attribute it maps.
+    pub selector: Vec<(String, Value)>,
+    pub sub: Option<String>,
+}
+
+impl ScimTarget {
+    pub fn container<'a>(&self, scim: &'a Value) -> Option<&'a Value> {
+        match &self.urn {
+            None => Some(scim),
+            Some(u) => get_ci(scim, u),
+        }
+    }
+
+    /// The client's value for this attribute, `None` when absent (or null).
+    pub fn extract<'a>(&self, scim: &'a Value) -> Option<&'a Value> {
+        let v = get_ci(self.container(scim)?, &self.name)?;
+        let v = if self.selector.is_empty() {
+            match &self.sub {
+                Some(s) => get_ci(v, s)?,
+                None => v,
+            }
+        } else {
+            let el = match v {
+                Value::Array(a) => self.pick(a)?,
+                Value::Object(_) if self.selects(v) => v,
+                _ => return None,
+            };
+            match &self.sub {
+                Some(s) => get_ci(el, s)?,
+                None => el,
+            }
+        };
+        (!v.is_null()).then_some(v)
+    }
+
+    /// The element the backend field takes when several carry the selector:
+    /// an `add` to `emails` appends a second work email next to the stored
+    /// one, and a client may list two. The backend holds one, so the one
+    /// marked primary wins, else the last listed (the newest after an add).
+    /// Elements without a value for the mapped sub-attribute are skipped.
+    pub(super) fn pick<'a>(&self, elems: &'a [Value]) -> Option<&'a Value> {
+        let with_value = |e: &&Value| match &self.sub {
+            Some(s) => get_ci(e, s).is_some_and(|v| !v.is_null()),
+            None => true,
+        };
+        let hits: Vec<&Value> = elems
+            .iter()
+            .filter(|e| self.selects(e))
+            .filter(with_value)
+            .collect();
+        let primary = |e: &&&Value| is_primary(e);
+        hits.iter()
+            .rev()
+            .find(primary)
+            .or_else(|| hits.last())
+            .copied()
+    }
+
+    pub(super) fn selects(&self, el: &Value) -> bool {
+        self.selector
+            .iter()
+            .all(|(k, want)| get_ci(el, k).is_some_and(|got| loose_eq(got, want)))
+    }
+
+    /// Puts a value read from the backend at this attribute's place.
+    pub fn place(&self, scim: &mut Map<String, Value>, v: Value) {
+        let container = match &self.urn {
+            None => scim,
+            Some(u) => match scim
+                .entry(u.clone())
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                Value::Object(m) => m,
+                _ => return,
+            },
+        };
+        if self.selector.is_empty() {
+            match &self.sub {
+                None => {
+                    container.insert(self.name.clone(), v);
+                }
+                Some(sub) => {
+                    if let Value::Object(m) = container
+                        .entry(self.name.clone())
+                        .or_insert_with(|| Value::Object(Map::new()))
+                    {
+                        m.insert(sub.clone(), v);
+                    }
+                }
+            }
+            return;
+        }
+        let Value::Array(arr) = container
+            .entry(self.name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        else {
+            return;
+        };
+        let pos = match arr.iter().position(|e| self.selects(e)) {
+            Some(p) => p,
+            None => {
+                let mut el = Map::new();
+                for (k, sv) in &self.selector {
+                    el.insert(k.clone(), sv.clone());
+                }
+                arr.push(Value::Object(el));
+                arr.len() - 1
+            }
+        };
+        if let (Some(sub), Value::Object(el)) = (&self.sub, &mut arr[pos]) {
+            el.insert(sub.clone(), v);
+        }
+    }
+}
+
+/// `primary: true` (or Entra's `"True"`) on a multi-valued element.
+pub(super) fn is_primary(el: &Value) -> bool {
+    match get_ci(el, "primary") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// Equality for selector values and value maps: strings case-insensitively.
+pub fn loose_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
+        _ => a == b,
+    }
+}
+
+/// Text key of a scalar for value maps (`true`, `ACTIVE`, `3`).
+pub fn scalar_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// How group members are stored in a backend array.
+#[derive(Debug, Clone)]
+pub struct MembersPlan {
+    pub id_type: IdKind,
+    /// `[{"uuid": …}]` when set, plain ids otherwise.
+    pub key: Option<String>,
+    /// Endpoint of the member resource type (for `$ref`).
+    pub resource: String,
+    /// Name of the member resource type (`User`): a member element's `type`.
+    pub member_type: String,
+}
+
+impl MembersPlan {
+    /// Backend array element → SCIM member id.
+    pub fn id_of(&self, el: &Value) -> Option<String> {
+        let v = match &self.key {
+            Some(k) => el.get(k)?,
+            None => el,
+        };
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// SCIM member id → backend array element; `None` when the id cannot be valid.
+    pub fn element(&self, id: &str) -> Option<Value> {
+        let v = match self.id_type {
+            IdKind::Integer => Value::from(id.parse::<u64>().ok()?),
+            IdKind::String => Value::String(id.to_string()),
+        };
+        Some(match &self.key {
+            Some(k) => {
+                let mut m = Map::new();
+                m.insert(k.clone(), v);
+                Value::Object(m)
+            }
+            None => v,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct AttrPlan {
+    /// The `scim:` text as written in the mapping (for messages).
+    pub scim_text: String,
+    pub target: ScimTarget,
+    pub kind: AttrKind,
+    pub read: Option<ReadSource>,
+    pub write: Option<FieldPath>,
+    pub mutability: Mutability,
+    pub required: bool,
+    pub uniqueness: &'static str,
+    pub case_exact: bool,
+    /// SCIM key → backend value.
+    pub values: Vec<(String, Value)>,
+    /// Advertised in `/Schemas` as `canonicalValues` (explicit, or the keys of `values`).
+    pub canonical_values: Vec<String>,
+    pub transforms: Vec<Transform>,
+    pub default: Option<Value>,
+    pub description: Option<String>,
+    pub members: Option<MembersPlan>,
+}
+
+#[derive(Debug)]
+pub enum ReadSource {
+    Expr(ReadExpr),
+    Template(Template),
+}
+
+impl AttrPlan {
+    /// Backend record → SCIM value (`None` when absent or unmappable).
+    pub fn read_value(&self, record: &Value) -> Option<Value> {
+        let raw = match self.read.as_ref()? {
+            ReadSource::Expr(e) => e.first(record)?.clone(),
+            ReadSource::Template(t) => return t.render(record).map(Value::String),
+        };
+        if raw.is_null() {
+            return None;
+        }
+        let mut v = if self.values.is_empty() {
+            raw
+        } else {
+            let (k, _) = self.values.iter().find(|(_, b)| loose_eq(b, &raw))?;
+            Value::String(k.clone())
+        };
+        for t in self.transforms.iter().rev() {
+            v = t.read(v);
+        }
+        let v = crate::scim::patch::coerce(v, self.kind);
+        match (&v, self.kind) {
+            (Value::String(s), AttrKind::String) if s.is_empty() => None,
+            _ => Some(v),
+        }
+    }
+
+    /// SCIM value → backend value, checking the SCIM type first.
+    pub fn write_value(&self, v: &Value) -> Result<Value, ScimError> {
+        let v = crate::scim::patch::coerce(v.clone(), self.kind);
+        let ok = match self.kind {
+            AttrKind::Boolean => v.is_boolean(),
+            AttrKind::Integer => v.is_i64() || v.is_u64(),
+            AttrKind::Decimal => v.is_number(),
+            AttrKind::Complex => v.is_object() || v.is_array(),
+            _ => v.is_string(),
+        };
+        if !ok {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{}' must be of type {:?}, got {}",
+                self.scim_text,
+                self.kind,
+                short(&v)
+            )));
+        }
+        let mut v = v;
+        for t in &self.transforms {
+            v = t.write(v).map_err(|e| {
+                ScimError::invalid_value(format!("attribute '{}': {e}", self.scim_text))
+            })?;
+        }
+        if self.values.is_empty() || v.is_null() {
+            return Ok(v);
+        }
+        let key = scalar_key(&v).unwrap_or_default();
+        self.values
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = self.values.iter().map(|(k, _)| k.as_str()).collect();
+                ScimError::invalid_value(format!(
+                    "attribute '{}': value {} is not one of {}",
+                    self.scim_text,
+                    short(&v),
+                    allowed.join(", ")
+                ))
+            })
+    }
+
+    pub fn writable(&self) -> bool {
+        self.write.is_some() && self.mutability != Mutability::ReadOnly
+    }
+}

@@ -1,0 +1,405 @@
+//! The compiled, executable mapping: what [`super::compile`] produces and the
+//! request path uses. Nothing here parses text at request time.
+
+use crate::mapping::fieldpath::FieldPath;
+use crate::mapping::model::{IdKind, TimeFormat, UpdateStyle};
+use http::{HeaderName, HeaderValue, Method};
+use jsonpath_rust::parser::model::JpQuery;
+use regex::Regex;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod attr;
+mod schema_info;
+#[cfg(test)]
+mod tests;
+mod translate;
+
+/// Case-insensitive key lookup (SCIM attribute names are case-insensitive).
+pub use crate::scim::json::get_ci;
+pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
+pub use attr::{loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget};
+pub use translate::{member_ids, member_value};
+
+/// Every resource type the bridge serves, by endpoint.
+#[derive(Debug, Default, Clone)]
+pub struct Plan {
+    pub resources: Vec<Arc<ResourcePlan>>,
+    /// Non-fatal findings of `check` (likely mistakes).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Finds the resource type serving `/Users` (case-insensitive, as SCIM endpoints are by convention).
+    pub fn by_endpoint(&self, segment: &str) -> Option<&Arc<ResourcePlan>> {
+        self.resources
+            .iter()
+            .find(|r| r.endpoint[1..].eq_ignore_ascii_case(segment))
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<ResourcePlan>> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+}
+
+/// A read expression: direct field access when the JSONPath was a plain path.
+#[derive(Debug)]
+pub enum ReadExpr {
+    Field(FieldPath),
+    Root,
+    JsonPath(Box<JpQuery>),
+}
+
+impl ReadExpr {
+    /// First value the expression selects.
+    pub fn first<'a>(&self, v: &'a Value) -> Option<&'a Value> {
+        match self {
+            ReadExpr::Field(p) => p.get(v),
+            ReadExpr::Root => Some(v),
+            ReadExpr::JsonPath(q) => jsonpath_rust::query::js_path_process(q, v)
+                .ok()?
+                .into_iter()
+                .next()
+                .map(|r| r.val()),
+        }
+    }
+}
+
+impl ReadExpr {
+    /// Like [`Self::first`], but moves the value out of an owned document
+    /// instead of copying it (a backend answer holding a large member list is
+    /// then never held twice).
+    pub fn take(&self, mut v: Value) -> Option<Value> {
+        match self {
+            ReadExpr::Root => Some(v),
+            ReadExpr::Field(p) => p.get_mut(&mut v).map(Value::take),
+            ReadExpr::JsonPath(_) => self.first(&v).cloned(),
+        }
+    }
+}
+
+/// `$.data[*]`-style expressions selecting the records of a list answer.
+#[derive(Debug)]
+pub enum ItemsExpr {
+    /// A field holding an array (`$.data[*]`, `$.items`).
+    ArrayField(ReadExpr),
+    JsonPath(Box<JpQuery>),
+}
+
+impl ItemsExpr {
+    pub fn select<'a>(&self, v: &'a Value) -> Vec<&'a Value> {
+        match self {
+            ItemsExpr::ArrayField(e) => match e.first(v) {
+                Some(Value::Array(a)) => a.iter().collect(),
+                _ => Vec::new(),
+            },
+            ItemsExpr::JsonPath(q) => jsonpath_rust::query::js_path_process(q, v)
+                .map(|refs| refs.into_iter().map(|r| r.val()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum TemplatePart {
+    Lit(String),
+    Field(FieldPath),
+}
+
+/// `{firstName} {lastName}`: parsed once; rendering joins the parts, collapses
+/// blanks left by missing fields and yields nothing when all are missing.
+#[derive(Debug)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+impl Template {
+    pub fn render(&self, record: &Value) -> Option<String> {
+        let mut out = String::new();
+        let mut any = false;
+        for part in &self.parts {
+            match part {
+                TemplatePart::Lit(s) => out.push_str(s),
+                TemplatePart::Field(p) => match p.get(record) {
+                    Some(Value::String(s)) if !s.is_empty() => {
+                        any = true;
+                        out.push_str(s)
+                    }
+                    Some(Value::Number(n)) => {
+                        any = true;
+                        out.push_str(&n.to_string())
+                    }
+                    _ => {}
+                },
+            }
+        }
+        if !any {
+            return None;
+        }
+        let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        (!collapsed.is_empty()).then_some(collapsed)
+    }
+}
+
+/// A value for messages: JSON, cut short.
+pub fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 80 {
+        let mut end = 80;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    } else {
+        s
+    }
+}
+
+#[derive(Debug)]
+pub enum PathPart {
+    Lit(String),
+    Id,
+    Member,
+}
+
+/// One backend call, compiled.
+#[derive(Debug)]
+pub struct OpPlan {
+    /// `get`, `create`, … (metrics and logs).
+    pub name: &'static str,
+    pub method: Method,
+    pub path: Vec<PathPart>,
+    /// Literal query pairs, already percent-encoded.
+    pub query: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub content_type: HeaderValue,
+    pub wrap: Option<String>,
+    pub item: ReadExpr,
+    pub omit: Vec<FieldPath>,
+    /// Membership body template (`{"userId": "{member}"}`).
+    pub body: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Paging {
+    Page {
+        page_param: String,
+        size_param: String,
+        max: usize,
+    },
+    Offset {
+        offset_param: String,
+        limit_param: String,
+        max: usize,
+    },
+}
+
+impl Paging {
+    pub fn max(&self) -> usize {
+        match self {
+            Paging::Page { max, .. } | Paging::Offset { max, .. } => *max,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ListPlan {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub items: ItemsExpr,
+    pub total: ReadExpr,
+    pub paging: Paging,
+}
+
+#[derive(Debug)]
+pub struct Operations {
+    pub list: ListPlan,
+    pub get: OpPlan,
+    pub create: Option<OpPlan>,
+    pub replace: Option<OpPlan>,
+    pub patch: Option<OpPlan>,
+    pub delete: Option<OpPlan>,
+    pub add_member: Option<OpPlan>,
+    pub remove_member: Option<OpPlan>,
+}
+
+#[derive(Debug)]
+pub struct PushdownPlan {
+    /// Index into `ResourcePlan::attributes`, or `None` for `externalId`-less special cases.
+    pub attr: usize,
+    pub param: String,
+}
+
+#[derive(Debug)]
+pub struct ConstantPlan {
+    pub field: FieldPath,
+    pub value: Value,
+    pub always: bool,
+}
+
+/// The backend connection a resource type talks to.
+#[derive(Debug)]
+pub struct BackendPlan {
+    /// `scheme://host:port` plus an optional path prefix, without trailing slash.
+    pub base_url: String,
+    /// Auth and static headers; values marked sensitive so they never print.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub errors: ErrorPlan,
+    /// A one-line description without secrets (for `check`).
+    pub auth_summary: String,
+}
+
+#[derive(Debug)]
+pub struct ErrorPlan {
+    pub code: Option<ReadExpr>,
+    pub message: Option<ReadExpr>,
+    pub fields: Option<ReadExpr>,
+    pub rules: Vec<ErrorRulePlan>,
+}
+
+#[derive(Debug)]
+pub struct ErrorRulePlan {
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub scim_status: http::StatusCode,
+    pub scim_type: Option<&'static str>,
+    /// A membership call answered this way failed because the member is missing.
+    pub member_not_found: bool,
+}
+
+impl ErrorRulePlan {
+    /// Does a backend answer with `status` and error `code` match this rule?
+    pub fn matches(&self, status: u16, code: Option<&str>) -> bool {
+        self.status.is_none_or(|s| s == status)
+            && match (&self.code, code) {
+                (None, _) => true,
+                (Some(want), Some(got)) => want == got,
+                (Some(_), None) => false,
+            }
+    }
+}
+
+impl ErrorPlan {
+    /// The first rule matching a backend answer (rules are checked in order).
+    pub fn rule_for(&self, status: u16, code: Option<&str>) -> Option<&ErrorRulePlan> {
+        self.rules.iter().find(|r| r.matches(status, code))
+    }
+}
+
+#[derive(Debug)]
+pub struct IdPlan {
+    pub field: FieldPath,
+    pub kind: IdKind,
+    pub pattern: Option<Regex>,
+}
+
+#[derive(Debug)]
+pub struct VersionPlan {
+    pub field: Option<FieldPath>,
+    pub etag: bool,
+}
+
+#[derive(Debug)]
+pub struct ResourcePlan {
+    pub name: String,
+    /// `/Users`.
+    pub endpoint: String,
+    pub schema: String,
+    pub extensions: Vec<String>,
+    pub description: String,
+    pub strict: bool,
+    pub backend: Arc<BackendPlan>,
+    pub id: IdPlan,
+    pub version: Option<VersionPlan>,
+    pub created: Option<(FieldPath, TimeFormat)>,
+    pub last_modified: Option<(FieldPath, TimeFormat)>,
+    pub update: UpdateStyle,
+    pub conflict_status: u16,
+    pub conflict_code: Option<String>,
+    pub ops: Operations,
+    pub filters: Vec<PushdownPlan>,
+    pub attributes: Vec<AttrPlan>,
+    pub constants: Vec<ConstantPlan>,
+    pub scan_limit: usize,
+    /// Core schema first, then extensions.
+    pub schemas: Vec<SchemaDef>,
+    /// Index of the `members` attribute, for groups.
+    pub members_attr: Option<usize>,
+    /// The mapping file this came from (for messages).
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    Create,
+    Replace,
+}
+
+impl ResourcePlan {
+    /// Validates a SCIM id before any backend call: `None` means "cannot exist" (404).
+    pub fn check_id<'a>(&self, id: &'a str) -> Option<&'a str> {
+        if id.is_empty() || id.len() > 512 {
+            return None;
+        }
+        if let Some(re) = &self.id.pattern {
+            if !re.is_match(id) {
+                return None;
+            }
+        }
+        if self.id.kind == IdKind::Integer && id.parse::<u64>().is_err() {
+            return None;
+        }
+        Some(id)
+    }
+
+    /// The SCIM id of a backend record.
+    pub fn id_of(&self, record: &Value) -> Option<String> {
+        match self.id.field.get(record)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The backend version of a record (body field or ETag), unquoted.
+    pub fn version_of(&self, record: &Value, etag: Option<&str>) -> Option<String> {
+        let vp = self.version.as_ref()?;
+        if vp.etag {
+            return etag.map(|e| unquote_etag(e).to_string());
+        }
+        match vp.field.as_ref()?.get(record)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// `W/"3"`.
+pub fn weak_etag(v: &str) -> String {
+    format!("W/\"{v}\"")
+}
+
+/// `W/"3"` / `"3"` / `3` → `3`.
+pub fn unquote_etag(e: &str) -> &str {
+    let e = e.trim();
+    let e = e.strip_prefix("W/").unwrap_or(e);
+    e.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(e)
+}
+
+/// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
+pub fn encode_segment(s: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEG: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, SEG).to_string()
+}

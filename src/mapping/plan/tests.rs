@@ -1,0 +1,128 @@
+use super::*;
+use serde_json::json;
+
+const MAPPING: &str = r#"
+version: 1
+backend: { base_url: "http://127.0.0.1:1" }
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    id: { field: id }
+    operations:
+      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
+      get: { path: "/u/{id}" }
+      create: { path: /u }
+      replace: { path: "/u/{id}" }
+    attributes:
+      - { scim: userName, field: login, required: true }
+      - { scim: active, field: status, type: boolean, values: { "true": ACTIVE, "false": DISABLED }, default: true }
+      - { scim: displayName, field: displayName }
+"#;
+
+fn user_plan() -> ResourcePlan {
+    crate::mapping::compile::compile_text("t.yaml", MAPPING, None, &None)
+        .unwrap()
+        .remove(0)
+}
+
+#[test]
+fn replace_sets_defaults_of_left_out_attributes_and_clears_the_rest() {
+    let res = user_plan();
+    let current =
+        json!({"id": 1, "login": "a", "status": "DISABLED", "displayName": "D", "role": "x"});
+    let new = res
+        .to_backend(
+            &json!({"userName": "a"}),
+            Some(&current),
+            WriteMode::Replace,
+        )
+        .unwrap();
+    assert_eq!(
+        new,
+        json!({"id": 1, "login": "a", "status": "ACTIVE", "displayName": null, "role": "x"})
+    );
+    let created = res
+        .to_backend(&json!({"userName": "a"}), None, WriteMode::Create)
+        .unwrap();
+    assert_eq!(created, json!({"login": "a", "status": "ACTIVE"}));
+}
+
+fn work_email() -> ScimTarget {
+    ScimTarget {
+        urn: None,
+        name: "emails".into(),
+        selector: vec![("type".into(), json!("work"))],
+        sub: Some("value".into()),
+    }
+}
+
+#[test]
+fn extract_prefers_the_primary_then_the_newest_selected_element() {
+    let t = work_email();
+    let appended = json!({"emails": [
+        {"type": "work", "value": "old@x"},
+        {"type": "home", "value": "home@x"},
+        {"type": "work", "value": "new@x"}
+    ]});
+    assert_eq!(t.extract(&appended), Some(&json!("new@x")));
+    let primary = json!({"emails": [
+        {"type": "work", "value": "a@x", "primary": "True"},
+        {"type": "work", "value": "b@x"}
+    ]});
+    assert_eq!(t.extract(&primary), Some(&json!("a@x")));
+    let single = json!({"emails": [{"type": "Work", "value": "only@x"}]});
+    assert_eq!(t.extract(&single), Some(&json!("only@x")));
+    assert_eq!(
+        t.extract(&json!({"emails": [{"type": "home", "value": "h"}]})),
+        None
+    );
+}
+
+const GROUPS: &str = r#"
+version: 1
+backend:
+  base_url: "http://127.0.0.1:1"
+  errors:
+    code: "$.error"
+    rules:
+      - { code: MEMBER_GONE, status: 404, scim_status: 404, member_not_found: true }
+      - { status: 404, scim_status: 404 }
+resources:
+  Person: { endpoint: /People, schema: "urn:ietf:params:scim:schemas:core:2.0:User", id: { field: id },
+    operations: { list: { path: /p, items: "$[*]", total: "$.n", paging: { style: offset, max_page_size: 9 } }, get: { path: "/p/{id}" } },
+    attributes: [ { scim: userName, field: login } ] }
+  Team: { endpoint: /Groups, schema: "urn:ietf:params:scim:schemas:core:2.0:Group", id: { field: id },
+    operations: { list: { path: /t, items: "$[*]", total: "$.n", paging: { style: offset, max_page_size: 9 } }, get: { path: "/t/{id}" } },
+    attributes: [ { scim: displayName, field: name }, { scim: members, field: members, members: { id_type: integer, resource: /People } } ] }
+"#;
+
+#[test]
+fn member_type_is_the_resource_type_serving_the_members() {
+    let plans = crate::mapping::compile::compile_text("t.yaml", GROUPS, None, &None).unwrap();
+    let team = &plans[1];
+    let mi = team.members_attr.unwrap();
+    assert_eq!(
+        team.attributes[mi].members.as_ref().unwrap().member_type,
+        "Person"
+    );
+    let scim = team.to_scim(
+        &json!({"id": 1, "name": "t", "members": [7]}),
+        None,
+        "",
+        true,
+    );
+    assert_eq!(scim["members"][0]["type"], "Person");
+    assert_eq!(scim["members"][0]["value"], "7");
+}
+
+#[test]
+fn error_rules_say_which_answer_means_a_missing_member() {
+    let plans = crate::mapping::compile::compile_text("t.yaml", GROUPS, None, &None).unwrap();
+    let errors = &plans[1].backend.errors;
+    let rule = |status, code| errors.rule_for(status, code).map(|r| r.member_not_found);
+    assert_eq!(rule(404, Some("MEMBER_GONE")), Some(true));
+    assert_eq!(rule(404, Some("GROUP_GONE")), Some(false));
+    assert_eq!(rule(404, None), Some(false));
+    assert_eq!(rule(409, Some("MEMBER_GONE")), None);
+}

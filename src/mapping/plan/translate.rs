@@ -1,0 +1,273 @@
+//! SCIM resource ⇄ backend record, through the compiled attributes.
+
+use super::*;
+use crate::mapping::transform::timestamp_to_scim;
+use crate::scim::error::ScimError;
+use serde_json::Map;
+
+impl ResourcePlan {
+    /// Backend record → SCIM resource.
+    pub fn to_scim(
+        &self,
+        record: &Value,
+        etag: Option<&str>,
+        base_url: &str,
+        with_members: bool,
+    ) -> Value {
+        let mut out = Map::new();
+        let mut schemas = vec![Value::String(self.schema.clone())];
+        let id = self.id_of(record).unwrap_or_default();
+        out.insert("id".into(), Value::String(id.clone()));
+        for (i, a) in self.attributes.iter().enumerate() {
+            if a.mutability == Mutability::WriteOnly {
+                continue;
+            }
+            if Some(i) == self.members_attr {
+                if with_members {
+                    if let Some(m) = self.read_members(a, record, base_url) {
+                        out.insert(a.target.name.clone(), m);
+                    }
+                }
+                continue;
+            }
+            if let Some(v) = a.read_value(record) {
+                a.target.place(&mut out, v);
+            }
+        }
+        for ext in &self.extensions {
+            if out.contains_key(ext) {
+                schemas.push(Value::String(ext.clone()));
+            }
+        }
+        let mut meta = Map::new();
+        meta.insert("resourceType".into(), Value::String(self.name.clone()));
+        if let Some((f, fmt)) = &self.created {
+            if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
+                meta.insert("created".into(), Value::String(t));
+            }
+        }
+        if let Some((f, fmt)) = &self.last_modified {
+            if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
+                meta.insert("lastModified".into(), Value::String(t));
+            }
+        }
+        meta.insert(
+            "location".into(),
+            Value::String(format!(
+                "{base_url}{}/{}",
+                self.endpoint,
+                encode_segment(&id)
+            )),
+        );
+        if let Some(v) = self.version_of(record, etag) {
+            meta.insert("version".into(), Value::String(weak_etag(&v)));
+        }
+        out.insert("meta".into(), Value::Object(meta));
+        out.insert("schemas".into(), Value::Array(schemas));
+        Value::Object(out)
+    }
+
+    pub(super) fn read_members(
+        &self,
+        a: &AttrPlan,
+        record: &Value,
+        base_url: &str,
+    ) -> Option<Value> {
+        let mp = a.members.as_ref()?;
+        let arr = match a.read.as_ref()? {
+            ReadSource::Expr(e) => e.first(record)?.as_array()?,
+            ReadSource::Template(_) => return None,
+        };
+        let mut out = Vec::with_capacity(arr.len());
+        for el in arr {
+            if let Some(id) = mp.id_of(el) {
+                let mut m = Map::with_capacity(3);
+                m.insert(
+                    "$ref".into(),
+                    Value::String(format!("{base_url}{}/{}", mp.resource, encode_segment(&id))),
+                );
+                m.insert("type".into(), Value::String(mp.member_type.clone()));
+                m.insert("value".into(), Value::String(id));
+                out.push(Value::Object(m));
+            }
+        }
+        Some(Value::Array(out))
+    }
+
+    /// SCIM resource → backend record. `base` is the record just read (replace)
+    /// so fields the mapping does not cover are sent back unchanged.
+    pub fn to_backend(
+        &self,
+        scim: &Value,
+        base: Option<&Value>,
+        mode: WriteMode,
+    ) -> Result<Value, ScimError> {
+        self.to_backend_opts(scim, base, mode, true)
+    }
+
+    /// As [`Self::to_backend`]; with `members == false` the member list of
+    /// `base` is kept untouched (membership is changed through its own calls).
+    pub fn to_backend_opts(
+        &self,
+        scim: &Value,
+        base: Option<&Value>,
+        mode: WriteMode,
+        members: bool,
+    ) -> Result<Value, ScimError> {
+        if !scim.is_object() {
+            return Err(ScimError::invalid_syntax(
+                "the request body must be a JSON object",
+            ));
+        }
+        let mut record = base.cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        for (i, a) in self.attributes.iter().enumerate() {
+            let Some(field) = &a.write else { continue };
+            if !members && Some(i) == self.members_attr {
+                continue;
+            }
+            let incoming = if Some(i) == self.members_attr {
+                self.members_to_backend(a, scim)?
+            } else {
+                a.target.extract(scim).cloned()
+            };
+            // Unassigned on create, or left out by a PUT, or removed by a PATCH:
+            // the mapping's default when it has one (a backend field that can
+            // never be empty, such as a status), otherwise cleared below.
+            let incoming = incoming.or_else(|| a.default.clone());
+            if a.required && incoming.is_none() {
+                return Err(ScimError::invalid_value(format!(
+                    "attribute '{}' is required",
+                    a.scim_text
+                )));
+            }
+            if a.mutability == Mutability::ReadOnly {
+                continue;
+            }
+            if a.mutability == Mutability::Immutable && mode == WriteMode::Replace {
+                let current = base.and_then(|b| field.get(b)).filter(|v| !v.is_null());
+                if let (Some(cur), Some(new)) = (current, &incoming) {
+                    let new_backend = a.write_value(new)?;
+                    if !loose_eq(cur, &new_backend) {
+                        return Err(ScimError::bad_request(
+                            "mutability",
+                            format!("attribute '{}' is immutable", a.scim_text),
+                        ));
+                    }
+                }
+                if current.is_some() {
+                    continue;
+                }
+            }
+            match incoming {
+                Some(v) => {
+                    let bv = if Some(i) == self.members_attr {
+                        v
+                    } else {
+                        a.write_value(&v)?
+                    };
+                    if bv.is_null() {
+                        field.clear(&mut record);
+                    } else {
+                        field.set(&mut record, bv).map_err(|e| {
+                            ScimError::new(
+                                http::StatusCode::BAD_GATEWAY,
+                                None,
+                                format!("mapping: {e}"),
+                            )
+                        })?;
+                    }
+                }
+                None => {
+                    if mode == WriteMode::Replace {
+                        field.clear(&mut record)
+                    }
+                }
+            }
+        }
+        for c in &self.constants {
+            if c.always || mode == WriteMode::Create {
+                c.field.set(&mut record, c.value.clone()).ok();
+            }
+        }
+        Ok(record)
+    }
+
+    pub(super) fn members_to_backend(
+        &self,
+        a: &AttrPlan,
+        scim: &Value,
+    ) -> Result<Option<Value>, ScimError> {
+        let Some(mp) = &a.members else {
+            return Ok(None);
+        };
+        let Some(v) = a.target.extract(scim) else {
+            return Ok(None);
+        };
+        let items: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            Value::Object(_) => vec![v],
+            _ => {
+                return Err(ScimError::invalid_value(
+                    "members must be an array of {\"value\": id}",
+                ))
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for it in items {
+            let id = member_value(it).ok_or_else(|| {
+                ScimError::invalid_value(format!("member {} has no \"value\"", short(it)))
+            })?;
+            let el = mp
+                .element(id)
+                .ok_or_else(|| ScimError::invalid_value(format!("member '{id}' does not exist")))?;
+            if seen.insert(id.to_string()) {
+                out.push(el);
+            }
+        }
+        Ok(Some(Value::Array(out)))
+    }
+
+    /// Unmapped top-level attributes of a client body (for strict mode and debug logs).
+    pub fn unmapped_attributes(&self, scim: &Value) -> Vec<String> {
+        let Some(obj) = scim.as_object() else {
+            return Vec::new();
+        };
+        obj.keys()
+            .filter(|k| {
+                let k = k.as_str();
+                !["schemas", "id", "meta"]
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(k))
+                    && !self.extensions.iter().any(|e| e.eq_ignore_ascii_case(k))
+                    && !self
+                        .attributes
+                        .iter()
+                        .any(|a| a.target.name.eq_ignore_ascii_case(k))
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub(super) fn schema_def(&self, urn: Option<&str>) -> Option<&SchemaDef> {
+        match urn {
+            None => self.schemas.first(),
+            Some(u) => self.schemas.iter().find(|s| s.urn.eq_ignore_ascii_case(u)),
+        }
+    }
+}
+
+/// Member ids of a SCIM resource's `members` (or any multi-valued reference list).
+pub fn member_ids(scim: &Value, attr: &str) -> Vec<String> {
+    match get_ci(scim, attr) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(member_value)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `value` of a member object (or a bare id string).
+pub use crate::scim::patch::member_value;

@@ -1,0 +1,171 @@
+//! Filter pushdown planning: which terms of a SCIM filter the backend's list
+//! operation can answer with the query parameters the mapping declares.
+
+use crate::mapping::plan::{loose_eq, scalar_key, AttrPlan, ResourcePlan};
+use crate::scim::filter::{eq_assignments, CompareOp, Filter};
+use serde_json::Value;
+
+/// What part of a filter the backend can answer.
+#[derive(Debug, Default)]
+pub struct Pushdown {
+    /// Backend query parameters (already transformed to backend values).
+    pub params: Vec<(String, String)>,
+    /// `id eq "…"`: answer with the get operation.
+    pub id: Option<String>,
+    /// No record can match (e.g. an id that cannot exist): no backend call at all.
+    pub impossible: bool,
+    /// Every term was pushed: the backend's total can be trusted for large results.
+    pub fully_pushed: bool,
+}
+
+fn conjuncts<'a>(f: &'a Filter, out: &mut Vec<&'a Filter>) {
+    match f {
+        Filter::And(a, b) => {
+            conjuncts(a, out);
+            conjuncts(b, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// Splits a filter into what the backend can answer (pushed) and what the
+/// bridge re-checks. It never widens: terms it cannot push stay in the
+/// bridge-side check, which always evaluates the whole filter.
+pub fn pushdown(res: &ResourcePlan, filter: &Filter) -> Pushdown {
+    let mut terms = Vec::new();
+    conjuncts(filter, &mut terms);
+    let mut pd = Pushdown {
+        fully_pushed: true,
+        ..Default::default()
+    };
+    for t in terms {
+        let pushed = match t {
+            Filter::Compare(p, CompareOp::Eq, v)
+                if p.sub.is_none()
+                    && p.name.eq_ignore_ascii_case("id")
+                    && p.urn
+                        .as_deref()
+                        .is_none_or(|u| u.eq_ignore_ascii_case(&res.schema)) =>
+            {
+                let text = scalar_key(v).unwrap_or_default();
+                match (&pd.id, res.check_id(&text)) {
+                    (_, None) => pd.impossible = true,
+                    (Some(prev), Some(_)) if *prev != text => pd.impossible = true,
+                    _ => pd.id = Some(text),
+                }
+                true
+            }
+            Filter::Compare(p, CompareOp::Eq, v) => push_term(
+                res,
+                &mut pd,
+                |a| {
+                    a.target.selector.is_empty()
+                        && a.target.name.eq_ignore_ascii_case(&p.name)
+                        && opt_eq(a.target.sub.as_deref(), p.sub.as_deref())
+                        && urn_eq(res, a.target.urn.as_deref(), p.urn.as_deref())
+                },
+                v,
+            ),
+            Filter::ValuePath(p, inner) => {
+                let eqs = eq_assignments(inner);
+                let mut pushed = false;
+                for (sub_path, value) in &eqs {
+                    let sub = sub_path.name.as_str();
+                    let rest: Vec<_> = eqs.iter().filter(|(sp, _)| sp.name != sub).collect();
+                    let hit = push_term(
+                        res,
+                        &mut pd,
+                        |a| {
+                            !a.target.selector.is_empty()
+                                && a.target.name.eq_ignore_ascii_case(&p.name)
+                                && a.target
+                                    .sub
+                                    .as_deref()
+                                    .is_some_and(|s| s.eq_ignore_ascii_case(sub))
+                                && urn_eq(res, a.target.urn.as_deref(), p.urn.as_deref())
+                                && a.target.selector.len() == rest.len()
+                                && a.target.selector.iter().all(|(k, sv)| {
+                                    rest.iter().any(|(rp, rv)| {
+                                        rp.name.eq_ignore_ascii_case(k) && loose_eq(rv, sv)
+                                    })
+                                })
+                        },
+                        value,
+                    );
+                    if hit {
+                        pushed = true;
+                        break;
+                    }
+                }
+                pushed && eqs.len() == count_terms(inner)
+            }
+            _ => false,
+        };
+        if !pushed {
+            pd.fully_pushed = false;
+        }
+    }
+    if pd.id.is_some() {
+        pd.params.clear();
+    }
+    pd
+}
+
+fn count_terms(f: &Filter) -> usize {
+    match f {
+        Filter::And(a, b) => count_terms(a) + count_terms(b),
+        _ => 1,
+    }
+}
+
+fn opt_eq(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => false,
+    }
+}
+
+fn urn_eq(res: &ResourcePlan, target: Option<&str>, given: Option<&str>) -> bool {
+    let given = given.filter(|g| !g.eq_ignore_ascii_case(&res.schema));
+    opt_eq(target, given)
+}
+
+fn push_term(
+    res: &ResourcePlan,
+    pd: &mut Pushdown,
+    pred: impl Fn(&AttrPlan) -> bool,
+    v: &Value,
+) -> bool {
+    for f in &res.filters {
+        let a = &res.attributes[f.attr];
+        if !pred(a) {
+            continue;
+        }
+        if pd.params.iter().any(|(k, _)| *k == f.param) {
+            return false; // a backend may not AND repeated parameters: keep it bridge-side
+        }
+        let Ok(bv) = a.write_value(v) else {
+            return false;
+        };
+        let Some(text) = scalar_key(&bv) else {
+            return false;
+        };
+        pd.params.push((f.param.clone(), text));
+        return true;
+    }
+    false
+}
+
+/// Does `f` name attribute `name` anywhere (so the resource must carry it to be checked)?
+pub fn filter_mentions(f: &Filter, name: &str) -> bool {
+    match f {
+        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => {
+            p.name.eq_ignore_ascii_case(name)
+        }
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            filter_mentions(a, name) || filter_mentions(b, name)
+        }
+        Filter::Not(a) => filter_mentions(a, name),
+    }
+}

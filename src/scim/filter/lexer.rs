@@ -1,0 +1,106 @@
+//! Tokens of a filter or PATCH path, with positions for error messages.
+
+use super::{error, FilterError, MAX_FILTER_LEN};
+use crate::scim::json;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Tok {
+    LParen,
+    RParen,
+    LBracket,
+    RBracket,
+    /// A run of anything but whitespace, brackets and quotes: attribute paths,
+    /// keywords and bare literals. Its meaning depends on where it appears.
+    Word(String),
+    /// A JSON string literal, already decoded.
+    Str(String),
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Token {
+    pub(super) tok: Tok,
+    /// Character positions: `start` inclusive, `end` exclusive.
+    pub(super) start: usize,
+    pub(super) end: usize,
+}
+
+/// Quotes `s` for an error message, escaping control characters and
+/// truncating so a hostile 8 KiB token does not end up verbatim in the reply.
+pub(super) fn quote(s: &str) -> String {
+    json::quote(s, 40)
+}
+
+pub(super) fn describe(tok: Option<&Token>) -> String {
+    match tok.map(|t| &t.tok) {
+        None => "end of input".to_string(),
+        Some(Tok::LParen) => "\"(\"".to_string(),
+        Some(Tok::RParen) => "\")\"".to_string(),
+        Some(Tok::LBracket) => "\"[\"".to_string(),
+        Some(Tok::RBracket) => "\"]\"".to_string(),
+        Some(Tok::Word(w)) => quote(w),
+        Some(Tok::Str(s)) => format!("string {}", quote(s)),
+    }
+}
+
+pub(super) fn check_length(input: &str, what: &str) -> Result<(), FilterError> {
+    if input.len() > MAX_FILTER_LEN {
+        return Err(error(
+            format!("{what} longer than {MAX_FILTER_LEN} bytes"),
+            0,
+        ));
+    }
+    Ok(())
+}
+
+/// Splits the input into tokens. String literals are located here (so `]`,
+/// `)` or `"` inside them never confuse the parser) and decoded with
+/// serde_json, which gives exact JSON escape semantics incl. surrogate pairs.
+pub(super) fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        let start = i;
+        i += 1;
+        let tok = match c {
+            c if c.is_ascii_whitespace() => continue,
+            '(' => Tok::LParen,
+            ')' => Tok::RParen,
+            '[' => Tok::LBracket,
+            ']' => Tok::RBracket,
+            '"' => {
+                let mut escaped = false;
+                loop {
+                    match chars.get(i) {
+                        None => {
+                            return Err(error("unterminated string: missing closing '\"'", start))
+                        }
+                        Some('"') if !escaped => break,
+                        Some(&ch) => escaped = !escaped && ch == '\\',
+                    }
+                    i += 1;
+                }
+                i += 1; // the closing quote
+                let raw: String = chars.iter().skip(start).take(i - start).collect();
+                let value = serde_json::from_str::<String>(&raw).map_err(|e| {
+                    // serde's message ends with "at line 1 column N"; the position says that.
+                    let why = e.to_string();
+                    let why = why.split(" at line").next().unwrap_or_default();
+                    error(format!("invalid string literal: {why}"), start)
+                })?;
+                Tok::Str(value)
+            }
+            _ => {
+                while chars
+                    .get(i)
+                    .is_some_and(|&ch| !ch.is_ascii_whitespace() && !"()[]\"".contains(ch))
+                {
+                    i += 1;
+                }
+                Tok::Word(chars.iter().skip(start).take(i - start).collect())
+            }
+        };
+        toks.push(Token { tok, start, end: i });
+    }
+    Ok(toks)
+}

@@ -1,0 +1,266 @@
+//! Get, create, delete, and replace/PATCH as a version-checked read-modify-write.
+
+use super::{Fetched, ResourceCtx};
+use crate::backend::translate_error;
+use crate::mapping::merge::merge_diff;
+use crate::mapping::plan::{member_ids, WriteMode};
+use crate::scim::error::ScimError;
+use crate::scim::patch::{apply_patch, parse_patch, split_member_ops};
+use crate::scim::query::Projection;
+use http::StatusCode;
+use serde_json::Value;
+use tracing::debug;
+
+/// What the PATCH/PUT write loop needs to know about a failed write.
+enum WriteOutcome {
+    Done(Fetched),
+    Conflict,
+}
+
+impl ResourceCtx<'_> {
+    pub async fn get(
+        &self,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<(Value, Option<String>), ScimError> {
+        let f = self.fetch(id).await?;
+        Ok((self.render(&f, projection), self.version(&f)))
+    }
+
+    pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
+        self.check_unmapped(body)?;
+        let op = self
+            .res
+            .ops
+            .create
+            .as_ref()
+            .ok_or_else(|| self.unsupported("created"))?;
+        let record = self.res.to_backend(body, None, WriteMode::Create)?;
+        if let Some(mi) = self.res.members_attr {
+            self.check_members_exist(&member_ids(body, &self.res.attributes[mi].target.name))
+                .await?;
+        }
+        let resp = self
+            .call(op, None, None, Some(Self::body_bytes(op, record)), None)
+            .await?;
+        if !resp.status.is_success() {
+            return Err(translate_error(&self.res.backend, &resp, &self.res.name));
+        }
+        let f = self.record_from(op, &resp)?;
+        Ok((self.render(&f, &Projection::default()), self.version(&f)))
+    }
+
+    pub async fn delete(&self, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
+        let op = self
+            .res
+            .ops
+            .delete
+            .as_ref()
+            .ok_or_else(|| self.unsupported("deleted"))?;
+        let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
+        let mut backend_if_match = None;
+        if if_match.is_some() {
+            let cur = self.fetch(id).await?;
+            self.check_if_match(if_match, &cur)?;
+            backend_if_match = cur.etag.clone();
+        }
+        let resp = self
+            .call(op, Some(id), None, None, backend_if_match.as_deref())
+            .await?;
+        if resp.status.is_success() {
+            Ok(())
+        } else if self.is_conflict(&resp) {
+            Err(ScimError::new(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "the resource changed since it was read",
+            ))
+        } else {
+            Err(translate_error(&self.res.backend, &resp, &self.what(id)))
+        }
+    }
+
+    /// Writes `new` over `old` the way the mapping says (full replace with the
+    /// version in the body, or a merge patch with `If-Match`).
+    async fn write_back(
+        &self,
+        id: &str,
+        old: &Fetched,
+        new: Value,
+    ) -> Result<WriteOutcome, ScimError> {
+        use crate::mapping::model::UpdateStyle;
+        let (op, body) = match self.res.update {
+            UpdateStyle::Replace => {
+                let op = self
+                    .res
+                    .ops
+                    .replace
+                    .as_ref()
+                    .ok_or_else(|| self.unsupported("modified"))?;
+                (op, Self::body_bytes(op, new))
+            }
+            UpdateStyle::MergePatch => {
+                let op = self
+                    .res
+                    .ops
+                    .patch
+                    .as_ref()
+                    .ok_or_else(|| self.unsupported("modified"))?;
+                (op, Self::body_bytes(op, merge_diff(&old.record, &new)))
+            }
+        };
+        let if_match = if self.res.version.as_ref().is_some_and(|v| v.etag) {
+            old.etag.as_deref()
+        } else {
+            None
+        };
+        let resp = self.call(op, Some(id), None, Some(body), if_match).await?;
+        if resp.status.is_success() {
+            if resp.body.is_empty() {
+                return Ok(WriteOutcome::Done(self.fetch(id).await?));
+            }
+            return Ok(WriteOutcome::Done(self.record_from(op, &resp)?));
+        }
+        if self.is_conflict(&resp) {
+            return Ok(WriteOutcome::Conflict);
+        }
+        Err(translate_error(&self.res.backend, &resp, &self.what(id)))
+    }
+
+    /// Read → change the SCIM view → map back over the record → write with the
+    /// version read; on a version conflict re-read and re-apply (bounded).
+    pub(super) async fn read_modify_write<F>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        members: bool,
+        mut change: F,
+    ) -> Result<(Value, Option<String>), ScimError>
+    where
+        F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
+    {
+        let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
+        let _serialized = self.write_locks.lock(&self.res.name, id).await;
+        let attempts = self.settings.conflict_retries + 1;
+        for attempt in 0..attempts {
+            let cur = self.fetch(id).await?;
+            self.check_if_match(if_match, &cur)?;
+            let scim = self
+                .res
+                .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, members);
+            let changed = change(&cur, scim.clone())?;
+            if members {
+                if let Some(mi) = self.res.members_attr {
+                    let name = &self.res.attributes[mi].target.name;
+                    let before: std::collections::HashSet<String> =
+                        member_ids(&scim, name).into_iter().collect();
+                    let added: Vec<String> = member_ids(&changed, name)
+                        .into_iter()
+                        .filter(|m| !before.contains(m))
+                        .collect();
+                    self.check_members_exist(&added).await?;
+                }
+            }
+            let new = self.res.to_backend_opts(
+                &changed,
+                Some(&cur.record),
+                WriteMode::Replace,
+                members,
+            )?;
+            if new == cur.record {
+                debug!(resource = %self.res.name, "no change; nothing written");
+                return Ok((
+                    self.render(&cur, &Projection::default()),
+                    self.version(&cur),
+                ));
+            }
+            match self.write_back(id, &cur, new).await? {
+                WriteOutcome::Done(f) => {
+                    return Ok((self.render(&f, &Projection::default()), self.version(&f)))
+                }
+                WriteOutcome::Conflict if if_match.is_some() => {
+                    return Err(ScimError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        None,
+                        "the resource changed since the version given in If-Match",
+                    ));
+                }
+                WriteOutcome::Conflict => {
+                    debug!(resource = %self.res.name, attempt, "version conflict; re-reading");
+                    // Random, so writers that collided (other replicas
+                    // too) do not retry in lock-step.
+                    let spread = (40 * (attempt as u64 + 1)).min(200);
+                    let backoff = 5 + crate::backend::random_below(spread + 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                }
+            }
+        }
+        Err(ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "too many concurrent updates of this resource; retry",
+        )
+        .with_retry_after(Some(1)))
+    }
+
+    pub async fn replace(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), ScimError> {
+        self.check_unmapped(body)?;
+        if let Some(bid) = body.get("id").and_then(Value::as_str) {
+            if bid != id {
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    format!("id {bid:?} in the body does not match the URL"),
+                ));
+            }
+        }
+        self.read_modify_write(id, if_match, true, |_, _| Ok(body.clone()))
+            .await
+    }
+
+    pub async fn patch(
+        &self,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), ScimError> {
+        let ops = parse_patch(body)?;
+        if let (Some(mi), Some(_), Some(_)) = (
+            self.res.members_attr,
+            &self.res.ops.add_member,
+            &self.res.ops.remove_member,
+        ) {
+            let (member_ops, other_ops) =
+                split_member_ops(&ops, &self.res.attributes[mi].target.name);
+            if !member_ops.is_empty() {
+                return self
+                    .patch_membership(id, &member_ops, &other_ops, if_match)
+                    .await;
+            }
+        }
+        let res = self.res;
+        self.read_modify_write(id, if_match, true, |_, mut scim| {
+            apply_patch(&mut scim, &ops, res)?;
+            // RFC 7644 §3.5.2.2: a required attribute may not become unassigned.
+            if let Some(a) = res
+                .attributes
+                .iter()
+                .find(|a| a.required && a.default.is_none() && a.target.extract(&scim).is_none())
+            {
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    format!(
+                        "attribute '{}' is required and cannot be removed",
+                        a.scim_text
+                    ),
+                ));
+            }
+            Ok(scim)
+        })
+        .await
+    }
+}

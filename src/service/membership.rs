@@ -1,0 +1,235 @@
+//! PATCH of a group whose backend has membership endpoints: one call per
+//! member, undone on failure.
+
+use super::ResourceCtx;
+use crate::backend::{translate_error, BackendResponse};
+use crate::mapping::plan::OpPlan;
+use crate::scim::error::ScimError;
+use crate::scim::patch::{apply_patch, member_delta, PatchOp};
+use crate::scim::query::Projection;
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::Value;
+use tracing::debug;
+
+impl ResourceCtx<'_> {
+    /// PATCH of a group whose backend has membership endpoints: member
+    /// changes become one call per member (never a rewrite of a large list);
+    /// other attributes go through the version-checked replace. All member ids
+    /// are checked before the first call; a failure part-way undoes the calls
+    /// already made (RFC 7644 §3.5.2: a PATCH is atomic).
+    pub(super) async fn patch_membership(
+        &self,
+        id: &str,
+        member_ops: &[PatchOp],
+        other_ops: &[PatchOp],
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), ScimError> {
+        let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
+        let mi = self.res.members_attr.expect("checked by caller");
+        let attr = &self.res.attributes[mi];
+        let mp = attr.members.as_ref().expect("members attribute");
+        let cur = self.fetch(id).await?;
+        self.check_if_match(if_match, &cur)?;
+        let current: Vec<String> = match &attr.read {
+            Some(crate::mapping::plan::ReadSource::Expr(e)) => e
+                .first(&cur.record)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|el| mp.id_of(el)).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let (to_add, to_remove) = member_delta(
+            &current,
+            member_ops,
+            &attr.target.name,
+            &mp.member_type,
+            self.res,
+        )?;
+        self.check_members_exist(&to_add).await?;
+        debug!(resource = %self.res.name, add = to_add.len(), remove = to_remove.len(), "membership calls");
+        let mut done: Vec<(bool, String)> = Vec::new();
+        let mut failure = None;
+        for (adding, list) in [(true, &to_add), (false, &to_remove)] {
+            if failure.is_some() {
+                break;
+            }
+            let results = self.membership_calls(id, adding, list).await;
+            for (m, r) in results {
+                match r {
+                    Ok(()) => done.push((adding, m)),
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if failure.is_none() && !other_ops.is_empty() {
+            let res = self.res;
+            if let Err(e) = self
+                .read_modify_write(id, None, false, |_, mut scim| {
+                    apply_patch(&mut scim, other_ops, res)?;
+                    Ok(scim)
+                })
+                .await
+            {
+                failure = Some(e);
+            }
+        }
+        if let Some(e) = failure {
+            return Err(self.undo_membership(id, done, e).await);
+        }
+        let f = self.fetch(id).await?;
+        Ok((self.render(&f, &Projection::default()), self.version(&f)))
+    }
+
+    /// Runs add/remove member calls, a few at a time; returns each member's result.
+    pub(super) async fn membership_calls(
+        &self,
+        id: &str,
+        adding: bool,
+        members: &[String],
+    ) -> Vec<(String, Result<(), ScimError>)> {
+        use futures_util::stream::{self, StreamExt};
+        let op = if adding {
+            &self.res.ops.add_member
+        } else {
+            &self.res.ops.remove_member
+        };
+        let Some(op) = op.as_ref() else {
+            return Vec::new();
+        };
+        let futs: Vec<_> = members
+            .iter()
+            .map(|m| self.member_call(op, id, m.clone(), adding))
+            .collect();
+        stream::iter(futs).buffer_unordered(8).collect().await
+    }
+
+    pub(super) async fn member_call(
+        &self,
+        op: &OpPlan,
+        id: &str,
+        m: String,
+        adding: bool,
+    ) -> (String, Result<(), ScimError>) {
+        let members = self
+            .res
+            .members_attr
+            .and_then(|i| self.res.attributes[i].members.as_ref());
+        let body = op
+            .member_body(&m, members)
+            .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()));
+        let r = match self.call(op, Some(id), Some(&m), body, None).await {
+            Ok(resp) if resp.status.is_success() => Ok(()),
+            Ok(resp) => {
+                let e = translate_error(&self.res.backend, &resp, &self.what(id));
+                Err(
+                    if adding && e.status == StatusCode::NOT_FOUND && self.member_missing(&resp) {
+                        ScimError::invalid_value(format!("member '{m}' does not exist"))
+                    } else {
+                        e
+                    },
+                )
+            }
+            Err(e) => Err(e),
+        };
+        (m, r)
+    }
+
+    /// Whether a membership call's 404 is about the member rather than the
+    /// group: the mapping's error rule for the answer says so
+    /// (`member_not_found`).
+    pub(super) fn member_missing(&self, resp: &BackendResponse) -> bool {
+        let code = crate::backend::error_code(&self.res.backend, resp.json().as_ref());
+        self.res
+            .backend
+            .errors
+            .rule_for(resp.status.as_u16(), code.as_deref())
+            .is_some_and(|r| r.member_not_found)
+    }
+
+    pub(super) async fn undo_membership(
+        &self,
+        id: &str,
+        done: Vec<(bool, String)>,
+        cause: ScimError,
+    ) -> ScimError {
+        if done.is_empty() {
+            return cause;
+        }
+        let adds: Vec<String> = done
+            .iter()
+            .filter(|(a, _)| *a)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let removes: Vec<String> = done
+            .iter()
+            .filter(|(a, _)| !*a)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let mut left = Vec::new();
+        for (m, r) in self.membership_calls(id, false, &adds).await {
+            if r.is_err() {
+                left.push(format!("added {m}"));
+            }
+        }
+        for (m, r) in self.membership_calls(id, true, &removes).await {
+            if r.is_err() {
+                left.push(format!("removed {m}"));
+            }
+        }
+        if left.is_empty() {
+            cause
+        } else {
+            tracing::error!(resource = %self.res.name, id, left = ?left, "membership change failed and could not be fully undone");
+            ScimError::new(
+                cause.status,
+                cause.scim_type,
+                format!(
+                    "{}; the change could not be fully undone, still applied: {}",
+                    cause.detail,
+                    left.join(", ")
+                ),
+            )
+            .with_retry_after(cause.retry_after)
+        }
+    }
+
+    /// Checks that every id names an existing member resource (one read each,
+    /// a few at a time), so a bad id fails before anything is written.
+    pub(super) async fn check_members_exist(&self, ids: &[String]) -> Result<(), ScimError> {
+        use futures_util::stream::{self, StreamExt};
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let Some(mp) = self
+            .res
+            .members_attr
+            .and_then(|i| self.res.attributes[i].members.as_ref())
+        else {
+            return Ok(());
+        };
+        let Some(target) = self.plan.by_endpoint(mp.resource.trim_start_matches('/')) else {
+            return Ok(());
+        };
+        let ctx = ResourceCtx {
+            res: target,
+            ..*self
+        };
+        let futs: Vec<_> = ids.iter().map(|m| member_exists(&ctx, m.clone())).collect();
+        let results: Vec<Result<(), ScimError>> =
+            stream::iter(futs).buffer_unordered(8).collect().await;
+        results.into_iter().collect()
+    }
+}
+
+async fn member_exists(ctx: &ResourceCtx<'_>, m: String) -> Result<(), ScimError> {
+    match ctx.fetch(&m).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Err(ScimError::invalid_value(format!(
+            "member '{m}' does not exist"
+        ))),
+        Err(e) => Err(e),
+    }
+}

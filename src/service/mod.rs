@@ -1,0 +1,202 @@
+//! The SCIM operations of one resource type, executed against the backend
+//! through the compiled mapping. No HTTP framing here: the server parses the
+//! request, calls one of these, and renders the result.
+//!
+//! - `crud`: get, create, delete, and replace/PATCH as read-modify-write
+//! - `search`: list and search with filter pushdown and paging, root search
+//! - `membership`: group membership through per-member backend calls, with undo
+//! - `locks`: serialization of one resource's read-modify-write cycles
+
+use crate::backend::{translate_error, BackendClient, BackendResponse, Call};
+use crate::config::Settings;
+use crate::mapping::plan::{unquote_etag, OpPlan, ResourcePlan};
+use crate::scim::error::ScimError;
+use crate::scim::patch::PatchError;
+use crate::scim::query::Projection;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde_json::Value;
+use tracing::debug;
+
+mod crud;
+mod locks;
+mod membership;
+mod search;
+
+pub use crate::mapping::merge::{merge_diff, merge_into};
+pub use crate::mapping::pushdown::{pushdown, Pushdown};
+pub use locks::WriteLocks;
+pub use search::{search_all, SearchQuery};
+
+impl From<PatchError> for ScimError {
+    fn from(e: PatchError) -> ScimError {
+        ScimError::bad_request(e.scim_type, e.detail)
+    }
+}
+
+/// A backend record with the ETag it was read with.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub record: Value,
+    pub etag: Option<String>,
+}
+
+/// One request's view of a resource type.
+pub struct ResourceCtx<'a> {
+    pub res: &'a ResourcePlan,
+    /// The whole plan (group members are checked against the member resource type).
+    pub plan: &'a crate::mapping::Plan,
+    pub client: &'a BackendClient,
+    pub write_locks: &'a WriteLocks,
+    pub settings: &'a Settings,
+    /// Public SCIM base URL for `meta.location` (`https://host/scim/v2`).
+    pub base_url: &'a str,
+    pub request_id: Option<&'a str>,
+}
+
+impl ResourceCtx<'_> {
+    fn what(&self, id: &str) -> String {
+        format!("{} {id}", self.res.name)
+    }
+
+    /// `405` for a SCIM method whose backend operation the mapping leaves out.
+    fn unsupported(&self, verb: &str) -> ScimError {
+        ScimError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            format!("{} cannot be {verb} through this bridge", self.res.name),
+        )
+    }
+
+    fn not_found(&self, id: &str) -> ScimError {
+        ScimError::not_found(format!("{} not found", self.what(id)))
+    }
+
+    fn body_bytes(op: &OpPlan, record: Value) -> Bytes {
+        Bytes::from(serde_json::to_vec(&op.body_for(record)).unwrap_or_default())
+    }
+
+    async fn call(
+        &self,
+        op: &OpPlan,
+        id: Option<&str>,
+        member: Option<&str>,
+        body: Option<Bytes>,
+        if_match: Option<&str>,
+    ) -> Result<BackendResponse, ScimError> {
+        let mut headers: Vec<(HeaderName, HeaderValue)> = op.headers.clone();
+        if let Some(m) = if_match.and_then(|m| HeaderValue::from_str(m).ok()) {
+            headers.push((http::header::IF_MATCH, m));
+        }
+        let call = Call {
+            op: op.name,
+            method: op.method.clone(),
+            path_and_query: op.path_and_query(id, member),
+            headers: &headers,
+            body: body.map(|b| (op.content_type.clone(), b)),
+            request_id: self.request_id,
+        };
+        Ok(self.client.send(&self.res.backend, call).await?)
+    }
+
+    fn record_from(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, ScimError> {
+        let json = resp.json().ok_or_else(|| {
+            tracing::warn!(
+                status = resp.status.as_u16(),
+                "backend answered without a JSON body where a record was expected"
+            );
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend answered without the resource",
+            )
+        })?;
+        let record = op.item.take(json).filter(Value::is_object).ok_or_else(|| {
+            tracing::warn!("backend answer has no record at the mapping's `item` path");
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend answer does not contain the resource",
+            )
+        })?;
+        Ok(Fetched {
+            record,
+            etag: resp.etag().map(str::to_string),
+        })
+    }
+
+    /// GET one backend record; ids that cannot exist are 404 without a call.
+    pub async fn fetch(&self, id: &str) -> Result<Fetched, ScimError> {
+        let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
+        let op = &self.res.ops.get;
+        let resp = self.call(op, Some(id), None, None, None).await?;
+        if !resp.status.is_success() {
+            return Err(translate_error(&self.res.backend, &resp, &self.what(id)));
+        }
+        self.record_from(op, &resp)
+    }
+
+    pub fn render(&self, f: &Fetched, projection: &Projection) -> Value {
+        let with_members = self
+            .res
+            .members_attr
+            .is_none_or(|i| projection.wants(&self.res.attributes[i].target.name));
+        let scim = self
+            .res
+            .to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members);
+        projection.apply(&self.res.schema, scim)
+    }
+
+    /// The version string a client's `If-Match` is compared with.
+    pub fn version(&self, f: &Fetched) -> Option<String> {
+        self.res.version_of(&f.record, f.etag.as_deref())
+    }
+
+    fn check_if_match(&self, if_match: Option<&str>, current: &Fetched) -> Result<(), ScimError> {
+        let Some(want) = if_match else { return Ok(()) };
+        if want.trim() == "*" {
+            return Ok(());
+        }
+        let have = self.version(current);
+        let ok = want
+            .split(',')
+            .any(|w| have.as_deref().is_some_and(|h| unquote_etag(w) == h));
+        if ok {
+            Ok(())
+        } else {
+            Err(ScimError::new(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "If-Match does not match the resource's current version",
+            ))
+        }
+    }
+
+    fn check_unmapped(&self, body: &Value) -> Result<(), ScimError> {
+        let unmapped = self.res.unmapped_attributes(body);
+        if unmapped.is_empty() {
+            return Ok(());
+        }
+        if self.res.strict {
+            return Err(ScimError::invalid_value(format!(
+                "attribute(s) not supported by this backend: {}",
+                unmapped.join(", ")
+            )));
+        }
+        debug!(resource = %self.res.name, attributes = ?unmapped, "ignoring unmapped attributes");
+        Ok(())
+    }
+
+    fn is_conflict(&self, resp: &BackendResponse) -> bool {
+        if resp.status.as_u16() != self.res.conflict_status {
+            return false;
+        }
+        match &self.res.conflict_code {
+            None => true,
+            Some(want) => {
+                crate::backend::error_code(&self.res.backend, resp.json().as_ref()).as_deref()
+                    == Some(want)
+            }
+        }
+    }
+}

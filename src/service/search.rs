@@ -1,0 +1,252 @@
+//! List and search: filter pushdown, paging through the backend, and the
+//! search at the server root across resource types.
+
+use super::{Fetched, ResourceCtx};
+use crate::backend::{translate_error, Call};
+use crate::mapping::plan::Paging;
+use crate::mapping::pushdown::{filter_mentions, pushdown};
+use crate::scim::discovery::list_response;
+use crate::scim::error::ScimError;
+use crate::scim::filter::{matches, Filter};
+use crate::scim::query::Projection;
+use http::StatusCode;
+use serde_json::Value;
+use tracing::debug;
+
+/// A SCIM search, parsed.
+#[derive(Debug, Default)]
+pub struct SearchQuery {
+    pub filter: Option<Filter>,
+    /// 1-based.
+    pub start_index: usize,
+    pub count: Option<usize>,
+    pub projection: Projection,
+}
+
+impl ResourceCtx<'_> {
+    // === search ===
+
+    /// `/readyz`'s backend probe: the list operation for one item.
+    pub async fn probe(&self) -> Result<(), ScimError> {
+        self.list_page(&[], 0, 1).await.map(|_| ())
+    }
+
+    pub(super) async fn list_page(
+        &self,
+        params: &[(String, String)],
+        offset: usize,
+        size: usize,
+    ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
+        let list = &self.res.ops.list;
+        let path = list.page_path(params, offset, size);
+        let call = Call {
+            op: "list",
+            method: list.method.clone(),
+            path_and_query: path,
+            headers: &list.headers,
+            body: None,
+            request_id: self.request_id,
+        };
+        let resp = self.client.send(&self.res.backend, call).await?;
+        if !resp.status.is_success() {
+            return Err(translate_error(&self.res.backend, &resp, &self.res.name));
+        }
+        let json = resp.json().ok_or_else(|| {
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend list answer is not JSON",
+            )
+        })?;
+        let items: Vec<Value> = list.items.select(&json).into_iter().cloned().collect();
+        let total = list
+            .total
+            .first(&json)
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            .map(|n| n as usize);
+        Ok((items, total))
+    }
+
+    /// Backend records `[start, start+count)` (0-based), unfiltered but for `params`.
+    pub(super) async fn list_range(
+        &self,
+        params: &[(String, String)],
+        start: usize,
+        count: usize,
+    ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
+        let max = self.res.ops.list.paging.max();
+        if count == 0 {
+            let (_, total) = self.list_page(params, 0, 1).await?;
+            return Ok((Vec::new(), total));
+        }
+        let aligned = match self.res.ops.list.paging {
+            Paging::Page { .. } => count <= max && start % count == 0,
+            Paging::Offset { .. } => true,
+        };
+        let size = if aligned { count.min(max) } else { max };
+        let mut offset = match self.res.ops.list.paging {
+            Paging::Page { .. } => start / size * size,
+            Paging::Offset { .. } => start,
+        };
+        let mut out = Vec::with_capacity(count.min(1000));
+        let mut total = None;
+        loop {
+            let (items, t) = self.list_page(params, offset, size).await?;
+            total = t.or(total);
+            let n = items.len();
+            for (i, it) in items.into_iter().enumerate() {
+                let idx = offset + i;
+                if idx >= start && out.len() < count {
+                    out.push(it);
+                }
+            }
+            offset += size;
+            if out.len() >= count || n < size || n == 0 || total.is_some_and(|t| offset >= t) {
+                break;
+            }
+        }
+        Ok((out, total))
+    }
+
+    pub async fn search(&self, q: &SearchQuery) -> Result<Value, ScimError> {
+        let start_index = q.start_index.max(1);
+        let count = q
+            .count
+            .unwrap_or(self.settings.default_count)
+            .min(self.settings.max_count);
+        let Some(filter) = &q.filter else {
+            let (records, total) = self.list_range(&[], start_index - 1, count).await?;
+            let resources: Vec<Value> = records
+                .into_iter()
+                .map(|r| {
+                    self.render(
+                        &Fetched {
+                            record: r,
+                            etag: None,
+                        },
+                        &q.projection,
+                    )
+                })
+                .collect();
+            let total = total.unwrap_or(start_index - 1 + resources.len());
+            return Ok(list_response(resources, total, start_index));
+        };
+        let pd = pushdown(self.res, filter);
+        debug!(resource = %self.res.name, params = pd.params.len(), fully = pd.fully_pushed, id = pd.id.is_some(), "filter pushdown");
+        if pd.impossible {
+            return Ok(list_response(Vec::new(), 0, start_index));
+        }
+        let mut matched: Vec<Value> = Vec::new();
+        let mut total = 0usize;
+        let keep = |scim: Value, total: &mut usize, matched: &mut Vec<Value>| {
+            if matches(filter, &scim, self.res) {
+                *total += 1;
+                if *total >= start_index && matched.len() < count {
+                    matched.push(q.projection.apply(&self.res.schema, scim));
+                }
+            }
+        };
+        let with_members = self.res.members_attr.is_none_or(|i| {
+            q.projection.wants(&self.res.attributes[i].target.name)
+                || filter_mentions(filter, &self.res.attributes[i].target.name)
+        });
+        if let Some(id) = &pd.id {
+            match self.fetch(id).await {
+                Ok(f) => keep(
+                    self.res
+                        .to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members),
+                    &mut total,
+                    &mut matched,
+                ),
+                Err(e) if e.status == StatusCode::NOT_FOUND => {}
+                Err(e) => return Err(e),
+            }
+            return Ok(list_response(matched, total, start_index));
+        }
+        let max = self.res.ops.list.paging.max();
+        let (first, backend_total) = self.list_page(&pd.params, 0, max).await?;
+        if let Some(t) = backend_total.filter(|t| *t > self.res.scan_limit) {
+            if !pd.fully_pushed {
+                return Err(ScimError::bad_request(
+                    "tooMany",
+                    format!(
+                        "the filter cannot be answered by the backend alone and would scan {t} records (limit {}); narrow it with attributes the backend can filter on",
+                        self.res.scan_limit
+                    ),
+                ));
+            }
+            // Fully pushed down but large: page through the backend's answer and re-check each record.
+            let (records, total) = self.list_range(&pd.params, start_index - 1, count).await?;
+            let resources: Vec<Value> = records
+                .into_iter()
+                .map(|r| self.res.to_scim(&r, None, self.base_url, with_members))
+                .filter(|s| matches(filter, s, self.res))
+                .map(|s| q.projection.apply(&self.res.schema, s))
+                .collect();
+            return Ok(list_response(resources, total.unwrap_or(t), start_index));
+        }
+        let mut offset = 0;
+        let mut page = first;
+        let mut scanned = 0usize;
+        loop {
+            let n = page.len();
+            scanned += n;
+            for r in page {
+                keep(
+                    self.res.to_scim(&r, None, self.base_url, with_members),
+                    &mut total,
+                    &mut matched,
+                );
+            }
+            offset += max;
+            if n < max || n == 0 || backend_total.is_some_and(|t| offset >= t) {
+                break;
+            }
+            if scanned >= self.res.scan_limit {
+                return Err(ScimError::bad_request(
+                    "tooMany",
+                    format!(
+                        "the filter would scan more than {} records",
+                        self.res.scan_limit
+                    ),
+                ));
+            }
+            page = self.list_page(&pd.params, offset, max).await?.0;
+        }
+        Ok(list_response(matched, total, start_index))
+    }
+}
+
+/// A query at the server root (RFC 7644 §3.4.2, §3.4.3): every resource
+/// type's results, one type after the other, paged as one list. Attributes a
+/// type does not have simply match nothing there.
+pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Value, ScimError> {
+    let start_index = q.start_index.max(1);
+    let Some(first) = ctxs.first() else {
+        return Ok(list_response(Vec::new(), 0, start_index));
+    };
+    let mut remaining = q
+        .count
+        .unwrap_or(first.settings.default_count)
+        .min(first.settings.max_count);
+    // 0-based position of the first wanted result in the whole list.
+    let skip = start_index - 1;
+    let mut before = 0usize; // results of the types already searched
+    let mut resources = Vec::new();
+    for ctx in ctxs {
+        let part = ctx
+            .search(&SearchQuery {
+                filter: q.filter.clone(),
+                start_index: skip.saturating_sub(before) + 1,
+                count: Some(remaining),
+                projection: q.projection.clone(),
+            })
+            .await?;
+        before += part["totalResults"].as_u64().unwrap_or(0) as usize;
+        if let Value::Array(items) = &part["Resources"] {
+            remaining = remaining.saturating_sub(items.len());
+            resources.extend(items.iter().cloned());
+        }
+    }
+    Ok(list_response(resources, before, start_index))
+}
