@@ -147,7 +147,11 @@ async fn body_too_large_answers_413_to_a_client_still_sending() {
 async fn body_too_large_answer_survives_a_client_that_reads_only_after_sending() {
     let stack = PeripassStack::start(Default::default()).await;
     for _ in 0..3 {
-        let mut s = TcpStream::connect(stack.bridge.addr).await.unwrap();
+        // A small send buffer (no autotuning), so the 3 MiB cannot all sit in
+        // the client's own kernel buffer: they must be read by the server.
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_send_buffer_size(64 * 1024).unwrap();
+        let mut s = sock.connect(stack.bridge.addr).await.unwrap();
         let len = 3 * 1024 * 1024;
         s.write_all(upload_head(&format!("Content-Length: {len}\r\n")).as_bytes())
             .await
