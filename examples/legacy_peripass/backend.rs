@@ -62,9 +62,10 @@ flags:
   --seed-teams N            create N teams at start (Team 1 / T-0001, ...)
   --seed-team-members N     put the first N seeded users in the first seeded team
   --latency-ms N            delay every answer by N milliseconds
-  --fail-rate F             answer this fraction (0..1) of requests 503 with Retry-After: 1
-  --rate-limit-rate F       answer this fraction (0..1) of requests 429 RATE_LIMITED with Retry-After: 1
+  --fail-rate F             answer this fraction (0..1) of requests 503 with Retry-After
+  --rate-limit-rate F       answer this fraction (0..1) of requests 429 RATE_LIMITED with Retry-After
   --max-rps N               answer 429 with Retry-After beyond N requests per second
+  --retry-after N           the Retry-After (seconds) of those answers (default 1)
   --help                    print this help
 ";
 
@@ -88,12 +89,14 @@ pub struct Options {
     pub seed_team_members: usize,
     /// Delay every answer by this many milliseconds.
     pub latency_ms: u64,
-    /// Fraction (0..=1) of requests answered `503` with `Retry-After: 1`.
+    /// Fraction (0..=1) of requests answered `503` with `Retry-After`.
     pub fail_rate: f64,
-    /// Fraction (0..=1) of requests answered `429 RATE_LIMITED` with `Retry-After: 1`.
+    /// Fraction (0..=1) of requests answered `429 RATE_LIMITED` with `Retry-After`.
     pub rate_limit_rate: f64,
     /// Requests beyond this many in the current second are answered `429`.
     pub max_rps: Option<u32>,
+    /// The `Retry-After` (seconds) of every injected `429`/`503` (default 1).
+    pub retry_after_secs: u64,
 }
 
 impl Default for Options {
@@ -108,6 +111,7 @@ impl Default for Options {
             fail_rate: 0.0,
             rate_limit_rate: 0.0,
             max_rps: None,
+            retry_after_secs: 1,
         }
     }
 }
@@ -129,7 +133,7 @@ impl Options {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (arg.clone(), None),
             };
-            const FLAGS: [&str; 9] = [
+            const FLAGS: [&str; 10] = [
                 "--listen",
                 "--api-key",
                 "--seed-users",
@@ -139,6 +143,7 @@ impl Options {
                 "--fail-rate",
                 "--rate-limit-rate",
                 "--max-rps",
+                "--retry-after",
             ];
             if !FLAGS.contains(&flag.as_str()) {
                 return Err(if arg.starts_with('-') {
@@ -167,6 +172,7 @@ impl Options {
                 "--latency-ms" => opts.latency_ms = parse_flag_num(&flag, &value)?,
                 "--fail-rate" => opts.fail_rate = parse_fraction(&flag, &value)?,
                 "--rate-limit-rate" => opts.rate_limit_rate = parse_fraction(&flag, &value)?,
+                "--retry-after" => opts.retry_after_secs = parse_flag_num(&flag, &value)?,
                 "--max-rps" => {
                     let n: u32 = parse_flag_num(&flag, &value)?;
                     if n == 0 {
@@ -311,6 +317,11 @@ pub async fn spawn(opts: Options) -> std::io::Result<Running> {
         fail_rate: AtomicU64::new(clamp_rate(opts.fail_rate).to_bits()),
         rate_limit_rate: AtomicU64::new(clamp_rate(opts.rate_limit_rate).to_bits()),
         max_rps: AtomicU64::new(opts.max_rps.map_or(0, u64::from)),
+        retry_after_secs: AtomicU64::new(opts.retry_after_secs),
+        pinned_second: AtomicU64::new(0),
+        version_conflicts: AtomicU64::new(0),
+        holds: Mutex::new(Vec::new()),
+        deletions: Mutex::new(Vec::new()),
         window: Mutex::new((0, 0)),
         rng: Mutex::new(seed_rng()),
         in_flight: AtomicU64::new(0),
@@ -445,6 +456,51 @@ impl Running {
         });
     }
 
+    /// Test hook: the `max_rps` window counts requests in this unix second
+    /// instead of the clock's (`None`: the clock again), so rate tests do
+    /// not depend on how fast the machine is.
+    pub fn pin_rate_second(&self, second: Option<u64>) {
+        self.shared
+            .pinned_second
+            .store(second.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// How many `409 VERSION_CONFLICT` answers were sent so far.
+    pub fn version_conflicts(&self) -> u64 {
+        self.shared.version_conflicts.load(Ordering::SeqCst)
+    }
+
+    /// Sets the `Retry-After` (seconds) of injected `429`/`503` answers.
+    pub fn set_retry_after_secs(&self, secs: u64) {
+        self.shared.retry_after_secs.store(secs, Ordering::Relaxed);
+    }
+
+    /// Test hook for deterministic races: the next `n` requests with
+    /// `method` whose path contains `path_contains` are held (before their
+    /// answer is computed) until all `n` have arrived, then answered
+    /// together; e.g. two clients both read version 1 before either writes.
+    /// A rendezvous that never fills releases its requests after 10 s.
+    pub fn hold_until_together(&self, method: &str, path_contains: &str, n: usize) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        lock(&self.shared.holds).push(Hold {
+            method,
+            path_contains: path_contains.to_string(),
+            left: n,
+            release: tx,
+            released: rx,
+        });
+    }
+
+    /// Test hook for "deleted meanwhile" races: when the next request with
+    /// `method` whose path contains `path_contains` arrives, user `uid` is
+    /// deleted (as by `DELETE /api/v1/users/{uid}`: removed from every team)
+    /// just before that request is answered.
+    pub fn delete_user_before(&self, method: &str, path_contains: &str, uid: u64) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        lock(&self.shared.deletions).push((method, path_contains.to_string(), uid));
+    }
+
     /// Stops accepting, lets open connections finish (at most 5 s), and
     /// waits for the server task.
     pub async fn shutdown(mut self) {
@@ -480,6 +536,16 @@ struct Shared {
     rate_limit_rate: AtomicU64,
     /// 0 = unlimited.
     max_rps: AtomicU64,
+    /// `Retry-After` of injected faults, in seconds.
+    retry_after_secs: AtomicU64,
+    /// The unix second the `max_rps` window uses instead of the clock (0: the clock).
+    pinned_second: AtomicU64,
+    /// `409 VERSION_CONFLICT` answers so far.
+    version_conflicts: AtomicU64,
+    /// Rendezvous armed by [`Running::hold_until_together`].
+    holds: Mutex<Vec<Hold>>,
+    /// Deletions armed by [`Running::delete_user_before`]: (method, path part, user).
+    deletions: Mutex<Vec<(Method, String, u64)>>,
     /// (unix second, requests seen in it).
     window: Mutex<(u64, u64)>,
     rng: Mutex<u64>,
@@ -488,6 +554,45 @@ struct Shared {
     peak_in_flight: AtomicU64,
     /// Deterministic faults armed by [`Running::fail_nth`].
     fail_rules: Mutex<Vec<FailRule>>,
+}
+
+/// A rendezvous armed by [`Running::hold_until_together`].
+struct Hold {
+    method: Method,
+    path_contains: String,
+    /// Matching requests still expected before all are released.
+    left: usize,
+    release: tokio::sync::watch::Sender<bool>,
+    released: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// The user to delete before answering this request (spends the rule).
+    fn deletion_before(&self, method: &Method, path: &str) -> Option<u64> {
+        let mut d = lock(&self.deletions);
+        let i = d
+            .iter()
+            .position(|(m, p, _)| m == method && path.contains(p.as_str()))?;
+        Some(d.remove(i).2)
+    }
+
+    /// If a rendezvous matches this request: a future that completes when
+    /// the rendezvous is full (at once for the last one to arrive).
+    fn hold(&self, method: &Method, path: &str) -> Option<impl std::future::Future<Output = ()>> {
+        let mut holds = lock(&self.holds);
+        let i = holds
+            .iter()
+            .position(|h| h.method == *method && path.contains(&h.path_contains))?;
+        holds[i].left = holds[i].left.saturating_sub(1);
+        let mut rx = holds[i].released.clone();
+        if holds[i].left == 0 {
+            let h = holds.remove(i);
+            let _ = h.release.send(true);
+        }
+        Some(async move {
+            let _ = rx.wait_for(|r| *r).await;
+        })
+    }
 }
 
 /// "Answer the `nth` request with `method` whose path contains `path_contains`
@@ -565,17 +670,22 @@ impl Shared {
     fn fault(&self) -> Option<Response<Full<Bytes>>> {
         let max = self.max_rps.load(Ordering::Relaxed);
         if max > 0 {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+            let pinned = self.pinned_second.load(Ordering::Relaxed);
+            let now = if pinned > 0 {
+                pinned
+            } else {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+            };
             let mut window = lock(&self.window);
             if window.0 != now {
                 *window = (now, 0);
             }
             window.1 = window.1.saturating_add(1);
             if window.1 > max {
-                return Some(retry_after(error(
+                return Some(self.retry_after(error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "RATE_LIMITED",
                     "too many requests per second",
@@ -584,7 +694,7 @@ impl Shared {
         }
         let fail = f64::from_bits(self.fail_rate.load(Ordering::Relaxed));
         if fail > 0.0 && self.random() < fail {
-            return Some(retry_after(error(
+            return Some(self.retry_after(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
                 "the service is temporarily unavailable",
@@ -592,7 +702,7 @@ impl Shared {
         }
         let limit = f64::from_bits(self.rate_limit_rate.load(Ordering::Relaxed));
         if limit > 0.0 && self.random() < limit {
-            return Some(retry_after(error(
+            return Some(self.retry_after(error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",
                 "rate limit exceeded",
@@ -702,6 +812,14 @@ async fn handle_counted(shared: &Arc<Shared>, req: Request<Incoming>) -> Respons
         at: std::time::Instant::now(),
     };
     lock(&shared.log).push(recorded);
+    if let Some(released) = shared.hold(&parts.method, parts.uri.path()) {
+        // Bounded: a rendezvous that never fills lets everyone go after 10 s
+        // (the test then fails on what it asserts, instead of hanging).
+        let _ = tokio::time::timeout(Duration::from_secs(10), released).await;
+    }
+    if let Some(uid) = shared.deletion_before(&parts.method, parts.uri.path()) {
+        let _ = delete_user(shared, uid);
+    }
 
     let response = respond(shared, &parts, body);
 
@@ -714,7 +832,7 @@ async fn handle_counted(shared: &Arc<Shared>, req: Request<Incoming>) -> Respons
 
 fn respond(shared: &Shared, parts: &Parts, body: BodyState) -> Response<Full<Bytes>> {
     if shared.armed_fault(&parts.method, parts.uri.path()) {
-        return retry_after(error(
+        return shared.retry_after(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
             "the service is temporarily unavailable (injected)",
@@ -899,10 +1017,22 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>>
     error_with_fields(status, code, message, None)
 }
 
-fn retry_after(mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
-    resp.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    resp
+impl Shared {
+    fn retry_after(&self, mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+        let secs = self.retry_after_secs.load(Ordering::Relaxed);
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+        resp
+    }
+
+    fn version_conflict(&self, sent: u64, current: u64) -> Response<Full<Bytes>> {
+        self.version_conflicts.fetch_add(1, Ordering::SeqCst);
+        error(
+            StatusCode::CONFLICT,
+            "VERSION_CONFLICT",
+            &format!("version {sent} is not the current version {current}"),
+        )
+    }
 }
 
 fn validation_failed(fields: &BTreeMap<String, String>) -> Response<Full<Bytes>> {
@@ -1824,14 +1954,7 @@ fn replace_user(shared: &Shared, id: u64, req: &Req<'_>) -> Response<Full<Bytes>
         Err(fields) => return validation_failed(&fields),
     };
     if input.version != current.version {
-        return error(
-            StatusCode::CONFLICT,
-            "VERSION_CONFLICT",
-            &format!(
-                "version {} is not the current version {}",
-                input.version, current.version
-            ),
-        );
+        return shared.version_conflict(input.version, current.version);
     }
     let new_key = fold(&input.login);
     if store.logins.get(&new_key).is_some_and(|owner| *owner != id) {
@@ -2001,14 +2124,7 @@ fn replace_team(shared: &Shared, num: u64, req: &Req<'_>) -> Response<Full<Bytes
         Err(fields) => return validation_failed(&fields),
     };
     if input.version != current.version {
-        return error(
-            StatusCode::CONFLICT,
-            "VERSION_CONFLICT",
-            &format!(
-                "version {} is not the current version {}",
-                input.version, current.version
-            ),
-        );
+        return shared.version_conflict(input.version, current.version);
     }
     let old_key = fold(&current.name);
     if let Some(fields) = store.unknown_members(&input.members) {
@@ -2028,12 +2144,17 @@ fn replace_team(shared: &Shared, num: u64, req: &Req<'_>) -> Response<Full<Bytes
     }
     store.team_names.remove(&old_key);
     store.team_names.insert(new_key, num);
-    store.set_members(num, input.members);
+    let members_changed = store.set_members(num, input.members);
     match store.teams.get_mut(&num) {
         Some(team) => {
+            // A PUT that changes nothing is a no-op: the version stays.
+            let changed =
+                members_changed || team.name != input.name || team.description != input.description;
             team.name = input.name;
             team.description = input.description;
-            team.version += 1;
+            if changed {
+                team.version += 1;
+            }
             json_response(StatusCode::OK, &team.view())
         }
         None => team_not_found(),
@@ -2106,6 +2227,11 @@ fn remove_member(shared: &Shared, num: u64, user: &str) -> Response<Full<Bytes>>
     let Some(uid) = parse_user_id(user) else {
         return user_not_found();
     };
+    // The contract: `404 USER_NOT_FOUND` when the user does not exist (a
+    // deleted user is in no team any more); 204 for an existing non-member.
+    if !store.users.contains_key(&uid) {
+        return user_not_found();
+    }
     let Some(team) = store.teams.get_mut(&num) else {
         return team_not_found();
     };

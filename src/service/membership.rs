@@ -124,13 +124,15 @@ impl ResourceCtx<'_> {
             Ok(resp) if resp.status.is_success() => Ok(()),
             Ok(resp) => {
                 let e = translate_error(&self.res.backend, &resp, &self.what(id));
-                Err(
-                    if adding && e.status == StatusCode::NOT_FOUND && self.member_missing(&resp) {
-                        ScimError::invalid_value(format!("member '{m}' does not exist"))
-                    } else {
-                        e
-                    },
-                )
+                let missing = e.status == StatusCode::NOT_FOUND && self.member_missing(&resp);
+                match (missing, adding) {
+                    (true, true) => Err(ScimError::invalid_value(format!(
+                        "member '{m}' does not exist"
+                    ))),
+                    // A member that no longer exists is in no group: removed.
+                    (true, false) => Ok(()),
+                    (false, _) => Err(e),
+                }
             }
             Err(e) => Err(e),
         };

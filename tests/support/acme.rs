@@ -35,6 +35,8 @@ pub struct Options {
     pub password: String,
     /// Number of people created at start (handles `user1`, `user2`, ...).
     pub seed_people: usize,
+    /// The `Retry-After` (seconds) of `Busy` answers.
+    pub retry_after_secs: u64,
 }
 
 #[allow(dead_code)]
@@ -43,6 +45,7 @@ impl Default for Options {
         Options {
             password: "acme-secret".to_string(),
             seed_people: 0,
+            retry_after_secs: 1,
         }
     }
 }
@@ -90,6 +93,12 @@ struct Store {
     last_millis: i64,
     requests: Vec<Recorded>,
     busy: usize,
+    retry_after_secs: u64,
+    /// `412 Stale` answers so far.
+    stale: usize,
+    /// Changes "another writer" makes just before the next PATCHes are
+    /// checked (see [`Running::interfere_before_patches`]).
+    interference: Vec<Value>,
 }
 
 impl Store {
@@ -175,6 +184,7 @@ pub struct Running {
 /// Bind 127.0.0.1:0 and serve the directory in a tokio task.
 #[allow(dead_code)]
 pub async fn spawn(opts: Options) -> std::io::Result<Running> {
+    super::register_basic(USER, &opts.password);
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let nanos = SystemTime::now()
@@ -188,6 +198,9 @@ pub async fn spawn(opts: Options) -> std::io::Result<Running> {
         last_millis: 0,
         requests: Vec::new(),
         busy: 0,
+        retry_after_secs: opts.retry_after_secs,
+        stale: 0,
+        interference: Vec::new(),
     };
     for i in 1..=opts.seed_people {
         let doc = json!({
@@ -302,6 +315,25 @@ impl Running {
         self.shared.lock().busy = n;
     }
 
+    /// Sets the `Retry-After` (seconds) of `Busy` answers.
+    pub fn set_retry_after_secs(&self, secs: u64) {
+        self.shared.lock().retry_after_secs = secs;
+    }
+
+    /// Test hook for the "412 → re-read → retry" path: each of the next
+    /// `changes.len()` PATCHes finds its target changed by another writer
+    /// just before its `If-Match` is checked (the change is merged in and
+    /// the revision bumped), as if someone wrote between the client's read
+    /// and its write. Not reachable over HTTP.
+    pub fn interfere_before_patches(&self, changes: Vec<Value>) {
+        self.shared.lock().interference = changes;
+    }
+
+    /// Number of `412 Stale` answers so far.
+    pub fn stale_answers(&self) -> usize {
+        self.shared.lock().stale
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -330,6 +362,7 @@ struct Fault {
     reason: String,
     field: Option<String>,
     allow: Option<&'static str>,
+    retry_after: u64,
 }
 
 fn fault(status: StatusCode, kind: &'static str, reason: impl Into<String>) -> Fault {
@@ -339,6 +372,7 @@ fn fault(status: StatusCode, kind: &'static str, reason: impl Into<String>) -> F
         reason: reason.into(),
         field: None,
         allow: None,
+        retry_after: 1,
     }
 }
 
@@ -380,7 +414,11 @@ impl Fault {
             );
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            set_header(&mut resp, http::header::RETRY_AFTER, "1");
+            set_header(
+                &mut resp,
+                http::header::RETRY_AFTER,
+                &self.retry_after.to_string(),
+            );
         }
         if let Some(allow) = self.allow {
             set_header(&mut resp, http::header::ALLOW, allow);
@@ -408,7 +446,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| parts.uri.path().to_string());
-    let busy = {
+    let (busy, retry_after) = {
         let mut st = shared.lock();
         st.requests.push(Recorded {
             method: parts.method.as_str().to_string(),
@@ -425,14 +463,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         });
         let busy = st.busy > 0;
         st.busy = st.busy.saturating_sub(1);
-        busy
+        (busy, st.retry_after_secs)
     };
     let result = if busy {
-        Err(fault(
+        let mut f = fault(
             StatusCode::SERVICE_UNAVAILABLE,
             "Busy",
             "directory is busy, retry later",
-        ))
+        );
+        f.retry_after = retry_after;
+        Err(f)
     } else if !authorized(&parts.headers, &shared.password) {
         Err(fault(
             StatusCode::UNAUTHORIZED,
@@ -714,8 +754,26 @@ fn patch(
             "PATCH bodies must be application/merge-patch+json",
         ));
     }
+    if !st.interference.is_empty() {
+        let change = st.interference.remove(0);
+        let millis = st.tick();
+        let e = &mut entries_mut(&mut st, kind)[idx];
+        let mut doc = Value::Object(e.doc.clone());
+        merge_patch(&mut doc, &change);
+        if let Value::Object(mut doc) = doc {
+            if kind == Kind::Person {
+                doc.insert("modifiedMillis".into(), json!(millis));
+            }
+            e.doc = doc;
+        }
+        e.rev += 1;
+    }
     let etag = entries(&st, kind)[idx].etag();
-    if_match(headers, &etag).map_err(|f| {
+    let checked = if_match(headers, &etag);
+    if matches!(checked, Err(Some(_))) {
+        st.stale += 1;
+    }
+    checked.map_err(|f| {
         f.unwrap_or_else(|| {
             fault(
                 StatusCode::PRECONDITION_REQUIRED,
@@ -878,6 +936,7 @@ fn obj_array(o: &Map<String, Value>, field: &str, keys: [&str; 2]) -> Result<Opt
         let Value::Object(item) = item else {
             return Err(invalid(field, format!("{field} entries must be objects")));
         };
+        no_unknown(item, &keys, field)?;
         let mut m = Map::new();
         m.insert(keys[0].into(), json!(req_str(item, keys[0], field)?));
         if let Some(v) = opt_str(item, keys[1], field)? {
@@ -896,13 +955,43 @@ fn valid_locale(s: &str) -> bool {
         && b[3..].iter().all(u8::is_ascii_uppercase)
 }
 
-/// Keep only the writable, known members of a person; validate them.
+/// Refuses members of `o` not in `known` (400 `Invalid`, `field` = the
+/// top-level member they sit in).
+fn no_unknown(o: &Map<String, Value>, known: &[&str], field: &str) -> Result<(), Fault> {
+    match o.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) if field == "person" => Err(invalid(k, format!("unknown member {k}"))),
+        Some(k) => Err(invalid(field, format!("unknown member {field}.{k}"))),
+        None => Ok(()),
+    }
+}
+
+/// Validates a person (unknown members refused) and keeps its writable
+/// members (the read-only ones are dropped).
 fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault> {
+    no_unknown(
+        o,
+        &[
+            "handle",
+            "names",
+            "fullName",
+            "employeeNo",
+            "source",
+            "locale",
+            "addresses",
+            "phones",
+            "disabled",
+            "uuid",
+            "createdEpoch",
+            "modifiedMillis",
+        ],
+        "person",
+    )?;
     let mut out = Map::new();
     out.insert("handle".into(), json!(req_str(o, "handle", "handle")?));
     match o.get("names") {
         None | Some(Value::Null) => {}
         Some(Value::Object(n)) => {
+            no_unknown(n, &["first", "last"], "names")?;
             let mut names = Map::new();
             for k in ["first", "last"] {
                 if let Some(v) = opt_str(n, k, "names")? {

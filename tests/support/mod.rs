@@ -15,6 +15,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,37 +50,120 @@ impl Drop for TempDir {
     }
 }
 
-/// With `SCIM_BRIDGE_TEST_LOGS=<dir>` (set by `.ci/run`), every test binary
-/// logs everything at TRACE as JSON into `<dir>/<binary>-<pid>.log`, so CI can
-/// grep the logs of the whole run for secrets. `tests/lifecycle.rs` captures
-/// its own logs (and greps them itself), so it is left alone.
+/// The one process-wide log subscriber of the test binary (TRACE, JSON).
+///
+/// With `SCIM_BRIDGE_TEST_LOGS=<dir>` (set by `.ci/run`) every line goes to
+/// `<dir>/<binary>-<pid>.log`, so CI can grep the logs of the whole run for
+/// secrets; a test may also open a [`LogTap`] to see every line logged while
+/// it is open (by every test thread: filter on something of your own, e.g.
+/// a request id). A process-wide subscriber because thread-local ones miss
+/// events whose callsites another test thread registered first.
 pub fn init_log_capture() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let Some(dir) = std::env::var_os("SCIM_BRIDGE_TEST_LOGS") else {
-            return;
-        };
-        let exe = std::env::current_exe().ok();
-        let name = exe
-            .as_deref()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "test".into());
-        if name.starts_with("lifecycle") {
-            return;
-        }
-        let _ = std::fs::create_dir_all(&dir);
-        let path = std::path::Path::new(&dir).join(format!("{name}-{}.log", std::process::id()));
-        let Ok(file) = std::fs::File::create(path) else {
-            return;
-        };
+        let file = std::env::var_os("SCIM_BRIDGE_TEST_LOGS").and_then(|dir| {
+            let name = std::env::current_exe()
+                .ok()
+                .as_deref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "test".into());
+            std::fs::create_dir_all(&dir).ok()?;
+            let path = Path::new(&dir).join(format!("{name}-{}.log", std::process::id()));
+            std::fs::File::create(path).ok()
+        });
+        let file = file.map(|f| Arc::new(std::sync::Mutex::new(f)));
         let sub = scim_bridge::logging::subscriber(
             scim_bridge::config::LogFormat::Json,
             "trace",
-            std::sync::Mutex::new(file),
+            move || Tee { file: file.clone() },
         );
-        let _ = tracing_subscriber::util::SubscriberInitExt::try_init(sub);
+        tracing_subscriber::util::SubscriberInitExt::try_init(sub)
+            .expect("tests/support installs the only log subscriber");
     });
+}
+
+type Buf = Arc<std::sync::Mutex<Vec<u8>>>;
+
+fn taps() -> &'static std::sync::Mutex<Vec<Buf>> {
+    static TAPS: std::sync::OnceLock<std::sync::Mutex<Vec<Buf>>> = std::sync::OnceLock::new();
+    TAPS.get_or_init(Default::default)
+}
+
+/// One log line's way out: the CI log file (if any) and every open tap.
+struct Tee {
+    file: Option<Arc<std::sync::Mutex<std::fs::File>>>,
+}
+
+impl std::io::Write for Tee {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some(f) = &self.file {
+            f.lock().unwrap().write_all(b)?;
+        }
+        for t in taps().lock().unwrap().iter() {
+            t.lock().unwrap().extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Receives a copy of every log line (of the whole process) while alive.
+pub struct LogTap(Buf);
+
+impl LogTap {
+    pub fn open() -> LogTap {
+        init_log_capture();
+        let buf = Buf::default();
+        taps().lock().unwrap().push(buf.clone());
+        LogTap(buf)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Drop for LogTap {
+    fn drop(&mut self) {
+        taps().lock().unwrap().retain(|t| !Arc::ptr_eq(t, &self.0));
+    }
+}
+
+/// Every secret a test uses (token, API key, password, Basic credentials)
+/// is appended to `<SCIM_BRIDGE_TEST_LOGS>/secrets.txt`, one per line; `.ci/run`
+/// greps every log for each of them, as is, base64-encoded and URL-encoded.
+pub fn register_secret(secret: &str) {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let Some(dir) = std::env::var_os("SCIM_BRIDGE_TEST_LOGS") else {
+        return;
+    };
+    // Too short to grep for without matching everything (and not a real secret).
+    if secret.len() < 4 {
+        return;
+    }
+    let seen = SEEN.get_or_init(Default::default);
+    if !seen.lock().unwrap().insert(secret.to_string()) {
+        return;
+    }
+    assert!(!secret.contains('\n'), "one secret per line");
+    let _ = std::fs::create_dir_all(&dir);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(&dir).join("secrets.txt"))
+        .expect("open secrets.txt");
+    writeln!(f, "{secret}").expect("register a secret");
+}
+
+/// Registers a Basic credential: the password and the `user:password` pair
+/// (whose base64 is what an `Authorization: Basic` header carries).
+pub fn register_basic(user: &str, password: &str) {
+    register_secret(password);
+    register_secret(&format!("{user}:{password}"));
 }
 
 /// A running bridge.
@@ -104,6 +188,16 @@ impl Bridge {
         env: HashMap<String, String>,
     ) -> Bridge {
         init_log_capture();
+        register_secret(TOKEN);
+        for (name, value) in &env {
+            let name = name.to_ascii_uppercase();
+            if ["KEY", "PASSWORD", "TOKEN", "SECRET"]
+                .iter()
+                .any(|w| name.contains(w))
+            {
+                register_secret(value.trim());
+            }
+        }
         let dir = TempDir::new();
         // `/readyz`'s periodic backend probe would add calls that tests
         // counting backend requests do not expect: off unless asked for.
@@ -176,6 +270,116 @@ impl Bridge {
     }
 }
 
+/// Where a spawned process's output goes: `<SCIM_BRIDGE_TEST_LOGS>/<name>-<pid>-<n>.log`
+/// (so CI greps it for secrets like the test binary's own log), or a file
+/// under the temp dir without it.
+pub fn process_log_path(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::var_os("SCIM_BRIDGE_TEST_LOGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("scim-bridge-test-processes"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!(
+        "{name}-{}-{}.log",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+/// Keeps a finished process's output with the logs CI checks.
+pub fn save_process_output(name: &str, out: &std::process::Output) {
+    let mut text = out.stdout.clone();
+    text.extend_from_slice(&out.stderr);
+    std::fs::write(process_log_path(name), text).unwrap();
+}
+
+/// A `scim-bridge serve` child process (the real binary), killed on drop.
+/// It listens on `127.0.0.1:0` and logs at TRACE into a file under the log
+/// folder; its address is read from its "listening" log line (no port is
+/// picked by the test and hoped to be free).
+pub struct BridgeProcess {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    pub client: TestClient,
+    pub log: PathBuf,
+}
+
+impl BridgeProcess {
+    pub async fn start(settings: &Path, env: &[(&str, String)]) -> BridgeProcess {
+        register_secret(TOKEN);
+        for (name, value) in env {
+            if ["KEY", "PASSWORD", "TOKEN", "SECRET"]
+                .iter()
+                .any(|w| name.to_ascii_uppercase().contains(w))
+            {
+                register_secret(value);
+            }
+        }
+        let log = process_log_path("scim-bridge-serve");
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_scim-bridge"));
+        cmd.args(["serve", "--config"])
+            .arg(settings)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("SCIM_BRIDGE_LOG", "trace")
+            .env("NO_COLOR", "1")
+            .env("SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS", "0")
+            .stdout(out)
+            .stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start scim-bridge");
+        let started = std::time::Instant::now();
+        let addr = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(addr) = text
+                .lines()
+                .filter(|l| l.contains("scim-bridge listening"))
+                .find_map(listening_addr)
+            {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("scim-bridge exited ({status}): {text}");
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "scim-bridge did not start: {text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let client = TestClient::new(format!("http://{addr}/scim/v2"));
+        BridgeProcess {
+            child,
+            addr,
+            client,
+            log,
+        }
+    }
+}
+
+/// The `127.0.0.1:PORT` in a "listening" log line (JSON or text).
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let at = line.find("127.0.0.1:")?;
+    let rest = &line[at..];
+    let end = rest
+        .char_indices()
+        .skip("127.0.0.1:".len())
+        .find(|(_, c)| !c.is_ascii_digit())
+        .map_or(rest.len(), |(i, _)| i);
+    rest[..end].parse().ok()
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Settings for a bridge in front of the shipped Peripass mapping.
 pub fn peripass_settings(extra: &str) -> String {
     peripass_settings_with_backend("", extra)
@@ -219,6 +423,7 @@ impl PeripassStack {
             .bridge_api_key
             .map(str::to_string)
             .unwrap_or_else(|| opts.api_key.clone());
+        register_secret(&opts.api_key);
         let backend = peripass::spawn(opts).await.unwrap();
         let env = HashMap::from([
             ("PERIPASS_URL".to_string(), backend.base_url()),
@@ -244,6 +449,57 @@ impl PeripassStack {
             key: self.backend.api_key(),
             http: TestClient::new(String::new()).http,
         }
+    }
+}
+
+/// The Acme Basic password the bridge tests use (not the fixture's default,
+/// so a hard-coded password could not pass).
+pub const ACME_PASSWORD: &str = "s3cret-acme-pw";
+/// The Acme mapping of the tests.
+pub const ACME_MAPPING: &str = include_str!("../fixtures/acme.yaml");
+
+/// The Acme fixture plus a bridge using `tests/fixtures/acme.yaml`.
+pub struct AcmeStack {
+    pub backend: acme::Running,
+    pub bridge: Bridge,
+}
+
+impl AcmeStack {
+    pub async fn start(seed_people: usize) -> AcmeStack {
+        Self::start_with_password(seed_people, ACME_PASSWORD).await
+    }
+
+    /// `bridge_password` is what the bridge is configured with (the fixture
+    /// always uses [`ACME_PASSWORD`]).
+    pub async fn start_with_password(seed_people: usize, bridge_password: &str) -> AcmeStack {
+        let backend = acme::spawn(acme::Options {
+            password: ACME_PASSWORD.into(),
+            seed_people,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let env = HashMap::from([
+            ("ACME_URL".to_string(), backend.base_url()),
+            ("ACME_PASSWORD".to_string(), bridge_password.to_string()),
+        ]);
+        let settings =
+            format!("mappings = [\"acme.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n");
+        let bridge = Bridge::start(&settings, &[("acme.yaml", ACME_MAPPING)], env).await;
+        AcmeStack { backend, bridge }
+    }
+
+    pub fn scim(&self) -> &TestClient {
+        &self.bridge.client
+    }
+
+    /// The requests the fixture received with this method.
+    pub fn requests(&self, method: &str) -> Vec<acme::Recorded> {
+        self.backend
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method)
+            .collect()
     }
 }
 

@@ -1,6 +1,5 @@
-mod support;
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn entra_test_connection_returns_empty_list() {

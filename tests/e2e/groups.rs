@@ -1,7 +1,6 @@
 //! SCIM Groups over the legacy teams API, with Entra's exact request shapes.
-mod support;
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 fn opts(users: usize) -> peripass::Options {
     peripass::Options {
@@ -213,6 +212,69 @@ async fn unknown_member_is_rejected_before_any_call() {
         "no membership call was made"
     );
     assert_eq!(member_ids(&s.backend.team(&id).unwrap()), Vec::<u64>::new());
+}
+
+/// Entra removes a member whose user was deleted after the bridge checked
+/// it and before its membership call: the backend answers that call
+/// `404 USER_NOT_FOUND` (the contract), and the member is gone either way,
+/// so the removal succeeds.
+#[tokio::test]
+async fn removing_a_member_deleted_meanwhile_succeeds() {
+    let s = PeripassStack::start(opts(3)).await;
+    let id = create_group(&s, "Ops").await;
+    let add =
+        patch_ops(json!([{"op":"Add","path":"members","value":[{"value":"1"},{"value":"2"}]}]));
+    assert_eq!(
+        s.scim().patch(&format!("/Groups/{id}"), &add).await.status,
+        200
+    );
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![1, 2]);
+    s.backend
+        .delete_user_before("DELETE", &format!("/teams/{id}/members/2"), 2);
+    s.backend.clear_requests();
+    let rm = patch_ops(json!([{"op":"Remove","path":"members","value":[{"value":"2"}]}]));
+    let r = s.scim().patch(&format!("/Groups/{id}"), &rm).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The call was made, and the backend refused it as the contract says.
+    let m = methods(&s);
+    assert!(
+        m.contains(&format!("DELETE /api/v1/teams/{id}/members/2")),
+        "{m:?}"
+    );
+    assert!(s.backend.user(2).is_none());
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![1]);
+    let shown: Vec<String> = r.json()["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown, vec!["1"]);
+}
+
+/// Entra adds two members, one of which is deleted after the bridge checked
+/// it: that add is `invalidValue` naming it, and the other add is undone.
+#[tokio::test]
+async fn adding_a_member_deleted_meanwhile_is_invalid_value_and_undone() {
+    let s = PeripassStack::start(opts(3)).await;
+    let id = create_group(&s, "Ops").await;
+    let v0 = s.backend.team(&id).unwrap()["version"].clone();
+    s.backend
+        .delete_user_before("POST", &format!("/teams/{id}/members"), 2);
+    let add =
+        patch_ops(json!([{"op":"Add","path":"members","value":[{"value":"1"},{"value":"2"}]}]));
+    let r = s.scim().patch(&format!("/Groups/{id}"), &add).await;
+    let e = r.assert_scim_error(400, Some("invalidValue"));
+    assert!(e["detail"].as_str().unwrap().contains("'2'"), "{e}");
+    assert!(s.backend.user(2).is_none());
+    assert!(s.backend.user(1).is_some());
+    let team = s.backend.team(&id).unwrap();
+    assert_eq!(
+        member_ids(&team),
+        Vec::<u64>::new(),
+        "the add of 1 was undone"
+    );
+    assert_ne!(team["version"], v0, "1 was added, then removed");
 }
 
 #[tokio::test]

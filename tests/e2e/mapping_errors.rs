@@ -7,13 +7,15 @@ use scim_bridge::mapping::compile::compile_text;
 use scim_bridge::mapping::MappingError;
 use std::collections::HashMap;
 
-const ACME: &str = include_str!("fixtures/acme.yaml");
-const PERIPASS: &str = include_str!("../config/mappings/peripass.yaml");
+const ACME: &str = include_str!("../fixtures/acme.yaml");
+const PERIPASS: &str = include_str!("../../config/mappings/peripass.yaml");
 const ACME_FILE: &str = "mappings/acme.yaml";
 const PERIPASS_FILE: &str = "mappings/peripass.yaml";
 const PASSWORD: &str = "hunter2-acme-password";
 
 fn env() -> HashMap<String, String> {
+    crate::support::register_secret(PASSWORD);
+    crate::support::register_secret("peripass-key-123");
     HashMap::from([
         ("ACME_URL".to_string(), "http://127.0.0.1:9".to_string()),
         ("ACME_PASSWORD".to_string(), PASSWORD.to_string()),

@@ -1,8 +1,7 @@
 //! Queries at the server root (RFC 7644 §3.4.2 and §3.4.3): `POST /.search`
 //! and `GET /` search every resource type and page the results as one list.
-mod support;
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 const SEARCH_URN: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";

@@ -3,10 +3,9 @@
 //! fails too does the error say exactly which members were left applied.
 //! Failures are injected deterministically with the example backend's
 //! `fail_nth` test hook.
-mod support;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use support::*;
 
 async fn stack_with_team(members: &[u64]) -> (PeripassStack, String) {
     let s = PeripassStack::start(peripass::Options {

@@ -2,10 +2,8 @@
 //! shapes Microsoft Entra sends (see `entra-scim-client.md`). Every test starts
 //! its own backend + bridge and checks the legacy record through the legacy API.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -1136,55 +1134,48 @@ async fn noop_patch_does_not_write() {
 #[tokio::test]
 async fn patch_errors() {
     let s = PeripassStack::start(seeded(1)).await;
-    let r = s
-        .scim()
-        .patch(
-            "/Users/999",
-            &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}])),
-        )
-        .await;
-    r.assert_scim_error(404, None);
-    let r = s
-        .scim()
-        .patch(
-            "/Users/1",
-            &patch_ops(json!([{"op": "Replace", "path": "emails[type eq", "value": "x"}])),
-        )
-        .await;
-    r.assert_scim_error(400, Some("invalidPath"));
-    let r = s
-        .scim()
-        .patch(
-            "/Users/1",
-            &patch_ops(json!([{"op": "frobnicate", "path": "displayName", "value": "x"}])),
-        )
-        .await;
-    r.assert_scim_error(400, Some("invalidSyntax"));
-    let r = s
-        .scim()
-        .patch(
-            "/Users/1",
-            &patch_ops(json!([{"op": "Replace", "path": "active", "value": "maybe"}])),
-        )
-        .await;
-    r.assert_scim_error(400, Some("invalidValue"));
-    let r = s
-        .scim()
-        .patch(
-            "/Users/1",
-            &patch_ops(json!([{"op": "Remove", "path": "userName"}])),
-        )
-        .await;
-    r.assert_scim_error(400, Some("mutability"));
-    let r = s
-        .scim()
-        .patch(
-            "/Users/1",
-            &json!({"Operations": [{"op": "Replace", "path": "displayName", "value": "x"}]}),
-        )
-        .await;
-    r.assert_scim_error(400, Some("invalidSyntax"));
-    assert_eq!(s.legacy().user("1").await["version"], 1);
+    let replace_display = json!([{"op": "Replace", "path": "displayName", "value": "x"}]);
+    // (user, body, status, scimType)
+    let cases = [
+        ("999", patch_ops(replace_display.clone()), 404, None),
+        (
+            "1",
+            patch_ops(json!([{"op": "Replace", "path": "emails[type eq", "value": "x"}])),
+            400,
+            Some("invalidPath"),
+        ),
+        (
+            "1",
+            patch_ops(json!([{"op": "frobnicate", "path": "displayName", "value": "x"}])),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            "1",
+            patch_ops(json!([{"op": "Replace", "path": "active", "value": "maybe"}])),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            "1",
+            patch_ops(json!([{"op": "Remove", "path": "userName"}])),
+            400,
+            Some("mutability"),
+        ),
+        (
+            "1",
+            json!({ "Operations": replace_display }),
+            400,
+            Some("invalidSyntax"),
+        ),
+    ];
+    for (user, body, status, scim_type) in cases {
+        let r = s.scim().patch(&format!("/Users/{user}"), &body).await;
+        r.assert_scim_error(status, scim_type);
+        // Nothing was written.
+        assert_eq!(s.legacy().user("1").await["version"], 1, "{body}");
+    }
+    assert_eq!(s.backend.user_count(), 1);
 }
 
 #[tokio::test]

@@ -37,6 +37,8 @@ fn check(tag: &str, mapping: &str) -> (bool, String, String) {
         .arg(dir.join("s.toml"))
         .output()
         .unwrap();
+    crate::support::register_secret("a-long-enough-token");
+    crate::support::save_process_output("scim-bridge-check", &out);
     let _ = std::fs::remove_dir_all(&dir);
     (
         out.status.success(),

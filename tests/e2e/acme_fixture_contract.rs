@@ -1,7 +1,6 @@
 //! Contract tests of the Acme Directory fixture, spoken over real HTTP.
 
-#[path = "support/acme.rs"]
-mod acme;
+use crate::support::acme;
 use acme::{spawn, Options, Running};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -221,8 +220,8 @@ async fn person_crud_with_wrapped_bodies() {
         .post(
             "/dir/v2/people",
             &json!({"person": {
-                "uuid": "ignored", "createdEpoch": 1, "modifiedMillis": 2, "shoeSize": 44,
-                "handle": "jdoe", "names": {"first": "John", "last": "Doe", "middle": "X"},
+                "uuid": "ignored", "createdEpoch": 1, "modifiedMillis": 2,
+                "handle": "jdoe", "names": {"first": "John", "last": "Doe"},
                 "fullName": "John Doe",
                 "addresses": [{"kind": "work", "email": "j@x.com"}, {"kind": "home", "email": "j@home"}],
                 "phones": [{"label": "mobile", "number": "+1 555"}],
@@ -253,6 +252,32 @@ async fn person_crud_with_wrapped_bodies() {
         json!({"kind": "home", "email": "j@home"})
     );
     assert_eq!(srv.person(&id).unwrap(), p);
+
+    // Unknown members are refused, at the top level and inside the nested
+    // objects, naming the top-level member; nothing is created.
+    for (person, field) in [
+        (json!({"handle": "x1", "shoeSize": 44}), "shoeSize"),
+        (
+            json!({"handle": "x2", "names": {"first": "A", "middle": "X"}}),
+            "names",
+        ),
+        (
+            json!({"handle": "x3", "addresses": [{"email": "a@x", "zip": "1"}]}),
+            "addresses",
+        ),
+        (
+            json!({"handle": "x4", "phones": [{"number": "1", "ext": "2"}]}),
+            "phones",
+        ),
+    ] {
+        let r = api
+            .post("/dir/v2/people", &json!({ "person": person }))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{person}: {}", r.body);
+        assert_eq!(r.fault().0, "Invalid", "{}", r.body);
+        assert_eq!(r.body["fault"]["field"], field, "{}", r.body);
+    }
+    assert_eq!(srv.people().len(), 1);
 
     let r = api.get(&format!("/dir/v2/people/{id}")).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -487,7 +512,7 @@ async fn merge_patch_semantics() {
                 "locale": null,
                 "addresses": [{"kind": "other", "email": "new@x.com"}],
                 "disabled": true,
-                "uuid": "hijack", "createdEpoch": 5, "bogus": 1
+                "uuid": "hijack", "createdEpoch": 5
             }),
         )
         .await;
@@ -506,7 +531,11 @@ async fn merge_patch_semantics() {
     assert_eq!(p["phones"], before["phones"]);
     assert_eq!(p["disabled"], json!(true));
     assert_eq!(p["fullName"], json!("John Doe"));
-    assert!(p.get("bogus").is_none());
+    assert_eq!(&srv.person(&id).unwrap(), p);
+    // An unknown member in a merge patch is refused; nothing changes.
+    let r = api.patch(&path, "\"r2\"", &json!({"bogus": 1})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["fault"]["field"], "bogus", "{}", r.body);
     assert_eq!(&srv.person(&id).unwrap(), p);
 
     // Nested null deletes; a whole object null deletes; empty patch still bumps.
@@ -775,5 +804,11 @@ async fn injected_busy() {
     }
     assert_eq!(api.get("/dir/v2/people").await.status, StatusCode::OK);
     assert_eq!(srv.requests().len(), 3);
+    // The Retry-After is configurable (so a client's hard-coded pause shows).
+    srv.set_retry_after_secs(4);
+    srv.inject_busy(1);
+    let r = api.get("/dir/v2/people").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.header("retry-after").as_deref(), Some("4"));
     srv.shutdown().await;
 }

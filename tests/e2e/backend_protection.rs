@@ -2,11 +2,9 @@
 //! refused with 503 + Retry-After), the pause after a backend 429, and
 //! which failures are retried.
 
-mod support;
-
+use crate::support::*;
 use http::Method;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn one_user(latency_ms: u64) -> peripass::Options {
     peripass::Options {
@@ -45,17 +43,22 @@ async fn stack(opts: peripass::Options, backend_extra: &str) -> PeripassStack {
     s
 }
 
-/// The value of a counter in `/metrics` (0 when absent).
+/// The value of a counter in `/metrics`; panics when the series is missing
+/// (a renamed metric must not read as 0).
 async fn counter(stack: &PeripassStack, name: &str) -> u64 {
     let text = TestClient::new(format!("http://{}", stack.bridge.addr))
         .get("/metrics")
         .await;
     let text = String::from_utf8_lossy(&text.body).into_owned();
-    text.lines()
-        .find(|l| l.starts_with(&format!("scim_bridge_{name}_total ")))
-        .and_then(|l| l.split_whitespace().nth(1))
+    let series = format!("scim_bridge_{name}_total ");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .unwrap_or_else(|| panic!("no series {series} in /metrics:\n{text}"));
+    line.split_whitespace()
+        .nth(1)
         .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
+        .unwrap_or_else(|| panic!("not a number: {line}")) as u64
 }
 
 /// The most backend requests that arrived within any one second.
@@ -162,11 +165,13 @@ async fn concurrency_cap_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_429_pauses_every_call_for_retry_after() {
     let s = stack(one_user(0), "").await;
+    // Not 1 s: the pause length must come from the header.
+    s.backend.set_retry_after_secs(2);
     s.backend.set_rate_limit_rate(1.0);
     s.backend.clear_requests();
     let r = s.scim().get("/Users/1").await;
     r.assert_scim_error(429, None);
-    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("retry-after"), Some("2"));
     s.backend.set_rate_limit_rate(0.0);
     // Another client, another resource: the pause is per backend.
     let started = Instant::now();
@@ -176,8 +181,8 @@ async fn backend_429_pauses_every_call_for_retry_after() {
     let reqs = s.backend.requests();
     assert_eq!(reqs.len(), 2, "the 429 is not retried");
     let gap = reqs[1].at - reqs[0].at;
-    println!("backend call after a 429 with Retry-After: 1 came {gap:?} later (client waited {waited:?})");
-    assert!(gap >= Duration::from_secs(1), "{gap:?}");
+    println!("backend call after a 429 with Retry-After: 2 came {gap:?} later (client waited {waited:?})");
+    assert!(gap >= Duration::from_secs(2), "{gap:?}");
     assert!(counter(&s, "backend_rate_limit_waits").await >= 1);
 }
 

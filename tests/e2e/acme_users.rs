@@ -4,55 +4,35 @@
 //! its own error envelope), so these tests show that nothing backend-specific
 //! is hard-coded in the bridge.
 
-mod support;
-
+use crate::support::acme::Recorded;
+use crate::support::*;
 use base64::Engine as _;
 use chrono::{SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use support::acme::{self, Recorded};
-use support::*;
 
-const MAPPING: &str = include_str!("fixtures/acme.yaml");
-/// Not the fixture's default, so a hard-coded password could not pass.
-const PASSWORD: &str = "s3cret-acme-pw";
+const PASSWORD: &str = ACME_PASSWORD;
 const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const EMPLOYEE_NUMBER: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber";
 
-struct AcmeStack {
-    backend: acme::Running,
-    bridge: Bridge,
+/// The shared Acme stack with person helpers.
+struct Stack(AcmeStack);
+
+impl std::ops::Deref for Stack {
+    type Target = AcmeStack;
+    fn deref(&self) -> &AcmeStack {
+        &self.0
+    }
 }
 
-fn settings() -> String {
-    format!("mappings = [\"acme.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n")
-}
-
-impl AcmeStack {
-    async fn start(seed_people: usize) -> AcmeStack {
-        Self::start_with_password(seed_people, PASSWORD).await
+impl Stack {
+    async fn start(seed_people: usize) -> Stack {
+        Stack(AcmeStack::start(seed_people).await)
     }
 
-    /// `bridge_password` is what the bridge is configured with (the fixture always uses [`PASSWORD`]).
-    async fn start_with_password(seed_people: usize, bridge_password: &str) -> AcmeStack {
-        let backend = acme::spawn(acme::Options {
-            password: PASSWORD.into(),
-            seed_people,
-        })
-        .await
-        .unwrap();
-        let env = HashMap::from([
-            ("ACME_URL".to_string(), backend.base_url()),
-            ("ACME_PASSWORD".to_string(), bridge_password.to_string()),
-        ]);
-        let bridge = Bridge::start(&settings(), &[("acme.yaml", MAPPING)], env).await;
-        AcmeStack { backend, bridge }
-    }
-
-    fn scim(&self) -> &TestClient {
-        &self.bridge.client
+    async fn start_with_password(seed_people: usize, bridge_password: &str) -> Stack {
+        Stack(AcmeStack::start_with_password(seed_people, bridge_password).await)
     }
 
     /// The stored Acme person (unwrapped), which must exist.
@@ -83,14 +63,6 @@ impl AcmeStack {
             .await;
         assert_eq!(r.status, 200, "patch: {}", String::from_utf8_lossy(&r.body));
         r.json()
-    }
-
-    fn requests(&self, method: &str) -> Vec<Recorded> {
-        self.backend
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == method)
-            .collect()
     }
 }
 
@@ -149,7 +121,7 @@ fn body_json(r: &Recorded) -> Value {
 
 #[tokio::test]
 async fn entra_test_connection_returns_empty_list_with_one_pushed_down_call() {
-    let s = AcmeStack::start(3).await;
+    let s = Stack::start(3).await;
     let r = s
         .scim()
         .get(&format!(
@@ -180,7 +152,7 @@ async fn entra_test_connection_returns_empty_list_with_one_pushed_down_call() {
 
 #[tokio::test]
 async fn create_with_entra_body_sends_a_wrapped_person() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let r = s
         .scim()
         .post("/Users", &entra_user("jdoe@contoso.com"))
@@ -256,7 +228,7 @@ async fn create_with_entra_body_sends_a_wrapped_person() {
 
 #[tokio::test]
 async fn get_unwraps_the_person_and_derives_meta_from_etag_and_epochs() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&entra_user("jdoe")).await;
     let r = s.scim().get(&format!("/Users/{id}")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -307,7 +279,7 @@ async fn get_unwraps_the_person_and_derives_meta_from_etag_and_epochs() {
 
 #[tokio::test]
 async fn list_maps_start_index_and_count_onto_offset_paging() {
-    let s = AcmeStack::start(150).await;
+    let s = Stack::start(150).await;
     let r = s.scim().get("/Users?startIndex=95&count=10").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let l = r.json();
@@ -362,7 +334,7 @@ async fn list_maps_start_index_and_count_onto_offset_paging() {
 
 #[tokio::test]
 async fn filters_push_down_to_handle_and_source() {
-    let s = AcmeStack::start(30).await;
+    let s = Stack::start(30).await;
     let r = s
         .scim()
         .get(&format!(
@@ -463,7 +435,7 @@ async fn filters_push_down_to_handle_and_source() {
 
 #[tokio::test]
 async fn patch_disable_with_string_false_sets_disabled_via_merge_patch_and_if_match() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&entra_user("jdoe")).await;
     s.backend.clear_requests();
     let u = s
@@ -502,7 +474,7 @@ async fn patch_disable_with_string_false_sets_disabled_via_merge_patch_and_if_ma
 
 #[tokio::test]
 async fn patch_add_mobile_creates_the_phones_element() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&two_email_user("nophone")).await;
     assert!(s.person(&id).get("phones").is_none());
     let u = s
@@ -541,7 +513,7 @@ async fn patch_add_mobile_creates_the_phones_element() {
 
 #[tokio::test]
 async fn patch_work_email_leaves_the_home_email_element_untouched() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&two_email_user("emails")).await;
     assert_eq!(
         s.person(&id)["addresses"],
@@ -598,7 +570,7 @@ async fn patch_work_email_leaves_the_home_email_element_untouched() {
 async fn patch_add_to_whole_emails_updates_the_mapped_work_email() {
     // SCIM `add` appends, so the client's view briefly holds two work emails;
     // Acme holds one, and it must become the one the client just sent.
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&two_email_user("adder")).await;
     let u = s
         .patch_ok(
@@ -628,7 +600,7 @@ async fn patch_add_to_whole_emails_updates_the_mapped_work_email() {
 
 #[tokio::test]
 async fn patch_pathless_dotted_keys_and_simple_paths() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&entra_user("jdoe")).await;
     let u = s
         .patch_ok(
@@ -673,7 +645,7 @@ async fn patch_pathless_dotted_keys_and_simple_paths() {
 
 #[tokio::test]
 async fn patch_enterprise_employee_number_via_urn_path() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&two_email_user("emp")).await;
     assert!(s.person(&id).get("employeeNo").is_none());
     let u = s
@@ -712,7 +684,7 @@ async fn patch_enterprise_employee_number_via_urn_path() {
 
 #[tokio::test]
 async fn put_replaces_through_a_merge_patch() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&entra_user("jdoe")).await;
     s.backend.clear_requests();
     let body = json!({
@@ -760,7 +732,7 @@ async fn put_replaces_through_a_merge_patch() {
 
 #[tokio::test]
 async fn delete_then_second_delete_is_404() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&entra_user("jdoe")).await;
     let r = s.scim().delete(&format!("/Users/{id}")).await;
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
@@ -794,7 +766,7 @@ async fn delete_then_second_delete_is_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_patches_lose_no_update() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&two_email_user("busy")).await;
     let ops = [
         json!([{"op": "Replace", "path": "displayName", "value": "Display"}]),
@@ -804,6 +776,13 @@ async fn simultaneous_patches_lose_no_update() {
         json!([{"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 234"}]),
     ];
     let n = ops.len();
+    // Another writer changes the person between the bridge's read and its
+    // write, twice: each time the write gets 412, and the bridge must
+    // re-read and re-apply (one write lock per bridge serialises its own
+    // PATCHes, so without this the 412 path would never run).
+    let interfering = vec![json!({"source": "hr-feed"}), json!({"locale": "fr_FR"})];
+    s.backend.interfere_before_patches(interfering.clone());
+    s.backend.clear_requests();
     let mut tasks = Vec::new();
     for op in ops {
         let client = s.scim().clone();
@@ -828,12 +807,21 @@ async fn simultaneous_patches_lose_no_update() {
         p["addresses"],
         json!([{"kind": "work", "email": "work@acme.test"}, {"kind": "home", "email": "home@acme.test"}])
     );
-    // Exactly one successful write per PATCH: revision 1 + n.
+    // The other writer's changes survived the retries.
+    assert_eq!(p["source"], "hr-feed", "{p}");
+    assert_eq!(p["locale"], "fr_FR", "{p}");
+    // Exactly one successful write per PATCH (plus the other writer's):
+    // revision 1 + n + 2.
     let r = s.scim().get(&format!("/Users/{id}")).await;
-    assert_eq!(r.header("etag"), Some(format!("W/\"r{}\"", 1 + n).as_str()));
-    // Every write carried a strong If-Match.
+    assert_eq!(
+        r.header("etag"),
+        Some(format!("W/\"r{}\"", 1 + n + interfering.len()).as_str())
+    );
+    // Each interference cost one 412 and one more write.
+    assert_eq!(s.backend.stale_answers(), interfering.len());
     let patches = s.requests("PATCH");
-    assert!(patches.len() >= n);
+    assert_eq!(patches.len(), n + interfering.len(), "{patches:#?}");
+    // Every write carried a strong If-Match.
     let re = regex::Regex::new("^\"r[0-9]+\"$").unwrap();
     assert!(patches
         .iter()
@@ -842,7 +830,7 @@ async fn simultaneous_patches_lose_no_update() {
 
 #[tokio::test]
 async fn client_if_match_is_checked_against_the_acme_etag() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create(&entra_user("jdoe")).await;
     let path = format!("/Users/{id}");
     let body =
@@ -899,7 +887,7 @@ async fn client_if_match_is_checked_against_the_acme_etag() {
 
 #[tokio::test]
 async fn duplicate_handle_is_409_uniqueness() {
-    let s = AcmeStack::start(3).await;
+    let s = Stack::start(3).await;
     let mut body = entra_user("USER2");
     body["externalId"] = json!("other");
     let j = s
@@ -924,7 +912,7 @@ async fn duplicate_handle_is_409_uniqueness() {
 
 #[tokio::test]
 async fn invalid_locale_is_400_invalid_value_naming_the_field() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let mut body = entra_user("jdoe");
     body["preferredLanguage"] = json!("english");
     let j = s
@@ -951,7 +939,7 @@ async fn invalid_locale_is_400_invalid_value_naming_the_field() {
 
 #[tokio::test]
 async fn busy_backend_is_503_with_retry_after() {
-    let s = AcmeStack::start(2).await;
+    let s = Stack::start(2).await;
     // A write is not retried by the bridge: the client gets 503 + Retry-After.
     s.backend.inject_busy(1);
     let r = s.scim().post("/Users", &entra_user("jdoe")).await;
@@ -969,11 +957,17 @@ async fn busy_backend_is_503_with_retry_after() {
     let r = s.scim().get("/Users").await;
     r.assert_scim_error(503, None);
     assert_eq!(r.header("retry-after"), Some("1"));
+    // The Retry-After passed on is the backend's own, not a constant.
+    s.backend.set_retry_after_secs(7);
+    s.backend.inject_busy(10);
+    let r = s.scim().get("/Users").await;
+    r.assert_scim_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("7"));
 }
 
 #[tokio::test]
 async fn ids_not_matching_the_pattern_are_404_without_a_backend_call() {
-    let s = AcmeStack::start(1).await;
+    let s = Stack::start(1).await;
     let real = s.backend.people()[0]["uuid"].as_str().unwrap().to_string();
     s.backend.clear_requests();
     let upper = real.to_uppercase();
@@ -1010,19 +1004,24 @@ async fn ids_not_matching_the_pattern_are_404_without_a_backend_call() {
 
 #[tokio::test]
 async fn every_backend_request_carries_basic_auth_and_patches_carry_if_match() {
-    let s = AcmeStack::start(5).await;
+    let s = Stack::start(5).await;
     let id = s.create(&entra_user("jdoe")).await;
-    s.scim().get(&format!("/Users/{id}")).await;
-    s.scim().get("/Users?count=3").await;
+    assert_eq!(s.scim().get(&format!("/Users/{id}")).await.status, 200);
+    assert_eq!(s.scim().get("/Users?count=3").await.status, 200);
     s.patch_ok(
         &id,
         json!([{"op": "Replace", "path": "active", "value": "False"}]),
     )
     .await;
-    s.scim()
+    assert_eq!(s.person(&id)["disabled"], true);
+    let r = s
+        .scim()
         .put(&format!("/Users/{id}"), &entra_user("jdoe2"))
         .await;
-    s.scim().delete(&format!("/Users/{id}")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(s.person(&id)["handle"], "jdoe2");
+    assert_eq!(s.scim().delete(&format!("/Users/{id}")).await.status, 204);
+    assert!(s.backend.person(&id).is_none());
     let reqs = s.backend.requests();
     for m in ["GET", "POST", "PATCH", "DELETE"] {
         assert!(reqs.iter().any(|r| r.method == m), "no {m} in {reqs:#?}");
@@ -1047,7 +1046,7 @@ async fn every_backend_request_carries_basic_auth_and_patches_carry_if_match() {
 
 #[tokio::test]
 async fn wrong_backend_password_is_an_operator_problem_not_a_client_one() {
-    let s = AcmeStack::start_with_password(1, "wrong-password").await;
+    let s = Stack::start_with_password(1, "wrong-password").await;
     let r = s.scim().get("/Users").await;
     let j = r.assert_scim_error(502, None);
     assert!(!j.to_string().contains("wrong-password"), "{j}");
@@ -1056,7 +1055,7 @@ async fn wrong_backend_password_is_an_operator_problem_not_a_client_one() {
 
 #[tokio::test]
 async fn discovery_describes_the_mapped_enterprise_extension() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let rt = s.scim().get("/ResourceTypes/User").await.json();
     assert_eq!(rt["schemaExtensions"][0]["schema"], ENTERPRISE, "{rt}");
     let sch = s.scim().get(&format!("/Schemas/{ENTERPRISE}")).await;

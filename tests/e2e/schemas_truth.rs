@@ -1,9 +1,8 @@
 //! `/Schemas` tells the truth about what the Peripass backend stores, so that
 //! schema-driven clients (compliance testers, provisioning tools) only send
 //! values that can be kept.
-mod support;
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
@@ -43,6 +42,8 @@ async fn preferred_language_canonical_values_round_trip() {
             .await;
         assert_eq!(r.status, 200, "{v}: {}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.json()["preferredLanguage"], *v);
+        // Stored as sent, not only echoed.
+        assert_eq!(s.backend.user(1).unwrap()["language"], *v);
     }
     // A region subtag is still accepted (and dropped): canonical values are advisory.
     let r = s
@@ -54,4 +55,5 @@ async fn preferred_language_canonical_values_round_trip() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["preferredLanguage"], "nl");
+    assert_eq!(s.backend.user(1).unwrap()["language"], "nl");
 }

@@ -1,8 +1,7 @@
 //! The example legacy Peripass backend, checked through HTTP against the
 //! contract (`legacy-peripass-api.md`).
 
-#[path = "../examples/legacy_peripass/backend.rs"]
-mod backend;
+use crate::support::peripass as backend;
 
 use std::time::{Duration, Instant};
 
@@ -885,7 +884,10 @@ async fn unknown_routes_and_methods() {
 #[tokio::test]
 async fn api_key_is_checked_first_and_everything_is_recorded() {
     let api = Api::start(Options {
-        api_key: "s3cret".to_string(),
+        api_key: {
+            crate::support::register_secret("s3cret");
+            "s3cret".to_string()
+        },
         ..seeded(1, 0, 0)
     })
     .await;
@@ -1176,12 +1178,24 @@ async fn team_crud_round_trip() {
         .await;
     assert_eq!(r.json()["memberIds"], json!([]));
     assert_eq!(r.json()["version"], 3);
-    // Every successful PUT is a write (version + 1), even one that changes nothing.
+    // A PUT that changes nothing is an idempotent no-op: the version stays
+    // (the contract: "idempotent no-ops do not change the version").
     let r = api
         .send(
             "PUT",
             "/api/v1/teams/T-0001",
             &json!({"name": "Gate Ops", "description": "d", "version": 3}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["version"], 3);
+    assert_eq!(api.team("T-0001").await["version"], 3);
+    // A change of the description alone is a write.
+    let r = api
+        .send(
+            "PUT",
+            "/api/v1/teams/T-0001",
+            &json!({"name": "Gate Ops", "description": "e", "version": 3}),
         )
         .await;
     assert_eq!(r.json()["version"], 4);
@@ -1408,7 +1422,8 @@ async fn membership_endpoints_and_versions() {
         .expect_error(422, "VALIDATION_FAILED");
     assert_eq!(api.team("T-0001").await["version"], 3);
 
-    // Removal, idempotent; unknown (well-formed) users are a no-op.
+    // Removal, idempotent for an existing non-member; an unknown
+    // (well-formed) user is 404 USER_NOT_FOUND (the contract).
     let r = api.call("DELETE", "/api/v1/teams/T-0001/members/2").await;
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
@@ -1421,12 +1436,9 @@ async fn membership_endpoints_and_versions() {
             .status,
         204
     );
-    assert_eq!(
-        api.call("DELETE", "/api/v1/teams/T-0001/members/424242")
-            .await
-            .status,
-        204
-    );
+    api.call("DELETE", "/api/v1/teams/T-0001/members/424242")
+        .await
+        .expect_error(404, "USER_NOT_FOUND");
     assert_eq!(api.team("T-0001").await["version"], 4);
     api.call("DELETE", "/api/v1/teams/T-0002/members/1")
         .await
@@ -1543,6 +1555,12 @@ async fn fail_rate_and_rate_limit_rate() {
     let r = api.get("/api/v1/users/1").await;
     r.expect_error(429, "RATE_LIMITED");
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    // The Retry-After is configurable (so a client's hard-coded pause shows).
+    api.server.set_retry_after_secs(5);
+    let r = api.get("/api/v1/users/1").await;
+    r.expect_error(429, "RATE_LIMITED");
+    assert_eq!(r.header("retry-after").as_deref(), Some("5"));
+    api.server.set_retry_after_secs(1);
 
     // A fraction: some pass, some fail.
     api.server.set_rate_limit_rate(0.0);
@@ -1568,14 +1586,9 @@ async fn max_rps_limits_each_second() {
         ..seeded(1, 0, 0)
     })
     .await;
-    // Start right after a second boundary so the burst fits in one second.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    tokio::time::sleep(Duration::from_nanos(
-        1_000_000_000 - u64::from(now.subsec_nanos()) + 5_000_000,
-    ))
-    .await;
+    // The rate window's clock is pinned, so the burst is in one second
+    // however slow the machine is.
+    api.server.pin_rate_second(Some(1_000));
     let mut ok = 0;
     let mut limited = 0;
     for _ in 0..20 {
@@ -1592,9 +1605,13 @@ async fn max_rps_limits_each_second() {
     }
     assert_eq!(ok, 5, "{ok} ok, {limited} limited");
     assert_eq!(limited, 15);
-    // The next second has a fresh budget.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(api.get("/api/v1/users/1").await.status, 200);
+    // The next second has a fresh budget (of 5 again).
+    api.server.pin_rate_second(Some(1_001));
+    for _ in 0..5 {
+        assert_eq!(api.get("/api/v1/users/1").await.status, 200);
+    }
+    assert_eq!(api.get("/api/v1/users/1").await.status, 429);
+    api.server.pin_rate_second(None);
     api.server.set_max_rps(None);
     for _ in 0..20 {
         assert_eq!(api.get("/api/v1/users/1").await.status, 200);
@@ -1611,10 +1628,12 @@ async fn latency_delays_answers() {
     let start = Instant::now();
     assert_eq!(api.get("/api/v1/users/1").await.status, 200);
     assert!(start.elapsed() >= Duration::from_millis(150));
+    // Switched off again: an answer that would take an hour comes at once
+    // (well within a generous timeout).
+    api.server.set_latency_ms(3_600_000);
     api.server.set_latency_ms(0);
-    let start = Instant::now();
-    assert_eq!(api.get("/api/v1/users/1").await.status, 200);
-    assert!(start.elapsed() < Duration::from_millis(150));
+    let r = tokio::time::timeout(Duration::from_secs(60), api.get("/api/v1/users/1")).await;
+    assert_eq!(r.expect("no latency any more").status, 200);
 }
 
 // ---------------------------------------------------------------------------
@@ -1622,14 +1641,9 @@ async fn latency_delays_answers() {
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn seeding_10000_users_and_a_10000_member_team_is_fast() {
-    let start = Instant::now();
+async fn seeding_20000_users_and_a_10000_member_team() {
+    // No wall-clock bound (a loaded CI machine is slow): the sizes are the point.
     let api = Api::start(seeded(20_000, 2, 10_000)).await;
-    let seeded_in = start.elapsed();
-    assert!(
-        seeded_in < Duration::from_secs(2),
-        "seeding took {seeded_in:?}"
-    );
 
     let t = api.team("T-0001").await;
     let members = t["memberIds"].as_array().unwrap();
@@ -1647,8 +1661,7 @@ async fn seeding_10000_users_and_a_10000_member_team_is_fast() {
         .json();
     assert_eq!(r["data"][0]["userId"], 19_999);
 
-    // Membership changes and deletions on a large team stay quick.
-    let start = Instant::now();
+    // Membership changes and deletions on a large team.
     for uid in 1..=200u64 {
         let r = api
             .call("DELETE", &format!("/api/v1/teams/T-0001/members/{uid}"))
@@ -1659,7 +1672,6 @@ async fn seeding_10000_users_and_a_10000_member_team_is_fast() {
             .await;
         assert_eq!(r.status, 204);
     }
-    assert!(start.elapsed() < Duration::from_secs(10));
     let t = api.server.team("T-0001").unwrap();
     assert_eq!(t["memberIds"].as_array().unwrap().len(), 9_600);
     assert_eq!(t["version"], 401);
@@ -1767,6 +1779,9 @@ fn options_from_args() {
         (o.fail_rate, o.rate_limit_rate, o.max_rps),
         (0.0, 0.0, None)
     );
+    assert_eq!(o.retry_after_secs, 1);
+    assert_eq!(args(&["--retry-after", "7"]).unwrap().retry_after_secs, 7);
+    assert_eq!(args(&["--retry-after=0"]).unwrap().retry_after_secs, 0);
 
     let o = args(&[
         "--listen",

@@ -5,42 +5,25 @@
 //! that this second membership style is expressible in the mapping alone,
 //! with Entra's exact group requests.
 
-mod support;
-
+use crate::support::acme::Recorded;
+use crate::support::*;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use support::acme::{self, Recorded};
-use support::*;
 
-const MAPPING: &str = include_str!("fixtures/acme.yaml");
-const PASSWORD: &str = "s3cret-acme-pw";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-struct AcmeStack {
-    backend: acme::Running,
-    bridge: Bridge,
+/// The shared Acme stack with circle helpers.
+struct Stack(AcmeStack);
+
+impl std::ops::Deref for Stack {
+    type Target = AcmeStack;
+    fn deref(&self) -> &AcmeStack {
+        &self.0
+    }
 }
 
-impl AcmeStack {
-    async fn start(seed_people: usize) -> AcmeStack {
-        let backend = acme::spawn(acme::Options {
-            password: PASSWORD.into(),
-            seed_people,
-        })
-        .await
-        .unwrap();
-        let env = HashMap::from([
-            ("ACME_URL".to_string(), backend.base_url()),
-            ("ACME_PASSWORD".to_string(), PASSWORD.to_string()),
-        ]);
-        let settings =
-            format!("mappings = [\"acme.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n");
-        let bridge = Bridge::start(&settings, &[("acme.yaml", MAPPING)], env).await;
-        AcmeStack { backend, bridge }
-    }
-
-    fn scim(&self) -> &TestClient {
-        &self.bridge.client
+impl Stack {
+    async fn start(seed_people: usize) -> Stack {
+        Stack(AcmeStack::start(seed_people).await)
     }
 
     /// UUID of the seeded person `user<i>` (1-based).
@@ -151,7 +134,7 @@ fn refs(ids: &[&String]) -> Value {
 
 #[tokio::test]
 async fn create_empty_group_and_find_it_by_display_name_without_members() {
-    let s = AcmeStack::start(2).await;
+    let s = Stack::start(2).await;
     let id = s.create_group("Ops Team").await;
     let c = s.circle(&id);
     assert_eq!(c["title"], "Ops Team");
@@ -220,7 +203,7 @@ async fn create_empty_group_and_find_it_by_display_name_without_members() {
 
 #[tokio::test]
 async fn entra_membership_patches_rewrite_the_whole_array_once() {
-    let s = AcmeStack::start(5).await;
+    let s = Stack::start(5).await;
     let u: Vec<String> = (1..=5).map(|i| s.person_id(i)).collect();
     let id = s.create_group("Ops").await;
 
@@ -327,7 +310,7 @@ async fn entra_membership_patches_rewrite_the_whole_array_once() {
 
 #[tokio::test]
 async fn duplicate_title_is_409_uniqueness() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     s.create_group("Ops").await;
     let other = s.create_group("Other").await;
     let r = s
@@ -348,7 +331,7 @@ async fn duplicate_title_is_409_uniqueness() {
 
 #[tokio::test]
 async fn unknown_member_is_400_naming_it_and_nothing_is_written() {
-    let s = AcmeStack::start(2).await;
+    let s = Stack::start(2).await;
     let u1 = s.person_id(1);
     let id = s.create_group("Ops").await;
     // Well-formed but unknown, and not even UUID-shaped.
@@ -385,7 +368,7 @@ async fn unknown_member_is_400_naming_it_and_nothing_is_written() {
 
 #[tokio::test]
 async fn delete_is_204_then_404() {
-    let s = AcmeStack::start(0).await;
+    let s = Stack::start(0).await;
     let id = s.create_group("Ops").await;
     assert_eq!(s.scim().delete(&format!("/Groups/{id}")).await.status, 204);
     assert!(s.backend.circle(&id).is_none());
@@ -401,7 +384,7 @@ async fn delete_is_204_then_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_member_additions_lose_none() {
-    let s = AcmeStack::start(8).await;
+    let s = Stack::start(8).await;
     let u: Vec<String> = (1..=8).map(|i| s.person_id(i)).collect();
     let id = s.create_group("Crowd").await;
     s.backend.clear_requests();

@@ -1,65 +1,18 @@
 //! Two bridge *processes* (the real binary) in front of one backend: the
 //! bridge keeps no state that matters between requests, so interleaved writes
 //! to one user through both replicas lose nothing.
-mod support;
+use crate::support::*;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use support::*;
 
-/// A `scim-bridge serve` child process, killed on drop.
-struct Replica {
-    child: Child,
-    client: TestClient,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-async fn start_replica(settings: &std::path::Path, backend: &peripass::Running) -> Replica {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args(["serve", "--config"])
-        .arg(settings)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("PERIPASS_URL", backend.base_url())
-        .env("PERIPASS_API_KEY", backend.api_key())
-        .env("SCIM_BRIDGE_LOG", "warn")
-        .env("SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start scim-bridge");
-    let client = TestClient::new(format!("http://127.0.0.1:{port}/scim/v2"));
-    let health = TestClient::new(format!("http://127.0.0.1:{port}")).without_token();
-    let started = Instant::now();
-    loop {
-        let up = tokio::time::timeout(Duration::from_millis(500), async {
-            health
-                .http
-                .get(format!("http://127.0.0.1:{port}/healthz").parse().unwrap())
-                .await
-        })
-        .await;
-        if matches!(up, Ok(Ok(r)) if r.status() == 200) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "replica on {port} did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Replica { child, client }
+async fn start_replica(settings: &std::path::Path, backend: &peripass::Running) -> BridgeProcess {
+    BridgeProcess::start(
+        settings,
+        &[
+            ("PERIPASS_URL", backend.base_url()),
+            ("PERIPASS_API_KEY", backend.api_key()),
+        ],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,6 +28,11 @@ async fn two_bridge_processes_interleave_writes_without_losing_any() {
     std::fs::write(&settings, peripass_settings("")).unwrap();
     let a = start_replica(&settings, &backend).await;
     let b = start_replica(&settings, &backend).await;
+    // Slow answers, and the first two reads of the user are answered only
+    // once both have arrived: both replicas read the same version, so one of
+    // their writes must hit VERSION_CONFLICT and be re-applied.
+    backend.set_latency_ms(20);
+    backend.hold_until_together("GET", "/api/v1/users/1", 2);
 
     // Each PATCH adds one attribute change; alternate replicas, all at once.
     let changes = [
@@ -102,6 +60,11 @@ async fn two_bridge_processes_interleave_writes_without_losing_any() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
+    assert!(
+        backend.version_conflicts() >= 1,
+        "the replicas' writes never conflicted: the retry path was not exercised"
+    );
+    backend.set_latency_ms(0);
     let user = backend.user(1).unwrap();
     assert_eq!(user["displayName"], "D", "{user}");
     assert_eq!(user["firstName"], "G");

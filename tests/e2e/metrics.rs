@@ -1,14 +1,18 @@
 //! Metrics counters move as expected after a known sequence of requests.
-mod support;
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
+/// The value of one series; panics when the series is missing (a renamed
+/// metric or label must not read as 0).
 fn value(text: &str, prefix: &str) -> f64 {
-    text.lines()
+    let line = text
+        .lines()
         .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("no series {prefix} in /metrics:\n{text}"));
+    line.rsplit(' ')
+        .next()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("not a number: {line}"))
 }
 
 #[tokio::test]

@@ -2,8 +2,7 @@
 //! (the `rsa` crate), tokens signed with ring; JWKS from a file and from a
 //! URL served by a tiny local HTTP server (refreshed on an unknown `kid`).
 
-mod support;
-
+use crate::support::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bytes::Bytes;
@@ -13,7 +12,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
-use support::*;
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
@@ -95,7 +93,9 @@ fn sign_as(k: &Key, kid: &str, claims: &Value) -> String {
             &mut sig,
         )
         .unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    register_secret(&token);
+    token
 }
 
 fn sign(k: &Key, claims: &Value) -> String {
@@ -137,7 +137,7 @@ async fn jwks_file_tokens_accepted_and_refused() {
     std::fs::write(&file, jwks(&[a])).unwrap();
     let extra = jwt_settings(&format!("jwks_file = {:?}", file.display().to_string()));
     let stack = PeripassStack::start_with(
-        support::peripass::Options {
+        crate::support::peripass::Options {
             seed_users: 1,
             ..Default::default()
         },

@@ -1,10 +1,8 @@
 //! Concurrent writes to one Peripass user through the bridge: the
 //! read-modify-write loop must never lose an update.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
-use support::*;
 
 fn one_user() -> peripass::Options {
     peripass::Options {
@@ -174,7 +172,16 @@ async fn patch_racing_a_direct_legacy_put_keeps_both_changes() {
         )
         .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // Once the bridge's read has arrived (its answer, version 1, is
+    // computed on arrival), the legacy write lands.
+    let waited = std::time::Instant::now();
+    while !s.backend.requests().iter().any(|r| r.method == "GET") {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "the bridge never read the user"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let legacy = s.legacy();
     let mut u = s.backend.user(1).unwrap();
     u["firstName"] = json!("FromLegacy");
@@ -193,6 +200,7 @@ async fn patch_racing_a_direct_legacy_put_keeps_both_changes() {
     assert_eq!(l["version"], 3);
     assert_eq!(r.json()["name"]["givenName"], "FromLegacy");
     assert_eq!(r.json()["meta"]["version"], "W/\"3\"");
+    assert_eq!(s.backend.version_conflicts(), 1);
     // The conflict did happen: two PUTs from the bridge plus the legacy one.
     let puts = s
         .backend
@@ -246,6 +254,11 @@ async fn concurrent_patches_through_two_bridges_all_apply() {
     ]);
     let second = Bridge::start(&peripass_settings(""), &[], env).await;
     let v0 = s.legacy().user("1").await["version"].as_u64().unwrap();
+    // Slow answers, and the first two reads of the user are answered only
+    // once both have arrived: both bridges read the same version, so one
+    // write must hit VERSION_CONFLICT and be re-applied.
+    s.backend.set_latency_ms(20);
+    s.backend.hold_until_together("GET", "/api/v1/users/1", 2);
     let mut tasks = Vec::new();
     for i in 0..16 {
         let c = if i % 2 == 0 {
@@ -267,5 +280,17 @@ async fn concurrent_patches_through_two_bridges_all_apply() {
         let r = t.await.unwrap();
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
+    s.backend.set_latency_ms(0);
     assert_eq!(s.legacy().user("1").await["version"], v0 + 16);
+    assert!(
+        s.backend.version_conflicts() >= 1,
+        "no version conflict: the retry path was not exercised"
+    );
+    let puts = s
+        .backend
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert!(puts > 16, "more writes than PATCHes: {puts}");
 }

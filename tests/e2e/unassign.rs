@@ -1,9 +1,8 @@
 //! Unassigning attributes with PUT (left out) and PATCH (`remove`), RFC 7644
 //! §3.5.1 and §3.5.2.2. Peripass cannot store "no status": an unassigned
 //! `active` takes the mapping's default (true), as a create does.
-mod support;
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 async fn disabled_user(s: &PeripassStack) {
     let r = s

@@ -1,9 +1,8 @@
 //! `explain` shows exactly the backend calls the bridge really makes.
-mod support;
+use crate::support::*;
 use http::Method;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use support::*;
 
 /// (method, path and query, body as JSON) of a backend call.
 type Call = (String, String, Option<Value>);

@@ -1,8 +1,7 @@
 //! config/mapping.schema.json is generated from the Rust mapping types and
 //! validates every mapping file shipped in the repository.
-mod support;
+use crate::support::repo_path;
 use serde_json::Value;
-use support::repo_path;
 
 fn committed() -> Value {
     serde_json::from_str(&std::fs::read_to_string(repo_path("config/mapping.schema.json")).unwrap())
