@@ -12,6 +12,8 @@
 pub mod backend;
 pub mod config;
 pub mod explain;
+pub mod jwks;
+pub mod load;
 pub mod logging;
 pub mod mapping;
 pub mod metrics;
@@ -20,24 +22,7 @@ pub mod secret;
 pub mod server;
 pub mod service;
 pub mod suggest;
+pub mod tls_files;
 
+pub use load::{load, LoadError};
 pub use server::{run, run_with, AppState};
-
-/// Everything `serve`/`check` load, or every error found doing so.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Settings(#[from] config::ConfigError),
-    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
-    Mapping(Vec<mapping::MappingError>),
-}
-
-/// Loads settings and compiles every mapping.
-pub fn load(
-    settings_file: &std::path::Path,
-    env: config::EnvMap,
-) -> Result<(config::Settings, mapping::Plan), LoadError> {
-    let settings = config::Settings::load(settings_file, env.clone())?;
-    let plan = mapping::load_plan(&settings, &env).map_err(LoadError::Mapping)?;
-    Ok((settings, plan))
-}

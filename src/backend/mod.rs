@@ -8,7 +8,7 @@ pub use guard::{Guard, Refusal};
 use crate::config::{BackendLimits, BackendTlsSettings};
 use crate::mapping::plan::{BackendPlan, ReadExpr};
 use crate::scim::error::ScimError;
-use crate::server::tls::{read_certified_key, read_roots, TlsFileError};
+use crate::tls_files::TlsFileError;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -324,48 +324,10 @@ impl BackendClient {
     }
 }
 
-/// The rustls client configuration for backend calls: TLS 1.2/1.3 with
-/// ring's default (AEAD-only) suites; trust anchors from `ca_file` (which
-/// replaces the system roots) or the system roots; the client certificate
-/// when configured. Hostname verification is always on (webpki verifier).
+/// The rustls client configuration for backend calls (see
+/// [`BackendTlsSettings::client_config`]).
 pub fn tls_client_config(tls: &BackendTlsSettings) -> Result<rustls::ClientConfig, TlsFileError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(crate::server::tls::PROTOCOL_VERSIONS)
-        .expect("the ring provider supports TLS 1.2 and 1.3");
-    let roots = match &tls.ca_file {
-        Some(path) => read_roots("backend.ca_file", path)?,
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for e in &found.errors {
-                warn!(error = %e, "while loading the system CA certificates");
-            }
-            let mut roots = rustls::RootCertStore::empty();
-            let (_, ignored) = roots.add_parsable_certificates(found.certs);
-            if ignored > 0 {
-                debug!(ignored, "system CA certificates that could not be used");
-            }
-            if roots.is_empty() {
-                warn!("no system CA certificates found; HTTPS backends will fail verification (set backend.ca_file)");
-            }
-            roots
-        }
-    };
-    let builder = builder.with_root_certificates(roots);
-    match (&tls.client_cert_file, &tls.client_key_file) {
-        (Some(cert), Some(key)) => {
-            let ck = read_certified_key(
-                "backend.client_cert_file",
-                cert,
-                "backend.client_key_file",
-                key,
-                &provider,
-            )?;
-            Ok(builder
-                .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(ck))))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
+    tls.client_config()
 }
 
 impl BackendClient {

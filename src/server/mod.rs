@@ -177,7 +177,7 @@ impl AppState {
         let current = self.live();
         // Stamped before reading, so a write during the load triggers another reload.
         let before = stamps(&watched_files(&current.settings));
-        let result = crate::load(&current.settings.file, self.env.clone());
+        let result = crate::load::load(&current.settings.file, self.env.clone());
         let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok((mut settings, plan)) => {
