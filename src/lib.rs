@@ -2,11 +2,30 @@
 //! user API, driven by declarative mapping files.
 //!
 //! # Layout
-//! - [`config`]: settings file + environment overrides → validated [`config::Settings`].
+//! Layers import one way, bottom to top: the leaves ← [`config`] and
+//! [`scim`] ← [`mapping`] ← [`backend`] ← [`service`] ← [`server`] ←
+//! [`explain`] and the binary; [`load`] (the load step) stands on `config`
+//! and `mapping` only, so `server`'s reload uses it without climbing.
+//! - Leaves: [`secret`], [`suggest`] ("did you mean"), [`metrics`],
+//!   [`tls_files`] (PEM reading, server and client TLS material), [`jwks`]
+//!   (JSON Web Key Sets).
+//! - [`config`]: settings file + environment overrides → [`config::Settings`]:
+//!   `parse.rs` checks syntax and values, collecting every error; `files.rs`
+//!   loads the certificates, keys and JWKS file the settings name.
 //! - [`mapping`]: mapping files → compiled [`mapping::Plan`] (SCIM ⇄ backend translation).
 //! - [`scim`]: pure protocol code: filters, PATCH, errors, list responses, discovery.
-//! - `backend`: pooled HTTP(S) client calling the legacy API and translating its errors.
-//! - `server`: accept loop, TLS termination, auth, routing, SCIM handlers.
+//! - [`backend`]: the client calling the legacy API: `send` (admit → call →
+//!   observe → retry) over a `Transport` (hyper HTTP(S), or `explain`'s
+//!   recording one), per-backend guards, and error translation (`errors.rs`).
+//! - [`service`]: SCIM operations of one resource type against the backend.
+//! - [`load`]: the one load step (settings with their files, then every
+//!   mapping) behind `serve`, `check`, reload and `explain`.
+//! - [`server`]: `mod.rs` accept loop and shared state; `router.rs` the pure
+//!   router (typed `Route`, which also labels logs and metrics); `front.rs`
+//!   the front door (deadline, header limits, load shedding, log line);
+//!   `auth.rs`, `body.rs`, `routes.rs` (dispatch), `reload.rs`, `probe.rs`
+//!   (`/readyz`), `admin.rs` (metrics listener), `tls.rs`, `jwt.rs`.
+//! - [`explain`]: runs one request through the real path on a recording backend.
 #![forbid(unsafe_code)]
 
 pub mod backend;

@@ -7,7 +7,9 @@ mod transport;
 
 pub use errors::{error_code, translate_error};
 pub use guard::{Guard, Refusal};
-pub use transport::{BackendTlsFailure, RecordedCall, Responder, Script, Transport};
+pub use transport::{
+    https_connector, BackendTlsFailure, RecordedCall, Responder, Script, Transport,
+};
 
 use crate::config::{BackendLimits, BackendTlsSettings};
 use crate::mapping::plan::BackendPlan;

@@ -30,17 +30,11 @@ pub enum Transport {
 impl Transport {
     /// A pooled HTTP(S) client using `tls` for `https://` backends.
     pub fn http(tls: rustls::ClientConfig) -> Transport {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
         Transport::Http(Box::new(
             Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(60))
                 .pool_max_idle_per_host(64)
-                .build(connector),
+                .build(https_connector(tls)),
         ))
     }
 
@@ -57,6 +51,16 @@ impl Transport {
                 .map_err(|_| BackendError::Timeout(timeout))?,
         }
     }
+}
+
+/// HTTP/1.1 and HTTP/2 over `https://` (with `tls`) or plain `http://`.
+pub fn https_connector(tls: rustls::ClientConfig) -> HttpsConnector<HttpConnector> {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build()
 }
 
 async fn http_call(

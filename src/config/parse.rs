@@ -162,30 +162,33 @@ impl Settings {
                 "at least one bearer token is required (or configure [auth.jwt])".into(),
             );
         }
-        let max_header_bytes = c.between(
-            "server.max_header_bytes",
-            raw.server.max_header_bytes,
-            defaults::MAX_HEADER_BYTES,
-            (4096, 1 << 20),
-        );
-        let max_headers = c.between(
-            "server.max_headers",
-            raw.server.max_headers,
-            defaults::MAX_HEADERS,
-            (16, 1000),
-        );
-        let max_concurrent_requests = c.between(
-            "server.max_concurrent_requests",
-            raw.server.max_concurrent_requests,
-            defaults::MAX_CONCURRENT_REQUESTS,
-            (1, 1 << 20),
-        );
-        let max_json_depth = c.between(
-            "server.max_json_depth",
-            raw.server.max_json_depth,
-            defaults::MAX_JSON_DEPTH,
-            (2, 127),
-        );
+        let [max_header_bytes, max_headers, max_concurrent_requests, max_json_depth] = [
+            (
+                "server.max_header_bytes",
+                raw.server.max_header_bytes,
+                defaults::MAX_HEADER_BYTES,
+                (4096, 1 << 20),
+            ),
+            (
+                "server.max_headers",
+                raw.server.max_headers,
+                defaults::MAX_HEADERS,
+                (16, 1000),
+            ),
+            (
+                "server.max_concurrent_requests",
+                raw.server.max_concurrent_requests,
+                defaults::MAX_CONCURRENT_REQUESTS,
+                (1, 1 << 20),
+            ),
+            (
+                "server.max_json_depth",
+                raw.server.max_json_depth,
+                defaults::MAX_JSON_DEPTH,
+                (2, 127),
+            ),
+        ]
+        .map(|(key, v, d, range)| c.between(key, v, d, range));
         if raw.server.header_read_timeout_ms == Some(0) {
             c.fail(
                 "server.header_read_timeout_ms",

@@ -116,13 +116,8 @@ impl Verifier {
                 // System roots, hostname verification on (same stack as backend calls).
                 let tls = crate::tls_files::client_config(None, None).ok();
                 tls.map(|tls| {
-                    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                        .with_tls_config(tls)
-                        .https_or_http()
-                        .enable_http1()
-                        .enable_http2()
-                        .build();
-                    Client::builder(TokioExecutor::new()).build(connector)
+                    Client::builder(TokioExecutor::new())
+                        .build(crate::backend::https_connector(tls))
                 })
             }
         };

@@ -1,26 +1,17 @@
 use super::*;
 use std::sync::Arc;
 
-/// A plan with one resource type, `/Users` (no `/Groups`).
+/// The shipped Peripass mapping, `/Users` only (its `/Groups` left out).
 fn plan() -> Plan {
-    let text = r#"
-version: 1
-backend:
-  base_url: http://127.0.0.1:9
-resources:
-  User:
-    endpoint: /Users
-    schema: urn:ietf:params:scim:schemas:core:2.0:User
-    id: { field: id }
-    operations:
-      list: { path: /u, items: "$.items[*]", total: "$.total", paging: { style: offset, max_page_size: 100 } }
-      get: { path: "/u/{id}" }
-    attributes:
-      - { scim: userName, field: login, required: true }
-"#;
-    let resources = crate::mapping::compile::compile_text("m.yaml", text, None, &None)
+    let text = include_str!("../../config/mappings/peripass.yaml").replacen(
+        "backend:\n",
+        "backend:\n  base_url: http://127.0.0.1:9\n",
+        1,
+    );
+    let resources = crate::mapping::compile::compile_text("peripass.yaml", &text, None, &None)
         .unwrap()
         .into_iter()
+        .filter(|r| r.endpoint == "/Users")
         .map(Arc::new)
         .collect();
     Plan {
