@@ -113,6 +113,30 @@ fn backend_limits_have_defaults_and_are_validated() {
     assert_eq!(s.backend_limits.queue_timeout, Duration::from_millis(250));
 }
 
+#[test]
+fn every_settings_error_is_reported_at_once() {
+    let (_d, p) = write_settings(
+        "mappings = []\n[auth]\nbearer_tokens = [\"short\"]\n[server]\nlisten = \"nowhere\"\nmax_headers = 1\n[log]\nformat = \"xml\"\n[tls]\ncert_file = \"missing.crt\"\n",
+    );
+    let e = Settings::load(&p, env(&[])).unwrap_err();
+    let ConfigError::Several(all) = &e else {
+        panic!("one error only: {e}");
+    };
+    let text = e.to_string();
+    for key in [
+        "server.listen",
+        "auth.bearer_tokens[0]",
+        "server.max_headers",
+        "tls.key_file: required",
+        "mappings",
+        "log.format",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+    assert_eq!(all.len(), text.lines().count(), "{text}");
+    assert!(!text.contains("short"), "{text}");
+}
+
 /// A throwaway folder removed on drop (no extra crate for two tests).
 mod tempdir {
     pub struct Dir {
