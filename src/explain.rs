@@ -87,8 +87,8 @@ pub async fn explain(
     path: &str,
     body: Option<String>,
     response: Option<Value>,
-) -> Result<Report, crate::LoadError> {
-    let (settings, plan) = crate::load(settings_file, env)?;
+) -> Result<Report, crate::load::LoadError> {
+    let (settings, plan) = crate::load::load(settings_file, env)?;
     let base_path = settings.base_path.clone();
     let token = settings
         .bearer_tokens
@@ -193,7 +193,7 @@ pub async fn explain(
             body.unwrap_or_default(),
         )))
         .map_err(|e| {
-            crate::LoadError::Mapping(vec![crate::mapping::MappingError {
+            crate::load::LoadError::Mapping(vec![crate::mapping::MappingError {
                 file: "explain".into(),
                 at: "request".into(),
                 message: e.to_string(),

@@ -2,16 +2,37 @@
 //! user API, driven by declarative mapping files.
 //!
 //! # Layout
-//! - [`config`]: settings file + environment overrides → validated [`config::Settings`].
+//! Layers import one way, bottom to top: the leaves ← [`config`] and
+//! [`scim`] ← [`mapping`] ← [`backend`] ← [`service`] ← [`server`] ←
+//! [`explain`] and the binary; [`load`] (the load step) stands on `config`
+//! and `mapping` only, so `server`'s reload uses it without climbing.
+//! - Leaves: [`secret`], [`suggest`] ("did you mean"), [`metrics`],
+//!   [`tls_files`] (PEM reading, server and client TLS material), [`jwks`]
+//!   (JSON Web Key Sets).
+//! - [`config`]: settings file + environment overrides → [`config::Settings`]:
+//!   `parse.rs` checks syntax and values, collecting every error; `files.rs`
+//!   loads the certificates, keys and JWKS file the settings name.
 //! - [`mapping`]: mapping files → compiled [`mapping::Plan`] (SCIM ⇄ backend translation).
 //! - [`scim`]: pure protocol code: filters, PATCH, errors, list responses, discovery.
-//! - `backend`: pooled HTTP(S) client calling the legacy API and translating its errors.
-//! - `server`: accept loop, TLS termination, auth, routing, SCIM handlers.
+//! - [`backend`]: the client calling the legacy API: `send` (admit → call →
+//!   observe → retry) over a `Transport` (hyper HTTP(S), or `explain`'s
+//!   recording one), per-backend guards, and error translation (`errors.rs`).
+//! - [`service`]: SCIM operations of one resource type against the backend.
+//! - [`load`]: the one load step (settings with their files, then every
+//!   mapping) behind `serve`, `check`, reload and `explain`.
+//! - [`server`]: `mod.rs` accept loop and shared state; `router.rs` the pure
+//!   router (typed `Route`, which also labels logs and metrics); `front.rs`
+//!   the front door (deadline, header limits, load shedding, log line);
+//!   `auth.rs`, `body.rs`, `routes.rs` (dispatch), `reload.rs`, `probe.rs`
+//!   (`/readyz`), `admin.rs` (metrics listener), `tls.rs`, `jwt.rs`.
+//! - [`explain`]: runs one request through the real path on a recording backend.
 #![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod config;
 pub mod explain;
+pub mod jwks;
+pub mod load;
 pub mod logging;
 pub mod mapping;
 pub mod metrics;
@@ -20,24 +41,7 @@ pub mod secret;
 pub mod server;
 pub mod service;
 pub mod suggest;
+pub mod tls_files;
 
+pub use load::{load, LoadError};
 pub use server::{run, run_with, AppState};
-
-/// Everything `serve`/`check` load, or every error found doing so.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Settings(#[from] config::ConfigError),
-    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
-    Mapping(Vec<mapping::MappingError>),
-}
-
-/// Loads settings and compiles every mapping.
-pub fn load(
-    settings_file: &std::path::Path,
-    env: config::EnvMap,
-) -> Result<(config::Settings, mapping::Plan), LoadError> {
-    let settings = config::Settings::load(settings_file, env.clone())?;
-    let plan = mapping::load_plan(&settings, &env).map_err(LoadError::Mapping)?;
-    Ok((settings, plan))
-}

@@ -205,30 +205,3 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 }
-
-/// (resource, operation) labels for a request, from its route template.
-pub fn request_labels(method: &http::Method, route: &str) -> (String, &'static str) {
-    let trimmed = route.trim_start_matches('/');
-    let mut parts = trimmed.split('/');
-    let first = parts.next().unwrap_or("");
-    let second = parts.next();
-    match first {
-        "ServiceProviderConfig" | "ResourceTypes" | "Schemas" => ("discovery".into(), "get"),
-        "healthz" | "readyz" | "metrics" => ("admin".into(), "get"),
-        "" | "-" | "(unauthorized)" => ("none".into(), "other"),
-        ep => {
-            let ep = ep.split(' ').next().unwrap_or(ep).to_string();
-            let op = match (method.as_str(), second) {
-                (_, Some(".search")) => "search",
-                ("GET", None) => "list",
-                ("POST", None) => "create",
-                ("GET", Some(_)) => "get",
-                ("PUT", Some(_)) => "replace",
-                ("PATCH", Some(_)) => "patch",
-                ("DELETE", Some(_)) => "delete",
-                _ => "other",
-            };
-            (ep, op)
-        }
-    }
-}

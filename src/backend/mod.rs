@@ -1,25 +1,28 @@
 //! The pooled HTTP(S) client that calls the legacy API, and the translation
 //! of its failures into SCIM errors.
 
+mod errors;
 mod guard;
+mod transport;
 
+pub use errors::{error_code, translate_error};
 pub use guard::{Guard, Refusal};
+pub use transport::{
+    https_connector, BackendTlsFailure, RecordedCall, Responder, Script, Transport,
+};
 
 use crate::config::{BackendLimits, BackendTlsSettings};
-use crate::mapping::plan::{BackendPlan, ReadExpr};
+use crate::mapping::plan::BackendPlan;
 use crate::scim::error::ScimError;
-use crate::server::tls::{read_certified_key, read_roots, TlsFileError};
+use crate::tls_files::TlsFileError;
 use bytes::Bytes;
+use guard::Admitted;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
+use transport::OutgoingRequest;
 
 /// Largest backend answer read into memory (a 10,000-member team is ~100 KiB).
 pub const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
@@ -42,74 +45,6 @@ pub enum BackendError {
     /// Refused before sending, to protect the backend (caps or a pause it asked for).
     #[error("backend call refused by the bridge's limits: {0:?}")]
     Refused(Refusal),
-}
-
-/// Why TLS with the backend failed, in words safe to show a SCIM client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendTlsFailure {
-    /// The backend's certificate did not verify; the reason is rustls' own
-    /// (unknown issuer, expired, not valid for the host name, …).
-    Untrusted(String),
-    /// Anything else: an alert from the backend (e.g. it wants a client
-    /// certificate), no common protocol version or suite.
-    Handshake(String),
-}
-
-impl std::fmt::Display for BackendTlsFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BackendTlsFailure::Untrusted(r) => {
-                write!(f, "the backend's TLS certificate was not trusted ({r})")
-            }
-            BackendTlsFailure::Handshake(r) => {
-                write!(f, "the TLS handshake with the backend failed ({r})")
-            }
-        }
-    }
-}
-
-impl BackendTlsFailure {
-    /// Finds a rustls error in an error's source chain. hyper-rustls wraps
-    /// it in `io::Error`s (sometimes two deep), whose `source()` skips the
-    /// wrapped error, so those are opened with `get_ref`.
-    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<BackendTlsFailure> {
-        fn walk<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-            if let Some(t) = e.downcast_ref::<rustls::Error>() {
-                return Some(t);
-            }
-            if let Some(inner) = e
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                if let Some(t) = walk(inner) {
-                    return Some(t);
-                }
-            }
-            e.source().and_then(walk)
-        }
-        walk(e).map(|t| match t {
-            rustls::Error::InvalidCertificate(c) => {
-                BackendTlsFailure::Untrusted(cert_error_words(c))
-            }
-            other => BackendTlsFailure::Handshake(other.to_string()),
-        })
-    }
-}
-
-fn cert_error_words(e: &rustls::CertificateError) -> String {
-    use rustls::CertificateError as C;
-    match e {
-        C::UnknownIssuer => "issued by a CA the bridge does not trust".into(),
-        C::Expired | C::ExpiredContext { .. } => "expired".into(),
-        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".into(),
-        C::NotValidForName | C::NotValidForNameContext { .. } => {
-            "not valid for the backend's host name".into()
-        }
-        C::Revoked => "revoked".into(),
-        C::BadSignature => "bad signature".into(),
-        C::BadEncoding => "malformed certificate".into(),
-        other => other.to_string(),
-    }
 }
 
 impl From<BackendError> for ScimError {
@@ -198,10 +133,8 @@ pub struct Call<'a> {
 /// Shared, pooled client. Cheap to clone.
 #[derive(Clone)]
 pub struct BackendClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    transport: Transport,
     read_retries: u32,
-    /// `explain`: record calls and answer from a script instead of the network.
-    script: Option<std::sync::Arc<Script>>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     limits: BackendLimits,
     /// One [`Guard`] per backend base URL, shared by every request.
@@ -275,23 +208,6 @@ pub fn retry_backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + random_below(base / 2 + 1))
 }
 
-/// A backend call as `explain` shows it (secret header values masked).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedCall {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
-}
-
-type Responder = Box<dyn Fn(&RecordedCall) -> BackendResponse + Send + Sync>;
-
-/// Recorded calls and the function that answers them.
-pub struct Script {
-    pub calls: std::sync::Mutex<Vec<RecordedCall>>,
-    responder: Responder,
-}
-
 impl BackendClient {
     pub fn with_metrics(mut self, m: std::sync::Arc<crate::metrics::Metrics>) -> BackendClient {
         self.metrics = Some(m);
@@ -314,58 +230,16 @@ impl BackendClient {
 
     /// A client that sends nothing: every call is recorded and answered by `responder`.
     pub fn scripted(responder: Responder) -> (BackendClient, std::sync::Arc<Script>) {
-        let script = std::sync::Arc::new(Script {
-            calls: Default::default(),
-            responder,
-        });
-        let mut c = BackendClient::new(0, &Default::default());
-        c.script = Some(script.clone());
+        let script = Arc::new(Script::new(responder));
+        let c = BackendClient::with_transport(0, Transport::Recording(script.clone()));
         (c, script)
     }
 }
 
-/// The rustls client configuration for backend calls: TLS 1.2/1.3 with
-/// ring's default (AEAD-only) suites; trust anchors from `ca_file` (which
-/// replaces the system roots) or the system roots; the client certificate
-/// when configured. Hostname verification is always on (webpki verifier).
+/// The rustls client configuration for backend calls (see
+/// [`BackendTlsSettings::client_config`]).
 pub fn tls_client_config(tls: &BackendTlsSettings) -> Result<rustls::ClientConfig, TlsFileError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(crate::server::tls::PROTOCOL_VERSIONS)
-        .expect("the ring provider supports TLS 1.2 and 1.3");
-    let roots = match &tls.ca_file {
-        Some(path) => read_roots("backend.ca_file", path)?,
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for e in &found.errors {
-                warn!(error = %e, "while loading the system CA certificates");
-            }
-            let mut roots = rustls::RootCertStore::empty();
-            let (_, ignored) = roots.add_parsable_certificates(found.certs);
-            if ignored > 0 {
-                debug!(ignored, "system CA certificates that could not be used");
-            }
-            if roots.is_empty() {
-                warn!("no system CA certificates found; HTTPS backends will fail verification (set backend.ca_file)");
-            }
-            roots
-        }
-    };
-    let builder = builder.with_root_certificates(roots);
-    match (&tls.client_cert_file, &tls.client_key_file) {
-        (Some(cert), Some(key)) => {
-            let ck = read_certified_key(
-                "backend.client_cert_file",
-                cert,
-                "backend.client_key_file",
-                key,
-                &provider,
-            )?;
-            Ok(builder
-                .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(ck))))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
+    tls.client_config()
 }
 
 impl BackendClient {
@@ -384,106 +258,43 @@ impl BackendClient {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth()
         });
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            .build(connector);
+        BackendClient::with_transport(read_retries, Transport::http(config))
+    }
+
+    /// A client carrying its calls over `transport`.
+    pub fn with_transport(read_retries: u32, transport: Transport) -> BackendClient {
         BackendClient {
-            client,
+            transport,
             read_retries,
-            script: None,
             metrics: None,
             limits: BackendLimits::UNLIMITED,
             guards: Default::default(),
         }
     }
 
-    /// Sends a call; idempotent calls (GET) are retried on connect errors and
-    /// 502/503/504 with jittered backoff; others only when the connection
-    /// failed before anything was sent.
+    /// Sends a call: admit (the backend's guard) → call (the transport) →
+    /// observe (metrics, logs, a `429` pause) → retry decision. Idempotent
+    /// calls (GET) are retried on connect errors and 502/503/504 with
+    /// jittered backoff; others only when the connection failed before
+    /// anything was sent.
     pub async fn send(
         &self,
         backend: &BackendPlan,
         call: Call<'_>,
     ) -> Result<BackendResponse, BackendError> {
-        let idempotent = call.method == Method::GET;
         let guard = self.guard(&backend.base_url);
         let mut attempt = 0u32;
         loop {
-            let admitted = match guard.admit().await {
-                Ok(a) => a,
-                Err(refusal) => {
-                    if let Some(m) = &self.metrics {
-                        m.backend_rejections.inc();
-                    }
-                    warn!(
-                        operation = call.op,
-                        ?refusal,
-                        "backend call refused to protect the backend"
-                    );
-                    return Err(BackendError::Refused(refusal));
-                }
-            };
-            if admitted.waited {
-                if let Some(m) = &self.metrics {
-                    m.backend_rate_limit_waits.inc();
-                }
-            }
+            let admitted = self.admit(&guard, &call).await?;
             let started = Instant::now();
-            let result = self.send_once(backend, &call).await;
+            let result = match request(backend, &call) {
+                Ok(req) => self.transport.call(req, backend.timeout).await,
+                Err(e) => Err(e),
+            };
             let elapsed = started.elapsed();
             drop(admitted);
-            let _ = CALL_STATS.try_with(|s| s.record(elapsed));
-            if let Ok(r) = &result {
-                if r.status == StatusCode::TOO_MANY_REQUESTS {
-                    if let Some(secs) = r.retry_after() {
-                        info!(
-                            retry_after_s = secs,
-                            "backend asked to slow down; pausing calls to it"
-                        );
-                        guard.pause(secs);
-                    }
-                }
-            }
-            // `Connect` means the connector failed (TCP or proxy): the
-            // request was never written, so even a write may be retried.
-            // Anything else may have reached the backend: reads only.
-            let retryable = match &result {
-                Err(BackendError::Connect(_)) => attempt < self.read_retries.max(1),
-                Err(_) => false,
-                Ok(r) => {
-                    idempotent
-                        && matches!(r.status.as_u16(), 502..=504)
-                        && attempt < self.read_retries
-                }
-            };
-            if let Some(m) = &self.metrics {
-                let status = match &result {
-                    Ok(r) => r.status.as_str().to_string(),
-                    Err(BackendError::Timeout(_)) => "timeout".into(),
-                    Err(BackendError::Connect(_)) => "connect_error".into(),
-                    Err(_) => "error".into(),
-                };
-                m.record_backend(call.op, &status, elapsed);
-                if matches!(&result, Ok(r) if r.status == StatusCode::TOO_MANY_REQUESTS) {
-                    m.backend_rate_limited.inc();
-                }
-            }
-            match &result {
-                Ok(r) => {
-                    debug!(method = %call.method, status = r.status.as_u16(), ms = elapsed.as_millis() as u64, attempt, "backend call")
-                }
-                Err(e) => {
-                    debug!(method = %call.method, error = %e, ms = elapsed.as_millis() as u64, attempt, "backend call failed")
-                }
-            }
-            if !retryable {
+            self.observe(&guard, &call, &result, elapsed, attempt);
+            if !self.should_retry(&call, &result, attempt) {
                 return result;
             }
             attempt += 1;
@@ -498,226 +309,119 @@ impl BackendClient {
         }
     }
 
-    async fn send_once(
-        &self,
-        backend: &BackendPlan,
-        call: &Call<'_>,
-    ) -> Result<BackendResponse, BackendError> {
-        let uri = format!("{}{}", backend.base_url, call.path_and_query);
-        let mut req = Request::builder().method(call.method.clone()).uri(&uri);
-        let headers = req.headers_mut().expect("builder is valid before body");
-        for (k, v) in backend.headers.iter().chain(call.headers.iter()) {
-            headers.insert(k.clone(), v.clone());
-        }
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(id) = call.request_id.and_then(|i| HeaderValue::from_str(i).ok()) {
-            headers.insert(HeaderName::from_static("x-request-id"), id);
-        }
-        let body = match &call.body {
-            Some((ct, b)) => {
-                headers.insert(http::header::CONTENT_TYPE, ct.clone());
-                Full::new(b.clone())
-            }
-            None => Full::new(Bytes::new()),
-        };
-        let req = req
-            .body(body)
-            .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?;
-        if let Some(script) = &self.script {
-            let rec = RecordedCall {
-                method: req.method().to_string(),
-                url: uri.clone(),
-                headers: req
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| {
-                        let shown = if v.is_sensitive() {
-                            "***".to_string()
-                        } else {
-                            v.to_str().unwrap_or("?").to_string()
-                        };
-                        (k.to_string(), shown)
-                    })
-                    .collect(),
-                body: call
-                    .body
-                    .as_ref()
-                    .map(|(_, b)| String::from_utf8_lossy(b).into_owned()),
-            };
-            let resp = (script.responder)(&rec);
-            script
-                .calls
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(rec);
-            return Ok(resp);
-        }
-        let fut = async {
-            let resp = self.client.request(req).await.map_err(|e| {
-                if let Some(t) = BackendTlsFailure::find(&e) {
-                    warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
-                    BackendError::Tls(t)
-                } else if e.is_connect() {
-                    BackendError::Connect(e.to_string())
-                } else {
-                    BackendError::Io(e.to_string())
-                }
-            })?;
-            let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, MAX_BACKEND_BODY)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some()
-                    {
-                        BackendError::TooLarge
-                    } else {
-                        BackendError::Io(e.to_string())
+    /// Waits for the guard's concurrency slot, rate token or pause; a
+    /// refusal is counted and logged.
+    async fn admit(&self, guard: &Guard, call: &Call<'_>) -> Result<Admitted, BackendError> {
+        match guard.admit().await {
+            Ok(admitted) => {
+                if admitted.waited {
+                    if let Some(m) = &self.metrics {
+                        m.backend_rate_limit_waits.inc();
                     }
-                })?
-                .to_bytes();
-            Ok(BackendResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
-        };
-        tokio::time::timeout(backend.timeout, fut)
-            .await
-            .map_err(|_| BackendError::Timeout(backend.timeout))?
-    }
-}
-
-/// The backend's error code, per the mapping's `errors.code` JSONPath.
-pub fn error_code(backend: &BackendPlan, body: Option<&Value>) -> Option<String> {
-    let body = body?;
-    backend
-        .errors
-        .code
-        .as_ref()
-        .and_then(|e| e.first(body))
-        .and_then(scalar_text)
-}
-
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn read_text(expr: Option<&ReadExpr>, body: &Value) -> Option<String> {
-    expr.and_then(|e| e.first(body)).and_then(|v| match v {
-        Value::Object(m) => Some(
-            m.iter()
-                .map(|(k, v)| format!("{k}: {}", scalar_text(v).unwrap_or_else(|| v.to_string())))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        other => scalar_text(other),
-    })
-}
-
-/// Translates a non-2xx backend answer into the SCIM error the client sees:
-/// the mapping's rules first, then the built-in table.
-pub fn translate_error(backend: &BackendPlan, resp: &BackendResponse, what: &str) -> ScimError {
-    let body = resp.json();
-    let code = error_code(backend, body.as_ref());
-    let status = resp.status;
-    let mut message = body
-        .as_ref()
-        .and_then(|b| read_text(backend.errors.message.as_ref(), b))
-        .unwrap_or_default();
-    if let Some(fields) = body
-        .as_ref()
-        .and_then(|b| read_text(backend.errors.fields.as_ref(), b))
-    {
-        if !fields.is_empty() {
-            message = if message.is_empty() {
-                fields
-            } else {
-                format!("{message} ({fields})")
-            };
-        }
-    }
-    let backend_says = |default: &str| {
-        if message.is_empty() {
-            default.to_string()
-        } else {
-            format!("{default}: {message}")
-        }
-    };
-    for rule in &backend.errors.rules {
-        let status_ok = rule.status.is_none_or(|s| s == status.as_u16());
-        let code_ok = match (&rule.code, &code) {
-            (None, _) => true,
-            (Some(want), Some(got)) => want == got,
-            (Some(_), None) => false,
-        };
-        if status_ok && code_ok {
-            if rule.scim_status.is_server_error() {
-                warn!(backend_status = status.as_u16(), code = ?code, "backend error mapped to {}", rule.scim_status);
-            }
-            let detail = match rule.scim_status.as_u16() {
-                404 => format!("{what} not found"),
-                409 if rule.scim_type == Some("uniqueness") => {
-                    backend_says(&format!("{what} conflicts with an existing resource"))
                 }
-                _ => backend_says(&format!(
-                    "the backend rejected the request ({})",
-                    status.as_u16()
-                )),
+                Ok(admitted)
+            }
+            Err(refusal) => {
+                if let Some(m) = &self.metrics {
+                    m.backend_rejections.inc();
+                }
+                warn!(
+                    operation = call.op,
+                    ?refusal,
+                    "backend call refused to protect the backend"
+                );
+                Err(BackendError::Refused(refusal))
+            }
+        }
+    }
+
+    /// Records one attempt: the request's call stats, a backend `429`
+    /// pause, metrics and the debug log line.
+    fn observe(
+        &self,
+        guard: &Guard,
+        call: &Call<'_>,
+        result: &Result<BackendResponse, BackendError>,
+        elapsed: Duration,
+        attempt: u32,
+    ) {
+        let _ = CALL_STATS.try_with(|s| s.record(elapsed));
+        if let Ok(r) = result {
+            if r.status == StatusCode::TOO_MANY_REQUESTS {
+                if let Some(secs) = r.retry_after() {
+                    info!(
+                        retry_after_s = secs,
+                        "backend asked to slow down; pausing calls to it"
+                    );
+                    guard.pause(secs);
+                }
+            }
+        }
+        if let Some(m) = &self.metrics {
+            let status = match result {
+                Ok(r) => r.status.as_str().to_string(),
+                Err(BackendError::Timeout(_)) => "timeout".into(),
+                Err(BackendError::Connect(_)) => "connect_error".into(),
+                Err(_) => "error".into(),
             };
-            return ScimError::new(rule.scim_status, rule.scim_type, detail)
-                .with_retry_after(resp.retry_after());
+            m.record_backend(call.op, &status, elapsed);
+            if matches!(result, Ok(r) if r.status == StatusCode::TOO_MANY_REQUESTS) {
+                m.backend_rate_limited.inc();
+            }
+        }
+        match result {
+            Ok(r) => {
+                debug!(method = %call.method, status = r.status.as_u16(), ms = elapsed.as_millis() as u64, attempt, "backend call")
+            }
+            Err(e) => {
+                debug!(method = %call.method, error = %e, ms = elapsed.as_millis() as u64, attempt, "backend call failed")
+            }
         }
     }
-    match status.as_u16() {
-        400 | 422 => ScimError::invalid_value(backend_says("the backend rejected a value")),
-        404 => ScimError::not_found(format!("{what} not found")),
-        409 => ScimError::new(
-            StatusCode::CONFLICT,
-            Some("uniqueness"),
-            backend_says(&format!("{what} conflicts with an existing resource")),
-        ),
-        412 => ScimError::new(
-            StatusCode::PRECONDITION_FAILED,
-            None,
-            format!("{what} was changed by someone else"),
-        ),
-        401 | 403 => {
-            warn!(backend_status = status.as_u16(), "the backend rejected the bridge's own credentials (check backend.auth in the mapping)");
-            ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend rejected the bridge's credentials (an operator must check the bridge's backend configuration)")
-        }
-        429 => ScimError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            None,
-            "the backend is rate limiting; retry later",
-        )
-        .with_retry_after(Some(resp.retry_after().unwrap_or(1))),
-        500..=599 => {
-            warn!(backend_status = status.as_u16(), code = ?code, "backend server error");
-            ScimError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "the backend is temporarily unavailable",
-            )
-            .with_retry_after(Some(resp.retry_after().unwrap_or(5)))
-        }
-        other => {
-            warn!(backend_status = other, code = ?code, "unexpected backend answer (check the mapping's operations)");
-            ScimError::new(
-                StatusCode::BAD_GATEWAY,
-                None,
-                format!("the backend answered {other} unexpectedly"),
-            )
+
+    /// `Connect` means the connector failed (TCP or proxy): the request was
+    /// never written, so even a write may be retried. Anything else may
+    /// have reached the backend: reads only.
+    fn should_retry(
+        &self,
+        call: &Call<'_>,
+        result: &Result<BackendResponse, BackendError>,
+        attempt: u32,
+    ) -> bool {
+        match result {
+            Err(BackendError::Connect(_)) => attempt < self.read_retries.max(1),
+            Err(_) => false,
+            Ok(r) => {
+                call.method == Method::GET
+                    && matches!(r.status.as_u16(), 502..=504)
+                    && attempt < self.read_retries
+            }
         }
     }
+}
+
+/// The HTTP request for `call`: the backend's base URL and headers, the
+/// call's own headers, `Accept`, `X-Request-Id` and the body.
+fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, BackendError> {
+    let uri = format!("{}{}", backend.base_url, call.path_and_query);
+    let mut req = Request::builder().method(call.method.clone()).uri(&uri);
+    let headers = req.headers_mut().expect("builder is valid before body");
+    for (k, v) in backend.headers.iter().chain(call.headers.iter()) {
+        headers.insert(k.clone(), v.clone());
+    }
+    headers.insert(
+        http::header::ACCEPT,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(id) = call.request_id.and_then(|i| HeaderValue::from_str(i).ok()) {
+        headers.insert(HeaderName::from_static("x-request-id"), id);
+    }
+    let body = call.body.as_ref().map(|(ct, b)| {
+        headers.insert(http::header::CONTENT_TYPE, ct.clone());
+        b.clone()
+    });
+    req.body(body)
+        .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //! configured values), `tid` when `tenant_id` is set. Reasons are logged and
 //! sent as a fixed text; the token itself never is.
 
+pub use crate::config::check_jwks_url;
 use crate::config::{defaults, JwksSource, JwtSettings};
+pub use crate::jwks::{parse_jwks, Jwk};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bytes::Bytes;
@@ -55,77 +57,6 @@ impl Reject {
             Reject::Audience => "invalid bearer token: audience not accepted",
             Reject::Tenant => "invalid bearer token: tenant not accepted",
         }
-    }
-}
-
-/// One RSA signing key from a JWKS.
-#[derive(Debug, Clone)]
-pub struct Jwk {
-    kid: Option<String>,
-    n: Vec<u8>,
-    e: Vec<u8>,
-}
-
-/// Parses a JWKS (`{"keys": [...]}`), keeping RSA signature keys usable
-/// with RS256 and skipping others (EC keys, encryption keys).
-pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<Jwk>, String> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a JSON Web Key Set: {e}"))?;
-    let keys = v
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("not a JSON Web Key Set: no \"keys\" array")?;
-    let mut out = Vec::new();
-    for k in keys {
-        let s = |name: &str| k.get(name).and_then(Value::as_str);
-        if s("kty") != Some("RSA")
-            || s("use").is_some_and(|u| u != "sig")
-            || s("alg").is_some_and(|a| a != "RS256")
-        {
-            continue;
-        }
-        let b = |name: &str| -> Option<Vec<u8>> {
-            let raw = URL_SAFE_NO_PAD
-                .decode(s(name)?.trim_end_matches('='))
-                .ok()?;
-            // ring wants minimal big-endian integers.
-            let first = raw.iter().position(|&x| x != 0).unwrap_or(raw.len());
-            Some(raw[first..].to_vec()).filter(|v| !v.is_empty())
-        };
-        let (Some(n), Some(e)) = (b("n"), b("e")) else {
-            return Err(format!(
-                "key {:?}: \"n\" and \"e\" must be base64url integers",
-                s("kid").unwrap_or("")
-            ));
-        };
-        if n.len() < 256 {
-            return Err(format!(
-                "key {:?}: RSA keys must have at least 2048 bits",
-                s("kid").unwrap_or("")
-            ));
-        }
-        out.push(Jwk {
-            kid: s("kid").map(str::to_string),
-            n,
-            e,
-        });
-    }
-    if out.is_empty() {
-        return Err("no RSA signing key (kty RSA, use sig) in \"keys\"".into());
-    }
-    Ok(out)
-}
-
-/// `https://…`, or `http://` to a loopback host only (a key set fetched in
-/// clear text over a network could be replaced in transit).
-pub fn check_jwks_url(u: &str) -> Result<(), String> {
-    let uri: http::Uri = u.parse().map_err(|_| "not a URL".to_string())?;
-    let host = uri.host().ok_or("the URL has no host")?;
-    match uri.scheme_str() {
-        Some("https") => Ok(()),
-        Some("http") if matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1") => Ok(()),
-        Some("http") => Err("must be https:// (http:// is allowed to loopback only)".into()),
-        _ => Err("must be an https:// URL".into()),
     }
 }
 
@@ -183,15 +114,10 @@ impl Verifier {
             }
             JwksSource::Url(_) => {
                 // System roots, hostname verification on (same stack as backend calls).
-                let tls = crate::backend::tls_client_config(&Default::default()).ok();
+                let tls = crate::tls_files::client_config(None, None).ok();
                 tls.map(|tls| {
-                    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                        .with_tls_config(tls)
-                        .https_or_http()
-                        .enable_http1()
-                        .enable_http2()
-                        .build();
-                    Client::builder(TokioExecutor::new()).build(connector)
+                    Client::builder(TokioExecutor::new())
+                        .build(crate::backend::https_connector(tls))
                 })
             }
         };

@@ -10,199 +10,31 @@
 //! - Optional client certificates (mTLS): required and verified against
 //!   `tls.client_ca_file`.
 //!
-//! The PEM helpers here are shared with the backend client (`[backend]`
-//! `ca_file`, `client_cert_file`, `client_key_file`).
+//! The PEM helpers live in [`crate::tls_files`] (shared with the backend
+//! client and the load step); they are re-exported here under their old paths.
 
 use crate::config::TlsSettings;
+use crate::tls_files::{certified_key_from_pem, client_cert_verifier, read_file};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 use tracing::{error, info, warn};
 
+pub use crate::tls_files::{
+    certs_from_pem, crypto_provider, fingerprint, key_from_pem, read_certified_key, read_roots,
+    TlsFileError, PROTOCOL_VERSIONS,
+};
 pub use tokio_rustls::TlsAcceptor;
 
 /// A client that has not finished its TLS handshake by then is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// TLS 1.3 and 1.2; rustls implements nothing older.
-pub static PROTOCOL_VERSIONS: &[&SupportedProtocolVersion] =
-    &[&rustls::version::TLS13, &rustls::version::TLS12];
-
 /// Offered ALPN protocols, in preference order.
 pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
-
-/// The ring provider restricted to the suites the bridge offers. Listed
-/// explicitly (rather than taking ring's defaults) so that a future rustls
-/// default can never widen what the bridge accepts.
-pub fn crypto_provider() -> CryptoProvider {
-    use rustls::crypto::ring::{cipher_suite as cs, default_provider};
-    CryptoProvider {
-        cipher_suites: vec![
-            cs::TLS13_AES_128_GCM_SHA256,
-            cs::TLS13_AES_256_GCM_SHA384,
-            cs::TLS13_CHACHA20_POLY1305_SHA256,
-            // TLS 1.2: Entra's "minimum bar" GCM suites, in Entra's order…
-            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-            // …then ChaCha20 for clients without AES hardware.
-            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        ],
-        ..default_provider()
-    }
-}
-
-/// A certificate or key file that cannot be used. `key` is the settings key
-/// (`tls.cert_file`); `message` names the file and the problem, never the
-/// file's content.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct TlsFileError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-impl TlsFileError {
-    fn new(key: &'static str, path: &Path, problem: impl std::fmt::Display) -> TlsFileError {
-        TlsFileError {
-            key,
-            message: format!("{}: {problem}", path.display()),
-        }
-    }
-}
-
-fn read_file(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsFileError> {
-    std::fs::read(path).map_err(|e| TlsFileError::new(key, path, format!("cannot read: {e}")))
-}
-
-/// Every `CERTIFICATE` block of a PEM file (at least one).
-pub fn certs_from_pem(
-    key: &'static str,
-    path: &Path,
-    pem: &[u8],
-) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsFileError::new(key, path, format!("not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(TlsFileError::new(
-            key,
-            path,
-            "no certificate found (expected PEM blocks \"-----BEGIN CERTIFICATE-----\")",
-        ));
-    }
-    Ok(certs)
-}
-
-/// The first private key of a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
-pub fn key_from_pem(
-    key: &'static str,
-    path: &Path,
-    pem: &[u8],
-) -> Result<PrivateKeyDer<'static>, TlsFileError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => TlsFileError::new(
-            key,
-            path,
-            "no unencrypted private key found (expected PEM \"PRIVATE KEY\", \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\"; encrypted keys are not supported)",
-        ),
-        other => TlsFileError::new(key, path, format!("not valid PEM: {other}")),
-    })
-}
-
-/// Reads a CA bundle (PEM) into a root store; every certificate must be
-/// usable as a trust anchor.
-pub fn read_roots(key: &'static str, path: &Path) -> Result<RootCertStore, TlsFileError> {
-    let pem = read_file(key, path)?;
-    let mut roots = RootCertStore::empty();
-    for (i, cert) in certs_from_pem(key, path, &pem)?.into_iter().enumerate() {
-        roots.add(cert).map_err(|e| {
-            TlsFileError::new(
-                key,
-                path,
-                format!("certificate #{} is not a usable CA certificate: {e}", i + 1),
-            )
-        })?;
-    }
-    Ok(roots)
-}
-
-/// Reads a certificate chain and its private key (for serving, or as the
-/// bridge's client certificate towards the backend) and checks that they
-/// belong together.
-pub fn read_certified_key(
-    cert_key: &'static str,
-    cert_path: &Path,
-    key_key: &'static str,
-    key_path: &Path,
-    provider: &CryptoProvider,
-) -> Result<CertifiedKey, TlsFileError> {
-    let cert_pem = read_file(cert_key, cert_path)?;
-    let key_pem = read_file(key_key, key_path)?;
-    certified_key_from_pem(
-        (cert_key, cert_path, &cert_pem),
-        (key_key, key_path, &key_pem),
-        provider,
-    )
-}
-
-type Source<'a> = (&'static str, &'a Path, &'a [u8]);
-
-fn certified_key_from_pem(
-    (cert_key, cert_path, cert_pem): Source<'_>,
-    (key_key, key_path, key_pem): Source<'_>,
-    provider: &CryptoProvider,
-) -> Result<CertifiedKey, TlsFileError> {
-    let chain = certs_from_pem(cert_key, cert_path, cert_pem)?;
-    let key = key_from_pem(key_key, key_path, key_pem)?;
-    let signing_key = provider.key_provider.load_private_key(key).map_err(|e| {
-        TlsFileError::new(
-            key_key,
-            key_path,
-            format!("unsupported private key ({e}); use RSA of 2048 to 8192 bits, ECDSA P-256 or P-384, or Ed25519"),
-        )
-    })?;
-    let ck = CertifiedKey::new(chain, signing_key);
-    match ck.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(ck),
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-            Err(TlsFileError::new(
-                key_key,
-                key_path,
-                format!(
-                    "this key does not belong to the first certificate of {}",
-                    cert_path.display()
-                ),
-            ))
-        }
-        Err(e) => Err(TlsFileError::new(
-            cert_key,
-            cert_path,
-            format!("the first certificate cannot be parsed: {e}"),
-        )),
-    }
-}
-
-/// SHA-256 of the end-entity certificate, for log lines (`ab:cd:…`).
-pub fn fingerprint(ck: &CertifiedKey) -> String {
-    let Some(cert) = ck.cert.first() else {
-        return String::new();
-    };
-    ring::digest::digest(&ring::digest::SHA256, cert.as_ref())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
 
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,14 +181,11 @@ impl TlsServer {
             .with_protocol_versions(PROTOCOL_VERSIONS)
             .expect("the ring provider supports TLS 1.2 and 1.3");
         let builder = match &settings.client_ca_file {
-            Some(ca) => {
-                let roots = read_roots("tls.client_ca_file", ca)?;
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .build()
-                        .map_err(|e| TlsFileError::new("tls.client_ca_file", ca, e))?;
-                builder.with_client_cert_verifier(verifier)
-            }
+            Some(ca) => builder.with_client_cert_verifier(client_cert_verifier(
+                "tls.client_ca_file",
+                ca,
+                provider.clone(),
+            )?),
             None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_cert_resolver(store.clone());

@@ -1,0 +1,113 @@
+//! The settings file as written: every key optional, unknown keys refused.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSettings {
+    #[serde(default)]
+    pub(super) mappings: Vec<String>,
+    #[serde(default)]
+    pub(super) server: RawServer,
+    #[serde(default)]
+    pub(super) auth: RawAuth,
+    #[serde(default)]
+    pub(super) backend: RawBackend,
+    #[serde(default)]
+    pub(super) scim: RawScim,
+    #[serde(default)]
+    pub(super) log: RawLog,
+    #[serde(default)]
+    pub(super) metrics: RawMetrics,
+    /// Absent: plain HTTP.
+    pub(super) tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) enabled: Option<bool>,
+    pub(super) listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub(super) cert_file: Option<String>,
+    pub(super) key_file: Option<String>,
+    pub(super) client_ca_file: Option<String>,
+    pub(super) reload_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) listen: Option<String>,
+    pub(super) base_path: Option<String>,
+    pub(super) public_url: Option<String>,
+    pub(super) max_body_bytes: Option<usize>,
+    pub(super) request_timeout_ms: Option<u64>,
+    pub(super) header_read_timeout_ms: Option<u64>,
+    pub(super) max_header_bytes: Option<usize>,
+    pub(super) max_headers: Option<usize>,
+    pub(super) max_concurrent_requests: Option<usize>,
+    pub(super) max_json_depth: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    #[serde(default)]
+    pub(super) bearer_tokens: Vec<String>,
+    pub(super) jwt: Option<RawJwt>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJwt {
+    pub(super) issuer: Option<String>,
+    pub(super) audience: Option<OneOrMany>,
+    pub(super) tenant_id: Option<String>,
+    pub(super) jwks_file: Option<String>,
+    pub(super) jwks_url: Option<String>,
+    pub(super) jwks_refresh_s: Option<u64>,
+    pub(super) leeway_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackend {
+    pub(super) base_url: Option<String>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) read_retries: Option<u32>,
+    pub(super) ca_file: Option<String>,
+    pub(super) client_cert_file: Option<String>,
+    pub(super) client_key_file: Option<String>,
+    pub(super) max_concurrency: Option<usize>,
+    pub(super) max_rps: Option<u32>,
+    pub(super) queue_timeout_ms: Option<u64>,
+    pub(super) probe_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScim {
+    pub(super) default_count: Option<usize>,
+    pub(super) max_count: Option<usize>,
+    pub(super) scan_limit: Option<usize>,
+    pub(super) conflict_retries: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    pub(super) format: Option<String>,
+    pub(super) level: Option<String>,
+}

@@ -1,0 +1,175 @@
+//! The front door of every request: the request id, the deadline, header
+//! limits, load shedding and authentication, then [`routes::dispatch`]; and
+//! the request's log line and metrics, labelled from its typed [`Route`].
+
+use super::router::{Outcome, Route, Router};
+use super::{auth, error_response, routes, AppState, Live, Resp};
+use crate::scim::error::ScimError;
+use bytes::Bytes;
+use http::{HeaderValue, Request, StatusCode};
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::time::{timeout_at, Instant};
+use tracing::{info, warn};
+
+/// One request of a connection.
+pub(super) async fn handle(
+    state: Arc<AppState>,
+    req: http::Request<Incoming>,
+    peer: SocketAddr,
+) -> Resp {
+    handle_logged(&state, req, Some(peer)).await
+}
+
+/// Serves one request without a connection (used by `explain`).
+pub async fn handle_request<B>(state: &AppState, req: http::Request<B>) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    handle_logged(state, req, None).await
+}
+
+async fn handle_logged<B>(state: &AppState, req: http::Request<B>, peer: Option<SocketAddr>) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let started = std::time::Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| state.request_id());
+    let method = req.method().clone();
+    state.metrics.in_flight.inc();
+    let live = state.live();
+    let route = Router {
+        base_path: &live.settings.base_path,
+        plan: &live.plan,
+        metrics_here: live.settings.metrics_enabled && live.settings.metrics_listen.is_none(),
+    }
+    .route(req.uri().path());
+    let stats = Arc::new(crate::backend::CallStats::default());
+    let (outcome, result) = crate::backend::CALL_STATS
+        .scope(
+            stats.clone(),
+            front_door(state, &live, req, &route, &request_id),
+        )
+        .await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() {
+                warn!(request_id, status = e.status.as_u16(), detail = %e.detail, "request failed");
+            }
+            error_response(&e)
+        }
+    };
+    state.metrics.in_flight.dec();
+    let labels = outcome.labels(&method, &live.plan);
+    if !labels.is_admin() {
+        state.metrics.record_request(
+            &labels.resource,
+            labels.operation,
+            resp.status().as_u16(),
+            started.elapsed(),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let (backend_calls, backend_ms) = stats.snapshot();
+    info!(
+        request_id,
+        peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+        %method,
+        route = outcome.template(&live.plan),
+        resource_type = %labels.resource,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        backend_calls,
+        backend_ms,
+        "request"
+    );
+    resp
+}
+
+fn too_long() -> ScimError {
+    ScimError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        None,
+        "the request took too long",
+    )
+}
+
+/// Health checks, metrics and paths outside the base path are answered
+/// at once; every SCIM path passes the header limits, a concurrency permit
+/// and authentication first. All within `server.request_timeout_ms`.
+async fn front_door<'r, B>(
+    state: &AppState,
+    live: &Live,
+    req: Request<B>,
+    route: &'r Route,
+    request_id: &str,
+) -> (Outcome<'r>, Result<Resp, ScimError>)
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let deadline = Instant::now() + live.settings.request_timeout;
+    let open = matches!(
+        route,
+        Route::Health | Route::Metrics | Route::Ready | Route::OutsideBase
+    );
+    // Held until the answer is ready; health checks and metrics are exempt.
+    let mut _permit = None;
+    if !open {
+        if let Err(e) = check_headers(live, &req) {
+            return (Outcome::Unrouted, Err(e));
+        }
+        let Ok(permit) = state.concurrency.try_acquire() else {
+            let e = ScimError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "too many concurrent requests; retry later",
+            )
+            .with_retry_after(Some(1));
+            return (Outcome::Overloaded, Err(e));
+        };
+        _permit = Some(permit);
+        match timeout_at(deadline, auth::authorize(live, &req)).await {
+            Err(_) => return (Outcome::Unrouted, Err(too_long())),
+            Ok(Err(e)) => return (Outcome::Unauthorized, Err(e)),
+            Ok(Ok(())) => {}
+        }
+    }
+    let answer = timeout_at(
+        deadline,
+        routes::dispatch(state, live, req, route, request_id),
+    )
+    .await
+    .unwrap_or_else(|_| Err(too_long()));
+    (Outcome::Routed(route), answer)
+}
+
+/// SCIM 431 beyond `server.max_header_bytes` / `server.max_headers` (hyper
+/// answers a bare 431 at twice these).
+fn check_headers<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
+    let h = req.headers();
+    let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if bytes > live.settings.max_header_bytes || h.len() > live.settings.max_headers {
+        return Err(ScimError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            None,
+            format!(
+                "request headers too large: at most {} fields and {} bytes",
+                live.settings.max_headers, live.settings.max_header_bytes
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Readiness: the periodic backend probe and `/readyz`, which answers from
+//! the probe's last result and never waits for one.
+
+use super::reload::WATCH_INTERVAL;
+use super::{json_response, AppState, Live, Resp};
+use http::StatusCode;
+use std::sync::Arc;
+use tracing::{debug, info, warn};
+
+/// What the last backend probe found.
+#[derive(Debug, Clone, Default)]
+pub enum ProbeStatus {
+    /// No probe has finished yet.
+    #[default]
+    Pending,
+    Ok,
+    /// A short reason, without secrets (a SCIM error detail).
+    Failed(String),
+}
+
+/// Every `backend.probe_interval_ms`, calls the first resource type's list
+/// operation for one item, authenticated like any request, and keeps the
+/// outcome for `/readyz` (which never waits for a probe).
+pub(super) async fn probe_backend(state: Arc<AppState>) {
+    loop {
+        let live = state.live();
+        let Some(interval) = live.settings.backend_probe_interval else {
+            // Probing is off (`probe_interval_ms = 0`); a reload may turn it on.
+            *state.probe.lock().unwrap_or_else(|p| p.into_inner()) = ProbeStatus::Pending;
+            drop(live);
+            tokio::time::sleep(WATCH_INTERVAL).await;
+            continue;
+        };
+        let outcome = match live.plan.resources.first() {
+            None => ProbeStatus::Failed("no resource types are mapped".into()),
+            Some(res) => {
+                let ctx = crate::service::ResourceCtx {
+                    res,
+                    plan: &live.plan,
+                    client: &live.client,
+                    write_locks: &state.write_locks,
+                    settings: &live.settings,
+                    base_url: "",
+                    request_id: Some("readyz-probe"),
+                };
+                match ctx.probe().await {
+                    Ok(()) => ProbeStatus::Ok,
+                    Err(e) => ProbeStatus::Failed(e.detail.chars().take(200).collect()),
+                }
+            }
+        };
+        match &outcome {
+            ProbeStatus::Failed(reason) => {
+                let was_ok = matches!(
+                    *state.probe.lock().unwrap_or_else(|p| p.into_inner()),
+                    ProbeStatus::Ok | ProbeStatus::Pending
+                );
+                if was_ok {
+                    warn!(reason = %reason, "backend probe failed; /readyz answers 503");
+                }
+            }
+            ProbeStatus::Ok => {
+                let was_failing = matches!(
+                    *state.probe.lock().unwrap_or_else(|p| p.into_inner()),
+                    ProbeStatus::Failed(_)
+                );
+                if was_failing {
+                    info!("backend probe succeeded again; /readyz answers 200");
+                } else {
+                    debug!("backend probe succeeded");
+                }
+            }
+            ProbeStatus::Pending => {}
+        }
+        *state.probe.lock().unwrap_or_else(|p| p.into_inner()) = outcome;
+        drop(live);
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// `/readyz`: from the last backend probe, never waiting for one.
+pub(super) fn readyz(state: &AppState, live: &Live) -> Resp {
+    let st = state
+        .reload_status
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let probe = state.probe.lock().map(|p| p.clone()).unwrap_or_default();
+    let mut body = serde_json::json!({
+        "status": "ready",
+        "resourceTypes": live.plan.resources.len(),
+        "reloads": st.reloads,
+        "reloadFailures": st.failures,
+        "lastReloadError": st.last_error,
+    });
+    let reason = match probe {
+        _ if live.settings.backend_probe_interval.is_none() => {
+            body["backend"] = "not probed (backend.probe_interval_ms = 0)".into();
+            None
+        }
+        ProbeStatus::Ok => {
+            body["backend"] = "ok".into();
+            None
+        }
+        ProbeStatus::Pending => Some("not probed yet".to_string()),
+        ProbeStatus::Failed(r) => Some(r),
+    };
+    let reason = reason.or_else(|| {
+        live.plan
+            .resources
+            .is_empty()
+            .then(|| "no resource types are mapped".to_string())
+    });
+    match reason {
+        None => json_response(StatusCode::OK, &body),
+        Some(r) => {
+            body["status"] = "not ready".into();
+            body["backend"] = r.into();
+            json_response(StatusCode::SERVICE_UNAVAILABLE, &body)
+        }
+    }
+}

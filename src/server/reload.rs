@@ -1,0 +1,140 @@
+//! Configuration reload: the settings and mapping files are polled (and
+//! SIGHUP forces a reload); a new configuration passes the one load step
+//! ([`crate::load`]) before it is swapped in.
+
+use super::{AppState, Live};
+use crate::config::Settings;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often the settings and mapping files are checked for changes.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
+pub(super) type Stamp = Option<(std::time::SystemTime, u64, u64)>;
+
+/// A file's identity and content stamp: an in-place write changes the mtime
+/// or size, an editor's rename-over changes the inode.
+fn stamp(path: &std::path::Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((m.modified().ok()?, m.len(), ino))
+}
+
+pub(super) fn watched_files(settings: &Settings) -> Vec<std::path::PathBuf> {
+    let mut f = vec![settings.file.clone()];
+    f.extend(settings.mappings.iter().cloned());
+    f
+}
+
+pub(super) fn stamps(paths: &[std::path::PathBuf]) -> Vec<Stamp> {
+    paths.iter().map(|p| stamp(p)).collect()
+}
+
+/// The outcome of the last reload attempt (shown by `/readyz`).
+#[derive(Debug, Default, Clone)]
+pub struct ReloadStatus {
+    pub reloads: u64,
+    pub failures: u64,
+    /// Errors of the last failed reload, cleared by a successful one.
+    pub last_error: Option<String>,
+}
+
+impl AppState {
+    /// Re-reads the settings file and every mapping; swaps them in only when
+    /// everything compiles. On error the running plan stays and every error is
+    /// logged and kept for `/readyz`.
+    pub fn reload(&self) -> Result<(), String> {
+        let current = self.live();
+        // Stamped before reading, so a write during the load triggers another reload.
+        let before = stamps(&watched_files(&current.settings));
+        let result = crate::load::load(&current.settings.file, self.env.clone());
+        let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok((mut settings, plan)) => {
+                if settings.listen != current.settings.listen {
+                    warn!(old = %current.settings.listen, new = %settings.listen, "server.listen changes need a restart; keeping the current address");
+                    settings.listen = current.settings.listen;
+                }
+                let now = stamps(&watched_files(&settings));
+                let stamps = if now.len() == before.len() {
+                    before
+                } else {
+                    now
+                };
+                self.live.store(Arc::new(Live::with_stamps(
+                    settings,
+                    plan,
+                    stamps,
+                    Some(self.metrics.clone()),
+                )));
+                self.metrics.record_reload(true);
+                status.reloads += 1;
+                status.last_error = None;
+                *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                info!(
+                    resource_types = self.live().plan.resources.len(),
+                    "configuration reloaded"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let text = e.to_string();
+                // Remember what was read so the same broken files are not retried every tick.
+                *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
+                status.failures += 1;
+                self.metrics.record_reload(false);
+                status.last_error = Some(text.clone());
+                for line in text.lines() {
+                    tracing::error!(
+                        error = line,
+                        "reload failed; keeping the running configuration"
+                    );
+                }
+                Err(text)
+            }
+        }
+    }
+}
+
+/// Polls the settings and mapping files and reloads on change; SIGHUP reloads too.
+pub(super) async fn watch_config(state: Arc<AppState>) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hup_fired = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fired = std::future::pending::<()>();
+        let forced = tokio::select! {
+            _ = tokio::time::sleep(WATCH_INTERVAL) => false,
+            _ = hup_fired => true,
+        };
+        let live = state.live();
+        let now = stamps(&watched_files(&live.settings));
+        let failed = state
+            .failed_stamps
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or(None);
+        let changed = now != live.stamps && failed.as_ref() != Some(&now);
+        if forced || changed {
+            if forced {
+                info!("SIGHUP: reloading configuration");
+            }
+            // Let an editor finish writing before reading.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = state.reload();
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The pure router: (method, path, compiled plan) → a typed [`Route`]. No
+//! I/O, so every path is unit-tested here; the log line's `route` and the
+//! metrics labels come from the typed route, never from parsing a path again.
+
+use crate::mapping::Plan;
+use http::Method;
+use percent_encoding::percent_decode_str;
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/healthz` (outside the base path; no auth).
+    Health,
+    /// `/metrics` on the main listener (no auth).
+    Metrics,
+    /// `/readyz` (no auth).
+    Ready,
+    /// A path outside the SCIM base path.
+    OutsideBase,
+    ServiceProviderConfig,
+    /// `/ResourceTypes` or `/ResourceTypes/{id}` (percent-decoded).
+    ResourceTypes(Option<String>),
+    /// `/Schemas` or `/Schemas/{id}` (percent-decoded).
+    Schemas(Option<String>),
+    /// The base path itself (`GET` searches every resource type).
+    Root,
+    /// `/.search` at the root (`POST` searches every resource type).
+    RootSearch,
+    /// `/Bulk` or `/Me` (not supported).
+    Unsupported(&'static str),
+    /// `/Groups…` when no resource type is mapped there (Entra's Test
+    /// Connection probes it): `segments` after the base path, whether the
+    /// second one is `.search`.
+    UnmappedGroups {
+        segments: usize,
+        search: bool,
+    },
+    /// A first segment no resource type is mapped at (as sent).
+    UnknownResource(String),
+    /// `/{endpoint}`: the resource type's index in the plan.
+    Collection(usize),
+    /// `/{endpoint}/.search`.
+    Search(usize),
+    /// `/{endpoint}/{id}` (the id percent-decoded).
+    Item(usize, String),
+    /// Deeper than any SCIM path: what followed the base path.
+    NotFound(String),
+}
+
+/// What the router needs besides the request line.
+pub struct Router<'a> {
+    pub base_path: &'a str,
+    pub plan: &'a Plan,
+    /// `/metrics` is served on the main listener.
+    pub metrics_here: bool,
+}
+
+impl Router<'_> {
+    pub fn route(&self, path: &str) -> Route {
+        match path {
+            "/healthz" => return Route::Health,
+            "/metrics" if self.metrics_here => return Route::Metrics,
+            "/readyz" => return Route::Ready,
+            _ => {}
+        }
+        let Some(rest) = path
+            .strip_prefix(self.base_path)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        else {
+            return Route::OutsideBase;
+        };
+        let segments: Vec<&str> = rest
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let id = |s: Option<&&str>| s.map(|s| decode_segment(s));
+        match segments.as_slice() {
+            ["ServiceProviderConfig"] => return Route::ServiceProviderConfig,
+            ["ResourceTypes", id_seg @ ..] if id_seg.len() <= 1 => {
+                return Route::ResourceTypes(id(id_seg.first()))
+            }
+            ["Schemas", id_seg @ ..] if id_seg.len() <= 1 => {
+                return Route::Schemas(id(id_seg.first()))
+            }
+            [] => return Route::Root,
+            [".search"] => return Route::RootSearch,
+            ["Bulk"] => return Route::Unsupported("Bulk"),
+            ["Me"] => return Route::Unsupported("Me"),
+            _ => {}
+        }
+        let first = segments[0];
+        let mapped = self.plan.by_endpoint(first);
+        let Some(index) = mapped.and_then(|m| {
+            self.plan
+                .resources
+                .iter()
+                .position(|r| std::sync::Arc::ptr_eq(r, m))
+        }) else {
+            return if first.eq_ignore_ascii_case("Groups") {
+                Route::UnmappedGroups {
+                    segments: segments.len(),
+                    search: segments.get(1) == Some(&".search"),
+                }
+            } else {
+                Route::UnknownResource(first.to_string())
+            };
+        };
+        match segments.as_slice() {
+            [_] => Route::Collection(index),
+            [_, ".search"] => Route::Search(index),
+            [_, id] => Route::Item(index, decode_segment(id)),
+            _ => Route::NotFound(rest.to_string()),
+        }
+    }
+}
+
+fn decode_segment(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Metrics labels of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub resource: String,
+    pub operation: &'static str,
+}
+
+impl Labels {
+    fn new(resource: impl Into<String>, operation: &'static str) -> Labels {
+        Labels {
+            resource: resource.into(),
+            operation,
+        }
+    }
+
+    /// `admin` requests (health, readiness, metrics) are not counted.
+    pub fn is_admin(&self) -> bool {
+        self.resource == "admin"
+    }
+}
+
+/// What a request came to, as logged and counted: a route, or a refusal by
+/// the front door before any route was served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Refused before routing (headers too large, or the deadline passed
+    /// while authenticating): logged as `-`.
+    Unrouted,
+    /// Load shedding refused it.
+    Overloaded,
+    /// Authentication failed.
+    Unauthorized,
+    Routed(&'a Route),
+}
+
+/// `GET` of a collection lists, `POST` creates.
+fn collection_op(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "list",
+        Method::POST => "create",
+        _ => "other",
+    }
+}
+
+impl Outcome<'_> {
+    /// The `route` field of the request's log line: a path template, never an id.
+    pub fn template(&self, plan: &Plan) -> String {
+        let endpoint = |i: usize| plan.resources[i].endpoint.to_string();
+        let route = match self {
+            Outcome::Unrouted => return "-".into(),
+            Outcome::Overloaded => return "(overloaded)".into(),
+            Outcome::Unauthorized => return "(unauthorized)".into(),
+            Outcome::Routed(r) => r,
+        };
+        match route {
+            Route::Health => "/healthz".into(),
+            Route::Metrics => "/metrics".into(),
+            Route::Ready => "/readyz".into(),
+            Route::ServiceProviderConfig => "/ServiceProviderConfig".into(),
+            Route::ResourceTypes(_) => "/ResourceTypes".into(),
+            Route::Schemas(_) => "/Schemas".into(),
+            Route::Root => "/".into(),
+            Route::RootSearch => "/.search".into(),
+            Route::Unsupported(what) => format!("/{what}"),
+            Route::UnmappedGroups { .. } => "/Groups (not mapped)".into(),
+            Route::Collection(i) => endpoint(*i),
+            Route::Search(i) => format!("{}/.search", endpoint(*i)),
+            Route::Item(i, _) => format!("{}/{{id}}", endpoint(*i)),
+            Route::OutsideBase | Route::UnknownResource(_) | Route::NotFound(_) => "-".into(),
+        }
+    }
+
+    /// (resource, operation) metrics labels: bounded, never an id.
+    pub fn labels(&self, method: &Method, plan: &Plan) -> Labels {
+        let name = |i: usize| {
+            plan.resources[i]
+                .endpoint
+                .trim_start_matches('/')
+                .to_string()
+        };
+        let route = match self {
+            Outcome::Overloaded => return Labels::new("(overloaded)", collection_op(method)),
+            Outcome::Unrouted | Outcome::Unauthorized => return Labels::new("none", "other"),
+            Outcome::Routed(r) => r,
+        };
+        match route {
+            Route::Health | Route::Metrics | Route::Ready => Labels::new("admin", "get"),
+            Route::ServiceProviderConfig | Route::ResourceTypes(_) | Route::Schemas(_) => {
+                Labels::new("discovery", "get")
+            }
+            Route::RootSearch => Labels::new(".search", collection_op(method)),
+            Route::Unsupported(what) => Labels::new(*what, collection_op(method)),
+            Route::UnmappedGroups { .. } => Labels::new("Groups", collection_op(method)),
+            Route::Collection(i) => Labels::new(name(*i), collection_op(method)),
+            Route::Search(i) => Labels::new(name(*i), "search"),
+            Route::Item(i, _) => Labels::new(
+                name(*i),
+                match *method {
+                    Method::GET => "get",
+                    Method::PUT => "replace",
+                    Method::PATCH => "patch",
+                    Method::DELETE => "delete",
+                    _ => "other",
+                },
+            ),
+            Route::Root | Route::OutsideBase | Route::UnknownResource(_) | Route::NotFound(_) => {
+                Labels::new("none", "other")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;
