@@ -526,7 +526,8 @@ async fn closed_loop(
     for _ in 0..conns {
         let stream = TcpStream::connect(t.addr).await?;
         stream.set_nodelay(true)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let target = Target {
             name: t.name.clone(),
@@ -613,7 +614,8 @@ async fn open_loop(
         let due = start + period.mul_f64(n as f64);
         tokio::time::sleep_until(due.into()).await;
         let permit = limit.clone().acquire_owned().await?;
-        let (client, tx, target, bodies) = (client.clone(), tx.clone(), target.clone(), bodies.clone());
+        let (client, tx, target, bodies) =
+            (client.clone(), tx.clone(), target.clone(), bodies.clone());
         let uri_base = uri_base.clone();
         tokio::spawn(async move {
             let mut req = build_request(&target, kind, n, users, &bodies);
