@@ -12,12 +12,23 @@
 //! - [`config`]: settings file + environment overrides → [`config::Settings`]:
 //!   `parse.rs` checks syntax and values, collecting every error; `files.rs`
 //!   loads the certificates, keys and JWKS file the settings name.
-//! - [`mapping`]: mapping files → compiled [`mapping::Plan`] (SCIM ⇄ backend translation).
-//! - [`scim`]: pure protocol code: filters, PATCH, errors, list responses, discovery.
+//! - [`scim`]: pure protocol code, no mapping and no I/O: `filter/` (lexer,
+//!   parser, evaluator), `patch/` (body parsing, the engine, value coercion,
+//!   membership analysis), `schema.rs` (RFC 7643 attribute model),
+//!   `discovery.rs` (documents rendered through traits the plan implements),
+//!   `query.rs`, `attr.rs`, `json.rs` (case-insensitive keys), `error.rs`.
+//! - [`mapping`]: mapping files → compiled [`mapping::Plan`]: `model.rs` (the
+//!   file as written), `compile/` (one file per part of a mapping), `plan/`
+//!   (compiled types and SCIM ⇄ backend translation), and the pure translation
+//!   helpers `pushdown.rs` (filters → backend queries), `merge.rs` (RFC 7396),
+//!   `request.rs` (backend paths, queries and bodies), `transform.rs`, `lint.rs`.
 //! - [`backend`]: the client calling the legacy API: `send` (admit → call →
 //!   observe → retry) over a `Transport` (hyper HTTP(S), or `explain`'s
 //!   recording one), per-backend guards, and error translation (`errors.rs`).
-//! - [`service`]: SCIM operations of one resource type against the backend.
+//! - [`service`]: SCIM operations of one resource type against the backend:
+//!   `crud.rs` (get, create, delete, read-modify-write), `search.rs` (search
+//!   and paging), `membership.rs` (per-member calls with their undo),
+//!   `locks.rs` (per-resource write locks).
 //! - [`load`]: the one load step (settings with their files, then every
 //!   mapping) behind `serve`, `check`, reload and `explain`.
 //! - [`server`]: `mod.rs` accept loop and shared state; `router.rs` the pure
