@@ -7,7 +7,7 @@
 //!
 //! Flags (all optional): `--minutes N` (1..=240, default 30), `--rate N`
 //! Entra operations per second (1..=5000, default 500), `--seed-users N`
-//! (default 1000), `--teams N` (default 20), `--latency-ms N` (backend
+//! (default 1000), `--teams N` (default 100), `--latency-ms N` (backend
 //! latency, default 20), `--fail-rate F` (backend 503s, default 0.05),
 //! `--rate-limit-rate F` (backend 429s, default 0.02), `--seed N` (random
 //! seed, default 1), `--max-in-flight N` (default 4096), `--max-rss-growth P`
@@ -78,7 +78,7 @@ fn parse_args() -> Result<Args, String> {
         minutes: 30,
         rate: 500,
         seed_users: 1000,
-        teams: 20,
+        teams: 100,
         latency_ms: 20,
         fail_rate: 0.05,
         rate_limit_rate: 0.02,
@@ -197,7 +197,7 @@ struct UserEntry {
     /// The SCIM id (the backend's userId).
     id: u64,
     login: String,
-    state: tokio::sync::Mutex<UserLedger>,
+    state: Arc<tokio::sync::Mutex<UserLedger>>,
 }
 
 struct UserLedger {
@@ -211,7 +211,7 @@ struct UserLedger {
 struct GroupEntry {
     id: String,
     name: String,
-    state: tokio::sync::Mutex<GroupLedger>,
+    state: Arc<tokio::sync::Mutex<GroupLedger>>,
 }
 
 struct GroupLedger {
@@ -239,6 +239,8 @@ struct Counters {
     stale_reads: AtomicU64,
     read_mismatches: AtomicU64,
     creates_after_409: AtomicU64,
+    /// Operations dropped because every object picked was busy.
+    busy_skips: AtomicU64,
 }
 
 struct Ctx {
@@ -249,6 +251,8 @@ struct Ctx {
     counters: Counters,
     run_tag: String,
     next_login: AtomicU64,
+    /// Creates whose outcome the client never learned (it gave up).
+    uncertain_creates: AtomicU64,
 }
 
 struct Answer {
@@ -379,10 +383,44 @@ impl Ctx {
         self.note_unexpected(method, path, a.status, &a.body);
     }
 
+    /// A user no other operation is working on (Entra handles one object
+    /// at a time); `None` (counted) when several picks were all busy.
+    fn idle_user(
+        &self,
+        rng: &mut Rng,
+    ) -> Option<(Arc<UserEntry>, tokio::sync::OwnedMutexGuard<UserLedger>)> {
+        for _ in 0..8 {
+            let u = self.random_user(rng);
+            if let Ok(g) = u.state.clone().try_lock_owned() {
+                return Some((u, g));
+            }
+        }
+        self.counters.busy_skips.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    fn idle_group(
+        &self,
+        rng: &mut Rng,
+    ) -> Option<(Arc<GroupEntry>, tokio::sync::OwnedMutexGuard<GroupLedger>)> {
+        for _ in 0..8 {
+            let g = self.groups[rng.below(self.groups.len())].clone();
+            if let Ok(l) = g.state.clone().try_lock_owned() {
+                return Some((g, l));
+            }
+        }
+        self.counters.busy_skips.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
     fn random_user(&self, rng: &mut Rng) -> Arc<UserEntry> {
         let users = self.users.read().unwrap();
         users[rng.below(users.len())].clone()
     }
+}
+
+fn load_u(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
 }
 
 fn patch_body(ops: Vec<Value>) -> Value {
@@ -421,8 +459,9 @@ async fn op_filter_user(ctx: &Ctx, rng: &mut Rng) {
 }
 
 async fn op_get_user(ctx: &Ctx, rng: &mut Rng) {
-    let user = ctx.random_user(rng);
-    let ledger = user.state.lock().await;
+    let Some((user, ledger)) = ctx.idle_user(rng) else {
+        return;
+    };
     let path = format!("/Users/{}", user.id);
     if let Some(a) = ctx.call("GET", &path, None).await {
         if a.status != 200 {
@@ -437,8 +476,9 @@ async fn op_get_user(ctx: &Ctx, rng: &mut Rng) {
 }
 
 async fn op_patch_user(ctx: &Ctx, rng: &mut Rng, n: u64) {
-    let user = ctx.random_user(rng);
-    let mut ledger = user.state.lock().await;
+    let Some((user, mut ledger)) = ctx.idle_user(rng) else {
+        return;
+    };
     let mut next = ledger.expected.clone();
     let mut ops = Vec::new();
     let tag = format!("{}-{n}", ctx.run_tag);
@@ -495,7 +535,14 @@ async fn op_patch_user(ctx: &Ctx, rng: &mut Rng, n: u64) {
     }
     ctx.counters.writes_intended.fetch_add(1, Ordering::Relaxed);
     let path = format!("/Users/{}", user.id);
-    match ctx.call("PATCH", &path, Some(&patch_body(ops))).await {
+    // Until a definite answer the outcome is unknown (also if the run ends
+    // and this operation is dropped mid-way).
+    let was_uncertain = std::mem::replace(&mut ledger.uncertain, true);
+    let answer = ctx.call("PATCH", &path, Some(&patch_body(ops))).await;
+    if answer.is_some() {
+        ledger.uncertain = was_uncertain;
+    }
+    match answer {
         Some(a) if a.status == 200 || a.status == 204 => {
             ledger.expected = next;
             ledger.writes += 1;
@@ -507,7 +554,7 @@ async fn op_patch_user(ctx: &Ctx, rng: &mut Rng, n: u64) {
             // A definite refusal: nothing may have changed.
             ctx.unexpected_answer("PATCH", &path, &a);
         }
-        None => ledger.uncertain = true,
+        None => {}
     }
 }
 
@@ -573,16 +620,8 @@ async fn op_create_user(ctx: &Ctx, rng: &mut Rng) {
             return;
         }
         None => {
-            // Unknown outcome: verified at the end by login only.
-            ctx.users.write().unwrap().push(Arc::new(UserEntry {
-                id: 0,
-                login,
-                state: tokio::sync::Mutex::new(UserLedger {
-                    expected: state,
-                    uncertain: true,
-                    writes: 1,
-                }),
-            }));
+            // Unknown outcome: the user may or may not exist; only counted.
+            ctx.uncertain_creates.fetch_add(1, Ordering::Relaxed);
             return;
         }
     };
@@ -596,17 +635,18 @@ async fn op_create_user(ctx: &Ctx, rng: &mut Rng) {
     ctx.users.write().unwrap().push(Arc::new(UserEntry {
         id,
         login,
-        state: tokio::sync::Mutex::new(UserLedger {
+        state: Arc::new(tokio::sync::Mutex::new(UserLedger {
             expected: state,
             uncertain: false,
             writes: 1,
-        }),
+        })),
     }));
 }
 
 async fn op_group_members(ctx: &Ctx, rng: &mut Rng, add: bool) {
-    let group = ctx.groups[rng.below(ctx.groups.len())].clone();
-    let mut ledger = group.state.lock().await;
+    let Some((group, mut ledger)) = ctx.idle_group(rng) else {
+        return;
+    };
     let mut chosen = BTreeSet::new();
     if add {
         for _ in 0..1 + rng.below(5) {
@@ -640,7 +680,12 @@ async fn op_group_members(ctx: &Ctx, rng: &mut Rng, add: bool) {
     };
     ctx.counters.writes_intended.fetch_add(1, Ordering::Relaxed);
     let path = format!("/Groups/{}", group.id);
-    match ctx.call("PATCH", &path, Some(&patch_body(vec![op]))).await {
+    let was_uncertain = std::mem::replace(&mut ledger.uncertain, true);
+    let answer = ctx.call("PATCH", &path, Some(&patch_body(vec![op]))).await;
+    if answer.is_some() {
+        ledger.uncertain = was_uncertain;
+    }
+    match answer {
         Some(a) if a.status == 200 || a.status == 204 => {
             for id in &chosen {
                 if add {
@@ -655,7 +700,7 @@ async fn op_group_members(ctx: &Ctx, rng: &mut Rng, add: bool) {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Some(a) => ctx.unexpected_answer("PATCH", &path, &a),
-        None => ledger.uncertain = true,
+        None => {}
     }
 }
 
@@ -720,6 +765,19 @@ fn sample(pid: u32, at: Duration) -> Option<Sample> {
     Some(Sample { at, rss_kb, fds })
 }
 
+/// `GET /ServiceProviderConfig` answers 200 (outside the counted requests).
+async fn probe(ctx: &Ctx) -> bool {
+    let req = http::Request::builder()
+        .uri(format!("{}/ServiceProviderConfig", ctx.base))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .expect("valid request");
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), ctx.client.request(req)).await,
+        Ok(Ok(r)) if r.status() == http::StatusCode::OK
+    )
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -771,11 +829,11 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         users.push(Arc::new(UserEntry {
             id,
             login: record["login"].as_str().unwrap_or_default().to_string(),
-            state: tokio::sync::Mutex::new(UserLedger {
+            state: Arc::new(tokio::sync::Mutex::new(UserLedger {
                 expected: UserState::from_backend(&record),
                 uncertain: false,
                 writes: 0,
-            }),
+            })),
         }));
     }
     let mut groups = Vec::with_capacity(args.teams);
@@ -791,11 +849,11 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         groups.push(Arc::new(GroupEntry {
             id,
             name: team["name"].as_str().unwrap_or_default().to_string(),
-            state: tokio::sync::Mutex::new(GroupLedger {
+            state: Arc::new(tokio::sync::Mutex::new(GroupLedger {
                 members,
                 uncertain: false,
                 writes: 0,
-            }),
+            })),
         }));
     }
 
@@ -833,14 +891,13 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         counters: Counters::default(),
         run_tag: format!("{:x}", args.seed),
         next_login: AtomicU64::new(1),
+        uncertain_creates: AtomicU64::new(0),
     });
     // Wait for the bridge to answer (faults are still off).
     let ready_by = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(a) = ctx.call("GET", "/ServiceProviderConfig", None).await {
-            if a.status == 200 {
-                break;
-            }
+        if probe(&ctx).await {
+            break;
         }
         anyhow::ensure!(
             Instant::now() < ready_by,
@@ -849,7 +906,6 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    *ctx.counters.by_status.lock().unwrap() = BTreeMap::new();
     legacy.set_fail_rate(args.fail_rate);
     legacy.set_rate_limit_rate(args.rate_limit_rate);
     println!(
@@ -1003,14 +1059,16 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     }
     // Doubled writes: more users than the ledger created (a create applied twice,
     // or a create the client never confirmed beyond the uncertain ones).
+    let uncertain_creates = load_u(&ctx.uncertain_creates) as usize;
+    uncertain += uncertain_creates;
     let expected_users = users.len();
     let backend_users = legacy.user_count();
     let mut doubled = Vec::new();
-    if backend_users > expected_users {
+    if backend_users > expected_users + uncertain_creates {
         doubled.push(format!(
             "the backend holds {backend_users} users, the ledger {expected_users}"
         ));
-    } else if backend_users < expected_users.saturating_sub(uncertain) {
+    } else if backend_users < expected_users {
         lost.push(format!(
             "the backend holds {backend_users} users, the ledger {expected_users}"
         ));
@@ -1059,13 +1117,14 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         println!("  {n:>6} x {what}");
     }
     println!(
-        "writes: {} intended, {} confirmed ({} user, {} group), {} with unknown outcome; creates answered 409 on retry: {}",
+        "writes: {} intended, {} confirmed ({} user, {} group), {} with unknown outcome; creates answered 409 on retry: {}; operations skipped on busy objects: {}",
         load(&c.writes_intended),
         load(&c.writes_confirmed),
         user_writes,
         group_writes,
         uncertain,
-        load(&c.creates_after_409)
+        load(&c.creates_after_409),
+        load(&c.busy_skips)
     );
     println!(
         "verification: {} users and {} groups checked; lost writes {}, doubled writes {}, stale reads {}, read mismatches {}",
@@ -1162,6 +1221,27 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     }
     drop(bridge);
     legacy.shutdown().await;
+    // What the bridge logged at error level (informational: e.g. a membership
+    // change whose undo also met an injected fault).
+    let mut logged: BTreeMap<String, u64> = BTreeMap::new();
+    for line in std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .lines()
+    {
+        let msg = serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/fields/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| line.chars().take(120).collect());
+        *logged.entry(msg).or_default() += 1;
+    }
+    println!("bridge errors logged: {}", logged.values().sum::<u64>());
+    for (msg, n) in logged.iter().take(10) {
+        println!("  {n:>6} x {msg}");
+    }
     println!("{}", if ok { "soak: PASSED" } else { "soak: FAILED" });
     if ok {
         let _ = std::fs::remove_file(&log_path);

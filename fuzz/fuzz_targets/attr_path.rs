@@ -42,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
         // Without selectors (whose discriminator the new value could
         // overwrite), what was set is what is read.
         if fp.set(&mut record, json!("x")).is_ok() && !text.contains('[') {
-            assert_eq!(fp.get(&record), Some(&json!("x")), "set then get of {text:?}");
+            assert_eq!(
+                fp.get(&record),
+                Some(&json!("x")),
+                "set then get of {text:?}"
+            );
         }
         fp.remove(&mut record);
         fp.clear(&mut record);

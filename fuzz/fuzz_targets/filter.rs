@@ -16,7 +16,10 @@ fn resources() -> &'static [(Value, bool)] {
         vec![
             (rich_scim_user(), true),
             (user_plan().to_scim(&user_record(), None, base, true), true),
-            (group_plan().to_scim(&team_record(), None, base, true), false),
+            (
+                group_plan().to_scim(&team_record(), None, base, true),
+                false,
+            ),
         ]
     })
 }
@@ -68,9 +71,7 @@ fn same(a: &Filter, b: &Filter) -> bool {
 
 fn close_floats(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) if a.is_f64() && b.is_f64() => {
-            x.to_bits().abs_diff(y.to_bits()) <= 1
-        }
+        (Some(x), Some(y)) if a.is_f64() && b.is_f64() => x.to_bits().abs_diff(y.to_bits()) <= 1,
         _ => false,
     }
 }

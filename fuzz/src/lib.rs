@@ -19,8 +19,7 @@ pub fn plans() -> &'static [ResourcePlan] {
             "backend:\n  base_url: \"http://127.0.0.1:9\"\n",
             1,
         );
-        compile_text("peripass.yaml", &text, None, &None)
-            .expect("the shipped mapping compiles")
+        compile_text("peripass.yaml", &text, None, &None).expect("the shipped mapping compiles")
     })
 }
 
