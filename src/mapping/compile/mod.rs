@@ -121,9 +121,43 @@ pub fn compile_read(text: &str) -> Result<ReadExpr, String> {
             "{text:?} is not a JSONPath (it must start with '$', e.g. \"$.data[*]\")"
         ));
     }
+    check_jsonpath_size(t).map_err(|why| format!("invalid JSONPath {text:?}: {why}"))?;
     jsonpath_rust::parser::parse_json_path(t)
         .map(|q| ReadExpr::JsonPath(Box::new(q)))
         .map_err(|e| format!("invalid JSONPath {text:?}: {e}"))
+}
+
+/// Longest JSONPath a mapping may hold, and its deepest nesting of brackets
+/// and parentheses. Real mappings stay far below both; the JSONPath parser
+/// takes seconds on long, deeply nested nonsense (found by fuzzing), which
+/// would stall `check` and every reload.
+pub const MAX_JSONPATH_LEN: usize = 256;
+pub const MAX_JSONPATH_NESTING: usize = 6;
+
+fn check_jsonpath_size(t: &str) -> Result<(), String> {
+    if t.len() > MAX_JSONPATH_LEN {
+        return Err(format!(
+            "longer than {MAX_JSONPATH_LEN} characters ({})",
+            t.len()
+        ));
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in t.chars() {
+        match c {
+            '[' | '(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_JSONPATH_NESTING {
+        return Err(format!(
+            "brackets nested {deepest} deep (at most {MAX_JSONPATH_NESTING})"
+        ));
+    }
+    Ok(())
 }
 
 fn compile_items(text: &str) -> Result<ItemsExpr, String> {

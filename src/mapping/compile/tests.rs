@@ -98,3 +98,17 @@ fn canonical_values_are_checked() {
         "{errs:?}"
     );
 }
+
+/// Fuzzing found this (fuzz/regressions/attr_path): the JSONPath parser took
+/// over a second on it. Long or deeply nested JSONPaths are refused up front.
+#[test]
+fn oversized_or_deeply_nested_jsonpaths_are_refused_before_parsing() {
+    let found = include_str!("../../../fuzz/regressions/attr_path/slow-jsonpath-nested-filters");
+    let e = compile_read(found.lines().next().unwrap()).unwrap_err();
+    assert!(e.contains("longer than 256 characters"), "{e}");
+    let nested = format!("$.a{}{}", "[?(@.b".repeat(4), ")]".repeat(4));
+    let e = compile_read(&nested).unwrap_err();
+    assert!(e.contains("nested 8 deep (at most 6)"), "{e}");
+    // Real filters stay well inside both limits.
+    assert!(compile_read("$.data[?(@.kind == 'office')].number").is_ok());
+}

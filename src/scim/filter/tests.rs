@@ -1326,3 +1326,19 @@ fn patch_path_length_limit() {
     let e = patch_err(&"a".repeat(MAX_FILTER_LEN + 1));
     assert_eq!(e, error("path longer than 8192 bytes", 0));
 }
+
+/// Fuzzing found these (fuzz/regressions/filter): an integer beyond the 64-bit
+/// range was parsed one unit in the last place off, so printing the filter and
+/// parsing it again gave another number. serde_json's `float_roundtrip` fixes it.
+#[test]
+fn huge_integers_survive_print_and_reparse() {
+    for input in [
+        include_str!("../../../fuzz/regressions/filter/float-roundtrip-big-integer-min"),
+        include_str!("../../../fuzz/regressions/filter/float-roundtrip-big-integer"),
+        "a eq 100018246367653187477759",
+    ] {
+        let first = parse(input.trim());
+        let again = parse(&first.to_string());
+        assert_eq!(first, again, "{input:?} printed as {first}");
+    }
+}
