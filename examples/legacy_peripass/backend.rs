@@ -301,11 +301,21 @@ impl fmt::Debug for Running {
 /// Binds `opts.listen`, seeds the store and serves in a tokio task.
 #[allow(dead_code)]
 pub async fn spawn(opts: Options) -> std::io::Result<Running> {
-    opts.validate()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listen = parse_listen(&opts.listen)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = tokio::net::TcpListener::bind(listen.as_str()).await?;
+    spawn_on(listener, opts).await
+}
+
+/// Like [`spawn`], on a listener the caller bound (`opts.listen` is ignored):
+/// tests that stop and restart the backend on one address keep the port
+/// reserved in between instead of hoping to get it back.
+pub async fn spawn_on(
+    listener: tokio::net::TcpListener,
+    opts: Options,
+) -> std::io::Result<Running> {
+    opts.validate()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let addr = listener.local_addr()?;
     let mut store = Store::default();
     store.seed(&opts);

@@ -43,6 +43,7 @@ async fn readyz_answers_from_the_last_probe_without_waiting_for_the_backend() {
         one_user(),
         StackConfig {
             backend_extra: "probe_interval_ms = 200\nread_retries = 0",
+            backend_reuse_port: true,
             ..Default::default()
         },
     )
@@ -110,6 +111,12 @@ async fn readyz_answers_from_the_last_probe_without_waiting_for_the_backend() {
     let PeripassStack { backend, bridge } = stack;
     let addr = backend.addr();
     let key = backend.api_key();
+    // Keep the address reserved while the backend is down: a second socket
+    // bound to it (SO_REUSEPORT) that does not listen yet, so connections
+    // are refused and no other process can take the port.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.set_reuseport(true).unwrap();
+    reserved.bind(addr).unwrap();
     let t = Instant::now();
     backend.shutdown().await;
     let body = wait_ready(&bridge, 503, Duration::from_secs(5)).await;
@@ -124,12 +131,9 @@ async fn readyz_answers_from_the_last_probe_without_waiting_for_the_backend() {
     assert!(!body.to_string().contains(TOKEN));
 
     // It comes back on the same address: 200 again.
-    let backend = peripass::spawn(peripass::Options {
-        listen: addr.to_string(),
-        ..one_user()
-    })
-    .await
-    .unwrap();
+    let backend = peripass::spawn_on(reserved.listen(128).unwrap(), one_user())
+        .await
+        .unwrap();
     let t = Instant::now();
     wait_ready(&bridge, 200, Duration::from_secs(5)).await;
     println!("/readyz 200 {:?} after the backend came back", t.elapsed());

@@ -424,7 +424,15 @@ impl PeripassStack {
             .map(str::to_string)
             .unwrap_or_else(|| opts.api_key.clone());
         register_secret(&opts.api_key);
-        let backend = peripass::spawn(opts).await.unwrap();
+        let backend = if cfg.backend_reuse_port {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_reuseport(true).unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            peripass::spawn_on(socket.listen(128).unwrap(), opts).await
+        } else {
+            peripass::spawn(opts).await
+        }
+        .unwrap();
         let env = HashMap::from([
             ("PERIPASS_URL".to_string(), backend.base_url()),
             ("PERIPASS_API_KEY".to_string(), key),
@@ -512,6 +520,9 @@ pub struct StackConfig<'a> {
     pub extra: &'a str,
     /// The API key the bridge sends (default: the backend's own key).
     pub bridge_api_key: Option<&'a str>,
+    /// Bind the backend with SO_REUSEPORT, so that a test stopping it can hold
+    /// its address with a second, not yet listening socket (see lifecycle).
+    pub backend_reuse_port: bool,
 }
 
 /// An HTTP answer.
