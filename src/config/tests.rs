@@ -154,7 +154,8 @@ fn settings_with_token(token_line: &str, extra: &str) -> (tempdir::Dir, PathBuf)
 fn weak_tokens_are_refused_naming_the_variable() {
     let strong = "Zq3xV9pL2mT8rW4yB6nC1dF5gH7jK0sA-uE"; // built below, never a literal token
     let strong: String = strong.chars().rev().collect();
-    let cases: [(&str, &[(&str, &str)], &str); 5] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         ("\"${SCIM_BRIDGE_TOKEN}\"", &[], "SCIM_BRIDGE_TOKEN is not set"),
         ("\"${SCIM_BRIDGE_TOKEN}\"", &[("SCIM_BRIDGE_TOKEN", "")], "SCIM_BRIDGE_TOKEN is empty"),
         ("\"${SCIM_BRIDGE_TOKEN}\"", &[("SCIM_BRIDGE_TOKEN", "scim-demo-token")], "at least 32 characters (this one has 15); generate one with `openssl rand -base64 32` (from SCIM_BRIDGE_TOKEN)"),
