@@ -376,6 +376,11 @@ fn bridge_env(backend: SocketAddr) -> HashMap<String, String> {
     env.insert("PERIPASS_URL".into(), format!("http://{backend}"));
     env.insert("PERIPASS_API_KEY".into(), API_KEY.into());
     env.insert("SCIM_BRIDGE_TOKEN".into(), TOKEN.into());
+    // A published, short token: asked for explicitly (loopback only).
+    env.insert(
+        "SCIM_BRIDGE__AUTH__INSECURE_ALLOW_WEAK_TOKENS".into(),
+        "true".into(),
+    );
     // Measure the bridge, not its backend protection: no rate cap, room for every connection.
     env.insert("SCIM_BRIDGE__BACKEND__MAX_RPS".into(), "0".into());
     env.insert(

@@ -40,6 +40,18 @@ async fn main() -> anyhow::Result<()> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
     env.insert("PERIPASS_URL".into(), legacy.base_url());
     env.insert("PERIPASS_API_KEY".into(), api_key);
+    // The demo asks for its published token explicitly (loopback only); a
+    // token of your own in SCIM_BRIDGE_TOKEN is checked like `serve` does.
+    if env.get("SCIM_BRIDGE_TOKEN").is_none_or(|t| t.is_empty()) {
+        env.insert(
+            "SCIM_BRIDGE_TOKEN".into(),
+            scim_bridge::config::defaults::DEMO_TOKEN.into(),
+        );
+        env.insert(
+            "SCIM_BRIDGE__AUTH__INSECURE_ALLOW_WEAK_TOKENS".into(),
+            "true".into(),
+        );
+    }
     if let Some(l) = &listen {
         env.insert("SCIM_BRIDGE__SERVER__LISTEN".into(), l.clone());
     }
@@ -54,10 +66,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;
-    let token = env
-        .get("SCIM_BRIDGE_TOKEN")
-        .cloned()
-        .unwrap_or_else(|| scim_bridge::config::defaults::DEMO_TOKEN.into());
+    let token = env.get("SCIM_BRIDGE_TOKEN").cloned().unwrap_or_default();
     println!("scim-bridge demo is running");
     println!("  SCIM base URL : http://{addr}{}", settings.base_path);
     println!("  Bearer token  : {token}");

@@ -91,6 +91,11 @@ async fn main() -> anyhow::Result<()> {
     env.insert("PERIPASS_URL".into(), legacy.base_url());
     env.insert("PERIPASS_API_KEY".into(), legacy.api_key());
     env.insert("SCIM_BRIDGE_TOKEN".into(), "load-test-token-123".into());
+    // A published, short token: asked for explicitly (loopback only).
+    env.insert(
+        "SCIM_BRIDGE__AUTH__INSECURE_ALLOW_WEAK_TOKENS".into(),
+        "true".into(),
+    );
     env.insert("SCIM_BRIDGE__LOG__LEVEL".into(), "warn".into());
     // Measure the bridge, not its backend protection: no rate cap, room for every client.
     env.insert("SCIM_BRIDGE__BACKEND__MAX_RPS".into(), "0".into());

@@ -130,7 +130,7 @@ fn check(path: &std::path::Path) -> ExitCode {
         );
         println!(
             "  backend: {} (auth {}, timeout {:?})",
-            strip_userinfo(&r.backend.base_url),
+            scim_bridge::secret::mask_userinfo(&r.backend.base_url),
             r.backend.auth_summary,
             r.backend.timeout
         );
@@ -247,13 +247,6 @@ fn explain(
     Ok(ExitCode::SUCCESS)
 }
 
-fn strip_userinfo(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
-
 fn init_tracing(format: LogFormat, level: &str) {
     let filter = std::env::var("SCIM_BRIDGE_LOG")
         .ok()
@@ -267,12 +260,19 @@ fn init_tracing(format: LogFormat, level: &str) {
 }
 
 fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let (mut settings, plan) =
-        scim_bridge::load(&config, None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(l) = listen {
-        settings.listen = l;
-    }
+    // `--listen` is the `server.listen` override of the environment, so
+    // every reload sees it too (and does not report it as a change).
+    let env = listen.map(|l| {
+        let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+        env.insert("SCIM_BRIDGE__SERVER__LISTEN".into(), l.to_string());
+        env
+    });
+    let (settings, plan) =
+        scim_bridge::load(&config, env.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     init_tracing(settings.log_format, &settings.log_level);
+    if settings.insecure_allow_weak_tokens {
+        tracing::warn!("auth.insecure_allow_weak_tokens is on: short or published bearer tokens are accepted (demo and tests only)");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -300,7 +300,7 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
             }
         };
         tracing::info!(addr = %listener.local_addr()?, base_path = %settings.base_path, resource_types = plan.resources.len(), "scim-bridge listening");
-        let state = Arc::new(scim_bridge::AppState::new(settings, plan));
+        let state = Arc::new(scim_bridge::AppState::new(settings, plan).with_env(env));
         scim_bridge::run_with(
             listener,
             state,

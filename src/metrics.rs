@@ -63,6 +63,9 @@ pub struct Metrics {
     pub reloads: Family<ResultLabels, Counter>,
     /// 1 when the last reload failed (the previous configuration is serving).
     pub config_stale: Gauge,
+    /// Restart-only settings changed in the files but not applied (see
+    /// `Settings::keep_restart_only`); 0 when the files match what runs.
+    pub restart_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -142,7 +145,14 @@ impl Metrics {
             "1 while the last reload failed and the previous configuration serves",
             config_stale.clone(),
         );
+        let restart_pending = Gauge::default();
+        registry.register(
+            "config_restart_pending",
+            "Settings changed in the files that only take effect after a restart (the running values are kept)",
+            restart_pending.clone(),
+        );
         Metrics {
+            restart_pending,
             registry,
             requests,
             request_duration,

@@ -29,3 +29,142 @@ impl fmt::Display for Secret {
         f.write_str("***")
     }
 }
+
+/// `scheme://user:password@host/…` → `scheme://***@host/…` (credentials in a
+/// URL never reach `explain`'s output or a message).
+pub fn mask_userinfo(url: &str) -> String {
+    let Some(s) = url.find("://") else {
+        return url.to_string();
+    };
+    let authority_end = url[s + 3..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| s + 3 + i);
+    match url[s + 3..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..s + 3], &url[s + 3 + at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// A parser's error message (TOML syntax, serde type errors of a settings or
+/// mapping file) without any value of the file: source excerpts (`3 | …`
+/// and the caret line) are dropped, quoted strings and the numbers, booleans
+/// and characters serde quotes are replaced by `(value not shown)`, and the
+/// file path the `config` crate appends (` in …`) is removed (the caller
+/// names the file). Kept: line and column, key names, the expected type or
+/// token (`expected `,``), unknown key names and enum variants.
+pub fn redact_parse_error(message: &str) -> String {
+    let mut kept = Vec::new();
+    for line in message.lines() {
+        let t = line.trim_start();
+        // TOML source excerpts: "  |", "3 | text", "  |    ^".
+        let after_digits = t.trim_start_matches(|c: char| c.is_ascii_digit());
+        if after_digits.trim_start().starts_with('|') {
+            continue;
+        }
+        if t.starts_with("in ") && line.starts_with(' ') {
+            continue;
+        }
+        kept.push(redact_line(line));
+    }
+    let text = kept
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+    // `config` appends " in <path>" to type errors.
+    match text.rfind(" in ") {
+        Some(i) if text[i + 4..].contains(['/', '\\']) || text[i + 4..].ends_with(".toml") => {
+            text[..i].to_string()
+        }
+        _ => text,
+    }
+}
+
+const HIDDEN: &str = "(value not shown)";
+
+fn redact_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                // A quoted value (serde prints strings with escapes): skip to its end.
+                let mut escaped = false;
+                for (_, c) in chars.by_ref() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '"' if !escaped => break,
+                        _ => escaped = false,
+                    }
+                }
+                out.push_str(HIDDEN);
+            }
+            '`' => {
+                let rest = &line[i + 1..];
+                let Some(end) = rest.find('`') else {
+                    out.push(c);
+                    continue;
+                };
+                let inner = &rest[..end];
+                let before = line[..i].trim_end();
+                let is_value = ["integer", "point", "character", "boolean", "byte"]
+                    .iter()
+                    .any(|w| before.ends_with(w));
+                // Punctuation the TOML grammar expected (`,` `=` `]`) and
+                // names (keys, enum variants) are kept; scalars serde quotes are values.
+                if is_value {
+                    out.push_str(HIDDEN);
+                } else {
+                    out.push('`');
+                    out.push_str(inner);
+                    out.push('`');
+                }
+                for _ in 0..=inner.chars().count() {
+                    chars.next();
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mask_userinfo, redact_parse_error};
+
+    #[test]
+    fn userinfo_is_masked() {
+        assert_eq!(
+            mask_userinfo("https://bob:pw@api.example.com/x?a=b@c"),
+            "https://***@api.example.com/x?a=b@c"
+        );
+        assert_eq!(mask_userinfo("http://h:1/p@q"), "http://h:1/p@q");
+        assert_eq!(mask_userinfo("no url"), "no url");
+    }
+
+    #[test]
+    fn parse_errors_lose_every_value() {
+        let toml = "TOML parse error at line 3, column 58\n  |\n3 | bearer_tokens = [\"Sup3r-Secret\" \"New-Rotated\"]\n  |                                                          ^\nmissing comma between array elements, expected `,`\n in ../../tmp/x/s.toml";
+        assert_eq!(
+            redact_parse_error(toml),
+            "TOML parse error at line 3, column 58: missing comma between array elements, expected `,`"
+        );
+        let serde = "invalid type: string \"Sup3r-\\\"Secret\", expected a sequence for key `auth.bearer_tokens` in ../../tmp/x/s.toml";
+        assert_eq!(
+            redact_parse_error(serde),
+            "invalid type: string (value not shown), expected a sequence for key `auth.bearer_tokens`"
+        );
+        let int = "invalid type: 64-bit integer `-5`, expected an unsigned 64 bit or less integer for key `server.max_body_bytes`";
+        assert!(!redact_parse_error(int).contains("-5"));
+        let yaml =
+            "resources.User: unknown key `feild` — did you mean `field`? at line 14 column 27";
+        assert_eq!(redact_parse_error(yaml), yaml);
+        let yaml = "resources.User.id: invalid type: string \"sk-live-123\", expected a map at line 3 column 5";
+        let r = redact_parse_error(yaml);
+        assert!(
+            !r.contains("sk-live") && r.contains("line 3 column 5"),
+            "{r}"
+        );
+    }
+}

@@ -128,7 +128,7 @@ impl Script {
     fn answer(&self, req: &OutgoingRequest) -> BackendResponse {
         let rec = RecordedCall {
             method: req.method().to_string(),
-            url: req.uri().to_string(),
+            url: crate::secret::mask_userinfo(&req.uri().to_string()),
             headers: req
                 .headers()
                 .iter()

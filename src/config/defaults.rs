@@ -20,8 +20,25 @@ pub const MAX_COUNT: usize = 1000;
 pub const SCAN_LIMIT: usize = 10_000;
 /// Re-read-and-reapply attempts after a backend version conflict.
 pub const CONFLICT_RETRIES: u32 = 5;
-/// Demo token, used only when `SCIM_BRIDGE_TOKEN` is unset.
+/// The demo's token (`cargo run --example demo` when `SCIM_BRIDGE_TOKEN` is
+/// unset); refused everywhere else, see [`PUBLISHED_TOKENS`].
 pub const DEMO_TOKEN: &str = "scim-demo-token";
+/// Shortest bearer token accepted (`openssl rand -base64 32` gives 44).
+pub const MIN_TOKEN_LEN: usize = 32;
+/// Bearer tokens written in this repository (demo, docs, tests, examples):
+/// anyone can read them, so `serve` refuses them unless
+/// `auth.insecure_allow_weak_tokens` is set (the demo and the tests). Those
+/// shorter than [`MIN_TOKEN_LEN`] are refused anyway; a unit test checks
+/// that every longer token literal in the repository is listed here.
+pub const PUBLISHED_TOKENS: &[&str] = &[
+    DEMO_TOKEN,
+    "test-token-0123456789",
+    "bench-token-0123456789",
+    "load-test-token-123",
+    "a-long-enough-token",
+    "Sup3r-Secret-token-0123456789-abcdefghij",
+    "New-Rotated-token-0123456789-abcdefghijk",
+];
 /// How often `[tls]` certificate and key files are checked for changes
 /// (0 turns polling off; SIGHUP still reloads).
 pub const TLS_RELOAD_INTERVAL_MS: u64 = 1000;

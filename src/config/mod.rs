@@ -143,6 +143,9 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     pub max_json_depth: usize,
     pub bearer_tokens: Vec<Secret>,
+    /// `auth.insecure_allow_weak_tokens`: short or published bearer tokens
+    /// accepted (the demo and the tests; loopback listeners only).
+    pub insecure_allow_weak_tokens: bool,
     /// `None`: JWT bearer tokens are not accepted.
     pub jwt: Option<JwtSettings>,
     pub backend_base_url: Option<String>,
@@ -179,8 +182,11 @@ pub fn env_lookup(env: &EnvMap, name: &str) -> Option<String> {
     }
 }
 
-/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
-/// The error names the variable, never a value.
+/// Expands `${VAR}`, `${VAR:-default}` and `${file:/absolute/path}` (the
+/// file's content without its trailing line break: Docker and Kubernetes
+/// secrets); `$$` is a literal `$`. The text is scanned once, so a value
+/// (an environment variable's, a file's) is never expanded again.
+/// The error names the variable or the file, never a value.
 pub fn expand_env(text: &str, env: &EnvMap) -> Result<String, String> {
     if !text.contains('$') {
         return Ok(text.to_string());
@@ -198,19 +204,28 @@ pub fn expand_env(text: &str, env: &EnvMap) -> Result<String, String> {
                 .find('}')
                 .ok_or_else(|| "unterminated ${…} reference".to_string())?;
             let inner = &body[..end];
+            if let Some(path) = inner.strip_prefix("file:") {
+                out.push_str(&read_secret_file(path)?);
+                rest = &body[end + 1..];
+                continue;
+            }
             let (name, default) = match inner.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
                 None => (inner, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "invalid environment variable name {name:?} in ${{…}}"
-                ));
+                // Not echoed: a literal value that happens to hold `${` could be a secret.
+                return Err(
+                    "invalid ${…} reference: expected ${NAME}, ${NAME:-default} or ${file:/path} ($$ is a literal $)".into(),
+                );
             }
-            match env_lookup(env, name).filter(|v| !v.is_empty()) {
-                Some(v) => out.push_str(&v),
-                None => match default {
+            match env_lookup(env, name) {
+                Some(v) if !v.is_empty() => out.push_str(&v),
+                set => match default {
                     Some(d) => out.push_str(d),
+                    None if set.is_some() => {
+                        return Err(format!("environment variable {name} is empty"))
+                    }
                     None => return Err(format!("environment variable {name} is not set")),
                 },
             }
@@ -222,6 +237,51 @@ pub fn expand_env(text: &str, env: &EnvMap) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// `${file:/path}`: the file's content, one trailing line break removed.
+/// Errors name the file, never its content.
+fn read_secret_file(path: &str) -> Result<String, String> {
+    let p = Path::new(path);
+    if path.is_empty() || !p.is_absolute() {
+        return Err(format!(
+            "${{file:{path}}}: the secret file's path must be absolute"
+        ));
+    }
+    let bytes = std::fs::read(p).map_err(|e| {
+        format!(
+            "cannot read secret file {path}: {}",
+            std::io::Error::from(e.kind())
+        )
+    })?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if text.is_empty() {
+        return Err(format!("secret file {path} is empty"));
+    }
+    Ok(text.to_string())
+}
+
+/// The `${…}` references of a setting as written (`SCIM_BRIDGE_TOKEN`,
+/// `file /run/secrets/x`), for messages about its value.
+pub fn references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        let body = &rest[i + 2..];
+        let Some(end) = body.find('}') else { break };
+        let inner = &body[..end];
+        match inner.strip_prefix("file:") {
+            Some(p) => out.push(format!("file {p}")),
+            None => out.push(inner.split(":-").next().unwrap_or("").to_string()),
+        }
+        rest = &body[end + 1..];
+    }
+    out
 }
 
 impl Settings {
@@ -255,7 +315,10 @@ impl Settings {
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Parse {
                 file: file.clone(),
-                message: crate::suggest::did_you_mean(&e.to_string()),
+                // Never the file's text: TOML and serde errors quote it.
+                message: crate::secret::redact_parse_error(&crate::suggest::did_you_mean(
+                    &e.to_string(),
+                )),
             })?;
         let mut check = parse::Check::new(path, &env);
         let settings = Settings::from_raw(&mut check, path, raw);
@@ -264,18 +327,75 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Keeps `running`'s value for every setting read only once at start
+    /// (listeners, TLS, connection limits, logging) and returns the keys the
+    /// files changed: a reload applies everything else, and these need a
+    /// restart. Compared with what runs, so a key changed back clears.
+    pub fn keep_restart_only(&mut self, running: &Settings) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        macro_rules! keep {
+            ($($field:ident => $key:literal),* $(,)?) => {$(
+                if self.$field != running.$field {
+                    changed.push($key);
+                    self.$field = running.$field.clone();
+                }
+            )*};
+        }
+        // `[tls]`: the listener's TLS and the certificate watcher are set up at start.
+        match (&self.tls, &running.tls) {
+            (Some(_), None) | (None, Some(_)) => changed.push("tls"),
+            (Some(new), Some(old)) => {
+                if new.cert_file != old.cert_file {
+                    changed.push("tls.cert_file");
+                }
+                if new.key_file != old.key_file {
+                    changed.push("tls.key_file");
+                }
+                if new.client_ca_file != old.client_ca_file {
+                    changed.push("tls.client_ca_file");
+                }
+                if new.reload_interval != old.reload_interval {
+                    changed.push("tls.reload_interval_ms");
+                }
+            }
+            (None, None) => {}
+        }
+        self.tls = running.tls.clone();
+        keep!(
+            listen => "server.listen",
+            header_read_timeout => "server.header_read_timeout_ms",
+            max_header_bytes => "server.max_header_bytes",
+            max_headers => "server.max_headers",
+            max_concurrent_requests => "server.max_concurrent_requests",
+            metrics_listen => "metrics.listen",
+            log_format => "log.format",
+            log_level => "log.level",
+        );
+        // The admin listener starts (or not) at start; on the main listener
+        // `metrics.enabled` applies at once.
+        if running.metrics_listen.is_some() && self.metrics_enabled != running.metrics_enabled {
+            changed.push("metrics.enabled");
+            self.metrics_enabled = running.metrics_enabled;
+        }
+        changed
+    }
+}
+
 /// Validates a backend origin (`http(s)://host[:port][/prefix]`), trailing slash removed.
 pub fn check_base_url(u: &str) -> Result<String, String> {
-    let uri: http::Uri = u.parse().map_err(|_| format!("{u:?} is not a URL"))?;
+    // Messages show the URL without its credentials.
+    let shown = crate::secret::mask_userinfo(u);
+    let uri: http::Uri = u.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err(format!("{u:?} must start with http:// or https://")),
+        _ => return Err(format!("{shown:?} must start with http:// or https://")),
     }
     if uri.host().is_none() {
-        return Err(format!("{u:?} has no host"));
+        return Err(format!("{shown:?} has no host"));
     }
     if uri.query().is_some() {
-        return Err(format!("{u:?} must not carry a query string"));
+        return Err(format!("{shown:?} must not carry a query string"));
     }
     Ok(u.trim_end_matches('/').to_string())
 }

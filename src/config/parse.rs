@@ -144,16 +144,27 @@ impl Settings {
                 format!("must be at least 1024, got {max_body_bytes}"),
             );
         }
+        let allow_weak = raw.auth.insecure_allow_weak_tokens.unwrap_or(false);
         let mut bearer_tokens = Vec::new();
         for (i, t) in raw.auth.bearer_tokens.iter().enumerate() {
             let key = format!("auth.bearer_tokens[{i}]");
-            match c.expand(&key, t) {
-                Some(t) if t.len() < 8 => {
-                    c.fail(&key, "a bearer token must be at least 8 characters".into())
-                }
-                Some(t) => bearer_tokens.push(Secret::new(t)),
-                None => {}
+            let Some(t) = c.expand(&key, t) else {
+                continue;
+            };
+            let from = match super::references(&raw.auth.bearer_tokens[i]).as_slice() {
+                [] => String::new(),
+                refs => format!(" (from {})", refs.join(", ")),
+            };
+            match token_problem(&t, allow_weak) {
+                Some(problem) => c.fail(&key, format!("{problem}{from}")),
+                None => bearer_tokens.push(Secret::new(t)),
             }
+        }
+        if allow_weak && !listen.ip().is_loopback() {
+            c.fail(
+                "auth.insecure_allow_weak_tokens",
+                format!("only allowed with a loopback server.listen (got {listen}): weak tokens must never face a network"),
+            );
         }
         let jwt = raw.auth.jwt.as_ref().and_then(|j| jwt_settings(c, j));
         if raw.auth.bearer_tokens.is_empty() && raw.auth.jwt.is_none() {
@@ -332,6 +343,7 @@ impl Settings {
             max_concurrent_requests,
             max_json_depth,
             bearer_tokens,
+            insecure_allow_weak_tokens: allow_weak,
             jwt,
             backend_base_url,
             backend_timeout: Duration::from_millis(
@@ -361,6 +373,33 @@ impl Settings {
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
         }
     }
+}
+
+/// Why a bearer token (expanded) must be refused, without quoting it:
+/// empty, shorter than [`defaults::MIN_TOKEN_LEN`] or published in this
+/// repository ([`defaults::PUBLISHED_TOKENS`]). With `allow_weak` (the demo
+/// and the tests ask for it explicitly) only an empty token is refused.
+pub(super) fn token_problem(token: &str, allow_weak: bool) -> Option<String> {
+    const GENERATE: &str = "generate one with `openssl rand -base64 32`";
+    if token.trim().is_empty() {
+        return Some(format!("a bearer token must not be empty; {GENERATE}"));
+    }
+    if allow_weak {
+        return None;
+    }
+    let n = token.chars().count();
+    if n < defaults::MIN_TOKEN_LEN {
+        return Some(format!(
+            "a bearer token must be at least {} characters (this one has {n}); {GENERATE}",
+            defaults::MIN_TOKEN_LEN
+        ));
+    }
+    if defaults::PUBLISHED_TOKENS.contains(&token) {
+        return Some(format!(
+            "this bearer token is published in the scim-bridge repository (a demo or test value); {GENERATE}"
+        ));
+    }
+    None
 }
 
 /// `[auth.jwt]`; `None` when a required key is missing or wrong (recorded).

@@ -59,6 +59,8 @@ pub(super) struct RawServer {
 pub(super) struct RawAuth {
     #[serde(default)]
     pub(super) bearer_tokens: Vec<String>,
+    /// The demo and the tests only: accept short or published tokens.
+    pub(super) insecure_allow_weak_tokens: Option<bool>,
     pub(super) jwt: Option<RawJwt>,
 }
 

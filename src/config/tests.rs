@@ -17,6 +17,13 @@ fn expands_references_with_defaults() {
     assert_eq!(expand_env("${EMPTY:-fallback}", &e).unwrap(), "fallback");
     let err = expand_env("${MISSING}", &e).unwrap_err();
     assert_eq!(err, "environment variable MISSING is not set");
+    let err = expand_env("${EMPTY}", &e).unwrap_err();
+    assert_eq!(err, "environment variable EMPTY is empty");
+    // A value is never expanded again, and an invalid reference is not echoed.
+    let e2 = env(&[("S", "a${B}$$c")]);
+    assert_eq!(expand_env("${S}", &e2).unwrap(), "a${B}$$c");
+    let err = expand_env("x${not-a-name}", &e).unwrap_err();
+    assert!(!err.contains("not-a-name"), "{err}");
     assert!(expand_env("${A", &e).is_err());
     assert!(expand_env("${a b}", &e).is_err());
 }
@@ -31,7 +38,7 @@ fn write_settings(body: &str) -> (tempdir::Dir, PathBuf) {
 #[test]
 fn env_overrides_and_relative_paths() {
     let (_d, p) = write_settings(
-        "mappings = [\"m/x.yaml\"]\n[auth]\nbearer_tokens = [\"${TOK:-abcdefghij}\"]\n[server]\nlisten = \"127.0.0.1:9\"\n",
+        "mappings = [\"m/x.yaml\"]\n[auth]\nbearer_tokens = [\"${TOK:-abcdefghij}\"]\ninsecure_allow_weak_tokens = true\n[server]\nlisten = \"127.0.0.1:9\"\n",
     );
     let s = Settings::load(
         &p,
@@ -57,7 +64,7 @@ fn errors_name_file_key_and_value_without_secrets() {
         "{e}"
     );
     assert!(!e.contains("short"), "{e}");
-    let (_d, p) = write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[server]\nlisten = \"nowhere\"\n");
+    let (_d, p) = write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n[server]\nlisten = \"nowhere\"\n");
     let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
     assert!(
         e.contains("server.listen") && e.contains("\"nowhere\""),
@@ -71,7 +78,7 @@ fn errors_name_file_key_and_value_without_secrets() {
 #[test]
 fn unknown_settings_key_gets_a_suggestion() {
     let (_d, p) = write_settings(
-        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[server]\nlisten_addr = \"127.0.0.1:1\"\n",
+        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n[server]\nlisten_addr = \"127.0.0.1:1\"\n",
     );
     let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
     assert!(
@@ -89,13 +96,13 @@ fn unknown_settings_key_gets_a_suggestion() {
 #[test]
 fn backend_limits_have_defaults_and_are_validated() {
     let (_d, p) =
-        write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n");
+        write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n");
     let s = Settings::load(&p, env(&[])).unwrap();
     assert_eq!(s.backend_limits, BackendLimits::default());
     assert_eq!(s.backend_limits.max_rps, 50);
     assert_eq!(s.backend_probe_interval, Some(Duration::from_secs(5)));
     let (_d, p) = write_settings(
-        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\n[backend]\nmax_concurrency = 0\n",
+        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n[backend]\nmax_concurrency = 0\n",
     );
     let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
     assert!(e.contains("backend.max_concurrency"), "{e}");
@@ -135,6 +142,197 @@ fn every_settings_error_is_reported_at_once() {
     }
     assert_eq!(all.len(), text.lines().count(), "{text}");
     assert!(!text.contains("short"), "{text}");
+}
+
+fn settings_with_token(token_line: &str, extra: &str) -> (tempdir::Dir, PathBuf) {
+    write_settings(&format!(
+        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [{token_line}]\n{extra}"
+    ))
+}
+
+#[test]
+fn weak_tokens_are_refused_naming_the_variable() {
+    let strong = "Zq3xV9pL2mT8rW4yB6nC1dF5gH7jK0sA-uE"; // built below, never a literal token
+    let strong: String = strong.chars().rev().collect();
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
+        ("\"${SCIM_BRIDGE_TOKEN}\"", &[], "SCIM_BRIDGE_TOKEN is not set"),
+        ("\"${SCIM_BRIDGE_TOKEN}\"", &[("SCIM_BRIDGE_TOKEN", "")], "SCIM_BRIDGE_TOKEN is empty"),
+        ("\"${SCIM_BRIDGE_TOKEN}\"", &[("SCIM_BRIDGE_TOKEN", "scim-demo-token")], "at least 32 characters (this one has 15); generate one with `openssl rand -base64 32` (from SCIM_BRIDGE_TOKEN)"),
+        ("\"Sup3r-Secret-token-0123456789-abcdefghij\"", &[], "published in the scim-bridge repository"),
+        ("\"   \"", &[], "must not be empty"),
+    ];
+    for (line, pairs, want) in cases {
+        let (_d, p) = settings_with_token(line, "");
+        let e = Settings::load(&p, env(pairs)).unwrap_err().to_string();
+        assert!(
+            e.contains("auth.bearer_tokens[0]") && e.contains(want),
+            "{line}: {e}"
+        );
+        assert!(
+            !e.contains("scim-demo-token") && !e.contains("Sup3r"),
+            "{e}"
+        );
+    }
+    // A strong token of one's own is fine, from the environment or a file.
+    let (d, p) = settings_with_token("\"${SCIM_BRIDGE_TOKEN}\"", "");
+    let s = Settings::load(&p, env(&[("SCIM_BRIDGE_TOKEN", &strong)])).unwrap();
+    assert_eq!(s.bearer_tokens[0].expose(), strong);
+    let secret = d.path.join("token");
+    std::fs::write(&secret, format!("{strong}\n")).unwrap();
+    let (_d2, p) = settings_with_token(&format!("\"${{file:{}}}\"", secret.display()), "");
+    let s = Settings::load(&p, env(&[])).unwrap();
+    assert_eq!(
+        s.bearer_tokens[0].expose(),
+        strong,
+        "one trailing newline removed"
+    );
+    // The demo's explicit allowance: weak tokens on loopback only, never empty ones.
+    let allow = "insecure_allow_weak_tokens = true\n";
+    let (_d, p) = settings_with_token("\"scim-demo-token\"", allow);
+    assert!(
+        Settings::load(&p, env(&[]))
+            .unwrap()
+            .insecure_allow_weak_tokens
+    );
+    let (_d, p) = settings_with_token("\"\"", allow);
+    assert!(Settings::load(&p, env(&[])).is_err());
+    let (_d, p) = settings_with_token("\"scim-demo-token\"", allow);
+    let e = Settings::load(&p, env(&[("SCIM_BRIDGE__SERVER__LISTEN", "0.0.0.0:8080")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("auth.insecure_allow_weak_tokens: only allowed with a loopback"),
+        "{e}"
+    );
+}
+
+#[test]
+fn secret_files_errors_never_show_content() {
+    let d = tempdir::Dir::new();
+    let empty = d.path.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let e = expand_env(&format!("${{file:{}}}", empty.display()), &None).unwrap_err();
+    assert!(e.contains("is empty") && e.contains("empty"), "{e}");
+    let missing = d.path.join("missing");
+    let e = expand_env(&format!("${{file:{}}}", missing.display()), &None).unwrap_err();
+    assert!(
+        e.contains("cannot read secret file") && e.contains("missing"),
+        "{e}"
+    );
+    let e = expand_env("${file:relative/path}", &None).unwrap_err();
+    assert!(e.contains("must be absolute"), "{e}");
+    let binary = d.path.join("bin");
+    std::fs::write(&binary, [0xffu8, 0xfe, b'S', b'e', b'c']).unwrap();
+    let e = expand_env(&format!("${{file:{}}}", binary.display()), &None).unwrap_err();
+    assert!(e.contains("not UTF-8") && !e.contains("Sec"), "{e}");
+}
+
+#[test]
+fn parse_errors_name_the_line_not_the_values() {
+    for body in [
+        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"Sup3r-Secret-token-0123456789-abcdefghij\" \"New-Rotated-token-0123456789-abcdefghijk\"]\n",
+        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = \"Sup3r-Secret-token-0123456789-abcdefghij\"\n",
+    ] {
+        let (_d, p) = write_settings(body);
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("s.toml"), "{e}");
+        assert!(!e.contains("Sup3r") && !e.contains("New-Rotated"), "{e}");
+        assert!(e.contains("line 3") || e.contains("auth.bearer_tokens"), "{e}");
+    }
+}
+
+#[test]
+fn restart_only_keys_keep_their_running_value() {
+    let (_d, p) = write_settings(
+        "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n",
+    );
+    let running = Settings::load(&p, env(&[])).unwrap();
+    let mut same = running.clone();
+    assert!(same.keep_restart_only(&running).is_empty());
+    let mut new = Settings::load(
+        &p,
+        env(&[
+            ("SCIM_BRIDGE__SERVER__LISTEN", "127.0.0.1:9999"),
+            ("SCIM_BRIDGE__SERVER__MAX_CONCURRENT_REQUESTS", "7"),
+            ("SCIM_BRIDGE__SCIM__MAX_COUNT", "5"),
+        ]),
+    )
+    .unwrap();
+    let changed = new.keep_restart_only(&running);
+    assert_eq!(changed, ["server.listen", "server.max_concurrent_requests"]);
+    assert_eq!(new.listen, running.listen);
+    assert_eq!(new.max_concurrent_requests, running.max_concurrent_requests);
+    assert_eq!(new.max_count, 5, "other keys apply");
+}
+
+/// Every bearer token written in this repository (settings, docs, examples,
+/// tests) that is long enough to pass the length check must be listed in
+/// `defaults::PUBLISHED_TOKENS`, so `serve` refuses it.
+#[test]
+fn every_published_token_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let patterns = [
+        r#"bearer_tokens\s*=\s*\[([^\]]*)\]"#,
+        r#"Bearer ([A-Za-z0-9._~+/=-]{8,})"#,
+        r#"const [A-Z_]*TOKEN: &str = "([^"]+)""#,
+        r#"SCIM_BRIDGE_TOKEN[=:]\s*'?([A-Za-z0-9._~+/=-]{8,})"#,
+        r#""SCIM_BRIDGE_TOKEN"\.into\(\),\s*"([^"]+)""#,
+    ]
+    .map(|p| regex::Regex::new(p).unwrap());
+    let quoted = regex::Regex::new(r#"\\?"([^"\\]+)\\?""#).unwrap();
+    let mut files = vec![root.join("README.md")];
+    let mut dirs: Vec<PathBuf> = ["config", "deploy", "docs", "examples", "tests", "src"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    let mut unlisted = Vec::new();
+    let mut seen = 0;
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for re in &patterns {
+            for cap in re.captures_iter(&text) {
+                let found = &cap[1];
+                let values: Vec<String> = if found.contains('"') {
+                    quoted
+                        .captures_iter(found)
+                        .map(|c| c[1].to_string())
+                        .collect()
+                } else {
+                    vec![found.to_string()]
+                };
+                for v in values {
+                    seen += 1;
+                    if v.contains(['$', '{', '<', '…'])
+                        || v.chars().count() < defaults::MIN_TOKEN_LEN
+                    {
+                        continue;
+                    }
+                    if !defaults::PUBLISHED_TOKENS.contains(&v.as_str()) {
+                        unlisted.push(format!("{}: {v}", f.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen > 10, "the scan found only {seen} tokens");
+    assert!(
+        unlisted.is_empty(),
+        "add to defaults::PUBLISHED_TOKENS:\n{}",
+        unlisted.join("\n")
+    );
 }
 
 /// A throwaway folder removed on drop (no extra crate for two tests).

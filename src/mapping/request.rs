@@ -74,6 +74,18 @@ impl ListPlan {
     /// The path and query of one list page: the mapping's literal query, the
     /// paging parameters for records `[offset, offset+size)`, then `params`
     /// (pushed-down filter terms).
+    /// Whether the page, offset and size [`ListPlan::page_path`] would send
+    /// all fit a signed 32-bit integer (what most backends parse them
+    /// into); beyond it the page is answered empty without a backend call.
+    pub fn page_in_range(&self, offset: usize, size: usize) -> bool {
+        const MAX: usize = i32::MAX as usize;
+        let first = match &self.paging {
+            Paging::Page { .. } => offset / size.max(1) + 1,
+            Paging::Offset { .. } => offset,
+        };
+        first <= MAX && size <= MAX
+    }
+
     pub fn page_path(&self, params: &[(String, String)], offset: usize, size: usize) -> String {
         let mut q = self.query.clone();
         let mut push = |k: &str, v: &str| {

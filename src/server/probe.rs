@@ -92,6 +92,7 @@ pub(super) fn readyz(state: &AppState, live: &Live) -> Resp {
         "reloads": st.reloads,
         "reloadFailures": st.failures,
         "lastReloadError": st.last_error,
+        "restartPending": st.restart_pending,
     });
     let reason = match probe {
         _ if live.settings.backend_probe_interval.is_none() => {

@@ -41,6 +41,9 @@ pub struct ReloadStatus {
     pub failures: u64,
     /// Errors of the last failed reload, cleared by a successful one.
     pub last_error: Option<String>,
+    /// Restart-only keys the files changed since start (the running values
+    /// are kept; see [`Settings::keep_restart_only`]).
+    pub restart_pending: Vec<&'static str>,
 }
 
 impl AppState {
@@ -55,10 +58,17 @@ impl AppState {
         let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok((mut settings, plan)) => {
-                if settings.listen != current.settings.listen {
-                    warn!(old = %current.settings.listen, new = %settings.listen, "server.listen changes need a restart; keeping the current address");
-                    settings.listen = current.settings.listen;
+                // `serve --listen` reaches reloads as an environment
+                // override, so it is no change here.
+                let pending = settings.keep_restart_only(&current.settings);
+                if !pending.is_empty() && pending != status.restart_pending {
+                    warn!(
+                        keys = %pending.join(", "),
+                        "these settings changed but take effect only after a restart; the running values are kept"
+                    );
                 }
+                self.metrics.restart_pending.set(pending.len() as i64);
+                status.restart_pending = pending;
                 let now = stamps(&watched_files(&settings));
                 let stamps = if now.len() == before.len() {
                     before

@@ -262,6 +262,7 @@ where
             match method {
                 Method::GET => {
                     let q = search_from_query(&query)?;
+                    ctx.check_filter_attributes(&q)?;
                     Ok(json_response(StatusCode::OK, &ctx.search(&q).await?))
                 }
                 Method::POST => {
@@ -289,6 +290,7 @@ where
             let body = read_json(live, req).await?;
             let q = search_from_body(&body)?;
             let ctx = ctx(&live.plan.resources[*i]);
+            ctx.check_filter_attributes(&q)?;
             Ok(json_response(StatusCode::OK, &ctx.search(&q).await?))
         }
         Route::Item(i, id) => {

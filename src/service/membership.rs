@@ -29,6 +29,18 @@ impl ResourceCtx<'_> {
         let mi = self.res.members_attr.expect("checked by caller");
         let attr = &self.res.attributes[mi];
         let mp = attr.members.as_ref().expect("members attribute");
+        // Member ids the operations name, refused before the group is even read.
+        let named: Vec<String> = member_ops
+            .iter()
+            .filter_map(|op| op.value.as_ref())
+            .flat_map(|v| match v {
+                Value::Array(a) => a.iter().collect::<Vec<_>>(),
+                v => vec![v],
+            })
+            .filter_map(crate::mapping::plan::member_value)
+            .map(str::to_string)
+            .collect();
+        self.check_member_ids(&named)?;
         let cur = self.fetch(id).await?;
         self.check_if_match(if_match, &cur)?;
         let current: Vec<String> = match &attr.read {
@@ -46,6 +58,7 @@ impl ResourceCtx<'_> {
             &mp.member_type,
             self.res,
         )?;
+        self.check_member_ids(&to_remove)?;
         self.check_members_exist(&to_add).await?;
         debug!(resource = %self.res.name, add = to_add.len(), remove = to_remove.len(), "membership calls");
         let mut done: Vec<(bool, String)> = Vec::new();
@@ -198,10 +211,30 @@ impl ResourceCtx<'_> {
         }
     }
 
+    /// Refuses (`400 invalidValue`, before any backend call) a member id that
+    /// can name no member: empty, only dots, or out of range
+    /// ([`crate::mapping::plan::MembersPlan::valid_id`]), whatever the mapping says.
+    pub(super) fn check_member_ids(&self, ids: &[String]) -> Result<(), ScimError> {
+        let Some(mp) = self
+            .res
+            .members_attr
+            .and_then(|i| self.res.attributes[i].members.as_ref())
+        else {
+            return Ok(());
+        };
+        match ids.iter().find(|m| !mp.valid_id(m)) {
+            Some(m) => Err(ScimError::invalid_value(format!(
+                "member '{m}' is not a valid id"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Checks that every id names an existing member resource (one read each,
     /// a few at a time), so a bad id fails before anything is written.
     pub(super) async fn check_members_exist(&self, ids: &[String]) -> Result<(), ScimError> {
         use futures_util::stream::{self, StreamExt};
+        self.check_member_ids(ids)?;
         if ids.is_empty() {
             return Ok(());
         }

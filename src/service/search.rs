@@ -38,6 +38,10 @@ impl ResourceCtx<'_> {
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
         let list = &self.res.ops.list;
+        if !list.page_in_range(offset, size) {
+            debug!(resource = %self.res.name, offset, size, "page beyond the backend's integer range: empty, no backend call");
+            return Ok((Vec::new(), None));
+        }
         let path = list.page_path(params, offset, size);
         let call = Call {
             op: "list",
@@ -100,7 +104,7 @@ impl ResourceCtx<'_> {
                     out.push(it);
                 }
             }
-            offset += size;
+            offset = offset.saturating_add(size);
             if out.len() >= count || n < size || n == 0 || total.is_some_and(|t| offset >= t) {
                 break;
             }
@@ -249,4 +253,117 @@ pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Val
         }
     }
     Ok(list_response(resources, before, start_index))
+}
+
+/// Attributes of the RFC 7643 schemas (§4.1, §4.2, §4.3) by schema URN: a
+/// filter may name one the mapping leaves unmapped (it matches nothing, as
+/// the attribute is absent), but not one the resource type does not have.
+const RFC_ATTRIBUTES: &[(&str, &[&str])] = &[
+    (
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        &[
+            "userName",
+            "name",
+            "displayName",
+            "nickName",
+            "profileUrl",
+            "title",
+            "userType",
+            "preferredLanguage",
+            "locale",
+            "timezone",
+            "active",
+            "password",
+            "emails",
+            "phoneNumbers",
+            "ims",
+            "photos",
+            "addresses",
+            "groups",
+            "entitlements",
+            "roles",
+            "x509Certificates",
+        ],
+    ),
+    (
+        "urn:ietf:params:scim:schemas:core:2.0:Group",
+        &["displayName", "members"],
+    ),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        &[
+            "employeeNumber",
+            "costCenter",
+            "organization",
+            "division",
+            "department",
+            "manager",
+        ],
+    ),
+];
+
+impl ResourceCtx<'_> {
+    /// `400 invalidFilter` when the filter names an attribute this resource
+    /// type does not have: neither mapped, nor common (`id`, `externalId`,
+    /// `meta`), nor in the RFC schema of its core schema or a declared
+    /// extension (`GET /Groups?filter=userName eq "a"`). Checked before any
+    /// backend call; top-level attributes only (sub-attributes of a known
+    /// attribute are evaluated as absent when unmapped).
+    pub fn check_filter_attributes(&self, q: &SearchQuery) -> Result<(), ScimError> {
+        let Some(f) = &q.filter else {
+            return Ok(());
+        };
+        let mut unknown = None;
+        visit_paths(f, &mut |p| {
+            if unknown.is_none() && !self.has_attribute(p) {
+                unknown = Some(p.to_string());
+            }
+        });
+        match unknown {
+            None => Ok(()),
+            Some(p) => Err(ScimError::bad_request(
+                "invalidFilter",
+                format!("{} has no attribute {p}", self.res.name),
+            )),
+        }
+    }
+
+    fn has_attribute(&self, p: &crate::scim::attr::AttrPath) -> bool {
+        use crate::scim::attr::SchemaInfo;
+        let res = self.res;
+        let urn = p
+            .urn
+            .as_deref()
+            .filter(|u| !u.eq_ignore_ascii_case(&res.schema));
+        if let Some(u) = urn {
+            if res.extension(u).is_none() {
+                return false;
+            }
+        }
+        if res.attribute(p.urn.as_deref(), &p.name, None).is_some()
+            || (urn.is_none()
+                && ["id", "externalId", "meta", "schemas"]
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(&p.name)))
+        {
+            return true;
+        }
+        let schema = urn.unwrap_or(&res.schema);
+        RFC_ATTRIBUTES
+            .iter()
+            .filter(|(s, _)| s.eq_ignore_ascii_case(schema))
+            .any(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)))
+    }
+}
+
+/// Calls `f` on every top-level attribute path of a filter.
+fn visit_paths(filter: &Filter, f: &mut dyn FnMut(&crate::scim::attr::AttrPath)) {
+    match filter {
+        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => f(p),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            visit_paths(a, f);
+            visit_paths(b, f);
+        }
+        Filter::Not(a) => visit_paths(a, f),
+    }
 }

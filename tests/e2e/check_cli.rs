@@ -28,16 +28,16 @@ fn check(tag: &str, mapping: &str) -> (bool, String, String) {
     std::fs::write(dir.join("m.yaml"), mapping).unwrap();
     std::fs::write(
         dir.join("s.toml"),
-        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"a-long-enough-token\"]\n",
+        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"${SCIM_BRIDGE_TOKEN}\"]\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
         .arg("check")
         .arg("--config")
         .arg(dir.join("s.toml"))
+        .env("SCIM_BRIDGE_TOKEN", crate::support::strong_token())
         .output()
         .unwrap();
-    crate::support::register_secret("a-long-enough-token");
     crate::support::save_process_output("scim-bridge-check", &out);
     let _ = std::fs::remove_dir_all(&dir);
     (

@@ -179,11 +179,10 @@ fn config_map_loads_and_carries_the_shipped_mapping() {
         ),
         (
             "SCIM_BRIDGE_TOKEN".to_string(),
-            "a-long-enough-token".to_string(),
+            crate::support::strong_token(),
         ),
         ("PERIPASS_API_KEY".to_string(), "k".to_string()),
     ]);
-    crate::support::register_secret("a-long-enough-token");
     let loaded = scim_bridge::load(&dir.join("scim-bridge.toml"), Some(env));
     let _ = std::fs::remove_dir_all(&dir);
     let (settings, plan) = loaded.unwrap_or_else(|e| panic!("{e}"));

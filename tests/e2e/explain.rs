@@ -25,6 +25,7 @@ async fn explain(
     let env = HashMap::from([
         ("PERIPASS_URL".to_string(), s.backend.base_url()),
         ("PERIPASS_API_KEY".to_string(), s.backend.api_key()),
+        (ALLOW_WEAK_TOKENS.to_string(), "true".to_string()),
     ]);
     let report = scim_bridge::explain::explain(
         &settings,

@@ -682,10 +682,13 @@ fn load_err(settings: &str, files: &[(&str, &[u8])]) -> String {
     }
     let p = dir.0.join("settings.toml");
     std::fs::write(&p, peripass_settings(settings)).unwrap();
-    let env = HashMap::from([(
-        "PERIPASS_URL".to_string(),
-        "https://localhost:1".to_string(),
-    )]);
+    let env = HashMap::from([
+        (
+            "PERIPASS_URL".to_string(),
+            "https://localhost:1".to_string(),
+        ),
+        (ALLOW_WEAK_TOKENS.to_string(), "true".to_string()),
+    ]);
     match scim_bridge::load(&p, Some(env)) {
         Ok(_) => panic!("settings accepted:\n{settings}"),
         Err(e) => e.to_string(),
@@ -985,10 +988,13 @@ fn tls_settings_from_env_with_defaults_and_relative_paths() {
     std::fs::write(dir.0.join("certs/s.key"), &a.key_pem).unwrap();
     let p = dir.0.join("settings.toml");
     std::fs::write(&p, peripass_settings("")).unwrap();
-    let mut env = HashMap::from([(
-        "PERIPASS_URL".to_string(),
-        "https://localhost:1".to_string(),
-    )]);
+    let mut env = HashMap::from([
+        (
+            "PERIPASS_URL".to_string(),
+            "https://localhost:1".to_string(),
+        ),
+        (ALLOW_WEAK_TOKENS.to_string(), "true".to_string()),
+    ]);
     let (s, _) = scim_bridge::load(&p, Some(env.clone())).unwrap();
     assert_eq!(s.tls, None, "no [tls]: plain HTTP");
     assert_eq!(s.backend_tls, Default::default());

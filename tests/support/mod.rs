@@ -21,6 +21,38 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const TOKEN: &str = "test-token-0123456789";
+/// [`TOKEN`] is short and published in this repository, which `serve`
+/// refuses: every test bridge asks for it explicitly with this override
+/// (tests of the refusal itself set it to `false` or use [`strong_token`]).
+pub const ALLOW_WEAK_TOKENS: &str = "SCIM_BRIDGE__AUTH__INSECURE_ALLOW_WEAK_TOKENS";
+
+/// A bearer token `serve` accepts without [`ALLOW_WEAK_TOKENS`]: 43 random
+/// characters made for this process (so never published), registered as a
+/// secret.
+pub fn strong_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let t = TOKEN
+        .get_or_init(|| {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            while out.len() < 43 {
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(out.len());
+                let mut bits = h.finish();
+                for _ in 0..8 {
+                    out.push(ALPHABET[(bits % 64) as usize] as char);
+                    bits /= 64;
+                }
+            }
+            out.truncate(43);
+            out
+        })
+        .clone();
+    register_secret(&t);
+    t
+}
 pub const ENTRA_CT: &str = "application/scim+json; charset=utf-8";
 
 pub fn repo_path(rel: &str) -> PathBuf {
@@ -202,6 +234,8 @@ impl Bridge {
         // `/readyz`'s periodic backend probe would add calls that tests
         // counting backend requests do not expect: off unless asked for.
         let mut env = env;
+        env.entry(ALLOW_WEAK_TOKENS.into())
+            .or_insert_with(|| "true".into());
         if !settings.contains("probe_interval_ms") {
             env.entry("SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS".into())
                 .or_insert_with(|| "0".into());
@@ -326,6 +360,7 @@ impl BridgeProcess {
             .env("SCIM_BRIDGE_LOG", "trace")
             .env("NO_COLOR", "1")
             .env("SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS", "0")
+            .env(ALLOW_WEAK_TOKENS, "true")
             .stdout(out)
             .stderr(err);
         for (k, v) in env {

@@ -2,7 +2,21 @@
 
 use super::*;
 
+/// A configured header: `value` is `${…}`-expanded once, then [`header_expanded`].
 pub(super) fn header(
+    cx: &mut Ctx,
+    at: &str,
+    name: &str,
+    value: &str,
+    sensitive: bool,
+) -> Option<(HeaderName, HeaderValue)> {
+    let value = cx.expand(at, value)?;
+    header_expanded(cx, at, name, &value, sensitive)
+}
+
+/// A header from an already expanded value (never expanded again: a secret
+/// holding `$` stays as it is).
+pub(super) fn header_expanded(
     cx: &mut Ctx,
     at: &str,
     name: &str,
@@ -16,8 +30,7 @@ pub(super) fn header(
             return None;
         }
     };
-    let value = cx.expand(at, value)?;
-    match HeaderValue::from_str(&value) {
+    match HeaderValue::from_str(value) {
         Ok(mut v) => {
             v.set_sensitive(sensitive);
             Some((n, v))
@@ -66,8 +79,10 @@ pub(super) fn compile_backend(
         None => "none".to_string(),
         Some(a) => compile_auth(cx, a, &mut headers),
     };
+    // Static headers often carry keys (`X-Api-Key: ${…}`): every value is
+    // marked sensitive, so `explain` masks it and HTTP/2 never indexes it.
     for (k, v) in &b.headers {
-        headers.extend(header(cx, &format!("backend.headers.{k}"), k, v, false));
+        headers.extend(header(cx, &format!("backend.headers.{k}"), k, v, true));
     }
     let timeout = Duration::from_millis(
         b.timeout_ms
@@ -148,7 +163,7 @@ pub(super) fn compile_auth(
                 cx.expand("backend.auth.password", get("password").unwrap_or("")),
             ) {
                 let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                headers.extend(header(
+                headers.extend(header_expanded(
                     cx,
                     "backend.auth",
                     "authorization",
@@ -160,7 +175,7 @@ pub(super) fn compile_auth(
         }
         AuthKind::Bearer => {
             if let Some(t) = cx.expand("backend.auth.token", get("token").unwrap_or("")) {
-                headers.extend(header(
+                headers.extend(header_expanded(
                     cx,
                     "backend.auth.token",
                     "authorization",

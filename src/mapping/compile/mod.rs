@@ -235,7 +235,10 @@ pub fn compile_text(
         vec![MappingError {
             file: file.to_string(),
             at: String::new(),
-            message: crate::suggest::did_you_mean(&e.to_string()),
+            // Never the file's text: serde quotes the offending value.
+            message: crate::secret::redact_parse_error(&crate::suggest::did_you_mean(
+                &e.to_string(),
+            )),
         }]
     })?;
     let mut cx = Ctx {

@@ -154,6 +154,17 @@ pub fn scalar_key(v: &Value) -> Option<String> {
     }
 }
 
+impl MembersPlan {
+    /// Whether `id` may name a member at all: not empty, not only dots
+    /// ([`super::is_dot_segment`]), an integer in the signed 64-bit range
+    /// for integer ids. Checked before any backend call.
+    pub fn valid_id(&self, id: &str) -> bool {
+        !super::is_dot_segment(id)
+            && id.len() <= 512
+            && (self.id_type != IdKind::Integer || id.parse::<i64>().is_ok())
+    }
+}
+
 /// How group members are stored in a backend array.
 #[derive(Debug, Clone)]
 pub struct MembersPlan {
@@ -180,10 +191,14 @@ impl MembersPlan {
         }
     }
 
-    /// SCIM member id → backend array element; `None` when the id cannot be valid.
+    /// SCIM member id → backend array element; `None` when the id cannot be
+    /// valid (see [`MembersPlan::valid_id`]).
     pub fn element(&self, id: &str) -> Option<Value> {
+        if !self.valid_id(id) {
+            return None;
+        }
         let v = match self.id_type {
-            IdKind::Integer => Value::from(id.parse::<u64>().ok()?),
+            IdKind::Integer => Value::from(id.parse::<i64>().ok()?),
             IdKind::String => Value::String(id.to_string()),
         };
         Some(match &self.key {

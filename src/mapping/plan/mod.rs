@@ -333,6 +333,14 @@ pub struct ResourcePlan {
     pub file: String,
 }
 
+/// An id that must never be put into a backend path: empty, or only dots
+/// once percent-decoded (`.`, `..`, `%2E`, `%2e%2E`), which any hop that
+/// normalises paths turns into a call on the collection or its parent.
+pub fn is_dot_segment(id: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(id).decode_utf8_lossy();
+    decoded.is_empty() || decoded.chars().all(|c| c == '.')
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     Create,
@@ -341,8 +349,11 @@ pub enum WriteMode {
 
 impl ResourcePlan {
     /// Validates a SCIM id before any backend call: `None` means "cannot exist" (404).
+    /// Whatever the mapping says, an empty id or one made only of dots never
+    /// reaches a backend path ([`is_dot_segment`]), and an integer id must fit
+    /// a signed 64-bit integer.
     pub fn check_id<'a>(&self, id: &'a str) -> Option<&'a str> {
-        if id.is_empty() || id.len() > 512 {
+        if id.len() > 512 || is_dot_segment(id) {
             return None;
         }
         if let Some(re) = &self.id.pattern {
@@ -350,7 +361,7 @@ impl ResourcePlan {
                 return None;
             }
         }
-        if self.id.kind == IdKind::Integer && id.parse::<u64>().is_err() {
+        if self.id.kind == IdKind::Integer && id.parse::<i64>().is_err() {
             return None;
         }
         Some(id)
