@@ -869,6 +869,8 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         .env("PERIPASS_URL", legacy.base_url())
         .env("PERIPASS_API_KEY", legacy.api_key())
         .env("SCIM_BRIDGE_TOKEN", TOKEN)
+        // A loopback test tool: its fixed token is allowed explicitly.
+        .env("SCIM_BRIDGE__AUTH__INSECURE_ALLOW_WEAK_TOKENS", "true")
         .env("SCIM_BRIDGE__LOG__LEVEL", "error")
         .env("SCIM_BRIDGE__LOG__FORMAT", "json")
         // The soak drives far more than the shipped 50 backend calls/s; the
