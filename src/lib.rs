@@ -39,6 +39,7 @@
 //! - [`explain`]: runs one request through the real path on a recording backend.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod backend;
 pub mod config;
 pub mod explain;

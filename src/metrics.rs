@@ -63,6 +63,10 @@ pub struct Metrics {
     pub reloads: Family<ResultLabels, Counter>,
     /// 1 when the last reload failed (the previous configuration is serving).
     pub config_stale: Gauge,
+    /// `[audit]` lines by result (`written`, `failed`).
+    pub audit_lines: Family<ResultLabels, Counter>,
+    /// 1 while the audit sink cannot be written.
+    pub audit_sink_failing: Gauge,
 }
 
 impl Default for Metrics {
@@ -142,7 +146,21 @@ impl Metrics {
             "1 while the last reload failed and the previous configuration serves",
             config_stale.clone(),
         );
+        let audit_lines = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "audit_lines",
+            "Audit trail lines by result (written, failed)",
+            audit_lines.clone(),
+        );
+        let audit_sink_failing = Gauge::default();
+        registry.register(
+            "audit_sink_failing",
+            "1 while the audit sink cannot be written",
+            audit_sink_failing.clone(),
+        );
         Metrics {
+            audit_lines,
+            audit_sink_failing,
             registry,
             requests,
             request_duration,
