@@ -61,8 +61,7 @@ pub(super) async fn finish(
     method: &Method,
     request_id: &str,
     rec: &Recorder,
-    status: StatusCode,
-    error: Option<&str>,
+    (status, error): (StatusCode, Option<&str>),
 ) {
     let (Some(sink), Some((i, operation, id))) = (&state.audit, write_op(route, method)) else {
         return;

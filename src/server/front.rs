@@ -87,8 +87,7 @@ where
             &method,
             &request_id,
             rec,
-            status,
-            error,
+            (status, error),
         )
         .await;
     }

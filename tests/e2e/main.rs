@@ -12,6 +12,7 @@ mod support;
 mod acme_fixture_contract;
 mod acme_groups;
 mod acme_users;
+mod audit;
 mod backend_protection;
 mod check_cli;
 mod deploy_files;
