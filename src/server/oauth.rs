@@ -336,7 +336,7 @@ where
                 .and_then(|raw| String::from_utf8(raw).ok())
                 .and_then(|pair| {
                     pair.split_once(':')
-                        .map(|(u, p)| (form_decode(u), form_decode(p)))
+                        .map(|(u, p)| (u.to_string(), p.to_string()))
                 });
             match parsed {
                 Some(p) => Some(p),
@@ -389,7 +389,18 @@ where
             .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
         return r;
     }
-    if !issuer.client_ok(&client_id, &secret) {
+    // Basic credentials should be form-urlencoded first (RFC 6749 §2.3.1);
+    // clients that send them as they are get the benefit of the doubt.
+    let encoded_ok = basic.is_some() && {
+        let (u, p) = (form_decode(&client_id), form_decode(&secret));
+        (u != client_id || p != secret) && issuer.client_ok(&u, &p)
+    };
+    let client_id = if encoded_ok {
+        form_decode(&client_id)
+    } else {
+        client_id
+    };
+    if !encoded_ok && !issuer.client_ok(&client_id, &secret) {
         limiter.failed(&keys, issuer.window);
         tracing::info!(
             client_id,

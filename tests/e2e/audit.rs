@@ -254,3 +254,49 @@ async fn refuse_writes_answers_503_while_the_sink_fails() {
         .all(|l| l["status"] == 503 && l["outcome"] == "failure"));
     assert_eq!(root(&s).get("/readyz").await.status, 200);
 }
+
+#[tokio::test]
+async fn the_client_is_named_never_the_credential() {
+    const SECRET: &str = "audit-oauth-secret-0123456789";
+    const KEY: &str = "audit-oauth-key-0123456789-0123456789-0123";
+    register_secret(SECRET);
+    register_secret(KEY);
+    register_basic("audit-client", SECRET);
+    let s = stack(&format!(
+        "file = \"audit.jsonl\"\n[auth.oauth]\nsigning_keys = [{KEY:?}]\n[[auth.oauth.clients]]\nid = \"audit-client\"\nsecrets = [{SECRET:?}]\n"
+    ))
+    .await;
+    let r = s
+        .scim()
+        .without_token()
+        .send(
+            http::Method::POST,
+            "/oauth2/token",
+            Some(&format!(
+                "grant_type=client_credentials&client_id=audit-client&client_secret={SECRET}"
+            )),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let token = r.json()["access_token"].as_str().unwrap().to_string();
+    register_secret(&token);
+    let r = s
+        .scim()
+        .with_token(&token)
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "by-oauth@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let l = &lines(&s)[0];
+    assert_eq!(
+        l["client"],
+        json!({"kind": "oauth_client", "clientId": "audit-client"})
+    );
+    let text = std::fs::read_to_string(s.bridge.dir().join("audit.jsonl")).unwrap();
+    assert!(
+        !text.contains(&token) && !text.contains(SECRET) && !text.contains(crate::support::TOKEN)
+    );
+}
