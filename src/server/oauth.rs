@@ -371,7 +371,9 @@ where
             )
         }
     };
-    let mut keys = vec![format!("client:{client_id}")];
+    // Bounded memory per tracked id, however long the id sent.
+    let tracked: String = client_id.chars().take(128).collect();
+    let mut keys = vec![format!("client:{tracked}")];
     if let Some(ip) = peer {
         keys.push(format!("addr:{ip}"));
     }

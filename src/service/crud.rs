@@ -65,6 +65,8 @@ impl ResourceCtx<'_> {
             let cur = self.fetch(id).await?;
             self.check_if_match(if_match, &cur)?;
             backend_if_match = cur.etag.clone();
+            // Read anyway: the audit trail shows what was deleted.
+            crate::audit::note_change(Some(&self.render(&cur, &Projection::default())), None);
         }
         let resp = self
             .call(op, Some(id), None, None, backend_if_match.as_deref())

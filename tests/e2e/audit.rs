@@ -300,3 +300,42 @@ async fn the_client_is_named_never_the_credential() {
         !text.contains(&token) && !text.contains(SECRET) && !text.contains(crate::support::TOKEN)
     );
 }
+
+#[tokio::test]
+async fn a_delete_with_if_match_records_what_it_removed() {
+    let s = stack("file = \"audit.jsonl\"").await;
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "gone@example.com", "active": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = s
+        .scim()
+        .send(
+            http::Method::DELETE,
+            &format!("/Users/{id}"),
+            None,
+            &[("if-match", "*")],
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let all = lines(&s);
+    let delete = &all[1];
+    assert_eq!(delete["operation"], "delete");
+    let user_name = change(delete, "userName");
+    assert_eq!(user_name["before"], hash_of(&json!("gone@example.com")));
+    assert_eq!(user_name["after"], Value::Null);
+    assert_eq!(change(delete, "active")["before"], true);
+    // The same value hashes the same on create and delete.
+    assert_eq!(change(&all[0], "userName")["after"], user_name["before"]);
+}
+
+fn hash_of(v: &Value) -> Value {
+    let d = ring::digest::digest(&ring::digest::SHA256, v.to_string().as_bytes());
+    let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    json!(format!("sha256:{hex}"))
+}
