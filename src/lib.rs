@@ -35,10 +35,16 @@
 //!   router (typed `Route`, which also labels logs and metrics); `front.rs`
 //!   the front door (deadline, header limits, load shedding, log line);
 //!   `auth.rs`, `body.rs`, `routes.rs` (dispatch), `reload.rs`, `probe.rs`
-//!   (`/readyz`), `admin.rs` (metrics listener), `tls.rs`, `jwt.rs`.
+//!   (`/readyz`), `admin.rs` (metrics listener), `tls.rs`, `jwt.rs`,
+//!   `oauth.rs` (`[auth.oauth]` token endpoint and issued tokens),
+//!   `audited.rs` (the front door's side of the audit trail).
+//! - [`audit`] (stands on `config` and `mapping`): the audit trail's
+//!   task-local recorder, which auth, the service's backend calls and write
+//!   paths feed, the line format, and the sink (file with rotation, stdout).
 //! - [`explain`]: runs one request through the real path on a recording backend.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod backend;
 pub mod config;
 pub mod explain;

@@ -106,6 +106,20 @@ fn check(path: &std::path::Path) -> ExitCode {
         settings.base_path
     );
     println!("bearer tokens: {} configured", settings.bearer_tokens.len());
+    if let Some(o) = &settings.oauth {
+        println!(
+            "oauth token endpoint: {} ({} client(s), tokens valid {} s)",
+            o.token_path,
+            o.clients.len(),
+            o.token_ttl.as_secs()
+        );
+    }
+    if let Some(a) = &settings.audit {
+        match &a.sink {
+            scim_bridge::config::AuditSink::File(p) => println!("audit trail: {}", p.display()),
+            scim_bridge::config::AuditSink::Stdout => println!("audit trail: stdout"),
+        }
+    }
     match &settings.tls {
         Some(t) => println!(
             "tls: {} (client certificates {})",

@@ -66,6 +66,10 @@ pub struct Metrics {
     /// Restart-only settings changed in the files but not applied (see
     /// `Settings::keep_restart_only`); 0 when the files match what runs.
     pub restart_pending: Gauge,
+    /// `[audit]` lines by result (`written`, `failed`).
+    pub audit_lines: Family<ResultLabels, Counter>,
+    /// 1 while the audit sink cannot be written.
+    pub audit_sink_failing: Gauge,
 }
 
 impl Default for Metrics {
@@ -151,8 +155,22 @@ impl Metrics {
             "Settings changed in the files that only take effect after a restart (the running values are kept)",
             restart_pending.clone(),
         );
+        let audit_lines = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "audit_lines",
+            "Audit trail lines by result (written, failed)",
+            audit_lines.clone(),
+        );
+        let audit_sink_failing = Gauge::default();
+        registry.register(
+            "audit_sink_failing",
+            "1 while the audit sink cannot be written",
+            audit_sink_failing.clone(),
+        );
         Metrics {
             restart_pending,
+            audit_lines,
+            audit_sink_failing,
             registry,
             requests,
             request_duration,

@@ -80,3 +80,17 @@ pub const JWKS_REFRESH_S: u64 = 3600;
 pub const JWKS_UNKNOWN_KID_INTERVAL_S: u64 = 60;
 /// `[auth.jwt]`: clock skew allowed on `exp` and `nbf`.
 pub const JWT_LEEWAY_S: u64 = 60;
+
+// --- [auth.oauth] and [audit] ---
+/// `[auth.oauth]`: lifetime of an issued access token (Entra accepts 60–360 minutes).
+pub const OAUTH_TOKEN_TTL_S: u64 = 3600;
+/// `[auth.oauth]`: failed client authentications allowed per client id and
+/// per source address within `failure_window_s` before `429`.
+pub const OAUTH_MAX_FAILURES: u32 = 5;
+pub const OAUTH_FAILURE_WINDOW_S: u64 = 300;
+/// `[auth.oauth]`: client ids and addresses tracked at once (oldest forgotten first).
+pub const OAUTH_TRACKED_MAX: usize = 10_000;
+/// `[audit]`: the file is rotated beyond this size.
+pub const AUDIT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+/// `[audit]`: rotated files kept (`audit.jsonl.1` … `.N`).
+pub const AUDIT_MAX_FILES: usize = 5;

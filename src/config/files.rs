@@ -35,6 +35,9 @@ pub(super) fn check(c: &mut Check, s: &Settings) {
             c.fail("auth.jwt.jwks_file", format!("{}: {m}", path.display()));
         }
     }
+    if let Some(Err(m)) = s.oauth.as_ref().map(|o| o.all_keys()) {
+        c.fail("auth.oauth.signing_key_file", m);
+    }
 }
 
 impl BackendTlsSettings {

@@ -169,6 +169,85 @@ pub struct Settings {
     pub metrics_enabled: bool,
     /// A separate admin listener for `/metrics` (and health checks) instead of the main one.
     pub metrics_listen: Option<SocketAddr>,
+    /// `[auth.oauth]`: the bridge's own OAuth 2.0 token endpoint.
+    pub oauth: Option<OAuthSettings>,
+    /// `[audit]`: one JSON line per write (`None`: off).
+    pub audit: Option<AuditSettings>,
+}
+
+// --- [auth.oauth] and [audit] ---
+
+/// `[auth.oauth]`: the client credentials grant (RFC 6749 §4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// Full request path of the token endpoint (`{base_path}/oauth2/token`).
+    pub token_path: String,
+    pub token_ttl: Duration,
+    /// Inline signing keys (usually `${ENV}`); the first signs, all verify.
+    pub signing_keys: Vec<Secret>,
+    /// A file with one signing key a line (after `signing_keys`).
+    pub signing_key_file: Option<PathBuf>,
+    pub max_failures: u32,
+    pub failure_window: Duration,
+    pub clients: Vec<OAuthClient>,
+}
+
+/// One OAuth client: its id and the secrets valid now (plain, or `sha256:<hex>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub id: String,
+    pub secrets: Vec<Secret>,
+}
+
+impl OAuthSettings {
+    /// Every signing key: `signing_keys`, then the lines of
+    /// `signing_key_file` (blank lines and `#` comments skipped). The first
+    /// signs; all verify. Each must be at least 32 characters.
+    pub fn all_keys(&self) -> Result<Vec<Secret>, String> {
+        let mut keys = self.signing_keys.clone();
+        if let Some(f) = &self.signing_key_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                if line.len() < 32 {
+                    return Err(format!(
+                        "{} line {}: a signing key must be at least 32 characters",
+                        f.display(),
+                        n + 1
+                    ));
+                }
+                keys.push(Secret::new(line));
+            }
+        }
+        if keys.is_empty() {
+            return Err("no signing key configured".into());
+        }
+        Ok(keys)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSink {
+    Stdout,
+    File(PathBuf),
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub sink: AuditSink,
+    pub max_file_bytes: u64,
+    pub max_files: usize,
+    /// `fsync` after every line (`fsync = "always"`, the default) or never.
+    pub fsync: bool,
+    /// `on_failure = "refuse_writes"`: writes answer 503 while the sink fails.
+    pub refuse_writes: bool,
+    /// `personal_data = "omit"` (else hashed).
+    pub omit_personal: bool,
 }
 
 /// Where `${VAR}` references and `SCIM_BRIDGE__…` overrides come from.
@@ -304,6 +383,7 @@ impl Settings {
             .with_list_parse_key("auth.bearer_tokens")
             .with_list_parse_key("mappings")
             .with_list_parse_key("auth.jwt.audience")
+            .with_list_parse_key("auth.oauth.signing_keys")
             .try_parsing(true);
         if let Some(map) = &env {
             envsrc = envsrc.source(Some(map.clone()));

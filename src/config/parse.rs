@@ -2,10 +2,11 @@
 //! here). Every problem is collected, so one run names all of them; a key
 //! in error takes its default meanwhile so the rest can still be checked.
 
-use super::raw::{OneOrMany, RawJwt, RawSettings};
+use super::raw::{OneOrMany, RawAudit, RawJwt, RawOAuth, RawSettings};
 use super::{
-    check_base_url, check_jwks_url, defaults, expand_env, BackendLimits, BackendTlsSettings,
-    ConfigError, EnvMap, JwksSource, JwtSettings, LogFormat, Settings, TlsSettings,
+    check_base_url, check_jwks_url, defaults, expand_env, AuditSettings, AuditSink, BackendLimits,
+    BackendTlsSettings, ConfigError, EnvMap, JwksSource, JwtSettings, LogFormat, OAuthClient,
+    OAuthSettings, Settings, TlsSettings,
 };
 use crate::secret::Secret;
 use std::net::SocketAddr;
@@ -167,10 +168,17 @@ impl Settings {
             );
         }
         let jwt = raw.auth.jwt.as_ref().and_then(|j| jwt_settings(c, j));
-        if raw.auth.bearer_tokens.is_empty() && raw.auth.jwt.is_none() {
+        let oauth = raw
+            .auth
+            .oauth
+            .as_ref()
+            .and_then(|o| oauth_settings(c, o, &base_path));
+        let audit = raw.audit.as_ref().and_then(|a| audit_settings(c, a));
+        if raw.auth.bearer_tokens.is_empty() && raw.auth.jwt.is_none() && raw.auth.oauth.is_none() {
             c.fail(
                 "auth.bearer_tokens",
-                "at least one bearer token is required (or configure [auth.jwt])".into(),
+                "at least one bearer token is required (or configure [auth.jwt] or [auth.oauth])"
+                    .into(),
             );
         }
         let [max_header_bytes, max_headers, max_concurrent_requests, max_json_depth] = [
@@ -321,6 +329,8 @@ impl Settings {
             )),
         };
         Settings {
+            oauth,
+            audit,
             backend_limits,
             backend_probe_interval,
             metrics_enabled: raw.metrics.enabled.unwrap_or(true),
@@ -461,5 +471,190 @@ fn jwt_settings(c: &mut Check, j: &RawJwt) -> Option<JwtSettings> {
         jwks: jwks?,
         refresh: Duration::from_secs(j.jwks_refresh_s.unwrap_or(defaults::JWKS_REFRESH_S).max(1)),
         leeway: Duration::from_secs(j.leeway_s.unwrap_or(defaults::JWT_LEEWAY_S)),
+    })
+}
+
+// --- [auth.oauth] and [audit] ---
+
+/// `[auth.oauth]`; `None` when something required is missing (recorded).
+fn oauth_settings(c: &mut Check, o: &RawOAuth, base_path: &str) -> Option<OAuthSettings> {
+    let token_path = match o.token_path.as_deref().filter(|p| !p.is_empty()) {
+        None => format!("{base_path}/oauth2/token"),
+        Some(p) if p.starts_with('/') && !p.contains(['?', '#']) => {
+            p.trim_end_matches('/').to_string()
+        }
+        Some(p) => {
+            c.fail(
+                "auth.oauth.token_path",
+                format!("{p:?} must be a path starting with '/'"),
+            );
+            format!("{base_path}/oauth2/token")
+        }
+    };
+    let ttl = o.token_ttl_s.unwrap_or(defaults::OAUTH_TOKEN_TTL_S);
+    if !(60..=86_400).contains(&ttl) {
+        c.fail(
+            "auth.oauth.token_ttl_s",
+            format!("must be between 60 and 86400 seconds, got {ttl}"),
+        );
+    }
+    let mut signing_keys = Vec::new();
+    for (i, k) in o.signing_keys.iter().enumerate() {
+        let key = format!("auth.oauth.signing_keys[{i}]");
+        match c.expand(&key, k) {
+            Some(k) if k.len() < 32 => {
+                c.fail(&key, "a signing key must be at least 32 characters".into())
+            }
+            Some(k) => signing_keys.push(Secret::new(k)),
+            None => {}
+        }
+    }
+    let signing_key_file = c.path("auth.oauth.signing_key_file", o.signing_key_file.as_ref());
+    if o.signing_keys.is_empty() && signing_key_file.is_none() {
+        c.fail(
+            "auth.oauth.signing_keys",
+            "set auth.oauth.signing_keys or auth.oauth.signing_key_file".into(),
+        );
+    }
+    let mut clients: Vec<OAuthClient> = Vec::new();
+    if o.clients.is_empty() {
+        c.fail("auth.oauth.clients", "list at least one client".into());
+    }
+    for (i, cl) in o.clients.iter().enumerate() {
+        let Some(id) = cl.id.as_deref().filter(|v| !v.is_empty()) else {
+            c.fail(&format!("auth.oauth.clients[{i}].id"), "required".into());
+            continue;
+        };
+        if clients.iter().any(|x| x.id == id) {
+            c.fail(
+                &format!("auth.oauth.clients[{i}].id"),
+                format!("{id:?} is listed twice"),
+            );
+        }
+        if cl.secrets.is_empty() {
+            c.fail(
+                &format!("auth.oauth.clients[{i}].secrets"),
+                "list at least one secret".into(),
+            );
+        }
+        let mut secrets = Vec::new();
+        for (j, s) in cl.secrets.iter().enumerate() {
+            let key = format!("auth.oauth.clients[{i}].secrets[{j}]");
+            let Some(s) = c.expand(&key, s) else { continue };
+            let r = check_client_secret(&s);
+            if c.ok(&key, r).is_some() {
+                secrets.push(Secret::new(s));
+            }
+        }
+        clients.push(OAuthClient {
+            id: id.to_string(),
+            secrets,
+        });
+    }
+    let max_failures = o.max_failures.unwrap_or(defaults::OAUTH_MAX_FAILURES);
+    if max_failures == 0 {
+        c.fail("auth.oauth.max_failures", "must be greater than 0".into());
+    }
+    Some(OAuthSettings {
+        token_path,
+        token_ttl: Duration::from_secs(ttl.clamp(60, 86_400)),
+        signing_keys,
+        signing_key_file,
+        max_failures: max_failures.max(1),
+        failure_window: Duration::from_secs(
+            o.failure_window_s
+                .unwrap_or(defaults::OAUTH_FAILURE_WINDOW_S)
+                .max(1),
+        ),
+        clients,
+    })
+}
+
+/// A client secret as configured: `sha256:<64 hex digits>`, or the secret
+/// itself (at least 16 characters).
+fn check_client_secret(s: &str) -> Result<(), String> {
+    match s.strip_prefix("sha256:") {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        Some(_) => Err("sha256: must be followed by 64 hex digits".into()),
+        None if s.len() < 16 => Err("a client secret must be at least 16 characters".into()),
+        None => Ok(()),
+    }
+}
+
+/// `[audit]`; `None` when off or wrong (recorded).
+fn audit_settings(c: &mut Check, a: &RawAudit) -> Option<AuditSettings> {
+    let sink = match (a.sink.as_deref().unwrap_or("file"), &a.file) {
+        ("stdout", _) => Some(AuditSink::Stdout),
+        ("file", f) => match c.path("audit.file", f.as_ref()) {
+            Some(p) => Some(AuditSink::File(p)),
+            None => {
+                c.fail("audit.file", "required when audit.sink = \"file\"".into());
+                None
+            }
+        },
+        (other, _) => {
+            c.fail(
+                "audit.sink",
+                format!("{other:?} is not one of file, stdout"),
+            );
+            None
+        }
+    };
+    let fsync = match a.fsync.as_deref() {
+        None | Some("always") => true,
+        Some("never") => false,
+        Some(other) => {
+            c.fail(
+                "audit.fsync",
+                format!("{other:?} is not one of always, never"),
+            );
+            true
+        }
+    };
+    let refuse_writes = match a.on_failure.as_deref() {
+        None | Some("continue") => false,
+        Some("refuse_writes") => true,
+        Some(other) => {
+            c.fail(
+                "audit.on_failure",
+                format!("{other:?} is not one of continue, refuse_writes"),
+            );
+            false
+        }
+    };
+    let omit_personal = match a.personal_data.as_deref() {
+        None | Some("hash") => false,
+        Some("omit") => true,
+        Some(other) => {
+            c.fail(
+                "audit.personal_data",
+                format!("{other:?} is not one of hash, omit"),
+            );
+            false
+        }
+    };
+    let max_file_bytes = a.max_file_bytes.unwrap_or(defaults::AUDIT_MAX_FILE_BYTES);
+    if max_file_bytes < 4096 {
+        c.fail(
+            "audit.max_file_bytes",
+            format!("must be at least 4096, got {max_file_bytes}"),
+        );
+    }
+    let max_files = c.between(
+        "audit.max_files",
+        a.max_files,
+        defaults::AUDIT_MAX_FILES,
+        (1, 1000),
+    );
+    if a.enabled == Some(false) {
+        return None;
+    }
+    Some(AuditSettings {
+        sink: sink?,
+        max_file_bytes: max_file_bytes.max(4096),
+        max_files,
+        fsync,
+        refuse_writes,
+        omit_personal,
     })
 }

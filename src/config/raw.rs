@@ -21,6 +21,8 @@ pub(super) struct RawSettings {
     pub(super) metrics: RawMetrics,
     /// Absent: plain HTTP.
     pub(super) tls: Option<RawTls>,
+    /// Absent: no audit trail.
+    pub(super) audit: Option<RawAudit>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -62,6 +64,7 @@ pub(super) struct RawAuth {
     /// The demo and the tests only: accept short or published tokens.
     pub(super) insecure_allow_weak_tokens: Option<bool>,
     pub(super) jwt: Option<RawJwt>,
+    pub(super) oauth: Option<RawOAuth>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -112,4 +115,41 @@ pub(super) struct RawScim {
 pub(super) struct RawLog {
     pub(super) format: Option<String>,
     pub(super) level: Option<String>,
+}
+
+// --- [auth.oauth] and [audit] ---
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOAuth {
+    pub(super) token_path: Option<String>,
+    pub(super) token_ttl_s: Option<u64>,
+    #[serde(default)]
+    pub(super) signing_keys: Vec<String>,
+    pub(super) signing_key_file: Option<String>,
+    pub(super) max_failures: Option<u32>,
+    pub(super) failure_window_s: Option<u64>,
+    #[serde(default)]
+    pub(super) clients: Vec<RawOAuthClient>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOAuthClient {
+    pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) secrets: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub(super) enabled: Option<bool>,
+    pub(super) sink: Option<String>,
+    pub(super) file: Option<String>,
+    pub(super) max_file_bytes: Option<u64>,
+    pub(super) max_files: Option<usize>,
+    pub(super) fsync: Option<String>,
+    pub(super) on_failure: Option<String>,
+    pub(super) personal_data: Option<String>,
 }

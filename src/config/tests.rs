@@ -359,3 +359,41 @@ mod tempdir {
         }
     }
 }
+
+#[test]
+fn oauth_and_audit_sections() {
+    let (_d, p) = write_settings(
+        "mappings = [\"m.yaml\"]\n[auth.oauth]\nsigning_keys = [\"${K}\"]\n[[auth.oauth.clients]]\nid = \"c\"\nsecrets = [\"sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", \"plain-secret-0123456789\"]\n[audit]\nfile = \"a/audit.jsonl\"\non_failure = \"refuse_writes\"\n",
+    );
+    let s = Settings::load(&p, env(&[("K", "k-0123456789-0123456789-0123456789")])).unwrap();
+    let o = s.oauth.unwrap();
+    assert_eq!(o.token_path, "/scim/v2/oauth2/token");
+    assert_eq!(o.token_ttl, Duration::from_secs(3600));
+    assert_eq!(o.clients[0].secrets.len(), 2);
+    let a = s.audit.unwrap();
+    assert_eq!(
+        a.sink,
+        AuditSink::File(p.parent().unwrap().join("a/audit.jsonl"))
+    );
+    assert!(a.refuse_writes && a.fsync && !a.omit_personal);
+    assert!(s.bearer_tokens.is_empty());
+}
+
+#[test]
+fn oauth_and_audit_mistakes_are_named() {
+    let (_d, p) = write_settings(
+        "mappings = [\"m.yaml\"]\n[auth.oauth]\nsigning_keys = [\"short\"]\ntoken_ttl_s = 10\n[[auth.oauth.clients]]\nid = \"c\"\nsecrets = [\"sha256:beef\", \"short\"]\n[audit]\nsink = \"syslog\"\nfsync = \"sometimes\"\n",
+    );
+    let e = Settings::load(&p, None).unwrap_err().to_string();
+    for key in [
+        "auth.oauth.signing_keys[0]",
+        "auth.oauth.token_ttl_s",
+        "auth.oauth.clients[0].secrets[0]",
+        "auth.oauth.clients[0].secrets[1]",
+        "audit.sink",
+        "audit.fsync",
+    ] {
+        assert!(e.contains(key), "{key} not named in:\n{e}");
+    }
+    assert!(!e.contains("short\""), "a secret value in an error: {e}");
+}

@@ -390,6 +390,12 @@ pub struct AttributeSpec {
     /// Group members: how a member id is stored in the backend array.
     #[serde(default)]
     pub members: Option<MembersSpec>,
+    /// Personal data: the audit trail hashes (or omits) its values. Default:
+    /// true for names, user names, e-mail addresses, phone numbers, addresses,
+    /// photos, IMs, certificates, passwords and employee numbers of resources
+    /// without members (a group's `displayName` is not personal).
+    #[serde(default)]
+    pub personal: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

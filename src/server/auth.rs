@@ -1,13 +1,16 @@
-//! Bearer authentication: static tokens (constant time), then `[auth.jwt]`.
+//! Bearer authentication: static tokens (constant time), then tokens issued
+//! by `[auth.oauth]`, then `[auth.jwt]`. The answer names who it was
+//! ([`Principal`], for the audit trail), never the credential.
 
 use super::Live;
+use crate::audit::Principal;
 use crate::scim::error::ScimError;
 use http::{Request, StatusCode};
 use subtle::ConstantTimeEq;
 
 /// Bearer auth: static tokens first (constant time, every one compared),
 /// then, with `[auth.jwt]`, the token as an RS256 JWT.
-pub(super) async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
+pub(super) async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<Principal, ScimError> {
     let missing = || {
         ScimError::new(
             StatusCode::UNAUTHORIZED,
@@ -27,19 +30,37 @@ pub(super) async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<(), Sc
     let token = token.trim();
     // Compare against every configured token without stopping early.
     let mut ok = subtle::Choice::from(0u8);
-    for t in &live.settings.bearer_tokens {
-        ok |= t.expose().as_bytes().ct_eq(token.as_bytes());
+    let mut index = 0usize;
+    for (i, t) in live.settings.bearer_tokens.iter().enumerate() {
+        let eq = t.expose().as_bytes().ct_eq(token.as_bytes());
+        index = (eq.unwrap_u8() as usize) * i + (1 - eq.unwrap_u8() as usize) * index;
+        ok |= eq;
     }
     if bool::from(ok) {
-        return Ok(());
+        return Ok(Principal::StaticToken(index));
+    }
+    if let (Some(issuer), true) = (&live.oauth, super::oauth::Issuer::is_ours(token)) {
+        return issuer.verify(token).map_err(|reason| {
+            tracing::info!(reason, "OAuth access token refused");
+            ScimError::invalid_token(reason)
+        });
     }
     match &live.jwt {
-        Some(v) if token.bytes().filter(|&b| b == b'.').count() == 2 => {
-            v.verify(token).await.map_err(|r| {
+        Some(v) if token.bytes().filter(|&b| b == b'.').count() == 2 => v
+            .verify_claims(token)
+            .await
+            .map(|c| Principal::Jwt {
+                subject: c.get("sub").and_then(|v| v.as_str()).map(str::to_string),
+                app_id: c
+                    .get("appid")
+                    .or_else(|| c.get("azp"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
+            })
+            .map_err(|r| {
                 tracing::info!(reason = r.detail(), "JWT bearer token refused");
                 ScimError::invalid_token(r.detail())
-            })
-        }
+            }),
         _ => Err(ScimError::invalid_token("missing or invalid bearer token")),
     }
 }

@@ -3,7 +3,7 @@
 //! the request's log line and metrics, labelled from its typed [`Route`].
 
 use super::router::{Outcome, Route, Router};
-use super::{auth, error_response, routes, AppState, Live, Resp};
+use super::{audited, auth, error_response, routes, AppState, Live, Resp};
 use crate::scim::error::ScimError;
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode};
@@ -31,7 +31,11 @@ where
     handle_logged(state, req, None).await
 }
 
-async fn handle_logged<B>(state: &AppState, req: http::Request<B>, peer: Option<SocketAddr>) -> Resp
+async fn handle_logged<B>(
+    state: &AppState,
+    mut req: http::Request<B>,
+    peer: Option<SocketAddr>,
+) -> Resp
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -45,21 +49,48 @@ where
         .map(str::to_string)
         .unwrap_or_else(|| state.request_id());
     let method = req.method().clone();
+    if let Some(p) = peer {
+        req.extensions_mut().insert(super::oauth::PeerAddr(p.ip()));
+    }
     state.metrics.in_flight.inc();
     let live = state.live();
-    let route = Router {
-        base_path: &live.settings.base_path,
-        plan: &live.plan,
-        metrics_here: live.settings.metrics_enabled && live.settings.metrics_listen.is_none(),
-    }
-    .route(req.uri().path());
+    let oauth_path = live.oauth.as_ref().map(|o| o.token_path.as_str());
+    let route = if oauth_path == Some(req.uri().path()) {
+        Route::OAuthToken
+    } else {
+        Router {
+            base_path: &live.settings.base_path,
+            plan: &live.plan,
+            metrics_here: live.settings.metrics_enabled && live.settings.metrics_listen.is_none(),
+        }
+        .route(req.uri().path())
+    };
     let stats = Arc::new(crate::backend::CallStats::default());
-    let (outcome, result) = crate::backend::CALL_STATS
-        .scope(
-            stats.clone(),
-            front_door(state, &live, req, &route, &request_id),
+    let recorder = audited::recorder(state, &route, &method);
+    let served = crate::backend::CALL_STATS.scope(
+        stats.clone(),
+        front_door(state, &live, req, &route, &request_id),
+    );
+    let (outcome, result) = match &recorder {
+        Some(r) => crate::audit::RECORDER.scope(r.clone(), served).await,
+        None => served.await,
+    };
+    if let (Some(rec), Outcome::Routed(_)) = (&recorder, &outcome) {
+        let (status, error) = match &result {
+            Ok(r) => (r.status(), None),
+            Err(e) => (e.status, Some(e.detail.as_str())),
+        };
+        audited::finish(
+            state,
+            &live,
+            &route,
+            &method,
+            &request_id,
+            rec,
+            (status, error),
         )
         .await;
+    }
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -141,10 +172,15 @@ where
             return (Outcome::Overloaded, Err(e));
         };
         _permit = Some(permit);
+    }
+    if !open && *route != Route::OAuthToken {
         match timeout_at(deadline, auth::authorize(live, &req)).await {
             Err(_) => return (Outcome::Unrouted, Err(too_long())),
             Ok(Err(e)) => return (Outcome::Unauthorized, Err(e)),
-            Ok(Ok(())) => {}
+            Ok(Ok(who)) => crate::audit::note_principal(&who),
+        }
+        if let Some(e) = audited::refuse(state, route, req.method()) {
+            return (Outcome::Routed(route), Err(e));
         }
     }
     let answer = timeout_at(

@@ -248,6 +248,11 @@ impl Verifier {
 
     /// Checks a token; `Ok` when every rule holds.
     pub async fn verify(&self, token: &str) -> Result<(), Reject> {
+        self.verify_claims(token).await.map(drop)
+    }
+
+    /// [`Verifier::verify`], answering the token's claims.
+    pub async fn verify_claims(&self, token: &str) -> Result<Value, Reject> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(sig), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -284,7 +289,8 @@ impl Verifier {
         .verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, signed, &sig)
         .map_err(|_| Reject::Signature)?;
         let claims: Value = serde_json::from_slice(&decode(p)?).map_err(|_| Reject::Malformed)?;
-        self.check_claims(&claims, SystemTime::now())
+        self.check_claims(&claims, SystemTime::now())?;
+        Ok(claims)
     }
 
     fn check_claims(&self, c: &Value, now: SystemTime) -> Result<(), Reject> {

@@ -2,10 +2,12 @@
 //! routing of SCIM paths to [`crate::service`], and rendering of answers.
 
 mod admin;
+mod audited;
 mod auth;
 mod body;
 mod front;
 pub mod jwt;
+pub mod oauth;
 mod probe;
 mod reload;
 pub mod router;
@@ -50,6 +52,8 @@ pub struct Live {
     pub client: BackendClient,
     /// `[auth.jwt]`: verifies JWT bearer tokens, caching the signing keys.
     pub jwt: Option<jwt::Verifier>,
+    /// `[auth.oauth]`: issues and verifies the bridge's own access tokens.
+    pub oauth: Option<oauth::Issuer>,
     /// The watched files as they were when this configuration was read.
     stamps: Vec<Stamp>,
 }
@@ -65,6 +69,7 @@ impl Live {
         let stamps = stamps(&watched_files(&settings));
         Live {
             jwt: settings.jwt.as_ref().map(jwt::Verifier::new),
+            oauth: settings.oauth.as_ref().and_then(oauth::Issuer::new),
             settings,
             plan,
             client,
@@ -85,6 +90,7 @@ impl Live {
         }
         Live {
             jwt: settings.jwt.as_ref().map(jwt::Verifier::new),
+            oauth: settings.oauth.as_ref().and_then(oauth::Issuer::new),
             settings,
             plan,
             client,
@@ -110,6 +116,10 @@ pub struct AppState {
     concurrency: tokio::sync::Semaphore,
     /// The last result of the periodic backend probe (`/readyz`).
     pub probe: std::sync::Mutex<ProbeStatus>,
+    /// `[auth.oauth]` failed client authentications (kept across reloads).
+    pub oauth_limiter: oauth::Limiter,
+    /// `[audit]` as configured at start (a change needs a restart).
+    pub audit: Option<Arc<crate::audit::Sink>>,
 }
 
 impl AppState {
@@ -123,10 +133,18 @@ impl AppState {
             Some(metrics.clone()),
         ));
         s.metrics = metrics;
+        if let Some(a) = &s.audit {
+            s.metrics.audit_sink_failing.set(i64::from(a.failing()));
+        }
         s
     }
 
     pub fn from_live(live: Live) -> AppState {
+        let audit = live
+            .settings
+            .audit
+            .clone()
+            .map(|a| Arc::new(crate::audit::Sink::new(a)));
         AppState {
             concurrency: tokio::sync::Semaphore::new(live.settings.max_concurrent_requests),
             live: arc_swap::ArcSwap::from_pointee(live),
@@ -137,6 +155,8 @@ impl AppState {
             write_locks: WriteLocks::default(),
             next_request_id: AtomicU64::new(1),
             probe: Default::default(),
+            oauth_limiter: Default::default(),
+            audit,
         }
     }
 

@@ -112,6 +112,21 @@ pub(super) fn readyz(state: &AppState, live: &Live) -> Resp {
             .is_empty()
             .then(|| "no resource types are mapped".to_string())
     });
+    // `[audit]`: a failing sink shows; it makes the bridge unready only when
+    // writes are refused (`on_failure = "refuse_writes"`).
+    let reason = match super::audited::readiness(state) {
+        None => reason,
+        Some((failing, refuse)) => {
+            body["audit"] = if failing { "audit sink failing" } else { "ok" }.into();
+            match reason {
+                None if failing && refuse => {
+                    body["status"] = "not ready".into();
+                    return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
+                }
+                r => r,
+            }
+        }
+    };
     match reason {
         None => json_response(StatusCode::OK, &body),
         Some(r) => {

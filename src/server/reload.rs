@@ -27,6 +27,12 @@ fn stamp(path: &std::path::Path) -> Stamp {
 pub(super) fn watched_files(settings: &Settings) -> Vec<std::path::PathBuf> {
     let mut f = vec![settings.file.clone()];
     f.extend(settings.mappings.iter().cloned());
+    f.extend(
+        settings
+            .oauth
+            .as_ref()
+            .and_then(|o| o.signing_key_file.clone()),
+    );
     f
 }
 

@@ -45,6 +45,8 @@ pub enum Route {
     Item(usize, String),
     /// Deeper than any SCIM path: what followed the base path.
     NotFound(String),
+    /// `[auth.oauth]`'s token endpoint (no bearer auth).
+    OAuthToken,
 }
 
 /// What the router needs besides the request line.
@@ -187,6 +189,7 @@ impl Outcome<'_> {
             Route::Collection(i) => endpoint(*i),
             Route::Search(i) => format!("{}/.search", endpoint(*i)),
             Route::Item(i, _) => format!("{}/{{id}}", endpoint(*i)),
+            Route::OAuthToken => "/oauth2/token".into(),
             Route::OutsideBase | Route::UnknownResource(_) | Route::NotFound(_) => "-".into(),
         }
     }
@@ -224,6 +227,7 @@ impl Outcome<'_> {
                     _ => "other",
                 },
             ),
+            Route::OAuthToken => Labels::new("oauth", "token"),
             Route::Root | Route::OutsideBase | Route::UnknownResource(_) | Route::NotFound(_) => {
                 Labels::new("none", "other")
             }

@@ -183,6 +183,9 @@ where
         _ => Err(method_not_allowed("GET")),
     };
     match route {
+        Route::OAuthToken => {
+            Ok(super::oauth::token_endpoint(live.oauth.as_ref(), &state.oauth_limiter, req).await)
+        }
         Route::Health => Ok(health_response()),
         Route::Metrics => Ok(metrics_response(&state.metrics)),
         Route::Ready => Ok(readyz(state, live)),

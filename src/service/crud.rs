@@ -47,7 +47,9 @@ impl ResourceCtx<'_> {
             return Err(translate_error(&self.res.backend, &resp, &self.res.name));
         }
         let f = self.record_from(op, &resp)?;
-        Ok((self.render(&f, &Projection::default()), self.version(&f)))
+        let created = self.render(&f, &Projection::default());
+        crate::audit::note_change(None, Some(&created));
+        Ok((created, self.version(&f)))
     }
 
     pub async fn delete(&self, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
@@ -63,6 +65,8 @@ impl ResourceCtx<'_> {
             let cur = self.fetch(id).await?;
             self.check_if_match(if_match, &cur)?;
             backend_if_match = cur.etag.clone();
+            // Read anyway: the audit trail shows what was deleted.
+            crate::audit::note_change(Some(&self.render(&cur, &Projection::default())), None);
         }
         let resp = self
             .call(op, Some(id), None, None, backend_if_match.as_deref())
@@ -176,7 +180,9 @@ impl ResourceCtx<'_> {
             }
             match self.write_back(id, &cur, new).await? {
                 WriteOutcome::Done(f) => {
-                    return Ok((self.render(&f, &Projection::default()), self.version(&f)))
+                    let written = self.render(&f, &Projection::default());
+                    crate::audit::note_change(Some(&scim), Some(&written));
+                    return Ok((written, self.version(&f)));
                 }
                 WriteOutcome::Conflict if if_match.is_some() => {
                     return Err(ScimError::new(

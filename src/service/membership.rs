@@ -92,6 +92,7 @@ impl ResourceCtx<'_> {
         if let Some(e) = failure {
             return Err(self.undo_membership(id, done, e).await);
         }
+        crate::audit::note_members(&to_add, &to_remove);
         let f = self.fetch(id).await?;
         Ok((self.render(&f, &Projection::default()), self.version(&f)))
     }

@@ -96,7 +96,9 @@ impl ResourceCtx<'_> {
             body: body.map(|b| (op.content_type.clone(), b)),
             request_id: self.request_id,
         };
-        Ok(self.client.send(&self.res.backend, call).await?)
+        let sent = self.client.send(&self.res.backend, call).await;
+        crate::audit::note_call(op, sent.as_ref().ok().map(|r| r.status.as_u16()));
+        Ok(sent?)
     }
 
     fn record_from(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, ScimError> {

@@ -393,3 +393,36 @@ async fn jwt_settings_errors_name_the_key() {
     let s = scim_bridge::config::Settings::load(&path, Some(Default::default())).unwrap();
     assert!(s.bearer_tokens.is_empty() && s.jwt.is_some());
 }
+
+/// `[audit]` names a JWT client by its `sub` and `appid`, never the token.
+#[tokio::test]
+async fn audit_names_the_jwt_subject_and_app() {
+    let [a, _, _] = keys();
+    let dir = TempDir::new();
+    let file = dir.0.join("jwks.json");
+    std::fs::write(&file, jwks(&[a])).unwrap();
+    let extra = format!(
+        "{}[audit]\nfile = \"audit.jsonl\"\n",
+        jwt_settings(&format!("jwks_file = {:?}", file.display().to_string()))
+    );
+    let stack = PeripassStack::start_with(Default::default(), &extra).await;
+    let mut cl = claims();
+    cl["sub"] = json!("provisioning-service-principal");
+    let token = sign(a, &cl);
+    let r = stack
+        .scim()
+        .with_token(&token)
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "jwt-audit@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let text = std::fs::read_to_string(stack.bridge.dir().join("audit.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        line["client"],
+        json!({"kind": "jwt", "subject": "provisioning-service-principal", "appId": "00000014-0000-0000-c000-000000000000"})
+    );
+    assert!(!text.contains(&token));
+}

@@ -204,6 +204,7 @@ pub(super) fn compile_attr(
         default: a.default.clone(),
         description: a.description.clone(),
         members,
+        personal: a.personal,
     };
     if let Some(d) = &plan.default {
         if let Err(e) = plan.write_value(d) {

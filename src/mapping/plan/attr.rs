@@ -232,6 +232,8 @@ pub struct AttrPlan {
     pub default: Option<Value>,
     pub description: Option<String>,
     pub members: Option<MembersPlan>,
+    /// `personal:` as written (the audit trail decides the default).
+    pub personal: Option<bool>,
 }
 
 #[derive(Debug)]

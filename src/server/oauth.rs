@@ -1,0 +1,526 @@
+//! `[auth.oauth]`: the bridge's own OAuth 2.0 token endpoint, client
+//! credentials grant only (RFC 6749 §4.4), and the access tokens it issues.
+//!
+//! An access token is `sbo1.<payload>.<signature>`: the payload is base64url
+//! JSON (`cid` client id, `iat`, `exp`), the signature HMAC-SHA256 of
+//! `sbo1.<payload>` with the first signing key; every configured key
+//! verifies, so a rotated-out key keeps its tokens valid while it stays
+//! listed. Client secrets are compared as SHA-256 digests in constant time,
+//! every secret of the client compared. Failed client authentications are
+//! counted per client id and per source address ([`Limiter`]).
+//!
+//! Neither a secret nor a token is ever logged: log lines carry the client
+//! id and the reason only.
+
+use super::Resp;
+use crate::audit::Principal;
+use crate::config::{defaults, OAuthSettings};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderValue, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use subtle::ConstantTimeEq;
+
+const PREFIX: &str = "sbo1.";
+/// The largest token request body read.
+const MAX_FORM_BYTES: usize = 8192;
+
+/// The client connection's address, put in the request's extensions by the
+/// front door (absent for requests without a connection).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub IpAddr);
+
+/// Keys and clients of one configuration (rebuilt on reload).
+pub struct Issuer {
+    keys: Vec<ring::hmac::Key>,
+    /// Client id → SHA-256 digests of its secrets.
+    clients: Vec<(String, Vec<[u8; 32]>)>,
+    ttl: Duration,
+    pub token_path: String,
+    max_failures: u32,
+    window: Duration,
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, b);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn from_hex(h: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Issuer {
+    /// `None` (logged) when no signing key can be read.
+    pub fn new(s: &OAuthSettings) -> Option<Issuer> {
+        let keys = match s.all_keys() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "[auth.oauth] has no usable signing key; the token endpoint is off");
+                return None;
+            }
+        };
+        Some(Issuer {
+            keys: keys
+                .iter()
+                .map(|k| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, k.expose().as_bytes()))
+                .collect(),
+            clients: s
+                .clients
+                .iter()
+                .map(|c| {
+                    let digests = c
+                        .secrets
+                        .iter()
+                        .filter_map(|sec| match sec.expose().strip_prefix("sha256:") {
+                            Some(h) => from_hex(h),
+                            None => Some(sha256(sec.expose().as_bytes())),
+                        })
+                        .collect();
+                    (c.id.clone(), digests)
+                })
+                .collect(),
+            ttl: s.token_ttl,
+            token_path: s.token_path.clone(),
+            max_failures: s.max_failures,
+            window: s.failure_window,
+        })
+    }
+
+    /// Whether `secret` is one of `client_id`'s secrets (constant time over
+    /// every secret of the client; an unknown client compares against a dummy).
+    fn client_ok(&self, client_id: &str, secret: &str) -> bool {
+        let given = sha256(secret.as_bytes());
+        let mut ok = subtle::Choice::from(0u8);
+        let mut known = false;
+        for (id, digests) in &self.clients {
+            if id.as_bytes().ct_eq(client_id.as_bytes()).into() {
+                known = true;
+                for d in digests {
+                    ok |= d.ct_eq(&given);
+                }
+            }
+        }
+        if !known {
+            let _ = [0u8; 32].ct_eq(&given);
+        }
+        known && bool::from(ok)
+    }
+
+    /// A signed access token for `client_id`, valid from `iat` for the TTL.
+    pub fn issue_at(&self, client_id: &str, iat: u64) -> String {
+        let payload = json!({"cid": client_id, "iat": iat, "exp": iat + self.ttl.as_secs()});
+        let signed = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(payload.to_string()));
+        let tag = ring::hmac::sign(&self.keys[0], signed.as_bytes());
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// Looks like one of ours (`sbo1.…`).
+    pub fn is_ours(token: &str) -> bool {
+        token.starts_with(PREFIX)
+    }
+
+    /// The client a valid, unexpired token was issued to.
+    pub fn verify(&self, token: &str) -> Result<Principal, &'static str> {
+        let (signed, sig) = token.rsplit_once('.').ok_or("malformed token")?;
+        let payload = signed.strip_prefix(PREFIX).ok_or("malformed token")?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| "malformed token")?;
+        if !self
+            .keys
+            .iter()
+            .any(|k| ring::hmac::verify(k, signed.as_bytes(), &sig).is_ok())
+        {
+            return Err("bad signature");
+        }
+        let claims: Value = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or("malformed token")?;
+        let exp = claims["exp"].as_u64().ok_or("malformed token")?;
+        if now_s() >= exp {
+            return Err("token expired");
+        }
+        let cid = claims["cid"].as_str().ok_or("malformed token")?;
+        if !self.clients.iter().any(|(id, _)| id == cid) {
+            return Err("client no longer configured");
+        }
+        Ok(Principal::OAuthClient(cid.to_string()))
+    }
+}
+
+/// Failed client authentications per client id and per source address
+/// (kept across reloads; bounded: the oldest entries are forgotten first).
+#[derive(Default)]
+pub struct Limiter {
+    seen: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Limiter {
+    /// Seconds to wait when `keys` reached `max` failures within `window`.
+    fn blocked(&self, keys: &[String], max: u32, window: Duration) -> Option<u64> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter()
+            .filter_map(|k| seen.get(k))
+            .filter(|(n, start)| *n >= max && start.elapsed() < window)
+            .map(|(_, start)| (window - start.elapsed()).as_secs() + 1)
+            .max()
+    }
+
+    fn failed(&self, keys: &[String], window: Duration) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() + keys.len() > defaults::OAUTH_TRACKED_MAX {
+            seen.retain(|_, (_, start)| start.elapsed() < window);
+            while seen.len() + keys.len() > defaults::OAUTH_TRACKED_MAX {
+                let Some(oldest) = seen
+                    .iter()
+                    .min_by_key(|(_, (_, start))| *start)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                seen.remove(&oldest);
+            }
+        }
+        for k in keys {
+            let e = seen.entry(k.clone()).or_insert((0, Instant::now()));
+            if e.1.elapsed() >= window {
+                *e = (0, Instant::now());
+            }
+            e.0 += 1;
+        }
+    }
+}
+
+/// An RFC 6749 §5.1/§5.2 answer (`Cache-Control: no-store` always).
+fn answer(status: StatusCode, body: Value) -> Resp {
+    let mut r = http::Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    h.insert(http::header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn error(status: StatusCode, code: &str, description: &str) -> Resp {
+    let mut r = answer(
+        status,
+        json!({"error": code, "error_description": description}),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"scim-bridge\", charset=\"UTF-8\""),
+        );
+    }
+    r
+}
+
+fn form_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `POST {token_path}`: the client credentials grant.
+pub(super) async fn token_endpoint<B>(
+    issuer: Option<&Issuer>,
+    limiter: &Limiter,
+    req: Request<B>,
+) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let Some(issuer) = issuer else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the token endpoint has no signing key",
+        );
+    };
+    if req.method() != http::Method::POST {
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "use POST",
+        );
+        r.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let media_ok = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
+    let basic = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if !media_ok {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        );
+    }
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_FORM_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body is unreadable or too large",
+            )
+        }
+    };
+    let text = String::from_utf8_lossy(&body);
+    let mut form: HashMap<String, Vec<String>> = HashMap::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        form.entry(form_decode(k)).or_default().push(form_decode(v));
+    }
+    // RFC 6749 §3.2: parameters must not be repeated.
+    if form.values().any(|v| v.len() > 1) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "a parameter is repeated",
+        );
+    }
+    let get = |k: &str| form.get(k).and_then(|v| v.first()).map(String::as_str);
+    // Client authentication: client_secret_basic or client_secret_post, not both.
+    let from_header = match basic.as_deref().map(str::trim) {
+        None => None,
+        Some(h) => {
+            let parsed = h
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+                .and_then(|(_, b64)| STANDARD.decode(b64.trim()).ok())
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .and_then(|pair| {
+                    pair.split_once(':')
+                        .map(|(u, p)| (u.to_string(), p.to_string()))
+                });
+            match parsed {
+                Some(p) => Some(p),
+                None => {
+                    return error(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_client",
+                        "unreadable Basic credentials",
+                    )
+                }
+            }
+        }
+    };
+    let from_body = match (get("client_id"), get("client_secret")) {
+        (Some(id), Some(secret)) => Some((id.to_string(), secret.to_string())),
+        _ => None,
+    };
+    let (client_id, secret) = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "use one client authentication method, not both",
+            )
+        }
+        (Some(c), None) | (None, Some(c)) => c,
+        (None, None) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication is required",
+            )
+        }
+    };
+    // Bounded memory per tracked id, however long the id sent.
+    let tracked: String = client_id.chars().take(128).collect();
+    let mut keys = vec![format!("client:{tracked}")];
+    if let Some(ip) = peer {
+        keys.push(format!("addr:{ip}"));
+    }
+    if let Some(wait) = limiter.blocked(&keys, issuer.max_failures, issuer.window) {
+        tracing::info!(
+            client_id,
+            "token request refused: too many failed client authentications"
+        );
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_client",
+            "too many failed client authentications; retry later",
+        );
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
+        return r;
+    }
+    // Basic credentials should be form-urlencoded first (RFC 6749 §2.3.1);
+    // clients that send them as they are get the benefit of the doubt.
+    let encoded_ok = basic.is_some() && {
+        let (u, p) = (form_decode(&client_id), form_decode(&secret));
+        (u != client_id || p != secret) && issuer.client_ok(&u, &p)
+    };
+    let client_id = if encoded_ok {
+        form_decode(&client_id)
+    } else {
+        client_id
+    };
+    if !encoded_ok && !issuer.client_ok(&client_id, &secret) {
+        limiter.failed(&keys, issuer.window);
+        tracing::info!(
+            client_id,
+            "token request refused: client authentication failed"
+        );
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
+    }
+    match get("grant_type") {
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is required",
+            )
+        }
+        Some("client_credentials") => {}
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            )
+        }
+    }
+    // No scopes are defined: a requested scope other than empty is refused.
+    if get("scope").is_some_and(|s| !s.trim().is_empty()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "this server defines no scopes; omit scope",
+        );
+    }
+    tracing::info!(client_id, "access token issued");
+    answer(
+        StatusCode::OK,
+        json!({
+            "access_token": issuer.issue_at(&client_id, now_s()),
+            "token_type": "Bearer",
+            "expires_in": issuer.ttl.as_secs(),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OAuthClient;
+    use crate::secret::Secret;
+
+    fn settings(keys: &[&str]) -> OAuthSettings {
+        OAuthSettings {
+            token_path: "/scim/v2/oauth2/token".into(),
+            token_ttl: Duration::from_secs(3600),
+            signing_keys: keys.iter().map(|k| Secret::new(*k)).collect(),
+            signing_key_file: None,
+            max_failures: 3,
+            failure_window: Duration::from_secs(60),
+            clients: vec![OAuthClient {
+                id: "entra".into(),
+                secrets: vec![
+                    Secret::new("first-secret-0123456789"),
+                    Secret::new(format!(
+                        "sha256:{}",
+                        sha256(b"second-secret-0123456789")
+                            .iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<String>()
+                    )),
+                ],
+            }],
+        }
+    }
+
+    const K1: &str = "key-one-0123456789-0123456789-0123456789";
+    const K2: &str = "key-two-0123456789-0123456789-0123456789";
+
+    #[test]
+    fn secrets_plain_and_hashed() {
+        let i = Issuer::new(&settings(&[K1])).unwrap();
+        assert!(i.client_ok("entra", "first-secret-0123456789"));
+        assert!(i.client_ok("entra", "second-secret-0123456789"));
+        assert!(!i.client_ok("entra", "third-secret-0123456789"));
+        assert!(!i.client_ok("other", "first-secret-0123456789"));
+    }
+
+    #[test]
+    fn tokens_verify_expire_and_survive_key_rotation() {
+        let old = Issuer::new(&settings(&[K1])).unwrap();
+        let t = old.issue_at("entra", now_s());
+        assert_eq!(old.verify(&t), Ok(Principal::OAuthClient("entra".into())));
+        // Rotation: the new key signs, the old one still verifies.
+        let rotated = Issuer::new(&settings(&[K2, K1])).unwrap();
+        assert!(rotated.verify(&t).is_ok());
+        let dropped = Issuer::new(&settings(&[K2])).unwrap();
+        assert_eq!(dropped.verify(&t), Err("bad signature"));
+        let expired = old.issue_at("entra", now_s() - 3601);
+        assert_eq!(old.verify(&expired), Err("token expired"));
+        let mut forged = t.clone();
+        forged.replace_range(6..7, if &t[6..7] == "A" { "B" } else { "A" });
+        assert!(old.verify(&forged).is_err());
+    }
+
+    #[test]
+    fn limiter_blocks_after_max_failures_and_stays_bounded() {
+        let l = Limiter::default();
+        let keys = vec!["client:x".to_string()];
+        for _ in 0..3 {
+            assert!(l.blocked(&keys, 3, Duration::from_secs(60)).is_none());
+            l.failed(&keys, Duration::from_secs(60));
+        }
+        assert!(l.blocked(&keys, 3, Duration::from_secs(60)).is_some());
+        for n in 0..defaults::OAUTH_TRACKED_MAX + 10 {
+            l.failed(&[format!("client:{n}")], Duration::from_secs(60));
+        }
+        assert!(l.seen.lock().unwrap().len() <= defaults::OAUTH_TRACKED_MAX);
+    }
+}
