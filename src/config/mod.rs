@@ -451,6 +451,8 @@ impl Settings {
             metrics_listen => "metrics.listen",
             log_format => "log.format",
             log_level => "log.level",
+            // The audit sink is opened at start.
+            audit => "audit",
         );
         // The admin listener starts (or not) at start; on the main listener
         // `metrics.enabled` applies at once.
