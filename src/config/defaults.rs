@@ -63,3 +63,18 @@ pub const JWKS_REFRESH_S: u64 = 3600;
 pub const JWKS_UNKNOWN_KID_INTERVAL_S: u64 = 60;
 /// `[auth.jwt]`: clock skew allowed on `exp` and `nbf`.
 pub const JWT_LEEWAY_S: u64 = 60;
+/// Connections open at once on the main listener; beyond it a new
+/// connection is closed at once (existing ones are served). Entra uses a
+/// handful; the systemd unit and the Kubernetes manifest allow 4096 files.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A new connection must deliver its first whole request head (after the
+/// TLS handshake) within this time, or it is closed without an answer.
+pub const FIRST_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// A connection (HTTP/1 keep-alive or HTTP/2) with no request in flight
+/// for this long is closed (HTTP/2: after a GOAWAY).
+pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// HTTP/2 keep-alive: a PING this often; no answer within as long closes
+/// the connection (0: no pings).
+pub const HTTP2_KEEPALIVE_INTERVAL_MS: u64 = 20_000;
+/// Connections open at once on the admin listener (`[metrics] listen`).
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;

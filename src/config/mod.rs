@@ -166,6 +166,34 @@ pub struct Settings {
     pub metrics_enabled: bool,
     /// A separate admin listener for `/metrics` (and health checks) instead of the main one.
     pub metrics_listen: Option<SocketAddr>,
+    /// Connection limits of the listeners (restart to change).
+    pub connections: ConnectionLimits,
+}
+
+/// What one connection may hold (`server.max_connections`, the timeouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once on the main listener.
+    pub max_connections: usize,
+    /// From accept to the first whole request head (TLS handshake included).
+    pub first_request_timeout: Duration,
+    /// No request in flight for this long closes the connection.
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING interval (and timeout); `None`: no pings.
+    pub http2_keepalive_interval: Option<Duration>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: defaults::MAX_CONNECTIONS,
+            first_request_timeout: Duration::from_millis(defaults::FIRST_REQUEST_TIMEOUT_MS),
+            idle_timeout: Duration::from_millis(defaults::IDLE_TIMEOUT_MS),
+            http2_keepalive_interval: Some(Duration::from_millis(
+                defaults::HTTP2_KEEPALIVE_INTERVAL_MS,
+            )),
+        }
+    }
 }
 
 /// Where `${VAR}` references and `SCIM_BRIDGE__…` overrides come from.

@@ -3,6 +3,7 @@
 //! in error takes its default meanwhile so the rest can still be checked.
 
 use super::raw::{OneOrMany, RawJwt, RawSettings};
+use super::ConnectionLimits;
 use super::{
     check_base_url, check_jwks_url, defaults, expand_env, BackendLimits, BackendTlsSettings,
     ConfigError, EnvMap, JwksSource, JwtSettings, LogFormat, Settings, TlsSettings,
@@ -106,6 +107,7 @@ impl Settings {
                 c.ok("server.listen", r)
             })
             .unwrap_or(fallback_listen);
+        let connections = connection_limits(c, &raw.server);
         let base_path = raw
             .server
             .base_path
@@ -310,6 +312,7 @@ impl Settings {
             )),
         };
         Settings {
+            connections,
             backend_limits,
             backend_probe_interval,
             metrics_enabled: raw.metrics.enabled.unwrap_or(true),
@@ -360,6 +363,42 @@ impl Settings {
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
         }
+    }
+}
+
+/// `server.max_connections` and the connection timeouts.
+fn connection_limits(c: &mut Check, s: &super::raw::RawServer) -> ConnectionLimits {
+    let max_connections = c.between(
+        "server.max_connections",
+        s.max_connections,
+        defaults::MAX_CONNECTIONS,
+        (1, 1 << 20),
+    );
+    let mut ms = |key: &str, v: Option<u64>, d: u64| {
+        if v == Some(0) {
+            c.fail(key, "must be greater than 0 (it cannot be turned off)".into());
+        }
+        Duration::from_millis(v.filter(|ms| *ms > 0).unwrap_or(d))
+    };
+    ConnectionLimits {
+        max_connections,
+        first_request_timeout: ms(
+            "server.first_request_timeout_ms",
+            s.first_request_timeout_ms,
+            defaults::FIRST_REQUEST_TIMEOUT_MS,
+        ),
+        idle_timeout: ms(
+            "server.idle_timeout_ms",
+            s.idle_timeout_ms,
+            defaults::IDLE_TIMEOUT_MS,
+        ),
+        http2_keepalive_interval: match s
+            .http2_keepalive_interval_ms
+            .unwrap_or(defaults::HTTP2_KEEPALIVE_INTERVAL_MS)
+        {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        },
     }
 }
 

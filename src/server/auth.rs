@@ -1,4 +1,5 @@
-//! Bearer authentication: static tokens (constant time), then `[auth.jwt]`.
+//! Bearer authentication: exactly one `Authorization` header; static
+//! tokens (constant time), then `[auth.jwt]`.
 
 use super::Live;
 use crate::scim::error::ScimError;
@@ -15,9 +16,16 @@ pub(super) async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<(), Sc
             "missing or invalid bearer token",
         )
     };
-    let h = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
+    // Two credentials are ambiguous (which one would a proxy in front, or
+    // the backend, act on?): refused, whatever they hold.
+    let mut all = req.headers().get_all(http::header::AUTHORIZATION).iter();
+    let h = all.next();
+    if all.next().is_some() {
+        return Err(ScimError::invalid_token(
+            "more than one Authorization header",
+        ));
+    }
+    let h = h
         .and_then(|v| v.to_str().ok())
         .ok_or_else(missing)?;
     let (scheme, token) = h.trim().split_once(' ').ok_or_else(missing)?;

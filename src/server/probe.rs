@@ -78,8 +78,10 @@ pub(super) async fn probe_backend(state: Arc<AppState>) {
     }
 }
 
-/// `/readyz`: from the last backend probe, never waiting for one.
-pub(super) fn readyz(state: &AppState, live: &Live) -> Resp {
+/// `/readyz`: from the last backend probe, never waiting for one. Without
+/// `details` (the main listener without a valid token) only `status`: the
+/// details name backends and failing files, which is for operators.
+pub(super) fn readyz(state: &AppState, live: &Live, details: bool) -> Resp {
     let st = state
         .reload_status
         .lock()
@@ -111,12 +113,16 @@ pub(super) fn readyz(state: &AppState, live: &Live) -> Resp {
             .is_empty()
             .then(|| "no resource types are mapped".to_string())
     });
-    match reason {
-        None => json_response(StatusCode::OK, &body),
+    let status = match reason {
+        None => StatusCode::OK,
         Some(r) => {
             body["status"] = "not ready".into();
             body["backend"] = r.into();
-            json_response(StatusCode::SERVICE_UNAVAILABLE, &body)
+            StatusCode::SERVICE_UNAVAILABLE
         }
+    };
+    if !details {
+        body = serde_json::json!({ "status": body["status"] });
     }
+    json_response(status, &body)
 }
