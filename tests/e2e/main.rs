@@ -30,6 +30,7 @@ mod reload;
 mod replicas;
 mod root_search;
 mod schemas_truth;
+mod security_net;
 mod smoke;
 mod tls;
 mod unassign;
