@@ -376,7 +376,10 @@ fn connection_limits(c: &mut Check, s: &super::raw::RawServer) -> ConnectionLimi
     );
     let mut ms = |key: &str, v: Option<u64>, d: u64| {
         if v == Some(0) {
-            c.fail(key, "must be greater than 0 (it cannot be turned off)".into());
+            c.fail(
+                key,
+                "must be greater than 0 (it cannot be turned off)".into(),
+            );
         }
         Duration::from_millis(v.filter(|ms| *ms > 0).unwrap_or(d))
     };

@@ -39,7 +39,10 @@ pub(super) async fn serve_admin(
 ) {
     let (builder, limits) = {
         let live = state.live();
-        (Arc::new(conn::builder(&live.settings)), live.settings.connections)
+        (
+            Arc::new(conn::builder(&live.settings)),
+            live.settings.connections,
+        )
     };
     let cap = conn::Cap::new("admin", defaults::ADMIN_MAX_CONNECTIONS);
     loop {

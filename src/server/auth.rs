@@ -25,9 +25,7 @@ pub(super) async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<(), Sc
             "more than one Authorization header",
         ));
     }
-    let h = h
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(missing)?;
+    let h = h.and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
     let (scheme, token) = h.trim().split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(missing());

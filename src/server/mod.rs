@@ -31,8 +31,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
@@ -183,7 +183,10 @@ pub async fn run_with(
 ) -> std::io::Result<()> {
     let (builder, limits) = {
         let live = state.live();
-        (Arc::new(conn::builder(&live.settings)), live.settings.connections)
+        (
+            Arc::new(conn::builder(&live.settings)),
+            live.settings.connections,
+        )
     };
     let cap = conn::Cap::new("main", limits.max_connections).with_metrics(&state.metrics);
     // Connections and handshakes still under way see `true` when shutdown
@@ -197,7 +200,11 @@ pub async fn run_with(
         Some(addr) if state.live().settings.metrics_enabled => {
             let l = TcpListener::bind(addr).await?;
             info!(addr = %l.local_addr()?, "admin listener (metrics, health, readiness)");
-            Some(tokio::spawn(admin::serve_admin(l, state.clone(), stop.clone())))
+            Some(tokio::spawn(admin::serve_admin(
+                l,
+                state.clone(),
+                stop.clone(),
+            )))
         }
         _ => None,
     };

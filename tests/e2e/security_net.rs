@@ -315,7 +315,10 @@ async fn two_authorization_headers_are_refused_before_the_backend() {
 async fn metrics_and_readiness_details_need_the_token_on_the_main_listener() {
     let s = PeripassStack::start(peripass::Options::default()).await;
     let root = TestClient::new(format!("http://{}", s.bridge.addr));
-    for anonymous in [root.without_token(), root.with_token("wrong-token-0123456789")] {
+    for anonymous in [
+        root.without_token(),
+        root.with_token("wrong-token-0123456789"),
+    ] {
         assert_eq!(anonymous.get("/healthz").await.status, 200);
         let r = anonymous.get("/readyz").await;
         assert_eq!(r.status, 200);
@@ -343,7 +346,11 @@ async fn the_admin_listener_serves_metrics_and_details_without_a_token() {
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
     let dir = TempDir::new();
     let path = dir.0.join("settings.toml");
-    std::fs::write(&path, peripass_settings("[metrics]\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        peripass_settings("[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
     let bridge = BridgeProcess::start(
         &path,
         &[
@@ -377,7 +384,11 @@ async fn the_admin_listener_serves_metrics_and_details_without_a_token() {
     let r = admin.get("/readyz").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["resourceTypes"], 2);
-    assert_eq!(admin.get("/scim/v2/Users").await.status, 404, "no SCIM there");
+    assert_eq!(
+        admin.get("/scim/v2/Users").await.status,
+        404,
+        "no SCIM there"
+    );
 
     let main = TestClient::new(format!("http://{}", bridge.addr));
     assert_eq!(main.get("/metrics").await.status, 404, "metrics moved away");
