@@ -395,3 +395,59 @@ async fn the_admin_listener_serves_metrics_and_details_without_a_token() {
     let r = main.without_token().get("/readyz").await;
     assert_eq!(r.json(), serde_json::json!({"status": "ready"}));
 }
+
+/// An HTTP/2 client that stops answering: the bridge's keep-alive `PING`s
+/// go unanswered and the connection is closed, long before the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_peer_that_ignores_pings_is_disconnected() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = Bridge::start(
+        &settings("http2_keepalive_interval_ms = 300\nidle_timeout_ms = 600000\nfirst_request_timeout_ms = 600000"),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    )
+    .await;
+    let mut s = TcpStream::connect(bridge.addr).await.unwrap();
+    // Preface, an empty SETTINGS frame, then `GET /healthz` on stream 1
+    // (HPACK: :method GET, :scheme http, :path literal), END_STREAM|END_HEADERS.
+    let mut out = H2_PREFACE.to_vec();
+    out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let block: Vec<u8> = [&[0x82u8, 0x86, 0x44, 8][..], b"/healthz"].concat();
+    out.extend_from_slice(&[0, 0, block.len() as u8, 1, 0x5, 0, 0, 0, 1]);
+    out.extend_from_slice(&block);
+    s.write_all(&out).await.unwrap();
+    // Read frames (answering none) until the bridge closes the connection.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read_all = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read_all.is_ok(),
+        "a peer that ignores PINGs stayed connected"
+    );
+    let mut frames = Vec::new(); // (type, flags)
+    let mut at = 0;
+    while at + 9 <= buf.len() {
+        let len = (usize::from(buf[at]) << 16)
+            | (usize::from(buf[at + 1]) << 8)
+            | usize::from(buf[at + 2]);
+        frames.push((buf[at + 3], buf[at + 4]));
+        at += 9 + len;
+    }
+    assert!(
+        frames.iter().any(|&(t, _)| t == 1),
+        "the request was answered (HEADERS): {frames:?}"
+    );
+    assert!(
+        frames.iter().any(|&(t, f)| t == 6 && f & 1 == 0),
+        "the bridge sent a PING: {frames:?}"
+    );
+    bridge.shutdown().await;
+}
