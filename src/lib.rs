@@ -20,11 +20,14 @@
 //! - [`service`]: SCIM operations of one resource type against the backend.
 //! - [`load`]: the one load step (settings with their files, then every
 //!   mapping) behind `serve`, `check`, reload and `explain`.
-//! - [`server`]: `mod.rs` accept loop and shared state; `router.rs` the pure
+//! - [`server`]: `mod.rs` accept loop and shared state; `conn.rs` the life
+//!   of a connection (cap, first-request deadline, idle timeout, HTTP/2
+//!   keep-alive, accept back-off) for every listener; `router.rs` the pure
 //!   router (typed `Route`, which also labels logs and metrics); `front.rs`
 //!   the front door (deadline, header limits, load shedding, log line);
 //!   `auth.rs`, `body.rs`, `routes.rs` (dispatch), `reload.rs`, `probe.rs`
-//!   (`/readyz`), `admin.rs` (metrics listener), `tls.rs`, `jwt.rs`.
+//!   (`/readyz`), `admin.rs` (the admin listener: metrics, health,
+//!   readiness details), `tls.rs`, `jwt.rs`.
 //! - [`explain`]: runs one request through the real path on a recording backend.
 #![forbid(unsafe_code)]
 
