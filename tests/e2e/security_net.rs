@@ -451,3 +451,127 @@ async fn an_http2_peer_that_ignores_pings_is_disconnected() {
     );
     bridge.shutdown().await;
 }
+
+/// A `scim-bridge serve` process with a tiny open-files limit: it warns at
+/// start that the limit is below the connection cap; when connections
+/// exhaust its descriptors, both accept loops back off (a bounded number of
+/// `accept failed` lines, no spin), and it serves again once they close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_accept_loops_back_off_and_recover() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    register_secret(&backend.api_key());
+    let dir = TempDir::new();
+    let path = dir.0.join("settings.toml");
+    std::fs::write(
+        &path,
+        peripass_settings("[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let log = process_log_path("scim-bridge-nofile");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 64 && exec "$0" serve --config "$1" --listen 127.0.0.1:0"#)
+        .arg(env!("CARGO_BIN_EXE_scim-bridge"))
+        .arg(&path)
+        .env("SCIM_BRIDGE_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .env("SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS", "0")
+        .env("PERIPASS_URL", backend.base_url())
+        .env("PERIPASS_API_KEY", backend.api_key())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start scim-bridge");
+    let _child = Kill(child);
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = Instant::now();
+    let (main, admin) = loop {
+        let t = text();
+        let find = |what: &str| {
+            t.lines()
+                .filter(|l| l.contains(what))
+                .find_map(listening_addr)
+        };
+        if let (Some(m), Some(a)) = (find("scim-bridge listening"), find("admin listener")) {
+            break (m, a);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "did not start: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        text().contains("the open-files limit is below server.max_connections"),
+        "no warning about the open-files limit: {}",
+        text()
+    );
+    // Exhaust the bridge's descriptors: more connections than it may open.
+    let mut conns = Vec::new();
+    for _ in 0..80 {
+        conns.push(TcpStream::connect(main).await.unwrap());
+    }
+    // The admin listener hits the same limit.
+    let _admin_conn = TcpStream::connect(admin).await.unwrap();
+    let failing = Instant::now();
+    let count = |listener: &str| {
+        text()
+            .lines()
+            .filter(|l| l.contains("accept failed") && l.contains(listener))
+            .count()
+    };
+    while count("main") == 0 || count("admin") == 0 {
+        assert!(
+            failing.elapsed() < Duration::from_secs(60),
+            "no accept failure logged: {}",
+            text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (main_lines, admin_lines) = (count("main"), count("admin"));
+    let secs = failing.elapsed().as_secs() as usize;
+    // 10 ms doubling to 1 s: 7 pauses in the first 1.3 s, then one a
+    // second. A loop without back-off logs thousands.
+    for (listener, n) in [("main", main_lines), ("admin", admin_lines)] {
+        assert!(
+            n <= 8 + secs + 2,
+            "{listener}: {n} accept failures logged in {secs} s"
+        );
+    }
+    // Closing the connections lets the bridge serve again.
+    drop(conns);
+    let recovered = Instant::now();
+    loop {
+        if let Ok(Ok(200)) = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut s = TcpStream::connect(main).await?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await?;
+            Ok::<_, std::io::Error>(if buf.starts_with(b"HTTP/1.1 200") {
+                200
+            } else {
+                0
+            })
+        })
+        .await
+        {
+            break;
+        }
+        assert!(
+            recovered.elapsed() < Duration::from_secs(60),
+            "the bridge did not recover: {}",
+            text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
