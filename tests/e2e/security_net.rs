@@ -575,3 +575,51 @@ async fn out_of_file_descriptors_the_accept_loops_back_off_and_recover() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The connection settings: documented defaults, and the deadlines cannot
+/// be turned off (0 is refused, naming the key).
+#[test]
+fn connection_settings_have_defaults_and_refuse_zero() {
+    use scim_bridge::config::defaults;
+    let dir = TempDir::new();
+    let path = dir.0.join("settings.toml");
+    let env = || {
+        Some(std::collections::HashMap::from([(
+            "PERIPASS_URL".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        )]))
+    };
+    std::fs::write(&path, peripass_settings("")).unwrap();
+    let (s, _) = scim_bridge::load(&path, env()).unwrap();
+    let c = s.connections;
+    assert_eq!(c.max_connections, defaults::MAX_CONNECTIONS);
+    assert_eq!(
+        c.first_request_timeout,
+        Duration::from_millis(defaults::FIRST_REQUEST_TIMEOUT_MS)
+    );
+    assert_eq!(
+        c.idle_timeout,
+        Duration::from_millis(defaults::IDLE_TIMEOUT_MS)
+    );
+    assert_eq!(
+        c.http2_keepalive_interval,
+        Some(Duration::from_millis(defaults::HTTP2_KEEPALIVE_INTERVAL_MS))
+    );
+    std::fs::write(
+        &path,
+        settings("max_connections = 0\nfirst_request_timeout_ms = 0\nidle_timeout_ms = 0\nhttp2_keepalive_interval_ms = 0"),
+    )
+    .unwrap();
+    let err = scim_bridge::load(&path, env()).unwrap_err().to_string();
+    for key in [
+        "server.max_connections",
+        "server.first_request_timeout_ms",
+        "server.idle_timeout_ms",
+    ] {
+        assert!(err.contains(key), "{key} not named: {err}");
+    }
+    assert!(
+        !err.contains("http2_keepalive_interval_ms"),
+        "0 turns pings off: {err}"
+    );
+}
