@@ -31,13 +31,16 @@
 //!   `locks.rs` (per-resource write locks).
 //! - [`load`]: the one load step (settings with their files, then every
 //!   mapping) behind `serve`, `check`, reload and `explain`.
-//! - [`server`]: `mod.rs` accept loop and shared state; `router.rs` the pure
+//! - [`server`]: `mod.rs` accept loop and shared state; `conn.rs` the life
+//!   of a connection (cap, first-request deadline, idle timeout, HTTP/2
+//!   keep-alive, accept back-off) for every listener; `router.rs` the pure
 //!   router (typed `Route`, which also labels logs and metrics); `front.rs`
 //!   the front door (deadline, header limits, load shedding, log line);
 //!   `auth.rs`, `body.rs`, `routes.rs` (dispatch), `reload.rs`, `probe.rs`
-//!   (`/readyz`), `admin.rs` (metrics listener), `tls.rs`, `jwt.rs`,
-//!   `oauth.rs` (`[auth.oauth]` token endpoint and issued tokens),
-//!   `audited.rs` (the front door's side of the audit trail).
+//!   (`/readyz`), `admin.rs` (the admin listener: metrics, health,
+//!   readiness details), `conn.rs` (connection cap, deadlines, accept back-off),
+//!   `tls.rs`, `jwt.rs`, `oauth.rs` (`[auth.oauth]` token endpoint and issued
+//!   tokens), `audited.rs` (the front door's side of the audit trail).
 //! - [`audit`] (stands on `config` and `mapping`): the audit trail's
 //!   task-local recorder, which auth, the service's backend calls and write
 //!   paths feed, the line format, and the sink (file with rotation, stdout).

@@ -52,6 +52,10 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub request_duration: HistogramFamily<OpLabels>,
     pub in_flight: Gauge,
+    /// Connections open on the main listener.
+    pub connections_open: Gauge,
+    /// Connections closed at once because `server.max_connections` were open.
+    pub connections_refused: Counter,
     pub backend_calls: Family<BackendLabels, Counter>,
     pub backend_duration: HistogramFamily<OpOnly>,
     pub backend_retries: Family<OpOnly, Counter>,
@@ -99,6 +103,18 @@ impl Metrics {
             "in_flight_requests",
             "SCIM requests being served",
             in_flight.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Connections open on the main listener",
+            connections_open.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because server.max_connections were open",
+            connections_refused.clone(),
         );
         let backend_calls = Family::<BackendLabels, Counter>::default();
         registry.register(
@@ -175,6 +191,8 @@ impl Metrics {
             requests,
             request_duration,
             in_flight,
+            connections_open,
+            connections_refused,
             backend_calls,
             backend_duration,
             backend_retries,

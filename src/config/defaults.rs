@@ -94,3 +94,20 @@ pub const OAUTH_TRACKED_MAX: usize = 10_000;
 pub const AUDIT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 /// `[audit]`: rotated files kept (`audit.jsonl.1` … `.N`).
 pub const AUDIT_MAX_FILES: usize = 5;
+
+// --- connections ---
+/// Connections open at once on the main listener; beyond it a new
+/// connection is closed at once (existing ones are served). Entra uses a
+/// handful; the systemd unit and the Kubernetes manifest allow 4096 files.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// A new connection must deliver its first whole request head (after the
+/// TLS handshake) within this time, or it is closed without an answer.
+pub const FIRST_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// A connection (HTTP/1 keep-alive or HTTP/2) with no request in flight
+/// for this long is closed (HTTP/2: after a GOAWAY).
+pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// HTTP/2 keep-alive: a PING this often; no answer within as long closes
+/// the connection (0: no pings).
+pub const HTTP2_KEEPALIVE_INTERVAL_MS: u64 = 20_000;
+/// Connections open at once on the admin listener (`[metrics] listen`).
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;

@@ -173,6 +173,8 @@ pub struct Settings {
     pub oauth: Option<OAuthSettings>,
     /// `[audit]`: one JSON line per write (`None`: off).
     pub audit: Option<AuditSettings>,
+    /// Connection limits of the listeners (restart to change).
+    pub connections: ConnectionLimits,
 }
 
 // --- [auth.oauth] and [audit] ---
@@ -248,6 +250,32 @@ pub struct AuditSettings {
     pub refuse_writes: bool,
     /// `personal_data = "omit"` (else hashed).
     pub omit_personal: bool,
+}
+
+/// What one connection may hold (`server.max_connections`, the timeouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once on the main listener.
+    pub max_connections: usize,
+    /// From accept to the first whole request head (TLS handshake included).
+    pub first_request_timeout: Duration,
+    /// No request in flight for this long closes the connection.
+    pub idle_timeout: Duration,
+    /// HTTP/2 PING interval (and timeout); `None`: no pings.
+    pub http2_keepalive_interval: Option<Duration>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: defaults::MAX_CONNECTIONS,
+            first_request_timeout: Duration::from_millis(defaults::FIRST_REQUEST_TIMEOUT_MS),
+            idle_timeout: Duration::from_millis(defaults::IDLE_TIMEOUT_MS),
+            http2_keepalive_interval: Some(Duration::from_millis(
+                defaults::HTTP2_KEEPALIVE_INTERVAL_MS,
+            )),
+        }
+    }
 }
 
 /// Where `${VAR}` references and `SCIM_BRIDGE__…` overrides come from.
@@ -454,6 +482,31 @@ impl Settings {
             // The audit sink is opened at start.
             audit => "audit",
         );
+        // The listeners' connection cap and timeouts are set up at start.
+        let (new, old) = (self.connections, running.connections);
+        for (differs, key) in [
+            (
+                new.max_connections != old.max_connections,
+                "server.max_connections",
+            ),
+            (
+                new.first_request_timeout != old.first_request_timeout,
+                "server.first_request_timeout_ms",
+            ),
+            (
+                new.idle_timeout != old.idle_timeout,
+                "server.idle_timeout_ms",
+            ),
+            (
+                new.http2_keepalive_interval != old.http2_keepalive_interval,
+                "server.http2_keepalive_interval_ms",
+            ),
+        ] {
+            if differs {
+                changed.push(key);
+            }
+        }
+        self.connections = old;
         // The admin listener starts (or not) at start; on the main listener
         // `metrics.enabled` applies at once.
         if running.metrics_listen.is_some() && self.metrics_enabled != running.metrics_enabled {

@@ -3,6 +3,7 @@
 //! in error takes its default meanwhile so the rest can still be checked.
 
 use super::raw::{OneOrMany, RawAudit, RawJwt, RawOAuth, RawSettings};
+use super::ConnectionLimits;
 use super::{
     check_base_url, check_jwks_url, defaults, expand_env, AuditSettings, AuditSink, BackendLimits,
     BackendTlsSettings, ConfigError, EnvMap, JwksSource, JwtSettings, LogFormat, OAuthClient,
@@ -107,6 +108,7 @@ impl Settings {
                 c.ok("server.listen", r)
             })
             .unwrap_or(fallback_listen);
+        let connections = connection_limits(c, &raw.server);
         let base_path = raw
             .server
             .base_path
@@ -331,6 +333,7 @@ impl Settings {
         Settings {
             oauth,
             audit,
+            connections,
             backend_limits,
             backend_probe_interval,
             metrics_enabled: raw.metrics.enabled.unwrap_or(true),
@@ -410,6 +413,45 @@ pub(super) fn token_problem(token: &str, allow_weak: bool) -> Option<String> {
         ));
     }
     None
+}
+
+/// `server.max_connections` and the connection timeouts.
+fn connection_limits(c: &mut Check, s: &super::raw::RawServer) -> ConnectionLimits {
+    let max_connections = c.between(
+        "server.max_connections",
+        s.max_connections,
+        defaults::MAX_CONNECTIONS,
+        (1, 1 << 20),
+    );
+    let mut ms = |key: &str, v: Option<u64>, d: u64| {
+        if v == Some(0) {
+            c.fail(
+                key,
+                "must be greater than 0 (it cannot be turned off)".into(),
+            );
+        }
+        Duration::from_millis(v.filter(|ms| *ms > 0).unwrap_or(d))
+    };
+    ConnectionLimits {
+        max_connections,
+        first_request_timeout: ms(
+            "server.first_request_timeout_ms",
+            s.first_request_timeout_ms,
+            defaults::FIRST_REQUEST_TIMEOUT_MS,
+        ),
+        idle_timeout: ms(
+            "server.idle_timeout_ms",
+            s.idle_timeout_ms,
+            defaults::IDLE_TIMEOUT_MS,
+        ),
+        http2_keepalive_interval: match s
+            .http2_keepalive_interval_ms
+            .unwrap_or(defaults::HTTP2_KEEPALIVE_INTERVAL_MS)
+        {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        },
+    }
 }
 
 /// `[auth.jwt]`; `None` when a required key is missing or wrong (recorded).

@@ -1,15 +1,14 @@
-//! The separate admin listener (`metrics.listen`): `/metrics` and the
-//! health check only, no SCIM.
+//! The separate admin listener (`metrics.listen`): `/metrics`, `/healthz`
+//! and `/readyz` with details, no SCIM and no token.
 
-use super::{error_response, json_response, AppState, Resp};
+use super::{conn, error_response, json_response, AppState, Resp};
+use crate::config::defaults;
 use crate::metrics::Metrics;
 use crate::scim::error::ScimError;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -28,28 +27,57 @@ pub(super) fn health_response() -> Resp {
     json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
-/// The separate admin listener: `/metrics` and the health checks only.
-pub(super) async fn serve_admin(listener: TcpListener, state: Arc<AppState>) {
+/// The separate admin listener: `/metrics`, `/healthz` and `/readyz` with
+/// its details, without a token (bind it to an address only operators
+/// reach). Its own connection cap ([`defaults::ADMIN_MAX_CONNECTIONS`]) and
+/// the main listener's deadlines, so a flood of either listener leaves the
+/// other one serving.
+pub(super) async fn serve_admin(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (builder, limits) = {
+        let live = state.live();
+        (
+            Arc::new(conn::builder(&live.settings)),
+            live.settings.connections,
+        )
+    };
+    let cap = conn::Cap::new("admin", defaults::ADMIN_MAX_CONNECTIONS);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let (stream, peer) = conn::accept_with_backoff("admin", || listener.accept()).await;
+        let opened = tokio::time::Instant::now();
+        let Some(slot) = cap.admit(peer) else {
             continue;
         };
         let state = state.clone();
+        let builder = builder.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req: http::Request<Incoming>| {
+            let _slot = slot;
+            let handler = move |req: http::Request<Incoming>| {
                 let state = state.clone();
                 async move {
-                    let r = match req.uri().path() {
+                    match req.uri().path() {
                         "/metrics" => metrics_response(&state.metrics),
                         "/healthz" => health_response(),
+                        "/readyz" => super::probe::readyz(&state, &state.live(), true),
                         _ => error_response(&ScimError::not_found("not found")),
-                    };
-                    Ok::<_, std::convert::Infallible>(r)
+                    }
                 }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            };
+            conn::serve(
+                &builder,
+                stream,
+                peer,
+                opened,
+                limits,
+                super::SHUTDOWN_DEADLINE,
+                stop,
+                handler,
+            )
+            .await;
         });
     }
 }

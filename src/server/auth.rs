@@ -1,6 +1,7 @@
-//! Bearer authentication: static tokens (constant time), then tokens issued
-//! by `[auth.oauth]`, then `[auth.jwt]`. The answer names who it was
-//! ([`Principal`], for the audit trail), never the credential.
+//! Bearer authentication: exactly one `Authorization` header; static tokens
+//! (constant time), then tokens issued by `[auth.oauth]`, then `[auth.jwt]`.
+//! The answer names who it was ([`Principal`], for the audit trail), never
+//! the credential.
 
 use super::Live;
 use crate::audit::Principal;
@@ -18,11 +19,16 @@ pub(super) async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<Princi
             "missing or invalid bearer token",
         )
     };
-    let h = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(missing)?;
+    // Two credentials are ambiguous (which one would a proxy in front, or
+    // the backend, act on?): refused, whatever they hold.
+    let mut all = req.headers().get_all(http::header::AUTHORIZATION).iter();
+    let h = all.next();
+    if all.next().is_some() {
+        return Err(ScimError::invalid_token(
+            "more than one Authorization header",
+        ));
+    }
+    let h = h.and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
     let (scheme, token) = h.trim().split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(missing());

@@ -137,8 +137,8 @@ fn too_long() -> ScimError {
     )
 }
 
-/// Health checks, metrics and paths outside the base path are answered
-/// at once; every SCIM path passes the header limits, a concurrency permit
+/// Health checks and paths outside the base path are answered at once;
+/// `/readyz` and `/metrics` after looking at the token; every SCIM path passes the header limits, a concurrency permit
 /// and authentication first. All within `server.request_timeout_ms`.
 async fn front_door<'r, B>(
     state: &AppState,
@@ -152,10 +152,29 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let deadline = Instant::now() + live.settings.request_timeout;
-    let open = matches!(
-        route,
-        Route::Health | Route::Metrics | Route::Ready | Route::OutsideBase
-    );
+    // On this (internet-facing) listener `/metrics` needs the bearer token
+    // and `/readyz` shows its details only with it; the admin listener
+    // (`[metrics] listen`) serves both without. Exempt from the concurrency
+    // cap like the health check, so monitoring works under load.
+    if matches!(route, Route::Ready | Route::Metrics) {
+        let authorized = timeout_at(deadline, auth::authorize(live, &req)).await;
+        let ok = matches!(authorized, Ok(Ok(())));
+        return match route {
+            Route::Ready => (
+                Outcome::Routed(route),
+                Ok(super::probe::readyz(state, live, ok)),
+            ),
+            _ if ok => (
+                Outcome::Routed(route),
+                Ok(super::admin::metrics_response(&state.metrics)),
+            ),
+            _ => match authorized {
+                Ok(Err(e)) => (Outcome::Unauthorized, Err(e)),
+                _ => (Outcome::Unrouted, Err(too_long())),
+            },
+        };
+    }
+    let open = matches!(route, Route::Health | Route::OutsideBase);
     // Held until the answer is ready; health checks and metrics are exempt.
     let mut _permit = None;
     if !open {

@@ -5,6 +5,7 @@ mod admin;
 mod audited;
 mod auth;
 mod body;
+pub mod conn;
 mod front;
 pub mod jwt;
 pub mod oauth;
@@ -28,9 +29,6 @@ use crate::service::WriteLocks;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -193,84 +191,81 @@ pub async fn run(
 
 /// [`run`], terminating TLS with `tls` when given (see [`tls::TlsServer`]).
 /// The handshake runs in the connection's own task, bounded by
-/// [`tls::HANDSHAKE_TIMEOUT`]; a failed handshake closes that connection only.
+/// [`tls::HANDSHAKE_TIMEOUT`] and the first-request deadline; a failed
+/// handshake closes that connection only. Connections beyond
+/// `server.max_connections` are closed at once; see [`conn`] for the
+/// deadlines every connection lives under.
 pub async fn run_with(
     listener: TcpListener,
     state: Arc<AppState>,
     tls: Option<tls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = {
-        // Header limits: `routes` answers a SCIM 431 beyond the configured
-        // ones; hyper's hard limits, twice as large, answer a bare 431 (or
-        // close an HTTP/2 stream). Changes need a restart.
-        let s = &state.live().settings;
-        let mut b = auto::Builder::new(TokioExecutor::new());
-        b.http1()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(s.header_read_timeout)
-            .max_buf_size((2 * s.max_header_bytes).max(8192))
-            .max_headers(2 * s.max_headers);
-        b.http2()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .max_header_list_size(u32::try_from(2 * s.max_header_bytes).unwrap_or(u32::MAX));
-        b
+    let (builder, limits) = {
+        let live = state.live();
+        (
+            Arc::new(conn::builder(&live.settings)),
+            live.settings.connections,
+        )
     };
-    // Handshakes still under way when shutdown starts are abandoned (their
-    // clients sent no request yet), so they do not hold shutdown up.
-    let (stop_handshakes, handshakes_stopped) = tokio::sync::watch::channel(false);
+    let cap = conn::Cap::new("main", limits.max_connections).with_metrics(&state.metrics);
+    // Connections and handshakes still under way see `true` when shutdown
+    // starts: handshakes are abandoned (their clients sent no request yet),
+    // connections finish their in-flight requests.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     let watcher = tokio::spawn(reload::watch_config(state.clone()));
     let prober = tokio::spawn(probe::probe_backend(state.clone()));
     let admin = match state.live().settings.metrics_listen {
         Some(addr) if state.live().settings.metrics_enabled => {
             let l = TcpListener::bind(addr).await?;
-            info!(%addr, "metrics listener");
-            Some(tokio::spawn(admin::serve_admin(l, state.clone())))
+            info!(addr = %l.local_addr()?, "admin listener (metrics, health, readiness)");
+            Some(tokio::spawn(admin::serve_admin(
+                l,
+                state.clone(),
+                stop.clone(),
+            )))
         }
         _ => None,
     };
+    let admin_conns = if admin.is_some() {
+        crate::config::defaults::ADMIN_MAX_CONNECTIONS
+    } else {
+        0
+    };
+    conn::check_file_limit(limits.max_connections + admin_conns);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
+            (stream, peer) = conn::accept_with_backoff("main", || listener.accept()) => {
+                let opened = tokio::time::Instant::now();
+                let Some(slot) = cap.admit(peer) else {
+                    drop(stream);
+                    continue;
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let svc = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(front::handle(state, req, peer).await) }
-                });
-                let watcher = graceful.watcher();
-                match &tls {
-                    None => {
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                        tokio::spawn(finish(watcher.watch(conn)));
-                    }
-                    Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        let builder = builder.clone();
-                        let mut stopped = handshakes_stopped.clone();
-                        tokio::spawn(async move {
+                let handler = move |req| front::handle(state.clone(), req, peer);
+                let builder = builder.clone();
+                let mut stopped = stop.clone();
+                let stop = stop.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    match tls {
+                        None => conn::serve(&builder, stream, peer, opened, limits, SHUTDOWN_DEADLINE, stop, handler).await,
+                        Some(acceptor) => {
+                            let deadline = opened + tls::HANDSHAKE_TIMEOUT.min(limits.first_request_timeout);
                             let stream = tokio::select! {
-                                s = tls_handshake(&acceptor, stream, peer) => s,
+                                s = tls_handshake(&acceptor, stream, peer, deadline) => s,
                                 _ = stopped.wait_for(|stop| *stop) => None,
                             };
                             let Some(stream) = stream else {
                                 return;
                             };
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                            finish(watcher.watch(conn)).await;
-                        });
+                            conn::serve(&builder, stream, peer, opened, limits, SHUTDOWN_DEADLINE, stop, handler).await;
+                        }
                     }
-                }
+                });
             }
             _ = &mut shutdown => {
                 info!("shutdown requested; finishing in-flight requests");
@@ -284,28 +279,27 @@ pub async fn run_with(
     if let Some(a) = admin {
         a.abort();
     }
-    let _ = stop_handshakes.send(true);
-    tokio::select! {
-        _ = graceful.shutdown() => info!("all connections closed"),
-        _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => warn!("shutdown deadline reached; closing remaining connections"),
+    let _ = stop_tx.send(true);
+    if cap
+        .drained(tokio::time::Instant::now() + SHUTDOWN_DEADLINE)
+        .await
+    {
+        info!("all connections closed");
+    } else {
+        warn!("shutdown deadline reached; closing remaining connections");
     }
     Ok(())
 }
 
-async fn finish<E: std::fmt::Display>(conn: impl Future<Output = Result<(), E>>) {
-    if let Err(e) = conn.await {
-        debug!(error = %e, "connection ended with an error");
-    }
-}
-
 /// Runs the server side of a TLS handshake; `None` (logged) when it fails
-/// or takes longer than [`tls::HANDSHAKE_TIMEOUT`].
+/// or is not done by `deadline`.
 async fn tls_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     acceptor: &tls::TlsAcceptor,
     stream: S,
     peer: SocketAddr,
+    deadline: tokio::time::Instant,
 ) -> Option<tokio_rustls::server::TlsStream<S>> {
-    match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(s)) => Some(s),
         // Port probes and TCP health checks close without a ClientHello.
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -317,7 +311,7 @@ async fn tls_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             None
         }
         Err(_) => {
-            info!(%peer, timeout_s = tls::HANDSHAKE_TIMEOUT.as_secs(), "TLS handshake timed out");
+            info!(%peer, "TLS handshake timed out");
             None
         }
     }

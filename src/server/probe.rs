@@ -78,8 +78,10 @@ pub(super) async fn probe_backend(state: Arc<AppState>) {
     }
 }
 
-/// `/readyz`: from the last backend probe, never waiting for one.
-pub(super) fn readyz(state: &AppState, live: &Live) -> Resp {
+/// `/readyz`: from the last backend probe, never waiting for one. Without
+/// `details` (the main listener without a valid token) only `status`: the
+/// details name backends and failing files, which is for operators.
+pub(super) fn readyz(state: &AppState, live: &Live, details: bool) -> Resp {
     let st = state
         .reload_status
         .lock()
@@ -114,25 +116,25 @@ pub(super) fn readyz(state: &AppState, live: &Live) -> Resp {
     });
     // `[audit]`: a failing sink shows; it makes the bridge unready only when
     // writes are refused (`on_failure = "refuse_writes"`).
-    let reason = match super::audited::readiness(state) {
-        None => reason,
-        Some((failing, refuse)) => {
-            body["audit"] = if failing { "audit sink failing" } else { "ok" }.into();
-            match reason {
-                None if failing && refuse => {
-                    body["status"] = "not ready".into();
-                    return json_response(StatusCode::SERVICE_UNAVAILABLE, &body);
-                }
-                r => r,
-            }
+    let mut audit_refuses = false;
+    if let Some((failing, refuse)) = super::audited::readiness(state) {
+        body["audit"] = if failing { "audit sink failing" } else { "ok" }.into();
+        audit_refuses = failing && refuse;
+    }
+    let status = match reason {
+        None if audit_refuses => {
+            body["status"] = "not ready".into();
+            StatusCode::SERVICE_UNAVAILABLE
         }
-    };
-    match reason {
-        None => json_response(StatusCode::OK, &body),
+        None => StatusCode::OK,
         Some(r) => {
             body["status"] = "not ready".into();
             body["backend"] = r.into();
-            json_response(StatusCode::SERVICE_UNAVAILABLE, &body)
+            StatusCode::SERVICE_UNAVAILABLE
         }
+    };
+    if !details {
+        body = serde_json::json!({ "status": body["status"] });
     }
+    json_response(status, &body)
 }

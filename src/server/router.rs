@@ -11,9 +11,9 @@ use percent_encoding::percent_decode_str;
 pub enum Route {
     /// `/healthz` (outside the base path; no auth).
     Health,
-    /// `/metrics` on the main listener (no auth).
+    /// `/metrics` on the main listener (bearer token required).
     Metrics,
-    /// `/readyz` (no auth).
+    /// `/readyz` (no auth; details with the bearer token).
     Ready,
     /// A path outside the SCIM base path.
     OutsideBase,

@@ -187,8 +187,9 @@ where
             Ok(super::oauth::token_endpoint(live.oauth.as_ref(), &state.oauth_limiter, req).await)
         }
         Route::Health => Ok(health_response()),
+        // `front` answers these (details and metrics need the token there).
         Route::Metrics => Ok(metrics_response(&state.metrics)),
-        Route::Ready => Ok(readyz(state, live)),
+        Route::Ready => Ok(readyz(state, live, false)),
         Route::OutsideBase => Err(ScimError::not_found(format!(
             "no SCIM endpoint here; the SCIM base path is {}",
             live.settings.base_path

@@ -85,6 +85,21 @@ fn kubernetes_manifests_wire_the_sidecar_correctly() {
         assert_eq!(&bridge[probe]["httpGet"]["port"], &port["name"], "{probe}");
     }
     assert_eq!(&service["spec"]["ports"][0]["targetPort"], &port["name"]);
+    // The admin listener (metrics and readiness details without a token)
+    // is a container port the Service does not publish.
+    let admin = bridge["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str() == Some("admin"))
+        .expect("an admin port");
+    for p in service["spec"]["ports"].as_sequence().unwrap() {
+        assert_ne!(
+            &p["targetPort"], &admin["name"],
+            "the Service publishes the admin port"
+        );
+        assert_ne!(&p["targetPort"], &admin["containerPort"]);
+    }
     for limit in ["requests", "limits"] {
         assert!(
             bridge["resources"][limit]["cpu"].as_str().is_some(),
@@ -107,6 +122,14 @@ fn kubernetes_manifests_wire_the_sidecar_correctly() {
         s(&env["SCIM_BRIDGE__SERVER__LISTEN"]["value"]),
         "0.0.0.0:8080"
     );
+    assert_eq!(
+        s(&env["SCIM_BRIDGE__METRICS__LISTEN"]["value"]),
+        format!("0.0.0.0:{}", admin["containerPort"].as_u64().unwrap())
+    );
+    let max: usize = s(&env["SCIM_BRIDGE__SERVER__MAX_CONNECTIONS"]["value"])
+        .parse()
+        .unwrap();
+    assert!(max >= 64, "{max}");
     let secret_name = s(&secret["metadata"]["name"]);
     let secret_keys = secret["stringData"].as_mapping().unwrap();
     for var in ["SCIM_BRIDGE_TOKEN", "PERIPASS_API_KEY"] {
@@ -227,4 +250,18 @@ fn dockerfile_and_systemd_unit() {
     ] {
         assert!(unit.lines().any(|l| l == line), "{line}");
     }
+    // The open-files limit fits the connection caps (one descriptor each)
+    // plus the headroom the bridge warns about at start.
+    let nofile: usize = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("LimitNOFILE in the unit")
+        .parse()
+        .unwrap();
+    use scim_bridge::config::defaults::{ADMIN_MAX_CONNECTIONS, MAX_CONNECTIONS};
+    assert!(
+        nofile >= MAX_CONNECTIONS + ADMIN_MAX_CONNECTIONS + 128,
+        "LimitNOFILE={nofile} is below server.max_connections ({MAX_CONNECTIONS}) plus headroom"
+    );
+    assert!(unit.lines().any(|l| l.starts_with("MemoryMax=")));
 }

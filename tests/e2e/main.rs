@@ -33,6 +33,7 @@ mod replicas;
 mod root_search;
 mod schemas_truth;
 mod security_config;
+mod security_net;
 mod smoke;
 mod tls;
 mod unassign;

@@ -22,7 +22,7 @@ async fn counters_follow_a_known_sequence() {
         ..Default::default()
     })
     .await;
-    let admin = TestClient::new(format!("http://{}", s.bridge.addr)).without_token();
+    let admin = TestClient::new(format!("http://{}", s.bridge.addr));
     for _ in 0..2 {
         assert_eq!(s.scim().get("/Users").await.status, 200);
     }
@@ -34,7 +34,7 @@ async fn counters_follow_a_known_sequence() {
     assert_eq!(s.scim().without_token().get("/Users").await.status, 401);
 
     let r = admin.get("/metrics").await;
-    assert_eq!(r.status, 200, "metrics need no token");
+    assert_eq!(r.status, 200, "metrics with the token");
     let m = String::from_utf8(r.body.to_vec()).unwrap();
     let req = |op: &str, status: u16| {
         value(&m, &format!("scim_bridge_requests_total{{resource=\"Users\",operation=\"{op}\",status=\"{status}\"}}"))

@@ -1010,3 +1010,50 @@ fn tls_settings_from_env_with_defaults_and_relative_paths() {
     let (s, _) = scim_bridge::load(&p, Some(env)).unwrap();
     assert_eq!(s.tls.unwrap().reload_interval, None);
 }
+
+// ---------------------------------------------------------------- connection deadlines
+
+/// Over TLS the first-request deadline counts from the accept: a silent TCP
+/// connection and a finished handshake without a request are both closed;
+/// a client that asks at once is served.
+#[tokio::test]
+async fn tls_connections_without_a_request_are_closed_by_the_first_request_deadline() {
+    use tokio::io::AsyncReadExt;
+    let ca = Ca::new("Test CA");
+    let bridge = tls_bridge(
+        &ca.server("bridge"),
+        "[server]\nfirst_request_timeout_ms = 1500",
+        &[],
+    )
+    .await;
+    let mut silent = TcpStream::connect(bridge.addr).await.unwrap();
+    let mut shook = handshake(bridge.addr, client_config(ca.roots(), BOTH, &[], None))
+        .await
+        .expect("handshake");
+    let (status, _) = get_over(
+        handshake(bridge.addr, client_config(ca.roots(), BOTH, &[], None))
+            .await
+            .unwrap(),
+        "/healthz",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match silent.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        loop {
+            match shook.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a connection without a request stayed open");
+}

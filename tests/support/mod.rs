@@ -397,7 +397,7 @@ impl BridgeProcess {
 }
 
 /// The `127.0.0.1:PORT` in a "listening" log line (JSON or text).
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     let at = line.find("127.0.0.1:")?;
     let rest = &line[at..];
     let end = rest

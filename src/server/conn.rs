@@ -1,0 +1,373 @@
+//! Connection handling shared by every listener: accepting with back-off,
+//! the connection cap, and the life of one connection (first-request
+//! deadline, idle timeout, HTTP/2 keep-alive, graceful shutdown).
+//!
+//! Nothing here knows about SCIM: a listener hands over a request handler.
+
+use super::Resp;
+use crate::config::{ConnectionLimits, Settings};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use prometheus_client::metrics::gauge::Gauge;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+/// First pause after a failed `accept` (`EMFILE`, `ENFILE`, `ENOBUFS`, …);
+/// it doubles with every further failure up to [`ACCEPT_BACKOFF_MAX`] and
+/// starts over after the next success.
+pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// Longest pause between two `accept` attempts that failed.
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// After a connection was asked to close (idle, or past its first-request
+/// deadline), how long it may take before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Over-cap connections are logged at most this often (with a count).
+const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The next accepted item from `accept`; a failure is logged and followed
+/// by a pause (exponential back-off, see [`ACCEPT_BACKOFF_MIN`]) so that a
+/// persistent error such as "too many open files" never spins the CPU. One
+/// log line per pause.
+pub async fn accept_with_backoff<T, F, Fut>(listener: &str, mut accept: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::io::Result<T>>,
+{
+    let mut pause = ACCEPT_BACKOFF_MIN;
+    loop {
+        match accept().await {
+            Ok(x) => return x,
+            Err(e) => {
+                warn!(listener, error = %e, retry_in_ms = pause.as_millis() as u64, "accept failed; backing off");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(ACCEPT_BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// The connection cap of one listener: a permit per open connection.
+pub(super) struct Cap {
+    listener: &'static str,
+    permits: Arc<Semaphore>,
+    max: usize,
+    /// Counts the open connections (main listener only).
+    gauge: Option<Gauge>,
+    refused: Option<prometheus_client::metrics::counter::Counter>,
+    /// When an over-cap connection was last logged, and how many since.
+    refused_log: Mutex<(Option<Instant>, u64)>,
+}
+
+/// One open connection's place under the cap; freed on drop.
+pub(super) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    gauge: Option<Gauge>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(g) = &self.gauge {
+            g.dec();
+        }
+    }
+}
+
+impl Cap {
+    pub(super) fn new(listener: &'static str, max: usize) -> Cap {
+        Cap {
+            listener,
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            gauge: None,
+            refused: None,
+            refused_log: Mutex::new((None, 0)),
+        }
+    }
+
+    pub(super) fn with_metrics(mut self, m: &crate::metrics::Metrics) -> Cap {
+        self.gauge = Some(m.connections_open.clone());
+        self.refused = Some(m.connections_refused.clone());
+        self
+    }
+
+    /// A slot for a new connection, or `None` (counted, logged at most every
+    /// 10 s) when the cap is reached: the caller closes the connection.
+    pub(super) fn admit(&self, peer: SocketAddr) -> Option<Slot> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(p) => {
+                if let Some(g) = &self.gauge {
+                    g.inc();
+                }
+                Some(Slot {
+                    _permit: p,
+                    gauge: self.gauge.clone(),
+                })
+            }
+            Err(_) => {
+                if let Some(c) = &self.refused {
+                    c.inc();
+                }
+                let mut log = self.refused_log.lock().unwrap_or_else(|p| p.into_inner());
+                log.1 += 1;
+                if log.0.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
+                    warn!(
+                        listener = self.listener,
+                        %peer,
+                        max_connections = self.max,
+                        refused = log.1,
+                        "connection limit reached; closing new connections at once"
+                    );
+                    *log = (Some(Instant::now()), 0);
+                }
+                None
+            }
+        }
+    }
+
+    /// Waits until every connection has closed, at most until `deadline`;
+    /// `false` when some were still open.
+    pub(super) async fn drained(&self, deadline: Instant) -> bool {
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        tokio::time::timeout_at(deadline, self.permits.acquire_many(all))
+            .await
+            .is_ok()
+    }
+}
+
+/// The protocol builder of a listener: HTTP/1 and HTTP/2 (h2c or ALPN),
+/// header limits, HTTP/2 keep-alive pings.
+pub(super) fn builder(s: &Settings) -> auto::Builder<TokioExecutor> {
+    // Header limits: `front` answers a SCIM 431 beyond the configured ones;
+    // hyper's hard limits, twice as large, answer a bare 431 (or close an
+    // HTTP/2 stream). Changes need a restart.
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(s.header_read_timeout)
+        .max_buf_size((2 * s.max_header_bytes).max(8192))
+        .max_headers(2 * s.max_headers);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(2 * s.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(s.connections.http2_keepalive_interval);
+    if let Some(i) = s.connections.http2_keepalive_interval {
+        b.http2().keep_alive_timeout(i);
+    }
+    b
+}
+
+/// What one connection is doing, for its watchdog.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    /// Milliseconds after `opened` of the last request start or end.
+    last_ms: AtomicU64,
+    /// A request ended (the watchdog recomputes its deadline).
+    ended: Notify,
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.ended.notify_one();
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last_ms
+            .store(self.opened.elapsed().as_millis() as u64, Ordering::SeqCst);
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+        InFlight(self.clone())
+    }
+
+    /// When the connection is to be closed if nothing happens; `None` while
+    /// a request is in flight (its own deadline bounds it).
+    fn expiry(&self, limits: &ConnectionLimits) -> Option<Instant> {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let since = self.opened + Duration::from_millis(self.last_ms.load(Ordering::SeqCst));
+        Some(if self.requests.load(Ordering::SeqCst) == 0 {
+            self.opened + limits.first_request_timeout
+        } else {
+            since + limits.idle_timeout
+        })
+    }
+}
+
+/// Serves one connection until it ends, is idle too long, misses its
+/// first-request deadline (counted from `opened`, the accept), or `stop`
+/// turns true (graceful shutdown: in-flight requests finish).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn serve<I, H, Fut>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    peer: SocketAddr,
+    opened: Instant,
+    limits: ConnectionLimits,
+    shutdown_deadline: Duration,
+    mut stop: watch::Receiver<bool>,
+    handler: H,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(http::Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Resp> + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        opened,
+        in_flight: AtomicUsize::new(0),
+        requests: AtomicU64::new(0),
+        last_ms: AtomicU64::new(0),
+        ended: Notify::new(),
+    });
+    let handler = Arc::new(handler);
+    let act = activity.clone();
+    let svc = service_fn(move |req| {
+        let guard = act.begin();
+        let answer = handler(req);
+        async move {
+            let r = answer.await;
+            drop(guard);
+            Ok::<_, std::convert::Infallible>(r)
+        }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let mut closing: Option<Instant> = None;
+    let mut stopping = *stop.borrow();
+    if stopping {
+        return;
+    }
+    loop {
+        let wake = closing.unwrap_or_else(|| {
+            activity
+                .expiry(&limits)
+                .unwrap_or_else(|| Instant::now() + limits.idle_timeout)
+        });
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                if closing.is_some() {
+                    debug!(%peer, "connection did not close in time; dropped");
+                    return;
+                }
+                if activity.expiry(&limits).is_some_and(|t| t <= Instant::now()) {
+                    let first = activity.requests.load(Ordering::SeqCst) == 0;
+                    debug!(%peer, first_request = first, "closing a connection: {}",
+                        if first { "no request within server.first_request_timeout_ms" } else { "idle for server.idle_timeout_ms" });
+                    conn.as_mut().graceful_shutdown();
+                    closing = Some(Instant::now() + CLOSE_GRACE);
+                }
+            }
+            _ = activity.ended.notified() => {}
+            _ = stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now() + shutdown_deadline);
+            }
+        }
+    }
+}
+
+/// Warns at start when the process may open fewer files than the
+/// connection caps need (Linux: `/proc/self/limits`).
+pub(super) fn check_file_limit(connections: usize) {
+    let Ok(text) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    // Each connection is one descriptor; backend connections, listeners,
+    // settings and mapping files need a few dozen more.
+    let needed = connections + 128;
+    if let Some(soft) = soft.filter(|s| *s < needed) {
+        warn!(
+            open_files_limit = soft,
+            needed,
+            "the open-files limit is below server.max_connections plus headroom: raise it (systemd LimitNOFILE, ulimit -n) or lower server.max_connections"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// A listener that always fails is retried with growing pauses, not in
+    /// a busy loop: 10, 20, 40, … 640 ms, so 8 attempts in 1.5 s (fewer on
+    /// a slow machine; a loop without pauses makes millions).
+    #[tokio::test]
+    async fn accept_errors_back_off() {
+        let attempts = AtomicU32::new(0);
+        let r = tokio::time::timeout(
+            Duration::from_millis(1500),
+            accept_with_backoff("test", || {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(std::io::Error::from_raw_os_error(24)) }
+            }),
+        )
+        .await;
+        assert!(r.is_err(), "never succeeds");
+        let n = attempts.load(Ordering::SeqCst);
+        assert!((1..=9).contains(&n), "{n} attempts in 1.5 s");
+    }
+
+    /// After failures, a success is returned (having paused 10 + 20 + 40 ms).
+    #[tokio::test]
+    async fn accept_succeeds_after_errors() {
+        let attempts = AtomicU32::new(0);
+        let started = Instant::now();
+        let v = accept_with_backoff("test", || {
+            let n = attempts.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    Err(std::io::Error::from_raw_os_error(24))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(v, 3);
+        assert!(started.elapsed() >= Duration::from_millis(70));
+    }
+
+    #[test]
+    fn the_cap_admits_up_to_its_size() {
+        let cap = Cap::new("test", 2);
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let a = cap.admit(peer).expect("first");
+        let _b = cap.admit(peer).expect("second");
+        assert!(cap.admit(peer).is_none(), "over the cap");
+        drop(a);
+        assert!(cap.admit(peer).is_some(), "a freed slot is reused");
+    }
+}

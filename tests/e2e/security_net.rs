@@ -1,0 +1,636 @@
+//! The network side of the security hardening (issue 9): connection
+//! exhaustion (first-request deadline, idle timeouts, the connection cap),
+//! ambiguous credentials (two `Authorization` headers), and what the
+//! internet-facing listener shows without a token (`/metrics`, `/readyz`)
+//! versus the admin listener.
+
+use crate::support::*;
+use http::Method;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// One `GET path` on a new connection (`Connection: close`): the status.
+async fn fresh_get(addr: SocketAddr, path: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("read the answer");
+    let text = String::from_utf8_lossy(&buf);
+    text.get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"))
+}
+
+/// One request on a kept-alive connection; returns status and body.
+async fn keep_alive_get(s: &mut TcpStream, path: &str, token: Option<&str>) -> (u16, String) {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n{auth}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = s.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "closed before a whole answer");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return (
+                    text[9..12].parse().unwrap(),
+                    text[end + 4..end + 4 + len].to_string(),
+                );
+            }
+        }
+    }
+}
+
+/// Reads until the peer closes (EOF or reset); `false` if it is still open
+/// after `within`.
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut chunk = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {} // an HTTP/2 server's SETTINGS and GOAWAY frames
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// This process's soft limit on open files (Linux).
+fn open_files_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    text.lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
+fn settings(server: &str) -> String {
+    peripass_settings(&format!("[server]\n{server}\n"))
+}
+
+/// The attack of issue 9: 2,000 connections that send nothing and 500 that
+/// send only the HTTP/2 preface. Meanwhile `/healthz` on a new connection
+/// answers within 1 s, and every one of them is closed by the first-request
+/// deadline. (The cap is set above the flood here; the next test covers it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_silent_connections_is_closed_by_the_first_request_deadline() {
+    const IDLE: usize = 2000;
+    const PREFACE: usize = 500;
+    // Both ends of every connection live in this process.
+    let needed = 2 * (IDLE + PREFACE) + 500;
+    let limit = open_files_limit().unwrap_or(usize::MAX);
+    assert!(
+        limit >= needed,
+        "this test needs {needed} open files, the limit is {limit}: raise it (ulimit -n; .ci/run does)"
+    );
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = Bridge::start(
+        &settings("max_connections = 3000\nfirst_request_timeout_ms = 8000"),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    )
+    .await;
+    let addr = bridge.addr;
+    let mut conns = Vec::with_capacity(IDLE + PREFACE);
+    for _ in 0..IDLE {
+        conns.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    for _ in 0..PREFACE {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(H2_PREFACE).await.unwrap();
+        conns.push(s);
+    }
+    let opened = Instant::now();
+    for _ in 0..3 {
+        let status = tokio::time::timeout(Duration::from_secs(1), fresh_get(addr, "/healthz"))
+            .await
+            .expect("/healthz answered within 1 s while the flood is open");
+        assert_eq!(status, 200);
+    }
+    // The silent connections are still open (the deadline has not passed).
+    if opened.elapsed() < Duration::from_secs(6) {
+        let mut probe = [0u8; 1];
+        for s in conns.iter().take(IDLE).step_by(100) {
+            assert!(
+                matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+                "a silent connection was closed before the deadline"
+            );
+        }
+    }
+    // Then the deadline closes every one of them.
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut s in conns {
+        tasks.spawn(async move { closed_within(&mut s, Duration::from_secs(90)).await });
+    }
+    let mut closed = 0;
+    while let Some(r) = tasks.join_next().await {
+        closed += usize::from(r.unwrap());
+    }
+    assert_eq!(closed, IDLE + PREFACE, "connections left open");
+    assert!(
+        opened.elapsed() >= Duration::from_secs(6),
+        "closed before the 8 s deadline"
+    );
+    // And the bridge still serves.
+    assert_eq!(fresh_get(addr, "/healthz").await, 200);
+    bridge.shutdown().await;
+}
+
+/// Over `server.max_connections` a new connection is closed at once, while
+/// the open ones keep being served; freed slots admit new connections again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_connection_cap_new_connections_are_closed_at_once() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = Bridge::start(
+        &settings("max_connections = 8\nfirst_request_timeout_ms = 120000"),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    )
+    .await;
+    let addr = bridge.addr;
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(keep_alive_get(&mut kept, "/healthz", None).await.0, 200);
+    let mut idle = Vec::new();
+    for _ in 0..7 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // The ninth: accepted after the eight (the kernel queues them in
+    // order) and closed at once.
+    let mut over = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(30)).await,
+        "a connection over the cap was left open"
+    );
+    // The open ones are served.
+    assert_eq!(keep_alive_get(&mut kept, "/healthz", None).await.0, 200);
+    let (status, metrics) = keep_alive_get(&mut kept, "/metrics", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("scim_bridge_open_connections 8\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scim_bridge_connections_refused_total 1\n"),
+        "{metrics}"
+    );
+    // Closing two idle ones frees their slots.
+    idle.truncate(5);
+    let started = Instant::now();
+    loop {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        if buf.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "freed slots were not reused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bridge.shutdown().await;
+}
+
+/// A kept-alive HTTP/1 connection and an HTTP/2 connection with no request
+/// in flight are closed after `server.idle_timeout_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http1_and_http2_connections_are_closed() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    // hyper's own header read timeout would close an idle HTTP/1 connection
+    // too: set far away so only the idle timeout can.
+    let bridge = Bridge::start(
+        &settings("idle_timeout_ms = 500\nheader_read_timeout_ms = 120000\nfirst_request_timeout_ms = 120000"),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    )
+    .await;
+    let addr = bridge.addr;
+
+    let mut h1 = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(keep_alive_get(&mut h1, "/healthz", None).await.0, 200);
+    let idle_since = Instant::now();
+    assert!(
+        closed_within(&mut h1, Duration::from_secs(60)).await,
+        "an idle HTTP/1 connection stayed open"
+    );
+    assert!(idle_since.elapsed() >= Duration::from_millis(400));
+
+    // HTTP/2 with prior knowledge (h2c), as hyper's client speaks it.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    let conn = tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method(Method::GET)
+        .uri(format!("http://{addr}/healthz"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.expect("h2 request");
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    let ended = tokio::time::timeout(Duration::from_secs(60), conn).await;
+    assert!(ended.is_ok(), "an idle HTTP/2 connection stayed open");
+    bridge.shutdown().await;
+}
+
+/// Two `Authorization` headers are ambiguous: `401`, whatever they hold and
+/// in whichever order, and the backend is never called.
+#[tokio::test]
+async fn two_authorization_headers_are_refused_before_the_backend() {
+    let s = PeripassStack::start(peripass::Options {
+        seed_users: 1,
+        ..Default::default()
+    })
+    .await;
+    let wrong = "Bearer not-the-token-0123456789";
+    let right = format!("Bearer {TOKEN}");
+    for (path, method) in [("/Users", Method::GET), ("/Users/1", Method::DELETE)] {
+        for second in [wrong, right.as_str()] {
+            let r = s
+                .scim()
+                .send(method.clone(), path, None, &[("authorization", second)])
+                .await;
+            let j = r.assert_scim_error(401, None);
+            assert!(
+                j["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more than one Authorization header"),
+                "{j}"
+            );
+        }
+        let r = s
+            .scim()
+            .without_token()
+            .send(
+                method.clone(),
+                path,
+                None,
+                &[("authorization", wrong), ("authorization", &right)],
+            )
+            .await;
+        r.assert_scim_error(401, None);
+    }
+    assert_eq!(s.backend.request_count(), 0, "the backend was called");
+    // One header still works.
+    assert_eq!(s.scim().get("/Users").await.status, 200);
+    assert_eq!(s.backend.request_count(), 1);
+}
+
+/// On the main listener, without a valid token: `/healthz`, and `/readyz`
+/// with its status only; `/metrics` is `401`. With the token: all of it.
+#[tokio::test]
+async fn metrics_and_readiness_details_need_the_token_on_the_main_listener() {
+    let s = PeripassStack::start(peripass::Options::default()).await;
+    let root = TestClient::new(format!("http://{}", s.bridge.addr));
+    for anonymous in [
+        root.without_token(),
+        root.with_token("wrong-token-0123456789"),
+    ] {
+        assert_eq!(anonymous.get("/healthz").await.status, 200);
+        let r = anonymous.get("/readyz").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json(), serde_json::json!({"status": "ready"}));
+        let r = anonymous.get("/metrics").await;
+        r.assert_scim_error(401, None);
+        assert!(!String::from_utf8_lossy(&r.body).contains("scim_bridge_"));
+    }
+    let r = root.get("/readyz").await;
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j["status"], "ready");
+    assert_eq!(j["resourceTypes"], 2, "{j}");
+    assert!(j.get("lastReloadError").is_some(), "{j}");
+    let r = root.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("scim_bridge_in_flight_requests"));
+}
+
+/// With `[metrics] listen`, the admin listener serves `/metrics` and the
+/// `/readyz` details without a token, and the main listener no `/metrics`
+/// at all (the real binary, so the listener's address comes from its log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_serves_metrics_and_details_without_a_token() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let dir = TempDir::new();
+    let path = dir.0.join("settings.toml");
+    std::fs::write(
+        &path,
+        peripass_settings("[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let bridge = BridgeProcess::start(
+        &path,
+        &[
+            ("PERIPASS_URL", backend.base_url()),
+            ("PERIPASS_API_KEY", backend.api_key()),
+        ],
+    )
+    .await;
+    let started = Instant::now();
+    let admin = loop {
+        let text = std::fs::read_to_string(&bridge.log).unwrap_or_default();
+        if let Some(a) = text
+            .lines()
+            .filter(|l| l.contains("admin listener"))
+            .find_map(listening_addr)
+        {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no admin listener logged: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_ne!(admin, bridge.addr);
+    let admin = TestClient::new(format!("http://{admin}")).without_token();
+    let r = admin.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("scim_bridge_in_flight_requests"));
+    assert_eq!(admin.get("/healthz").await.status, 200);
+    let r = admin.get("/readyz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["resourceTypes"], 2);
+    assert_eq!(
+        admin.get("/scim/v2/Users").await.status,
+        404,
+        "no SCIM there"
+    );
+
+    let main = TestClient::new(format!("http://{}", bridge.addr));
+    assert_eq!(main.get("/metrics").await.status, 404, "metrics moved away");
+    let r = main.without_token().get("/readyz").await;
+    assert_eq!(r.json(), serde_json::json!({"status": "ready"}));
+}
+
+/// An HTTP/2 client that stops answering: the bridge's keep-alive `PING`s
+/// go unanswered and the connection is closed, long before the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_peer_that_ignores_pings_is_disconnected() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = Bridge::start(
+        &settings("http2_keepalive_interval_ms = 300\nidle_timeout_ms = 600000\nfirst_request_timeout_ms = 600000"),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    )
+    .await;
+    let mut s = TcpStream::connect(bridge.addr).await.unwrap();
+    // Preface, an empty SETTINGS frame, then `GET /healthz` on stream 1
+    // (HPACK: :method GET, :scheme http, :path literal), END_STREAM|END_HEADERS.
+    let mut out = H2_PREFACE.to_vec();
+    out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let block: Vec<u8> = [&[0x82u8, 0x86, 0x44, 8][..], b"/healthz"].concat();
+    out.extend_from_slice(&[0, 0, block.len() as u8, 1, 0x5, 0, 0, 0, 1]);
+    out.extend_from_slice(&block);
+    s.write_all(&out).await.unwrap();
+    // Read frames (answering none) until the bridge closes the connection.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read_all = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read_all.is_ok(),
+        "a peer that ignores PINGs stayed connected"
+    );
+    let mut frames = Vec::new(); // (type, flags)
+    let mut at = 0;
+    while at + 9 <= buf.len() {
+        let len = (usize::from(buf[at]) << 16)
+            | (usize::from(buf[at + 1]) << 8)
+            | usize::from(buf[at + 2]);
+        frames.push((buf[at + 3], buf[at + 4]));
+        at += 9 + len;
+    }
+    assert!(
+        frames.iter().any(|&(t, _)| t == 1),
+        "the request was answered (HEADERS): {frames:?}"
+    );
+    assert!(
+        frames.iter().any(|&(t, f)| t == 6 && f & 1 == 0),
+        "the bridge sent a PING: {frames:?}"
+    );
+    bridge.shutdown().await;
+}
+
+/// A `scim-bridge serve` process with a tiny open-files limit: it warns at
+/// start that the limit is below the connection cap; when connections
+/// exhaust its descriptors, both accept loops back off (a bounded number of
+/// `accept failed` lines, no spin), and it serves again once they close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_accept_loops_back_off_and_recover() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    register_secret(&backend.api_key());
+    let dir = TempDir::new();
+    let path = dir.0.join("settings.toml");
+    std::fs::write(
+        &path,
+        peripass_settings("[metrics]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let log = process_log_path("scim-bridge-nofile");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 64 && exec "$0" serve --config "$1" --listen 127.0.0.1:0"#)
+        .arg(env!("CARGO_BIN_EXE_scim-bridge"))
+        .arg(&path)
+        .env("SCIM_BRIDGE_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .env("SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS", "0")
+        .env("PERIPASS_URL", backend.base_url())
+        .env("PERIPASS_API_KEY", backend.api_key())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start scim-bridge");
+    let _child = Kill(child);
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = Instant::now();
+    let (main, admin) = loop {
+        let t = text();
+        let find = |what: &str| {
+            t.lines()
+                .filter(|l| l.contains(what))
+                .find_map(listening_addr)
+        };
+        if let (Some(m), Some(a)) = (find("scim-bridge listening"), find("admin listener")) {
+            break (m, a);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "did not start: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        text().contains("the open-files limit is below server.max_connections"),
+        "no warning about the open-files limit: {}",
+        text()
+    );
+    // Exhaust the bridge's descriptors: more connections than it may open.
+    let mut conns = Vec::new();
+    for _ in 0..80 {
+        conns.push(TcpStream::connect(main).await.unwrap());
+    }
+    let failing = Instant::now();
+    let count = |listener: &str| {
+        text()
+            .lines()
+            .filter(|l| l.contains("accept failed") && l.contains(listener))
+            .count()
+    };
+    while count("main") == 0 {
+        assert!(
+            failing.elapsed() < Duration::from_secs(60),
+            "no accept failure logged: {}",
+            text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The admin listener hits the same limit (once no descriptor is left:
+    // until then an admin connection may still be accepted).
+    let mut admin_conns = Vec::new();
+    while count("admin") == 0 {
+        assert!(
+            failing.elapsed() < Duration::from_secs(60),
+            "no admin accept failure logged: {}",
+            text()
+        );
+        admin_conns.push(TcpStream::connect(admin).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (main_lines, admin_lines) = (count("main"), count("admin"));
+    let secs = failing.elapsed().as_secs() as usize;
+    // 10 ms doubling to 1 s: 7 pauses in the first 1.3 s, then one a
+    // second. A loop without back-off logs thousands.
+    for (listener, n) in [("main", main_lines), ("admin", admin_lines)] {
+        assert!(
+            n <= 8 + secs + 2,
+            "{listener}: {n} accept failures logged in {secs} s"
+        );
+    }
+    // Closing the connections lets the bridge serve again.
+    drop(conns);
+    drop(admin_conns);
+    let recovered = Instant::now();
+    loop {
+        if let Ok(Ok(200)) = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut s = TcpStream::connect(main).await?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await?;
+            Ok::<_, std::io::Error>(if buf.starts_with(b"HTTP/1.1 200") {
+                200
+            } else {
+                0
+            })
+        })
+        .await
+        {
+            break;
+        }
+        assert!(
+            recovered.elapsed() < Duration::from_secs(60),
+            "the bridge did not recover: {}",
+            text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The connection settings: documented defaults, and the deadlines cannot
+/// be turned off (0 is refused, naming the key).
+#[test]
+fn connection_settings_have_defaults_and_refuse_zero() {
+    use scim_bridge::config::defaults;
+    let dir = TempDir::new();
+    let path = dir.0.join("settings.toml");
+    let env = || {
+        Some(std::collections::HashMap::from([(
+            "PERIPASS_URL".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        )]))
+    };
+    std::fs::write(&path, peripass_settings("")).unwrap();
+    let (s, _) = scim_bridge::load(&path, env()).unwrap();
+    let c = s.connections;
+    assert_eq!(c.max_connections, defaults::MAX_CONNECTIONS);
+    assert_eq!(
+        c.first_request_timeout,
+        Duration::from_millis(defaults::FIRST_REQUEST_TIMEOUT_MS)
+    );
+    assert_eq!(
+        c.idle_timeout,
+        Duration::from_millis(defaults::IDLE_TIMEOUT_MS)
+    );
+    assert_eq!(
+        c.http2_keepalive_interval,
+        Some(Duration::from_millis(defaults::HTTP2_KEEPALIVE_INTERVAL_MS))
+    );
+    std::fs::write(
+        &path,
+        settings("max_connections = 0\nfirst_request_timeout_ms = 0\nidle_timeout_ms = 0\nhttp2_keepalive_interval_ms = 0"),
+    )
+    .unwrap();
+    let err = scim_bridge::load(&path, env()).unwrap_err().to_string();
+    for key in [
+        "server.max_connections",
+        "server.first_request_timeout_ms",
+        "server.idle_timeout_ms",
+    ] {
+        assert!(err.contains(key), "{key} not named: {err}");
+    }
+    assert!(
+        !err.contains("http2_keepalive_interval_ms"),
+        "0 turns pings off: {err}"
+    );
+}
