@@ -60,10 +60,9 @@ pub(super) fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) ->
     }
     for a in attrs {
         let t = &a.target;
-        // externalId is a common attribute (RFC 7643 §3.1), not part of the schema.
-        if t.urn.is_none() && t.name == "externalId" {
-            continue;
-        }
+        // externalId is a common attribute (RFC 7643 §3.1), but it is listed
+        // when mapped: schema-driven clients (Microsoft's validator among
+        // them) only offer the attributes /Schemas describes.
         let def = match &t.urn {
             None => &mut defs[0],
             Some(u) => match defs.iter_mut().find(|d| &d.urn == u) {

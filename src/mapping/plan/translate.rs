@@ -128,7 +128,14 @@ impl ResourcePlan {
             let incoming = if Some(i) == self.members_attr {
                 self.members_to_backend(a, scim)?
             } else {
-                a.target.extract(scim).cloned()
+                // `""` is how clients (Entra's null update among them) clear
+                // an attribute: unassigned, like null, before any transform
+                // or value map sees it (a backend refuses `""` where it
+                // wants a code, a number or a date).
+                a.target
+                    .extract(scim)
+                    .filter(|v| !is_empty_text(v))
+                    .cloned()
             };
             // Unassigned on create, or left out by a PUT, or removed by a PATCH:
             // the mapping's default when it has one (a backend field that can
@@ -255,6 +262,11 @@ impl ResourcePlan {
             Some(u) => self.schemas.iter().find(|s| s.urn.eq_ignore_ascii_case(u)),
         }
     }
+}
+
+/// `""`: the empty string SCIM clients send to clear a value.
+fn is_empty_text(v: &Value) -> bool {
+    v.as_str().is_some_and(str::is_empty)
 }
 
 /// Member ids of a SCIM resource's `members` (or any multi-valued reference list).
