@@ -411,9 +411,14 @@ pub struct MembersSpec {
 pub struct ConstantSpec {
     pub field: String,
     pub value: serde_json::Value,
-    /// `create` (default), `always`.
+    /// When the constant is written: `create` (default) or `always`.
     #[serde(default)]
-    pub on: Option<String>,
+    pub when: Option<String>,
+    /// The first name of `when`, refused with an explanation: YAML 1.1 tools
+    /// (PyYAML, Go's yaml.v2) read the key `on` as the boolean `true`.
+    #[serde(default, rename = "on")]
+    #[schemars(skip)]
+    pub old_on: Option<serde_json::Value>,
 }
 
 /// The JSON Schema of mapping files (for editors: completion and errors while typing).

@@ -36,3 +36,5 @@ mod unassign;
 mod users_concurrency;
 mod users_entra;
 mod users_errors;
+mod validator;
+mod yaml_portability;

@@ -289,12 +289,23 @@ pub(super) fn compile_resource(
             Value::String(s) => cx.expand(&format!("{cat}.value"), s).map(Value::String),
             v => Some(v.clone()),
         };
-        let always = match c.on.as_deref() {
+        if let Some(old) = &c.old_on {
+            let shown = old.as_str().map_or_else(|| old.to_string(), str::to_string);
+            cx.err(
+                format!("{cat}.on"),
+                format!(
+                    "the key `on` was renamed `when` (YAML 1.1 tools such as PyYAML and Go's \
+                     yaml.v2 read `on` as the boolean true, so such a tool cannot validate \
+                     the file); write `when: {shown}`"
+                ),
+            );
+        }
+        let always = match c.when.as_deref() {
             None | Some("create") => false,
             Some("always") => true,
             Some(other) => {
                 cx.err(
-                    format!("{cat}.on"),
+                    format!("{cat}.when"),
                     format!("{other:?} is not one of create, always"),
                 );
                 false
