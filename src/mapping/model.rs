@@ -177,7 +177,10 @@ pub struct VersionSpec {
     /// Backend body field carrying the version (sent back on replace).
     #[serde(default)]
     pub field: Option<String>,
-    /// Read the version from the `ETag` response header and send it as `If-Match`.
+    /// Read the version from the `ETag` response header and send it as
+    /// `If-Match`. Wins over `field` when both are given (`field` is then not
+    /// read). List items carry no `meta.version` when only single reads have
+    /// an ETag.
     #[serde(default)]
     pub etag: bool,
 }
@@ -219,6 +222,8 @@ pub enum UpdateStyle {
     MergePatch,
 }
 
+/// Default: `409` with `version.field`, `412` with `version.etag`; none
+/// without `version`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictSpec {
@@ -333,7 +338,9 @@ pub struct FilterSpec {
     /// Only `eq` pushes down (backends do exact match).
     #[serde(default = "default_filter_op")]
     pub op: String,
-    /// Query parameter receiving the value (after the attribute's write transforms).
+    /// Query parameter receiving the value (after the attribute's write
+    /// transforms); any name, brackets included (`filter[username]`), sent
+    /// percent-encoded.
     pub param: String,
 }
 
@@ -381,8 +388,9 @@ pub struct AttributeSpec {
     #[serde(default)]
     pub transforms: Vec<String>,
     /// SCIM value written whenever the attribute is unassigned: on create when
-    /// the client sends none, and on a PUT or PATCH that leaves it out or
-    /// removes it (for backend fields that cannot be empty).
+    /// the client sends none, `null` or `""`, on a PUT that leaves it out, and
+    /// on a PATCH that removes it or sets it to `null` or `""` (for backend
+    /// fields that cannot be empty).
     #[serde(default)]
     pub default: Option<serde_json::Value>,
     #[serde(default)]

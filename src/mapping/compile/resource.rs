@@ -320,13 +320,15 @@ pub(super) fn compile_resource(
         }
     }
 
-    let conflict_status = r.conflict.as_ref().map(|c| c.status).unwrap_or(
-        if version.as_ref().is_some_and(|v| v.etag) {
-            412
-        } else {
-            409
-        },
-    );
+    // Without a version there is nothing to be stale: no answer is a version
+    // conflict unless `conflict` says so (a backend 409 for a taken name
+    // must reach the client, not be retried as a conflict).
+    let conflict_status = match (&r.conflict, &version) {
+        (Some(c), _) => c.status,
+        (None, Some(v)) if v.etag => 412,
+        (None, Some(_)) => 409,
+        (None, None) => 0,
+    };
     let scan_limit = r
         .scan_limit
         .or(settings.map(|s| s.scan_limit))

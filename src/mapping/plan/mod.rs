@@ -318,6 +318,8 @@ pub struct ResourcePlan {
     pub created: Option<(FieldPath, TimeFormat)>,
     pub last_modified: Option<(FieldPath, TimeFormat)>,
     pub update: UpdateStyle,
+    /// The backend status meaning "stale version"; 0: none (no `version`
+    /// and no `conflict` in the mapping).
     pub conflict_status: u16,
     pub conflict_code: Option<String>,
     pub ops: Operations,
