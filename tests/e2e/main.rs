@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod acme_enterprise;
 mod acme_fixture_contract;
 mod acme_groups;
 mod acme_users;

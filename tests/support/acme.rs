@@ -975,6 +975,8 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
             "names",
             "fullName",
             "employeeNo",
+            "unit",
+            "costCentre",
             "source",
             "locale",
             "addresses",
@@ -1002,7 +1004,7 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
         }
         Some(_) => return Err(invalid("names", "names must be an object")),
     }
-    for k in ["fullName", "employeeNo", "source"] {
+    for k in ["fullName", "employeeNo", "unit", "costCentre", "source"] {
         if let Some(v) = opt_str(o, k, k)? {
             out.insert(k.into(), json!(v));
         }
