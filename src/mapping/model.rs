@@ -398,6 +398,19 @@ pub struct AttributeSpec {
     /// Group members: how a member id is stored in the backend array.
     #[serde(default)]
     pub members: Option<MembersSpec>,
+    /// The backend field holds the id of another resource (a manager's):
+    /// SCIM shows `{"value": id, "$ref": …}`, and a written id must exist
+    /// (`400 invalidValue` naming it otherwise, nothing written).
+    #[serde(default)]
+    pub reference: Option<ReferenceSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// SCIM endpoint of the referenced resources, e.g. `/Users`; the backend
+    /// field holds their id.
+    pub resource: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

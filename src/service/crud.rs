@@ -36,6 +36,7 @@ impl ResourceCtx<'_> {
             .as_ref()
             .ok_or_else(|| self.unsupported("created"))?;
         let record = self.res.to_backend(body, None, WriteMode::Create)?;
+        self.check_references(body, None).await?;
         if let Some(mi) = self.res.members_attr {
             self.check_members_exist(&member_ids(body, &self.res.attributes[mi].target.name))
                 .await?;
@@ -149,6 +150,7 @@ impl ResourceCtx<'_> {
                 .res
                 .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, members);
             let changed = change(&cur, scim.clone())?;
+            self.check_references(&changed, Some(&scim)).await?;
             if members {
                 if let Some(mi) = self.res.members_attr {
                     let name = &self.res.attributes[mi].target.name;

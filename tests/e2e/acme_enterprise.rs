@@ -46,7 +46,10 @@ async fn discovery_lists_the_extension_and_its_mapped_attributes() {
         .collect();
     mapped.sort();
     assert_eq!(names, mapped);
-    assert_eq!(names, ["costCenter", "department", "employeeNumber"]);
+    assert_eq!(
+        names,
+        ["costCenter", "department", "employeeNumber", "manager"]
+    );
 }
 
 #[tokio::test]
@@ -119,7 +122,7 @@ async fn extension_attributes_round_trip_through_urn_paths() {
             .get(&format!("/Users?filter={}", entra_filter(&f)))
             .await;
         assert_eq!(r.status, 200, "{f}: {}", String::from_utf8_lossy(&r.body));
-        assert_eq!(ids(&r.json()), [id.clone()], "{f}");
+        assert_eq!(ids(&r.json()), vec![id.clone()], "{f}");
     }
     let r = s
         .scim()
@@ -151,4 +154,135 @@ async fn extension_attributes_round_trip_through_urn_paths() {
         assert!(p[f].is_null(), "{f}: {p}");
     }
     assert_eq!(p["handle"], "ent@acme.test");
+}
+
+async fn create(s: &AcmeStack, user_name: &str, ent: Value) -> String {
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE, ENT], "userName": user_name, ENT: ent}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// The manager reference in every shape Entra sends, checked in Acme's
+/// record (which holds the manager's uuid) and in the object form answered.
+#[tokio::test]
+async fn manager_reference_in_every_entra_shape() {
+    let s = AcmeStack::start(0).await;
+    let boss = create(&s, "boss@acme.test", json!({})).await;
+    let boss2 = create(&s, "boss2@acme.test", json!({})).await;
+    // Create with the object form.
+    let id = create(&s, "emp@acme.test", json!({"manager": {"value": boss}})).await;
+    assert_eq!(s.backend.person(&id).unwrap()["manager"], boss);
+    let u = s.scim().get(&format!("/Users/{id}")).await.json();
+    assert_eq!(u[ENT]["manager"]["value"], boss);
+    assert!(
+        u[ENT]["manager"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Users/{boss}")),
+        "{u}"
+    );
+    let path = format!("{ENT}:manager");
+    let user = format!("/Users/{id}");
+    let manager_after = |ops: Value| {
+        let (s, user) = (&s, user.clone());
+        async move {
+            let r = s.scim().patch(&user, &patch_ops(ops)).await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let answered = r.json()[ENT]["manager"].clone();
+            let stored =
+                s.backend.person(user.rsplit('/').next().unwrap()).unwrap()["manager"].clone();
+            (answered, stored)
+        }
+    };
+    // Remove: the plain path.
+    let (a, st) = manager_after(json!([{"op": "Remove", "path": path}])).await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+    // Add with a plain string.
+    let (a, st) = manager_after(json!([{"op": "Add", "path": path, "value": boss}])).await;
+    assert_eq!(
+        (a["value"].as_str(), st.as_str()),
+        (Some(boss.as_str()), Some(boss.as_str()))
+    );
+    assert!(a.is_object(), "responses use the object form: {a}");
+    // Replace with the object form, and as a one-element array.
+    let (a, st) =
+        manager_after(json!([{"op": "Replace", "path": path, "value": {"value": boss2}}])).await;
+    assert_eq!(
+        (a["value"].as_str(), st.as_str()),
+        (Some(boss2.as_str()), Some(boss2.as_str()))
+    );
+    let (a, st) =
+        manager_after(json!([{"op": "Replace", "path": path, "value": [{"value": boss}]}])).await;
+    assert_eq!(
+        (a["value"].as_str(), st.as_str()),
+        (Some(boss.as_str()), Some(boss.as_str()))
+    );
+    // Remove by value filter.
+    let (a, st) =
+        manager_after(json!([{"op": "Remove", "path": format!("{path}[value eq \"{boss}\"]")}]))
+            .await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+    // A pathless replace with the URN key; then a replace with an empty value clears.
+    let (a, st) = manager_after(json!([{"op": "Replace", "value": {path.clone(): boss2}}])).await;
+    assert_eq!(st.as_str(), Some(boss2.as_str()), "{a}");
+    let (a, st) =
+        manager_after(json!([{"op": "Replace", "path": path, "value": {"value": ""}}])).await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+    let _ = manager_after(json!([{"op": "Add", "path": path, "value": boss}])).await;
+    let (a, st) = manager_after(json!([{"op": "Replace", "path": path, "value": ""}])).await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+
+    // An unknown manager id: 400 invalidValue naming it, nothing written.
+    let _ = manager_after(json!([{"op": "Add", "path": path, "value": boss}])).await;
+    let before = s.backend.person(&id).unwrap();
+    s.backend.clear_requests();
+    for ghost in ["0a0a0a0a-0000-4000-8000-000000000000", "not-a-uuid"] {
+        let r = s
+            .scim()
+            .patch(
+                &user,
+                &patch_ops(json!([{"op": "Replace", "path": path, "value": ghost}])),
+            )
+            .await;
+        let e = r.assert_scim_error(400, Some("invalidValue"));
+        assert!(e["detail"].as_str().unwrap().contains(ghost), "{e}");
+    }
+    assert_eq!(s.backend.person(&id).unwrap(), before);
+    assert!(s.requests("PATCH").is_empty(), "nothing written");
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE, ENT], "userName": "orphan@acme.test",
+                    ENT: {"manager": "0a0a0a0a-0000-4000-8000-000000000000"}}),
+        )
+        .await;
+    r.assert_scim_error(400, Some("invalidValue"));
+    assert!(s.requests("POST").is_empty(), "nothing created");
+    assert_eq!(s.backend.people().len(), 3);
+
+    // /Schemas describes manager as a complex value with a read-only $ref.
+    let sc = s.scim().get(&format!("/Schemas/{ENT}")).await.json();
+    let m = sc["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "manager")
+        .unwrap()
+        .clone();
+    assert_eq!(m["type"], "complex");
+    assert_eq!(m["multiValued"], false);
+    let subs: Vec<&str> = m["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(subs, ["value", "$ref"]);
 }

@@ -977,6 +977,7 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
             "employeeNo",
             "unit",
             "costCentre",
+            "manager",
             "source",
             "locale",
             "addresses",
@@ -1004,7 +1005,14 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
         }
         Some(_) => return Err(invalid("names", "names must be an object")),
     }
-    for k in ["fullName", "employeeNo", "unit", "costCentre", "source"] {
+    for k in [
+        "fullName",
+        "employeeNo",
+        "unit",
+        "costCentre",
+        "manager",
+        "source",
+    ] {
         if let Some(v) = opt_str(o, k, k)? {
             out.insert(k.into(), json!(v));
         }

@@ -93,6 +93,27 @@ pub(super) fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) ->
             def.attrs.push(m);
             continue;
         }
+        if let Some(endpoint) = &a.reference {
+            let mut m = complex(&t.name, false);
+            m.mutability = a.mutability;
+            m.description = a.description.clone();
+            let mut value = leaf(a, "value");
+            value.kind = AttrKind::String;
+            value.case_exact = true;
+            value.description = Some("The id of the referenced resource".into());
+            let mut reference = leaf(a, "$ref");
+            reference.kind = AttrKind::Reference;
+            reference.mutability = Mutability::ReadOnly;
+            reference.required = false;
+            reference.description = None;
+            reference.reference_types = vec![endpoint
+                .trim_start_matches('/')
+                .trim_end_matches('s')
+                .to_string()];
+            m.subs = vec![value, reference];
+            def.attrs.push(m);
+            continue;
+        }
         match (&t.sub, t.selector.is_empty()) {
             (None, _) => def.attrs.push(leaf(a, &t.name)),
             (Some(sub), plain) => {

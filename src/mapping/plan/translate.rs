@@ -31,7 +31,22 @@ impl ResourcePlan {
                 continue;
             }
             if let Some(v) = a.read_value(record) {
-                a.target.place(&mut out, v);
+                match (&a.reference, v) {
+                    (Some(endpoint), Value::String(id)) => {
+                        let whole = ScimTarget {
+                            sub: None,
+                            ..a.target.clone()
+                        };
+                        let mut m = Map::with_capacity(2);
+                        m.insert(
+                            "$ref".into(),
+                            Value::String(format!("{base_url}{endpoint}/{}", encode_segment(&id))),
+                        );
+                        m.insert("value".into(), Value::String(id));
+                        whole.place(&mut out, Value::Object(m));
+                    }
+                    (_, v) => a.target.place(&mut out, v),
+                }
             }
         }
         for ext in &self.extensions {
