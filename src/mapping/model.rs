@@ -148,6 +148,32 @@ pub struct ResourceSpec {
     /// Largest number of backend records a filter the backend cannot answer may scan.
     #[serde(default)]
     pub scan_limit: Option<usize>,
+    /// What `DELETE` does: a hard delete (`operations.delete`, the default) or a
+    /// soft delete that sets backend fields.
+    #[serde(default)]
+    pub lifecycle: Option<LifecycleSpec>,
+}
+
+/// Soft delete: `DELETE` writes `set` (through the update operation) instead
+/// of calling `operations.delete`; a record holding every `set` value is
+/// soft-deleted, and `deleted_reads` says what reads return for it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleSpec {
+    /// Backend fields and values written on `DELETE`, e.g. `{ status: DELETED }`.
+    pub set: BTreeMap<String, serde_json::Value>,
+    /// `not_found` (default): soft-deleted records answer 404 and are left out
+    /// of lists. `inactive`: they are returned with `active: false`.
+    #[serde(default)]
+    pub deleted_reads: DeletedReads,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletedReads {
+    #[default]
+    NotFound,
+    Inactive,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -135,7 +135,11 @@ impl ResourceCtx<'_> {
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.what(id)));
         }
-        self.record_from(op, &resp)
+        let f = self.record_from(op, &resp)?;
+        if self.res.is_hidden(&f.record) {
+            return Err(self.not_found(id));
+        }
+        Ok(f)
     }
 
     pub fn render(&self, f: &Fetched, projection: &Projection) -> Value {

@@ -12,6 +12,7 @@ mod support;
 mod acme_enterprise;
 mod acme_fixture_contract;
 mod acme_groups;
+mod acme_lifecycle;
 mod acme_users;
 mod backend_protection;
 mod check_cli;

@@ -978,6 +978,7 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
             "unit",
             "costCentre",
             "manager",
+            "archived",
             "source",
             "locale",
             "addresses",
@@ -1035,6 +1036,13 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
         Some(_) => return Err(invalid("disabled", "disabled must be a boolean")),
     };
     out.insert("disabled".into(), json!(disabled));
+    match o.get("archived") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => {
+            out.insert("archived".into(), json!(b));
+        }
+        Some(_) => return Err(invalid("archived", "archived must be a boolean")),
+    }
     Ok(out)
 }
 

@@ -337,7 +337,33 @@ pub(super) fn compile_resource(
         return None;
     }
     let schemas = build_schemas(name, r, &attributes);
+    let soft_delete = r.lifecycle.as_ref().map(|l| {
+        if l.set.is_empty() {
+            cx.err(
+                format!("{at}.lifecycle.set"),
+                "name at least one backend field to set",
+            );
+        }
+        if r.operations.replace.is_none() && r.operations.patch.is_none() {
+            cx.err(
+                format!("{at}.lifecycle"),
+                "a soft delete writes through the update operation: add `replace` or `patch`",
+            );
+        }
+        let set = l
+            .set
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((cx.field(&format!("{at}.lifecycle.set.{k}"), k)?, v.clone()))
+            })
+            .collect();
+        SoftDeletePlan {
+            set,
+            reads_inactive: l.deleted_reads == crate::mapping::model::DeletedReads::Inactive,
+        }
+    });
     Some(ResourcePlan {
+        soft_delete,
         name: name.to_string(),
         endpoint: ep.to_string(),
         schema: r.schema.clone(),

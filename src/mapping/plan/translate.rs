@@ -49,6 +49,9 @@ impl ResourcePlan {
                 }
             }
         }
+        if self.is_soft_deleted(record) {
+            out.insert("active".into(), Value::Bool(false));
+        }
         for ext in &self.extensions {
             if out.contains_key(ext) {
                 schemas.push(Value::String(ext.clone()));
