@@ -148,6 +148,32 @@ pub struct ResourceSpec {
     /// Largest number of backend records a filter the backend cannot answer may scan.
     #[serde(default)]
     pub scan_limit: Option<usize>,
+    /// What `DELETE` does: a hard delete (`operations.delete`, the default) or a
+    /// soft delete that sets backend fields.
+    #[serde(default)]
+    pub lifecycle: Option<LifecycleSpec>,
+}
+
+/// Soft delete: `DELETE` writes `set` (through the update operation) instead
+/// of calling `operations.delete`; a record holding every `set` value is
+/// soft-deleted, and `deleted_reads` says what reads return for it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleSpec {
+    /// Backend fields and values written on `DELETE`, e.g. `{ status: DELETED }`.
+    pub set: BTreeMap<String, serde_json::Value>,
+    /// `not_found` (default): soft-deleted records answer 404 and are left out
+    /// of lists. `inactive`: they are returned with `active: false`.
+    #[serde(default)]
+    pub deleted_reads: DeletedReads,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletedReads {
+    #[default]
+    NotFound,
+    Inactive,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -177,7 +203,10 @@ pub struct VersionSpec {
     /// Backend body field carrying the version (sent back on replace).
     #[serde(default)]
     pub field: Option<String>,
-    /// Read the version from the `ETag` response header and send it as `If-Match`.
+    /// Read the version from the `ETag` response header and send it as
+    /// `If-Match`. Wins over `field` when both are given (`field` is then not
+    /// read). List items carry no `meta.version` when only single reads have
+    /// an ETag.
     #[serde(default)]
     pub etag: bool,
 }
@@ -219,6 +248,8 @@ pub enum UpdateStyle {
     MergePatch,
 }
 
+/// Default: `409` with `version.field`, `412` with `version.etag`; none
+/// without `version`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictSpec {
@@ -333,7 +364,9 @@ pub struct FilterSpec {
     /// Only `eq` pushes down (backends do exact match).
     #[serde(default = "default_filter_op")]
     pub op: String,
-    /// Query parameter receiving the value (after the attribute's write transforms).
+    /// Query parameter receiving the value (after the attribute's write
+    /// transforms); any name, brackets included (`filter[username]`), sent
+    /// percent-encoded.
     pub param: String,
 }
 
@@ -381,8 +414,9 @@ pub struct AttributeSpec {
     #[serde(default)]
     pub transforms: Vec<String>,
     /// SCIM value written whenever the attribute is unassigned: on create when
-    /// the client sends none, and on a PUT or PATCH that leaves it out or
-    /// removes it (for backend fields that cannot be empty).
+    /// the client sends none, `null` or `""`, on a PUT that leaves it out, and
+    /// on a PATCH that removes it or sets it to `null` or `""` (for backend
+    /// fields that cannot be empty).
     #[serde(default)]
     pub default: Option<serde_json::Value>,
     #[serde(default)]
@@ -396,6 +430,19 @@ pub struct AttributeSpec {
     /// without members (a group's `displayName` is not personal).
     #[serde(default)]
     pub personal: Option<bool>,
+    /// The backend field holds the id of another resource (a manager's):
+    /// SCIM shows `{"value": id, "$ref": …}`, and a written id must exist
+    /// (`400 invalidValue` naming it otherwise, nothing written).
+    #[serde(default)]
+    pub reference: Option<ReferenceSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceSpec {
+    /// SCIM endpoint of the referenced resources, e.g. `/Users`; the backend
+    /// field holds their id.
+    pub resource: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -417,9 +464,14 @@ pub struct MembersSpec {
 pub struct ConstantSpec {
     pub field: String,
     pub value: serde_json::Value,
-    /// `create` (default), `always`.
+    /// When the constant is written: `create` (default) or `always`.
     #[serde(default)]
-    pub on: Option<String>,
+    pub when: Option<String>,
+    /// The first name of `when`, refused with an explanation: YAML 1.1 tools
+    /// (PyYAML, Go's yaml.v2) read the key `on` as the boolean `true`.
+    #[serde(default, rename = "on")]
+    #[schemars(skip)]
+    pub old_on: Option<serde_json::Value>,
 }
 
 /// The JSON Schema of mapping files (for editors: completion and errors while typing).

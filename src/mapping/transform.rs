@@ -18,7 +18,7 @@ pub enum Transform {
     Uppercase,
     /// Write trimmed (lossy).
     Trim,
-    /// `en-US` ⇄ `en_US`.
+    /// `en-US` ⇄ `en_US`, case normalised both ways (`en-us` → `en_US`, `EN` → `en`).
     LocaleUnderscore,
     /// Write only the primary language subtag, lowercased: `nl-BE` → `nl` (lossy).
     LanguageOnly,
@@ -87,7 +87,7 @@ impl Transform {
             Transform::Lowercase => map_str(v, |s| s.to_lowercase())?,
             Transform::Uppercase => map_str(v, |s| s.to_uppercase())?,
             Transform::Trim => map_str(v, |s| s.trim().to_string())?,
-            Transform::LocaleUnderscore => map_str(v, |s| s.replace('-', "_"))?,
+            Transform::LocaleUnderscore => map_str(v, |s| normalize_locale(s, '_'))?,
             Transform::LanguageOnly => map_str(v, |s| {
                 s.split(['-', '_'])
                     .next()
@@ -132,7 +132,9 @@ impl Transform {
     pub fn read(self, v: Value) -> Value {
         match (self, v) {
             (Transform::Invert, Value::Bool(b)) => Value::Bool(!b),
-            (Transform::LocaleUnderscore, Value::String(s)) => Value::String(s.replace('_', "-")),
+            (Transform::LocaleUnderscore, Value::String(s)) => {
+                Value::String(normalize_locale(&s, '-'))
+            }
             (Transform::EpochSeconds, Value::Number(n)) => n
                 .as_i64()
                 .and_then(|s| Utc.timestamp_opt(s, 0).single())
@@ -152,6 +154,31 @@ impl Transform {
             (_, v) => v,
         }
     }
+}
+
+/// A locale tag with either separator (`en-us`, `EN_us`, `zh-hant-tw`) in
+/// its usual case, joined with `sep`: language lowercase, script title case,
+/// region uppercase (`en_US`, `zh_Hant_TW`); other subtags kept as written.
+pub fn normalize_locale(s: &str, sep: char) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.trim().split(['-', '_']).enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        let alpha = part.bytes().all(|b| b.is_ascii_alphabetic());
+        let digits = part.bytes().all(|b| b.is_ascii_digit());
+        if i == 0 {
+            out.push_str(&part.to_ascii_lowercase());
+        } else if alpha && part.len() == 4 {
+            out.push_str(&part[..1].to_ascii_uppercase());
+            out.push_str(&part[1..].to_ascii_lowercase());
+        } else if (alpha && part.len() == 2) || (digits && part.len() == 3) {
+            out.push_str(&part.to_ascii_uppercase());
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 fn map_str(v: Value, f: impl FnOnce(&str) -> String) -> Result<Value, String> {
@@ -201,6 +228,24 @@ mod tests {
         );
         assert_eq!(Transform::LanguageOnly.read(json!("nl")), json!("nl"));
         assert!(Transform::LanguageOnly.is_lossy());
+    }
+
+    #[test]
+    fn locale_case_is_normalised_with_either_separator() {
+        let t = Transform::LocaleUnderscore;
+        for (scim, backend) in [
+            ("en-us", "en_US"),
+            ("EN_us", "en_US"),
+            ("EN", "en"),
+            ("nl-BE", "nl_BE"),
+            ("es-419", "es_419"),
+            ("zh-HANT-tw", "zh_Hant_TW"),
+        ] {
+            assert_eq!(t.write(json!(scim)).unwrap(), json!(backend), "{scim}");
+        }
+        assert_eq!(t.read(json!("en_us")), json!("en-US"));
+        assert_eq!(t.read(json!("EN")), json!("en"));
+        assert_eq!(t.read(json!("zh_hant_TW")), json!("zh-Hant-TW"));
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl ResourceCtx<'_> {
             .as_ref()
             .ok_or_else(|| self.unsupported("created"))?;
         let record = self.res.to_backend(body, None, WriteMode::Create)?;
+        self.check_references(body, None).await?;
         if let Some(mi) = self.res.members_attr {
             self.check_members_exist(&member_ids(body, &self.res.attributes[mi].target.name))
                 .await?;
@@ -53,6 +54,9 @@ impl ResourceCtx<'_> {
     }
 
     pub async fn delete(&self, id: &str, if_match: Option<&str>) -> Result<(), ScimError> {
+        if let Some(sd) = &self.res.soft_delete {
+            return self.soft_delete(id, if_match, sd).await;
+        }
         let op = self
             .res
             .ops
@@ -82,6 +86,48 @@ impl ResourceCtx<'_> {
         } else {
             Err(translate_error(&self.res.backend, &resp, &self.what(id)))
         }
+    }
+
+    /// A soft delete: writes the mapping's `lifecycle.set` fields over the
+    /// record (a record already soft-deleted is 404, as after a hard delete).
+    async fn soft_delete(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        sd: &crate::mapping::plan::SoftDeletePlan,
+    ) -> Result<(), ScimError> {
+        let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
+        let _serialized = self.write_locks.lock(&self.res.name, id).await;
+        for _ in 0..self.settings.conflict_retries + 1 {
+            let cur = self.fetch(id).await?;
+            if self.res.is_soft_deleted(&cur.record) {
+                return Err(self.not_found(id));
+            }
+            self.check_if_match(if_match, &cur)?;
+            let mut new = cur.record.clone();
+            for (f, v) in &sd.set {
+                f.set(&mut new, v.clone()).map_err(|e| {
+                    ScimError::new(StatusCode::BAD_GATEWAY, None, format!("mapping: {e}"))
+                })?;
+            }
+            match self.write_back(id, &cur, new).await? {
+                WriteOutcome::Done(_) => return Ok(()),
+                WriteOutcome::Conflict if if_match.is_some() => {
+                    return Err(ScimError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        None,
+                        "the resource changed since the version given in If-Match",
+                    ))
+                }
+                WriteOutcome::Conflict => continue,
+            }
+        }
+        Err(ScimError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            "too many concurrent updates of this resource; retry",
+        )
+        .with_retry_after(Some(1)))
     }
 
     /// Writes `new` over `old` the way the mapping says (full replace with the
@@ -153,6 +199,7 @@ impl ResourceCtx<'_> {
                 .res
                 .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, members);
             let changed = change(&cur, scim.clone())?;
+            self.check_references(&changed, Some(&scim)).await?;
             if members {
                 if let Some(mi) = self.res.members_attr {
                     let name = &self.res.attributes[mi].target.name;

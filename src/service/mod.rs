@@ -5,6 +5,7 @@
 //! - `crud`: get, create, delete, and replace/PATCH as read-modify-write
 //! - `search`: list and search with filter pushdown and paging, root search
 //! - `membership`: group membership through per-member backend calls, with undo
+//! - `references`: reference attributes (`manager`) must name existing resources
 //! - `locks`: serialization of one resource's read-modify-write cycles
 
 use crate::backend::{translate_error, BackendClient, BackendResponse, Call};
@@ -21,6 +22,7 @@ use tracing::debug;
 mod crud;
 mod locks;
 mod membership;
+mod references;
 mod search;
 
 pub use crate::mapping::merge::{merge_diff, merge_into};
@@ -135,7 +137,11 @@ impl ResourceCtx<'_> {
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.what(id)));
         }
-        self.record_from(op, &resp)
+        let f = self.record_from(op, &resp)?;
+        if self.res.is_hidden(&f.record) {
+            return Err(self.not_found(id));
+        }
+        Ok(f)
     }
 
     pub fn render(&self, f: &Fetched, projection: &Projection) -> Value {

@@ -120,8 +120,11 @@ impl ResourceCtx<'_> {
             .min(self.settings.max_count);
         let Some(filter) = &q.filter else {
             let (records, total) = self.list_range(&[], start_index - 1, count).await?;
+            // Soft-deleted records hidden by the mapping are left out of the
+            // page (the backend's total still counts them; docs/mapping.md).
             let resources: Vec<Value> = records
                 .into_iter()
+                .filter(|r| !self.res.is_hidden(r))
                 .map(|r| {
                     self.render(
                         &Fetched {
@@ -183,6 +186,7 @@ impl ResourceCtx<'_> {
             let (records, total) = self.list_range(&pd.params, start_index - 1, count).await?;
             let resources: Vec<Value> = records
                 .into_iter()
+                .filter(|r| !self.res.is_hidden(r))
                 .map(|r| self.res.to_scim(&r, None, self.base_url, with_members))
                 .filter(|s| matches(filter, s, self.res))
                 .map(|s| q.projection.apply(&self.res.schema, s))
@@ -195,7 +199,7 @@ impl ResourceCtx<'_> {
         loop {
             let n = page.len();
             scanned += n;
-            for r in page {
+            for r in page.into_iter().filter(|r| !self.res.is_hidden(r)) {
                 keep(
                     self.res.to_scim(&r, None, self.base_url, with_members),
                     &mut total,

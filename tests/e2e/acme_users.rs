@@ -669,13 +669,16 @@ async fn patch_enterprise_employee_number_via_urn_path() {
     .await;
     assert_eq!(s.person(&id)["employeeNo"], "43");
 
-    // Unmapped enterprise attributes (manager) are accepted and ignored.
+    // Unmapped enterprise attributes (division) are accepted and ignored.
+    // (manager is mapped as a reference: acme_enterprise checks it.)
+    let before = s.person(&id);
     s.patch_ok(
         &id,
-        json!([{"op": "Add", "path": format!("{ENTERPRISE}:manager"), "value": [{"value": "someone"}]}]),
+        json!([{"op": "Add", "path": format!("{ENTERPRISE}:division"), "value": "North"}]),
     )
     .await;
     assert_eq!(s.person(&id)["employeeNo"], "43");
+    assert_eq!(s.person(&id), before, "nothing of division stored");
 }
 
 // ---------------------------------------------------------------------------

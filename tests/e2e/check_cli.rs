@@ -73,3 +73,26 @@ fn check_suggests_the_key_meant_and_fails() {
     );
     assert!(stderr.contains("check: FAILED"), "{stderr}");
 }
+
+/// The constant's old key `on:` is refused with the new name and the reason.
+#[test]
+fn check_explains_the_renamed_constant_key() {
+    let old = MAPPING.replace(
+        "    attributes:\n",
+        "    constants:\n      - { field: role, value: Operator, on: create }\n    attributes:\n",
+    );
+    assert_ne!(old, MAPPING);
+    let (ok, stdout, stderr) = check("old-on", &old);
+    assert!(!ok, "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("constants[0].on")
+            && all.contains("renamed `when`")
+            && all.contains("YAML 1.1")
+            && all.contains("when: create"),
+        "{all}"
+    );
+    let new = old.replace("on: create", "when: always");
+    let (ok, stdout, stderr) = check("when", &new);
+    assert!(ok, "{stdout}{stderr}");
+}

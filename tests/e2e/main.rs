@@ -9,8 +9,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod acme_enterprise;
 mod acme_fixture_contract;
 mod acme_groups;
+mod acme_lifecycle;
 mod acme_users;
 mod audit;
 mod backend_protection;
@@ -40,3 +42,5 @@ mod unassign;
 mod users_concurrency;
 mod users_entra;
 mod users_errors;
+mod validator;
+mod yaml_portability;

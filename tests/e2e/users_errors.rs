@@ -487,12 +487,17 @@ async fn schemas_describe_exactly_the_mapping() {
             "active",
             "displayName",
             "emails",
+            "externalId",
             "name",
             "phoneNumbers",
             "preferredLanguage",
             "userName"
         ]
     );
+    // externalId is mapped, so it is described (issue 12, item 7).
+    let external_id = attr(attrs, "externalId");
+    assert_eq!(external_id["caseExact"], true);
+    assert_eq!(external_id["mutability"], "readWrite");
     let user_name = attr(attrs, "userName");
     assert_eq!(user_name["required"], true);
     assert_eq!(user_name["uniqueness"], "server");

@@ -975,6 +975,10 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
             "names",
             "fullName",
             "employeeNo",
+            "unit",
+            "costCentre",
+            "manager",
+            "archived",
             "source",
             "locale",
             "addresses",
@@ -1002,7 +1006,14 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
         }
         Some(_) => return Err(invalid("names", "names must be an object")),
     }
-    for k in ["fullName", "employeeNo", "source"] {
+    for k in [
+        "fullName",
+        "employeeNo",
+        "unit",
+        "costCentre",
+        "manager",
+        "source",
+    ] {
         if let Some(v) = opt_str(o, k, k)? {
             out.insert(k.into(), json!(v));
         }
@@ -1025,6 +1036,13 @@ fn normalize_person(o: &Map<String, Value>) -> Result<Map<String, Value>, Fault>
         Some(_) => return Err(invalid("disabled", "disabled must be a boolean")),
     };
     out.insert("disabled".into(), json!(disabled));
+    match o.get("archived") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => {
+            out.insert("archived".into(), json!(b));
+        }
+        Some(_) => return Err(invalid("archived", "archived must be a boolean")),
+    }
     Ok(out)
 }
 

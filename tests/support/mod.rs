@@ -515,6 +515,16 @@ impl AcmeStack {
     /// `bridge_password` is what the bridge is configured with (the fixture
     /// always uses [`ACME_PASSWORD`]).
     pub async fn start_with_password(seed_people: usize, bridge_password: &str) -> AcmeStack {
+        Self::start_with_mapping(seed_people, bridge_password, ACME_MAPPING).await
+    }
+
+    /// The Acme fixture behind a bridge using `mapping` (a variant of
+    /// [`ACME_MAPPING`]).
+    pub async fn start_with_mapping(
+        seed_people: usize,
+        bridge_password: &str,
+        mapping: &str,
+    ) -> AcmeStack {
         let backend = acme::spawn(acme::Options {
             password: ACME_PASSWORD.into(),
             seed_people,
@@ -528,7 +538,7 @@ impl AcmeStack {
         ]);
         let settings =
             format!("mappings = [\"acme.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n");
-        let bridge = Bridge::start(&settings, &[("acme.yaml", ACME_MAPPING)], env).await;
+        let bridge = Bridge::start(&settings, &[("acme.yaml", mapping)], env).await;
         AcmeStack { backend, bridge }
     }
 

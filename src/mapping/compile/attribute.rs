@@ -53,12 +53,33 @@ pub(super) fn compile_attr(
     if path.attr.sub.is_some() && path.filter.is_some() {
         cx.err(format!("{at}.scim"), "unsupported path shape");
     }
-    let target = ScimTarget {
+    let mut target = ScimTarget {
         urn,
         name: path.attr.name.clone(),
         selector,
         sub: path.attr.sub.clone().or(path.value_sub.clone()),
     };
+    let reference = a
+        .reference
+        .as_ref()
+        .map(|r| r.resource.trim_end_matches('/').to_string());
+    if reference.is_some() {
+        // `manager` maps its `value`: `manager` and `manager.value` are the same.
+        match target.sub.as_deref() {
+            None => target.sub = Some("value".into()),
+            Some(s) if s.eq_ignore_ascii_case("value") => target.sub = Some("value".into()),
+            Some(_) => cx.err(
+                format!("{at}.scim"),
+                "a reference maps a whole complex attribute (e.g. `…:manager`) or its `value`",
+            ),
+        }
+        if !target.selector.is_empty() || a.members.is_some() {
+            cx.err(
+                format!("{at}.reference"),
+                "a reference is one single-valued id, not a selector or a member list",
+            );
+        }
+    }
     let kind = if a.members.is_some() {
         AttrKind::Complex
     } else {
@@ -205,6 +226,7 @@ pub(super) fn compile_attr(
         description: a.description.clone(),
         members,
         personal: a.personal,
+        reference,
     };
     if let Some(d) = &plan.default {
         if let Err(e) = plan.write_value(d) {

@@ -289,12 +289,23 @@ pub(super) fn compile_resource(
             Value::String(s) => cx.expand(&format!("{cat}.value"), s).map(Value::String),
             v => Some(v.clone()),
         };
-        let always = match c.on.as_deref() {
+        if let Some(old) = &c.old_on {
+            let shown = old.as_str().map_or_else(|| old.to_string(), str::to_string);
+            cx.err(
+                format!("{cat}.on"),
+                format!(
+                    "the key `on` was renamed `when` (YAML 1.1 tools such as PyYAML and Go's \
+                     yaml.v2 read `on` as the boolean true, so such a tool cannot validate \
+                     the file); write `when: {shown}`"
+                ),
+            );
+        }
+        let always = match c.when.as_deref() {
             None | Some("create") => false,
             Some("always") => true,
             Some(other) => {
                 cx.err(
-                    format!("{cat}.on"),
+                    format!("{cat}.when"),
                     format!("{other:?} is not one of create, always"),
                 );
                 false
@@ -309,13 +320,15 @@ pub(super) fn compile_resource(
         }
     }
 
-    let conflict_status = r.conflict.as_ref().map(|c| c.status).unwrap_or(
-        if version.as_ref().is_some_and(|v| v.etag) {
-            412
-        } else {
-            409
-        },
-    );
+    // Without a version there is nothing to be stale: no answer is a version
+    // conflict unless `conflict` says so (a backend 409 for a taken name
+    // must reach the client, not be retried as a conflict).
+    let conflict_status = match (&r.conflict, &version) {
+        (Some(c), _) => c.status,
+        (None, Some(v)) if v.etag => 412,
+        (None, Some(_)) => 409,
+        (None, None) => 0,
+    };
     let scan_limit = r
         .scan_limit
         .or(settings.map(|s| s.scan_limit))
@@ -324,7 +337,33 @@ pub(super) fn compile_resource(
         return None;
     }
     let schemas = build_schemas(name, r, &attributes);
+    let soft_delete = r.lifecycle.as_ref().map(|l| {
+        if l.set.is_empty() {
+            cx.err(
+                format!("{at}.lifecycle.set"),
+                "name at least one backend field to set",
+            );
+        }
+        if r.operations.replace.is_none() && r.operations.patch.is_none() {
+            cx.err(
+                format!("{at}.lifecycle"),
+                "a soft delete writes through the update operation: add `replace` or `patch`",
+            );
+        }
+        let set = l
+            .set
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((cx.field(&format!("{at}.lifecycle.set.{k}"), k)?, v.clone()))
+            })
+            .collect();
+        SoftDeletePlan {
+            set,
+            reads_inactive: l.deleted_reads == crate::mapping::model::DeletedReads::Inactive,
+        }
+    });
     Some(ResourcePlan {
+        soft_delete,
         name: name.to_string(),
         endpoint: ep.to_string(),
         schema: r.schema.clone(),

@@ -60,10 +60,9 @@ pub(super) fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) ->
     }
     for a in attrs {
         let t = &a.target;
-        // externalId is a common attribute (RFC 7643 §3.1), not part of the schema.
-        if t.urn.is_none() && t.name == "externalId" {
-            continue;
-        }
+        // externalId is a common attribute (RFC 7643 §3.1), but it is listed
+        // when mapped: schema-driven clients (Microsoft's validator among
+        // them) only offer the attributes /Schemas describes.
         let def = match &t.urn {
             None => &mut defs[0],
             Some(u) => match defs.iter_mut().find(|d| &d.urn == u) {
@@ -91,6 +90,27 @@ pub(super) fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) ->
             ty.canonical_values = vec!["User".into()];
             m.subs = vec![value, reference, ty];
             let _ = mp;
+            def.attrs.push(m);
+            continue;
+        }
+        if let Some(endpoint) = &a.reference {
+            let mut m = complex(&t.name, false);
+            m.mutability = a.mutability;
+            m.description = a.description.clone();
+            let mut value = leaf(a, "value");
+            value.kind = AttrKind::String;
+            value.case_exact = true;
+            value.description = Some("The id of the referenced resource".into());
+            let mut reference = leaf(a, "$ref");
+            reference.kind = AttrKind::Reference;
+            reference.mutability = Mutability::ReadOnly;
+            reference.required = false;
+            reference.description = None;
+            reference.reference_types = vec![endpoint
+                .trim_start_matches('/')
+                .trim_end_matches('s')
+                .to_string()];
+            m.subs = vec![value, reference];
             def.attrs.push(m);
             continue;
         }

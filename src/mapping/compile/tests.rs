@@ -112,3 +112,48 @@ fn oversized_or_deeply_nested_jsonpaths_are_refused_before_parsing() {
     // Real filters stay well inside both limits.
     assert!(compile_read("$.data[?(@.kind == 'office')].number").is_ok());
 }
+
+#[test]
+fn conflict_defaults_follow_the_version_style() {
+    let base = mapping("{ scim: displayName, field: dn }");
+    let with = |extra: &str| {
+        let text = base.replace("    operations:", &format!("{extra}    operations:"));
+        compile_text("t.yaml", &text, None, &None)
+            .unwrap()
+            .remove(0)
+    };
+    assert_eq!(
+        with("").conflict_status,
+        0,
+        "no version: no conflict status"
+    );
+    assert_eq!(with("    version: { field: v }\n").conflict_status, 409);
+    assert_eq!(with("    version: { etag: true }\n").conflict_status, 412);
+    assert_eq!(
+        with("    version: { etag: true, field: v }\n    conflict: { status: 409 }\n")
+            .conflict_status,
+        409
+    );
+}
+
+/// A filter `param` may carry brackets (`filter[username]`): accepted, and
+/// percent-encoded on the wire.
+#[test]
+fn bracketed_filter_param_is_accepted_and_encoded() {
+    let text = mapping("{ scim: displayName, field: dn }").replace(
+        "    attributes:",
+        "    filters:\n      - { scim: userName, param: \"filter[username]\" }\n    attributes:",
+    );
+    let r = compile_text("t.yaml", &text, None, &None)
+        .unwrap()
+        .remove(0);
+    assert_eq!(r.filters[0].param, "filter[username]");
+    let path = r
+        .ops
+        .list
+        .page_path(&[(r.filters[0].param.clone(), "j doe&x".into())], 0, 10);
+    assert!(
+        path.ends_with("&filter%5Busername%5D=j%20doe%26x"),
+        "{path}"
+    );
+}

@@ -30,6 +30,9 @@ impl ScimTarget {
         let v = get_ci(self.container(scim)?, &self.name)?;
         let v = if self.selector.is_empty() {
             match &self.sub {
+                // A bare scalar for a complex attribute is its `value`
+                // (Entra's `"manager": "<id>"`).
+                Some(s) if s == "value" && !v.is_object() && !v.is_array() => v,
                 Some(s) => get_ci(v, s)?,
                 None => v,
             }
@@ -234,6 +237,8 @@ pub struct AttrPlan {
     pub members: Option<MembersPlan>,
     /// `personal:` as written (the audit trail decides the default).
     pub personal: Option<bool>,
+    /// Endpoint of the resources whose id the backend field holds (`/Users`).
+    pub reference: Option<String>,
 }
 
 #[derive(Debug)]

@@ -318,6 +318,8 @@ pub struct ResourcePlan {
     pub created: Option<(FieldPath, TimeFormat)>,
     pub last_modified: Option<(FieldPath, TimeFormat)>,
     pub update: UpdateStyle,
+    /// The backend status meaning "stale version"; 0: none (no `version`
+    /// and no `conflict` in the mapping).
     pub conflict_status: u16,
     pub conflict_code: Option<String>,
     pub ops: Operations,
@@ -331,6 +333,16 @@ pub struct ResourcePlan {
     pub members_attr: Option<usize>,
     /// The mapping file this came from (for messages).
     pub file: String,
+    /// Soft delete (`lifecycle`), `None` for a hard delete.
+    pub soft_delete: Option<SoftDeletePlan>,
+}
+
+#[derive(Debug)]
+pub struct SoftDeletePlan {
+    /// Backend fields written on `DELETE`.
+    pub set: Vec<(FieldPath, Value)>,
+    /// Soft-deleted records are read as `active: false` (else 404).
+    pub reads_inactive: bool,
 }
 
 /// An id that must never be put into a backend path: empty, or only dots
@@ -365,6 +377,23 @@ impl ResourcePlan {
             return None;
         }
         Some(id)
+    }
+
+    /// Does the record hold every value a soft delete sets?
+    pub fn is_soft_deleted(&self, record: &Value) -> bool {
+        self.soft_delete.as_ref().is_some_and(|sd| {
+            sd.set
+                .iter()
+                .all(|(f, v)| f.get(record).is_some_and(|got| got == v))
+        })
+    }
+
+    /// Hidden from reads: soft-deleted, and the mapping answers 404 for those.
+    pub fn is_hidden(&self, record: &Value) -> bool {
+        self.soft_delete
+            .as_ref()
+            .is_some_and(|sd| !sd.reads_inactive)
+            && self.is_soft_deleted(record)
     }
 
     /// The SCIM id of a backend record.

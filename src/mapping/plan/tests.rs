@@ -126,3 +126,45 @@ fn error_rules_say_which_answer_means_a_missing_member() {
     assert_eq!(rule(404, None), Some(false));
     assert_eq!(rule(409, Some("MEMBER_GONE")), None);
 }
+
+/// `""` is unassigned before any transform or value map sees it: the field
+/// is cleared whatever the attribute's transforms would make of text.
+#[test]
+fn empty_text_clears_through_every_transform_and_value_map() {
+    for name in crate::mapping::transform::TRANSFORM_NAMES {
+        let kind = match *name {
+            "invert" => "boolean",
+            "epoch_seconds" | "epoch_millis" => "dateTime",
+            _ => "string",
+        };
+        let text = MAPPING.replace(
+            "      - { scim: displayName, field: displayName }",
+            &format!("      - {{ scim: nickName, field: x, type: {kind}, transforms: [{name}] }}"),
+        );
+        let res = crate::mapping::compile::compile_text("t.yaml", &text, None, &None)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+            .remove(0);
+        let current = json!({"id": 1, "login": "a", "status": "ACTIVE", "x": "old"});
+        let new = res
+            .to_backend(
+                &json!({"userName": "a", "nickName": ""}),
+                Some(&current),
+                WriteMode::Replace,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(new["x"], Value::Null, "{name}");
+        assert_eq!(new["login"], "a", "{name}");
+    }
+    // A value map: `""` is not looked up (it would be "not one of …").
+    let res = user_plan();
+    let new = res
+        .to_backend(
+            &json!({"userName": "a", "active": "", "displayName": ""}),
+            Some(&json!({"id": 1, "login": "a", "status": "DISABLED", "displayName": "D"})),
+            WriteMode::Replace,
+        )
+        .unwrap();
+    // Unassigned: the default (the backend's status cannot be empty).
+    assert_eq!(new["status"], "ACTIVE");
+    assert_eq!(new["displayName"], Value::Null);
+}

@@ -31,8 +31,26 @@ impl ResourcePlan {
                 continue;
             }
             if let Some(v) = a.read_value(record) {
-                a.target.place(&mut out, v);
+                match (&a.reference, v) {
+                    (Some(endpoint), Value::String(id)) => {
+                        let whole = ScimTarget {
+                            sub: None,
+                            ..a.target.clone()
+                        };
+                        let mut m = Map::with_capacity(2);
+                        m.insert(
+                            "$ref".into(),
+                            Value::String(format!("{base_url}{endpoint}/{}", encode_segment(&id))),
+                        );
+                        m.insert("value".into(), Value::String(id));
+                        whole.place(&mut out, Value::Object(m));
+                    }
+                    (_, v) => a.target.place(&mut out, v),
+                }
             }
+        }
+        if self.is_soft_deleted(record) {
+            out.insert("active".into(), Value::Bool(false));
         }
         for ext in &self.extensions {
             if out.contains_key(ext) {
@@ -128,7 +146,14 @@ impl ResourcePlan {
             let incoming = if Some(i) == self.members_attr {
                 self.members_to_backend(a, scim)?
             } else {
-                a.target.extract(scim).cloned()
+                // `""` is how clients (Entra's null update among them) clear
+                // an attribute: unassigned, like null, before any transform
+                // or value map sees it (a backend refuses `""` where it
+                // wants a code, a number or a date).
+                a.target
+                    .extract(scim)
+                    .filter(|v| !is_empty_text(v))
+                    .cloned()
             };
             // Unassigned on create, or left out by a PUT, or removed by a PATCH:
             // the mapping's default when it has one (a backend field that can
@@ -255,6 +280,11 @@ impl ResourcePlan {
             Some(u) => self.schemas.iter().find(|s| s.urn.eq_ignore_ascii_case(u)),
         }
     }
+}
+
+/// `""`: the empty string SCIM clients send to clear a value.
+fn is_empty_text(v: &Value) -> bool {
+    v.as_str().is_some_and(str::is_empty)
 }
 
 /// Member ids of a SCIM resource's `members` (or any multi-valued reference list).

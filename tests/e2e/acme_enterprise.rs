@@ -1,0 +1,288 @@
+//! The enterprise User extension on Acme: discovery lists it, resources
+//! carry it under its URN (and in `schemas` only when they hold any of its
+//! attributes), and filters, PATCH paths and pathless replaces take
+//! URN-prefixed names, as Entra sends them. Checked in Acme's own records.
+use crate::support::*;
+use serde_json::{json, Value};
+
+const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn schemas_of(u: &Value) -> Vec<String> {
+    u["schemas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn discovery_lists_the_extension_and_its_mapped_attributes() {
+    let s = AcmeStack::start(0).await;
+    let rt = s.scim().get("/ResourceTypes/User").await;
+    assert_eq!(rt.status, 200);
+    assert_eq!(
+        rt.json()["schemaExtensions"],
+        json!([{"schema": ENT, "required": false}])
+    );
+    let sc = s.scim().get(&format!("/Schemas/{ENT}")).await;
+    assert_eq!(sc.status, 200);
+    let mut names: Vec<String> = sc.json()["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    // Exactly what tests/fixtures/acme.yaml maps under the URN.
+    let mapping: Value = serde_yaml_ng::from_str(ACME_MAPPING).unwrap();
+    let mut mapped: Vec<String> = mapping["resources"]["User"]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["scim"].as_str()?.strip_prefix(&format!("{ENT}:")))
+        .map(str::to_string)
+        .collect();
+    mapped.sort();
+    assert_eq!(names, mapped);
+    assert_eq!(
+        names,
+        ["costCenter", "department", "employeeNumber", "manager"]
+    );
+}
+
+#[tokio::test]
+async fn extension_attributes_round_trip_through_urn_paths() {
+    let s = AcmeStack::start(0).await;
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE, ENT], "userName": "ent@acme.test",
+                    "preferredLanguage": "en-us",
+                    ENT: {"employeeNumber": "E-1", "department": "Ops"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let u = r.json();
+    let id = u["id"].as_str().unwrap().to_string();
+    assert_eq!(schemas_of(&u), [CORE, ENT]);
+    assert_eq!(
+        u[ENT],
+        json!({"employeeNumber": "E-1", "department": "Ops"})
+    );
+    // Locale case fixed on the way in, SCIM form on the way out.
+    assert_eq!(u["preferredLanguage"], "en-US");
+    let p = s.backend.person(&id).unwrap();
+    assert_eq!(
+        (&p["employeeNo"], &p["unit"], &p["locale"]),
+        (&json!("E-1"), &json!("Ops"), &json!("en_US"))
+    );
+
+    // A URN-prefixed PATCH path, as Entra sends it.
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_ops(
+                json!([{"op": "Replace", "path": format!("{ENT}:department"), "value": "Sales"}]),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()[ENT]["department"], "Sales");
+    assert_eq!(s.backend.person(&id).unwrap()["unit"], "Sales");
+
+    // A pathless replace with URN-prefixed keys.
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_ops(json!([{"op": "Replace", "value": {
+                format!("{ENT}:employeeNumber"): "E-9",
+                format!("{ENT}:costCenter"): "CC-7"
+            }}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let p = s.backend.person(&id).unwrap();
+    assert_eq!(
+        (&p["employeeNo"], &p["costCentre"], &p["unit"]),
+        (&json!("E-9"), &json!("CC-7"), &json!("Sales"))
+    );
+
+    // URN-prefixed filters find it (evaluated by the bridge).
+    for f in [
+        format!("{ENT}:employeeNumber eq \"E-9\""),
+        format!("{ENT}:department eq \"sales\" and userName eq \"ent@acme.test\""),
+    ] {
+        let r = s
+            .scim()
+            .get(&format!("/Users?filter={}", entra_filter(&f)))
+            .await;
+        assert_eq!(r.status, 200, "{f}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(ids(&r.json()), vec![id.clone()], "{f}");
+    }
+    let r = s
+        .scim()
+        .get(&format!(
+            "/Users?filter={}",
+            entra_filter(&format!("{ENT}:employeeNumber eq \"E-1\""))
+        ))
+        .await;
+    assert_eq!(ids(&r.json()), Vec::<String>::new());
+
+    // Removing every extension attribute drops the URN from `schemas`.
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_ops(json!([
+                {"op": "Remove", "path": format!("{ENT}:department")},
+                {"op": "Remove", "path": format!("{ENT}:employeeNumber")},
+                {"op": "Replace", "path": format!("{ENT}:costCenter"), "value": ""}
+            ])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let u = r.json();
+    assert!(u.get(ENT).is_none(), "{u}");
+    assert_eq!(schemas_of(&u), [CORE]);
+    let p = s.backend.person(&id).unwrap();
+    for f in ["employeeNo", "unit", "costCentre"] {
+        assert!(p[f].is_null(), "{f}: {p}");
+    }
+    assert_eq!(p["handle"], "ent@acme.test");
+}
+
+async fn create(s: &AcmeStack, user_name: &str, ent: Value) -> String {
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE, ENT], "userName": user_name, ENT: ent}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// The manager reference in every shape Entra sends, checked in Acme's
+/// record (which holds the manager's uuid) and in the object form answered.
+#[tokio::test]
+async fn manager_reference_in_every_entra_shape() {
+    let s = AcmeStack::start(0).await;
+    let boss = create(&s, "boss@acme.test", json!({})).await;
+    let boss2 = create(&s, "boss2@acme.test", json!({})).await;
+    // Create with the object form.
+    let id = create(&s, "emp@acme.test", json!({"manager": {"value": boss}})).await;
+    assert_eq!(s.backend.person(&id).unwrap()["manager"], boss);
+    let u = s.scim().get(&format!("/Users/{id}")).await.json();
+    assert_eq!(u[ENT]["manager"]["value"], boss);
+    assert!(
+        u[ENT]["manager"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/Users/{boss}")),
+        "{u}"
+    );
+    let path = format!("{ENT}:manager");
+    let user = format!("/Users/{id}");
+    let manager_after = |ops: Value| {
+        let (s, user) = (&s, user.clone());
+        async move {
+            let r = s.scim().patch(&user, &patch_ops(ops)).await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let answered = r.json()[ENT]["manager"].clone();
+            let stored =
+                s.backend.person(user.rsplit('/').next().unwrap()).unwrap()["manager"].clone();
+            (answered, stored)
+        }
+    };
+    // Remove: the plain path.
+    let (a, st) = manager_after(json!([{"op": "Remove", "path": path}])).await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+    // Add with a plain string.
+    let (a, st) = manager_after(json!([{"op": "Add", "path": path, "value": boss}])).await;
+    assert_eq!(
+        (a["value"].as_str(), st.as_str()),
+        (Some(boss.as_str()), Some(boss.as_str()))
+    );
+    assert!(a.is_object(), "responses use the object form: {a}");
+    // Replace with the object form, and as a one-element array.
+    let (a, st) =
+        manager_after(json!([{"op": "Replace", "path": path, "value": {"value": boss2}}])).await;
+    assert_eq!(
+        (a["value"].as_str(), st.as_str()),
+        (Some(boss2.as_str()), Some(boss2.as_str()))
+    );
+    let (a, st) =
+        manager_after(json!([{"op": "Replace", "path": path, "value": [{"value": boss}]}])).await;
+    assert_eq!(
+        (a["value"].as_str(), st.as_str()),
+        (Some(boss.as_str()), Some(boss.as_str()))
+    );
+    // Remove by value filter.
+    let (a, st) =
+        manager_after(json!([{"op": "Remove", "path": format!("{path}[value eq \"{boss}\"]")}]))
+            .await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+    // A pathless replace with the URN key; then a replace with an empty value clears.
+    let (a, st) = manager_after(json!([{"op": "Replace", "value": {path.clone(): boss2}}])).await;
+    assert_eq!(st.as_str(), Some(boss2.as_str()), "{a}");
+    let (a, st) =
+        manager_after(json!([{"op": "Replace", "path": path, "value": {"value": ""}}])).await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+    let _ = manager_after(json!([{"op": "Add", "path": path, "value": boss}])).await;
+    let (a, st) = manager_after(json!([{"op": "Replace", "path": path, "value": ""}])).await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
+
+    // An unknown manager id: 400 invalidValue naming it, nothing written.
+    let _ = manager_after(json!([{"op": "Add", "path": path, "value": boss}])).await;
+    let before = s.backend.person(&id).unwrap();
+    s.backend.clear_requests();
+    for ghost in ["0a0a0a0a-0000-4000-8000-000000000000", "not-a-uuid"] {
+        let r = s
+            .scim()
+            .patch(
+                &user,
+                &patch_ops(json!([{"op": "Replace", "path": path, "value": ghost}])),
+            )
+            .await;
+        let e = r.assert_scim_error(400, Some("invalidValue"));
+        assert!(e["detail"].as_str().unwrap().contains(ghost), "{e}");
+    }
+    assert_eq!(s.backend.person(&id).unwrap(), before);
+    assert!(s.requests("PATCH").is_empty(), "nothing written");
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE, ENT], "userName": "orphan@acme.test",
+                    ENT: {"manager": "0a0a0a0a-0000-4000-8000-000000000000"}}),
+        )
+        .await;
+    r.assert_scim_error(400, Some("invalidValue"));
+    assert!(s.requests("POST").is_empty(), "nothing created");
+    assert_eq!(s.backend.people().len(), 3);
+
+    // /Schemas describes manager as a complex value with a read-only $ref.
+    let sc = s.scim().get(&format!("/Schemas/{ENT}")).await.json();
+    let m = sc["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "manager")
+        .unwrap()
+        .clone();
+    assert_eq!(m["type"], "complex");
+    assert_eq!(m["multiValued"], false);
+    let subs: Vec<&str> = m["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(subs, ["value", "$ref"]);
+}
