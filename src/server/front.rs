@@ -158,7 +158,7 @@ where
     // cap like the health check, so monitoring works under load.
     if matches!(route, Route::Ready | Route::Metrics) {
         let authorized = timeout_at(deadline, auth::authorize(live, &req)).await;
-        let ok = matches!(authorized, Ok(Ok(())));
+        let ok = matches!(authorized, Ok(Ok(_)));
         return match route {
             Route::Ready => (
                 Outcome::Routed(route),
