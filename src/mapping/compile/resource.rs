@@ -309,13 +309,15 @@ pub(super) fn compile_resource(
         }
     }
 
-    let conflict_status = r.conflict.as_ref().map(|c| c.status).unwrap_or(
-        if version.as_ref().is_some_and(|v| v.etag) {
-            412
-        } else {
-            409
-        },
-    );
+    // Without a version there is nothing to be stale: a backend 409 then
+    // means something else (a name taken) and goes through the error rules,
+    // unless the mapping declares `conflict` explicitly.
+    let conflict_status = match (&r.conflict, &version) {
+        (Some(c), _) => Some(c.status),
+        (None, Some(v)) if v.etag => Some(412),
+        (None, Some(_)) => Some(409),
+        (None, None) => None,
+    };
     let scan_limit = r
         .scan_limit
         .or(settings.map(|s| s.scan_limit))

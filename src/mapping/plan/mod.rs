@@ -318,7 +318,9 @@ pub struct ResourcePlan {
     pub created: Option<(FieldPath, TimeFormat)>,
     pub last_modified: Option<(FieldPath, TimeFormat)>,
     pub update: UpdateStyle,
-    pub conflict_status: u16,
+    /// The backend status meaning "stale version"; `None`: the type has no
+    /// version and no `conflict`, so no answer is taken for a conflict.
+    pub conflict_status: Option<u16>,
     pub conflict_code: Option<String>,
     pub ops: Operations,
     pub filters: Vec<PushdownPlan>,
