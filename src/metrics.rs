@@ -63,6 +63,9 @@ pub struct Metrics {
     pub reloads: Family<ResultLabels, Counter>,
     /// 1 when the last reload failed (the previous configuration is serving).
     pub config_stale: Gauge,
+    /// Membership PATCHes that failed and whose undo failed too (the
+    /// backend holds part of the change; the answer and the log list it).
+    pub membership_undo_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -142,7 +145,14 @@ impl Metrics {
             "1 while the last reload failed and the previous configuration serves",
             config_stale.clone(),
         );
+        let membership_undo_failures = Counter::default();
+        registry.register(
+            "membership_undo_failures",
+            "Group membership PATCHes left partly applied because undoing a failure failed",
+            membership_undo_failures.clone(),
+        );
         Metrics {
+            membership_undo_failures,
             registry,
             requests,
             request_duration,

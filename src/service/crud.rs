@@ -151,13 +151,28 @@ impl ResourceCtx<'_> {
         id: &str,
         if_match: Option<&str>,
         members: bool,
-        mut change: F,
+        change: F,
     ) -> Result<(Value, Option<String>), ScimError>
     where
         F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
     {
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let _serialized = self.write_locks.lock(&self.res.name, id).await;
+        self.read_modify_write_locked(id, if_match, members, change)
+            .await
+    }
+
+    /// [`Self::read_modify_write`] for a caller holding the write lock of `id`.
+    pub(super) async fn read_modify_write_locked<F>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        members: bool,
+        mut change: F,
+    ) -> Result<(Value, Option<String>), ScimError>
+    where
+        F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
+    {
         let attempts = self.settings.conflict_retries + 1;
         for attempt in 0..attempts {
             let cur = self.fetch(id).await?;
