@@ -112,6 +112,8 @@ mod engine;
 mod members;
 mod parse;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 mod values;
 
