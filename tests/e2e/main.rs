@@ -26,6 +26,7 @@ mod limits;
 mod mapping_errors;
 mod mapping_schema;
 mod metrics;
+mod properties;
 mod reload;
 mod replicas;
 mod root_search;
