@@ -19,6 +19,7 @@ mod entra_both;
 mod explain;
 mod groups;
 mod groups_atomic;
+mod integrity;
 mod jwt;
 mod legacy_peripass_contract;
 mod lifecycle;
