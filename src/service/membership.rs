@@ -63,11 +63,13 @@ impl ResourceCtx<'_> {
         // Waiting for the lock may be cut short: nothing is written yet.
         let guard = self.write_locks.lock(&self.res.name, &id).await;
         let owned = OwnedCtx {
-            res: self
-                .plan
-                .by_name(&self.res.name)
-                .cloned()
-                .ok_or_else(|| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "resource type missing from its plan"))?,
+            res: self.plan.by_name(&self.res.name).cloned().ok_or_else(|| {
+                ScimError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    "resource type missing from its plan",
+                )
+            })?,
             plan: self.plan.clone(),
             client: self.client.clone(),
             settings: self.settings.clone(),

@@ -23,7 +23,9 @@ async fn one_user_backend(record: Value) -> (String, Arc<Mutex<Value>>) {
     let st = state.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
             let st = st.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
@@ -63,7 +65,10 @@ async fn patch_of_display_name_keeps_a_status_the_mapping_cannot_read() {
     let (url, state) = one_user_backend(stored.clone()).await;
     let env = HashMap::from([
         ("PERIPASS_URL".to_string(), url),
-        ("PERIPASS_API_KEY".to_string(), "integrity-test-key".to_string()),
+        (
+            "PERIPASS_API_KEY".to_string(),
+            "integrity-test-key".to_string(),
+        ),
     ]);
     let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
     // Reads leave the attribute out rather than guess.
@@ -245,7 +250,10 @@ fn add_members(ids: std::ops::RangeInclusive<u64>) -> Value {
 #[tokio::test]
 async fn membership_patch_past_the_request_deadline_is_all_or_nothing() {
     let (s, team) = slow_stack(60, "[server]\nrequest_timeout_ms = 2500").await;
-    let r = s.scim().patch(&format!("/Groups/{team}"), &add_members(1..=60)).await;
+    let r = s
+        .scim()
+        .patch(&format!("/Groups/{team}"), &add_members(1..=60))
+        .await;
     assert!(
         r.status == 504 || r.status == 200,
         "{} {}",
@@ -278,7 +286,10 @@ fn many_emails(target_bytes: usize) -> (Value, usize) {
         emails.push(e);
     }
     let n = emails.len();
-    (patch_ops(json!([{"op": "add", "path": "emails", "value": emails}])), n)
+    (
+        patch_ops(json!([{"op": "add", "path": "emails", "value": emails}])),
+        n,
+    )
 }
 
 #[tokio::test]
@@ -299,7 +310,10 @@ async fn a_one_mib_patch_of_distinct_emails_is_answered() {
         .await
         .expect("answered within 10 s");
     let took = started.elapsed();
-    eprintln!("1 MiB PATCH ({n} distinct emails, {} bytes): {took:?}", text.len());
+    eprintln!(
+        "1 MiB PATCH ({n} distinct emails, {} bytes): {took:?}",
+        text.len()
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // The backend holds one work email: the last one added.
     assert_eq!(

@@ -37,7 +37,11 @@ fn all_resources() -> Vec<(String, ResourcePlan)> {
         for f in files {
             let mut text = std::fs::read_to_string(&f).unwrap();
             if !text.contains("base_url:") {
-                text = text.replacen("\nbackend:\n", "\nbackend:\n  base_url: http://127.0.0.1:9\n", 1);
+                text = text.replacen(
+                    "\nbackend:\n",
+                    "\nbackend:\n  base_url: http://127.0.0.1:9\n",
+                    1,
+                );
             }
             let name = f.display().to_string();
             let plans =
@@ -53,7 +57,10 @@ fn all_resources() -> Vec<(String, ResourcePlan)> {
 /// A backend value of one of several shapes; `valid` is one the mapping can read.
 fn field_value(a: &AttrPlan, choice: u8, s: &str, n: i64) -> Option<Value> {
     let valid = || -> Value {
-        if let Some((_, b)) = a.values.get(n.unsigned_abs() as usize % a.values.len().max(1)) {
+        if let Some((_, b)) = a
+            .values
+            .get(n.unsigned_abs() as usize % a.values.len().max(1))
+        {
             return b.clone();
         }
         match a.kind {
@@ -118,7 +125,11 @@ fn record(res: &ResourcePlan, seed: &Seed) -> Value {
         if field.get(&r).is_some() {
             continue; // two attributes on one field: the first decides
         }
-        let (c, s, n) = (seed.choices[i % 64], &seed.strings[i % 64], seed.numbers[i % 64]);
+        let (c, s, n) = (
+            seed.choices[i % 64],
+            &seed.strings[i % 64],
+            seed.numbers[i % 64],
+        );
         if let Some(v) = field_value(a, c, s, n) {
             let _ = field.set(&mut r, v);
         }
@@ -189,21 +200,33 @@ fn writing_what_was_read_reads_the_same() {
 
 /// A PATCH operation on one mapped attribute of `res`, and the SCIM
 /// attribute name it targets.
-fn operation(res: &ResourcePlan, pick: usize, kind: u8, s: &str, n: i64) -> Option<(Value, String)> {
+fn operation(
+    res: &ResourcePlan,
+    pick: usize,
+    kind: u8,
+    s: &str,
+    n: i64,
+) -> Option<(Value, String)> {
     let candidates: Vec<&AttrPlan> = res
         .attributes
         .iter()
         .enumerate()
         .filter(|(i, a)| {
-            a.writable()
-                && !(Some(*i) == res.members_attr && res.ops.add_member.is_some())
+            a.writable() && !(Some(*i) == res.members_attr && res.ops.add_member.is_some())
         })
         .map(|(_, a)| a)
         .collect();
     let a = candidates.get(pick % candidates.len().max(1))?;
-    let value = if let Some((k, _)) = a.values.get(n.unsigned_abs() as usize % a.values.len().max(1)) {
+    let value = if let Some((k, _)) = a
+        .values
+        .get(n.unsigned_abs() as usize % a.values.len().max(1))
+    {
         json!(k)
-    } else if Some(a.target.name.as_str()) == res.members_attr.map(|m| res.attributes[m].target.name.as_str()) {
+    } else if Some(a.target.name.as_str())
+        == res
+            .members_attr
+            .map(|m| res.attributes[m].target.name.as_str())
+    {
         json!([{"value": n.unsigned_abs().to_string()}])
     } else {
         match a.kind {
@@ -224,7 +247,10 @@ fn operation(res: &ResourcePlan, pick: usize, kind: u8, s: &str, n: i64) -> Opti
 fn patch_leaves_every_untargeted_backend_field_as_the_backend_returned_it() {
     for (file, res) in all_resources() {
         let written_some = std::cell::Cell::new(0);
-        let strategy = (seed(), prop::collection::vec((any::<usize>(), any::<u8>()), 1..4));
+        let strategy = (
+            seed(),
+            prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+        );
         runner()
             .run(&strategy, |(s, picks)| {
                 let r = record(&res, &s);
@@ -240,7 +266,9 @@ fn patch_leaves_every_untargeted_backend_field_as_the_backend_returned_it() {
                     }
                 }
                 let body = json!({"schemas": [PATCH_OP_URN], "Operations": ops});
-                let Ok(ops) = parse_patch(&body) else { return Ok(()) };
+                let Ok(ops) = parse_patch(&body) else {
+                    return Ok(());
+                };
                 let mut after = before.clone();
                 if apply_patch(&mut after, &ops, &res).is_err() {
                     return Ok(());
@@ -253,7 +281,10 @@ fn patch_leaves_every_untargeted_backend_field_as_the_backend_returned_it() {
                 written_some.set(written_some.get() + 1);
                 let (mut want, mut got) = (r.clone(), written.clone());
                 for a in &res.attributes {
-                    if targeted.iter().any(|t| t.eq_ignore_ascii_case(&a.target.name)) {
+                    if targeted
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(&a.target.name))
+                    {
                         if let Some(f) = &a.write {
                             if f.to_string().contains('[') {
                                 // An element of a backend array chosen by a

@@ -60,8 +60,8 @@ fn resource() -> impl Strategy<Value = Value> {
 fn operation() -> impl Strategy<Value = (Value, &'static str)> {
     let kind = prop::sample::select(vec!["add", "replace", "remove", "Replace", "Add"]);
     let target = prop_oneof![
-        prop::sample::select(SINGLE.to_vec()).prop_flat_map(|n| text()
-            .prop_map(move |v| (n, Value::String(v)))),
+        prop::sample::select(SINGLE.to_vec())
+            .prop_flat_map(|n| text().prop_map(move |v| (n, Value::String(v)))),
         any::<bool>().prop_map(|b| ("active", Value::Bool(b))),
         emails().prop_map(|e| ("emails", Value::Array(e))),
     ];

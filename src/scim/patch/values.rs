@@ -315,7 +315,7 @@ impl<'a> Listed<'a> {
         let id_hit = element_value(el).is_some_and(|id| {
             self.ids
                 .get(&value_hash(id))
-                .is_some_and(|c| c.iter().any(|w| *w == id))
+                .is_some_and(|c| c.contains(&id))
         });
         id_hit
             || self
