@@ -211,6 +211,22 @@ pub(super) fn compile_resource(
         ),
         _ => {}
     }
+    // A merge patch carries the body version read (the concurrency token);
+    // an `omit` dropping it would make every write blind.
+    if let (UpdateStyle::MergePatch, Some(p), Some(f)) = (
+        r.update,
+        &patch,
+        version.as_ref().and_then(|v| v.field.as_ref()),
+    ) {
+        if p.omit.iter().any(|o| o.to_string() == f.to_string()) {
+            cx.err(
+                format!("{oat}.patch.omit"),
+                format!(
+                    "`{f}` is the version field: with update `merge_patch` it must be sent so the backend can refuse a stale write (or use `version: {{ etag: true }}`)"
+                ),
+            );
+        }
+    }
     if add_member.is_some() != remove_member.is_some() {
         cx.err(&oat, "add_member and remove_member go together");
     }

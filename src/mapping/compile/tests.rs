@@ -98,3 +98,59 @@ fn canonical_values_are_checked() {
         "{errs:?}"
     );
 }
+
+fn versioned(extra: &str, patch_omit: &str) -> String {
+    mapping("{ scim: displayName, field: name }")
+        .replace(
+            "    id: { field: id }\n",
+            &format!("    id: {{ field: id }}\n    version: {{ field: rev }}\n{extra}"),
+        )
+        .replace(
+            "      get: { path: \"/u/{id}\" }\n",
+            &format!("      get: {{ path: \"/u/{{id}}\" }}\n      patch: {{ method: PATCH, path: \"/u/{{id}}\"{patch_omit} }}\n"),
+        )
+}
+
+#[test]
+fn merge_patch_may_not_omit_the_version_field() {
+    let ok = compile_text(
+        "m.yaml",
+        &versioned("    update: merge_patch\n", ""),
+        None,
+        &None,
+    );
+    let r = ok.unwrap_or_else(|e| panic!("{e:?}"));
+    // Without `version` no conflict is detected unless declared; with one, 409.
+    assert_eq!(r[0].conflict_status, Some(409));
+    let errs = compile_text(
+        "m.yaml",
+        &versioned("    update: merge_patch\n", ", omit: [rev]"),
+        None,
+        &None,
+    )
+    .unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("`rev` is the version field")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn no_version_means_no_conflict_status_unless_declared() {
+    let r = compile_text(
+        "m.yaml",
+        &mapping("{ scim: displayName, field: name }"),
+        None,
+        &None,
+    )
+    .unwrap();
+    assert_eq!(r[0].conflict_status, None);
+    let declared = mapping("{ scim: displayName, field: name }").replace(
+        "    id: { field: id }\n",
+        "    id: { field: id }\n    conflict: { status: 409, code: STALE }\n",
+    );
+    let r = compile_text("m.yaml", &declared, None, &None).unwrap();
+    assert_eq!(r[0].conflict_status, Some(409));
+    assert_eq!(r[0].conflict_code.as_deref(), Some("STALE"));
+}
