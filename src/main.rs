@@ -164,10 +164,10 @@ fn check(path: &std::path::Path) -> ExitCode {
             "  list: {} {} (paging {paging})",
             r.ops.list.method, r.ops.list.path
         );
-        println!(
-            "  update: {:?}, conflict status {}",
-            r.update, r.conflict_status
-        );
+        match r.conflict_status {
+            Some(c) => println!("  update: {:?}, conflict status {c}", r.update),
+            None => println!("  update: {:?}, no conflict retries (no version)", r.update),
+        }
         println!("  attributes:");
         for a in &r.attributes {
             let src = match (&a.write, &a.read) {
@@ -236,29 +236,49 @@ fn explain(
             config, None, method, path, body, response,
         ))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    use std::fmt::Write as _;
+    let mut out = String::new();
     if report.calls.is_empty() {
-        println!("no backend call");
+        writeln!(out, "no backend call")?;
     }
     for (i, c) in report.calls.iter().enumerate() {
-        println!("backend call {}: {} {}", i + 1, c.method, c.url);
+        writeln!(out, "backend call {}: {} {}", i + 1, c.method, c.url)?;
         for (k, v) in &c.headers {
-            println!("  {k}: {v}");
+            writeln!(out, "  {k}: {v}")?;
         }
         if let Some(b) = &c.body {
             let pretty = serde_json::from_str::<serde_json::Value>(b)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or_else(|_| b.clone());
-            println!("  body:");
+            writeln!(out, "  body:")?;
             for line in pretty.lines() {
-                println!("    {line}");
+                writeln!(out, "    {line}")?;
             }
         }
     }
-    println!("\nSCIM answer: {}", report.status);
+    writeln!(out, "\nSCIM answer: {}", report.status)?;
     if let Some(b) = &report.body {
-        println!("{}", serde_json::to_string_pretty(b)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(b)?)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(emit(&out))
+}
+
+/// Writes a command's output to stdout. A reader that went away (`… | head`)
+/// ends the command quietly and successfully, as command-line tools do.
+fn emit(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scim-bridge: cannot write the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_tracing(format: LogFormat, level: &str) {

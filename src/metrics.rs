@@ -74,6 +74,9 @@ pub struct Metrics {
     pub audit_lines: Family<ResultLabels, Counter>,
     /// 1 while the audit sink cannot be written.
     pub audit_sink_failing: Gauge,
+    /// Membership PATCHes that failed and whose undo failed too (the
+    /// backend holds part of the change; the answer and the log list it).
+    pub membership_undo_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -183,10 +186,17 @@ impl Metrics {
             "1 while the audit sink cannot be written",
             audit_sink_failing.clone(),
         );
+        let membership_undo_failures = Counter::default();
+        registry.register(
+            "membership_undo_failures",
+            "Group membership PATCHes left partly applied because undoing a failure failed",
+            membership_undo_failures.clone(),
+        );
         Metrics {
             restart_pending,
             audit_lines,
             audit_sink_failing,
+            membership_undo_failures,
             registry,
             requests,
             request_duration,

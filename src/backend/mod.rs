@@ -214,6 +214,11 @@ impl BackendClient {
         self
     }
 
+    /// The metrics this client reports to, if any.
+    pub fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics.as_deref()
+    }
+
     /// Caps applied to each backend this client calls.
     pub fn with_limits(mut self, limits: BackendLimits) -> BackendClient {
         self.limits = limits;

@@ -20,6 +20,8 @@ pub const MAX_COUNT: usize = 1000;
 pub const SCAN_LIMIT: usize = 10_000;
 /// Re-read-and-reapply attempts after a backend version conflict.
 pub const CONFLICT_RETRIES: u32 = 5;
+/// Values one request may give one multi-valued attribute (members, emails, …).
+pub const MAX_VALUES_PER_ATTRIBUTE: usize = 10_000;
 /// The demo's token (`cargo run --example demo` when `SCIM_BRIDGE_TOKEN` is
 /// unset); refused everywhere else, see [`PUBLISHED_TOKENS`].
 pub const DEMO_TOKEN: &str = "scim-demo-token";

@@ -163,6 +163,8 @@ pub struct Settings {
     pub max_count: usize,
     pub scan_limit: usize,
     pub conflict_retries: u32,
+    /// Most values one request may give one multi-valued attribute (`400` beyond).
+    pub max_values_per_attribute: usize,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Serve `GET /metrics` (Prometheus text format).

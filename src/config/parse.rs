@@ -382,6 +382,11 @@ impl Settings {
                 .scim
                 .conflict_retries
                 .unwrap_or(defaults::CONFLICT_RETRIES),
+            max_values_per_attribute: c.positive(
+                "scim.max_values_per_attribute",
+                raw.scim.max_values_per_attribute,
+                defaults::MAX_VALUES_PER_ATTRIBUTE,
+            ),
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
         }

@@ -112,6 +112,7 @@ pub(super) struct RawScim {
     pub(super) max_count: Option<usize>,
     pub(super) scan_limit: Option<usize>,
     pub(super) conflict_retries: Option<u32>,
+    pub(super) max_values_per_attribute: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -5,7 +5,9 @@ use crate::backend::translate_error;
 use crate::mapping::merge::merge_diff;
 use crate::mapping::plan::{member_ids, WriteMode};
 use crate::scim::error::ScimError;
-use crate::scim::patch::{apply_patch, parse_patch, split_member_ops};
+use crate::scim::patch::{
+    apply_patch, check_body_value_cap, check_value_cap, parse_patch, split_member_ops,
+};
 use crate::scim::query::Projection;
 use http::StatusCode;
 use serde_json::Value;
@@ -28,6 +30,7 @@ impl ResourceCtx<'_> {
     }
 
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
+        check_body_value_cap(body, self.settings.max_values_per_attribute)?;
         self.check_unmapped(body)?;
         let op = self
             .res
@@ -156,7 +159,21 @@ impl ResourceCtx<'_> {
                     .patch
                     .as_ref()
                     .ok_or_else(|| self.unsupported("modified"))?;
-                (op, Self::body_bytes(op, merge_diff(&old.record, &new)))
+                let mut diff = merge_diff(&old.record, &new);
+                // The version read goes with the change (the concurrency
+                // token of a body-versioned type), although it did not change.
+                if let Some(f) = self
+                    .res
+                    .version
+                    .as_ref()
+                    .filter(|v| !v.etag)
+                    .and_then(|v| v.field.as_ref())
+                {
+                    if let Some(v) = f.get(&old.record) {
+                        f.set(&mut diff, v.clone()).ok();
+                    }
+                }
+                (op, Self::body_bytes(op, diff))
             }
         };
         let if_match = if self.res.version.as_ref().is_some_and(|v| v.etag) {
@@ -184,13 +201,28 @@ impl ResourceCtx<'_> {
         id: &str,
         if_match: Option<&str>,
         members: bool,
-        mut change: F,
+        change: F,
     ) -> Result<(Value, Option<String>), ScimError>
     where
         F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
     {
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let _serialized = self.write_locks.lock(&self.res.name, id).await;
+        self.read_modify_write_locked(id, if_match, members, change)
+            .await
+    }
+
+    /// [`Self::read_modify_write`] for a caller holding the write lock of `id`.
+    pub(super) async fn read_modify_write_locked<F>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        members: bool,
+        mut change: F,
+    ) -> Result<(Value, Option<String>), ScimError>
+    where
+        F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
+    {
         let attempts = self.settings.conflict_retries + 1;
         for attempt in 0..attempts {
             let cur = self.fetch(id).await?;
@@ -212,12 +244,11 @@ impl ResourceCtx<'_> {
                     self.check_members_exist(&added).await?;
                 }
             }
-            let new = self.res.to_backend_opts(
-                &changed,
-                Some(&cur.record),
-                WriteMode::Replace,
-                members,
-            )?;
+            // Only what the change touched is written; every other field goes
+            // back exactly as read (see `ResourcePlan::to_backend_update`).
+            let new = self
+                .res
+                .to_backend_update(&scim, &changed, &cur.record, members)?;
             if new == cur.record {
                 debug!(resource = %self.res.name, "no change; nothing written");
                 return Ok((
@@ -262,6 +293,7 @@ impl ResourceCtx<'_> {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<(Value, Option<String>), ScimError> {
+        check_body_value_cap(body, self.settings.max_values_per_attribute)?;
         self.check_unmapped(body)?;
         if let Some(bid) = body.get("id").and_then(Value::as_str) {
             if bid != id {
@@ -282,6 +314,7 @@ impl ResourceCtx<'_> {
         if_match: Option<&str>,
     ) -> Result<(Value, Option<String>), ScimError> {
         let ops = parse_patch(body)?;
+        check_value_cap(&ops, self.settings.max_values_per_attribute)?;
         if let (Some(mi), Some(_), Some(_)) = (
             self.res.members_attr,
             &self.res.ops.add_member,
@@ -296,14 +329,18 @@ impl ResourceCtx<'_> {
             }
         }
         let res = self.res;
-        self.read_modify_write(id, if_match, true, |_, mut scim| {
+        self.read_modify_write(id, if_match, true, |_, before| {
+            let mut scim = before.clone();
             apply_patch(&mut scim, &ops, res)?;
-            // RFC 7644 §3.5.2.2: a required attribute may not become unassigned.
-            if let Some(a) = res
-                .attributes
-                .iter()
-                .find(|a| a.required && a.default.is_none() && a.target.extract(&scim).is_none())
-            {
+            // RFC 7644 §3.5.2.2: a required attribute may not become unassigned
+            // (one the backend holds in a form the mapping cannot read is not
+            // touched by an operation that leaves it alone).
+            if let Some(a) = res.attributes.iter().find(|a| {
+                a.required
+                    && a.default.is_none()
+                    && a.target.extract(&before).is_some()
+                    && a.target.extract(&scim).is_none()
+            }) {
                 return Err(ScimError::bad_request(
                     "mutability",
                     format!(

@@ -1,8 +1,9 @@
 //! PATCH of a group whose backend has membership endpoints: one call per
-//! member, undone on failure.
+//! member, undone on failure, in a task of its own so that a request cut
+//! short (deadline, client gone) never leaves half a change behind.
 
-use super::ResourceCtx;
-use crate::backend::{translate_error, BackendResponse};
+use super::{ResourceCtx, WriteLocks};
+use crate::backend::{translate_error, BackendResponse, CALL_STATS};
 use crate::mapping::plan::OpPlan;
 use crate::scim::error::ScimError;
 use crate::scim::patch::{apply_patch, member_delta, PatchOp};
@@ -10,7 +11,33 @@ use crate::scim::query::Projection;
 use bytes::Bytes;
 use http::StatusCode;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::debug;
+
+/// How long a membership PATCH may go on starting member calls, counted from
+/// its start and independent of the request's deadline
+/// (`server.request_timeout_ms`). The PATCH runs in a task of its own: when
+/// the request's deadline passes or the client disconnects, the task goes on
+/// until the whole change is made. Past this deadline it starts no further
+/// call; the calls already made are undone and the answer is `504`.
+pub const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(120);
+
+/// What a membership PATCH task owns (a request's [`ResourceCtx`] borrows).
+struct OwnedCtx {
+    res: Arc<crate::mapping::plan::ResourcePlan>,
+    plan: crate::mapping::Plan,
+    client: crate::backend::BackendClient,
+    settings: crate::config::Settings,
+    base_url: String,
+    request_id: Option<String>,
+}
+
+/// One member call's outcome; `None`: not attempted (the PATCH was already
+/// failing, or past its deadline).
+type MemberResult = (String, Option<Result<(), ScimError>>);
 
 impl ResourceCtx<'_> {
     /// PATCH of a group whose backend has membership endpoints: member
@@ -18,6 +45,9 @@ impl ResourceCtx<'_> {
     /// other attributes go through the version-checked replace. All member ids
     /// are checked before the first call; a failure part-way undoes the calls
     /// already made (RFC 7644 §3.5.2: a PATCH is atomic).
+    ///
+    /// Runs under the resource's write lock, in a spawned task the request
+    /// awaits, so it completes (or is undone) even if the request is dropped.
     pub(super) async fn patch_membership(
         &self,
         id: &str,
@@ -25,7 +55,69 @@ impl ResourceCtx<'_> {
         other_ops: &[PatchOp],
         if_match: Option<&str>,
     ) -> Result<(Value, Option<String>), ScimError> {
-        let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
+        let id = self
+            .res
+            .check_id(id)
+            .ok_or_else(|| self.not_found(id))?
+            .to_string();
+        // Waiting for the lock may be cut short: nothing is written yet.
+        let guard = self.write_locks.lock(&self.res.name, &id).await;
+        let owned = OwnedCtx {
+            res: self.plan.by_name(&self.res.name).cloned().ok_or_else(|| {
+                ScimError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                    "resource type missing from its plan",
+                )
+            })?,
+            plan: self.plan.clone(),
+            client: self.client.clone(),
+            settings: self.settings.clone(),
+            base_url: self.base_url.to_string(),
+            request_id: self.request_id.map(str::to_string),
+        };
+        let (member_ops, other_ops) = (member_ops.to_vec(), other_ops.to_vec());
+        let if_match = if_match.map(str::to_string);
+        let deadline = Instant::now() + MEMBERSHIP_DEADLINE;
+        let task = async move {
+            let _serialized = guard;
+            // The lock is held above; nothing in the task takes it again.
+            let unused = WriteLocks::default();
+            let ctx = ResourceCtx {
+                res: &owned.res,
+                plan: &owned.plan,
+                client: &owned.client,
+                write_locks: &unused,
+                settings: &owned.settings,
+                base_url: &owned.base_url,
+                request_id: owned.request_id.as_deref(),
+            };
+            ctx.membership_locked(&id, &member_ops, &other_ops, if_match.as_deref(), deadline)
+                .await
+        };
+        // The request's backend call count follows the task.
+        let handle = match CALL_STATS.try_with(Arc::clone) {
+            Ok(stats) => tokio::spawn(CALL_STATS.scope(stats, task)),
+            Err(_) => tokio::spawn(task),
+        };
+        handle.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "membership PATCH task failed");
+            Err(ScimError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "the membership change failed",
+            ))
+        })
+    }
+
+    async fn membership_locked(
+        &self,
+        id: &str,
+        member_ops: &[PatchOp],
+        other_ops: &[PatchOp],
+        if_match: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(Value, Option<String>), ScimError> {
         let mi = self.res.members_attr.expect("checked by caller");
         let attr = &self.res.attributes[mi];
         let mp = attr.members.as_ref().expect("members attribute");
@@ -41,6 +133,8 @@ impl ResourceCtx<'_> {
             .map(str::to_string)
             .collect();
         self.check_member_ids(&named)?;
+        // Read under the lock, right before the first write: `If-Match` is
+        // checked against the version the change is made over.
         let cur = self.fetch(id).await?;
         self.check_if_match(if_match, &cur)?;
         let current: Vec<String> = match &attr.read {
@@ -61,18 +155,27 @@ impl ResourceCtx<'_> {
         self.check_member_ids(&to_remove)?;
         self.check_members_exist(&to_add).await?;
         debug!(resource = %self.res.name, add = to_add.len(), remove = to_remove.len(), "membership calls");
+        let stop = AtomicBool::new(false);
         let mut done: Vec<(bool, String)> = Vec::new();
         let mut failure = None;
         for (adding, list) in [(true, &to_add), (false, &to_remove)] {
-            if failure.is_some() {
-                break;
-            }
-            let results = self.membership_calls(id, adding, list).await;
+            let results = self
+                .membership_calls(id, adding, list, Some((&stop, deadline)))
+                .await;
             for (m, r) in results {
                 match r {
-                    Ok(()) => done.push((adding, m)),
-                    Err(e) => {
+                    Some(Ok(())) => done.push((adding, m)),
+                    Some(Err(e)) => {
                         failure.get_or_insert(e);
+                    }
+                    None => {
+                        failure.get_or_insert_with(|| {
+                            ScimError::new(
+                                StatusCode::GATEWAY_TIMEOUT,
+                                None,
+                                "the membership change took too long and was undone",
+                            )
+                        });
                     }
                 }
             }
@@ -80,7 +183,7 @@ impl ResourceCtx<'_> {
         if failure.is_none() && !other_ops.is_empty() {
             let res = self.res;
             if let Err(e) = self
-                .read_modify_write(id, None, false, |_, mut scim| {
+                .read_modify_write_locked(id, None, false, |_, mut scim| {
                     apply_patch(&mut scim, other_ops, res)?;
                     Ok(scim)
                 })
@@ -97,13 +200,16 @@ impl ResourceCtx<'_> {
         Ok((self.render(&f, &Projection::default()), self.version(&f)))
     }
 
-    /// Runs add/remove member calls, a few at a time; returns each member's result.
-    pub(super) async fn membership_calls(
+    /// Runs add/remove member calls, a few at a time; returns each member's
+    /// result. With `guard`, a call is not started once the flag is set
+    /// (a call failed) or the deadline passed.
+    async fn membership_calls(
         &self,
         id: &str,
         adding: bool,
         members: &[String],
-    ) -> Vec<(String, Result<(), ScimError>)> {
+        guard: Option<(&AtomicBool, Instant)>,
+    ) -> Vec<MemberResult> {
         use futures_util::stream::{self, StreamExt};
         let op = if adding {
             &self.res.ops.add_member
@@ -115,7 +221,18 @@ impl ResourceCtx<'_> {
         };
         let futs: Vec<_> = members
             .iter()
-            .map(|m| self.member_call(op, id, m.clone(), adding))
+            .map(|m| async move {
+                if let Some((stop, deadline)) = guard {
+                    if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                        return (m.clone(), None);
+                    }
+                }
+                let (m, r) = self.member_call(op, id, m.clone(), adding).await;
+                if let (Some((stop, _)), Err(_)) = (guard, &r) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                (m, Some(r))
+            })
             .collect();
         stream::iter(futs).buffer_unordered(8).collect().await
     }
@@ -185,19 +302,22 @@ impl ResourceCtx<'_> {
             .map(|(_, m)| m.clone())
             .collect();
         let mut left = Vec::new();
-        for (m, r) in self.membership_calls(id, false, &adds).await {
-            if r.is_err() {
+        for (m, r) in self.membership_calls(id, false, &adds, None).await {
+            if !matches!(r, Some(Ok(()))) {
                 left.push(format!("added {m}"));
             }
         }
-        for (m, r) in self.membership_calls(id, true, &removes).await {
-            if r.is_err() {
+        for (m, r) in self.membership_calls(id, true, &removes, None).await {
+            if !matches!(r, Some(Ok(()))) {
                 left.push(format!("removed {m}"));
             }
         }
         if left.is_empty() {
             cause
         } else {
+            if let Some(m) = self.client.metrics() {
+                m.membership_undo_failures.inc();
+            }
             tracing::error!(resource = %self.res.name, id, left = ?left, "membership change failed and could not be fully undone");
             ScimError::new(
                 cause.status,

@@ -196,7 +196,7 @@ impl ResourceCtx<'_> {
     }
 
     fn is_conflict(&self, resp: &BackendResponse) -> bool {
-        if resp.status.as_u16() != self.res.conflict_status {
+        if Some(resp.status.as_u16()) != self.res.conflict_status {
             return false;
         }
         match &self.res.conflict_code {

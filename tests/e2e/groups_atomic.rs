@@ -126,6 +126,15 @@ async fn failed_undo_lists_exactly_the_members_left_applied() {
         .unwrap_or_else(|| panic!("detail names what is left: {detail}"));
     let listed: Vec<&str> = listed.split(", ").collect();
     assert_eq!(listed, vec![format!("added {}", left[0])], "{detail}");
+    // Counted, for alerting.
+    let admin = TestClient::new(format!("http://{}", s.bridge.addr)).without_token();
+    let metrics = String::from_utf8(admin.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "scim_bridge_membership_undo_failures_total 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -211,6 +211,22 @@ pub(super) fn compile_resource(
         ),
         _ => {}
     }
+    // A merge patch carries the body version read (the concurrency token);
+    // an `omit` dropping it would make every write blind.
+    if let (UpdateStyle::MergePatch, Some(p), Some(f)) = (
+        r.update,
+        &patch,
+        version.as_ref().and_then(|v| v.field.as_ref()),
+    ) {
+        if p.omit.iter().any(|o| o.to_string() == f.to_string()) {
+            cx.err(
+                format!("{oat}.patch.omit"),
+                format!(
+                    "`{f}` is the version field: with update `merge_patch` it must be sent so the backend can refuse a stale write (or use `version: {{ etag: true }}`)"
+                ),
+            );
+        }
+    }
     if add_member.is_some() != remove_member.is_some() {
         cx.err(&oat, "add_member and remove_member go together");
     }
@@ -320,14 +336,14 @@ pub(super) fn compile_resource(
         }
     }
 
-    // Without a version there is nothing to be stale: no answer is a version
-    // conflict unless `conflict` says so (a backend 409 for a taken name
-    // must reach the client, not be retried as a conflict).
+    // Without a version there is nothing to be stale: a backend 409 then
+    // means something else (a name taken) and goes through the error rules,
+    // unless the mapping declares `conflict` explicitly.
     let conflict_status = match (&r.conflict, &version) {
-        (Some(c), _) => c.status,
-        (None, Some(v)) if v.etag => 412,
-        (None, Some(_)) => 409,
-        (None, None) => 0,
+        (Some(c), _) => Some(c.status),
+        (None, Some(v)) if v.etag => Some(412),
+        (None, Some(_)) => Some(409),
+        (None, None) => None,
     };
     let scan_limit = r
         .scan_limit

@@ -124,15 +124,21 @@ fn conflict_defaults_follow_the_version_style() {
     };
     assert_eq!(
         with("").conflict_status,
-        0,
+        None,
         "no version: no conflict status"
     );
-    assert_eq!(with("    version: { field: v }\n").conflict_status, 409);
-    assert_eq!(with("    version: { etag: true }\n").conflict_status, 412);
+    assert_eq!(
+        with("    version: { field: v }\n").conflict_status,
+        Some(409)
+    );
+    assert_eq!(
+        with("    version: { etag: true }\n").conflict_status,
+        Some(412)
+    );
     assert_eq!(
         with("    version: { etag: true, field: v }\n    conflict: { status: 409 }\n")
             .conflict_status,
-        409
+        Some(409)
     );
 }
 
@@ -156,4 +162,60 @@ fn bracketed_filter_param_is_accepted_and_encoded() {
         path.ends_with("&filter%5Busername%5D=j%20doe%26x"),
         "{path}"
     );
+}
+
+fn versioned(extra: &str, patch_omit: &str) -> String {
+    mapping("{ scim: displayName, field: name }")
+        .replace(
+            "    id: { field: id }\n",
+            &format!("    id: {{ field: id }}\n    version: {{ field: rev }}\n{extra}"),
+        )
+        .replace(
+            "      get: { path: \"/u/{id}\" }\n",
+            &format!("      get: {{ path: \"/u/{{id}}\" }}\n      patch: {{ method: PATCH, path: \"/u/{{id}}\"{patch_omit} }}\n"),
+        )
+}
+
+#[test]
+fn merge_patch_may_not_omit_the_version_field() {
+    let ok = compile_text(
+        "m.yaml",
+        &versioned("    update: merge_patch\n", ""),
+        None,
+        &None,
+    );
+    let r = ok.unwrap_or_else(|e| panic!("{e:?}"));
+    // Without `version` no conflict is detected unless declared; with one, 409.
+    assert_eq!(r[0].conflict_status, Some(409));
+    let errs = compile_text(
+        "m.yaml",
+        &versioned("    update: merge_patch\n", ", omit: [rev]"),
+        None,
+        &None,
+    )
+    .unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("`rev` is the version field")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn no_version_means_no_conflict_status_unless_declared() {
+    let r = compile_text(
+        "m.yaml",
+        &mapping("{ scim: displayName, field: name }"),
+        None,
+        &None,
+    )
+    .unwrap();
+    assert_eq!(r[0].conflict_status, None);
+    let declared = mapping("{ scim: displayName, field: name }").replace(
+        "    id: { field: id }\n",
+        "    id: { field: id }\n    conflict: { status: 409, code: STALE }\n",
+    );
+    let r = compile_text("m.yaml", &declared, None, &None).unwrap();
+    assert_eq!(r[0].conflict_status, Some(409));
+    assert_eq!(r[0].conflict_code.as_deref(), Some("STALE"));
 }

@@ -318,9 +318,9 @@ pub struct ResourcePlan {
     pub created: Option<(FieldPath, TimeFormat)>,
     pub last_modified: Option<(FieldPath, TimeFormat)>,
     pub update: UpdateStyle,
-    /// The backend status meaning "stale version"; 0: none (no `version`
-    /// and no `conflict` in the mapping).
-    pub conflict_status: u16,
+    /// The backend status meaning "stale version"; `None`: the type has no
+    /// version and no `conflict`, so no answer is taken for a conflict.
+    pub conflict_status: Option<u16>,
     pub conflict_code: Option<String>,
     pub ops: Operations,
     pub filters: Vec<PushdownPlan>,

@@ -132,6 +132,45 @@ impl ResourcePlan {
         mode: WriteMode,
         members: bool,
     ) -> Result<Value, ScimError> {
+        self.write_fields(scim, base, mode, members, None)
+    }
+
+    /// The record an update writes when a client changed the SCIM view
+    /// `before` (read from `base`, the record just fetched) into `after`.
+    ///
+    /// Only attributes whose SCIM value differs between `before` and `after`
+    /// are written; every other backend field is sent back exactly as the
+    /// backend returned it. So a value the mapping cannot read (an enum value
+    /// missing from `values`, an empty string, a shape it does not know) is
+    /// carried through untouched, and a `default` is written only when the
+    /// client removed the attribute.
+    pub fn to_backend_update(
+        &self,
+        before: &Value,
+        after: &Value,
+        base: &Value,
+        members: bool,
+    ) -> Result<Value, ScimError> {
+        self.write_fields(after, Some(base), WriteMode::Replace, members, Some(before))
+    }
+
+    /// Whether attribute `i` has the same SCIM value in both views (members:
+    /// the same ids in the same order).
+    fn unchanged(&self, i: usize, a: &AttrPlan, before: &Value, after: &Value) -> bool {
+        if Some(i) == self.members_attr {
+            return member_ids(before, &a.target.name) == member_ids(after, &a.target.name);
+        }
+        a.target.extract(before) == a.target.extract(after)
+    }
+
+    fn write_fields(
+        &self,
+        scim: &Value,
+        base: Option<&Value>,
+        mode: WriteMode,
+        members: bool,
+        before: Option<&Value>,
+    ) -> Result<Value, ScimError> {
         if !scim.is_object() {
             return Err(ScimError::invalid_syntax(
                 "the request body must be a JSON object",
@@ -141,6 +180,9 @@ impl ResourcePlan {
         for (i, a) in self.attributes.iter().enumerate() {
             let Some(field) = &a.write else { continue };
             if !members && Some(i) == self.members_attr {
+                continue;
+            }
+            if before.is_some_and(|b| self.unchanged(i, a, b, scim)) {
                 continue;
             }
             let incoming = if Some(i) == self.members_attr {

@@ -117,6 +117,8 @@ mod eval;
 mod lexer;
 mod parser;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

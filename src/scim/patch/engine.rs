@@ -267,9 +267,9 @@ impl Engine<'_> {
         match (kind, value) {
             // Entra's `remove members` + value list: only the listed members go, never all.
             (OpKind::Remove, Some(listed)) if multi => {
-                let listed = as_slice(listed);
+                let listed = Listed::new(as_slice(listed));
                 let mut elems = take_elements(map.remove(&t.key));
-                elems.retain(|e| !listed.iter().any(|w| same_element(w, e)));
+                elems.retain(|e| !listed.names(e));
                 put_elements(map, &t.key, elems, true);
             }
             (OpKind::Remove, _) | (_, None) => {
@@ -279,9 +279,11 @@ impl Engine<'_> {
                 let old = take_elements(map.remove(&t.key));
                 let mut elems = if kind == OpKind::Add { old } else { Vec::new() };
                 let mut touched = Vec::new();
+                let mut index = ValueIndex::of(&elems);
                 for item in as_slice(value).iter().filter(|v| !v.is_null()) {
                     let item = self.normalize_item(t, item);
-                    if !elems.contains(&item) {
+                    if !index.contains(&elems, &item) {
+                        index.insert(&item, elems.len());
                         elems.push(item);
                         touched.push(elems.len() - 1);
                     }

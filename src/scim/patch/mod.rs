@@ -112,6 +112,8 @@ mod engine;
 mod members;
 mod parse;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 mod values;
 
@@ -120,6 +122,70 @@ pub use members::{member_delta, member_value, split_member_ops};
 pub use parse::parse_patch;
 pub use values::coerce;
 use values::render_path;
+
+/// Counts the values one request gives each multi-valued attribute
+/// (`members`, `emails`, …), over all its operations, and refuses more than
+/// `cap` for any one attribute (`invalidValue`). Attributes are counted by
+/// the path or key the client wrote, case-insensitively.
+pub fn check_value_cap(ops: &[PatchOp], cap: usize) -> Result<(), PatchError> {
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for op in ops {
+        match (&op.path, &op.value) {
+            (Some(p), Some(v)) => {
+                let key = match &p.attr.urn {
+                    Some(u) => format!("{u}:{}", p.attr.name),
+                    None => p.attr.name.clone(),
+                };
+                let n = match v {
+                    Value::Array(a) => a.len(),
+                    _ => 1,
+                };
+                *counts.entry(key.to_ascii_lowercase()).or_default() += n;
+            }
+            (None, Some(v)) => count_arrays(v, "", 0, &mut counts),
+            _ => {}
+        }
+    }
+    check_counts(counts, cap)
+}
+
+/// [`check_value_cap`] for a resource body (POST, PUT): every array in it,
+/// at the top level and inside extension objects.
+pub fn check_body_value_cap(body: &Value, cap: usize) -> Result<(), PatchError> {
+    let mut counts = Default::default();
+    count_arrays(body, "", 0, &mut counts);
+    check_counts(counts, cap)
+}
+
+fn count_arrays(
+    v: &Value,
+    prefix: &str,
+    depth: usize,
+    counts: &mut std::collections::HashMap<String, usize>,
+) {
+    let Value::Object(o) = v else { return };
+    for (k, v) in o {
+        let key = format!("{prefix}{}", k.to_ascii_lowercase());
+        match v {
+            Value::Array(a) => *counts.entry(key).or_default() += a.len(),
+            Value::Object(_) if depth == 0 => count_arrays(v, &format!("{key}:"), 1, counts),
+            _ => {}
+        }
+    }
+}
+
+fn check_counts(
+    counts: std::collections::HashMap<String, usize>,
+    cap: usize,
+) -> Result<(), PatchError> {
+    match counts.into_iter().filter(|(_, n)| *n > cap).max_by_key(|(_, n)| *n) {
+        None => Ok(()),
+        Some((attr, n)) => Err(invalid_value(format!(
+            "too many values for {}: {n} in one request, at most {cap} (scim.max_values_per_attribute); send them in several requests",
+            quote(&attr)
+        ))),
+    }
+}
 
 /// Applies `ops` in order, atomically: they run on a clone that replaces
 /// `resource` only if every operation succeeded.

@@ -1,0 +1,343 @@
+//! Data integrity (issue 10): a write changes only what the client asked
+//! for; a membership PATCH cut short is all or nothing; large multi-valued
+//! adds are answered; a merge patch carries the version; a uniqueness
+//! conflict on a version-less type is answered, not retried; `explain`
+//! into a closed pipe exits quietly.
+use crate::support::*;
+use http::Method;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A one-user backend speaking the Peripass user API's GET and PUT, holding
+/// whatever it is given (a real Peripass may hold statuses the mapping does
+/// not know, such as `LOCKED`). Returns its base URL and the record.
+async fn one_user_backend(record: Value) -> (String, Arc<Mutex<Value>>) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let state = Arc::new(Mutex::new(record));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let st = state.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let st = st.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let st = st.clone();
+                    async move {
+                        let method = req.method().clone();
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let mut rec = st.lock().unwrap();
+                        if method == Method::PUT {
+                            let mut new: Value = serde_json::from_slice(&body).unwrap();
+                            new["version"] = json!(rec["version"].as_u64().unwrap_or(0) + 1);
+                            *rec = new;
+                        }
+                        let out = http::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(bytes::Bytes::from(rec.to_string())))
+                            .unwrap();
+                        Ok::<_, hyper::Error>(out)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    (url, state)
+}
+
+#[tokio::test]
+async fn patch_of_display_name_keeps_a_status_the_mapping_cannot_read() {
+    let stored = json!({
+        "userId": 7, "version": 3, "login": "jdoe", "displayName": "J Doe",
+        "status": "LOCKED", "role": "Operator", "lockReason": {"by": "admin", "at": [1, 2]},
+        "contact": {"email": "jdoe@example.com", "mobile": null}
+    });
+    let (url, state) = one_user_backend(stored.clone()).await;
+    let env = HashMap::from([
+        ("PERIPASS_URL".to_string(), url),
+        (
+            "PERIPASS_API_KEY".to_string(),
+            "integrity-test-key".to_string(),
+        ),
+    ]);
+    let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
+    // Reads leave the attribute out rather than guess.
+    let r = bridge.client.get("/Users/7").await;
+    assert_eq!(r.status, 200);
+    assert!(r.json().get("active").is_none(), "{}", r.json());
+    let r = bridge
+        .client
+        .patch(
+            "/Users/7",
+            &patch_ops(json!([{"op": "replace", "path": "displayName", "value": "Jane Doe"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let now = state.lock().unwrap().clone();
+    assert_eq!(now["displayName"], "Jane Doe");
+    assert_eq!(now["status"], "LOCKED", "{now}");
+    // Every other field is exactly what the backend returned.
+    let mut want = stored;
+    want["displayName"] = json!("Jane Doe");
+    want["version"] = json!(4);
+    assert_eq!(now, want);
+}
+
+fn temp_settings(dir: &TempDir, mapping: &str, base_url: &str) -> std::path::PathBuf {
+    std::fs::write(dir.0.join("m.yaml"), mapping).unwrap();
+    let path = dir.0.join("settings.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"{base_url}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn merge_patch_with_a_body_version_sends_the_version_read() {
+    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let mapping = peripass
+        .replacen("    update: replace\n", "    update: merge_patch\n", 1)
+        .replacen(
+            "      replace: { method: PUT, path: \"/api/v1/users/{id}\" }\n",
+            "      patch: { method: PATCH, path: \"/api/v1/users/{id}\" }\n",
+            1,
+        );
+    assert_ne!(mapping, peripass);
+    let dir = TempDir::new();
+    let settings = temp_settings(&dir, &mapping, "http://127.0.0.1:9");
+    let report = scim_bridge::explain::explain(
+        &settings,
+        Some(HashMap::new()),
+        Method::PATCH,
+        "/Users/7",
+        Some(patch_ops(json!([{"op": "replace", "path": "displayName", "value": "New"}])).to_string()),
+        Some(json!({"userId": 7, "version": 5, "login": "jdoe", "displayName": "Old", "status": "ACTIVE"})),
+    )
+    .await
+    .unwrap();
+    let patch = report
+        .calls
+        .iter()
+        .find(|c| c.method == "PATCH")
+        .expect("a PATCH call");
+    let body: Value = serde_json::from_str(patch.body.as_deref().unwrap()).unwrap();
+    // The concurrency token goes with the change; nothing else unchanged does.
+    assert_eq!(body, json!({"displayName": "New", "version": 5}));
+}
+
+#[tokio::test]
+async fn renaming_a_version_less_group_to_a_taken_name_is_409_after_one_write() {
+    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let mapping = peripass.replacen(
+        "      pattern: \"T-[0-9]{4,}\"\n    version:\n      field: version\n    conflict: { status: 409, code: VERSION_CONFLICT }\n",
+        "      pattern: \"T-[0-9]{4,}\"\n",
+        1,
+    );
+    assert_ne!(mapping, peripass, "the Group's version lines moved");
+    let backend = peripass::spawn(peripass::Options {
+        seed_teams: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let env = HashMap::from([
+        ("PERIPASS_URL".to_string(), backend.base_url()),
+        ("PERIPASS_API_KEY".to_string(), backend.api_key()),
+    ]);
+    let settings = format!(
+        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
+    );
+    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping)], env).await;
+    backend.clear_requests();
+    let r = bridge
+        .client
+        .patch(
+            "/Groups/T-0001",
+            &patch_ops(json!([{"op": "replace", "path": "displayName", "value": "Team 2"}])),
+        )
+        .await;
+    r.assert_scim_error(409, Some("uniqueness"));
+    let writes = backend
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert_eq!(writes, 1, "one write attempt, no conflict retries");
+}
+
+#[test]
+fn explain_into_a_closed_pipe_exits_quietly() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new();
+    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let settings = temp_settings(&dir, &peripass, "http://127.0.0.1:9");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .arg("explain")
+        .arg("--config")
+        .arg(&settings)
+        .arg("GET")
+        .arg("/Users?filter=userName%20eq%20%22a%22")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the first line is written (`… | head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    save_process_output("scim-bridge-explain-closed-pipe", &out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
+
+/// Waits until the backend has had no request for a while (the bridge's
+/// membership task finished), then returns the team's member count.
+async fn settled_members(s: &PeripassStack, team: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (s.backend.request_count(), Instant::now());
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = s.backend.request_count();
+        if n != last.0 {
+            last = (n, Instant::now());
+        } else if last.1.elapsed() > Duration::from_millis(1500) {
+            break;
+        }
+    }
+    s.backend.team(team).unwrap()["memberIds"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+async fn slow_stack(users: usize, extra: &str) -> (PeripassStack, String) {
+    let s = PeripassStack::start_custom(
+        peripass::Options {
+            seed_users: users,
+            seed_teams: 1,
+            ..Default::default()
+        },
+        StackConfig {
+            backend_extra: "max_rps = 0",
+            extra,
+            ..Default::default()
+        },
+    )
+    .await;
+    s.backend.set_latency_ms(200);
+    (s, "T-0001".to_string())
+}
+
+fn add_members(ids: std::ops::RangeInclusive<u64>) -> Value {
+    let members: Vec<Value> = ids.map(|i| json!({"value": i.to_string()})).collect();
+    patch_ops(json!([{"op": "add", "path": "members", "value": members}]))
+}
+
+#[tokio::test]
+async fn membership_patch_past_the_request_deadline_is_all_or_nothing() {
+    let (s, team) = slow_stack(60, "[server]\nrequest_timeout_ms = 2500").await;
+    let r = s
+        .scim()
+        .patch(&format!("/Groups/{team}"), &add_members(1..=60))
+        .await;
+    assert!(
+        r.status == 504 || r.status == 200,
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let n = settled_members(&s, &team).await;
+    assert!(n == 0 || n == 60, "{n} of 60 members persisted");
+}
+
+#[tokio::test]
+async fn membership_patch_of_a_client_that_disconnects_is_all_or_nothing() {
+    let (s, team) = slow_stack(40, "").await;
+    let (path, body) = (format!("/Groups/{team}"), add_members(1..=40));
+    let send = s.scim().patch(&path, &body);
+    // The client gives up (and closes the connection) part-way.
+    assert!(tokio::time::timeout(Duration::from_millis(1300), send)
+        .await
+        .is_err());
+    let n = settled_members(&s, &team).await;
+    assert!(n == 0 || n == 40, "{n} of 40 members persisted");
+}
+
+fn many_emails(target_bytes: usize) -> (Value, usize) {
+    let mut emails = Vec::new();
+    let mut size = 0;
+    while size < target_bytes - 200 {
+        let e = json!({"value": format!("user{}@example.com", emails.len()), "type": "work"});
+        size += e.to_string().len() + 1;
+        emails.push(e);
+    }
+    let n = emails.len();
+    (
+        patch_ops(json!([{"op": "add", "path": "emails", "value": emails}])),
+        n,
+    )
+}
+
+#[tokio::test]
+async fn a_one_mib_patch_of_distinct_emails_is_answered() {
+    let s = PeripassStack::start_with(
+        peripass::Options {
+            seed_users: 1,
+            ..Default::default()
+        },
+        "[scim]\nmax_values_per_attribute = 1000000",
+    )
+    .await;
+    let (body, n) = many_emails(1024 * 1024);
+    let text = body.to_string();
+    assert!(text.len() <= 1024 * 1024, "{}", text.len());
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), s.scim().patch("/Users/1", &body))
+        .await
+        .expect("answered within 10 s");
+    let took = started.elapsed();
+    eprintln!(
+        "1 MiB PATCH ({n} distinct emails, {} bytes): {took:?}",
+        text.len()
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The backend holds one work email: the last one added.
+    assert_eq!(
+        s.backend.user(1).unwrap()["contact"]["email"],
+        json!(format!("user{}@example.com", n - 1))
+    );
+}
+
+#[tokio::test]
+async fn more_values_than_the_cap_are_refused() {
+    let s = PeripassStack::start_with(
+        peripass::Options {
+            seed_users: 1,
+            ..Default::default()
+        },
+        "[scim]\nmax_values_per_attribute = 100",
+    )
+    .await;
+    let (body, _) = many_emails(8 * 1024);
+    let r = s.scim().patch("/Users/1", &body).await;
+    let e = r.assert_scim_error(400, Some("invalidValue"));
+    assert!(e["detail"].as_str().unwrap().contains("at most 100"), "{e}");
+    s.backend.clear_requests();
+    // Within the cap, the same attribute is accepted.
+    let (body, _) = many_emails(2 * 1024);
+    assert_eq!(s.scim().patch("/Users/1", &body).await.status, 200);
+}
