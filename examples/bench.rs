@@ -53,12 +53,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The allocator `scim-bridge serve` uses, so the in-process bridge runs as
-/// it does in the binary; the hop, the stub and the load generator get it
-/// too, so the hop stays the limit it is meant to be.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const TOKEN: &str = "bench-token-0123456789";
 const API_KEY: &str = "bench-api-key";
 const USAGE: &str = "\

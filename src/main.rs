@@ -9,13 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// mimalloc instead of the system allocator: the request path allocates and
-/// frees many small, short-lived objects (JSON trees, strings, headers), and
-/// glibc malloc/free was the largest item of the CPU profile under load
-/// (docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "scim-bridge",

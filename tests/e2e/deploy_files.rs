@@ -200,8 +200,16 @@ fn config_map_loads_and_carries_the_shipped_mapping() {
         .as_u64()
         .expect("spec.replicas");
     let caps = settings.backend_limits;
-    assert_eq!(u64::from(caps.max_rps) * replicas, 300, "{caps:?} × {replicas}");
-    assert_eq!(caps.max_concurrency as u64 * replicas, 48, "{caps:?} × {replicas}");
+    assert_eq!(
+        u64::from(caps.max_rps) * replicas,
+        300,
+        "{caps:?} × {replicas}"
+    );
+    assert_eq!(
+        caps.max_concurrency as u64 * replicas,
+        48,
+        "{caps:?} × {replicas}"
+    );
     assert!(caps.max_rps >= 50, "{caps:?}");
 }
 
