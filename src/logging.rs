@@ -16,8 +16,13 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = tracing_subscriber::EnvFilter::new(filter);
+    // Colours only for a person at a terminal: escape codes in a log file or
+    // a collector are noise, and painting every field name costs time on
+    // every request's line.
+    let ansi = format == LogFormat::Pretty && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     match format {
         LogFormat::Json => Box::new(b.json().finish()),

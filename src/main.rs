@@ -334,6 +334,13 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
             }
         };
         tracing::info!(addr = %listener.local_addr()?, base_path = %settings.base_path, resource_types = plan.resources.len(), "scim-bridge listening");
+        let caps = settings.backend_limits;
+        tracing::info!(
+            max_rps = caps.max_rps,
+            max_concurrency = caps.max_concurrency,
+            queue_timeout_ms = caps.queue_timeout.as_millis() as u64,
+            "backend caps (per process and backend; max_rps 0 = no cap; N replicas send up to N times these)"
+        );
         let state = Arc::new(scim_bridge::AppState::new(settings, plan).with_env(env));
         scim_bridge::run_with(
             listener,

@@ -228,6 +228,9 @@ impl BackendClient {
     /// The guard of the backend at `base_url` (created on first use).
     pub fn guard(&self, base_url: &str) -> Arc<Guard> {
         let mut g = self.guards.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(guard) = g.get(base_url) {
+            return guard.clone();
+        }
         g.entry(base_url.to_string())
             .or_insert_with(|| Arc::new(Guard::new(self.limits)))
             .clone()
@@ -252,7 +255,13 @@ impl BackendClient {
     /// loaded the same files; should they have become unreadable since,
     /// the error is logged and every HTTPS call fails verification (no
     /// trust anchors) rather than trusting anything.
-    pub fn new(read_retries: u32, tls: &BackendTlsSettings) -> BackendClient {
+    /// Its caps are `limits`; the connection pool keeps up to
+    /// `limits.max_concurrency` idle connections per backend host.
+    pub fn new(
+        read_retries: u32,
+        tls: &BackendTlsSettings,
+        limits: BackendLimits,
+    ) -> BackendClient {
         let config = tls_client_config(tls).unwrap_or_else(|e| {
             error!(error = %e, "backend TLS settings unusable; HTTPS backend calls will fail");
             rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -263,7 +272,11 @@ impl BackendClient {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth()
         });
-        BackendClient::with_transport(read_retries, Transport::http(config))
+        BackendClient::with_transport(
+            read_retries,
+            Transport::http(config, limits.max_concurrency),
+        )
+        .with_limits(limits)
     }
 
     /// A client carrying its calls over `transport`.
@@ -364,12 +377,12 @@ impl BackendClient {
         }
         if let Some(m) = &self.metrics {
             let status = match result {
-                Ok(r) => r.status.as_str().to_string(),
-                Err(BackendError::Timeout(_)) => "timeout".into(),
-                Err(BackendError::Connect(_)) => "connect_error".into(),
-                Err(_) => "error".into(),
+                Ok(r) => r.status.as_str(),
+                Err(BackendError::Timeout(_)) => "timeout",
+                Err(BackendError::Connect(_)) => "connect_error",
+                Err(_) => "error",
             };
-            m.record_backend(call.op, &status, elapsed);
+            m.record_backend(call.op, status, elapsed);
             if matches!(result, Ok(r) if r.status == StatusCode::TOO_MANY_REQUESTS) {
                 m.backend_rate_limited.inc();
             }

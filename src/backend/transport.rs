@@ -16,6 +16,10 @@ use tracing::warn;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// Idle connections kept per backend host at most, whatever the concurrency
+/// cap (`max_rps = 0` with a huge `max_concurrency` must not keep thousands).
+pub const MAX_IDLE_PER_HOST: usize = 1024;
+
 /// A built request: `None` body for calls without one.
 pub type OutgoingRequest = Request<Option<Bytes>>;
 
@@ -28,12 +32,15 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// A pooled HTTP(S) client using `tls` for `https://` backends.
-    pub fn http(tls: rustls::ClientConfig) -> Transport {
+    /// A pooled HTTP(S) client using `tls` for `https://` backends, keeping
+    /// up to `max_idle_per_host` idle connections per backend: sized to the
+    /// backend concurrency cap, so every call the cap lets through at once
+    /// finds a kept-alive connection next time instead of opening one.
+    pub fn http(tls: rustls::ClientConfig, max_idle_per_host: usize) -> Transport {
         Transport::Http(Box::new(
             Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(60))
-                .pool_max_idle_per_host(64)
+                .pool_max_idle_per_host(max_idle_per_host.clamp(1, MAX_IDLE_PER_HOST))
                 .build(https_connector(tls)),
         ))
     }

@@ -46,8 +46,10 @@ pub const PUBLISHED_TOKENS: &[&str] = &[
 pub const TLS_RELOAD_INTERVAL_MS: u64 = 1000;
 /// Backend calls in flight at once, per backend (further calls queue).
 pub const BACKEND_MAX_CONCURRENCY: usize = 32;
-/// Backend calls started per second, per backend (token bucket; 0: no cap).
-pub const BACKEND_MAX_RPS: u32 = 50;
+/// Backend calls started per second, per backend and per process (token
+/// bucket; 0: no cap). Entra sends up to ~25 requests/s per tenant and a
+/// PATCH costs two calls (read, write): 100 carries that with room to spare.
+pub const BACKEND_MAX_RPS: u32 = 100;
 /// How long a call may queue for a concurrency slot, a rate token or a
 /// backend `Retry-After` pause before the SCIM client gets `503`/`429`.
 pub const BACKEND_QUEUE_TIMEOUT_MS: u64 = 2000;

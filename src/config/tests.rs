@@ -99,7 +99,7 @@ fn backend_limits_have_defaults_and_are_validated() {
         write_settings("mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n");
     let s = Settings::load(&p, env(&[])).unwrap();
     assert_eq!(s.backend_limits, BackendLimits::default());
-    assert_eq!(s.backend_limits.max_rps, 50);
+    assert_eq!(s.backend_limits.max_rps, 100);
     assert_eq!(s.backend_probe_interval, Some(Duration::from_secs(5)));
     let (_d, p) = write_settings(
         "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n[backend]\nmax_concurrency = 0\n",

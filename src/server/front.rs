@@ -116,7 +116,7 @@ where
     let (backend_calls, backend_ms) = stats.snapshot();
     info!(
         request_id,
-        peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+        peer = %Peer(peer),
         %method,
         route = outcome.template(&live.plan),
         resource_type = %labels.resource,
@@ -127,6 +127,19 @@ where
         "request"
     );
     resp
+}
+
+/// The peer address in the log line, written straight into the line
+/// (empty without a connection).
+struct Peer(Option<SocketAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(p) => p.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 fn too_long() -> ScimError {

@@ -81,8 +81,11 @@ impl Live {
         stamps: Vec<Stamp>,
         metrics: Option<Arc<Metrics>>,
     ) -> Live {
-        let mut client = BackendClient::new(settings.backend_read_retries, &settings.backend_tls)
-            .with_limits(settings.backend_limits);
+        let mut client = BackendClient::new(
+            settings.backend_read_retries,
+            &settings.backend_tls,
+            settings.backend_limits,
+        );
         if let Some(m) = metrics {
             client = client.with_metrics(m);
         }

@@ -57,6 +57,7 @@ impl AppState {
     /// everything compiles. On error the running plan stays and every error is
     /// logged and kept for `/readyz`.
     pub fn reload(&self) -> Result<(), String> {
+        let started = std::time::Instant::now();
         let current = self.live();
         // Stamped before reading, so a write during the load triggers another reload.
         let before = stamps(&watched_files(&current.settings));
@@ -91,8 +92,14 @@ impl AppState {
                 status.reloads += 1;
                 status.last_error = None;
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let live = self.live();
+                let caps = live.settings.backend_limits;
                 info!(
-                    resource_types = self.live().plan.resources.len(),
+                    resource_types = live.plan.resources.len(),
+                    // Load, compile and swap, from the moment the change was acted on.
+                    took_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    max_rps = caps.max_rps,
+                    max_concurrency = caps.max_concurrency,
                     "configuration reloaded"
                 );
                 Ok(())

@@ -86,15 +86,25 @@ impl ResourceCtx<'_> {
         body: Option<Bytes>,
         if_match: Option<&str>,
     ) -> Result<BackendResponse, ScimError> {
-        let mut headers: Vec<(HeaderName, HeaderValue)> = op.headers.clone();
-        if let Some(m) = if_match.and_then(|m| HeaderValue::from_str(m).ok()) {
-            headers.push((http::header::IF_MATCH, m));
-        }
+        // The operation's own headers as they are; copied only to add `If-Match`.
+        let with_if_match: Vec<(HeaderName, HeaderValue)>;
+        let headers = match if_match.and_then(|m| HeaderValue::from_str(m).ok()) {
+            Some(m) => {
+                with_if_match = op
+                    .headers
+                    .iter()
+                    .cloned()
+                    .chain([(http::header::IF_MATCH, m)])
+                    .collect();
+                &with_if_match[..]
+            }
+            None => &op.headers[..],
+        };
         let call = Call {
             op: op.name,
             method: op.method.clone(),
             path_and_query: op.path_and_query(id, member),
-            headers: &headers,
+            headers,
             body: body.map(|b| (op.content_type.clone(), b)),
             request_id: self.request_id,
         };

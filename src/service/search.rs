@@ -55,19 +55,20 @@ impl ResourceCtx<'_> {
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.res.name));
         }
-        let json = resp.json().ok_or_else(|| {
+        let mut json = resp.json().ok_or_else(|| {
             ScimError::new(
                 StatusCode::BAD_GATEWAY,
                 None,
                 "the backend list answer is not JSON",
             )
         })?;
-        let items: Vec<Value> = list.items.select(&json).into_iter().cloned().collect();
         let total = list
             .total
             .first(&json)
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
             .map(|n| n as usize);
+        // Moved out, not copied: the answer is not used again.
+        let items = list.items.take(&mut json);
         Ok((items, total))
     }
 

@@ -215,6 +215,24 @@ fn config_map_loads_and_carries_the_shipped_mapping() {
         settings.backend_base_url.as_deref(),
         Some("http://127.0.0.1:8081")
     );
+    // The backend caps are per process: all replicas together stay within
+    // the budget the ConfigMap states (300 calls/s, 48 in flight), and one
+    // pod alone still carries a whole Entra tenant's PATCHes (25/s × 2 calls).
+    let replicas = kind(&docs, "Deployment")["spec"]["replicas"]
+        .as_u64()
+        .expect("spec.replicas");
+    let caps = settings.backend_limits;
+    assert_eq!(
+        u64::from(caps.max_rps) * replicas,
+        300,
+        "{caps:?} × {replicas}"
+    );
+    assert_eq!(
+        caps.max_concurrency as u64 * replicas,
+        48,
+        "{caps:?} × {replicas}"
+    );
+    assert!(caps.max_rps >= 50, "{caps:?}");
 }
 
 #[test]

@@ -99,6 +99,20 @@ impl ItemsExpr {
                 .unwrap_or_default(),
         }
     }
+
+    /// What [`Self::select`] selects, moved out of an owned answer instead
+    /// of copied when the records are one array field (the usual case).
+    pub fn take(&self, v: &mut Value) -> Vec<Value> {
+        let field = match self {
+            ItemsExpr::ArrayField(ReadExpr::Root) => Some(v),
+            ItemsExpr::ArrayField(ReadExpr::Field(p)) => p.get_mut(v),
+            _ => return self.select(v).into_iter().cloned().collect(),
+        };
+        match field {
+            Some(Value::Array(a)) => std::mem::take(a),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
