@@ -95,7 +95,15 @@ impl ResourceCtx<'_> {
             ctx.membership_locked(&id, &member_ops, &other_ops, if_match.as_deref(), deadline)
                 .await
         };
-        // The request's backend call count follows the task.
+        // The request's backend call count and its audit recorder follow
+        // the task (both are task-locals of the request).
+        let recorder = crate::audit::RECORDER.try_with(Arc::clone).ok();
+        let task = async move {
+            match recorder {
+                Some(rec) => crate::audit::RECORDER.scope(rec, task).await,
+                None => task.await,
+            }
+        };
         let handle = match CALL_STATS.try_with(Arc::clone) {
             Ok(stats) => tokio::spawn(CALL_STATS.scope(stats, task)),
             Err(_) => tokio::spawn(task),

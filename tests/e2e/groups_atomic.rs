@@ -127,8 +127,12 @@ async fn failed_undo_lists_exactly_the_members_left_applied() {
     let listed: Vec<&str> = listed.split(", ").collect();
     assert_eq!(listed, vec![format!("added {}", left[0])], "{detail}");
     // Counted, for alerting.
-    let admin = TestClient::new(format!("http://{}", s.bridge.addr)).without_token();
-    let metrics = String::from_utf8(admin.get("/metrics").await.body.to_vec()).unwrap();
+    // `/metrics` on the main listener needs the token (TestClient sends it).
+    let r = TestClient::new(format!("http://{}", s.bridge.addr))
+        .get("/metrics")
+        .await;
+    assert_eq!(r.status, 200);
+    let metrics = String::from_utf8(r.body.to_vec()).unwrap();
     assert!(
         metrics
             .lines()

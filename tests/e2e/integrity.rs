@@ -121,7 +121,7 @@ async fn merge_patch_with_a_body_version_sends_the_version_read() {
     let settings = temp_settings(&dir, &mapping, "http://127.0.0.1:9");
     let report = scim_bridge::explain::explain(
         &settings,
-        Some(HashMap::new()),
+        Some(HashMap::from([(ALLOW_WEAK_TOKENS.to_string(), "true".to_string())])),
         Method::PATCH,
         "/Users/7",
         Some(patch_ops(json!([{"op": "replace", "path": "displayName", "value": "New"}])).to_string()),
@@ -186,6 +186,7 @@ fn explain_into_a_closed_pipe_exits_quietly() {
     let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
     let settings = temp_settings(&dir, &peripass, "http://127.0.0.1:9");
     let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .env(ALLOW_WEAK_TOKENS, "true")
         .arg("explain")
         .arg("--config")
         .arg(&settings)

@@ -482,6 +482,7 @@ async fn out_of_file_descriptors_the_accept_loops_back_off_and_recover() {
         .arg(env!("CARGO_BIN_EXE_scim-bridge"))
         .arg(&path)
         .env("SCIM_BRIDGE_LOG", "debug")
+        .env(ALLOW_WEAK_TOKENS, "true")
         .env("NO_COLOR", "1")
         .env("SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS", "0")
         .env("PERIPASS_URL", backend.base_url())
@@ -595,10 +596,10 @@ fn connection_settings_have_defaults_and_refuse_zero() {
     let dir = TempDir::new();
     let path = dir.0.join("settings.toml");
     let env = || {
-        Some(std::collections::HashMap::from([(
-            "PERIPASS_URL".to_string(),
-            "http://127.0.0.1:9".to_string(),
-        )]))
+        Some(std::collections::HashMap::from([
+            ("PERIPASS_URL".to_string(), "http://127.0.0.1:9".to_string()),
+            (ALLOW_WEAK_TOKENS.to_string(), "true".to_string()),
+        ]))
     };
     std::fs::write(&path, peripass_settings("")).unwrap();
     let (s, _) = scim_bridge::load(&path, env()).unwrap();
