@@ -223,6 +223,10 @@ impl Bridge {
         register_secret(TOKEN);
         for (name, value) in &env {
             let name = name.to_ascii_uppercase();
+            // A switch about tokens, not a secret (its value is true/false).
+            if name == ALLOW_WEAK_TOKENS {
+                continue;
+            }
             if ["KEY", "PASSWORD", "TOKEN", "SECRET"]
                 .iter()
                 .any(|w| name.contains(w))
