@@ -178,7 +178,10 @@ pub fn register_secret(secret: &str) {
         return;
     }
     let seen = SEEN.get_or_init(Default::default);
-    if !seen.lock().unwrap().insert(secret.to_string()) {
+    // Held while writing: tests register from many threads, and a line must
+    // never be interleaved with another.
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    if !seen.insert(secret.to_string()) {
         return;
     }
     assert!(!secret.contains('\n'), "one secret per line");
@@ -188,7 +191,9 @@ pub fn register_secret(secret: &str) {
         .append(true)
         .open(Path::new(&dir).join("secrets.txt"))
         .expect("open secrets.txt");
-    writeln!(f, "{secret}").expect("register a secret");
+    // One write per line (O_APPEND): spawned processes append too.
+    f.write_all(format!("{secret}\n").as_bytes())
+        .expect("register a secret");
 }
 
 /// Registers a Basic credential: the password and the `user:password` pair
