@@ -196,6 +196,24 @@ pub fn register_secret(secret: &str) {
         .expect("register a secret");
 }
 
+/// Registers the values of environment variables that hold secrets (their
+/// name says KEY, PASSWORD, TOKEN or SECRET).
+pub fn register_env_secrets<'a>(env: impl Iterator<Item = (&'a str, &'a str)>) {
+    for (name, value) in env {
+        let name = name.to_ascii_uppercase();
+        // A switch about tokens, not a secret (its value is true/false).
+        if name == ALLOW_WEAK_TOKENS {
+            continue;
+        }
+        if ["KEY", "PASSWORD", "TOKEN", "SECRET"]
+            .iter()
+            .any(|w| name.contains(w))
+        {
+            register_secret(value.trim());
+        }
+    }
+}
+
 /// Registers a Basic credential: the password and the `user:password` pair
 /// (whose base64 is what an `Authorization: Basic` header carries).
 pub fn register_basic(user: &str, password: &str) {
@@ -226,19 +244,7 @@ impl Bridge {
     ) -> Bridge {
         init_log_capture();
         register_secret(TOKEN);
-        for (name, value) in &env {
-            let name = name.to_ascii_uppercase();
-            // A switch about tokens, not a secret (its value is true/false).
-            if name == ALLOW_WEAK_TOKENS {
-                continue;
-            }
-            if ["KEY", "PASSWORD", "TOKEN", "SECRET"]
-                .iter()
-                .any(|w| name.contains(w))
-            {
-                register_secret(value.trim());
-            }
-        }
+        register_env_secrets(env.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let dir = TempDir::new();
         // `/readyz`'s periodic backend probe would add calls that tests
         // counting backend requests do not expect: off unless asked for.
@@ -351,14 +357,7 @@ pub struct BridgeProcess {
 impl BridgeProcess {
     pub async fn start(settings: &Path, env: &[(&str, String)]) -> BridgeProcess {
         register_secret(TOKEN);
-        for (name, value) in env {
-            if ["KEY", "PASSWORD", "TOKEN", "SECRET"]
-                .iter()
-                .any(|w| name.to_ascii_uppercase().contains(w))
-            {
-                register_secret(value);
-            }
-        }
+        register_env_secrets(env.iter().map(|(n, v)| (*n, v.as_str())));
         let log = process_log_path("scim-bridge-serve");
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
