@@ -62,16 +62,12 @@ async fn counter(stack: &PeripassStack, name: &str) -> u64 {
 }
 
 /// The most backend requests that arrived within any one second.
-fn max_per_second(at: &[Instant]) -> usize {
+/// The most calls that arrived within any `window`.
+fn max_within(at: &[Instant], window: Duration) -> usize {
     let mut at = at.to_vec();
     at.sort();
     (0..at.len())
-        .map(|i| {
-            at[i..]
-                .iter()
-                .take_while(|t| **t - at[i] < Duration::from_secs(1))
-                .count()
-        })
+        .map(|i| at[i..].iter().take_while(|t| **t - at[i] < window).count())
         .max()
         .unwrap_or(0)
 }
@@ -93,11 +89,14 @@ async fn rate_cap_holds_under_a_burst() {
     let took = started.elapsed();
     let at: Vec<Instant> = s.backend.requests().iter().map(|r| r.at).collect();
     assert_eq!(at.len(), 40, "one backend call per GET");
-    let peak = max_per_second(&at);
-    println!("40 GETs at max_rps 10: {took:?}, at most {peak} backend calls in any second");
-    // The bucket holds one token at 10/s (burst = ceil(10/10)); one extra
-    // allows for calls delayed unevenly on their way to the backend.
-    assert!(peak <= 11, "{peak} backend calls within one second");
+    // The bucket grants one call per 100 ms (burst = ceil(10/10)). The calls
+    // are timed where they arrive, after the bridge's own scheduling on a
+    // busy 2-core machine: allow each up to 200 ms of uneven delay (11 grants
+    // span at least 1 s, so 11 arrivals span at least 800 ms). Without the
+    // cap all 40 arrive within a few milliseconds.
+    let peak = max_within(&at, Duration::from_millis(800));
+    println!("40 GETs at max_rps 10: {took:?}, at most {peak} backend calls within 800 ms");
+    assert!(peak <= 11, "{peak} backend calls within 800 ms");
     assert!(took >= Duration::from_millis(3800), "{took:?}");
     assert!(counter(&s, "backend_rate_limit_waits").await >= 30);
     assert_eq!(counter(&s, "backend_rejections").await, 0);
