@@ -252,10 +252,7 @@ impl ResourceCtx<'_> {
         m: String,
         adding: bool,
     ) -> (String, Result<(), ScimError>) {
-        let members = self
-            .res
-            .members_attr
-            .and_then(|i| self.res.attributes[i].members.as_ref());
+        let members = self.res.members();
         let body = op
             .member_body(&m, members)
             .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()));
@@ -344,11 +341,7 @@ impl ResourceCtx<'_> {
     /// can name no member: empty, only dots, or out of range
     /// ([`crate::mapping::plan::MembersPlan::valid_id`]), whatever the mapping says.
     pub(super) fn check_member_ids(&self, ids: &[String]) -> Result<(), ScimError> {
-        let Some(mp) = self
-            .res
-            .members_attr
-            .and_then(|i| self.res.attributes[i].members.as_ref())
-        else {
+        let Some(mp) = self.res.members() else {
             return Ok(());
         };
         match ids.iter().find(|m| !mp.valid_id(m)) {
@@ -367,11 +360,7 @@ impl ResourceCtx<'_> {
         if ids.is_empty() {
             return Ok(());
         }
-        let Some(mp) = self
-            .res
-            .members_attr
-            .and_then(|i| self.res.attributes[i].members.as_ref())
-        else {
+        let Some(mp) = self.res.members() else {
             return Ok(());
         };
         let Some(target) = self.plan.by_endpoint(mp.resource.trim_start_matches('/')) else {

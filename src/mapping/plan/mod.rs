@@ -374,6 +374,12 @@ pub enum WriteMode {
 }
 
 impl ResourcePlan {
+    /// How the members attribute stores member ids (`None`: no members).
+    pub fn members(&self) -> Option<&MembersPlan> {
+        self.members_attr
+            .and_then(|i| self.attributes[i].members.as_ref())
+    }
+
     /// Validates a SCIM id before any backend call: `None` means "cannot exist" (404).
     /// Whatever the mapping says, an empty id or one made only of dots never
     /// reaches a backend path ([`is_dot_segment`]), and an integer id must fit
