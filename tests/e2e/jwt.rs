@@ -26,16 +26,13 @@ struct Key {
     jwk: Value,
 }
 
-fn key(kid: &str) -> Key {
-    use rsa::pkcs8::EncodePrivateKey;
-    use rsa::traits::PublicKeyParts;
-    let k = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-    let der = k.to_pkcs8_der().unwrap();
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).unwrap();
+fn key(kid: &str, pkcs8: &[u8]) -> Key {
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(pkcs8).unwrap();
+    let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
     let jwk = json!({
         "kty": "RSA", "use": "sig", "kid": kid,
-        "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()),
-        "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be()),
+        "n": URL_SAFE_NO_PAD.encode(&public.n),
+        "e": URL_SAFE_NO_PAD.encode(&public.e),
     });
     Key {
         kid: kid.into(),
@@ -44,10 +41,16 @@ fn key(kid: &str) -> Key {
     }
 }
 
-/// Keys "a", "b" and "c" (generated once: RSA key generation is slow).
+/// Keys "a", "b" and "c" (test keys committed under tests/fixtures/keys).
 fn keys() -> &'static [Key; 3] {
     static K: OnceLock<[Key; 3]> = OnceLock::new();
-    K.get_or_init(|| [key("a"), key("b"), key("c")])
+    K.get_or_init(|| {
+        [
+            key("a", include_bytes!("../fixtures/keys/jwt-a.pk8.der")),
+            key("b", include_bytes!("../fixtures/keys/jwt-b.pk8.der")),
+            key("c", include_bytes!("../fixtures/keys/jwt-c.pk8.der")),
+        ]
+    })
 }
 
 fn jwks(ks: &[&Key]) -> String {

@@ -16,7 +16,7 @@ use rustls::{ClientConfig, ProtocolVersion, RootCertStore, SupportedProtocolVers
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -125,22 +125,13 @@ impl Ca {
     }
 }
 
-/// An RSA private key (PKCS#8 DER); the 2048-bit one is made once per run.
+/// An RSA private key (PKCS#8 DER): test keys committed under
+/// tests/fixtures/keys (2048 bits, and a 1024-bit one the bridge must refuse).
 fn rsa_pkcs8(bits: usize) -> Vec<u8> {
-    use rsa::pkcs8::EncodePrivateKey;
-    let make = || {
-        rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
-            .unwrap()
-            .to_pkcs8_der()
-            .unwrap()
-            .as_bytes()
-            .to_vec()
-    };
-    if bits == 2048 {
-        static KEY: OnceLock<Vec<u8>> = OnceLock::new();
-        KEY.get_or_init(make).clone()
-    } else {
-        make()
+    match bits {
+        2048 => include_bytes!("../fixtures/keys/tls-2048.pk8.der").to_vec(),
+        1024 => include_bytes!("../fixtures/keys/tls-1024.pk8.der").to_vec(),
+        _ => panic!("no {bits}-bit test key"),
     }
 }
 
