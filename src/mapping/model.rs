@@ -468,6 +468,13 @@ pub struct AttributeSpec {
     /// (`400 invalidValue` naming it otherwise, nothing written).
     #[serde(default)]
     pub reference: Option<ReferenceSpec>,
+    /// Every backend element of one kind is one SCIM value of one type: a
+    /// typed path (`phoneNumbers[type eq "work"].value`) mapped to a field
+    /// selecting elements (`phones[label=office].number`) reads all `office`
+    /// elements as work numbers and writes exactly the client's values,
+    /// leaving elements of other kinds untouched.
+    #[serde(default)]
+    pub multiple: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -177,13 +177,23 @@ async fn soft_delete_and_restore_by_dedicated_calls() {
     assert!(s.requests("DELETE").is_empty(), "no hard delete");
     assert!(s.requests("PATCH").is_empty(), "nothing but the call");
     let p = s.backend.person(&id).expect("still stored");
-    assert_eq!((&p["archived"], &p["disabled"]), (&json!(true), &json!(true)));
+    assert_eq!(
+        (&p["archived"], &p["disabled"]),
+        (&json!(true), &json!(true))
+    );
     // Reads: `inactive`.
     let u = s.scim().get(&user).await;
     assert_eq!(u.status, 200);
     assert_eq!(u.json()["active"], false);
-    assert_eq!(by_name(&s, "call@acme.test").await["Resources"][0]["active"], false);
-    assert_eq!(s.scim().delete(&user).await.status, 404, "already soft-deleted");
+    assert_eq!(
+        by_name(&s, "call@acme.test").await["Resources"][0]["active"],
+        false
+    );
+    assert_eq!(
+        s.scim().delete(&user).await.status,
+        404,
+        "already soft-deleted"
+    );
     assert_eq!(posts_to(&s, "/archive"), 1, "no second archive call");
     // A write that leaves `active` alone does not restore.
     let r = s
@@ -212,7 +222,10 @@ async fn soft_delete_and_restore_by_dedicated_calls() {
     assert_eq!(r.json()["active"], true);
     assert_eq!(posts_to(&s, &format!("/people/{id}/unarchive")), 1);
     let p = s.backend.person(&id).unwrap();
-    assert_eq!((&p["archived"], &p["disabled"]), (&Value::Null, &json!(false)));
+    assert_eq!(
+        (&p["archived"], &p["disabled"]),
+        (&Value::Null, &json!(false))
+    );
     assert_eq!(p["fullName"], "Back Again");
     assert_eq!(s.scim().get(&user).await.json()["active"], true);
     // A restored record can be soft-deleted again.
@@ -245,7 +258,9 @@ async fn all_pages(s: &AcmeStack, query: &str, count: usize, want_total: usize) 
         let sep = if query.is_empty() { "" } else { "&" };
         let r = s
             .scim()
-            .get(&format!("/Users?{query}{sep}startIndex={start}&count={count}"))
+            .get(&format!(
+                "/Users?{query}{sep}startIndex={start}&count={count}"
+            ))
             .await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let v = r.json();
@@ -270,7 +285,13 @@ async fn delete_some(s: &AcmeStack, which: &[usize]) -> (Vec<String>, Vec<String
         .collect();
     let mut gone = Vec::new();
     for i in which {
-        assert_eq!(s.scim().delete(&format!("/Users/{}", people[*i])).await.status, 204);
+        assert_eq!(
+            s.scim()
+                .delete(&format!("/Users/{}", people[*i]))
+                .await
+                .status,
+            204
+        );
         gone.push(people[*i].clone());
     }
     let kept = people.into_iter().filter(|p| !gone.contains(p)).collect();
@@ -282,7 +303,11 @@ async fn not_found_lists_count_only_live_records_when_the_bridge_scans() {
     // `set` only, no `list_query`: the bridge scans to count.
     let s = AcmeStack::start_with_mapping(7, ACME_PASSWORD, &soft_mapping("not_found")).await;
     let (kept, _) = delete_some(&s, &[0, 3, 4]).await;
-    assert_eq!(all_pages(&s, "", 2, 4).await, kept, "every live record once, in order");
+    assert_eq!(
+        all_pages(&s, "", 2, 4).await,
+        kept,
+        "every live record once, in order"
+    );
     assert_eq!(all_pages(&s, "", 3, 4).await, kept);
     // A filter the backend cannot answer: the same honest count.
     let f = entra_filter("userName sw \"user\"");
@@ -309,7 +334,11 @@ async fn not_found_lists_push_the_soft_delete_down_with_list_query() {
         .collect();
     assert!(!lists.is_empty());
     for r in &lists {
-        assert!(r.path_and_query.contains("archived=false"), "{}", r.path_and_query);
+        assert!(
+            r.path_and_query.contains("archived=false"),
+            "{}",
+            r.path_and_query
+        );
     }
     // The backend pages: one list call per SCIM page, no scan.
     assert_eq!(lists.len(), 3, "{lists:?}");

@@ -286,6 +286,24 @@ impl Running {
         Some(Value::Object(e.doc.clone()))
     }
 
+    /// Another Acme client's write: merge-patches the stored person directly
+    /// (no validation), bumping its revision. `false` when there is none.
+    pub fn edit_person(&self, uuid: &str, change: Value) -> bool {
+        let mut st = self.shared.lock();
+        let millis = st.tick();
+        let Some(e) = st.people.iter_mut().find(|e| e.uuid == uuid) else {
+            return false;
+        };
+        let mut doc = Value::Object(std::mem::take(&mut e.doc));
+        merge_patch(&mut doc, &change);
+        if let Value::Object(mut doc) = doc {
+            doc.insert("modifiedMillis".into(), json!(millis));
+            e.doc = doc;
+        }
+        e.rev += 1;
+        true
+    }
+
     pub fn circle(&self, uuid: &str) -> Option<Value> {
         let st = self.shared.lock();
         let e = st.circles.iter().find(|e| e.uuid == uuid)?;

@@ -240,7 +240,11 @@ fn lifecycle_calls_compile_and_wrong_uses_are_explained() {
     assert_eq!(lifecycle_errors(ok), Vec::<String>::new());
     let plans = compile_text("m.yaml", &with_lifecycle(ok), None, &None).unwrap();
     let sd = plans[0].soft_delete.as_ref().unwrap();
-    assert_eq!(sd.call.as_ref().unwrap().method, Method::POST, "POST by default");
+    assert_eq!(
+        sd.call.as_ref().unwrap().method,
+        Method::POST,
+        "POST by default"
+    );
     assert!(plans[0].is_soft_deleted(&serde_json::json!({"archived": true})));
     assert!(!plans[0].is_soft_deleted(&serde_json::json!({"archived": false})));
 
@@ -256,5 +260,28 @@ fn lifecycle_calls_compile_and_wrong_uses_are_explained() {
     for (lc, want) in cases {
         let errs = lifecycle_errors(lc);
         assert!(errs.iter().any(|e| e.contains(want)), "{lc}: {errs:?}");
+    }
+}
+
+#[test]
+fn multiple_needs_a_typed_path_and_an_element_field() {
+    let errs = |attr: &str| match compile_text("m.yaml", &mapping(attr), None, &None) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    assert_eq!(
+        errs("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office].number', multiple: true }"),
+        Vec::<String>::new()
+    );
+    for (attr, want) in [
+        ("{ scim: title, field: 'phones[kind=office].number', multiple: true }", "(title).multiple: `multiple` maps a typed path"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: phone, multiple: true }", ".field: \"phone\" must select the elements with exactly one [key=value] segment"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office]', multiple: true }", "must name the element's field after the selector"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', read: '$.phones[0].number', multiple: true }", "`multiple` needs `field`"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office].number', multiple: true, default: x }", "does not go with `default`"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office].number', multipel: true }", "unknown key `multipel` — did you mean `multiple`?"),
+    ] {
+        let e = errs(attr);
+        assert!(e.iter().any(|m| m.contains(want)), "{attr}: {e:?}");
     }
 }
