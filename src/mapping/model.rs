@@ -483,6 +483,10 @@ pub struct ReferenceSpec {
     /// SCIM endpoint of the referenced resources, e.g. `/Users`; the backend
     /// field holds their id.
     pub resource: String,
+    /// Fill the read-only `displayName` (the referenced resource's) on a
+    /// single `GET`: one extra backend call per reference; never on lists.
+    #[serde(default)]
+    pub display: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -38,7 +38,9 @@ impl ResourceCtx<'_> {
         projection: &Projection,
     ) -> Result<(Value, Option<String>), ScimError> {
         let f = self.fetch(id).await?;
-        Ok((self.render(&f, projection), self.version(&f)))
+        let mut scim = self.render(&f, projection);
+        self.fill_reference_names(&mut scim).await;
+        Ok((scim, self.version(&f)))
     }
 
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {

@@ -240,6 +240,7 @@ pub(super) fn compile_attr(
     }
     let plan = AttrPlan {
         multiple: a.multiple,
+        reference_display: a.reference.as_ref().is_some_and(|r| r.display),
         scim_text: a.scim.clone(),
         target,
         kind,

@@ -285,3 +285,25 @@ fn multiple_needs_a_typed_path_and_an_element_field() {
         assert!(e.iter().any(|m| m.contains(want)), "{attr}: {e:?}");
     }
 }
+
+#[test]
+fn reference_display_is_checked_like_every_key() {
+    let ok = "{ scim: title, field: boss, reference: { resource: /Users, display: true } }";
+    let plans = compile_text("m.yaml", &mapping(ok), None, &None).unwrap();
+    let title = schema_attr(&plans[0], "title");
+    let dn = title.subs.iter().find(|s| s.name == "displayName").unwrap();
+    assert_eq!(dn.mutability, Mutability::ReadOnly);
+    let errs = compile_text(
+        "m.yaml",
+        &mapping("{ scim: title, field: boss, reference: { resource: /Users, dispaly: true } }"),
+        None,
+        &None,
+    )
+    .unwrap_err();
+    assert!(
+        errs[0]
+            .message
+            .contains("unknown key `dispaly` — did you mean `display`?"),
+        "{errs:?}"
+    );
+}

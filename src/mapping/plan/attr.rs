@@ -293,6 +293,9 @@ pub struct AttrPlan {
     pub personal: Option<bool>,
     /// Endpoint of the resources whose id the backend field holds (`/Users`).
     pub reference: Option<String>,
+    /// `reference.display`: a single GET fills `displayName` from the
+    /// referenced resource.
+    pub reference_display: bool,
     /// Every element of the field's kind is one SCIM value (`multiple: true`).
     pub multiple: bool,
 }
