@@ -281,7 +281,7 @@ impl ResourceCtx<'_> {
     pub(super) async fn read_modify_write_locked<F>(
         &self,
         id: &str,
-        if_match: Option<&str>,
+        mut if_match: Option<&str>,
         members: bool,
         mut change: F,
     ) -> Result<(Value, Option<String>), ScimError>
@@ -309,6 +309,8 @@ impl ResourceCtx<'_> {
             {
                 self.lifecycle_call(op, id, &cur).await?;
                 restore_called = true;
+                // Checked against the version before the restore call.
+                if_match = None;
                 continue;
             }
             if members {

@@ -348,3 +348,64 @@ async fn not_found_lists_push_the_soft_delete_down_with_list_query() {
         0
     );
 }
+
+#[tokio::test]
+async fn restore_by_fields_and_restore_call_with_if_match() {
+    // `restore.set` only: the reactivating write clears `archived` with it.
+    let lc = "    lifecycle:
+      set: { archived: true, disabled: true }
+      restore: { set: { archived: null } }
+      deleted_reads: inactive
+";
+    let s = AcmeStack::start_with_mapping(1, ACME_PASSWORD, &with_lifecycle(lc)).await;
+    let id = s.backend.people()[0]["uuid"].as_str().unwrap().to_string();
+    let user = format!("/Users/{id}");
+    assert_eq!(s.scim().delete(&user).await.status, 204);
+    assert_eq!(s.backend.person(&id).unwrap()["archived"], true);
+    active(&s, &user, json!(true)).await;
+    let p = s.backend.person(&id).unwrap();
+    assert_eq!(
+        (&p["archived"], &p["disabled"]),
+        (&Value::Null, &json!(false))
+    );
+
+    // `restore.call` with the client's If-Match (the version it read while
+    // the record was soft-deleted): the call, then the change, no 412.
+    let s = AcmeStack::start_with_mapping(1, ACME_PASSWORD, &with_lifecycle(BY_CALL)).await;
+    let id = s.backend.people()[0]["uuid"].as_str().unwrap().to_string();
+    let user = format!("/Users/{id}");
+    assert_eq!(s.scim().delete(&user).await.status, 204);
+    let version = s.scim().get(&user).await.json()["meta"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .scim()
+        .send(
+            http::Method::PATCH,
+            &user,
+            Some(
+                &patch_ops(json!([{"op": "Replace", "path": "active", "value": true}])).to_string(),
+            ),
+            &[("if-match", &version)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(posts_to(&s, "/unarchive"), 1);
+    assert_eq!(s.backend.person(&id).unwrap()["archived"], Value::Null);
+    // A stale If-Match still fails before anything is called.
+    assert_eq!(s.scim().delete(&user).await.status, 204);
+    let r = s
+        .scim()
+        .send(
+            http::Method::PATCH,
+            &user,
+            Some(
+                &patch_ops(json!([{"op": "Replace", "path": "active", "value": true}])).to_string(),
+            ),
+            &[("if-match", &version)],
+        )
+        .await;
+    assert_eq!(r.status, 412);
+    assert_eq!(posts_to(&s, "/unarchive"), 1, "no second restore call");
+}
