@@ -313,7 +313,7 @@ impl AttrPlan {
             ReadSource::Expr(e) => e.first(record)?.clone(),
             ReadSource::Template(t) => return t.render(record).map(Value::String),
         };
-        self.from_backend(raw)
+        self.scim_of(raw)
     }
 
     /// Every SCIM value of a `multiple` attribute, in backend order.
@@ -323,7 +323,7 @@ impl AttrPlan {
         };
         let mut out: Vec<Value> = Vec::new();
         for v in field.get_all(record) {
-            if let Some(v) = self.from_backend(v.clone()) {
+            if let Some(v) = self.scim_of(v.clone()) {
                 if !out.contains(&v) {
                     out.push(v);
                 }
@@ -333,7 +333,7 @@ impl AttrPlan {
     }
 
     /// One backend value → SCIM (value map, transforms, type).
-    fn from_backend(&self, raw: Value) -> Option<Value> {
+    fn scim_of(&self, raw: Value) -> Option<Value> {
         if raw.is_null() {
             return None;
         }
