@@ -349,14 +349,14 @@ pub(super) fn compile_resource(
         .scan_limit
         .or(settings.map(|s| s.scan_limit))
         .unwrap_or(crate::config::defaults::SCAN_LIMIT);
-    if cx.errors.len() > before {
-        return None;
-    }
-    let schemas = build_schemas(name, r, &attributes);
     let soft_delete = r
         .lifecycle
         .as_ref()
         .map(|l| compile_lifecycle(cx, &at, r, l));
+    if cx.errors.len() > before {
+        return None;
+    }
+    let schemas = build_schemas(name, r, &attributes);
     Some(ResourcePlan {
         soft_delete,
         name: name.to_string(),
@@ -433,6 +433,12 @@ fn compile_lifecycle(
             cx.err(
                 format!("{lat}.{key}.path"),
                 format!("{:?} must name the record with {{id}}", op.path),
+            );
+        }
+        if op.body.is_some() || op.wrap.is_some() || op.item.is_some() || !op.omit.is_empty() {
+            cx.err(
+                format!("{lat}.{key}"),
+                "a lifecycle call is sent without a body and its answer is not read: `body`, `wrap`, `item` and `omit` do not apply",
             );
         }
         compile_op(cx, name, &format!("{lat}.{key}"), op, Method::POST, false)

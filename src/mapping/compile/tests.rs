@@ -256,6 +256,7 @@ fn lifecycle_calls_compile_and_wrong_uses_are_explained() {
         ("      set: { gone: true }\n      deleted_reads: inactive\n      list_query: { gone: \"false\" }\n", "resources.User.lifecycle.list_query: with `deleted_reads: inactive`"),
         ("      set: { gone: true }\n      restore: { cal: { path: \"/u/{id}\" } }\n", "unknown key `cal` — did you mean `call`?"),
         ("      set: { gone: true }\n      list_qery: { gone: \"false\" }\n", "did you mean `list_query`?"),
+        ("      call: { path: \"/u/{id}/gone\", wrap: person }\n      deleted: { gone: true }\n", "resources.User.lifecycle.call: a lifecycle call is sent without a body"),
     ];
     for (lc, want) in cases {
         let errs = lifecycle_errors(lc);
