@@ -266,6 +266,145 @@ impl FieldPath {
     }
 }
 
+/// A field path selecting every element of one kind: `phones[label=office].number`
+/// read as "the `number` of each `office` element" (a `multiple` attribute).
+impl FieldPath {
+    /// `Ok` when the path has exactly one `[key=value]` segment, followed by
+    /// at least one plain key; the error says what is wrong.
+    pub fn check_multiple(&self) -> Result<(), String> {
+        let elems: Vec<usize> = self
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Segment::Elem { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        match elems[..] {
+            [i] if i + 1 < self.segments.len() => Ok(()),
+            [_] => Err(format!(
+                "{:?} must name the element's field after the selector, e.g. phones[label=office].number",
+                self.text
+            )),
+            _ => Err(format!(
+                "{:?} must select the elements with exactly one [key=value] segment, e.g. phones[label=office].number",
+                self.text
+            )),
+        }
+    }
+
+    fn elem_at(&self) -> Option<usize> {
+        self.segments
+            .iter()
+            .position(|s| matches!(s, Segment::Elem { .. }))
+    }
+
+    /// The value of every element of the selected kind, in array order
+    /// (elements without the field are skipped).
+    pub fn get_all<'a>(&self, record: &'a Value) -> Vec<&'a Value> {
+        let Some(at) = self.elem_at() else {
+            return self.get(record).into_iter().collect();
+        };
+        let Some(Segment::Elem { array, key, value }) = self.segments.get(at) else {
+            return Vec::new();
+        };
+        let mut cur = record;
+        for seg in &self.segments[..at] {
+            match seg {
+                Segment::Key(k) => match cur.get(k.as_str()) {
+                    Some(v) => cur = v,
+                    None => return Vec::new(),
+                },
+                Segment::Elem { .. } => return Vec::new(),
+            }
+        }
+        let Some(arr) = cur.get(array.as_str()).and_then(Value::as_array) else {
+            return Vec::new();
+        };
+        let rest = FieldPath {
+            segments: self.segments[at + 1..].to_vec(),
+            text: String::new(),
+        };
+        arr.iter()
+            .filter(|e| discriminator_matches(e, key, value))
+            .filter_map(|e| rest.get(e).filter(|v| !v.is_null()))
+            .collect()
+    }
+
+    /// Makes the elements of the selected kind hold exactly `values`: an
+    /// element whose value is one of them is kept as it is (with its other
+    /// fields, in its place), the other elements of the kind are removed,
+    /// and each remaining value becomes a new element at the end. Elements
+    /// of other kinds are never touched.
+    pub fn set_all(&self, record: &mut Value, values: Vec<Value>) -> Result<(), String> {
+        let Some(at) = self.elem_at() else {
+            return Err(format!("{} selects no elements", self.text));
+        };
+        let Some(Segment::Elem { array, key, value }) = self.segments.get(at) else {
+            return Err(format!("{} selects no elements", self.text));
+        };
+        let rest = FieldPath {
+            segments: self.segments[at + 1..].to_vec(),
+            text: self.text.clone(),
+        };
+        let mut cur = record;
+        for seg in &self.segments[..at] {
+            if cur.is_null() {
+                *cur = Value::Object(Map::new());
+            }
+            let Segment::Key(k) = seg else {
+                return Err(format!("{} selects no elements", self.text));
+            };
+            let obj = cur
+                .as_object_mut()
+                .ok_or_else(|| format!("backend field {} is not inside an object", self.text))?;
+            cur = obj.entry(k.clone()).or_insert(Value::Null);
+        }
+        if cur.is_null() {
+            *cur = Value::Object(Map::new());
+        }
+        let obj = cur
+            .as_object_mut()
+            .ok_or_else(|| format!("backend field {} is not inside an object", self.text))?;
+        if values.is_empty() && obj.get(array.as_str()).is_none_or(Value::is_null) {
+            return Ok(());
+        }
+        let arr = obj
+            .entry(array.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if arr.is_null() {
+            *arr = Value::Array(Vec::new());
+        }
+        let arr = arr
+            .as_array_mut()
+            .ok_or_else(|| format!("backend field {array} is not an array"))?;
+        let mut wanted: Vec<Option<Value>> = values.into_iter().map(Some).collect();
+        arr.retain(|e| {
+            if !discriminator_matches(e, key, value) {
+                return true;
+            }
+            let have = rest.get(e);
+            match wanted
+                .iter_mut()
+                .find(|w| w.is_some() && w.as_ref() == have)
+            {
+                Some(w) => {
+                    *w = None;
+                    true
+                }
+                None => false,
+            }
+        });
+        for v in wanted.into_iter().flatten() {
+            let mut m = Map::new();
+            m.insert(key.clone(), Value::String(value.clone()));
+            let mut el = Value::Object(m);
+            rest.set(&mut el, v)?;
+            arr.push(el);
+        }
+        Ok(())
+    }
+}
+
 fn discriminator_matches(elem: &Value, key: &str, value: &str) -> bool {
     match elem.get(key) {
         Some(Value::String(s)) => s.eq_ignore_ascii_case(value),

@@ -8,7 +8,9 @@
 //! - a write path with no read path (written to one place, read from
 //!   another or from nowhere);
 //! - a value map (`values`) that is not invertible;
-//! - a lossy transform on an attribute whose filter is pushed down.
+//! - a lossy transform on an attribute whose filter is pushed down;
+//! - a soft delete hidden from reads (`deleted_reads: not_found`) without
+//!   `lifecycle.list_query`: every list scans the backend to count.
 
 use crate::mapping::plan::{AttrPlan, Mutability, Plan, ReadExpr, ReadSource, ResourcePlan};
 use crate::mapping::transform::{Transform, TRANSFORM_NAMES};
@@ -54,6 +56,12 @@ pub fn warnings(plan: &Plan) -> Vec<String> {
             value_map_not_invertible(r, a, &mut out);
         }
         lossy_pushdown(r, &mut out);
+        if r.lists_must_scan() {
+            out.push(format!(
+                "{}: {}: soft-deleted records are hidden (deleted_reads: not_found) but the list operation cannot leave them out: every list and filter reads the whole collection (up to scan_limit records) to count honestly; add `lifecycle.list_query` if the backend can filter them (e.g. {{ archived: \"false\" }})",
+                r.file, r.name
+            ));
+        }
     }
     out
 }
@@ -234,6 +242,27 @@ resources:
 
     fn matching<'a>(w: &'a [String], needle: &str) -> Vec<&'a String> {
         w.iter().filter(|w| w.contains(needle)).collect()
+    }
+
+    #[test]
+    fn hidden_soft_deletes_without_list_query_scan() {
+        let lc = |extra: &str| {
+            format!("{FULL_USER_FILTERS}\n    lifecycle:\n      call: {{ path: \"/x/{{id}}/off\" }}\n      deleted: {{ gone: true }}\n{extra}")
+        };
+        let w = lint("User", FULL_USER, &lc(""));
+        assert_eq!(
+            matching(&w, "add `lifecycle.list_query`").len(),
+            1,
+            "{w:#?}"
+        );
+        let w = lint(
+            "User",
+            FULL_USER,
+            &lc("      list_query: { gone: \"false\" }\n"),
+        );
+        assert!(w.is_empty(), "{w:#?}");
+        let w = lint("User", FULL_USER, &lc("      deleted_reads: inactive\n"));
+        assert!(w.is_empty(), "{w:#?}");
     }
 
     #[test]

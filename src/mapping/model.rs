@@ -154,18 +154,51 @@ pub struct ResourceSpec {
     pub lifecycle: Option<LifecycleSpec>,
 }
 
-/// Soft delete: `DELETE` writes `set` (through the update operation) instead
-/// of calling `operations.delete`; a record holding every `set` value is
-/// soft-deleted, and `deleted_reads` says what reads return for it.
+/// Soft delete: `DELETE` writes `set` (through the update operation) and/or
+/// calls `call` instead of calling `operations.delete`; a record holding
+/// every `deleted` value (default: the `set` values) is soft-deleted, and
+/// `deleted_reads` says what reads return for it.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleSpec {
     /// Backend fields and values written on `DELETE`, e.g. `{ status: DELETED }`.
+    #[serde(default)]
     pub set: BTreeMap<String, serde_json::Value>,
+    /// A dedicated backend call made on `DELETE` (before `set` is written, if
+    /// both are given), e.g. `{ method: POST, path: "/users/{id}/deactivate" }`.
+    #[serde(default)]
+    pub call: Option<OpSpec>,
+    /// Backend field values that mark a record as soft-deleted. Default: the
+    /// `set` values; required when only `call` is given.
+    #[serde(default)]
+    pub deleted: BTreeMap<String, serde_json::Value>,
+    /// What a write setting `active: true` on a soft-deleted record does
+    /// first (`deleted_reads: inactive` only): a dedicated call and/or fields
+    /// written with the client's change.
+    #[serde(default)]
+    pub restore: Option<RestoreSpec>,
+    /// Query parameters that make the list operation leave soft-deleted
+    /// records out (`deleted_reads: not_found` only), e.g. `{ archived: "false" }`.
+    /// Without them every list scans the backend to count honestly.
+    #[serde(default)]
+    pub list_query: BTreeMap<String, String>,
     /// `not_found` (default): soft-deleted records answer 404 and are left out
     /// of lists. `inactive`: they are returned with `active: false`.
     #[serde(default)]
     pub deleted_reads: DeletedReads,
+}
+
+/// Restoring a soft-deleted record (`lifecycle.restore`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreSpec {
+    /// A dedicated backend call, e.g. `{ method: POST, path: "/users/{id}/reactivate" }`.
+    #[serde(default)]
+    pub call: Option<OpSpec>,
+    /// Backend fields written with the client's change (`null` clears), e.g.
+    /// `{ archived: null }`.
+    #[serde(default)]
+    pub set: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
@@ -435,6 +468,13 @@ pub struct AttributeSpec {
     /// (`400 invalidValue` naming it otherwise, nothing written).
     #[serde(default)]
     pub reference: Option<ReferenceSpec>,
+    /// Every backend element of one kind is one SCIM value of one type: a
+    /// typed path (`phoneNumbers[type eq "work"].value`) mapped to a field
+    /// selecting elements (`phones[label=office].number`) reads all `office`
+    /// elements as work numbers and writes exactly the client's values,
+    /// leaving elements of other kinds untouched.
+    #[serde(default)]
+    pub multiple: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -443,6 +483,10 @@ pub struct ReferenceSpec {
     /// SCIM endpoint of the referenced resources, e.g. `/Users`; the backend
     /// field holds their id.
     pub resource: String,
+    /// Fill the read-only `displayName` (the referenced resource's) on a
+    /// single `GET`: one extra backend call per reference; never on lists.
+    #[serde(default)]
+    pub display: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -13,6 +13,18 @@ use http::StatusCode;
 use serde_json::Value;
 use tracing::debug;
 
+/// Writes `lifecycle` field values over a record.
+fn set_fields(
+    record: &mut Value,
+    fields: &[(crate::mapping::fieldpath::FieldPath, Value)],
+) -> Result<(), ScimError> {
+    for (f, v) in fields {
+        f.set(record, v.clone())
+            .map_err(|e| ScimError::new(StatusCode::BAD_GATEWAY, None, format!("mapping: {e}")))?;
+    }
+    Ok(())
+}
+
 /// What the PATCH/PUT write loop needs to know about a failed write.
 enum WriteOutcome {
     Done(Fetched),
@@ -26,7 +38,9 @@ impl ResourceCtx<'_> {
         projection: &Projection,
     ) -> Result<(Value, Option<String>), ScimError> {
         let f = self.fetch(id).await?;
-        Ok((self.render(&f, projection), self.version(&f)))
+        let mut scim = self.render(&f, projection);
+        self.fill_reference_names(&mut scim).await;
+        Ok((scim, self.version(&f)))
     }
 
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
@@ -91,8 +105,9 @@ impl ResourceCtx<'_> {
         }
     }
 
-    /// A soft delete: writes the mapping's `lifecycle.set` fields over the
-    /// record (a record already soft-deleted is 404, as after a hard delete).
+    /// A soft delete: calls the mapping's `lifecycle.call` and/or writes its
+    /// `lifecycle.set` fields over the record (a record already soft-deleted
+    /// is 404, as after a hard delete).
     async fn soft_delete(
         &self,
         id: &str,
@@ -101,18 +116,28 @@ impl ResourceCtx<'_> {
     ) -> Result<(), ScimError> {
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let _serialized = self.write_locks.lock(&self.res.name, id).await;
-        for _ in 0..self.settings.conflict_retries + 1 {
+        let mut if_match = if_match;
+        if let Some(op) = &sd.call {
             let cur = self.fetch(id).await?;
             if self.res.is_soft_deleted(&cur.record) {
                 return Err(self.not_found(id));
             }
             self.check_if_match(if_match, &cur)?;
-            let mut new = cur.record.clone();
-            for (f, v) in &sd.set {
-                f.set(&mut new, v.clone()).map_err(|e| {
-                    ScimError::new(StatusCode::BAD_GATEWAY, None, format!("mapping: {e}"))
-                })?;
+            self.lifecycle_call(op, id, &cur).await?;
+            if sd.set.is_empty() {
+                return Ok(());
             }
+            // Checked already; `set` goes over whatever the call left.
+            if_match = None;
+        }
+        for _ in 0..self.settings.conflict_retries + 1 {
+            let cur = self.fetch_any(id).await?;
+            if sd.call.is_none() && self.res.is_soft_deleted(&cur.record) {
+                return Err(self.not_found(id));
+            }
+            self.check_if_match(if_match, &cur)?;
+            let mut new = cur.record.clone();
+            set_fields(&mut new, &sd.set)?;
             match self.write_back(id, &cur, new).await? {
                 WriteOutcome::Done(_) => return Ok(()),
                 WriteOutcome::Conflict if if_match.is_some() => {
@@ -131,6 +156,46 @@ impl ResourceCtx<'_> {
             "too many concurrent updates of this resource; retry",
         )
         .with_retry_after(Some(1)))
+    }
+
+    /// One `lifecycle` call (soft delete or restore) on record `id`, read as
+    /// `cur`: no body, `If-Match` with the ETag read when the version is one.
+    async fn lifecycle_call(
+        &self,
+        op: &crate::mapping::plan::OpPlan,
+        id: &str,
+        cur: &Fetched,
+    ) -> Result<(), ScimError> {
+        let etag = if self.res.version.as_ref().is_some_and(|v| v.etag) {
+            cur.etag.as_deref()
+        } else {
+            None
+        };
+        let resp = self.call(op, Some(id), None, None, etag).await?;
+        if resp.status.is_success() {
+            Ok(())
+        } else if self.is_conflict(&resp) {
+            Err(ScimError::new(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "the resource changed since it was read",
+            ))
+        } else {
+            Err(translate_error(&self.res.backend, &resp, &self.what(id)))
+        }
+    }
+
+    /// A write turning a soft-deleted record `active` again (`lifecycle.restore`).
+    fn restores(&self, cur: &Fetched, changed: &Value) -> bool {
+        self.res.soft_delete.as_ref().is_some_and(|sd| {
+            (sd.restore_call.is_some() || !sd.restore_set.is_empty())
+                && self.res.is_soft_deleted(&cur.record)
+                && match crate::mapping::plan::get_ci(changed, "active") {
+                    Some(Value::Bool(b)) => *b,
+                    Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+                    _ => false,
+                }
+        })
     }
 
     /// Writes `new` over `old` the way the mapping says (full replace with the
@@ -216,7 +281,7 @@ impl ResourceCtx<'_> {
     pub(super) async fn read_modify_write_locked<F>(
         &self,
         id: &str,
-        if_match: Option<&str>,
+        mut if_match: Option<&str>,
         members: bool,
         mut change: F,
     ) -> Result<(Value, Option<String>), ScimError>
@@ -224,7 +289,11 @@ impl ResourceCtx<'_> {
         F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
     {
         let attempts = self.settings.conflict_retries + 1;
-        for attempt in 0..attempts {
+        // Restoring a soft-deleted record (`lifecycle.restore`): its call is
+        // made once, then the change is applied to the record read again.
+        let (mut restoring, mut restore_called) = (false, false);
+        let mut attempt = 0;
+        while attempt < attempts {
             let cur = self.fetch(id).await?;
             self.check_if_match(if_match, &cur)?;
             let scim = self
@@ -232,6 +301,18 @@ impl ResourceCtx<'_> {
                 .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, members);
             let changed = change(&cur, scim.clone())?;
             self.check_references(&changed, Some(&scim)).await?;
+            restoring = restoring || self.restores(&cur, &changed);
+            let sd = self.res.soft_delete.as_ref();
+            if let Some(op) = sd
+                .and_then(|sd| sd.restore_call.as_ref())
+                .filter(|_| restoring && !restore_called)
+            {
+                self.lifecycle_call(op, id, &cur).await?;
+                restore_called = true;
+                // Checked against the version before the restore call.
+                if_match = None;
+                continue;
+            }
             if members {
                 if let Some(mi) = self.res.members_attr {
                     let name = &self.res.attributes[mi].target.name;
@@ -246,9 +327,12 @@ impl ResourceCtx<'_> {
             }
             // Only what the change touched is written; every other field goes
             // back exactly as read (see `ResourcePlan::to_backend_update`).
-            let new = self
+            let mut new = self
                 .res
                 .to_backend_update(&scim, &changed, &cur.record, members)?;
+            if restoring {
+                set_fields(&mut new, sd.map_or(&[][..], |sd| &sd.restore_set))?;
+            }
             if new == cur.record {
                 debug!(resource = %self.res.name, "no change; nothing written");
                 return Ok((
@@ -270,10 +354,11 @@ impl ResourceCtx<'_> {
                     ));
                 }
                 WriteOutcome::Conflict => {
+                    attempt += 1;
                     debug!(resource = %self.res.name, attempt, "version conflict; re-reading");
                     // Random, so writers that collided (other replicas
                     // too) do not retry in lock-step.
-                    let spread = (40 * (attempt as u64 + 1)).min(200);
+                    let spread = (40 * attempt as u64).min(200);
                     let backoff = 5 + crate::backend::random_below(spread + 1);
                     tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
                 }

@@ -141,17 +141,22 @@ impl ResourceCtx<'_> {
 
     /// GET one backend record; ids that cannot exist are 404 without a call.
     pub async fn fetch(&self, id: &str) -> Result<Fetched, ScimError> {
+        let f = self.fetch_any(id).await?;
+        if self.res.is_hidden(&f.record) {
+            return Err(self.not_found(id));
+        }
+        Ok(f)
+    }
+
+    /// [`Self::fetch`], soft-deleted records included.
+    pub async fn fetch_any(&self, id: &str) -> Result<Fetched, ScimError> {
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let op = &self.res.ops.get;
         let resp = self.call(op, Some(id), None, None, None).await?;
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.what(id)));
         }
-        let f = self.record_from(op, &resp)?;
-        if self.res.is_hidden(&f.record) {
-            return Err(self.not_found(id));
-        }
-        Ok(f)
+        self.record_from(op, &resp)
     }
 
     pub fn render(&self, f: &Fetched, projection: &Projection) -> Value {

@@ -42,6 +42,15 @@ impl ResourceCtx<'_> {
             debug!(resource = %self.res.name, offset, size, "page beyond the backend's integer range: empty, no backend call");
             return Ok((Vec::new(), None));
         }
+        // `lifecycle.list_query`: the backend leaves soft-deleted records out.
+        let extra = self.res.list_params();
+        let with_extra: Vec<(String, String)>;
+        let params = if extra.is_empty() {
+            params
+        } else {
+            with_extra = extra.iter().chain(params).cloned().collect();
+            &with_extra[..]
+        };
         let path = list.page_path(params, offset, size);
         let call = Call {
             op: "list",
@@ -119,27 +128,21 @@ impl ResourceCtx<'_> {
             .count
             .unwrap_or(self.settings.default_count)
             .min(self.settings.max_count);
-        let Some(filter) = &q.filter else {
-            let (records, total) = self.list_range(&[], start_index - 1, count).await?;
-            // Soft-deleted records hidden by the mapping are left out of the
-            // page (the backend's total still counts them; docs/mapping.md).
-            let resources: Vec<Value> = records
-                .into_iter()
-                .filter(|r| !self.res.is_hidden(r))
-                .map(|r| {
-                    self.render(
-                        &Fetched {
-                            record: r,
-                            etag: None,
-                        },
-                        &q.projection,
-                    )
-                })
-                .collect();
-            let total = total.unwrap_or(start_index - 1 + resources.len());
-            return Ok(list_response(resources, total, start_index));
+        let filter = match &q.filter {
+            Some(f) => Some(f),
+            // Soft-deleted records to hide that the backend cannot leave out
+            // (no `lifecycle.list_query`): scan to count and page honestly.
+            None if self.res.lists_must_scan() => None,
+            None => return self.list_unfiltered(q, start_index, count).await,
         };
-        let pd = pushdown(self.res, filter);
+        let pd = match filter {
+            Some(f) => pushdown(self.res, f),
+            None => crate::mapping::pushdown::Pushdown {
+                fully_pushed: true,
+                ..Default::default()
+            },
+        };
+        let matches = |s: &Value| filter.is_none_or(|f| matches(f, s, self.res));
         debug!(resource = %self.res.name, params = pd.params.len(), fully = pd.fully_pushed, id = pd.id.is_some(), "filter pushdown");
         if pd.impossible {
             return Ok(list_response(Vec::new(), 0, start_index));
@@ -147,7 +150,7 @@ impl ResourceCtx<'_> {
         let mut matched: Vec<Value> = Vec::new();
         let mut total = 0usize;
         let keep = |scim: Value, total: &mut usize, matched: &mut Vec<Value>| {
-            if matches(filter, &scim, self.res) {
+            if matches(&scim) {
                 *total += 1;
                 if *total >= start_index && matched.len() < count {
                     matched.push(q.projection.apply(&self.res.schema, scim));
@@ -155,8 +158,8 @@ impl ResourceCtx<'_> {
             }
         };
         let with_members = self.res.members_attr.is_none_or(|i| {
-            q.projection.wants(&self.res.attributes[i].target.name)
-                || filter_mentions(filter, &self.res.attributes[i].target.name)
+            let name = &self.res.attributes[i].target.name;
+            q.projection.wants(name) || filter.is_some_and(|f| filter_mentions(f, name))
         });
         if let Some(id) = &pd.id {
             match self.fetch(id).await {
@@ -189,7 +192,7 @@ impl ResourceCtx<'_> {
                 .into_iter()
                 .filter(|r| !self.res.is_hidden(r))
                 .map(|r| self.res.to_scim(&r, None, self.base_url, with_members))
-                .filter(|s| matches(filter, s, self.res))
+                .filter(|s| matches(s))
                 .map(|s| q.projection.apply(&self.res.schema, s))
                 .collect();
             return Ok(list_response(resources, total.unwrap_or(t), start_index));
@@ -223,6 +226,34 @@ impl ResourceCtx<'_> {
             page = self.list_page(&pd.params, offset, max).await?.0;
         }
         Ok(list_response(matched, total, start_index))
+    }
+
+    /// A list without filter, paged by the backend.
+    async fn list_unfiltered(
+        &self,
+        q: &SearchQuery,
+        start_index: usize,
+        count: usize,
+    ) -> Result<Value, ScimError> {
+        let (records, total) = self.list_range(&[], start_index - 1, count).await?;
+        // Soft-deleted records are left out by the backend
+        // (`lifecycle.list_query`) or shown (`deleted_reads: inactive`);
+        // the filter below only guards against a backend ignoring it.
+        let resources: Vec<Value> = records
+            .into_iter()
+            .filter(|r| !self.res.is_hidden(r))
+            .map(|r| {
+                self.render(
+                    &Fetched {
+                        record: r,
+                        etag: None,
+                    },
+                    &q.projection,
+                )
+            })
+            .collect();
+        let total = total.unwrap_or(start_index - 1 + resources.len());
+        Ok(list_response(resources, total, start_index))
     }
 }
 

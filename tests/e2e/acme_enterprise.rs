@@ -286,3 +286,84 @@ async fn manager_reference_in_every_entra_shape() {
         .collect();
     assert_eq!(subs, ["value", "$ref"]);
 }
+
+/// `reference: { display: true }`: a single GET fills the manager's
+/// `displayName` (one extra Acme call), lists never do, and `/Schemas`
+/// describes it read-only.
+#[tokio::test]
+async fn manager_display_name_on_single_get_only() {
+    let m = ACME_MAPPING.replacen(
+        "reference: { resource: /Users }",
+        "reference: { resource: /Users, display: true }",
+        1,
+    );
+    assert_ne!(m, ACME_MAPPING);
+    let s = AcmeStack::start_with_mapping(0, ACME_PASSWORD, &m).await;
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE], "userName": "boss@acme.test", "displayName": "Big Boss"}),
+        )
+        .await;
+    let boss = r.json()["id"].as_str().unwrap().to_string();
+    let id = create(&s, "emp@acme.test", json!({"manager": boss})).await;
+    let user = format!("/Users/{id}");
+    s.backend.clear_requests();
+    let u = s.scim().get(&user).await.json();
+    assert_eq!(u[ENT]["manager"]["value"], boss);
+    assert_eq!(u[ENT]["manager"]["displayName"], "Big Boss", "{u}");
+    let gets: Vec<String> = s
+        .requests("GET")
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
+    assert_eq!(
+        gets,
+        [
+            format!("/dir/v2/people/{id}"),
+            format!("/dir/v2/people/{boss}")
+        ]
+    );
+    // The manager renamed in Acme: the next GET shows the new name.
+    assert!(s
+        .backend
+        .edit_person(&boss, json!({"fullName": "Bigger Boss"})));
+    assert_eq!(
+        s.scim().get(&user).await.json()[ENT]["manager"]["displayName"],
+        "Bigger Boss"
+    );
+    // Lists and write answers carry no displayName (no extra calls).
+    let list = s.scim().get("/Users").await.json();
+    let emp = list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(emp[ENT]["manager"]["value"], boss);
+    assert!(emp[ENT]["manager"].get("displayName").is_none(), "{emp}");
+    // A manager that is gone: the GET still answers, without displayName.
+    assert_eq!(s.scim().delete(&format!("/Users/{boss}")).await.status, 204);
+    let u = s.scim().get(&user).await;
+    assert_eq!(u.status, 200);
+    assert!(u.json()[ENT]["manager"].get("displayName").is_none());
+    // /Schemas: manager.displayName, read-only.
+    let sc = s.scim().get(&format!("/Schemas/{ENT}")).await.json();
+    let manager = sc["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "manager")
+        .unwrap()
+        .clone();
+    let dn = manager["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "displayName")
+        .unwrap_or_else(|| panic!("{manager}"))
+        .clone();
+    assert_eq!(dn["mutability"], "readOnly");
+    assert_eq!(dn["type"], "string");
+}

@@ -96,3 +96,47 @@ fn check_explains_the_renamed_constant_key() {
     let (ok, stdout, stderr) = check("when", &new);
     assert!(ok, "{stdout}{stderr}");
 }
+
+/// The lifecycle, `multiple` and `reference.display` keys: wrong uses are
+/// refused with the file and key, the hidden soft delete without
+/// `list_query` is a warning.
+#[test]
+fn check_explains_lifecycle_and_multiple_mistakes() {
+    let with = |attrs: &str, lifecycle: &str| {
+        let m = MAPPING.replace(
+            "    attributes:\n",
+            &format!("{lifecycle}    attributes:\n{attrs}"),
+        );
+        assert_ne!(m, MAPPING);
+        m
+    };
+    let (ok, stdout, stderr) = check(
+        "lifecycle-bad",
+        &with(
+            "      - { scim: title, field: 'phones[kind=office]', multiple: true }\n",
+            "    lifecycle:\n      call: { path: /u/archive }\n      restore: { call: { path: \"/u/{id}/restore\" } }\n",
+        ),
+    );
+    assert!(!ok, "{stdout}{stderr}");
+    for want in [
+        "m.yaml: resources.User.lifecycle.call.path: \"/u/archive\" must name the record with {id}",
+        "resources.User.lifecycle.deleted: with only `call`",
+        "resources.User.lifecycle.restore: restore needs `deleted_reads: inactive`",
+        "(title).multiple: `multiple` maps a typed path",
+    ] {
+        assert!(stderr.contains(want), "{want}\n{stderr}");
+    }
+    let (ok, stdout, stderr) = check(
+        "lifecycle-ok",
+        &with(
+            "      - { scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office].number', multiple: true }\n",
+            "    lifecycle:\n      call: { path: \"/u/{id}/archive\" }\n      deleted: { archived: true }\n",
+        ),
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("soft-deleted records are hidden")
+            && stdout.contains("lifecycle.list_query"),
+        "{stdout}"
+    );
+}

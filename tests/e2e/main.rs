@@ -13,6 +13,7 @@ mod acme_enterprise;
 mod acme_fixture_contract;
 mod acme_groups;
 mod acme_lifecycle;
+mod acme_multi_valued;
 mod acme_users;
 mod audit;
 mod backend_protection;

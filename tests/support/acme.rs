@@ -286,6 +286,24 @@ impl Running {
         Some(Value::Object(e.doc.clone()))
     }
 
+    /// Another Acme client's write: merge-patches the stored person directly
+    /// (no validation), bumping its revision. `false` when there is none.
+    pub fn edit_person(&self, uuid: &str, change: Value) -> bool {
+        let mut st = self.shared.lock();
+        let millis = st.tick();
+        let Some(e) = st.people.iter_mut().find(|e| e.uuid == uuid) else {
+            return false;
+        };
+        let mut doc = Value::Object(std::mem::take(&mut e.doc));
+        merge_patch(&mut doc, &change);
+        if let Value::Object(mut doc) = doc {
+            doc.insert("modifiedMillis".into(), json!(millis));
+            e.doc = doc;
+        }
+        e.rev += 1;
+        true
+    }
+
     pub fn circle(&self, uuid: &str) -> Option<Value> {
         let st = self.shared.lock();
         let e = st.circles.iter().find(|e| e.uuid == uuid)?;
@@ -528,6 +546,9 @@ fn route(
         .ok_or_else(not_found)?
         .split('/')
         .collect();
+    if let (["people", id, action], &Method::POST) = (segs.as_slice(), method) {
+        return archive(shared, id, action, headers);
+    }
     let (kind, id) = match segs.as_slice() {
         ["people"] => (Kind::Person, None),
         ["circles"] => (Kind::Circle, None),
@@ -564,6 +585,36 @@ fn route(
             Err(f)
         }
     }
+}
+
+/// `POST /dir/v2/people/{uuid}/archive` (archived and disabled) and
+/// `…/unarchive` (neither): the dedicated soft-delete and restore calls.
+fn archive(shared: &Shared, id: &str, action: &str, headers: &HeaderMap) -> Result<Resp, Fault> {
+    let archived = match action {
+        "archive" => true,
+        "unarchive" => false,
+        _ => return Err(not_found()),
+    };
+    let mut st = shared.lock();
+    let idx = st
+        .people
+        .iter()
+        .position(|e| e.uuid == id)
+        .ok_or_else(not_found)?;
+    if let Err(Some(f)) = if_match(headers, &st.people[idx].etag()) {
+        return Err(f);
+    }
+    let millis = st.tick();
+    let e = &mut st.people[idx];
+    if archived {
+        e.doc.insert("archived".into(), json!(true));
+    } else {
+        e.doc.remove("archived");
+    }
+    e.doc.insert("disabled".into(), json!(archived));
+    e.doc.insert("modifiedMillis".into(), json!(millis));
+    e.rev += 1;
+    Ok(entity_resp(StatusCode::OK, "person", e))
 }
 
 fn wrapper(kind: Kind) -> &'static str {
@@ -629,9 +680,18 @@ fn list(shared: &Shared, kind: Kind, q: &[(String, String)]) -> Result<Resp, Fau
     .into_iter()
     .filter_map(|(k, ci)| param(q, k).map(|v| (k, v.to_string(), ci)))
     .collect();
+    let archived = match param(q, "archived") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(invalid("archived", "archived must be true or false")),
+    };
     let st = shared.lock();
     let matching: Vec<&Entry> = entries(&st, kind)
         .iter()
+        .filter(|e| {
+            archived.is_none_or(|want| (e.doc.get("archived") == Some(&Value::Bool(true))) == want)
+        })
         .filter(|e| {
             filters.iter().all(|(k, want, ci)| match str_of(e, k) {
                 Some(have) if *ci => have.to_lowercase() == want.to_lowercase(),

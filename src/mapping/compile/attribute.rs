@@ -206,10 +206,41 @@ pub(super) fn compile_attr(
             "members must map a whole attribute (e.g. `members`)",
         );
     }
+    if a.multiple {
+        let mat = format!("{at}.multiple");
+        if target.selector.is_empty() || target.sub.is_none() {
+            cx.err(
+                &mat,
+                "`multiple` maps a typed path with a sub-attribute, e.g. phoneNumbers[type eq \"work\"].value",
+            );
+        }
+        match &write {
+            Some(f) if a.read.is_none() => {
+                if let Err(m) = f.check_multiple() {
+                    cx.err(format!("{at}.field"), m);
+                }
+            }
+            _ => cx.err(
+                &mat,
+                "`multiple` needs `field` (read and written), e.g. phones[label=office].number, and no `read` or `template`",
+            ),
+        }
+        if a.default.is_some() || a.reference.is_some() || a.members.is_some() {
+            cx.err(
+                &mat,
+                "`multiple` does not go with `default`, `reference` or `members`",
+            );
+        }
+        if mutability == Mutability::Immutable {
+            cx.err(&mat, "`multiple` does not go with `mutability: immutable`");
+        }
+    }
     if cx.errors.len() > before {
         return None;
     }
     let plan = AttrPlan {
+        multiple: a.multiple,
+        reference_display: a.reference.as_ref().is_some_and(|r| r.display),
         scim_text: a.scim.clone(),
         target,
         kind,

@@ -349,35 +349,14 @@ pub(super) fn compile_resource(
         .scan_limit
         .or(settings.map(|s| s.scan_limit))
         .unwrap_or(crate::config::defaults::SCAN_LIMIT);
+    let soft_delete = r
+        .lifecycle
+        .as_ref()
+        .map(|l| compile_lifecycle(cx, &at, r, l));
     if cx.errors.len() > before {
         return None;
     }
     let schemas = build_schemas(name, r, &attributes);
-    let soft_delete = r.lifecycle.as_ref().map(|l| {
-        if l.set.is_empty() {
-            cx.err(
-                format!("{at}.lifecycle.set"),
-                "name at least one backend field to set",
-            );
-        }
-        if r.operations.replace.is_none() && r.operations.patch.is_none() {
-            cx.err(
-                format!("{at}.lifecycle"),
-                "a soft delete writes through the update operation: add `replace` or `patch`",
-            );
-        }
-        let set = l
-            .set
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((cx.field(&format!("{at}.lifecycle.set.{k}"), k)?, v.clone()))
-            })
-            .collect();
-        SoftDeletePlan {
-            set,
-            reads_inactive: l.deleted_reads == crate::mapping::model::DeletedReads::Inactive,
-        }
-    });
     Some(ResourcePlan {
         soft_delete,
         name: name.to_string(),
@@ -434,4 +413,117 @@ pub(super) fn same_target(a: &ScimTarget, b: &ScimTarget) -> bool {
         && a.sub.as_deref().map(str::to_ascii_lowercase)
             == b.sub.as_deref().map(str::to_ascii_lowercase)
         && a.selector == b.selector
+}
+
+fn compile_lifecycle(
+    cx: &mut Ctx,
+    at: &str,
+    r: &ResourceSpec,
+    l: &LifecycleSpec,
+) -> SoftDeletePlan {
+    let lat = format!("{at}.lifecycle");
+    let fields = |cx: &mut Ctx, key: &str, m: &std::collections::BTreeMap<String, Value>| {
+        m.iter()
+            .filter_map(|(k, v)| Some((cx.field(&format!("{lat}.{key}.{k}"), k)?, v.clone())))
+            .collect::<Vec<_>>()
+    };
+    // A call needs `{id}`: it acts on one record.
+    let call_op = |cx: &mut Ctx, name: &'static str, key: &str, op: &OpSpec| {
+        if !op.path.contains("{id}") {
+            cx.err(
+                format!("{lat}.{key}.path"),
+                format!("{:?} must name the record with {{id}}", op.path),
+            );
+        }
+        if op.body.is_some() || op.wrap.is_some() || op.item.is_some() || !op.omit.is_empty() {
+            cx.err(
+                format!("{lat}.{key}"),
+                "a lifecycle call is sent without a body and its answer is not read: `body`, `wrap`, `item` and `omit` do not apply",
+            );
+        }
+        compile_op(cx, name, &format!("{lat}.{key}"), op, Method::POST, false)
+    };
+    let inactive = l.deleted_reads == DeletedReads::Inactive;
+    if l.set.is_empty() && l.call.is_none() {
+        cx.err(
+            &lat,
+            "a soft delete needs `set` (backend fields to write) or `call` (a backend endpoint), or both",
+        );
+    }
+    if !l.set.is_empty() && r.operations.replace.is_none() && r.operations.patch.is_none() {
+        cx.err(
+            format!("{lat}.set"),
+            "a soft delete writes `set` through the update operation: add `replace` or `patch`",
+        );
+    }
+    if l.call.is_some() && l.set.is_empty() && l.deleted.is_empty() {
+        cx.err(
+            format!("{lat}.deleted"),
+            "with only `call`, name the backend field values that mark a soft-deleted record, e.g. `deleted: { archived: true }`",
+        );
+    }
+    let set = fields(cx, "set", &l.set);
+    let call = l
+        .call
+        .as_ref()
+        .map(|op| call_op(cx, "soft_delete", "call", op));
+    let marker = if l.deleted.is_empty() {
+        set.clone()
+    } else {
+        fields(cx, "deleted", &l.deleted)
+    };
+    let (restore_call, restore_set) = match &l.restore {
+        None => (None, Vec::new()),
+        Some(rs) => {
+            if !inactive {
+                cx.err(
+                    format!("{lat}.restore"),
+                    "restore needs `deleted_reads: inactive` (with `not_found` a soft-deleted record answers 404, so no write can reach it)",
+                );
+            }
+            if rs.call.is_none() && rs.set.is_empty() {
+                cx.err(format!("{lat}.restore"), "give `call`, `set`, or both");
+            }
+            if !rs.set.is_empty() && r.operations.replace.is_none() && r.operations.patch.is_none()
+            {
+                cx.err(
+                    format!("{lat}.restore.set"),
+                    "`restore.set` is written through the update operation: add `replace` or `patch`",
+                );
+            }
+            (
+                rs.call
+                    .as_ref()
+                    .map(|op| call_op(cx, "restore", "restore.call", op)),
+                fields(cx, "restore.set", &rs.set),
+            )
+        }
+    };
+    if inactive && !l.list_query.is_empty() {
+        cx.err(
+            format!("{lat}.list_query"),
+            "with `deleted_reads: inactive` lists show soft-deleted records, so there is nothing to leave out; remove `list_query`",
+        );
+    }
+    let mut list_params = Vec::new();
+    for (k, v) in &l.list_query {
+        if k.is_empty() {
+            cx.err(
+                format!("{lat}.list_query"),
+                "a parameter name must not be empty",
+            );
+        }
+        if let Some(v) = cx.expand(&format!("{lat}.list_query.{k}"), v) {
+            list_params.push((k.clone(), v));
+        }
+    }
+    SoftDeletePlan {
+        set,
+        call,
+        marker,
+        restore_call,
+        restore_set,
+        list_params,
+        reads_inactive: inactive,
+    }
 }

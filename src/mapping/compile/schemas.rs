@@ -111,6 +111,17 @@ pub(super) fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) ->
                 .trim_end_matches('s')
                 .to_string()];
             m.subs = vec![value, reference];
+            if a.reference_display {
+                let mut dn = leaf(a, "displayName");
+                dn.kind = AttrKind::String;
+                dn.mutability = Mutability::ReadOnly;
+                dn.required = false;
+                dn.case_exact = false;
+                dn.canonical_values.clear();
+                dn.description =
+                    Some("The referenced resource's displayName (single GET only)".into());
+                m.subs.push(dn);
+            }
             def.attrs.push(m);
             continue;
         }

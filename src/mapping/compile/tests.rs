@@ -219,3 +219,92 @@ fn no_version_means_no_conflict_status_unless_declared() {
     assert_eq!(r[0].conflict_status, Some(409));
     assert_eq!(r[0].conflict_code.as_deref(), Some("STALE"));
 }
+
+fn with_lifecycle(lifecycle: &str) -> String {
+    mapping("{ scim: active, field: disabled, type: boolean, transforms: [invert] }").replace(
+        "    attributes:",
+        &format!("      patch: {{ path: \"/u/{{id}}\" }}\n    update: merge_patch\n    lifecycle:\n{lifecycle}    attributes:"),
+    )
+}
+
+fn lifecycle_errors(lifecycle: &str) -> Vec<String> {
+    match compile_text("m.yaml", &with_lifecycle(lifecycle), None, &None) {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn lifecycle_calls_compile_and_wrong_uses_are_explained() {
+    let ok = "      call: { path: \"/u/{id}/archive\" }\n      deleted: { archived: true }\n      restore: { call: { path: \"/u/{id}/restore\" }, set: { archived: null } }\n      deleted_reads: inactive\n";
+    assert_eq!(lifecycle_errors(ok), Vec::<String>::new());
+    let plans = compile_text("m.yaml", &with_lifecycle(ok), None, &None).unwrap();
+    let sd = plans[0].soft_delete.as_ref().unwrap();
+    assert_eq!(
+        sd.call.as_ref().unwrap().method,
+        Method::POST,
+        "POST by default"
+    );
+    assert!(plans[0].is_soft_deleted(&serde_json::json!({"archived": true})));
+    assert!(!plans[0].is_soft_deleted(&serde_json::json!({"archived": false})));
+
+    let cases = [
+        ("      deleted_reads: inactive\n", "m.yaml: resources.User.lifecycle: a soft delete needs `set`"),
+        ("      call: { path: \"/u/{id}/gone\" }\n", "resources.User.lifecycle.deleted: with only `call`"),
+        ("      call: { path: /u/gone }\n      deleted: { gone: true }\n", "resources.User.lifecycle.call.path: \"/u/gone\" must name the record with {id}"),
+        ("      set: { gone: true }\n      restore: { set: { gone: null } }\n", "resources.User.lifecycle.restore: restore needs `deleted_reads: inactive`"),
+        ("      set: { gone: true }\n      deleted_reads: inactive\n      list_query: { gone: \"false\" }\n", "resources.User.lifecycle.list_query: with `deleted_reads: inactive`"),
+        ("      set: { gone: true }\n      restore: { cal: { path: \"/u/{id}\" } }\n", "unknown key `cal` — did you mean `call`?"),
+        ("      set: { gone: true }\n      list_qery: { gone: \"false\" }\n", "did you mean `list_query`?"),
+        ("      call: { path: \"/u/{id}/gone\", wrap: person }\n      deleted: { gone: true }\n", "resources.User.lifecycle.call: a lifecycle call is sent without a body"),
+    ];
+    for (lc, want) in cases {
+        let errs = lifecycle_errors(lc);
+        assert!(errs.iter().any(|e| e.contains(want)), "{lc}: {errs:?}");
+    }
+}
+
+#[test]
+fn multiple_needs_a_typed_path_and_an_element_field() {
+    let errs = |attr: &str| match compile_text("m.yaml", &mapping(attr), None, &None) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    };
+    assert_eq!(
+        errs("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office].number', multiple: true }"),
+        Vec::<String>::new()
+    );
+    for (attr, want) in [
+        ("{ scim: title, field: 'phones[kind=office].number', multiple: true }", "(title).multiple: `multiple` maps a typed path"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: phone, multiple: true }", ".field: \"phone\" must select the elements with exactly one [key=value] segment"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office]', multiple: true }", "must name the element's field after the selector"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', read: '$.phones[0].number', multiple: true }", "`multiple` needs `field`"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office].number', multiple: true, default: x }", "does not go with `default`"),
+        ("{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[kind=office].number', multipel: true }", "unknown key `multipel` — did you mean `multiple`?"),
+    ] {
+        let e = errs(attr);
+        assert!(e.iter().any(|m| m.contains(want)), "{attr}: {e:?}");
+    }
+}
+
+#[test]
+fn reference_display_is_checked_like_every_key() {
+    let ok = "{ scim: title, field: boss, reference: { resource: /Users, display: true } }";
+    let plans = compile_text("m.yaml", &mapping(ok), None, &None).unwrap();
+    let title = schema_attr(&plans[0], "title");
+    let dn = title.subs.iter().find(|s| s.name == "displayName").unwrap();
+    assert_eq!(dn.mutability, Mutability::ReadOnly);
+    let errs = compile_text(
+        "m.yaml",
+        &mapping("{ scim: title, field: boss, reference: { resource: /Users, dispaly: true } }"),
+        None,
+        &None,
+    )
+    .unwrap_err();
+    assert!(
+        errs[0]
+            .message
+            .contains("unknown key `dispaly` — did you mean `display`?"),
+        "{errs:?}"
+    );
+}

@@ -50,6 +50,60 @@ impl ScimTarget {
         (!v.is_null()).then_some(v)
     }
 
+    /// The client's values for a `multiple` attribute: the sub-attribute of
+    /// every element the selector selects, without nulls, `""` and repeats.
+    pub fn extract_all<'a>(&self, scim: &'a Value) -> Vec<&'a Value> {
+        let Some(v) = self.container(scim).and_then(|c| get_ci(c, &self.name)) else {
+            return Vec::new();
+        };
+        let elems: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            Value::Object(_) => vec![v],
+            _ => Vec::new(),
+        };
+        let mut out: Vec<&Value> = Vec::new();
+        for el in elems.into_iter().filter(|e| self.selects(e)) {
+            let Some(x) = (match &self.sub {
+                Some(s) => get_ci(el, s),
+                None => Some(el),
+            }) else {
+                continue;
+            };
+            if !x.is_null() && x.as_str() != Some("") && !out.contains(&x) {
+                out.push(x);
+            }
+        }
+        out
+    }
+
+    /// Adds one element carrying the selector and `v` (a `multiple` attribute's values).
+    pub fn push_elem(&self, scim: &mut Map<String, Value>, v: Value) {
+        let container = match &self.urn {
+            None => scim,
+            Some(u) => match scim
+                .entry(u.clone())
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                Value::Object(m) => m,
+                _ => return,
+            },
+        };
+        let Value::Array(arr) = container
+            .entry(self.name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        else {
+            return;
+        };
+        let mut el = Map::new();
+        for (k, sv) in &self.selector {
+            el.insert(k.clone(), sv.clone());
+        }
+        if let Some(sub) = &self.sub {
+            el.insert(sub.clone(), v);
+        }
+        arr.push(Value::Object(el));
+    }
+
     /// The element the backend field takes when several carry the selector:
     /// an `add` to `emails` appends a second work email next to the stored
     /// one, and a client may list two. The backend holds one, so the one
@@ -239,6 +293,11 @@ pub struct AttrPlan {
     pub personal: Option<bool>,
     /// Endpoint of the resources whose id the backend field holds (`/Users`).
     pub reference: Option<String>,
+    /// `reference.display`: a single GET fills `displayName` from the
+    /// referenced resource.
+    pub reference_display: bool,
+    /// Every element of the field's kind is one SCIM value (`multiple: true`).
+    pub multiple: bool,
 }
 
 #[derive(Debug)]
@@ -254,6 +313,27 @@ impl AttrPlan {
             ReadSource::Expr(e) => e.first(record)?.clone(),
             ReadSource::Template(t) => return t.render(record).map(Value::String),
         };
+        self.scim_of(raw)
+    }
+
+    /// Every SCIM value of a `multiple` attribute, in backend order.
+    pub fn read_all(&self, record: &Value) -> Vec<Value> {
+        let Some(field) = &self.write else {
+            return Vec::new();
+        };
+        let mut out: Vec<Value> = Vec::new();
+        for v in field.get_all(record) {
+            if let Some(v) = self.scim_of(v.clone()) {
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// One backend value → SCIM (value map, transforms, type).
+    fn scim_of(&self, raw: Value) -> Option<Value> {
         if raw.is_null() {
             return None;
         }

@@ -355,6 +355,16 @@ pub struct ResourcePlan {
 pub struct SoftDeletePlan {
     /// Backend fields written on `DELETE`.
     pub set: Vec<(FieldPath, Value)>,
+    /// The dedicated call made on `DELETE` (before `set` is written).
+    pub call: Option<OpPlan>,
+    /// Values that mark a record soft-deleted (`deleted`, else `set`).
+    pub marker: Vec<(FieldPath, Value)>,
+    /// Restore call made before a write that sets `active: true`.
+    pub restore_call: Option<OpPlan>,
+    /// Fields written with such a write.
+    pub restore_set: Vec<(FieldPath, Value)>,
+    /// Query pairs that make the list operation leave soft-deleted records out.
+    pub list_params: Vec<(String, String)>,
     /// Soft-deleted records are read as `active: false` (else 404).
     pub reads_inactive: bool,
 }
@@ -402,7 +412,7 @@ impl ResourcePlan {
     /// Does the record hold every value a soft delete sets?
     pub fn is_soft_deleted(&self, record: &Value) -> bool {
         self.soft_delete.as_ref().is_some_and(|sd| {
-            sd.set
+            sd.marker
                 .iter()
                 .all(|(f, v)| f.get(record).is_some_and(|got| got == v))
         })
@@ -414,6 +424,22 @@ impl ResourcePlan {
             .as_ref()
             .is_some_and(|sd| !sd.reads_inactive)
             && self.is_soft_deleted(record)
+    }
+
+    /// Hidden records the backend's list cannot leave out itself: lists
+    /// must scan to count honestly (`lifecycle` without `list_query`).
+    pub fn lists_must_scan(&self) -> bool {
+        self.soft_delete
+            .as_ref()
+            .is_some_and(|sd| !sd.reads_inactive && sd.list_params.is_empty())
+    }
+
+    /// Query pairs every list call carries (`lifecycle.list_query`).
+    pub fn list_params(&self) -> &[(String, String)] {
+        self.soft_delete
+            .as_ref()
+            .filter(|sd| !sd.reads_inactive)
+            .map_or(&[], |sd| &sd.list_params[..])
     }
 
     /// The SCIM id of a backend record.

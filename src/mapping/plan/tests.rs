@@ -168,3 +168,135 @@ fn empty_text_clears_through_every_transform_and_value_map() {
     assert_eq!(new["status"], "ACTIVE");
     assert_eq!(new["displayName"], Value::Null);
 }
+
+/// `multiple: true`: every `office` phone is a work number.
+fn phones_plan() -> ResourcePlan {
+    let m = MAPPING.replace(
+        "      - { scim: displayName, field: displayName }",
+        "      - { scim: displayName, field: displayName }\n      - { scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[label=office].number', multiple: true }\n      - { scim: 'phoneNumbers[type eq \"mobile\"].value', field: 'phones[label=mobile].number' }",
+    );
+    crate::mapping::compile::compile_text("t.yaml", &m, None, &None)
+        .unwrap()
+        .remove(0)
+}
+
+mod multiple_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn phone() -> impl Strategy<Value = Value> {
+        (
+            prop::sample::select(vec!["office", "fax", "mobile", "home", "OFFICE"]),
+            prop::sample::select(vec!["1", "2", "3", "4"]),
+            any::<bool>(),
+        )
+            .prop_map(|(l, n, ext)| {
+                if ext {
+                    json!({"label": l, "number": n, "ext": "9"})
+                } else {
+                    json!({"label": l, "number": n})
+                }
+            })
+    }
+
+    fn is_office(p: &Value) -> bool {
+        p["label"]
+            .as_str()
+            .is_some_and(|l| l.eq_ignore_ascii_case("office"))
+    }
+
+    fn unmapped(record: &Value) -> Vec<Value> {
+        record["phones"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|p| !is_office(p) && p["label"] != "mobile")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn unmapped_elements_survive_any_write_and_office_ones_are_the_clients(
+            phones in prop::collection::vec(phone(), 0..7),
+            work in prop::collection::vec(prop::sample::select(vec!["1", "2", "5", "6"]), 0..4),
+            mobile in prop::option::of(prop::sample::select(vec!["1", "7"])),
+            put in any::<bool>(),
+        ) {
+            let res = phones_plan();
+            let record = json!({"id": 1, "login": "a", "status": "ACTIVE", "phones": phones});
+            let before = res.to_scim(&record, None, "", true);
+            let mut after = before.clone();
+            let mut client: Vec<Value> = work
+                .iter()
+                .map(|w| json!({"type": "work", "value": w}))
+                .collect();
+            if let Some(m) = mobile {
+                client.push(json!({"type": "mobile", "value": m}));
+            }
+            if put {
+                after = json!({"userName": "a", "phoneNumbers": client});
+            } else {
+                after["phoneNumbers"] = Value::Array(client);
+            }
+            let new = res.to_backend_update(&before, &after, &record, true).unwrap();
+            // Elements of unmapped kinds: untouched, in order.
+            prop_assert_eq!(unmapped(&new), unmapped(&record));
+            // Office elements: exactly the client's work numbers.
+            let mut want: Vec<&str> = Vec::new();
+            for w in &work {
+                if !want.contains(w) {
+                    want.push(w);
+                }
+            }
+            let office: Vec<&Value> = new["phones"]
+                .as_array()
+                .map(|a| a.iter().filter(|p| is_office(p)).collect())
+                .unwrap_or_default();
+            let mut got: Vec<&str> = office.iter().filter_map(|p| p["number"].as_str()).collect();
+            got.sort_unstable();
+            // Repeats the backend held are kept when the client's values
+            // did not change (nothing is written then).
+            got.dedup();
+            want.sort_unstable();
+            prop_assert_eq!(&got, &want);
+            // A kept office element keeps its other fields (`ext`): every
+            // office element written is either new or one read, unchanged.
+            let old = record["phones"].as_array().unwrap();
+            for p in &office {
+                prop_assert!(p.get("ext").is_none() || old.contains(p), "changed: {}", p);
+            }
+            // And reads give them back as work numbers.
+            let read = res.to_scim(&new, None, "", true);
+            let mut back: Vec<String> = read["phoneNumbers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|p| p["type"] == "work")
+                        .map(|p| p["value"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            back.sort();
+            prop_assert_eq!(back, want.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        }
+    }
+}
+
+#[test]
+fn multiple_attributes_read_every_element_of_their_kind() {
+    let res = phones_plan();
+    let record = json!({"id": 1, "login": "a", "phones": [
+        {"label": "office", "number": "1"}, {"label": "fax", "number": "9"},
+        {"label": "office", "number": "2"}, {"label": "office", "number": "1"},
+        {"label": "mobile", "number": "3"}]});
+    let scim = res.to_scim(&record, None, "", true);
+    assert_eq!(
+        scim["phoneNumbers"],
+        json!([{"type": "work", "value": "1"}, {"type": "work", "value": "2"}, {"type": "mobile", "value": "3"}])
+    );
+}

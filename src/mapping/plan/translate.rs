@@ -30,6 +30,12 @@ impl ResourcePlan {
                 }
                 continue;
             }
+            if a.multiple {
+                for v in a.read_all(record) {
+                    a.target.push_elem(&mut out, v);
+                }
+                continue;
+            }
             if let Some(v) = a.read_value(record) {
                 match (&a.reference, v) {
                     (Some(endpoint), Value::String(id)) => {
@@ -160,6 +166,9 @@ impl ResourcePlan {
         if Some(i) == self.members_attr {
             return member_ids(before, &a.target.name) == member_ids(after, &a.target.name);
         }
+        if a.multiple {
+            return a.target.extract_all(before) == a.target.extract_all(after);
+        }
         a.target.extract(before) == a.target.extract(after)
     }
 
@@ -183,6 +192,10 @@ impl ResourcePlan {
                 continue;
             }
             if before.is_some_and(|b| self.unchanged(i, a, b, scim)) {
+                continue;
+            }
+            if a.multiple {
+                self.write_multiple(a, field, scim, &mut record)?;
                 continue;
             }
             let incoming = if Some(i) == self.members_attr {
@@ -257,6 +270,37 @@ impl ResourcePlan {
             }
         }
         Ok(record)
+    }
+
+    /// A `multiple` attribute: the elements of its kind become exactly the
+    /// client's values (checked `check`: readWrite, no default).
+    fn write_multiple(
+        &self,
+        a: &AttrPlan,
+        field: &FieldPath,
+        scim: &Value,
+        record: &mut Value,
+    ) -> Result<(), ScimError> {
+        let incoming = a.target.extract_all(scim);
+        if a.required && incoming.is_empty() {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{}' is required",
+                a.scim_text
+            )));
+        }
+        if a.mutability == Mutability::ReadOnly {
+            return Ok(());
+        }
+        let mut values = Vec::with_capacity(incoming.len());
+        for v in incoming {
+            let bv = a.write_value(v)?;
+            if !bv.is_null() && !values.contains(&bv) {
+                values.push(bv);
+            }
+        }
+        field.set_all(record, values).map_err(|e| {
+            ScimError::new(http::StatusCode::BAD_GATEWAY, None, format!("mapping: {e}"))
+        })
     }
 
     pub(super) fn members_to_backend(
