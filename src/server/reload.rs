@@ -61,7 +61,10 @@ impl AppState {
         let current = self.live();
         // Stamped before reading, so a write during the load triggers another reload.
         let before = stamps(&watched_files(&current.settings));
-        let result = crate::load::load(&current.settings.file, self.env.clone());
+        let result = match &self.tenant {
+            Some(t) => crate::load::load_tenant(&t.tenant, &t.main, self.env.clone()),
+            None => crate::load::load(&current.settings.file, self.env.clone()),
+        };
         let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok((mut settings, plan)) => {
@@ -89,6 +92,9 @@ impl AppState {
                     Some(self.metrics.clone()),
                 )));
                 self.metrics.record_reload(true);
+                if let Some(t) = self.tenant() {
+                    self.metrics.record_tenant_reload(&t.name, true);
+                }
                 status.reloads += 1;
                 status.last_error = None;
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -110,6 +116,9 @@ impl AppState {
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
                 status.failures += 1;
                 self.metrics.record_reload(false);
+                if let Some(t) = self.tenant() {
+                    self.metrics.record_tenant_reload(&t.name, false);
+                }
                 status.last_error = Some(text.clone());
                 for line in text.lines() {
                     tracing::error!(
