@@ -111,7 +111,13 @@ pub async fn explain_tenant(
             message,
         })
     };
-    let (settings, plan) = match (tenant, settings.tenants.iter().find(|t| Some(t.name.as_str()) == tenant)) {
+    let (settings, plan) = match (
+        tenant,
+        settings
+            .tenants
+            .iter()
+            .find(|t| Some(t.name.as_str()) == tenant),
+    ) {
         (None, _) if names.is_empty() => (settings, plan),
         (None, _) => {
             return Err(refuse(format!(

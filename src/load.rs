@@ -67,7 +67,20 @@ pub fn load_tenants(
         }
     }
     // A credential of one tenant must never open another: refused when
-    // two tenants share a static token or an OAuth signing key.
+    // two tenants share a static token or an OAuth signing key, or a
+    // tenant has one of the operators' tokens of the main file.
+    for a in &loaded {
+        if shared_credential(&a.settings, main) == Some("auth.bearer_tokens") {
+            errors.push((
+                a.tenant.name.clone(),
+                LoadError::Settings(ConfigError::Invalid {
+                    file: a.tenant.settings.display().to_string(),
+                    key: "auth.bearer_tokens".into(),
+                    message: "the main settings file has the same one: each tenant needs its own credentials".into(),
+                }),
+            ));
+        }
+    }
     for (i, a) in loaded.iter().enumerate() {
         for b in &loaded[..i] {
             if let Some(what) = shared_credential(&a.settings, &b.settings) {

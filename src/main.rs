@@ -352,8 +352,8 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     });
     // Every tenant must load: a broken one refuses the start, like a broken
     // single-tenant file (reloads later keep a broken tenant's previous one).
-    let (settings, plan, tenants) = scim_bridge::load::load_all(&config, env.clone())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (settings, plan, tenants) =
+        scim_bridge::load::load_all(&config, env.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     init_tracing(settings.log_format, &settings.log_level);
     if settings.insecure_allow_weak_tokens {
         tracing::warn!("auth.insecure_allow_weak_tokens is on: short or published bearer tokens are accepted (demo and tests only)");

@@ -285,7 +285,13 @@ impl Metrics {
     }
 
     /// A request of a tenant (besides [`Metrics::record_request`]).
-    pub fn record_tenant_request(&self, tenant: &str, resource: &str, operation: &str, status: u16) {
+    pub fn record_tenant_request(
+        &self,
+        tenant: &str,
+        resource: &str,
+        operation: &str,
+        status: u16,
+    ) {
         self.tenant_requests
             .get_or_create(&TenantRequestLabels {
                 tenant: tenant.into(),

@@ -439,16 +439,17 @@ impl Settings {
         if overrides {
             builder = builder.add_source(envsrc);
         }
-        let raw: raw::RawSettings = builder
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError::Parse {
-                file: file.clone(),
-                // Never the file's text: TOML and serde errors quote it.
-                message: crate::secret::redact_parse_error(&crate::suggest::did_you_mean(
-                    &e.to_string(),
-                )),
-            })?;
+        let raw: raw::RawSettings =
+            builder
+                .build()
+                .and_then(|c| c.try_deserialize())
+                .map_err(|e| ConfigError::Parse {
+                    file: file.clone(),
+                    // Never the file's text: TOML and serde errors quote it.
+                    message: crate::secret::redact_parse_error(&crate::suggest::did_you_mean(
+                        &e.to_string(),
+                    )),
+                })?;
         let mut check = parse::Check::new(path, &env);
         let settings = Settings::from_raw(&mut check, path, raw);
         files::check(&mut check, &settings);

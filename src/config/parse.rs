@@ -180,11 +180,12 @@ impl Settings {
         let no_auth =
             raw.auth.bearer_tokens.is_empty() && raw.auth.jwt.is_none() && raw.auth.oauth.is_none();
         if !raw.tenants.is_empty() {
-            // With tenants, credentials and mappings are each tenant's own.
-            if !no_auth {
+            // With tenants, credentials and mappings are each tenant's own;
+            // bearer tokens here open only `/metrics` and `/readyz` (operators).
+            if raw.auth.jwt.is_some() || raw.auth.oauth.is_some() {
                 c.fail(
                     "auth",
-                    "with [[tenants]], inbound credentials go in each tenant's settings file".into(),
+                    "with [[tenants]], [auth.jwt] and [auth.oauth] go in each tenant's settings file (bearer_tokens here open only /metrics and /readyz)".into(),
                 );
             }
             if !raw.mappings.is_empty() {

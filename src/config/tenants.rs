@@ -40,15 +40,16 @@ impl TenantRef {
 
 fn valid_name(n: &str) -> bool {
     (1..=32).contains(&n.len())
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn check_prefix(p: &str) -> Result<String, String> {
     let p = p.trim_end_matches('/');
     if !p.starts_with('/') || p.len() < 2 {
-        return Err(format!("{p:?} must start with '/' and name a path (like \"/t/acme\")"));
+        return Err(format!(
+            "{p:?} must start with '/' and name a path (like \"/t/acme\")"
+        ));
     }
     if p.contains("//")
         || !p
