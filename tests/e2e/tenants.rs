@@ -547,3 +547,27 @@ async fn explain_takes_the_tenant() {
     let e = run(Some("nope")).await.unwrap_err().to_string();
     assert!(e.contains("no tenant \"nope\""), "{e}");
 }
+
+#[test]
+fn the_shipped_example_loads() {
+    let token = |c: char| std::iter::repeat_n(c, 40).collect::<String>();
+    let env: HashMap<String, String> = [
+        ("SCIM_BRIDGE_OPS_TOKEN", token('o')),
+        ("CONTOSO_SCIM_TOKEN", token('c')),
+        ("FABRIKAM_SCIM_TOKEN", token('f')),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    register_env_secrets(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (main, plan, tenants) =
+        scim_bridge::load::load_all(&repo_path("config/tenants/scim-bridge.toml"), Some(env))
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.resources.is_empty());
+    assert_eq!(main.tenants.len(), 2);
+    let names: Vec<_> = tenants.iter().map(|t| t.tenant.name.as_str()).collect();
+    assert_eq!(names, ["contoso", "fabrikam"]);
+    assert_eq!(tenants[0].settings.base_path, "/t/contoso/scim/v2");
+    assert_eq!(tenants[1].settings.base_path, "/scim/v2");
+    assert!(!tenants[0].plan.resources.is_empty());
+}
