@@ -116,7 +116,8 @@ pub struct AppState {
     /// Serializes PATCH/PUT of one resource (see [`WriteLocks`]).
     pub write_locks: WriteLocks,
     /// Source of request ids when the client sends no `X-Request-Id`.
-    next_request_id: AtomicU64,
+    /// (Shared by every tenant's state: ids stay unique in the process.)
+    next_request_id: Arc<AtomicU64>,
     /// `server.max_concurrent_requests` permits (sized at start; a change needs a restart).
     concurrency: Arc<tokio::sync::Semaphore>,
     /// The last result of the periodic backend probe (`/readyz`).
@@ -164,7 +165,7 @@ impl AppState {
             reload_status: Default::default(),
             failed_stamps: Default::default(),
             write_locks: WriteLocks::default(),
-            next_request_id: AtomicU64::new(1),
+            next_request_id: Arc::new(AtomicU64::new(1)),
             probe: Default::default(),
             oauth_limiter: Default::default(),
             audit,

@@ -36,6 +36,7 @@ impl AppState {
             s.env = self.env.clone();
             s.audit = self.audit.clone();
             s.concurrency = self.concurrency.clone();
+            s.next_request_id = self.next_request_id.clone();
             s.tenant = Some(Arc::new(TenantOf {
                 tenant: t.tenant,
                 main: main.clone(),

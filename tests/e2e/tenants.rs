@@ -128,6 +128,9 @@ async fn two_tenants_serve_their_own_mappings_and_backends() {
     let a = t.acme().get("/Users").await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(a.json()["totalResults"], 3, "Acme's three people");
+    // Request ids the bridge makes stay unique across tenants.
+    assert_ne!(p.header("x-request-id"), a.header("x-request-id"));
+    assert!(a.header("x-request-id").is_some());
     // Each tenant's own mapping: Acme's declares the enterprise extension.
     let ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     let rt = |r: Resp| r.json().to_string();
