@@ -36,6 +36,16 @@ impl Tenants {
     /// Peripass at `/t/peri`, Acme at `/t/acme`; `main_extra` is appended to
     /// the main settings (e.g. `[audit]`).
     async fn start(probe_ms: u64, main_extra: &str) -> Tenants {
+        Self::start_with(probe_ms, main_extra, "", "").await
+    }
+
+    /// With text appended to the Peripass and Acme tenants' settings files.
+    async fn start_with(
+        probe_ms: u64,
+        main_extra: &str,
+        peri_extra: &str,
+        acme_extra: &str,
+    ) -> Tenants {
         for t in [PERI_TOKEN, ACME_TOKEN, OPS_TOKEN] {
             register_secret(t);
         }
@@ -71,9 +81,12 @@ impl Tenants {
             &[
                 (
                     "peri.toml",
-                    &tenant_file("peripass.yaml", PERI_TOKEN, probe_ms),
+                    &(tenant_file("peripass.yaml", PERI_TOKEN, probe_ms) + peri_extra),
                 ),
-                ("acme.toml", &tenant_file("acme.yaml", ACME_TOKEN, probe_ms)),
+                (
+                    "acme.toml",
+                    &(tenant_file("acme.yaml", ACME_TOKEN, probe_ms) + acme_extra),
+                ),
                 ("peripass.yaml", &peri_mapping),
                 ("acme.yaml", ACME_MAPPING),
             ],
@@ -208,6 +221,67 @@ async fn a_credential_of_one_tenant_is_refused_on_another() {
     assert_eq!(a.body, c.body);
     let text = String::from_utf8_lossy(&a.body).to_string();
     assert!(!text.contains("peri") && !text.contains("acme"), "{text}");
+}
+
+/// The same OAuth client id and secret at both tenants, each tenant with its
+/// own signing key: a token issued by one tenant's endpoint opens that
+/// tenant only.
+#[tokio::test]
+async fn an_oauth_token_of_one_tenant_is_refused_on_another() {
+    const SECRET: &str = "tenant-client-secret-0123456789abc";
+    const KEY_P: &str = "tenant-peri-signing-key-0123456789-0123456789";
+    const KEY_A: &str = "tenant-acme-signing-key-0123456789-0123456789";
+    for s in [SECRET, KEY_P, KEY_A] {
+        register_secret(s);
+    }
+    register_basic("entra", SECRET);
+    let oauth = |key: &str| {
+        format!("[auth.oauth]\nsigning_keys = [{key:?}]\n[[auth.oauth.clients]]\nid = \"entra\"\nsecrets = [{SECRET:?}]\n")
+    };
+    let t = Tenants::start_with(0, "", &oauth(KEY_P), &oauth(KEY_A)).await;
+    let form = format!("grant_type=client_credentials&client_id=entra&client_secret={SECRET}");
+    let token = |c: TestClient| {
+        let form = form.clone();
+        async move {
+            let r = c
+                .without_token()
+                .send(
+                    http::Method::POST,
+                    "/oauth2/token",
+                    Some(&form),
+                    &[("content-type", "application/x-www-form-urlencoded")],
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            let tok = r.json()["access_token"].as_str().unwrap().to_string();
+            register_secret(&tok);
+            tok
+        }
+    };
+    let peri_token = token(t.peri()).await;
+    let acme_token = token(t.acme()).await;
+    assert_eq!(
+        t.peri().with_token(&peri_token).get("/Users").await.status,
+        200
+    );
+    assert_eq!(
+        t.acme().with_token(&acme_token).get("/Users").await.status,
+        200
+    );
+    let acme_before = t.acme.requests().len();
+    let peri_before = t.peri.request_count();
+    t.acme()
+        .with_token(&peri_token)
+        .get("/Users")
+        .await
+        .assert_scim_error(401, None);
+    t.peri()
+        .with_token(&acme_token)
+        .get("/Users")
+        .await
+        .assert_scim_error(401, None);
+    assert_eq!(t.acme.requests().len(), acme_before);
+    assert_eq!(t.peri.request_count(), peri_before);
 }
 
 #[tokio::test]
