@@ -105,8 +105,9 @@ pub fn load_tenants(
     }
 }
 
-/// The setting two tenants share a secret in, if any.
-fn shared_credential(a: &config::Settings, b: &config::Settings) -> Option<&'static str> {
+/// The setting two tenants share a secret in, if any (a tenant's reload
+/// checks its new settings against the others' running ones with it).
+pub fn shared_credential(a: &config::Settings, b: &config::Settings) -> Option<&'static str> {
     let same = |x: &[crate::secret::Secret], y: &[crate::secret::Secret]| {
         x.iter().any(|s| y.iter().any(|t| s.expose() == t.expose()))
     };

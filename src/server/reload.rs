@@ -62,7 +62,8 @@ impl AppState {
         // Stamped before reading, so a write during the load triggers another reload.
         let before = stamps(&watched_files(&current.settings));
         let result = match &self.tenant {
-            Some(t) => crate::load::load_tenant(&t.tenant, &t.main, self.env.clone()),
+            Some(t) => crate::load::load_tenant(&t.tenant, &t.main, self.env.clone())
+                .and_then(|(s, p)| t.check_peers(&s).map(|()| (s, p))),
             None => crate::load::load(&current.settings.file, self.env.clone()),
         };
         let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());

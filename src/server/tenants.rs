@@ -7,12 +7,13 @@
 
 use super::{auth, error_response, json_response, probe, reload, AppState, Live, Resp};
 use crate::config::tenants::{TenantRef, TenantSelector};
+use crate::config::ConfigError;
 use crate::config::Settings;
-use crate::load::LoadedTenant;
+use crate::load::{LoadError, LoadedTenant};
 use crate::scim::error::ScimError;
 use http::{Request, StatusCode};
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use tracing::Instrument;
 
 /// What a tenant's state keeps to reload itself.
@@ -21,6 +22,41 @@ pub struct TenantOf {
     /// The main settings as read at start (the per-process values a
     /// tenant's reload applies; changing them needs a restart anyway).
     pub main: Settings,
+    /// Every tenant of the process (this one included), set once all exist.
+    peers: Arc<OnceLock<Vec<Weak<AppState>>>>,
+}
+
+impl TenantOf {
+    /// A reload's new settings must not share a credential with another
+    /// tenant's running ones, nor with the operators' tokens.
+    pub(super) fn check_peers(&self, new: &Settings) -> Result<(), LoadError> {
+        let mut clash = None;
+        if crate::load::shared_credential(new, &self.main) == Some("auth.bearer_tokens") {
+            clash = Some(("auth.bearer_tokens", "the main settings file".to_string()));
+        }
+        for peer in self
+            .peers
+            .get()
+            .into_iter()
+            .flatten()
+            .filter_map(Weak::upgrade)
+        {
+            let Some(other) = peer.tenant().filter(|o| o.name != self.tenant.name) else {
+                continue;
+            };
+            if let Some(key) = crate::load::shared_credential(new, &peer.live().settings) {
+                clash = Some((key, format!("tenant {:?}", other.name)));
+            }
+        }
+        match clash {
+            None => Ok(()),
+            Some((key, whom)) => Err(LoadError::Settings(ConfigError::Invalid {
+                file: self.tenant.settings.display().to_string(),
+                key: key.into(),
+                message: format!("{whom} has the same one: each tenant needs its own credentials"),
+            })),
+        }
+    }
 }
 
 impl AppState {
@@ -28,6 +64,7 @@ impl AppState {
     /// its own state over the process's metrics, audit sink and permits.
     pub fn with_tenants(mut self, loaded: Vec<LoadedTenant>) -> AppState {
         let main = self.live().settings.clone();
+        let peers = Arc::new(OnceLock::new());
         for t in loaded {
             let stamps = reload::stamps(&reload::watched_files(&t.settings));
             let live = Live::with_stamps(t.settings, t.plan, stamps, Some(self.metrics.clone()));
@@ -40,9 +77,11 @@ impl AppState {
             s.tenant = Some(Arc::new(TenantOf {
                 tenant: t.tenant,
                 main: main.clone(),
+                peers: peers.clone(),
             }));
             self.tenants.push(Arc::new(s));
         }
+        let _ = peers.set(self.tenants.iter().map(Arc::downgrade).collect());
         self
     }
 

@@ -397,6 +397,23 @@ async fn a_broken_reload_of_one_tenant_leaves_the_other_reloading_its_own() {
         r["reloads"].as_u64().unwrap_or(0) >= 1 && r["lastReloadError"].is_null()
     })
     .await;
+    // A reload taking another tenant's token is refused; Acme keeps its own.
+    let acme_toml = t.bridge.dir().join("acme.toml");
+    let text = std::fs::read_to_string(&acme_toml).unwrap();
+    std::fs::write(&acme_toml, text.replace(ACME_TOKEN, PERI_TOKEN)).unwrap();
+    eventually("Acme's token change refused", || async {
+        let r = root.with_token(ACME_TOKEN).get("/readyz").await.json();
+        r["lastReloadError"]
+            .as_str()
+            .is_some_and(|e| e.contains("auth.bearer_tokens") && e.contains("\"peri\""))
+    })
+    .await;
+    t.acme()
+        .with_token(PERI_TOKEN)
+        .get("/Users")
+        .await
+        .assert_scim_error(401, None);
+    assert_eq!(t.acme().get("/Users").await.status, 200);
 }
 
 #[tokio::test]
