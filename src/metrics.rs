@@ -313,8 +313,15 @@ impl Metrics {
             .inc();
     }
 
-    /// A tenant's reload attempt (besides [`Metrics::record_reload`]).
+    /// A tenant's reload attempt: counted with every other reload, and its
+    /// own `tenant_config_reload_failed` gauge follows it.
     pub fn record_tenant_reload(&self, tenant: &str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
         self.tenant_config_stale
             .get_or_create(&TenantLabel {
                 tenant: tenant.into(),

@@ -78,7 +78,10 @@ impl AppState {
                         "these settings changed but take effect only after a restart; the running values are kept"
                     );
                 }
-                self.metrics.restart_pending.set(pending.len() as i64);
+                if self.tenant().is_none() {
+                    // (A tenant has no restart-only keys of its own.)
+                    self.metrics.restart_pending.set(pending.len() as i64);
+                }
                 status.restart_pending = pending;
                 let now = stamps(&watched_files(&settings));
                 let stamps = if now.len() == before.len() {
@@ -92,10 +95,7 @@ impl AppState {
                     stamps,
                     Some(self.metrics.clone()),
                 )));
-                self.metrics.record_reload(true);
-                if let Some(t) = self.tenant() {
-                    self.metrics.record_tenant_reload(&t.name, true);
-                }
+                self.record_reload(true);
                 status.reloads += 1;
                 status.last_error = None;
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -116,10 +116,7 @@ impl AppState {
                 // Remember what was read so the same broken files are not retried every tick.
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
                 status.failures += 1;
-                self.metrics.record_reload(false);
-                if let Some(t) = self.tenant() {
-                    self.metrics.record_tenant_reload(&t.name, false);
-                }
+                self.record_reload(false);
                 status.last_error = Some(text.clone());
                 for line in text.lines() {
                     tracing::error!(
@@ -129,6 +126,17 @@ impl AppState {
                 }
                 Err(text)
             }
+        }
+    }
+}
+
+impl AppState {
+    /// Counts a reload; `config_reload_failed` follows the main settings,
+    /// `tenant_config_reload_failed{tenant}` each tenant's.
+    fn record_reload(&self, ok: bool) {
+        match self.tenant() {
+            Some(t) => self.metrics.record_tenant_reload(&t.name, ok),
+            None => self.metrics.record_reload(ok),
         }
     }
 }

@@ -364,6 +364,17 @@ async fn a_broken_reload_of_one_tenant_leaves_the_other_reloading_its_own() {
         200,
         "Acme serves its previous one"
     );
+    let m = root.with_token(OPS_TOKEN).get("/metrics").await;
+    let m = String::from_utf8(m.body.to_vec()).unwrap();
+    assert!(
+        m.lines()
+            .any(|l| l == "scim_bridge_tenant_config_reload_failed{tenant=\"acme\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.lines().any(|l| l == "scim_bridge_config_reload_failed 0"),
+        "{m}"
+    );
     // Peripass was not touched by it, and reloads a change of its own.
     let p = root.with_token(PERI_TOKEN).get("/readyz").await.json();
     assert_eq!(p["reloadFailures"], 0, "{p}");
