@@ -88,7 +88,56 @@ pub async fn explain(
     body: Option<String>,
     response: Option<Value>,
 ) -> Result<Report, crate::load::LoadError> {
-    let (settings, plan) = crate::load::load(settings_file, env)?;
+    explain_tenant(settings_file, None, env, method, path, body, response).await
+}
+
+/// [`explain`] for one of the `[[tenants]]` (`tenant` is required when the
+/// settings list tenants, and refused when they do not).
+pub async fn explain_tenant(
+    settings_file: &std::path::Path,
+    tenant: Option<&str>,
+    env: EnvMap,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+    response: Option<Value>,
+) -> Result<Report, crate::load::LoadError> {
+    let (settings, plan) = crate::load::load(settings_file, env.clone())?;
+    let names: Vec<&str> = settings.tenants.iter().map(|t| t.name.as_str()).collect();
+    let refuse = |message: String| {
+        crate::load::LoadError::Settings(crate::config::ConfigError::Invalid {
+            file: settings_file.display().to_string(),
+            key: "tenants".into(),
+            message,
+        })
+    };
+    let (settings, plan) = match (
+        tenant,
+        settings
+            .tenants
+            .iter()
+            .find(|t| Some(t.name.as_str()) == tenant),
+    ) {
+        (None, _) if names.is_empty() => (settings, plan),
+        (None, _) => {
+            return Err(refuse(format!(
+                "these settings serve several tenants: name one with --tenant ({})",
+                names.join(", ")
+            )))
+        }
+        (Some(_), Some(t)) => crate::load::load_tenant(t, &settings, env)?,
+        (Some(name), None) if names.is_empty() => {
+            return Err(refuse(format!(
+                "--tenant {name}: these settings list no [[tenants]]"
+            )))
+        }
+        (Some(name), None) => {
+            return Err(refuse(format!(
+                "no tenant {name:?} (tenants: {})",
+                names.join(", ")
+            )))
+        }
+    };
     let base_path = settings.base_path.clone();
     let token = settings
         .bearer_tokens

@@ -11,7 +11,8 @@
 //!   (JSON Web Key Sets).
 //! - [`config`]: settings file + environment overrides → [`config::Settings`]:
 //!   `parse.rs` checks syntax and values, collecting every error; `files.rs`
-//!   loads the certificates, keys and JWKS file the settings name.
+//!   loads the certificates, keys and JWKS file the settings name;
+//!   `tenants.rs` the `[[tenants]]` list of the main settings file.
 //! - [`scim`]: pure protocol code, no mapping and no I/O: `filter/` (lexer,
 //!   parser, evaluator), `patch/` (body parsing, the engine, value coercion,
 //!   membership analysis), `schema.rs` (RFC 7643 attribute model),
@@ -30,7 +31,8 @@
 //!   and paging), `membership.rs` (per-member calls with their undo),
 //!   `locks.rs` (per-resource write locks).
 //! - [`load`]: the one load step (settings with their files, then every
-//!   mapping) behind `serve`, `check`, reload and `explain`.
+//!   mapping; with `[[tenants]]` every tenant's file and mappings too) behind
+//!   `serve`, `check`, reload and `explain`.
 //! - [`server`]: `mod.rs` accept loop and shared state; `conn.rs` the life
 //!   of a connection (cap, first-request deadline, idle timeout, HTTP/2
 //!   keep-alive, accept back-off) for every listener; `router.rs` the pure
@@ -40,7 +42,9 @@
 //!   (`/readyz`), `admin.rs` (the admin listener: metrics, health,
 //!   readiness details), `conn.rs` (connection cap, deadlines, accept back-off),
 //!   `tls.rs`, `jwt.rs`, `oauth.rs` (`[auth.oauth]` token endpoint and issued
-//!   tokens), `audited.rs` (the front door's side of the audit trail).
+//!   tokens), `audited.rs` (the front door's side of the audit trail),
+//!   `tenants.rs` (`[[tenants]]`: a state per tenant, choosing the tenant of
+//!   a request, the process's `/readyz` over every tenant).
 //! - [`audit`] (stands on `config` and `mapping`): the audit trail's
 //!   task-local recorder, which auth, the service's backend calls and write
 //!   paths feed, the line format, and the sink (file with rotation, stdout).

@@ -52,6 +52,9 @@ enum Command {
         /// A sample backend answer (JSON) used for every call; synthesized from the mapping when absent.
         #[arg(long)]
         response: Option<PathBuf>,
+        /// The tenant to explain for (required when the settings list [[tenants]]).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -73,7 +76,8 @@ fn main() -> ExitCode {
             path,
             body,
             response,
-        } => match explain(&config, &method, &path, body, response) {
+            tenant,
+        } => match explain(&config, tenant.as_deref(), &method, &path, body, response) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("scim-bridge explain: {e:#}");
@@ -91,7 +95,7 @@ fn main() -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    let (settings, plan) = match scim_bridge::load(path, None) {
+    let (settings, plan, tenants) = match scim_bridge::load::load_all(path, None) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("{e}");
@@ -99,12 +103,51 @@ fn check(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if tenants.is_empty() {
+        print_config(&settings, &plan);
+    } else {
+        println!(
+            "settings: {} (listen {}, {} tenants)",
+            settings.file.display(),
+            settings.listen,
+            tenants.len()
+        );
+        print_process(&settings);
+        for t in &tenants {
+            println!(
+                "\n== tenant {} ({}): {}",
+                t.tenant.name,
+                t.tenant.describe(),
+                t.settings.file.display()
+            );
+            print_tenant(&t.settings, &t.plan);
+        }
+    }
+    println!("\ncheck: OK");
+    ExitCode::SUCCESS
+}
+
+/// `check`'s summary of single-tenant settings.
+fn print_config(settings: &scim_bridge::config::Settings, plan: &scim_bridge::mapping::Plan) {
     println!(
         "settings: {} (listen {}, base path {})",
         settings.file.display(),
         settings.listen,
         settings.base_path
     );
+    print_auth(settings);
+    print_process(settings);
+    print_resources(settings, plan);
+}
+
+/// One tenant's part of `check`'s summary.
+fn print_tenant(settings: &scim_bridge::config::Settings, plan: &scim_bridge::mapping::Plan) {
+    println!("base path: {}", settings.base_path);
+    print_auth(settings);
+    print_resources(settings, plan);
+}
+
+fn print_auth(settings: &scim_bridge::config::Settings) {
     println!("bearer tokens: {} configured", settings.bearer_tokens.len());
     if let Some(o) = &settings.oauth {
         println!(
@@ -114,6 +157,10 @@ fn check(path: &std::path::Path) -> ExitCode {
             o.token_ttl.as_secs()
         );
     }
+}
+
+/// The per-process part of `check`'s summary.
+fn print_process(settings: &scim_bridge::config::Settings) {
     if let Some(a) = &settings.audit {
         match &a.sink {
             scim_bridge::config::AuditSink::File(p) => println!("audit trail: {}", p.display()),
@@ -131,6 +178,9 @@ fn check(path: &std::path::Path) -> ExitCode {
         ),
         None => println!("tls: off (plain HTTP)"),
     }
+}
+
+fn print_resources(settings: &scim_bridge::config::Settings, plan: &scim_bridge::mapping::Plan) {
     if let Some(ca) = &settings.backend_tls.ca_file {
         println!(
             "backend CA bundle: {} (replaces the system roots)",
@@ -196,12 +246,11 @@ fn check(path: &std::path::Path) -> ExitCode {
     for w in &plan.warnings {
         println!("warning: {w}");
     }
-    println!("\ncheck: OK");
-    ExitCode::SUCCESS
 }
 
 fn explain(
     config: &std::path::Path,
+    tenant: Option<&str>,
     method: &str,
     path: &str,
     body: Option<String>,
@@ -232,8 +281,8 @@ fn explain(
         .enable_all()
         .build()?;
     let report = rt
-        .block_on(scim_bridge::explain::explain(
-            config, None, method, path, body, response,
+        .block_on(scim_bridge::explain::explain_tenant(
+            config, tenant, None, method, path, body, response,
         ))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     use std::fmt::Write as _;
@@ -301,8 +350,10 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
         env.insert("SCIM_BRIDGE__SERVER__LISTEN".into(), l.to_string());
         env
     });
-    let (settings, plan) =
-        scim_bridge::load(&config, env.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Every tenant must load: a broken one refuses the start, like a broken
+    // single-tenant file (reloads later keep a broken tenant's previous one).
+    let (settings, plan, tenants) =
+        scim_bridge::load::load_all(&config, env.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     init_tracing(settings.log_format, &settings.log_level);
     if settings.insecure_allow_weak_tokens {
         tracing::warn!("auth.insecure_allow_weak_tokens is on: short or published bearer tokens are accepted (demo and tests only)");
@@ -333,7 +384,14 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
                 None
             }
         };
-        tracing::info!(addr = %listener.local_addr()?, base_path = %settings.base_path, resource_types = plan.resources.len(), "scim-bridge listening");
+        if tenants.is_empty() {
+            tracing::info!(addr = %listener.local_addr()?, base_path = %settings.base_path, resource_types = plan.resources.len(), "scim-bridge listening");
+        } else {
+            tracing::info!(addr = %listener.local_addr()?, tenants = tenants.len(), "scim-bridge listening");
+            for t in &tenants {
+                tracing::info!(tenant = %t.tenant.name, selector = %t.tenant.describe(), base_path = %t.settings.base_path, resource_types = t.plan.resources.len(), "tenant");
+            }
+        }
         let caps = settings.backend_limits;
         tracing::info!(
             max_rps = caps.max_rps,
@@ -341,7 +399,11 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
             queue_timeout_ms = caps.queue_timeout.as_millis() as u64,
             "backend caps (per process and backend; max_rps 0 = no cap; N replicas send up to N times these)"
         );
-        let state = Arc::new(scim_bridge::AppState::new(settings, plan).with_env(env));
+        let state = Arc::new(
+            scim_bridge::AppState::new(settings, plan)
+                .with_env(env)
+                .with_tenants(tenants),
+        );
         scim_bridge::run_with(
             listener,
             state,

@@ -39,6 +39,27 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+/// With `[[tenants]]`: the tenant a request or backend call was for.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantRequestLabels {
+    pub tenant: String,
+    pub resource: String,
+    pub operation: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantBackendLabels {
+    pub tenant: String,
+    pub operation: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    pub tenant: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -77,6 +98,12 @@ pub struct Metrics {
     /// Membership PATCHes that failed and whose undo failed too (the
     /// backend holds part of the change; the answer and the log list it).
     pub membership_undo_failures: Counter,
+    /// `[[tenants]]`: `requests` by tenant too (empty without tenants).
+    pub tenant_requests: Family<TenantRequestLabels, Counter>,
+    /// `[[tenants]]`: `backend_calls` by tenant too.
+    pub tenant_backend_calls: Family<TenantBackendLabels, Counter>,
+    /// `[[tenants]]`: 1 while the tenant's last reload failed.
+    pub tenant_config_stale: Family<TenantLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -192,7 +219,28 @@ impl Metrics {
             "Group membership PATCHes left partly applied because undoing a failure failed",
             membership_undo_failures.clone(),
         );
+        let tenant_requests = Family::<TenantRequestLabels, Counter>::default();
+        registry.register(
+            "tenant_requests",
+            "SCIM requests by tenant, resource type, operation and status ([[tenants]] only)",
+            tenant_requests.clone(),
+        );
+        let tenant_backend_calls = Family::<TenantBackendLabels, Counter>::default();
+        registry.register(
+            "tenant_backend_calls",
+            "Backend calls by tenant, operation and status ([[tenants]] only)",
+            tenant_backend_calls.clone(),
+        );
+        let tenant_config_stale = Family::<TenantLabel, Gauge>::default();
+        registry.register(
+            "tenant_config_reload_failed",
+            "1 while the tenant's last reload failed and its previous configuration serves",
+            tenant_config_stale.clone(),
+        );
         Metrics {
+            tenant_requests,
+            tenant_backend_calls,
+            tenant_config_stale,
             restart_pending,
             audit_lines,
             audit_sink_failing,
@@ -234,6 +282,51 @@ impl Metrics {
                 operation: operation.into(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// A request of a tenant (besides [`Metrics::record_request`]).
+    pub fn record_tenant_request(
+        &self,
+        tenant: &str,
+        resource: &str,
+        operation: &str,
+        status: u16,
+    ) {
+        self.tenant_requests
+            .get_or_create(&TenantRequestLabels {
+                tenant: tenant.into(),
+                resource: resource.into(),
+                operation: operation.into(),
+                status,
+            })
+            .inc();
+    }
+
+    /// A backend call of a tenant (besides [`Metrics::record_backend`]).
+    pub fn record_tenant_backend(&self, tenant: &str, operation: &str, status: &str) {
+        self.tenant_backend_calls
+            .get_or_create(&TenantBackendLabels {
+                tenant: tenant.into(),
+                operation: operation.into(),
+                status: status.into(),
+            })
+            .inc();
+    }
+
+    /// A tenant's reload attempt: counted with every other reload, and its
+    /// own `tenant_config_reload_failed` gauge follows it.
+    pub fn record_tenant_reload(&self, tenant: &str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+        self.tenant_config_stale
+            .get_or_create(&TenantLabel {
+                tenant: tenant.into(),
+            })
+            .set(i64::from(!ok));
     }
 
     /// A reload attempt: counted by result; `config_reload_failed` follows the last one.

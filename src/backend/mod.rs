@@ -136,6 +136,8 @@ pub struct BackendClient {
     transport: Transport,
     read_retries: u32,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// `[[tenants]]`: the tenant label of this client's calls in metrics.
+    tenant: Option<Arc<str>>,
     limits: BackendLimits,
     /// One [`Guard`] per backend base URL, shared by every request.
     guards: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Guard>>>>,
@@ -209,6 +211,12 @@ pub fn retry_backoff(attempt: u32) -> Duration {
 }
 
 impl BackendClient {
+    /// Counts this client's calls for tenant `t` too (`[[tenants]]`).
+    pub fn with_tenant(mut self, t: &str) -> BackendClient {
+        self.tenant = Some(t.into());
+        self
+    }
+
     pub fn with_metrics(mut self, m: std::sync::Arc<crate::metrics::Metrics>) -> BackendClient {
         self.metrics = Some(m);
         self
@@ -285,6 +293,7 @@ impl BackendClient {
             transport,
             read_retries,
             metrics: None,
+            tenant: None,
             limits: BackendLimits::UNLIMITED,
             guards: Default::default(),
         }
@@ -383,6 +392,9 @@ impl BackendClient {
                 Err(_) => "error",
             };
             m.record_backend(call.op, status, elapsed);
+            if let Some(t) = &self.tenant {
+                m.record_tenant_backend(t, call.op, status);
+            }
             if matches!(result, Ok(r) if r.status == StatusCode::TOO_MANY_REQUESTS) {
                 m.backend_rate_limited.inc();
             }

@@ -15,6 +15,7 @@ pub mod defaults;
 mod files;
 mod parse;
 mod raw;
+pub mod tenants;
 #[cfg(test)]
 mod tests;
 
@@ -177,6 +178,10 @@ pub struct Settings {
     pub audit: Option<AuditSettings>,
     /// Connection limits of the listeners (restart to change).
     pub connections: ConnectionLimits,
+    /// `[[tenants]]` of the main settings file (empty: one tenant, this file).
+    pub tenants: Vec<tenants::TenantRef>,
+    /// A tenant's settings: its name (set by the load step, never read from a file).
+    pub tenant: Option<String>,
 }
 
 // --- [auth.oauth] and [audit] ---
@@ -399,6 +404,17 @@ impl Settings {
     /// and values only), then loads every certificate, key and JWKS file the
     /// settings name ([`files`]). `Err` holds every problem of both.
     pub fn load(path: &Path, env: EnvMap) -> Result<Settings, ConfigError> {
+        Self::load_file(path, env, true)
+    }
+
+    /// A tenant's settings file ([`tenants`]): like [`Settings::load`], but
+    /// `SCIM_BRIDGE__…` overrides are not applied (they would reach every
+    /// tenant at once); `${VAR}` references are.
+    pub fn load_tenant_file(path: &Path, env: EnvMap) -> Result<Settings, ConfigError> {
+        Self::load_file(path, env, false)
+    }
+
+    fn load_file(path: &Path, env: EnvMap, overrides: bool) -> Result<Settings, ConfigError> {
         let file = path.display().to_string();
         if !path.is_file() {
             return Err(ConfigError::Io {
@@ -418,18 +434,22 @@ impl Settings {
         if let Some(map) = &env {
             envsrc = envsrc.source(Some(map.clone()));
         }
-        let raw: raw::RawSettings = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .add_source(envsrc)
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError::Parse {
-                file: file.clone(),
-                // Never the file's text: TOML and serde errors quote it.
-                message: crate::secret::redact_parse_error(&crate::suggest::did_you_mean(
-                    &e.to_string(),
-                )),
-            })?;
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml));
+        if overrides {
+            builder = builder.add_source(envsrc);
+        }
+        let raw: raw::RawSettings =
+            builder
+                .build()
+                .and_then(|c| c.try_deserialize())
+                .map_err(|e| ConfigError::Parse {
+                    file: file.clone(),
+                    // Never the file's text: TOML and serde errors quote it.
+                    message: crate::secret::redact_parse_error(&crate::suggest::did_you_mean(
+                        &e.to_string(),
+                    )),
+                })?;
         let mut check = parse::Check::new(path, &env);
         let settings = Settings::from_raw(&mut check, path, raw);
         files::check(&mut check, &settings);
@@ -483,6 +503,8 @@ impl Settings {
             log_level => "log.level",
             // The audit sink is opened at start.
             audit => "audit",
+            // Each tenant's state is built at start.
+            tenants => "tenants",
         );
         // The listeners' connection cap and timeouts are set up at start.
         let (new, old) = (self.connections, running.connections);

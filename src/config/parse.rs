@@ -62,7 +62,7 @@ impl<'a> Check<'a> {
     }
 
     /// A path relative to the settings file's folder; `None` when unset or empty.
-    fn path(&mut self, key: &str, v: Option<&String>) -> Option<PathBuf> {
+    pub(super) fn path(&mut self, key: &str, v: Option<&String>) -> Option<PathBuf> {
         let v = v.filter(|v| !v.is_empty())?;
         self.expand(key, v).map(|v| self.dir.join(v))
     }
@@ -176,7 +176,25 @@ impl Settings {
             .as_ref()
             .and_then(|o| oauth_settings(c, o, &base_path));
         let audit = raw.audit.as_ref().and_then(|a| audit_settings(c, a));
-        if raw.auth.bearer_tokens.is_empty() && raw.auth.jwt.is_none() && raw.auth.oauth.is_none() {
+        let tenants = super::tenants::tenants(c, &raw.tenants);
+        let no_auth =
+            raw.auth.bearer_tokens.is_empty() && raw.auth.jwt.is_none() && raw.auth.oauth.is_none();
+        if !raw.tenants.is_empty() {
+            // With tenants, credentials and mappings are each tenant's own;
+            // bearer tokens here open only `/metrics` and `/readyz` (operators).
+            if raw.auth.jwt.is_some() || raw.auth.oauth.is_some() {
+                c.fail(
+                    "auth",
+                    "with [[tenants]], [auth.jwt] and [auth.oauth] go in each tenant's settings file (bearer_tokens here open only /metrics and /readyz)".into(),
+                );
+            }
+            if !raw.mappings.is_empty() {
+                c.fail(
+                    "mappings",
+                    "with [[tenants]], mappings go in each tenant's settings file".into(),
+                );
+            }
+        } else if no_auth {
             c.fail(
                 "auth.bearer_tokens",
                 "at least one bearer token is required (or configure [auth.jwt] or [auth.oauth])"
@@ -280,7 +298,7 @@ impl Settings {
             ),
             _ => {}
         }
-        if raw.mappings.is_empty() {
+        if raw.mappings.is_empty() && raw.tenants.is_empty() {
             c.fail("mappings", "list at least one mapping file".into());
         }
         let mappings = raw.mappings.iter().map(|m| c.dir.join(m)).collect();
@@ -331,6 +349,8 @@ impl Settings {
             )),
         };
         Settings {
+            tenants,
+            tenant: None,
             oauth,
             audit,
             connections,

@@ -23,6 +23,9 @@ pub(super) struct RawSettings {
     pub(super) tls: Option<RawTls>,
     /// Absent: no audit trail.
     pub(super) audit: Option<RawAudit>,
+    /// Several tenants in one process (see `config::tenants`).
+    #[serde(default)]
+    pub(super) tenants: Vec<RawTenant>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -157,4 +160,15 @@ pub(super) struct RawAudit {
     pub(super) fsync: Option<String>,
     pub(super) on_failure: Option<String>,
     pub(super) personal_data: Option<String>,
+}
+
+// --- [[tenants]] ---
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTenant {
+    pub(super) name: Option<String>,
+    pub(super) settings: Option<String>,
+    pub(super) path_prefix: Option<String>,
+    pub(super) host: Option<String>,
 }

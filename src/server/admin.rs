@@ -62,7 +62,7 @@ pub(super) async fn serve_admin(
                     match req.uri().path() {
                         "/metrics" => metrics_response(&state.metrics),
                         "/healthz" => health_response(),
-                        "/readyz" => super::probe::readyz(&state, &state.live(), true),
+                        "/readyz" => super::tenants::admin_readyz(&state),
                         _ => error_response(&ScimError::not_found("not found")),
                     }
                 }

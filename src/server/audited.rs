@@ -69,7 +69,7 @@ pub(super) async fn finish(
     let Some(resource) = live.plan.resources.get(i) else {
         return;
     };
-    let line = audit::line(
+    let mut line = audit::line(
         &RequestFacts {
             request_id,
             resource,
@@ -81,6 +81,9 @@ pub(super) async fn finish(
         &rec.snapshot(),
         sink.settings().omit_personal,
     );
+    if let Some(t) = &live.settings.tenant {
+        line["tenant"] = t.as_str().into();
+    }
     let sink = sink.clone();
     let ok = tokio::task::spawn_blocking(move || sink.write(&line))
         .await

@@ -41,6 +41,10 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let started = std::time::Instant::now();
+    let state = match super::tenants::pick(state, &req).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
+    };
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -109,6 +113,14 @@ where
             resp.status().as_u16(),
             started.elapsed(),
         );
+        if let Some(t) = &live.settings.tenant {
+            state.metrics.record_tenant_request(
+                t,
+                &labels.resource,
+                labels.operation,
+                resp.status().as_u16(),
+            );
+        }
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
@@ -117,6 +129,7 @@ where
     info!(
         request_id,
         peer = %Peer(peer),
+        tenant = live.settings.tenant.as_deref(),
         %method,
         route = outcome.template(&live.plan),
         resource_type = %labels.resource,

@@ -13,6 +13,7 @@ mod probe;
 mod reload;
 pub mod router;
 mod routes;
+pub mod tenants;
 pub mod tls;
 
 pub use front::handle_request;
@@ -89,6 +90,9 @@ impl Live {
         if let Some(m) = metrics {
             client = client.with_metrics(m);
         }
+        if let Some(t) = &settings.tenant {
+            client = client.with_tenant(t);
+        }
         Live {
             jwt: settings.jwt.as_ref().map(jwt::Verifier::new),
             oauth: settings.oauth.as_ref().and_then(oauth::Issuer::new),
@@ -112,15 +116,20 @@ pub struct AppState {
     /// Serializes PATCH/PUT of one resource (see [`WriteLocks`]).
     pub write_locks: WriteLocks,
     /// Source of request ids when the client sends no `X-Request-Id`.
-    next_request_id: AtomicU64,
+    /// (Shared by every tenant's state: ids stay unique in the process.)
+    next_request_id: Arc<AtomicU64>,
     /// `server.max_concurrent_requests` permits (sized at start; a change needs a restart).
-    concurrency: tokio::sync::Semaphore,
+    concurrency: Arc<tokio::sync::Semaphore>,
     /// The last result of the periodic backend probe (`/readyz`).
     pub probe: std::sync::Mutex<ProbeStatus>,
     /// `[auth.oauth]` failed client authentications (kept across reloads).
     pub oauth_limiter: oauth::Limiter,
     /// `[audit]` as configured at start (a change needs a restart).
     pub audit: Option<Arc<crate::audit::Sink>>,
+    /// `[[tenants]]`: each tenant's own state ([`tenants`]).
+    tenants: Vec<Arc<AppState>>,
+    /// In a tenant's state: which tenant, and how it reloads.
+    tenant: Option<Arc<tenants::TenantOf>>,
 }
 
 impl AppState {
@@ -147,17 +156,21 @@ impl AppState {
             .clone()
             .map(|a| Arc::new(crate::audit::Sink::new(a)));
         AppState {
-            concurrency: tokio::sync::Semaphore::new(live.settings.max_concurrent_requests),
+            concurrency: Arc::new(tokio::sync::Semaphore::new(
+                live.settings.max_concurrent_requests,
+            )),
             live: arc_swap::ArcSwap::from_pointee(live),
             metrics: Arc::new(Metrics::new()),
             env: None,
             reload_status: Default::default(),
             failed_stamps: Default::default(),
             write_locks: WriteLocks::default(),
-            next_request_id: AtomicU64::new(1),
+            next_request_id: Arc::new(AtomicU64::new(1)),
             probe: Default::default(),
             oauth_limiter: Default::default(),
             audit,
+            tenants: Vec::new(),
+            tenant: None,
         }
     }
 
@@ -218,7 +231,13 @@ pub async fn run_with(
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     let watcher = tokio::spawn(reload::watch_config(state.clone()));
-    let prober = tokio::spawn(probe::probe_backend(state.clone()));
+    // With tenants the process's own state serves no SCIM: each tenant
+    // watches and probes on its own.
+    let prober = state
+        .tenants
+        .is_empty()
+        .then(|| tokio::spawn(probe::probe_backend(state.clone())));
+    let tenant_tasks = tenants::spawn_tasks(&state);
     let admin = match state.live().settings.metrics_listen {
         Some(addr) if state.live().settings.metrics_enabled => {
             let l = TcpListener::bind(addr).await?;
@@ -278,7 +297,9 @@ pub async fn run_with(
     }
     drop(listener);
     watcher.abort();
-    prober.abort();
+    for t in prober.into_iter().chain(tenant_tasks) {
+        t.abort();
+    }
     if let Some(a) = admin {
         a.abort();
     }

@@ -82,6 +82,15 @@ pub(super) async fn probe_backend(state: Arc<AppState>) {
 /// `details` (the main listener without a valid token) only `status`: the
 /// details name backends and failing files, which is for operators.
 pub(super) fn readyz(state: &AppState, live: &Live, details: bool) -> Resp {
+    let (status, mut body) = readyz_body(state, live);
+    if !details {
+        body = serde_json::json!({ "status": body["status"] });
+    }
+    json_response(status, &body)
+}
+
+/// `/readyz`'s status and every detail.
+pub(super) fn readyz_body(state: &AppState, live: &Live) -> (StatusCode, serde_json::Value) {
     let st = state
         .reload_status
         .lock()
@@ -133,8 +142,5 @@ pub(super) fn readyz(state: &AppState, live: &Live, details: bool) -> Resp {
             StatusCode::SERVICE_UNAVAILABLE
         }
     };
-    if !details {
-        body = serde_json::json!({ "status": body["status"] });
-    }
-    json_response(status, &body)
+    (status, body)
 }

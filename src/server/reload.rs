@@ -61,7 +61,11 @@ impl AppState {
         let current = self.live();
         // Stamped before reading, so a write during the load triggers another reload.
         let before = stamps(&watched_files(&current.settings));
-        let result = crate::load::load(&current.settings.file, self.env.clone());
+        let result = match &self.tenant {
+            Some(t) => crate::load::load_tenant(&t.tenant, &t.main, self.env.clone())
+                .and_then(|(s, p)| t.check_peers(&s).map(|()| (s, p))),
+            None => crate::load::load(&current.settings.file, self.env.clone()),
+        };
         let mut status = self.reload_status.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok((mut settings, plan)) => {
@@ -74,7 +78,10 @@ impl AppState {
                         "these settings changed but take effect only after a restart; the running values are kept"
                     );
                 }
-                self.metrics.restart_pending.set(pending.len() as i64);
+                if self.tenant().is_none() {
+                    // (A tenant has no restart-only keys of its own.)
+                    self.metrics.restart_pending.set(pending.len() as i64);
+                }
                 status.restart_pending = pending;
                 let now = stamps(&watched_files(&settings));
                 let stamps = if now.len() == before.len() {
@@ -88,7 +95,7 @@ impl AppState {
                     stamps,
                     Some(self.metrics.clone()),
                 )));
-                self.metrics.record_reload(true);
+                self.record_reload(true);
                 status.reloads += 1;
                 status.last_error = None;
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -109,7 +116,7 @@ impl AppState {
                 // Remember what was read so the same broken files are not retried every tick.
                 *self.failed_stamps.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
                 status.failures += 1;
-                self.metrics.record_reload(false);
+                self.record_reload(false);
                 status.last_error = Some(text.clone());
                 for line in text.lines() {
                     tracing::error!(
@@ -119,6 +126,17 @@ impl AppState {
                 }
                 Err(text)
             }
+        }
+    }
+}
+
+impl AppState {
+    /// Counts a reload; `config_reload_failed` follows the main settings,
+    /// `tenant_config_reload_failed{tenant}` each tenant's.
+    fn record_reload(&self, ok: bool) {
+        match self.tenant() {
+            Some(t) => self.metrics.record_tenant_reload(&t.name, ok),
+            None => self.metrics.record_reload(ok),
         }
     }
 }

@@ -40,6 +40,7 @@ mod schemas_truth;
 mod security_config;
 mod security_net;
 mod smoke;
+mod tenants;
 mod tls;
 mod unassign;
 mod users_concurrency;

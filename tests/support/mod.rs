@@ -260,7 +260,7 @@ impl Bridge {
         }
         let path = dir.0.join("settings.toml");
         std::fs::write(&path, settings).unwrap();
-        let (settings, plan) = scim_bridge::load(&path, Some(env.clone()))
+        let (settings, plan, tenants) = scim_bridge::load::load_all(&path, Some(env.clone()))
             .unwrap_or_else(|e| panic!("bridge config: {e}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -274,7 +274,11 @@ impl Bridge {
             None => format!("http://{addr}{}", settings.base_path),
         };
         let tls = tls_server.as_ref().map(|t| t.store().clone());
-        let state = Arc::new(scim_bridge::AppState::new(settings, plan).with_env(Some(env)));
+        let state = Arc::new(
+            scim_bridge::AppState::new(settings, plan)
+                .with_env(Some(env))
+                .with_tenants(tenants),
+        );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let acceptor = tls_server.as_ref().map(|t| t.acceptor());
