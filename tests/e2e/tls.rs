@@ -611,12 +611,24 @@ async fn certificate_reload_on_file_change_keeps_old_on_bad_files() {
 async fn sighup_reloads_certificate() {
     let ca = Ca::new("Test CA");
     let a = ca.server("bridge-a");
+    let tap = LogTap::open();
     // Polling off: only SIGHUP reloads.
     let bridge = tls_bridge(&a, "reload_interval_ms = 0", &[]).await;
+    // A witness polling every 100 ms is given new files four times over and
+    // reloads each (at least 100 ms apart, as its poll sleeps between them):
+    // a bridge that polled would have reloaded meanwhile (on a loaded
+    // machine both are slowed alike; no fixed sleep).
+    let witness = tls_bridge(&a, "reload_interval_ms = 100", &[]).await;
     let b = ca.server("bridge-b");
     std::fs::write(bridge.dir().join("server.crt"), &b.cert_pem).unwrap();
     std::fs::write(bridge.dir().join("server.key"), &b.key_pem).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    for round in 1..=4 {
+        let w = ca.server(&format!("witness-{round}"));
+        std::fs::write(witness.dir().join("server.crt"), &w.cert_pem).unwrap();
+        std::fs::write(witness.dir().join("server.key"), &w.key_pem).unwrap();
+        wait_for_cert(witness.addr, &ca, &w.der).await;
+        wait_for_reload_lines(&tap, witness.dir(), "file change", round).await;
+    }
     assert_eq!(
         served_cert(bridge.addr, &ca).await.unwrap(),
         a.der,
@@ -627,8 +639,38 @@ async fn sighup_reloads_certificate() {
         .status()
         .unwrap();
     assert!(st.success());
-    wait_for_cert(bridge.addr, &ca, &b.der).await;
+    // The reloader says it handled the signal, and serves B from then on.
+    wait_for_reload_lines(&tap, bridge.dir(), "SIGHUP", 1).await;
+    assert_eq!(served_cert(bridge.addr, &ca).await.unwrap(), b.der);
+    witness.shutdown().await;
     bridge.shutdown().await;
+}
+
+/// Waits (generously) for `n` "TLS certificate reloaded" lines of the bridge
+/// in `dir` (its certificate path names it) with this trigger.
+async fn wait_for_reload_lines(tap: &LogTap, dir: &std::path::Path, trigger: &str, n: usize) {
+    let dir = dir.display().to_string();
+    let trigger_field = format!("\"trigger\":\"{trigger}\"");
+    let started = std::time::Instant::now();
+    loop {
+        let seen = tap
+            .text()
+            .lines()
+            .filter(|l| {
+                l.contains("TLS certificate reloaded")
+                    && l.contains(&dir)
+                    && l.contains(&trigger_field)
+            })
+            .count();
+        if seen >= n {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{seen} of {n} reloads by {trigger} logged for {dir}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 // ---------------------------------------------------------------- mTLS
