@@ -286,6 +286,27 @@ impl Running {
         Some(Value::Object(e.doc.clone()))
     }
 
+    /// The stored person's revision (its ETag is `"r<revision>"`).
+    pub fn revision(&self, uuid: &str) -> Option<u64> {
+        let st = self.shared.lock();
+        st.people.iter().find(|e| e.uuid == uuid).map(|e| e.rev)
+    }
+
+    /// Another writer changes the stored person directly (members of
+    /// `change` are set as given, unchecked; the revision moves on).
+    pub fn edit_person(&self, uuid: &str, change: Value) {
+        let mut st = self.shared.lock();
+        let e = st
+            .people
+            .iter_mut()
+            .find(|e| e.uuid == uuid)
+            .unwrap_or_else(|| panic!("no Acme person {uuid}"));
+        for (k, v) in change.as_object().expect("an object of members") {
+            e.doc.insert(k.clone(), v.clone());
+        }
+        e.rev += 1;
+    }
+
     pub fn circle(&self, uuid: &str) -> Option<Value> {
         let st = self.shared.lock();
         let e = st.circles.iter().find(|e| e.uuid == uuid)?;
