@@ -37,30 +37,7 @@ fn text(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
 
-/// Entra's POST body (the typical shape of the reference) plus the extras
-/// Entra may include: unmapped `title`, `addresses`, `roles`, enterprise
-/// attributes, and `null` attributes.
-fn entra_body(user_name: &str, active: Value) -> Value {
-    json!({
-        "schemas": [CORE, ENTERPRISE],
-        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-        "userName": user_name,
-        "active": active,
-        "displayName": "John Doe",
-        "title": "Gate operator",
-        "nickName": null,
-        "preferredLanguage": "nl-BE",
-        "emails": [{"primary": true, "type": "work", "value": "john.doe@contoso.com"}],
-        "phoneNumbers": [{"type": "mobile", "value": "+32 470 12 34 56"}],
-        "addresses": [{"type": "work", "formatted": "Main street 1", "locality": "Gent", "country": "BE", "primary": true}],
-        "meta": {"resourceType": "User"},
-        "name": {"formatted": "John Doe", "familyName": "Doe", "givenName": "John", "middleName": null},
-        "roles": [],
-        ENTERPRISE: {"employeeNumber": "42", "department": null}
-    })
-}
-
-/// What [`entra_body`] leaves in the backend (`language` per backend).
+/// What [`entra_user_body`] leaves in the backend (`language` per backend).
 fn entra_stored(f: &Fixture, user_name: &str) -> Stored {
     Stored {
         user_name: user_name.into(),
@@ -73,15 +50,6 @@ fn entra_stored(f: &Fixture, user_name: &str) -> Stored {
         external_id: Some("0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef".into()),
         language: Some(f.language().0.into()),
     }
-}
-
-fn query_param<'a>(path_and_query: &'a str, name: &str) -> Vec<&'a str> {
-    let q = path_and_query.split_once('?').map(|x| x.1).unwrap_or("");
-    q.split('&')
-        .filter_map(|p| p.split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .collect()
 }
 
 impl Fixture {
@@ -352,13 +320,9 @@ impl Fixture {
         assert!(!self.must(id).active);
     }
 
-    /// Entra's create with [`entra_body`]; returns the id after checking
-    /// the stored record.
-    async fn create(&self, user_name: &str) -> String {
-        let r = self
-            .scim()
-            .post("/Users", &entra_body(user_name, json!(true)))
-            .await;
+    /// A POST /Users that must create; returns the id and the answer.
+    async fn post_user(&self, body: &Value) -> (String, Value) {
+        let r = self.scim().post("/Users", body).await;
         assert_eq!(
             r.status,
             201,
@@ -366,7 +330,16 @@ impl Fixture {
             self.name(),
             String::from_utf8_lossy(&r.body)
         );
-        let id = r.json()["id"].as_str().unwrap().to_string();
+        let u = r.json();
+        (u["id"].as_str().expect("id").to_string(), u)
+    }
+
+    /// Entra's create with [`entra_user_body`]; returns the id after checking
+    /// the stored record.
+    async fn create(&self, user_name: &str) -> String {
+        let (id, _) = self
+            .post_user(&entra_user_body(user_name, json!(true)))
+            .await;
         assert_eq!(
             self.stored(&id),
             Some(entra_stored(self, user_name)),
@@ -667,7 +640,7 @@ async fn create_with_the_entra_body(f: Fixture) {
     let n = f.name();
     let r = f
         .scim()
-        .post("/Users", &entra_body("jdoe@contoso.com", json!(true)))
+        .post("/Users", &entra_user_body("jdoe@contoso.com", json!(true)))
         .await;
     assert_eq!(r.status, 201, "{n}: {}", String::from_utf8_lossy(&r.body));
     assert!(r
@@ -724,19 +697,8 @@ async fn create_accepts_active_as_a_string(f: Fixture) {
         ("t@contoso.com", "True", true),
         ("f@contoso.com", "False", false),
     ] {
-        let r = f
-            .scim()
-            .post("/Users", &entra_body(user, json!(active)))
-            .await;
-        assert_eq!(
-            r.status,
-            201,
-            "{}: {}",
-            f.name(),
-            String::from_utf8_lossy(&r.body)
-        );
-        let id = r.json()["id"].as_str().unwrap().to_string();
-        assert_eq!(r.json()["active"], want, "{}: {active}", f.name());
+        let (id, u) = f.post_user(&entra_user_body(user, json!(active))).await;
+        assert_eq!(u["active"], want, "{}: {active}", f.name());
         assert_eq!(f.must(&id).active, want, "{}: {active}", f.name());
     }
 }
@@ -744,18 +706,13 @@ async fn create_accepts_active_as_a_string(f: Fixture) {
 both!(create_minimal_and_with_null_attributes);
 async fn create_minimal_and_with_null_attributes(f: Fixture) {
     let n = f.name();
-    let r = f
-        .scim()
-        .post(
-            "/Users",
+    let (id, u) = f
+        .post_user(
             &json!({"schemas": [CORE], "userName": "min@contoso.com", "active": null,
                     "displayName": null, "emails": null, "phoneNumbers": null,
                     "name": null, "preferredLanguage": null, "externalId": null}),
         )
         .await;
-    assert_eq!(r.status, 201, "{n}: {}", String::from_utf8_lossy(&r.body));
-    let u = r.json();
-    let id = u["id"].as_str().unwrap().to_string();
     // active defaults to true
     assert_eq!(u["active"], true, "{n}");
     for absent in [
@@ -788,24 +745,12 @@ async fn create_minimal_and_with_null_attributes(f: Fixture) {
 
 both!(create_with_several_work_emails_stores_the_primary_one);
 async fn create_with_several_work_emails_stores_the_primary_one(f: Fixture) {
-    let r = f
-        .scim()
-        .post(
-            "/Users",
-            &json!({"schemas": [CORE], "userName": "two@contoso.com",
-                    "emails": [{"type": "work", "value": "a@contoso.com"},
-                               {"type": "work", "value": "b@contoso.com", "primary": true},
-                               {"type": "work", "value": "c@contoso.com"}]}),
-        )
+    let (id, _) = f
+        .post_user(&json!({"schemas": [CORE], "userName": "two@contoso.com",
+                "emails": [{"type": "work", "value": "a@contoso.com"},
+                           {"type": "work", "value": "b@contoso.com", "primary": true},
+                           {"type": "work", "value": "c@contoso.com"}]}))
         .await;
-    assert_eq!(
-        r.status,
-        201,
-        "{}: {}",
-        f.name(),
-        String::from_utf8_lossy(&r.body)
-    );
-    let id = r.json()["id"].as_str().unwrap().to_string();
     assert_eq!(
         f.must(&id).work_email.as_deref(),
         Some("b@contoso.com"),
@@ -820,7 +765,7 @@ async fn duplicate_user_name_is_409_and_changes_nothing(f: Fixture) {
     let id = f.create("dup@contoso.com").await;
     let other = f.create("other@contoso.com").await;
     // Another case of a taken userName, by POST, PATCH and PUT.
-    let mut body = entra_body("DUP@contoso.com", json!(true));
+    let mut body = entra_user_body("DUP@contoso.com", json!(true));
     body["externalId"] = json!("another");
     let e = f
         .scim()
@@ -854,7 +799,7 @@ async fn duplicate_user_name_is_409_and_changes_nothing(f: Fixture) {
 
 both!(create_without_user_name_is_400_and_calls_nothing);
 async fn create_without_user_name_is_400_and_calls_nothing(f: Fixture) {
-    let mut body = entra_body("x@contoso.com", json!(true));
+    let mut body = entra_user_body("x@contoso.com", json!(true));
     body.as_object_mut().unwrap().remove("userName");
     let r = f.scim().post("/Users", &body).await;
     r.assert_scim_error(400, Some("invalidValue"));
@@ -868,7 +813,7 @@ async fn create_without_user_name_is_400_and_calls_nothing(f: Fixture) {
 both!(an_unsupported_language_is_400_invalid_value);
 async fn an_unsupported_language_is_400_invalid_value(f: Fixture) {
     let n = f.name();
-    let mut body = entra_body("lang@contoso.com", json!(true));
+    let mut body = entra_user_body("lang@contoso.com", json!(true));
     body["preferredLanguage"] = json!("klingon");
     let e = f
         .scim()
@@ -1108,15 +1053,9 @@ async fn add_to_a_multi_valued_attribute_stores_the_new_value(f: Fixture) {
 both!(add_mobile_on_a_user_without_one);
 async fn add_mobile_on_a_user_without_one(f: Fixture) {
     let n = f.name();
-    let r = f
-        .scim()
-        .post(
-            "/Users",
-            &json!({"schemas": [CORE], "userName": "bare@x.com"}),
-        )
+    let (id, _) = f
+        .post_user(&json!({"schemas": [CORE], "userName": "bare@x.com"}))
         .await;
-    assert_eq!(r.status, 201, "{n}");
-    let id = r.json()["id"].as_str().unwrap().to_string();
     assert_eq!(f.must(&id).mobile, None, "{n}");
     let u = f
         .patch_ok(

@@ -18,54 +18,21 @@ fn seeded(n: usize) -> peripass::Options {
     }
 }
 
-/// The POST body Entra sends (typical shape from the docs), plus the extras
-/// Entra may include: unmapped `roles`, `title`, `addresses`, an enterprise
-/// `manager`, and `null` attributes.
-fn entra_create_body(user_name: &str, active: Value) -> Value {
-    json!({
-        "schemas": [CORE, ENTERPRISE],
-        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
-        "userName": user_name,
-        "active": active,
-        "displayName": "John Doe",
-        "title": "Gate operator",
-        "nickName": null,
-        "preferredLanguage": "nl-BE",
-        "emails": [{"primary": true, "type": "work", "value": "john.doe@contoso.com"}],
-        "phoneNumbers": [{"type": "mobile", "value": "+32 470 12 34 56"}],
-        "addresses": [{"type": "work", "formatted": "Main street 1", "streetAddress": "Main street 1", "locality": "Gent", "country": "BE", "primary": true}],
-        "meta": {"resourceType": "User"},
-        "name": {"formatted": "John Doe", "familyName": "Doe", "givenName": "John", "middleName": null},
-        "roles": [],
-        ENTERPRISE: {"employeeNumber": "42", "department": null, "manager": {"value": "7"}}
-    })
+/// [`entra_user_body`] with an enterprise `manager` too (Peripass maps no
+/// part of the extension).
+fn entra_body_with_manager(user_name: &str, active: Value) -> Value {
+    let mut body = entra_user_body(user_name, active);
+    body[ENTERPRISE]["manager"] = json!({"value": "7"});
+    body
 }
 
 async fn scim_create(s: &PeripassStack, user_name: &str) -> Value {
     let r = s
         .scim()
-        .post("/Users", &entra_create_body(user_name, json!(true)))
+        .post("/Users", &entra_body_with_manager(user_name, json!(true)))
         .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     r.json()
-}
-
-fn list_calls(s: &PeripassStack) -> Vec<String> {
-    s.backend
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/api/v1/users?"))
-        .map(|r| r.path_and_query)
-        .collect()
-}
-
-fn query_param<'a>(path_and_query: &'a str, name: &str) -> Vec<&'a str> {
-    let q = path_and_query.split_once('?').map(|x| x.1).unwrap_or("");
-    q.split('&')
-        .filter_map(|p| p.split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-        .collect()
 }
 
 async fn search(s: &PeripassStack, filter: &str) -> Value {
@@ -98,7 +65,7 @@ async fn active_eq_true_is_pushed_down_as_status() {
     let j = search(&s, "active eq true").await;
     assert_eq!(j["totalResults"], 3);
     assert_eq!(ids(&j), vec!["1", "3", "4"]);
-    let calls = list_calls(&s);
+    let calls = s.list_calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(query_param(&calls[0], "status"), vec!["ACTIVE"]);
 
@@ -106,7 +73,7 @@ async fn active_eq_true_is_pushed_down_as_status() {
     let j = search(&s, "active eq false").await;
     assert_eq!(ids(&j), vec!["2"]);
     assert_eq!(j["Resources"][0]["active"], false);
-    let calls = list_calls(&s);
+    let calls = s.list_calls();
     assert_eq!(query_param(&calls[0], "status"), vec!["DISABLED"]);
 }
 
@@ -124,7 +91,7 @@ async fn create_sends_only_contract_fields_and_drops_the_extension() {
         .scim()
         .post(
             "/Users",
-            &entra_create_body("jdoe@contoso.com", json!(true)),
+            &entra_body_with_manager("jdoe@contoso.com", json!(true)),
         )
         .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
@@ -333,7 +300,7 @@ async fn list_paging_across_backend_pages() {
     assert_eq!(j["itemsPerPage"], 250);
 
     // Every backend call respected the contract's page size.
-    for c in list_calls(&s) {
+    for c in s.list_calls() {
         let size: usize = query_param(&c, "pageSize")[0].parse().unwrap();
         assert!((1..=200).contains(&size), "{c}");
     }

@@ -493,6 +493,16 @@ impl PeripassStack {
         &self.bridge.client
     }
 
+    /// The path and query of every user list call the backend received.
+    pub fn list_calls(&self) -> Vec<String> {
+        self.backend
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/api/v1/users?"))
+            .map(|r| r.path_and_query)
+            .collect()
+    }
+
     /// A direct client of the legacy API (to verify records as the backend has them).
     pub fn legacy(&self) -> LegacyClient {
         LegacyClient {
@@ -815,4 +825,41 @@ pub fn entra_filter(f: &str) -> String {
         }
     }
     out
+}
+
+/// The values of query parameter `name` in a recorded path and query (still
+/// percent-encoded).
+pub fn query_param<'a>(path_and_query: &'a str, name: &str) -> Vec<&'a str> {
+    let q = path_and_query.split_once('?').map(|x| x.1).unwrap_or("");
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Entra's POST body for a user (the typical shape of
+/// `entra-scim-client.md`) plus the extras Entra may include: unmapped
+/// `title`, `addresses`, `roles`, enterprise attributes, and `null`
+/// attributes.
+pub fn entra_user_body(user_name: &str, active: Value) -> Value {
+    const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    serde_json::json!({
+        "schemas": [CORE, ENTERPRISE],
+        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "userName": user_name,
+        "active": active,
+        "displayName": "John Doe",
+        "title": "Gate operator",
+        "nickName": null,
+        "preferredLanguage": "nl-BE",
+        "emails": [{"primary": true, "type": "work", "value": "john.doe@contoso.com"}],
+        "phoneNumbers": [{"type": "mobile", "value": "+32 470 12 34 56"}],
+        "addresses": [{"type": "work", "formatted": "Main street 1", "streetAddress": "Main street 1", "locality": "Gent", "country": "BE", "primary": true}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "John Doe", "familyName": "Doe", "givenName": "John", "middleName": null},
+        "roles": [],
+        ENTERPRISE: {"employeeNumber": "42", "department": null}
+    })
 }
