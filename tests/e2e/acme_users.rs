@@ -57,12 +57,7 @@ impl Stack {
     }
 
     async fn patch_ok(&self, id: &str, ops: Value) -> Value {
-        let r = self
-            .scim()
-            .patch(&format!("/Users/{id}"), &patch_ops(ops))
-            .await;
-        assert_eq!(r.status, 200, "patch: {}", String::from_utf8_lossy(&r.body));
-        r.json()
+        patch_user_ok(self.scim(), "acme", id, ops).await
     }
 }
 

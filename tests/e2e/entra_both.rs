@@ -362,26 +362,7 @@ impl Fixture {
     /// A PATCH that must succeed; checks the answer's id and that its ETag
     /// is its `meta.version`; returns the answer.
     async fn patch_ok(&self, id: &str, ops: Value) -> Value {
-        let r = self
-            .scim()
-            .patch(&format!("/Users/{id}"), &patch_ops(ops.clone()))
-            .await;
-        assert_eq!(
-            r.status,
-            200,
-            "{}: PATCH {ops}: {}",
-            self.name(),
-            String::from_utf8_lossy(&r.body)
-        );
-        let body = r.json();
-        assert_eq!(body["id"], id, "{}", self.name());
-        assert_eq!(
-            r.header("etag"),
-            body["meta"]["version"].as_str(),
-            "{}: ETag header equals meta.version",
-            self.name()
-        );
-        body
+        patch_user_ok(self.scim(), self.name(), id, ops).await
     }
 
     /// A filter query that must succeed; returns the ListResponse.

@@ -863,3 +863,26 @@ pub fn entra_user_body(user_name: &str, active: Value) -> Value {
         ENTERPRISE: {"employeeNumber": "42", "department": null}
     })
 }
+
+/// A PATCH of `/Users/{id}` with these operations that must answer 200 with
+/// the resource: its id, and an ETag header equal to its `meta.version`.
+/// `tag` names the case in failure messages. Returns the answer.
+pub async fn patch_user_ok(c: &TestClient, tag: &str, id: &str, ops: Value) -> Value {
+    let r = c
+        .patch(&format!("/Users/{id}"), &patch_ops(ops.clone()))
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "{tag}: PATCH {ops}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let body = r.json();
+    assert_eq!(body["id"], id, "{tag}");
+    assert_eq!(
+        r.header("etag"),
+        body["meta"]["version"].as_str(),
+        "{tag}: ETag header equals meta.version"
+    );
+    body
+}
