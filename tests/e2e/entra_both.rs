@@ -1183,8 +1183,7 @@ async fn refused_without_writes(
                 &[],
             )
             .await;
-        assert_eq!(r.status.as_u16(), *status, "{n}: {method} {case}");
-        r.assert_scim_error(*status, *scim_type);
+        r.assert_scim_error_for(&format!("{n}: {method} {case}"), *status, *scim_type);
         assert_eq!(f.writes(), vec![], "{n}: {method} {case}");
         assert_eq!(f.version(id), 1, "{n}: {method} {case}");
     }

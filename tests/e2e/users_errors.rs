@@ -58,7 +58,7 @@ async fn malformed_json_is_400_invalid_syntax() {
     ] {
         for body in ["{\"userName\": ", "[1,2]", "", "\"str\"", "{\"a\":1}}"] {
             let r = s.scim().send(m.clone(), path, Some(body), &[]).await;
-            r.assert_scim_error(400, Some("invalidSyntax"));
+            r.assert_scim_error_for(&format!("{m} {path} {body:?}"), 400, Some("invalidSyntax"));
         }
     }
     assert_eq!(s.backend.request_count(), 0);
@@ -85,7 +85,7 @@ async fn wrong_content_type_is_415() {
                 &[("content-type", "text/plain")],
             )
             .await;
-        r.assert_scim_error(415, None);
+        r.assert_scim_error_for(&format!("{m} {path}"), 415, None);
     }
     assert_eq!(s.backend.request_count(), 0);
     assert_eq!(s.backend.user_count(), 1);
@@ -136,7 +136,7 @@ async fn invalid_filters_are_400_invalid_filter() {
         "userName gt true",
     ] {
         let r = filter_get(&s, f).await;
-        r.assert_scim_error(400, Some("invalidFilter"));
+        r.assert_scim_error_for(f, 400, Some("invalidFilter"));
     }
     let r = s
         .scim()
@@ -361,8 +361,7 @@ async fn backend_failures() {
         };
         for request in requests {
             let r = send_named(&bridge.client, request).await;
-            assert_eq!(r.status.as_u16(), status, "{fault:?}: {request}");
-            r.assert_scim_error(status, None);
+            r.assert_scim_error_for(&format!("{fault:?}: {request}"), status, None);
             match retry_after {
                 RetryAfter::Absent => {
                     assert!(r.header("retry-after").is_none(), "{fault:?}: {request}")

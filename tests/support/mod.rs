@@ -612,24 +612,34 @@ impl Resp {
     }
 
     /// Asserts a SCIM error with this status (and scimType when given).
+    #[track_caller]
     pub fn assert_scim_error(&self, status: u16, scim_type: Option<&str>) -> Value {
+        self.assert_scim_error_for("", status, scim_type)
+    }
+
+    /// [`Resp::assert_scim_error`] for one row of a table: `row` names it
+    /// in every failure message.
+    #[track_caller]
+    pub fn assert_scim_error_for(&self, row: &str, status: u16, scim_type: Option<&str>) -> Value {
         assert_eq!(
             self.status.as_u16(),
             status,
-            "body: {}",
+            "{row} body: {}",
             String::from_utf8_lossy(&self.body)
         );
         let j = self.json();
         assert_eq!(
             j["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
-            "{j}"
+            "{row} {j}"
         );
-        assert_eq!(j["status"], status.to_string(), "{j}");
-        assert_eq!(j["scimType"].as_str(), scim_type, "{j}");
-        assert!(self
-            .header("content-type")
-            .unwrap_or("")
-            .starts_with("application/scim+json"));
+        assert_eq!(j["status"], status.to_string(), "{row} {j}");
+        assert_eq!(j["scimType"].as_str(), scim_type, "{row} {j}");
+        assert!(
+            self.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/scim+json"),
+            "{row}"
+        );
         j
     }
 }
