@@ -394,6 +394,17 @@ impl BridgeProcess {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
+        // The "listening" line comes before the process has built its
+        // state (and taken the stamps of the files it watches): a file
+        // written before then would never count as changed. Once it answers
+        // `/healthz` it serves, so its state exists.
+        let health = TestClient::new(format!("http://{addr}"));
+        let status =
+            tokio::time::timeout(std::time::Duration::from_secs(60), health.get("/healthz"))
+                .await
+                .expect("scim-bridge did not answer /healthz within 60 s")
+                .status;
+        assert_eq!(status, 200, "/healthz of the started scim-bridge");
         let client = TestClient::new(format!("http://{addr}/scim/v2"));
         BridgeProcess {
             child,
