@@ -1542,3 +1542,468 @@ async fn entra_provisioning_cycle(f: Fixture) {
     assert_eq!(f.scim().delete(&format!("/Users/{id}")).await.status, 404);
     assert_eq!(f.count(), 2, "{n}");
 }
+
+// ---------------------------------------------------------------------------
+// Groups: Peripass teams (member endpoints) and Acme circles (the member
+// array, rewritten by a merge patch)
+// ---------------------------------------------------------------------------
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// `[{"$ref": null, "value": id}, …]`, as Entra sends members.
+fn refs(ids: &[&String]) -> Value {
+    Value::Array(
+        ids.iter()
+            .map(|u| json!({"$ref": null, "value": u}))
+            .collect(),
+    )
+}
+
+impl Fixture {
+    /// The id of the seeded user `i` (1-based).
+    fn user_id(&self, i: usize) -> String {
+        match self {
+            Fixture::Peripass(_) => i.to_string(),
+            Fixture::Acme(s) => s.backend.people()[i - 1]["uuid"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        }
+    }
+
+    /// The stored group: its name and member ids (in the backend's order).
+    fn group(&self, id: &str) -> Option<(String, Vec<String>)> {
+        match self {
+            Fixture::Peripass(s) => {
+                let t = s.backend.team(id)?;
+                let members = t["memberIds"]
+                    .as_array()?
+                    .iter()
+                    .map(|v| v.as_u64().unwrap().to_string())
+                    .collect();
+                Some((t["name"].as_str()?.to_string(), members))
+            }
+            Fixture::Acme(s) => {
+                let c = s.backend.circle(id)?;
+                let members = c["members"]
+                    .as_array()?
+                    .iter()
+                    .map(|m| m["uuid"].as_str().unwrap().to_string())
+                    .collect();
+                Some((c["title"].as_str()?.to_string(), members))
+            }
+        }
+    }
+
+    /// The stored group's member ids, sorted.
+    #[track_caller]
+    fn members(&self, id: &str) -> Vec<String> {
+        let mut m = self
+            .group(id)
+            .unwrap_or_else(|| panic!("{}: no stored group {id}", self.name()))
+            .1;
+        m.sort();
+        m
+    }
+
+    /// The backend's parameter for `displayName` on groups.
+    fn group_name_param(&self) -> &'static str {
+        match self {
+            Fixture::Peripass(_) => "name",
+            Fixture::Acme(_) => "title",
+        }
+    }
+
+    /// Entra's create of an empty group; returns its id after checking the
+    /// answer, the stored group and (Acme) the wrapped body sent.
+    async fn create_group(&self, name: &str) -> String {
+        let n = self.name();
+        self.clear_requests();
+        let r = self
+            .scim()
+            .post(
+                "/Groups",
+                &json!({"schemas":[GROUP],"externalId":"8aa1a0c0-0000-4000-8000-000000000001","displayName":name,"meta":{"resourceType":"Group"}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{n}: {}", String::from_utf8_lossy(&r.body));
+        let j = r.json();
+        assert_eq!(j["displayName"], name, "{n}");
+        let id = j["id"].as_str().unwrap().to_string();
+        assert!(
+            r.header("location")
+                .is_some_and(|l| l.ends_with(&format!("/scim/v2/Groups/{id}"))),
+            "{n}"
+        );
+        assert_eq!(self.group(&id), Some((name.to_string(), vec![])), "{n}");
+        if let Fixture::Acme(s) = self {
+            assert_eq!(j["members"], json!([]), "{j}");
+            assert_eq!(r.header("etag"), Some("W/\"r1\""));
+            let writes: Vec<_> = s
+                .backend
+                .requests()
+                .into_iter()
+                .filter(|r| r.method != "GET")
+                .collect();
+            assert_eq!(writes.len(), 1, "{writes:#?}");
+            let body: Value = serde_json::from_str(&writes[0].body).unwrap();
+            assert_eq!(
+                body,
+                json!({"circle": {"title": name}}),
+                "wrapped, nothing unmapped"
+            );
+        }
+        id
+    }
+
+    /// A group PATCH that must succeed and leave `expect` as the members (in
+    /// this order where the backend keeps one), written the backend's way:
+    /// Peripass one member call per added or removed member and never a
+    /// team rewrite; Acme one merge patch (with If-Match) carrying the whole
+    /// new array. Returns the answer.
+    async fn patch_members_ok(
+        &self,
+        id: &str,
+        ops: Value,
+        added: usize,
+        removed: usize,
+        expect: &[&String],
+    ) -> Value {
+        let n = self.name();
+        self.clear_requests();
+        let r = self
+            .scim()
+            .patch(&format!("/Groups/{id}"), &patch_ops(ops.clone()))
+            .await;
+        assert_eq!(
+            r.status,
+            200,
+            "{n}: {ops}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let mut want: Vec<String> = expect.iter().map(|s| s.to_string()).collect();
+        match self {
+            Fixture::Peripass(_) => {
+                let writes = self.writes();
+                let team = format!("/api/v1/teams/{id}/");
+                let count = |m: &str| {
+                    writes
+                        .iter()
+                        .filter(|(wm, p)| wm == m && p.starts_with(&team))
+                        .count()
+                };
+                assert_eq!(count("POST"), added, "{n}: {ops}: {writes:?}");
+                assert_eq!(count("DELETE"), removed, "{n}: {ops}: {writes:?}");
+                assert!(
+                    !writes.iter().any(|(m, _)| m == "PUT"),
+                    "{n}: no team rewrite: {writes:?}"
+                );
+                want.sort();
+                assert_eq!(self.members(id), want, "{n}: {ops}");
+            }
+            Fixture::Acme(s) => {
+                let writes: Vec<_> = s
+                    .backend
+                    .requests()
+                    .into_iter()
+                    .filter(|r| r.method != "GET")
+                    .collect();
+                assert_eq!(writes.len(), 1, "one write: {writes:#?}");
+                let w = &writes[0];
+                assert_eq!(w.method, "PATCH");
+                assert_eq!(w.path_and_query, format!("/dir/v2/circles/{id}"));
+                assert_eq!(
+                    w.header("content-type"),
+                    Some("application/merge-patch+json")
+                );
+                let re = regex::Regex::new("^\"r[0-9]+\"$").unwrap();
+                assert!(
+                    w.header("if-match").is_some_and(|m| re.is_match(m)),
+                    "{w:?}"
+                );
+                let body: Value = serde_json::from_str(&w.body).unwrap();
+                let array: Vec<Value> = want.iter().map(|u| json!({ "uuid": u })).collect();
+                if array.is_empty() {
+                    // Emptied by a merge-patch null (or an empty array).
+                    assert!(
+                        body["members"].is_null() || body["members"] == json!([]),
+                        "{body}"
+                    );
+                    assert!(body.get("members").is_some(), "{body}");
+                } else {
+                    assert_eq!(body["members"], Value::Array(array), "{body}");
+                }
+                assert_eq!(self.group(id).unwrap().1, want, "{n}: {ops}");
+                let shown: Vec<String> = r.json()["members"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|m| m["value"].as_str().unwrap().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                assert_eq!(shown, want);
+            }
+        }
+        r.json()
+    }
+}
+
+both!(group_create_find_rename_delete, 2);
+async fn group_create_find_rename_delete(f: Fixture) {
+    let n = f.name();
+    let u1 = f.user_id(1);
+    let id = f.create_group("Gate Operators").await;
+    // A member, so that "members must not be returned" means something.
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"Add","path":"members","value": refs(&[&u1])}]),
+        1,
+        0,
+        &[&u1],
+    )
+    .await;
+
+    f.clear_requests();
+    let r = f
+        .scim()
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            entra_filter("displayName eq \"gate operators\"")
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{n}: {}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["totalResults"], 1, "{n}: {j}");
+    assert_eq!(j["Resources"][0]["id"], id.as_str());
+    assert_eq!(j["Resources"][0]["displayName"], "Gate Operators");
+    assert!(j["Resources"][0].get("members").is_none(), "{n}: {j}");
+    let reqs = f.requests();
+    assert_eq!(reqs.len(), 1, "{n}: one pushed-down list call: {reqs:?}");
+    assert_eq!(
+        query_param(&reqs[0].1, f.group_name_param()),
+        vec!["gate%20operators"],
+        "{n}: {reqs:?}"
+    );
+    // No match: an empty list.
+    let r = f
+        .scim()
+        .get(&format!(
+            "/Groups?excludedAttributes=members&filter={}",
+            entra_filter("displayName eq \"Nobody\"")
+        ))
+        .await;
+    assert_eq!(r.json()["totalResults"], 0, "{n}");
+
+    // A full GET shows the members as references.
+    let g = f.scim().get(&format!("/Groups/{id}")).await.json();
+    assert_eq!(g["members"][0]["value"], u1.as_str(), "{n}: {g}");
+    assert!(g["members"][0]["$ref"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/scim/v2/Users/{u1}")));
+    assert_eq!(g["meta"]["resourceType"], "Group");
+    assert_eq!(g["meta"]["version"], f.etag(2).as_str(), "{n}: {g}");
+
+    // Rename.
+    f.clear_requests();
+    let r = f
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Replace","path":"displayName","value":"Night Shift"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{n}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["displayName"], "Night Shift");
+    assert_eq!(
+        f.group(&id),
+        Some(("Night Shift".to_string(), vec![u1.clone()])),
+        "{n}"
+    );
+    if let Fixture::Acme(s) = &f {
+        // One merge patch with only the title.
+        let w: Vec<_> = s
+            .backend
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect();
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            serde_json::from_str::<Value>(&w[0].body).unwrap(),
+            json!({"title": "Night Shift"})
+        );
+    }
+
+    // A taken name in another case: 409, by create and by rename.
+    let other = f.create_group("Other").await;
+    f.scim()
+        .post(
+            "/Groups",
+            &json!({"schemas":[GROUP],"displayName":"night shift"}),
+        )
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    f.scim()
+        .patch(
+            &format!("/Groups/{other}"),
+            &patch_ops(json!([{"op":"Replace","path":"displayName","value":"NIGHT SHIFT"}])),
+        )
+        .await
+        .assert_scim_error(409, Some("uniqueness"));
+    assert_eq!(f.group(&other), Some(("Other".to_string(), vec![])), "{n}");
+
+    // Delete, then again.
+    assert_eq!(
+        f.scim().delete(&format!("/Groups/{id}")).await.status,
+        204,
+        "{n}"
+    );
+    assert!(f.group(&id).is_none(), "{n}");
+    f.scim()
+        .delete(&format!("/Groups/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    f.scim()
+        .get(&format!("/Groups/{id}"))
+        .await
+        .assert_scim_error(404, None);
+    f.scim()
+        .get("/Groups/not-a-group")
+        .await
+        .assert_scim_error(404, None);
+}
+
+both!(group_membership_in_every_entra_shape, 5);
+async fn group_membership_in_every_entra_shape(f: Fixture) {
+    let n = f.name();
+    let u: Vec<String> = (1..=5).map(|i| f.user_id(i)).collect();
+    let id = f.create_group("Ops").await;
+
+    // Add with $ref: null, several at once.
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"Add","path":"members","value": refs(&[&u[0], &u[1], &u[2]])}]),
+        3,
+        0,
+        &[&u[0], &u[1], &u[2]],
+    )
+    .await;
+    // Adding a member again changes nothing and writes nothing.
+    f.clear_requests();
+    let r = f
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Add","path":"members","value": refs(&[&u[1]])}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{n}");
+    assert_eq!(f.writes(), vec![], "{n}");
+    // Remove with a value array removes only the listed ones, never all.
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"Remove","path":"members","value": refs(&[&u[0], &u[2]])}]),
+        0,
+        2,
+        &[&u[1]],
+    )
+    .await;
+    // Remove by value filter.
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"Add","path":"members","value": refs(&[&u[3]])}]),
+        1,
+        0,
+        &[&u[1], &u[3]],
+    )
+    .await;
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"remove","path": format!("members[value eq \"{}\"]", u[1])}]),
+        0,
+        1,
+        &[&u[3]],
+    )
+    .await;
+    // Replace with an array: where the backend has member calls only the
+    // difference is written.
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"replace","path":"members","value": refs(&[&u[4], &u[3], &u[0]])}]),
+        2,
+        0,
+        &[&u[4], &u[3], &u[0]],
+    )
+    .await;
+    // Members are returned as references (Peripass in id order).
+    let g = f.scim().get(&format!("/Groups/{id}")).await.json();
+    let vals: Vec<String> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = vals.clone();
+    sorted.sort();
+    assert_eq!(sorted, f.members(&id), "{n}");
+    if let Fixture::Peripass(_) = f {
+        assert_eq!(vals, vec!["1", "4", "5"], "{n}");
+    }
+    for m in g["members"].as_array().unwrap() {
+        let v = m["value"].as_str().unwrap();
+        assert!(
+            m["$ref"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/Users/{v}")),
+            "{n}: {m}"
+        );
+    }
+    // Path-less replace of displayName together with a member removal
+    // (Peripass renames with a team PUT besides the member call).
+    let r = f
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"replace","value":{"displayName":"Ops 2"}},{"op":"Remove","path":"members","value": refs(&[&u[4]])}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{n}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(f.group(&id).unwrap().0, "Ops 2", "{n}");
+    let mut want = vec![u[3].clone(), u[0].clone()];
+    want.sort();
+    assert_eq!(f.members(&id), want, "{n}");
+    // Removing the last members empties the group.
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"Remove","path":"members","value": refs(&[&u[3], &u[0]])}]),
+        0,
+        2,
+        &[],
+    )
+    .await;
+    let g = f.scim().get(&format!("/Groups/{id}")).await.json();
+    assert!(
+        g["members"].as_array().is_none_or(|a| a.is_empty()),
+        "{n}: {g}"
+    );
+    // Deleting a user removes it from the group; the bridge shows the
+    // backend's truth.
+    f.patch_members_ok(
+        &id,
+        json!([{"op":"Add","path":"members","value": refs(&[&u[0], &u[1]])}]),
+        2,
+        0,
+        &[&u[0], &u[1]],
+    )
+    .await;
+    assert_eq!(
+        f.scim().delete(&format!("/Users/{}", u[0])).await.status,
+        204
+    );
+    let g = f.scim().get(&format!("/Groups/{id}")).await.json();
+    assert_eq!(g["members"].as_array().unwrap().len(), 1, "{n}: {g}");
+    assert_eq!(g["members"][0]["value"], u[1].as_str(), "{n}");
+}
