@@ -334,14 +334,18 @@ async fn dot_ids_and_out_of_range_numbers_never_reach_the_backend() {
     backend.clear_requests();
     for id in [".", "..", "%2E", "%2e%2E", "%2E%2E%2E", "%252E"] {
         for path in [format!("/Groups/{id}"), format!("/Users/{id}")] {
-            c.get(&path).await.assert_scim_error(404, None);
-            c.delete(&path).await.assert_scim_error(404, None);
+            c.get(&path)
+                .await
+                .assert_scim_error_for(&format!("GET {path}"), 404, None);
+            c.delete(&path)
+                .await
+                .assert_scim_error_for(&format!("DELETE {path}"), 404, None);
             c.patch(
                 &path,
                 &patch_ops(json!([{"op": "replace", "path": "displayName", "value": "x"}])),
             )
             .await
-            .assert_scim_error(404, None);
+            .assert_scim_error_for(&format!("PATCH {path}"), 404, None);
         }
     }
     // Integer ids beyond the signed 64-bit range.
@@ -352,25 +356,31 @@ async fn dot_ids_and_out_of_range_numbers_never_reach_the_backend() {
     ] {
         c.get(&format!("/Users/{id}"))
             .await
-            .assert_scim_error(404, None);
+            .assert_scim_error_for(&format!("GET {id}"), 404, None);
         c.delete(&format!("/Users/{id}"))
             .await
-            .assert_scim_error(404, None);
+            .assert_scim_error_for(&format!("DELETE {id}"), 404, None);
     }
     // Member ids: empty or only dots, in a PATCH and in a create.
     for m in ["", ".", "..", "%2E%2E"] {
         let add = patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": m}]}]));
-        c.patch("/Groups/T-0001", &add)
-            .await
-            .assert_scim_error(400, Some("invalidValue"));
+        c.patch("/Groups/T-0001", &add).await.assert_scim_error_for(
+            &format!("add member {m:?}"),
+            400,
+            Some("invalidValue"),
+        );
         let rm = patch_ops(json!([{"op": "remove", "path": "members", "value": [{"value": m}]}]));
-        c.patch("/Groups/T-0001", &rm)
-            .await
-            .assert_scim_error(400, Some("invalidValue"));
+        c.patch("/Groups/T-0001", &rm).await.assert_scim_error_for(
+            &format!("remove member {m:?}"),
+            400,
+            Some("invalidValue"),
+        );
         let create = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Dots", "members": [{"value": m}]});
-        c.post("/Groups", &create)
-            .await
-            .assert_scim_error(400, Some("invalidValue"));
+        c.post("/Groups", &create).await.assert_scim_error_for(
+            &format!("create with member {m:?}"),
+            400,
+            Some("invalidValue"),
+        );
     }
     // A page or offset beyond 2^31-1: an empty page.
     for path in [
@@ -436,10 +446,10 @@ async fn filters_on_attributes_a_type_lacks_are_invalid() {
         let e = c
             .get(&path)
             .await
-            .assert_scim_error(400, Some("invalidFilter"));
+            .assert_scim_error_for(&path, 400, Some("invalidFilter"));
         assert!(
             e["detail"].as_str().unwrap().contains("has no attribute"),
-            "{e}"
+            "{path}: {e}"
         );
     }
     let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName eq \"a\""});

@@ -94,7 +94,7 @@ fn settings(server: &str) -> String {
 
 /// The attack of issue 9: 2,000 connections that send nothing and 500 that
 /// send only the HTTP/2 preface. Meanwhile `/healthz` on a new connection
-/// answers within 1 s, and every one of them is closed by the first-request
+/// is served while they are open, and every one of them is closed by the first-request
 /// deadline. (The cap is set above the flood here; the next test covers it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_silent_connections_is_closed_by_the_first_request_deadline() {
@@ -126,20 +126,22 @@ async fn a_flood_of_silent_connections_is_closed_by_the_first_request_deadline()
     }
     let opened = Instant::now();
     for _ in 0..3 {
-        let status = tokio::time::timeout(Duration::from_secs(1), fresh_get(addr, "/healthz"))
+        let status = tokio::time::timeout(Duration::from_secs(30), fresh_get(addr, "/healthz"))
             .await
-            .expect("/healthz answered within 1 s while the flood is open");
+            .expect("/healthz answered while the flood is open");
         assert_eq!(status, 200);
     }
-    // The silent connections are still open (the deadline has not passed).
-    if opened.elapsed() < Duration::from_secs(6) {
-        let mut probe = [0u8; 1];
-        for s in conns.iter().take(IDLE).step_by(100) {
-            assert!(
-                matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-                "a silent connection was closed before the deadline"
-            );
-        }
+    // Order, not speed: `/healthz` was served while the silent connections
+    // were still open, i.e. before the 8 s deadline freed the bridge of them
+    // (a bridge blocked by the flood answers only after it).
+    // (The newest ones: their deadlines are the furthest away.)
+    let mut probe = [0u8; 1];
+    for s in conns[..IDLE].iter().rev().step_by(100) {
+        assert!(
+            matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a silent connection was closed before /healthz was served ({:?} after the flood opened)",
+            opened.elapsed()
+        );
     }
     // Then the deadline closes every one of them.
     let mut tasks = tokio::task::JoinSet::new();

@@ -18,15 +18,6 @@ fn user_body(user_name: &str) -> Value {
     json!({"schemas": [CORE], "userName": user_name, "active": true, "displayName": "X"})
 }
 
-fn list_calls(s: &PeripassStack) -> Vec<String> {
-    s.backend
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/api/v1/users?"))
-        .map(|r| r.path_and_query)
-        .collect()
-}
-
 /// The query pairs of a recorded request, still percent-encoded.
 fn raw_pairs(path_and_query: &str) -> Vec<(String, String)> {
     let q = path_and_query.split_once('?').map(|x| x.1).unwrap_or("");
@@ -67,7 +58,7 @@ async fn malformed_json_is_400_invalid_syntax() {
     ] {
         for body in ["{\"userName\": ", "[1,2]", "", "\"str\"", "{\"a\":1}}"] {
             let r = s.scim().send(m.clone(), path, Some(body), &[]).await;
-            r.assert_scim_error(400, Some("invalidSyntax"));
+            r.assert_scim_error_for(&format!("{m} {path} {body:?}"), 400, Some("invalidSyntax"));
         }
     }
     assert_eq!(s.backend.request_count(), 0);
@@ -94,7 +85,7 @@ async fn wrong_content_type_is_415() {
                 &[("content-type", "text/plain")],
             )
             .await;
-        r.assert_scim_error(415, None);
+        r.assert_scim_error_for(&format!("{m} {path}"), 415, None);
     }
     assert_eq!(s.backend.request_count(), 0);
     assert_eq!(s.backend.user_count(), 1);
@@ -145,7 +136,7 @@ async fn invalid_filters_are_400_invalid_filter() {
         "userName gt true",
     ] {
         let r = filter_get(&s, f).await;
-        r.assert_scim_error(400, Some("invalidFilter"));
+        r.assert_scim_error_for(f, 400, Some("invalidFilter"));
     }
     let r = s
         .scim()
@@ -194,7 +185,7 @@ async fn filter_values_cannot_inject_backend_parameters() {
         let j = r.json();
         assert_eq!(ids(&j), want, "{filter}");
         assert_eq!(j["totalResults"], want.len(), "{filter}");
-        let calls = list_calls(&s);
+        let calls = s.list_calls();
         assert_eq!(calls.len(), 1, "{filter}: {calls:?}");
         let pairs = raw_pairs(&calls[0]);
         let logins: Vec<String> = pairs
@@ -280,93 +271,147 @@ async fn missing_or_wrong_token_is_401_and_never_reaches_the_backend() {
 // Backend failures
 // ---------------------------------------------------------------------------
 
-#[tokio::test]
-async fn backend_503_is_503_with_retry_after() {
-    let s = PeripassStack::start(seeded(1)).await;
-    s.backend.set_fail_rate(1.0);
-    for r in [
-        s.scim().get("/Users").await,
-        s.scim().get("/Users/1").await,
-        s.scim().post("/Users", &user_body("f@x.com")).await,
-        s.scim()
-            .patch(
-                "/Users/1",
-                &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}])),
-            )
-            .await,
-        s.scim().delete("/Users/1").await,
-    ] {
-        r.assert_scim_error(503, None);
-        let ra: u64 = r
-            .header("retry-after")
-            .expect("Retry-After")
-            .parse()
-            .unwrap();
-        assert!(ra >= 1);
-    }
-    s.backend.set_fail_rate(0.0);
-    assert_eq!(s.backend.user_count(), 1);
-    assert_eq!(s.scim().get("/Users/1").await.status, 200);
+/// How a backend failure is staged for one row of [`backend_failures`].
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Every call answers 503.
+    Failing,
+    /// Every call answers 429 (`Retry-After: 1`).
+    RateLimited,
+    /// The bridge sends a key the backend refuses (401).
+    WrongKey,
+    /// The backend is gone (after a first call pooled a connection).
+    Down,
 }
 
-#[tokio::test]
-async fn backend_429_is_429_with_retry_after() {
-    let s = PeripassStack::start(seeded(1)).await;
-    s.backend.set_rate_limit_rate(1.0);
-    for r in [
-        s.scim().get("/Users").await,
-        s.scim().get("/Users/1").await,
-        s.scim().post("/Users", &user_body("r@x.com")).await,
-        s.scim()
-            .patch(
-                "/Users/1",
-                &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}])),
-            )
-            .await,
-        s.scim().delete("/Users/1").await,
-    ] {
-        r.assert_scim_error(429, None);
-        assert_eq!(r.header("retry-after"), Some("1"));
-    }
-    // Nothing was written.
-    assert_eq!(s.backend.user_count(), 1);
-    assert_eq!(s.backend.user(1).unwrap()["version"], 1);
-    // The Retry-After passed on is the backend's own, not a constant (the
-    // bridge's pause from the first 429s has ended by now, or is waited out).
-    s.backend.set_retry_after_secs(3);
-    let r = s.scim().get("/Users/1").await;
-    r.assert_scim_error(429, None);
-    assert_eq!(r.header("retry-after"), Some("3"));
+/// What a row's `Retry-After` must be.
+#[derive(Clone, Copy)]
+enum RetryAfter {
+    Absent,
+    AtLeastOne,
+    Exactly(&'static str),
 }
 
-#[tokio::test]
-async fn backend_rejecting_the_bridge_key_is_502_not_401() {
-    let s = PeripassStack::start_custom(
-        seeded(1),
-        StackConfig {
-            bridge_api_key: Some("wrong-key"),
-            ..Default::default()
-        },
-    )
-    .await;
-    for r in [
-        s.scim().get("/Users").await,
-        s.scim().get("/Users/1").await,
-        s.scim().post("/Users", &user_body("k@x.com")).await,
-        s.scim().delete("/Users/1").await,
-    ] {
-        r.assert_scim_error(502, None);
-        assert!(r.header("www-authenticate").is_none());
+/// The SCIM requests a row sends, by name.
+const LIST: &str = "GET /Users";
+const GET: &str = "GET /Users/1";
+const CREATE: &str = "POST /Users";
+const PATCH: &str = "PATCH /Users/1";
+const DELETE: &str = "DELETE /Users/1";
+
+async fn send_named(c: &TestClient, request: &str) -> Resp {
+    let ops = patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}]));
+    match request {
+        LIST => c.get("/Users").await,
+        GET => c.get("/Users/1").await,
+        CREATE => c.post("/Users", &user_body("f@x.com")).await,
+        PATCH => c.patch("/Users/1", &ops).await,
+        DELETE => c.delete("/Users/1").await,
+        other => unreachable!("{other}"),
     }
-    // Nothing was created or deleted.
-    assert_eq!(s.backend.user_count(), 1);
-    assert!(s.backend.user(1).is_some());
-    // The bridge did send its (wrong) key.
-    assert!(s
-        .backend
-        .requests()
-        .iter()
-        .all(|r| r.header("x-api-key") == Some("wrong-key")));
+}
+
+/// Every backend failure, as one table: (fault, requests, status,
+/// `Retry-After`). Each row starts its own stack with one user and checks
+/// that nothing was written.
+#[tokio::test]
+async fn backend_failures() {
+    let all = [LIST, GET, CREATE, PATCH, DELETE];
+    let rows: [(Fault, &[&str], u16, RetryAfter); 4] = [
+        (Fault::Failing, &all, 503, RetryAfter::AtLeastOne),
+        (Fault::RateLimited, &all, 429, RetryAfter::Exactly("1")),
+        (
+            Fault::WrongKey,
+            &[LIST, GET, CREATE, DELETE],
+            502,
+            RetryAfter::Absent,
+        ),
+        (
+            Fault::Down,
+            &[GET, LIST, CREATE, PATCH],
+            503,
+            RetryAfter::AtLeastOne,
+        ),
+    ];
+    for (fault, requests, status, retry_after) in rows {
+        let s = PeripassStack::start_custom(
+            seeded(1),
+            StackConfig {
+                bridge_api_key: matches!(fault, Fault::WrongKey).then_some("wrong-key"),
+                ..Default::default()
+            },
+        )
+        .await;
+        match fault {
+            Fault::Failing => s.backend.set_fail_rate(1.0),
+            Fault::RateLimited => s.backend.set_rate_limit_rate(1.0),
+            Fault::WrongKey => {}
+            Fault::Down => {
+                // A first call opens a pooled connection to the backend.
+                assert_eq!(s.scim().get("/Users/1").await.status, 200, "{fault:?}");
+            }
+        }
+        let PeripassStack { backend, bridge } = s;
+        let backend = match fault {
+            Fault::Down => {
+                backend.shutdown().await;
+                None
+            }
+            _ => Some(backend),
+        };
+        for request in requests {
+            let r = send_named(&bridge.client, request).await;
+            r.assert_scim_error_for(&format!("{fault:?}: {request}"), status, None);
+            match retry_after {
+                RetryAfter::Absent => {
+                    assert!(r.header("retry-after").is_none(), "{fault:?}: {request}")
+                }
+                RetryAfter::AtLeastOne => {
+                    let ra: u64 = r
+                        .header("retry-after")
+                        .unwrap_or_else(|| panic!("{fault:?}: {request}: no Retry-After"))
+                        .parse()
+                        .unwrap();
+                    assert!(ra >= 1, "{fault:?}: {request}");
+                }
+                RetryAfter::Exactly(v) => {
+                    assert_eq!(r.header("retry-after"), Some(v), "{fault:?}: {request}")
+                }
+            }
+            // Not the client's credential that failed.
+            assert!(
+                r.header("www-authenticate").is_none(),
+                "{fault:?}: {request}"
+            );
+        }
+        let Some(backend) = backend else { continue };
+        // Nothing was created, changed or deleted.
+        assert_eq!(backend.user_count(), 1, "{fault:?}");
+        assert_eq!(backend.user(1).unwrap()["version"], 1, "{fault:?}");
+        match fault {
+            Fault::Failing => {
+                backend.set_fail_rate(0.0);
+                assert_eq!(bridge.client.get("/Users/1").await.status, 200);
+            }
+            Fault::RateLimited => {
+                // The Retry-After passed on is the backend's own, not a
+                // constant (the bridge's pause from the first 429s has
+                // ended by now, or is waited out).
+                backend.set_retry_after_secs(3);
+                let r = bridge.client.get("/Users/1").await;
+                r.assert_scim_error(429, None);
+                assert_eq!(r.header("retry-after"), Some("3"));
+            }
+            Fault::WrongKey => {
+                // The bridge did send its (wrong) key.
+                assert!(backend
+                    .requests()
+                    .iter()
+                    .all(|r| r.header("x-api-key") == Some("wrong-key")));
+            }
+            Fault::Down => unreachable!(),
+        }
+    }
 }
 
 #[tokio::test]
@@ -394,30 +439,6 @@ async fn backend_slower_than_the_timeout_is_504() {
     );
     s.backend.set_latency_ms(0);
     assert_eq!(s.scim().get("/Users/1").await.status, 200);
-}
-
-#[tokio::test]
-async fn backend_down_is_503() {
-    let s = PeripassStack::start(seeded(1)).await;
-    // A first call opens a pooled connection to the backend.
-    assert_eq!(s.scim().get("/Users/1").await.status, 200);
-    let PeripassStack { backend, bridge } = s;
-    backend.shutdown().await;
-    for r in [
-        bridge.client.get("/Users/1").await,
-        bridge.client.get("/Users").await,
-        bridge.client.post("/Users", &user_body("d@x.com")).await,
-        bridge
-            .client
-            .patch(
-                "/Users/1",
-                &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "x"}])),
-            )
-            .await,
-    ] {
-        r.assert_scim_error(503, None);
-        assert!(r.header("retry-after").is_some());
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -581,7 +602,7 @@ async fn unanswerable_filter_is_evaluated_over_a_scan() {
         .collect();
     assert_eq!(ids(&j), want);
     assert_eq!(j["totalResults"], 11);
-    for c in list_calls(&s) {
+    for c in s.list_calls() {
         let keys: Vec<String> = raw_pairs(&c).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec!["page", "pageSize"], "{c}");
     }

@@ -286,6 +286,12 @@ impl Running {
         Some(Value::Object(e.doc.clone()))
     }
 
+    /// The stored person's revision (its ETag is `"r<revision>"`).
+    pub fn revision(&self, uuid: &str) -> Option<u64> {
+        let st = self.shared.lock();
+        st.people.iter().find(|e| e.uuid == uuid).map(|e| e.rev)
+    }
+
     /// Another Acme client's write: merge-patches the stored person directly
     /// (no validation), bumping its revision. `false` when there is none.
     pub fn edit_person(&self, uuid: &str, change: Value) -> bool {

@@ -398,6 +398,17 @@ impl BridgeProcess {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
+        // The "listening" line comes before the process has built its
+        // state (and taken the stamps of the files it watches): a file
+        // written before then would never count as changed. Once it answers
+        // `/healthz` it serves, so its state exists.
+        let health = TestClient::new(format!("http://{addr}"));
+        let status =
+            tokio::time::timeout(std::time::Duration::from_secs(60), health.get("/healthz"))
+                .await
+                .expect("scim-bridge did not answer /healthz within 60 s")
+                .status;
+        assert_eq!(status, 200, "/healthz of the started scim-bridge");
         let client = TestClient::new(format!("http://{addr}/scim/v2"));
         BridgeProcess {
             child,
@@ -495,6 +506,16 @@ impl PeripassStack {
 
     pub fn scim(&self) -> &TestClient {
         &self.bridge.client
+    }
+
+    /// The path and query of every user list call the backend received.
+    pub fn list_calls(&self) -> Vec<String> {
+        self.backend
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/api/v1/users?"))
+            .map(|r| r.path_and_query)
+            .collect()
     }
 
     /// A direct client of the legacy API (to verify records as the backend has them).
@@ -606,24 +627,34 @@ impl Resp {
     }
 
     /// Asserts a SCIM error with this status (and scimType when given).
+    #[track_caller]
     pub fn assert_scim_error(&self, status: u16, scim_type: Option<&str>) -> Value {
+        self.assert_scim_error_for("", status, scim_type)
+    }
+
+    /// [`Resp::assert_scim_error`] for one row of a table: `row` names it
+    /// in every failure message.
+    #[track_caller]
+    pub fn assert_scim_error_for(&self, row: &str, status: u16, scim_type: Option<&str>) -> Value {
         assert_eq!(
             self.status.as_u16(),
             status,
-            "body: {}",
+            "{row} body: {}",
             String::from_utf8_lossy(&self.body)
         );
         let j = self.json();
         assert_eq!(
             j["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
-            "{j}"
+            "{row} {j}"
         );
-        assert_eq!(j["status"], status.to_string(), "{j}");
-        assert_eq!(j["scimType"].as_str(), scim_type, "{j}");
-        assert!(self
-            .header("content-type")
-            .unwrap_or("")
-            .starts_with("application/scim+json"));
+        assert_eq!(j["status"], status.to_string(), "{row} {j}");
+        assert_eq!(j["scimType"].as_str(), scim_type, "{row} {j}");
+        assert!(
+            self.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/scim+json"),
+            "{row}"
+        );
         j
     }
 }
@@ -819,4 +850,64 @@ pub fn entra_filter(f: &str) -> String {
         }
     }
     out
+}
+
+/// The values of query parameter `name` in a recorded path and query (still
+/// percent-encoded).
+pub fn query_param<'a>(path_and_query: &'a str, name: &str) -> Vec<&'a str> {
+    let q = path_and_query.split_once('?').map(|x| x.1).unwrap_or("");
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Entra's POST body for a user (the typical shape of
+/// `entra-scim-client.md`) plus the extras Entra may include: unmapped
+/// `title`, `addresses`, `roles`, enterprise attributes, and `null`
+/// attributes.
+pub fn entra_user_body(user_name: &str, active: Value) -> Value {
+    const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    serde_json::json!({
+        "schemas": [CORE, ENTERPRISE],
+        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "userName": user_name,
+        "active": active,
+        "displayName": "John Doe",
+        "title": "Gate operator",
+        "nickName": null,
+        "preferredLanguage": "nl-BE",
+        "emails": [{"primary": true, "type": "work", "value": "john.doe@contoso.com"}],
+        "phoneNumbers": [{"type": "mobile", "value": "+32 470 12 34 56"}],
+        "addresses": [{"type": "work", "formatted": "Main street 1", "streetAddress": "Main street 1", "locality": "Gent", "country": "BE", "primary": true}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "John Doe", "familyName": "Doe", "givenName": "John", "middleName": null},
+        "roles": [],
+        ENTERPRISE: {"employeeNumber": "42", "department": null}
+    })
+}
+
+/// A PATCH of `/Users/{id}` with these operations that must answer 200 with
+/// the resource: its id, and an ETag header equal to its `meta.version`.
+/// `tag` names the case in failure messages. Returns the answer.
+pub async fn patch_user_ok(c: &TestClient, tag: &str, id: &str, ops: Value) -> Value {
+    let r = c
+        .patch(&format!("/Users/{id}"), &patch_ops(ops.clone()))
+        .await;
+    assert_eq!(
+        r.status,
+        200,
+        "{tag}: PATCH {ops}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let body = r.json();
+    assert_eq!(body["id"], id, "{tag}");
+    assert_eq!(
+        r.header("etag"),
+        body["meta"]["version"].as_str(),
+        "{tag}: ETag header equals meta.version"
+    );
+    body
 }
