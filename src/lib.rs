@@ -8,9 +8,11 @@
 //! and `mapping` only, so `server`'s reload uses it without climbing.
 //! - Leaves: [`secret`], [`suggest`] ("did you mean"), [`metrics`],
 //!   [`tls_files`] (PEM reading, server and client TLS material), [`jwks`]
-//!   (JSON Web Key Sets).
+//!   (JSON Web Key Sets); [`logging`] (the subscriber `serve` installs)
+//!   stands on `config` only.
 //! - [`config`]: settings file + environment overrides → [`config::Settings`]:
-//!   `parse.rs` checks syntax and values, collecting every error; `files.rs`
+//!   `parse.rs` checks syntax and values, collecting every error into
+//!   `check.rs`'s collector (shared with `tenants.rs`); `files.rs`
 //!   loads the certificates, keys and JWKS file the settings name;
 //!   `tenants.rs` the `[[tenants]]` list of the main settings file.
 //! - [`scim`]: pure protocol code, no mapping and no I/O: `filter/` (lexer,

@@ -4,7 +4,7 @@
 //! ([`crate::load`]) behind `serve`, `check`, reload and `explain`, so each
 //! names a bad file before anything is served.
 
-use super::parse::Check;
+use super::check::Check;
 use super::{BackendTlsSettings, JwksSource, Settings};
 use crate::tls_files::{self, TlsFileError};
 

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod check;
 pub mod defaults;
 mod files;
 mod parse;
@@ -450,7 +451,7 @@ impl Settings {
                         &e.to_string(),
                     )),
                 })?;
-        let mut check = parse::Check::new(path, &env);
+        let mut check = check::Check::new(path, &env);
         let settings = Settings::from_raw(&mut check, path, raw);
         files::check(&mut check, &settings);
         check.finish(settings)

@@ -2,94 +2,18 @@
 //! here). Every problem is collected, so one run names all of them; a key
 //! in error takes its default meanwhile so the rest can still be checked.
 
+use super::check::Check;
 use super::raw::{OneOrMany, RawAudit, RawJwt, RawOAuth, RawSettings};
 use super::ConnectionLimits;
 use super::{
-    check_base_url, check_jwks_url, defaults, expand_env, AuditSettings, AuditSink, BackendLimits,
-    BackendTlsSettings, ConfigError, EnvMap, JwksSource, JwtSettings, LogFormat, OAuthClient,
-    OAuthSettings, Settings, TlsSettings,
+    check_base_url, check_jwks_url, defaults, AuditSettings, AuditSink, BackendLimits,
+    BackendTlsSettings, JwksSource, JwtSettings, LogFormat, OAuthClient, OAuthSettings, Settings,
+    TlsSettings,
 };
 use crate::secret::Secret;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// The errors found so far, and what every check needs.
-pub(super) struct Check<'a> {
-    file: String,
-    dir: &'a Path,
-    env: &'a EnvMap,
-    errors: Vec<ConfigError>,
-}
-
-impl<'a> Check<'a> {
-    pub(super) fn new(path: &'a Path, env: &'a EnvMap) -> Check<'a> {
-        Check {
-            file: path.display().to_string(),
-            dir: path.parent().unwrap_or(Path::new(".")),
-            env,
-            errors: Vec::new(),
-        }
-    }
-
-    /// Records a problem with `key`.
-    pub(super) fn fail(&mut self, key: &str, message: String) {
-        self.errors.push(ConfigError::Invalid {
-            file: self.file.clone(),
-            key: key.to_string(),
-            message,
-        });
-    }
-
-    /// `Ok` when nothing was recorded; otherwise every problem, in the order found.
-    pub(super) fn finish<T>(mut self, value: T) -> Result<T, ConfigError> {
-        match self.errors.len() {
-            0 => Ok(value),
-            1 => Err(self.errors.remove(0)),
-            _ => Err(ConfigError::Several(self.errors)),
-        }
-    }
-
-    /// `Some(v)` when `r` is fine; otherwise records the problem.
-    fn ok<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
-        r.map_err(|m| self.fail(key, m)).ok()
-    }
-
-    /// `${VAR}` references expanded (`None`: recorded as a problem).
-    fn expand(&mut self, key: &str, v: &str) -> Option<String> {
-        let r = expand_env(v, self.env);
-        self.ok(key, r)
-    }
-
-    /// A path relative to the settings file's folder; `None` when unset or empty.
-    pub(super) fn path(&mut self, key: &str, v: Option<&String>) -> Option<PathBuf> {
-        let v = v.filter(|v| !v.is_empty())?;
-        self.expand(key, v).map(|v| self.dir.join(v))
-    }
-
-    /// `v` or `d`, which must lie in `min..=max`.
-    fn between(
-        &mut self,
-        key: &str,
-        v: Option<usize>,
-        d: usize,
-        (min, max): (usize, usize),
-    ) -> usize {
-        let v = v.unwrap_or(d);
-        if v < min || v > max {
-            self.fail(key, format!("must be between {min} and {max}, got {v}"));
-        }
-        v
-    }
-
-    /// `v` or `d`, which must not be 0.
-    fn positive(&mut self, key: &str, v: Option<usize>, d: usize) -> usize {
-        if v == Some(0) {
-            self.fail(key, "must be greater than 0".into());
-        }
-        v.filter(|n| *n > 0).unwrap_or(d)
-    }
-}
 
 impl Settings {
     /// The settings `raw` describes; every problem found is recorded in `c`

@@ -4,7 +4,7 @@
 //! `[auth]`, `[backend]`, `[scim]`, base path). Loading those files is the
 //! load step's job ([`crate::load::load_tenants`]).
 
-use super::parse::Check;
+use super::check::Check;
 use super::raw::RawTenant;
 use std::path::PathBuf;
 
