@@ -96,12 +96,7 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         std::alloc::System.alloc_zeroed(layout)
     }
-    unsafe fn realloc(
-        &self,
-        ptr: *mut u8,
-        layout: std::alloc::Layout,
-        new_size: usize,
-    ) -> *mut u8 {
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         std::alloc::System.realloc(ptr, layout, new_size)
     }
@@ -793,7 +788,8 @@ impl Row {
             .map(|c| c as f64 / self.sample.sent.max(1) as f64)
     }
     fn allocs_per_req(&self) -> Option<f64> {
-        self.allocs.map(|a| a as f64 / self.sample.sent.max(1) as f64)
+        self.allocs
+            .map(|a| a as f64 / self.sample.sent.max(1) as f64)
     }
 }
 
@@ -996,7 +992,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let calls = stub.calls.load(Ordering::Relaxed) - calls0;
                 let lines = LOG_LINES.load(Ordering::Relaxed) - lines0;
-                let cpu = cpu_micros(t.pid).zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+                let cpu = cpu_micros(t.pid)
+                    .zip(cpu0)
+                    .map(|(b, a)| b.saturating_sub(a));
                 // Allocations are counted in this process only.
                 let allocs = t
                     .pid
@@ -1110,7 +1108,9 @@ fn print_table(rows: &[Row]) {
         });
         let opt = |v: Option<f64>, unit: &str| v.map_or(String::new(), |v| format!("{v:.1}{unit}"));
         let plus = |v: Option<f64>, unit: &str| {
-            v.map_or(String::new(), |v| format!("{}{v:.1}{unit}", if v >= 0.0 { "+" } else { "" }))
+            v.map_or(String::new(), |v| {
+                format!("{}{v:.1}{unit}", if v >= 0.0 { "+" } else { "" })
+            })
         };
         let diff = |f: fn(&Row) -> Option<f64>| hop.and_then(|h| Some(f(r)? - f(h)?));
         let (cpu_added, allocs_added) = (diff(Row::cpu_per_req), diff(Row::allocs_per_req));
