@@ -72,6 +72,56 @@ usage: cargo run --release --example bench -- [FLAGS]
 ";
 
 // ---------------------------------------------------------------------------
+// Cost per request: allocations counted in this process, CPU time read from /proc
+// ---------------------------------------------------------------------------
+
+/// Heap allocations (and reallocations) made by this process so far.
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+/// The system allocator, counting every allocation: the in-process rows
+/// report allocations per request (load generator and stub included, the
+/// same for the hop and the bridge, so their difference is the bridge's own).
+struct CountingAlloc;
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        std::alloc::System.dealloc(ptr, layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        std::alloc::System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        std::alloc::System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// CPU time (user + system) a process has used, from `/proc/PID/stat`
+/// (this process for `None`), in microseconds. The kernel counts in
+/// USER_HZ = 100 ticks/s, so a run of a few seconds is exact to ~1 %.
+fn cpu_micros(pid: Option<u32>) -> Option<u64> {
+    let file = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let text = std::fs::read_to_string(file).ok()?;
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10_000)
+}
+
+// ---------------------------------------------------------------------------
 // Arguments
 // ---------------------------------------------------------------------------
 
@@ -725,6 +775,22 @@ struct Row {
     sample: Sample,
     backend_calls: u64,
     log_lines: Option<u64>,
+    /// CPU time of the target's process during the run (in process: the
+    /// whole bench, load generator and stub included).
+    cpu_micros: Option<u64>,
+    /// Allocations in this process during the run (in-process targets only).
+    allocs: Option<u64>,
+}
+
+impl Row {
+    fn cpu_per_req(&self) -> Option<f64> {
+        self.cpu_micros
+            .map(|c| c as f64 / self.sample.sent.max(1) as f64)
+    }
+    fn allocs_per_req(&self) -> Option<f64> {
+        self.allocs
+            .map(|a| a as f64 / self.sample.sent.max(1) as f64)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -904,6 +970,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             for t in &targets {
                 let calls0 = stub.calls.load(Ordering::Relaxed);
                 let lines0 = LOG_LINES.load(Ordering::Relaxed);
+                let (cpu0, allocs0) = (cpu_micros(t.pid), ALLOCS.load(Ordering::Relaxed));
                 let sample = match conns {
                     Some(c) => {
                         closed_loop(t, *kind, *c, warmup, measure, args.users, &bodies).await?
@@ -925,6 +992,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let calls = stub.calls.load(Ordering::Relaxed) - calls0;
                 let lines = LOG_LINES.load(Ordering::Relaxed) - lines0;
+                let cpu = cpu_micros(t.pid)
+                    .zip(cpu0)
+                    .map(|(b, a)| b.saturating_sub(a));
+                // Allocations are counted in this process only.
+                let allocs = t
+                    .pid
+                    .is_none()
+                    .then(|| ALLOCS.load(Ordering::Relaxed) - allocs0);
                 eprintln!(
                     "  {mode:>10} {:<20} {:<12} {:>9.0} req/s",
                     kind.name(),
@@ -938,6 +1013,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                     sample,
                     backend_calls: calls,
                     log_lines: (t.name == "bridge").then_some(lines),
+                    cpu_micros: cpu,
+                    allocs,
                 });
             }
         }
@@ -1001,7 +1078,7 @@ fn fmt_dur(d: Duration) -> String {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<10} {:<12} {:<20} {:>9} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9}",
+        "{:<10} {:<12} {:<20} {:>9} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}",
         "mode",
         "target",
         "kind",
@@ -1012,7 +1089,11 @@ fn print_table(rows: &[Row]) {
         "calls/req",
         "ratio",
         "p50 added",
-        "log/req"
+        "log/req",
+        "cpu/req",
+        "cpu +",
+        "alloc/req",
+        "alloc +"
     );
     for r in rows {
         // The hop this target is compared with.
@@ -1025,6 +1106,14 @@ fn print_table(rows: &[Row]) {
             rows.iter()
                 .find(|o| o.target == h && o.kind == r.kind && o.mode == r.mode)
         });
+        let opt = |v: Option<f64>, unit: &str| v.map_or(String::new(), |v| format!("{v:.1}{unit}"));
+        let plus = |v: Option<f64>, unit: &str| {
+            v.map_or(String::new(), |v| {
+                format!("{}{v:.1}{unit}", if v >= 0.0 { "+" } else { "" })
+            })
+        };
+        let diff = |f: fn(&Row) -> Option<f64>| hop.and_then(|h| Some(f(r)? - f(h)?));
+        let (cpu_added, allocs_added) = (diff(Row::cpu_per_req), diff(Row::allocs_per_req));
         let (ratio, added) = match hop {
             Some(h) => (
                 format!("{:.2}", r.sample.rps() / h.sample.rps().max(1e-9)),
@@ -1042,7 +1131,7 @@ fn print_table(rows: &[Row]) {
         // Backend calls include those of the warm-up and of answers that
         // landed after the window: divided by every request sent in the run.
         println!(
-            "{:<10} {:<12} {:<20} {:>9.0} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9}",
+            "{:<10} {:<12} {:<20} {:>9.0} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}",
             r.mode,
             r.target,
             r.kind.name(),
@@ -1055,6 +1144,10 @@ fn print_table(rows: &[Row]) {
             added,
             r.log_lines
                 .map_or(String::new(), |l| per_request(l, r.sample.sent)),
+            opt(r.cpu_per_req(), "µs"),
+            plus(cpu_added, "µs"),
+            opt(r.allocs_per_req(), ""),
+            plus(allocs_added, ""),
         );
     }
 }

@@ -8,35 +8,40 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 use std::time::Duration;
+
+/// A label value: the fixed ones (operations, statuses, results) are
+/// borrowed, so counting a request allocates nothing for them.
+pub type Label = Cow<'static, str>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub resource: String,
-    pub operation: String,
+    pub resource: Label,
+    pub operation: Label,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OpLabels {
-    pub resource: String,
-    pub operation: String,
+    pub resource: Label,
+    pub operation: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
-    pub operation: String,
-    pub status: String,
+    pub operation: Label,
+    pub status: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OpOnly {
-    pub operation: String,
+    pub operation: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    pub result: String,
+    pub result: Label,
 }
 
 /// With `[[tenants]]`: the tenant a request or backend call was for.
@@ -268,20 +273,27 @@ impl Metrics {
         out
     }
 
-    pub fn record_request(&self, resource: &str, operation: &str, status: u16, took: Duration) {
+    pub fn record_request(
+        &self,
+        resource: &str,
+        operation: &'static str,
+        status: u16,
+        took: Duration,
+    ) {
+        let resource = label(resource);
+        self.request_duration
+            .get_or_create(&OpLabels {
+                resource: resource.clone(),
+                operation: operation.into(),
+            })
+            .observe(took.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels {
-                resource: resource.into(),
+                resource,
                 operation: operation.into(),
                 status,
             })
             .inc();
-        self.request_duration
-            .get_or_create(&OpLabels {
-                resource: resource.into(),
-                operation: operation.into(),
-            })
-            .observe(took.as_secs_f64());
     }
 
     /// A request of a tenant (besides [`Metrics::record_request`]).
@@ -340,11 +352,11 @@ impl Metrics {
         self.config_stale.set(if ok { 0 } else { 1 });
     }
 
-    pub fn record_backend(&self, operation: &str, status: &str, took: Duration) {
+    pub fn record_backend(&self, operation: &'static str, status: Label, took: Duration) {
         self.backend_calls
             .get_or_create(&BackendLabels {
                 operation: operation.into(),
-                status: status.into(),
+                status,
             })
             .inc();
         self.backend_duration
@@ -352,5 +364,42 @@ impl Metrics {
                 operation: operation.into(),
             })
             .observe(took.as_secs_f64());
+    }
+}
+
+/// Resource type names seen as label values, kept for the life of the
+/// process (a handful: the mapped types and the fixed route labels), so
+/// counting a request does not allocate its label.
+static NAMES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+
+fn label(resource: &str) -> Label {
+    let find = |names: &[&'static str]| names.iter().copied().find(|n| *n == resource);
+    if let Some(n) = find(&NAMES.read().unwrap_or_else(|p| p.into_inner())) {
+        return Cow::Borrowed(n);
+    }
+    let mut names = NAMES.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = find(&names) {
+        return Cow::Borrowed(n);
+    }
+    // Bounded: beyond a generous number of distinct names, stop keeping them.
+    if names.len() >= 256 {
+        return Cow::Owned(resource.to_string());
+    }
+    let n: &'static str = Box::leak(resource.to_string().into_boxed_str());
+    names.push(n);
+    Cow::Borrowed(n)
+}
+
+/// The label value for a backend answer's status code (the common ones
+/// borrowed).
+pub fn status_label(status: http::StatusCode) -> Label {
+    const COMMON: &[&str] = &[
+        "200", "201", "202", "204", "400", "401", "403", "404", "409", "412", "422", "429", "500",
+        "502", "503", "504",
+    ];
+    let s = status.as_str();
+    match COMMON.iter().find(|c| **c == s) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(s.to_string()),
     }
 }

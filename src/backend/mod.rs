@@ -386,10 +386,10 @@ impl BackendClient {
         }
         if let Some(m) = &self.metrics {
             let status = match result {
-                Ok(r) => r.status.as_str(),
-                Err(BackendError::Timeout(_)) => "timeout",
-                Err(BackendError::Connect(_)) => "connect_error",
-                Err(_) => "error",
+                Ok(r) => crate::metrics::status_label(r.status),
+                Err(BackendError::Timeout(_)) => "timeout".into(),
+                Err(BackendError::Connect(_)) => "connect_error".into(),
+                Err(_) => "error".into(),
             };
             m.record_backend(call.op, status, elapsed);
             if let Some(t) = &self.tenant {
@@ -433,9 +433,13 @@ impl BackendClient {
 /// The HTTP request for `call`: the backend's base URL and headers, the
 /// call's own headers, `Accept`, `X-Request-Id` and the body.
 fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, BackendError> {
-    let uri = format!("{}{}", backend.base_url, call.path_and_query);
-    let mut req = Request::builder().method(call.method.clone()).uri(&uri);
+    let mut uri = String::with_capacity(backend.base_url.len() + call.path_and_query.len());
+    uri.push_str(&backend.base_url);
+    uri.push_str(&call.path_and_query);
+    // Moved into the URI, not copied.
+    let mut req = Request::builder().method(call.method.clone()).uri(uri);
     let headers = req.headers_mut().expect("builder is valid before body");
+    headers.reserve(backend.headers.len() + call.headers.len() + 3);
     for (k, v) in backend.headers.iter().chain(call.headers.iter()) {
         headers.insert(k.clone(), v.clone());
     }

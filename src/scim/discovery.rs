@@ -180,12 +180,37 @@ pub fn all_schemas<C: Catalog + ?Sized>(catalog: &C) -> Vec<&SchemaDef> {
     out
 }
 
+/// A ListResponse. The resources are moved in: `json!` would serialize
+/// them into a second tree (a deep copy of every resource of the page).
 pub fn list_response(resources: Vec<Value>, total: usize, start_index: usize) -> Value {
-    json!({
-        "schemas": [LIST_URN],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    let mut m = Map::new();
+    m.insert(
+        "schemas".into(),
+        Value::Array(vec![Value::String(LIST_URN.into())]),
+    );
+    m.insert("totalResults".into(), Value::from(total));
+    m.insert("startIndex".into(), Value::from(start_index));
+    m.insert("itemsPerPage".into(), Value::from(resources.len()));
+    m.insert("Resources".into(), Value::Array(resources));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The envelope, byte for byte as clients get it (keys sorted).
+    #[test]
+    fn list_response_bytes() {
+        let r = list_response(vec![json!({"id": "1"}), json!({"id": "2"})], 7, 3);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"Resources":[{"id":"1"},{"id":"2"}],"itemsPerPage":2,"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"startIndex":3,"totalResults":7}"#
+        );
+        let empty = list_response(Vec::new(), 0, 1);
+        assert_eq!(
+            serde_json::to_string(&empty).unwrap(),
+            r#"{"Resources":[],"itemsPerPage":0,"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"startIndex":1,"totalResults":0}"#
+        );
+    }
 }

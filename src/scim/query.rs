@@ -19,6 +19,9 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 }
 
 fn decode(s: &str) -> String {
+    if !s.contains('+') {
+        return percent_decode_str(s).decode_utf8_lossy().into_owned();
+    }
     let s = s.replace('+', " ");
     percent_decode_str(&s).decode_utf8_lossy().into_owned()
 }

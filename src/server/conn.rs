@@ -147,14 +147,14 @@ impl Cap {
 /// header limits, HTTP/2 keep-alive pings.
 pub(super) fn builder(s: &Settings) -> auto::Builder<TokioExecutor> {
     // Header limits: `front` answers a SCIM 431 beyond the configured ones;
-    // hyper's hard limits, twice as large, answer a bare 431 (or close an
-    // HTTP/2 stream). Changes need a restart.
+    // hyper's hard limits, larger, answer a bare 431 (or close an HTTP/2
+    // stream). Changes need a restart.
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_read_timeout)
         .max_buf_size((2 * s.max_header_bytes).max(8192))
-        .max_headers(2 * s.max_headers);
+        .max_headers(http1_max_headers(s.max_headers));
     b.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(2 * s.max_header_bytes).unwrap_or(u32::MAX))
@@ -163,6 +163,20 @@ pub(super) fn builder(s: &Settings) -> auto::Builder<TokioExecutor> {
         b.http2().keep_alive_timeout(i);
     }
     b
+}
+
+/// hyper parses up to 100 header fields on the stack; a larger limit makes
+/// it allocate two arrays of that many fields (4 KiB each at 128) for every
+/// request, the largest allocations of a request. So the hard limit is 100
+/// while the configured one leaves room below it, twice the configured one
+/// beyond.
+fn http1_max_headers(configured: usize) -> usize {
+    const HYPER_INLINE: usize = 100;
+    if configured < HYPER_INLINE {
+        HYPER_INLINE
+    } else {
+        2 * configured
+    }
 }
 
 /// What one connection is doing, for its watchdog.
@@ -320,6 +334,20 @@ pub(super) fn check_file_limit(connections: usize) {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
+
+    /// Below hyper's inline capacity the hard limit is that capacity (no
+    /// per-request allocation), always above the configured limit.
+    #[test]
+    fn hard_header_limit_stays_inline_when_it_can() {
+        assert_eq!(http1_max_headers(64), 100);
+        assert_eq!(http1_max_headers(20), 100);
+        assert_eq!(http1_max_headers(99), 100);
+        assert_eq!(http1_max_headers(100), 200);
+        assert_eq!(http1_max_headers(500), 1000);
+        for n in 16..=1000 {
+            assert!(http1_max_headers(n) > n);
+        }
+    }
 
     /// A listener that always fails is retried with growing pauses, not in
     /// a busy loop: 10, 20, 40, … 640 ms, so 8 attempts in 1.5 s (fewer on

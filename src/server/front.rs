@@ -131,7 +131,7 @@ where
         peer = %Peer(peer),
         tenant = live.settings.tenant.as_deref(),
         %method,
-        route = outcome.template(&live.plan),
+        route = &*outcome.template(&live.plan),
         resource_type = %labels.resource,
         status = resp.status().as_u16(),
         ms = started.elapsed().as_millis() as u64,
@@ -238,7 +238,8 @@ where
 }
 
 /// SCIM 431 beyond `server.max_header_bytes` / `server.max_headers` (hyper
-/// answers a bare 431 at twice these).
+/// answers a bare 431 beyond twice the size and beyond 100 fields, or twice
+/// the count when that is larger).
 fn check_headers<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
     let h = req.headers();
     let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();

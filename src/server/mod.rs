@@ -346,7 +346,11 @@ pub type Resp = Response<Full<Bytes>>;
 pub const SCIM_JSON: &str = "application/scim+json";
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    // One buffer sized for a typical resource: no regrowth while writing it.
+    let mut bytes = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes.clear();
+    }
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = status;
     r.headers_mut().insert(

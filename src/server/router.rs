@@ -5,6 +5,7 @@
 use crate::mapping::Plan;
 use http::Method;
 use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,15 +122,45 @@ fn decode_segment(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
+/// `endpoint` + `suffix` (`/Users/{id}`), made once per endpoint and kept
+/// for the life of the process (a handful), so the log line of a request
+/// does not format its route.
+fn suffixed(endpoint: &str, suffix: &'static str) -> Cow<'static, str> {
+    type Seen = Vec<(&'static str, &'static str, &'static str)>;
+    static SEEN: std::sync::RwLock<Seen> = std::sync::RwLock::new(Vec::new());
+    let find = |seen: &Seen| {
+        seen.iter()
+            .find(|(e, s, _)| *e == endpoint && *s == suffix)
+            .map(|(_, _, t)| *t)
+    };
+    if let Some(t) = find(&SEEN.read().unwrap_or_else(|p| p.into_inner())) {
+        return Cow::Borrowed(t);
+    }
+    let mut seen = SEEN.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(t) = find(&seen) {
+        return Cow::Borrowed(t);
+    }
+    // Bounded by the endpoints ever configured; beyond a generous number
+    // (reloads renaming endpoints again and again), formatted each time.
+    if seen.len() >= 512 {
+        return Cow::Owned(format!("{endpoint}{suffix}"));
+    }
+    let endpoint: &'static str = Box::leak(endpoint.to_string().into_boxed_str());
+    let t: &'static str = Box::leak(format!("{endpoint}{suffix}").into_boxed_str());
+    seen.push((endpoint, suffix, t));
+    Cow::Borrowed(t)
+}
+
 /// Metrics labels of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Labels {
-    pub resource: String,
+pub struct Labels<'a> {
+    /// Borrowed from the plan or a fixed name.
+    pub resource: Cow<'a, str>,
     pub operation: &'static str,
 }
 
-impl Labels {
-    fn new(resource: impl Into<String>, operation: &'static str) -> Labels {
+impl<'a> Labels<'a> {
+    fn new(resource: impl Into<Cow<'a, str>>, operation: &'static str) -> Labels<'a> {
         Labels {
             resource: resource.into(),
             operation,
@@ -167,8 +198,8 @@ fn collection_op(method: &Method) -> &'static str {
 
 impl Outcome<'_> {
     /// The `route` field of the request's log line: a path template, never an id.
-    pub fn template(&self, plan: &Plan) -> String {
-        let endpoint = |i: usize| plan.resources[i].endpoint.to_string();
+    pub fn template<'p>(&self, plan: &'p Plan) -> Cow<'p, str> {
+        let endpoint = |i: usize| Cow::Borrowed(plan.resources[i].endpoint.as_str());
         let route = match self {
             Outcome::Unrouted => return "-".into(),
             Outcome::Overloaded => return "(overloaded)".into(),
@@ -184,24 +215,21 @@ impl Outcome<'_> {
             Route::Schemas(_) => "/Schemas".into(),
             Route::Root => "/".into(),
             Route::RootSearch => "/.search".into(),
-            Route::Unsupported(what) => format!("/{what}"),
+            Route::Unsupported("Bulk") => "/Bulk".into(),
+            Route::Unsupported("Me") => "/Me".into(),
+            Route::Unsupported(what) => format!("/{what}").into(),
             Route::UnmappedGroups { .. } => "/Groups (not mapped)".into(),
             Route::Collection(i) => endpoint(*i),
-            Route::Search(i) => format!("{}/.search", endpoint(*i)),
-            Route::Item(i, _) => format!("{}/{{id}}", endpoint(*i)),
+            Route::Search(i) => suffixed(&plan.resources[*i].endpoint, "/.search"),
+            Route::Item(i, _) => suffixed(&plan.resources[*i].endpoint, "/{id}"),
             Route::OAuthToken => "/oauth2/token".into(),
             Route::OutsideBase | Route::UnknownResource(_) | Route::NotFound(_) => "-".into(),
         }
     }
 
     /// (resource, operation) metrics labels: bounded, never an id.
-    pub fn labels(&self, method: &Method, plan: &Plan) -> Labels {
-        let name = |i: usize| {
-            plan.resources[i]
-                .endpoint
-                .trim_start_matches('/')
-                .to_string()
-        };
+    pub fn labels<'p>(&self, method: &Method, plan: &'p Plan) -> Labels<'p> {
+        let name = |i: usize| plan.resources[i].endpoint.trim_start_matches('/');
         let route = match self {
             Outcome::Overloaded => return Labels::new("(overloaded)", collection_op(method)),
             Outcome::Unrouted | Outcome::Unauthorized => return Labels::new("none", "other"),

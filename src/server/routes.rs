@@ -39,14 +39,19 @@ fn base_url<B>(live: &Live, req: &Request<B>) -> String {
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
-        .map(str::to_string)
-        .unwrap_or_else(|| live.settings.listen.to_string());
+        .map(std::borrow::Cow::Borrowed)
+        .unwrap_or_else(|| live.settings.listen.to_string().into());
     let scheme = if live.settings.tls.is_some() {
-        "https"
+        "https://"
     } else {
-        "http"
+        "http://"
     };
-    format!("{scheme}://{host}{}", live.settings.base_path)
+    let base = &live.settings.base_path;
+    let mut url = String::with_capacity(scheme.len() + host.len() + base.len());
+    url.push_str(scheme);
+    url.push_str(&host);
+    url.push_str(base);
+    url
 }
 
 /// A discovery collection (`/Schemas`, `/ResourceTypes`) as a ListResponse,

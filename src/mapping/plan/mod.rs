@@ -487,5 +487,8 @@ pub fn encode_segment(s: &str) -> String {
         .remove(b'.')
         .remove(b'_')
         .remove(b'~');
-    utf8_percent_encode(s, SEG).to_string()
+    // Extended piece by piece: `to_string` would go through `fmt`.
+    let mut out = String::with_capacity(s.len());
+    out.extend(utf8_percent_encode(s, SEG));
+    out
 }

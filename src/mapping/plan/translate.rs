@@ -75,14 +75,12 @@ impl ResourcePlan {
                 meta.insert("lastModified".into(), Value::String(t));
             }
         }
-        meta.insert(
-            "location".into(),
-            Value::String(format!(
-                "{base_url}{}/{}",
-                self.endpoint,
-                encode_segment(&id)
-            )),
-        );
+        let mut location = String::with_capacity(base_url.len() + self.endpoint.len() + 24);
+        location.push_str(base_url);
+        location.push_str(&self.endpoint);
+        location.push('/');
+        location.push_str(&encode_segment(&id));
+        meta.insert("location".into(), Value::String(location));
         if let Some(v) = self.version_of(record, etag) {
             meta.insert("version".into(), Value::String(weak_etag(&v)));
         }

@@ -265,6 +265,16 @@ pub(super) fn text_order(a: &str, b: &str, meta: Meta) -> Ordering {
     }
     if meta.case_exact {
         a.cmp(b)
+    } else if a.is_ascii() && b.is_ascii() {
+        // The same order as below for ASCII, bytes instead of chars.
+        let (x, y) = (a.as_bytes(), b.as_bytes());
+        if x.eq_ignore_ascii_case(y) {
+            Ordering::Equal
+        } else {
+            x.iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(y.iter().map(u8::to_ascii_lowercase))
+        }
     } else {
         a.chars()
             .flat_map(char::to_lowercase)
