@@ -391,10 +391,10 @@ impl BackendClient {
                 Err(BackendError::Connect(_)) => "connect_error".into(),
                 Err(_) => "error".into(),
             };
-            m.record_backend(call.op, status, elapsed);
             if let Some(t) = &self.tenant {
-                m.record_tenant_backend(t, call.op, status);
+                m.record_tenant_backend(t, call.op, &status);
             }
+            m.record_backend(call.op, status, elapsed);
             if matches!(result, Ok(r) if r.status == StatusCode::TOO_MANY_REQUESTS) {
                 m.backend_rate_limited.inc();
             }
