@@ -155,15 +155,7 @@ impl FieldPath {
                     cur = obj.entry(k.clone()).or_insert(Value::Null);
                 }
                 Segment::Elem { array, key, value } => {
-                    let arr = obj
-                        .entry(array.clone())
-                        .or_insert_with(|| Value::Array(Vec::new()));
-                    if arr.is_null() {
-                        *arr = Value::Array(Vec::new());
-                    }
-                    let arr = arr
-                        .as_array_mut()
-                        .ok_or_else(|| format!("backend field {array} is not an array"))?;
+                    let arr = array_field(obj, array)?;
                     let pos = match arr
                         .iter()
                         .position(|e| discriminator_matches(e, key, value))
@@ -368,15 +360,7 @@ impl FieldPath {
         if values.is_empty() && obj.get(array.as_str()).is_none_or(Value::is_null) {
             return Ok(());
         }
-        let arr = obj
-            .entry(array.clone())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if arr.is_null() {
-            *arr = Value::Array(Vec::new());
-        }
-        let arr = arr
-            .as_array_mut()
-            .ok_or_else(|| format!("backend field {array} is not an array"))?;
+        let arr = array_field(obj, array)?;
         let mut wanted: Vec<Option<Value>> = values.into_iter().map(Some).collect();
         arr.retain(|e| {
             if !discriminator_matches(e, key, value) {
@@ -412,6 +396,22 @@ fn discriminator_matches(elem: &Value, key: &str, value: &str) -> bool {
         Some(Value::Bool(b)) => b.to_string() == value,
         _ => false,
     }
+}
+
+/// The array in field `array` of `obj`, made (or a `null` replaced) when
+/// missing; an error when the field holds anything else.
+fn array_field<'o>(
+    obj: &'o mut serde_json::Map<String, Value>,
+    array: &str,
+) -> Result<&'o mut Vec<Value>, String> {
+    let arr = obj
+        .entry(array.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if arr.is_null() {
+        *arr = Value::Array(Vec::new());
+    }
+    arr.as_array_mut()
+        .ok_or_else(|| format!("backend field {array} is not an array"))
 }
 
 #[cfg(test)]

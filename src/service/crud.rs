@@ -92,17 +92,7 @@ impl ResourceCtx<'_> {
         let resp = self
             .call(op, Some(id), None, None, backend_if_match.as_deref())
             .await?;
-        if resp.status.is_success() {
-            Ok(())
-        } else if self.is_conflict(&resp) {
-            Err(ScimError::new(
-                StatusCode::PRECONDITION_FAILED,
-                None,
-                "the resource changed since it was read",
-            ))
-        } else {
-            Err(translate_error(&self.res.backend, &resp, &self.what(id)))
-        }
+        self.bodiless_outcome(&resp, id)
     }
 
     /// A soft delete: calls the mapping's `lifecycle.call` and/or writes its
@@ -172,16 +162,27 @@ impl ResourceCtx<'_> {
             None
         };
         let resp = self.call(op, Some(id), None, None, etag).await?;
+        self.bodiless_outcome(&resp, id)
+    }
+
+    /// The answer to a call without a body on record `id` (a delete or a
+    /// lifecycle call): success, `412` on a version conflict, or the
+    /// backend's error translated.
+    fn bodiless_outcome(
+        &self,
+        resp: &crate::backend::BackendResponse,
+        id: &str,
+    ) -> Result<(), ScimError> {
         if resp.status.is_success() {
             Ok(())
-        } else if self.is_conflict(&resp) {
+        } else if self.is_conflict(resp) {
             Err(ScimError::new(
                 StatusCode::PRECONDITION_FAILED,
                 None,
                 "the resource changed since it was read",
             ))
         } else {
-            Err(translate_error(&self.res.backend, &resp, &self.what(id)))
+            Err(translate_error(&self.res.backend, resp, &self.what(id)))
         }
     }
 

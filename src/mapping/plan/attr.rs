@@ -76,17 +76,29 @@ impl ScimTarget {
         out
     }
 
-    /// Adds one element carrying the selector and `v` (a `multiple` attribute's values).
-    pub fn push_elem(&self, scim: &mut Map<String, Value>, v: Value) {
-        let container = match &self.urn {
-            None => scim,
+    /// The object this attribute's values go in: the resource itself, or its
+    /// schema extension's object (made on first use). `None` when the
+    /// extension key holds something other than an object.
+    fn container_mut<'m>(
+        &self,
+        scim: &'m mut Map<String, Value>,
+    ) -> Option<&'m mut Map<String, Value>> {
+        match &self.urn {
+            None => Some(scim),
             Some(u) => match scim
                 .entry(u.clone())
                 .or_insert_with(|| Value::Object(Map::new()))
             {
-                Value::Object(m) => m,
-                _ => return,
+                Value::Object(m) => Some(m),
+                _ => None,
             },
+        }
+    }
+
+    /// Adds one element carrying the selector and `v` (a `multiple` attribute's values).
+    pub fn push_elem(&self, scim: &mut Map<String, Value>, v: Value) {
+        let Some(container) = self.container_mut(scim) else {
+            return;
         };
         let Value::Array(arr) = container
             .entry(self.name.clone())
@@ -135,15 +147,8 @@ impl ScimTarget {
 
     /// Puts a value read from the backend at this attribute's place.
     pub fn place(&self, scim: &mut Map<String, Value>, v: Value) {
-        let container = match &self.urn {
-            None => scim,
-            Some(u) => match scim
-                .entry(u.clone())
-                .or_insert_with(|| Value::Object(Map::new()))
-            {
-                Value::Object(m) => m,
-                _ => return,
-            },
+        let Some(container) = self.container_mut(scim) else {
+            return;
         };
         if self.selector.is_empty() {
             match &self.sub {
