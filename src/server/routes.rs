@@ -328,7 +328,7 @@ where
                 }
                 Method::PATCH => {
                     let body = read_json(live, req).await?;
-                    let (scim, version) = ctx.patch(id, &body, if_match.as_deref()).await?;
+                    let (scim, version) = ctx.patch(id, body, if_match.as_deref()).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
                         version.as_deref(),

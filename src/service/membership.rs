@@ -232,8 +232,11 @@ impl ResourceCtx<'_> {
             let res = self.res;
             if let Err(e) = self
                 .read_modify_write_locked(id, None, false, |_, mut scim| {
-                    apply_patch(&mut scim, other_ops, res)?;
-                    Ok(scim)
+                    std::future::ready(
+                        apply_patch(&mut scim, other_ops, res)
+                            .map(|()| scim)
+                            .map_err(ScimError::from),
+                    )
                 })
                 .await
             {
