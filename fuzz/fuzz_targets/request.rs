@@ -31,7 +31,7 @@ use scim_bridge::backend::{BackendClient, RecordedCall, Script};
 use scim_bridge::scim::attr::AttrPath;
 use scim_bridge::scim::filter::{parse_filter, CompareOp, Filter};
 use scim_bridge::server::{AppState, Live};
-use scim_bridge_fuzz::{call_path, peripass_responder, percent_decode};
+use scim_bridge_fuzz::{call_path, percent_decode, peripass_responder};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -146,7 +146,7 @@ fn client_filter(method: &http::Method, uri: &http::Uri, body: &[u8]) -> Option<
     } else {
         scim_bridge::scim::query::parse_query(uri.query()?)
             .into_iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("filter"))?
+            .rfind(|(k, _)| k.eq_ignore_ascii_case("filter"))?
             .1
     };
     parse_filter(&text).ok()
@@ -157,14 +157,21 @@ fn encoded_segment(seg: &str) -> bool {
     !seg.is_empty()
         && seg != "."
         && seg != ".."
-        && seg.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:@".contains(&b)
-        })
+        && seg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:@".contains(&b))
 }
 
 fn check_call(call: &RecordedCall) {
-    let uri: http::Uri = call.url.parse().unwrap_or_else(|e| panic!("call URL {:?}: {e}", call.url));
-    assert_eq!(uri.authority().map(|a| a.as_str()), Some("127.0.0.1:9"), "{call:?}");
+    let uri: http::Uri = call
+        .url
+        .parse()
+        .unwrap_or_else(|e| panic!("call URL {:?}: {e}", call.url));
+    assert_eq!(
+        uri.authority().map(|a| a.as_str()),
+        Some("127.0.0.1:9"),
+        "{call:?}"
+    );
     let path = call_path(&call.url);
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     for s in &segs {
@@ -187,7 +194,10 @@ fn check_call(call: &RecordedCall) {
         _ => false,
     };
     assert!(shape_ok, "unexpected backend call {call:?}");
-    assert!(list || uri.query().is_none(), "a query on a non-list call {call:?}");
+    assert!(
+        list || uri.query().is_none(),
+        "a query on a non-list call {call:?}"
+    );
     let writes_body = matches!(m, "POST" | "PUT");
     assert_eq!(call.body.is_some(), writes_body, "body of {call:?}");
     if let Some(b) = &call.body {
@@ -197,12 +207,18 @@ fn check_call(call: &RecordedCall) {
 
 fuzz_target!(|data: &[u8]| {
     let Some(raw) = split(data) else { return };
-    let Ok(method) = http::Method::from_bytes(raw.method) else { return };
-    let Ok(uri) = http::Uri::try_from(raw.target) else { return };
+    let Ok(method) = http::Method::from_bytes(raw.method) else {
+        return;
+    };
+    let Ok(uri) = http::Uri::try_from(raw.target) else {
+        return;
+    };
     if uri.scheme().is_some() || !uri.path().starts_with('/') {
         return;
     }
-    let mut req = http::Request::builder().method(method.clone()).uri(uri.clone());
+    let mut req = http::Request::builder()
+        .method(method.clone())
+        .uri(uri.clone());
     let mut has_auth = false;
     let mut has_host = false;
     for (k, v) in &raw.headers {
@@ -242,14 +258,20 @@ fuzz_target!(|data: &[u8]| {
     // A valid HTTP answer.
     assert!((100..600).contains(&status.as_u16()));
     for (k, v) in &headers {
-        assert!(!k.as_str().is_empty() && v.to_str().is_ok(), "header {k}: {v:?}");
+        assert!(
+            !k.as_str().is_empty() && v.to_str().is_ok(),
+            "header {k}: {v:?}"
+        );
     }
     // `/readyz` answers its own readiness document (`503` until the first
     // backend probe, which never runs here).
     let not_ready = uri.path() == "/readyz" && status == http::StatusCode::SERVICE_UNAVAILABLE;
     if (status.is_client_error() || status.is_server_error()) && !not_ready {
         let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
-            panic!("{status} without a JSON body ({e}): {:?}", String::from_utf8_lossy(&body))
+            panic!(
+                "{status} without a JSON body ({e}): {:?}",
+                String::from_utf8_lossy(&body)
+            )
         });
         let schemas = v.get("schemas").and_then(Value::as_array);
         assert!(
@@ -287,7 +309,10 @@ fuzz_target!(|data: &[u8]| {
     // No widened list call.
     if let Some(filter) = client_filter(&method, &uri, raw.body) {
         for (list_path, param) in required_params(&filter) {
-            for c in calls.iter().filter(|c| c.method == "GET" && call_path(&c.url) == list_path) {
+            for c in calls
+                .iter()
+                .filter(|c| c.method == "GET" && call_path(&c.url) == list_path)
+            {
                 let q = c.url.split_once('?').map_or("", |(_, q)| q);
                 assert!(
                     q.split('&').any(|kv| kv.split('=').next() == Some(param)),

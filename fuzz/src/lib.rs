@@ -95,10 +95,7 @@ pub fn rich_scim_user() -> Value {
 }
 
 /// A backend answer: `status` with `body` as JSON (none for `Null`).
-pub fn backend_answer(
-    status: u16,
-    body: &Value,
-) -> scim_bridge::backend::BackendResponse {
+pub fn backend_answer(status: u16, body: &Value) -> scim_bridge::backend::BackendResponse {
     let mut headers = http::HeaderMap::new();
     let body = if body.is_null() {
         bytes::Bytes::new()
@@ -146,10 +143,9 @@ pub fn peripass_responder() -> scim_bridge::backend::Responder {
                 }
                 backend_answer(200, &u)
             }
-            ["api", "v1", "teams"] if method == "GET" => backend_answer(
-                200,
-                &json!({ "items": [team_record()], "total": 1 }),
-            ),
+            ["api", "v1", "teams"] if method == "GET" => {
+                backend_answer(200, &json!({ "items": [team_record()], "total": 1 }))
+            }
             ["api", "v1", "teams"] => backend_answer(201, &team_record()),
             ["api", "v1", "teams", _] if method == "DELETE" => backend_answer(204, &Value::Null),
             ["api", "v1", "teams", id] => {
