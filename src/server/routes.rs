@@ -306,11 +306,11 @@ where
             let projection = Projection::parse(
                 parse_query(&query)
                     .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("attributes"))
+                    .rfind(|(k, _)| k.eq_ignore_ascii_case("attributes"))
                     .map(|(_, v)| v.as_str()),
                 parse_query(&query)
                     .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("excludedAttributes"))
+                    .rfind(|(k, _)| k.eq_ignore_ascii_case("excludedAttributes"))
                     .map(|(_, v)| v.as_str()),
             )?;
             match method {
