@@ -8,6 +8,11 @@ pub const BASE_PATH: &str = "/scim/v2";
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Whole-request deadline for one SCIM request (several backend calls).
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// How long a group membership PATCH may go on starting member calls
+/// (independent of the request's deadline; past it, what was done is undone).
+pub const MEMBERSHIP_DEADLINE_MS: u64 = 120_000;
+/// Longest `server.membership_deadline_ms` accepted (one hour).
+pub const MAX_MEMBERSHIP_DEADLINE_MS: u64 = 3_600_000;
 /// One backend call.
 pub const BACKEND_TIMEOUT_MS: u64 = 10_000;
 /// Retries of idempotent backend reads on connect errors and 502/503/504.

@@ -139,6 +139,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// `server.membership_deadline_ms`: how long a membership PATCH may go
+    /// on starting member calls and retrying its undo, whatever the
+    /// request's deadline (see `service::membership`).
+    pub membership_deadline: Duration,
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,

@@ -152,6 +152,22 @@ impl Settings {
             ),
         ]
         .map(|(key, v, d, range)| c.between(key, v, d, range));
+        let membership_deadline_ms = raw
+            .server
+            .membership_deadline_ms
+            .unwrap_or(defaults::MEMBERSHIP_DEADLINE_MS);
+        if !(1..=defaults::MAX_MEMBERSHIP_DEADLINE_MS).contains(&membership_deadline_ms) {
+            c.fail(
+                "server.membership_deadline_ms",
+                format!(
+                    "must be between 1 and {}, got {membership_deadline_ms}",
+                    defaults::MAX_MEMBERSHIP_DEADLINE_MS
+                ),
+            );
+        }
+        let membership_deadline = Duration::from_millis(
+            membership_deadline_ms.clamp(1, defaults::MAX_MEMBERSHIP_DEADLINE_MS),
+        );
         if raw.server.header_read_timeout_ms == Some(0) {
             c.fail(
                 "server.header_read_timeout_ms",
@@ -294,6 +310,7 @@ impl Settings {
                     .unwrap_or(defaults::REQUEST_TIMEOUT_MS)
                     .max(1),
             ),
+            membership_deadline,
             header_read_timeout,
             max_header_bytes,
             max_headers,

@@ -52,6 +52,7 @@ pub(super) struct RawServer {
     pub(super) public_url: Option<String>,
     pub(super) max_body_bytes: Option<usize>,
     pub(super) request_timeout_ms: Option<u64>,
+    pub(super) membership_deadline_ms: Option<u64>,
     pub(super) header_read_timeout_ms: Option<u64>,
     pub(super) max_header_bytes: Option<usize>,
     pub(super) max_headers: Option<usize>,

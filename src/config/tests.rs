@@ -243,6 +243,29 @@ fn parse_errors_name_the_line_not_the_values() {
 }
 
 #[test]
+fn membership_deadline_has_a_default_is_validated_and_reloads() {
+    let base = "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n";
+    let (_d, p) = write_settings(base);
+    let running = Settings::load(&p, env(&[])).unwrap();
+    assert_eq!(running.membership_deadline, Duration::from_secs(120));
+    let key = "SCIM_BRIDGE__SERVER__MEMBERSHIP_DEADLINE_MS";
+    let mut new = Settings::load(&p, env(&[(key, "1500")])).unwrap();
+    assert_eq!(new.membership_deadline, Duration::from_millis(1500));
+    // Read by each membership PATCH as it starts: a reload applies it.
+    assert!(new.keep_restart_only(&running).is_empty());
+    assert_eq!(new.membership_deadline, Duration::from_millis(1500));
+    for bad in ["0", "3600001"] {
+        let e = Settings::load(&p, env(&[(key, bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("server.membership_deadline_ms") && e.contains(bad),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn restart_only_keys_keep_their_running_value() {
     let (_d, p) = write_settings(
         "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n",

@@ -4,6 +4,7 @@
 use super::Live;
 use crate::config::defaults;
 use crate::scim::error::ScimError;
+use crate::service::offload;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -64,10 +65,21 @@ where
         }
     }
     let body = buf.freeze();
-    if json_too_deep(&body, live.settings.max_json_depth) {
+    let max_depth = live.settings.max_json_depth;
+    // A large body is scanned and parsed on the blocking pool (see
+    // `service::offload`): a megabyte of JSON is milliseconds of CPU.
+    if body.len() > offload::BLOCKING_BODY_BYTES {
+        offload::offload(move || parse_json(&body, max_depth)).await
+    } else {
+        parse_json(&body, max_depth)
+    }
+}
+
+/// `body` as a JSON object, nesting at most `max_depth` levels.
+fn parse_json(body: &[u8], max_depth: usize) -> Result<Value, ScimError> {
+    if json_too_deep(body, max_depth) {
         return Err(ScimError::invalid_syntax(format!(
-            "the request body nests deeper than {} levels",
-            live.settings.max_json_depth
+            "the request body nests deeper than {max_depth} levels"
         )));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -75,7 +87,7 @@ where
             "the request body is empty; a JSON object is required",
         ));
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
         ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
     })?;
     if !v.is_object() {

@@ -9,6 +9,8 @@ pub mod conn;
 mod front;
 pub mod jwt;
 pub mod oauth;
+#[cfg(test)]
+mod offload_tests;
 mod probe;
 mod reload;
 pub mod router;

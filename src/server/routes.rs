@@ -91,17 +91,20 @@ fn search_from_query(query: &str) -> Result<SearchQuery, ScimError> {
         ..Default::default()
     };
     let (mut attrs, mut excl) = (None, None);
+    // Parameter names are matched as SCIM matches attribute names (and as
+    // `.search` bodies are read): case-insensitively. A `FILTER=` taken for
+    // an unknown parameter would widen the query to the whole collection.
     for (k, v) in parse_query(query) {
-        match k.as_str() {
+        match k.to_ascii_lowercase().as_str() {
             "filter" => {
                 q.filter = Some(parse_filter(&v).map_err(|e| {
                     ScimError::bad_request("invalidFilter", format!("invalid filter: {e}"))
                 })?)
             }
-            "startIndex" => q.start_index = parse_usize("startIndex", &v)?.max(1) as usize,
+            "startindex" => q.start_index = parse_usize("startIndex", &v)?.max(1) as usize,
             "count" => q.count = Some(parse_usize("count", &v)?.max(0) as usize),
             "attributes" => attrs = Some(v),
-            "excludedAttributes" => excl = Some(v),
+            "excludedattributes" => excl = Some(v),
             _ => {}
         }
     }
@@ -308,11 +311,11 @@ where
             let projection = Projection::parse(
                 parse_query(&query)
                     .iter()
-                    .find(|(k, _)| k == "attributes")
+                    .rfind(|(k, _)| k.eq_ignore_ascii_case("attributes"))
                     .map(|(_, v)| v.as_str()),
                 parse_query(&query)
                     .iter()
-                    .find(|(k, _)| k == "excludedAttributes")
+                    .rfind(|(k, _)| k.eq_ignore_ascii_case("excludedAttributes"))
                     .map(|(_, v)| v.as_str()),
             )?;
             match method {
@@ -333,7 +336,7 @@ where
                 }
                 Method::PATCH => {
                     let body = read_json(live, req).await?;
-                    let (scim, version) = ctx.patch(id, &body, if_match.as_deref()).await?;
+                    let (scim, version) = ctx.patch(id, body, if_match.as_deref()).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
                         version.as_deref(),
@@ -349,5 +352,25 @@ where
                 _ => Err(method_not_allowed("GET, PUT, PATCH, DELETE")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz finding (`fuzz/regressions/request/widened-filter-param-case`):
+    /// `fIlter=` was ignored as an unknown parameter, so a filtered query
+    /// listed the whole collection.
+    #[test]
+    fn query_parameter_names_are_case_insensitive() {
+        let q = search_from_query(
+            "excludedAttributes=members&fIlter=displayName+eq+%22Team+1%22&STARTINDEX=2&Count=3",
+        )
+        .unwrap();
+        assert!(q.filter.is_some(), "the filter is applied");
+        assert_eq!((q.start_index, q.count), (2, Some(3)));
+        assert!(!q.projection.wants("members"));
+        assert!(search_from_query("FILTER=userName+zz+1").is_err());
     }
 }

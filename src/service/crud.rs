@@ -1,12 +1,12 @@
 //! Get, create, delete, and replace/PATCH as a version-checked read-modify-write.
 
-use super::{Fetched, ResourceCtx};
+use super::{offload, Fetched, ResourceCtx};
 use crate::backend::translate_error;
 use crate::mapping::merge::merge_diff;
-use crate::mapping::plan::{member_ids, WriteMode};
+use crate::mapping::plan::{member_ids, ResourcePlan, WriteMode};
 use crate::scim::error::ScimError;
 use crate::scim::patch::{
-    apply_patch, check_body_value_cap, check_value_cap, parse_patch, split_member_ops,
+    apply_patch, check_body_value_cap, check_value_cap, parse_patch, split_member_ops, PatchOp,
 };
 use crate::scim::query::Projection;
 use http::StatusCode;
@@ -262,7 +262,7 @@ impl ResourceCtx<'_> {
 
     /// Read → change the SCIM view → map back over the record → write with the
     /// version read; on a version conflict re-read and re-apply (bounded).
-    pub(super) async fn read_modify_write<F>(
+    pub(super) async fn read_modify_write<F, Fut>(
         &self,
         id: &str,
         if_match: Option<&str>,
@@ -270,7 +270,8 @@ impl ResourceCtx<'_> {
         change: F,
     ) -> Result<(Value, Option<String>), ScimError>
     where
-        F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
+        F: FnMut(&Fetched, Value) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, ScimError>>,
     {
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let _serialized = self.write_locks.lock(&self.res.name, id).await;
@@ -279,7 +280,9 @@ impl ResourceCtx<'_> {
     }
 
     /// [`Self::read_modify_write`] for a caller holding the write lock of `id`.
-    pub(super) async fn read_modify_write_locked<F>(
+    /// `change` computes the new SCIM resource from the one read (it may
+    /// run on the blocking pool, see [`super::offload`]).
+    pub(super) async fn read_modify_write_locked<F, Fut>(
         &self,
         id: &str,
         mut if_match: Option<&str>,
@@ -287,7 +290,8 @@ impl ResourceCtx<'_> {
         mut change: F,
     ) -> Result<(Value, Option<String>), ScimError>
     where
-        F: FnMut(&Fetched, Value) -> Result<Value, ScimError>,
+        F: FnMut(&Fetched, Value) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, ScimError>>,
     {
         let attempts = self.settings.conflict_retries + 1;
         // Restoring a soft-deleted record (`lifecycle.restore`): its call is
@@ -300,7 +304,7 @@ impl ResourceCtx<'_> {
             let scim = self
                 .res
                 .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, members);
-            let changed = change(&cur, scim.clone())?;
+            let changed = change(&cur, scim.clone()).await?;
             self.check_references(&changed, Some(&scim)).await?;
             restoring = restoring || self.restores(&cur, &changed);
             let sd = self.res.soft_delete.as_ref();
@@ -389,18 +393,32 @@ impl ResourceCtx<'_> {
                 ));
             }
         }
-        self.read_modify_write(id, if_match, true, |_, _| Ok(body.clone()))
-            .await
+        self.read_modify_write(id, if_match, true, |_, _| {
+            std::future::ready(Ok(body.clone()))
+        })
+        .await
     }
 
+    /// PATCH. A large body ([`offload::heavy`]) is parsed and applied on
+    /// the blocking pool, a small one inline.
     pub async fn patch(
         &self,
         id: &str,
-        body: &Value,
+        body: Value,
         if_match: Option<&str>,
     ) -> Result<(Value, Option<String>), ScimError> {
-        let ops = parse_patch(body)?;
-        check_value_cap(&ops, self.settings.max_values_per_attribute)?;
+        let heavy = offload::heavy(&body);
+        let max_values = self.settings.max_values_per_attribute;
+        let parse = move || {
+            let ops = parse_patch(&body)?;
+            check_value_cap(&ops, max_values)?;
+            Ok(ops)
+        };
+        let ops = if heavy {
+            offload::offload(parse).await?
+        } else {
+            parse()?
+        };
         if let (Some(mi), Some(_), Some(_)) = (
             self.res.members_attr,
             &self.res.ops.add_member,
@@ -414,29 +432,49 @@ impl ResourceCtx<'_> {
                     .await;
             }
         }
-        let res = self.res;
+        let res = self.plan.by_name(&self.res.name).cloned().ok_or_else(|| {
+            ScimError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "resource type missing from its plan",
+            )
+        })?;
+        let ops = std::sync::Arc::new(ops);
         self.read_modify_write(id, if_match, true, |_, before| {
-            let mut scim = before.clone();
-            apply_patch(&mut scim, &ops, res)?;
-            // RFC 7644 §3.5.2.2: a required attribute may not become unassigned
-            // (one the backend holds in a form the mapping cannot read is not
-            // touched by an operation that leaves it alone).
-            if let Some(a) = res.attributes.iter().find(|a| {
-                a.required
-                    && a.default.is_none()
-                    && a.target.extract(&before).is_some()
-                    && a.target.extract(&scim).is_none()
-            }) {
-                return Err(ScimError::bad_request(
-                    "mutability",
-                    format!(
-                        "attribute '{}' is required and cannot be removed",
-                        a.scim_text
-                    ),
-                ));
+            let (res, ops) = (res.clone(), ops.clone());
+            let apply = move || apply_checked(&res, &ops, before);
+            async move {
+                if heavy {
+                    offload::offload(apply).await
+                } else {
+                    apply()
+                }
             }
-            Ok(scim)
         })
         .await
     }
+}
+
+/// `ops` applied to `before`, refusing to unassign a required attribute.
+fn apply_checked(res: &ResourcePlan, ops: &[PatchOp], before: Value) -> Result<Value, ScimError> {
+    let mut scim = before.clone();
+    apply_patch(&mut scim, ops, res)?;
+    // RFC 7644 §3.5.2.2: a required attribute may not become unassigned
+    // (one the backend holds in a form the mapping cannot read is not
+    // touched by an operation that leaves it alone).
+    if let Some(a) = res.attributes.iter().find(|a| {
+        a.required
+            && a.default.is_none()
+            && a.target.extract(&before).is_some()
+            && a.target.extract(&scim).is_none()
+    }) {
+        return Err(ScimError::bad_request(
+            "mutability",
+            format!(
+                "attribute '{}' is required and cannot be removed",
+                a.scim_text
+            ),
+        ));
+    }
+    Ok(scim)
 }

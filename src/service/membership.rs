@@ -17,13 +17,45 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
 
-/// How long a membership PATCH may go on starting member calls, counted from
-/// its start and independent of the request's deadline
-/// (`server.request_timeout_ms`). The PATCH runs in a task of its own: when
-/// the request's deadline passes or the client disconnects, the task goes on
-/// until the whole change is made. Past this deadline it starts no further
-/// call; the calls already made are undone and the answer is `504`.
-pub const MEMBERSHIP_DEADLINE: Duration = Duration::from_secs(120);
+// How long a membership PATCH may go on starting member calls is
+// `server.membership_deadline_ms` (`Settings::membership_deadline`), counted
+// from its start and independent of the request's deadline
+// (`server.request_timeout_ms`). The PATCH runs in a task of its own: when
+// the request's deadline passes or the client disconnects, the task goes on
+// until the whole change is made. Past its deadline it starts no further
+// call; the calls already made are undone and the answer is `504`.
+
+/// An undo that starts after the membership deadline (the PATCH ran out of
+/// time) still retries transient failures for this long, or for the whole
+/// membership deadline when that is shorter.
+pub const UNDO_GRACE: Duration = Duration::from_secs(10);
+
+/// Whether a failed member call may succeed when simply sent again: the
+/// backend was rate limiting (`429`), unavailable or unreachable (`503`),
+/// did not answer in time (`504`) or broke the connection (`502`), but not
+/// a `502` about the bridge's own credentials or TLS settings, which a retry
+/// cannot fix.
+fn transient(e: &ScimError) -> bool {
+    match e.status.as_u16() {
+        429 | 503 | 504 => true,
+        502 => !e.detail.contains("an operator must check"),
+        _ => false,
+    }
+}
+
+/// How a batch of member calls runs.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// The change itself: no call starts once `stop` is set (a call failed)
+    /// or `deadline` passed.
+    Change {
+        stop: &'a AtomicBool,
+        deadline: Instant,
+    },
+    /// Its undo: every call is made; transient failures are retried with
+    /// jittered back-off (at least the backend's `Retry-After`) until `until`.
+    Undo { until: Instant },
+}
 
 /// What a membership PATCH task owns (a request's [`ResourceCtx`] borrows).
 struct OwnedCtx {
@@ -78,7 +110,7 @@ impl ResourceCtx<'_> {
         };
         let (member_ops, other_ops) = (member_ops.to_vec(), other_ops.to_vec());
         let if_match = if_match.map(str::to_string);
-        let deadline = Instant::now() + MEMBERSHIP_DEADLINE;
+        let deadline = Instant::now() + self.settings.membership_deadline;
         let task = async move {
             let _serialized = guard;
             // The lock is held above; nothing in the task takes it again.
@@ -168,7 +200,15 @@ impl ResourceCtx<'_> {
         let mut failure = None;
         for (adding, list) in [(true, &to_add), (false, &to_remove)] {
             let results = self
-                .membership_calls(id, adding, list, Some((&stop, deadline)))
+                .membership_calls(
+                    id,
+                    adding,
+                    list,
+                    Mode::Change {
+                        stop: &stop,
+                        deadline,
+                    },
+                )
                 .await;
             for (m, r) in results {
                 match r {
@@ -192,8 +232,11 @@ impl ResourceCtx<'_> {
             let res = self.res;
             if let Err(e) = self
                 .read_modify_write_locked(id, None, false, |_, mut scim| {
-                    apply_patch(&mut scim, other_ops, res)?;
-                    Ok(scim)
+                    std::future::ready(
+                        apply_patch(&mut scim, other_ops, res)
+                            .map(|()| scim)
+                            .map_err(ScimError::from),
+                    )
                 })
                 .await
             {
@@ -201,7 +244,9 @@ impl ResourceCtx<'_> {
             }
         }
         if let Some(e) = failure {
-            return Err(self.undo_membership(id, done, e).await);
+            let grace = UNDO_GRACE.min(self.settings.membership_deadline);
+            let until = deadline.max(Instant::now() + grace);
+            return Err(self.undo_membership(id, done, e, until).await);
         }
         crate::audit::note_members(&to_add, &to_remove);
         let f = self.fetch(id).await?;
@@ -209,14 +254,13 @@ impl ResourceCtx<'_> {
     }
 
     /// Runs add/remove member calls, a few at a time; returns each member's
-    /// result. With `guard`, a call is not started once the flag is set
-    /// (a call failed) or the deadline passed.
+    /// result (see [`Mode`]).
     async fn membership_calls(
         &self,
         id: &str,
         adding: bool,
         members: &[String],
-        guard: Option<(&AtomicBool, Instant)>,
+        mode: Mode<'_>,
     ) -> Vec<MemberResult> {
         use futures_util::stream::{self, StreamExt};
         let op = if adding {
@@ -230,16 +274,22 @@ impl ResourceCtx<'_> {
         let futs: Vec<_> = members
             .iter()
             .map(|m| async move {
-                if let Some((stop, deadline)) = guard {
-                    if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
-                        return (m.clone(), None);
+                match mode {
+                    Mode::Change { stop, deadline } => {
+                        if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                            return (m.clone(), None);
+                        }
+                        let (m, r) = self.member_call(op, id, m.clone(), adding).await;
+                        if r.is_err() {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        (m, Some(r))
+                    }
+                    Mode::Undo { until } => {
+                        let (m, r) = self.member_call_retried(op, id, m, adding, until).await;
+                        (m, Some(r))
                     }
                 }
-                let (m, r) = self.member_call(op, id, m.clone(), adding).await;
-                if let (Some((stop, _)), Err(_)) = (guard, &r) {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                (m, Some(r))
             })
             .collect();
         stream::iter(futs).buffer_unordered(8).collect().await
@@ -275,6 +325,37 @@ impl ResourceCtx<'_> {
         (m, r)
     }
 
+    /// [`Self::member_call`], sent again after a [`transient`] failure while
+    /// the wait (jittered exponential back-off, at least the backend's
+    /// `Retry-After`) ends before `until`.
+    async fn member_call_retried(
+        &self,
+        op: &OpPlan,
+        id: &str,
+        m: &str,
+        adding: bool,
+        until: Instant,
+    ) -> (String, Result<(), ScimError>) {
+        let mut attempt = 0u32;
+        loop {
+            let (m, r) = self.member_call(op, id, m.to_string(), adding).await;
+            let wait = match &r {
+                Err(e) if transient(e) => {
+                    attempt += 1;
+                    let backoff = crate::backend::retry_backoff(attempt + 1);
+                    let asked = Duration::from_secs(e.retry_after.unwrap_or(0));
+                    backoff.max(asked)
+                }
+                _ => return (m, r),
+            };
+            if Instant::now() + wait >= until {
+                return (m, r);
+            }
+            debug!(resource = %self.res.name, id, member = %m, attempt, wait_ms = wait.as_millis() as u64, "retrying a membership undo call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// Whether a membership call's 404 is about the member rather than the
     /// group: the mapping's error rule for the answer says so
     /// (`member_not_found`).
@@ -292,6 +373,7 @@ impl ResourceCtx<'_> {
         id: &str,
         done: Vec<(bool, String)>,
         cause: ScimError,
+        until: Instant,
     ) -> ScimError {
         if done.is_empty() {
             return cause;
@@ -307,12 +389,18 @@ impl ResourceCtx<'_> {
             .map(|(_, m)| m.clone())
             .collect();
         let mut left = Vec::new();
-        for (m, r) in self.membership_calls(id, false, &adds, None).await {
+        for (m, r) in self
+            .membership_calls(id, false, &adds, Mode::Undo { until })
+            .await
+        {
             if !matches!(r, Some(Ok(()))) {
                 left.push(format!("added {m}"));
             }
         }
-        for (m, r) in self.membership_calls(id, true, &removes, None).await {
+        for (m, r) in self
+            .membership_calls(id, true, &removes, Mode::Undo { until })
+            .await
+        {
             if !matches!(r, Some(Ok(()))) {
                 left.push(format!("removed {m}"));
             }

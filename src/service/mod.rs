@@ -7,6 +7,7 @@
 //! - `membership`: group membership through per-member backend calls, with undo
 //! - `references`: reference attributes (`manager`) must name existing resources
 //! - `locks`: serialization of one resource's read-modify-write cycles
+//! - `offload`: large bodies parsed and PATCHes applied on the blocking pool
 
 use crate::backend::{translate_error, BackendClient, BackendResponse, Call};
 use crate::config::Settings;
@@ -22,6 +23,7 @@ use tracing::debug;
 mod crud;
 mod locks;
 mod membership;
+pub mod offload;
 mod references;
 mod search;
 

@@ -105,7 +105,10 @@ async fn failed_remove_after_adds_undoes_both_kinds() {
 #[tokio::test]
 async fn failed_undo_lists_exactly_the_members_left_applied() {
     let (s, id) = stack_with_team(&[1]).await;
-    // The fourth of five additions fails; while undoing, the second removal fails too.
+    // The fourth of five additions fails; while undoing, the second removal
+    // fails too, asking for a wait (Retry-After) longer than the membership
+    // deadline, so the undo does not retry it.
+    s.backend.set_retry_after_secs(3600);
     s.backend.fail_nth("POST", "/members", 4);
     s.backend.fail_nth("DELETE", "/members", 2);
     let r = s
@@ -145,7 +148,9 @@ async fn failed_undo_lists_exactly_the_members_left_applied() {
 async fn failed_readd_during_undo_is_listed_as_removed() {
     let (s, id) = stack_with_team(&[1, 2, 3]).await;
     // Removing three members: the third removal fails, and re-adding one of
-    // the two already removed fails as well.
+    // the two already removed fails as well (asking for a wait longer than
+    // the membership deadline: not retried).
+    s.backend.set_retry_after_secs(3600);
     s.backend.fail_nth("DELETE", "/members", 3);
     s.backend.fail_nth("POST", "/members", 1);
     let r = s
@@ -163,5 +168,43 @@ async fn failed_readd_during_undo_is_listed_as_removed() {
     assert!(
         detail.ends_with(&format!("still applied: removed {}", gone[0])),
         "{detail}"
+    );
+}
+
+/// An undo call that meets a transient failure (here `503` with
+/// `Retry-After: 1`) is sent again: the group ends as it was, and no undo
+/// failure is counted.
+#[tokio::test]
+async fn a_transient_failure_of_an_undo_call_is_retried() {
+    let (s, id) = stack_with_team(&[1]).await;
+    // The fourth of five additions fails; the first undo call fails once.
+    s.backend.fail_nth("POST", "/members", 4);
+    s.backend.fail_nth("DELETE", "/members", 1);
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Add","path":"members","value": values(&[2, 3, 4, 5, 6])}])),
+        )
+        .await;
+    let e = r.assert_scim_error(503, None);
+    assert!(
+        !e["detail"].as_str().unwrap().contains("still applied"),
+        "{e}"
+    );
+    assert_eq!(team_members(&s, &id), BTreeSet::from([1]));
+    // Four additions made and undone, one of them sent twice.
+    assert_eq!(count(&s, "POST"), 5);
+    assert_eq!(count(&s, "DELETE"), 5);
+    let r = TestClient::new(format!("http://{}", s.bridge.addr))
+        .get("/metrics")
+        .await;
+    assert_eq!(r.status, 200);
+    let metrics = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "scim_bridge_membership_undo_failures_total 0"),
+        "{metrics}"
     );
 }

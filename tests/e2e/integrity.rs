@@ -278,6 +278,38 @@ async fn membership_patch_of_a_client_that_disconnects_is_all_or_nothing() {
     assert!(n == 0 || n == 40, "{n} of 40 members persisted");
 }
 
+/// `server.membership_deadline_ms` is honoured: 60 member calls at 200 ms,
+/// 8 at a time, need at least 1.6 s; with a 1 s deadline the PATCH stops
+/// starting calls, undoes those made and answers `504`, well within the
+/// request's own deadline (30 s). With the default (120 s) it would succeed.
+#[tokio::test]
+async fn membership_patch_past_its_own_deadline_is_undone() {
+    let (s, team) = slow_stack(60, "[server]\nmembership_deadline_ms = 1000").await;
+    let r = s
+        .scim()
+        .patch(&format!("/Groups/{team}"), &add_members(1..=60))
+        .await;
+    let e = r.assert_scim_error(504, None);
+    assert!(
+        e["detail"].as_str().unwrap().contains("took too long"),
+        "{e}"
+    );
+    let n = settled_members(&s, &team).await;
+    assert_eq!(n, 0, "{n} of 60 members persisted");
+    let added = s
+        .backend
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_and_query.contains("/members"))
+        .count();
+    // The member existence checks alone take about 1.6 s here, so the
+    // deadline usually passes before the first addition; any made are undone.
+    assert!(
+        added < 60,
+        "the deadline stopped the calls: {added} of 60 sent"
+    );
+}
+
 fn many_emails(target_bytes: usize) -> (Value, usize) {
     let mut emails = Vec::new();
     let mut size = 0;
