@@ -45,6 +45,7 @@ pub const PUBLISHED_TOKENS: &[&str] = &[
     "a-long-enough-token",
     "Sup3r-Secret-token-0123456789-abcdefghij",
     "New-Rotated-token-0123456789-abcdefghijk",
+    "fuzz-token-0123456789abcdefghijklmnopqrstuvwxyz",
 ];
 /// How often `[tls]` certificate and key files are checked for changes
 /// (0 turns polling off; SIGHUP still reloads).

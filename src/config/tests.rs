@@ -305,10 +305,19 @@ fn every_published_token_is_refused() {
     .map(|p| regex::Regex::new(p).unwrap());
     let quoted = regex::Regex::new(r#"\\?"([^"\\]+)\\?""#).unwrap();
     let mut files = vec![root.join("README.md")];
-    let mut dirs: Vec<PathBuf> = ["config", "deploy", "docs", "examples", "tests", "src"]
-        .iter()
-        .map(|d| root.join(d))
-        .collect();
+    let mut dirs: Vec<PathBuf> = [
+        "config",
+        "deploy",
+        "docs",
+        "examples",
+        "tests",
+        "src",
+        "fuzz/fuzz_targets",
+        "fuzz/src",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .collect();
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
