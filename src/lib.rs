@@ -6,7 +6,8 @@
 //! [`scim`] ← [`mapping`] ← [`backend`] ← [`service`] ← [`server`] ←
 //! [`explain`] and the binary; [`load`] (the load step) stands on `config`
 //! and `mapping` only, so `server`'s reload uses it without climbing.
-//! - Leaves: [`secret`], [`suggest`] ("did you mean"), [`metrics`],
+//! - Leaves: [`secret`], [`client_secret`] (OAuth client secrets as stored:
+//!   plain, `sha256:`, PBKDF2), [`suggest`] ("did you mean"), [`metrics`],
 //!   [`tls_files`] (PEM reading, server and client TLS material), [`jwks`]
 //!   (JSON Web Key Sets); [`logging`] (the subscriber `serve` installs)
 //!   stands on `config` only.
@@ -55,6 +56,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod client_secret;
 pub mod config;
 pub mod explain;
 pub mod jwks;

@@ -56,6 +56,13 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Read an OAuth client secret from standard input and print the
+    /// `pbkdf2-sha256$…` line for `auth.oauth.clients[].secrets` (the secret is never printed).
+    HashSecret {
+        /// PBKDF2 iterations, 100000 … 10000000.
+        #[arg(long, default_value_t = scim_bridge::client_secret::PBKDF2_DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +91,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::HashSecret { iterations } => hash_secret(iterations),
         Command::Serve { config, listen } => match serve(config, listen) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -91,6 +99,45 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// `hash-secret`: the secret from standard input (one trailing line break
+/// dropped) → the settings line on standard output.
+fn hash_secret(iterations: u32) -> ExitCode {
+    use std::io::{IsTerminal, Read};
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("type the client secret, then Enter and Ctrl-D (it is echoed; prefer a pipe):");
+    }
+    let mut raw = String::new();
+    if let Err(e) = stdin.read_to_string(&mut raw) {
+        eprintln!("scim-bridge hash-secret: cannot read standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    let secret = raw
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&raw);
+    if secret.is_empty() {
+        eprintln!("scim-bridge hash-secret: standard input is empty; pipe the secret in");
+        return ExitCode::FAILURE;
+    }
+    if secret.chars().count() < scim_bridge::client_secret::PLAIN_MIN_LEN {
+        eprintln!(
+            "scim-bridge hash-secret: warning: the secret is shorter than {} characters; prefer a long random one",
+            scim_bridge::client_secret::PLAIN_MIN_LEN
+        );
+    }
+    match scim_bridge::client_secret::hash_pbkdf2(secret, iterations) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("scim-bridge hash-secret: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -578,15 +578,11 @@ fn oauth_settings(c: &mut Check, o: &RawOAuth, base_path: &str) -> Option<OAuthS
     })
 }
 
-/// A client secret as configured: `sha256:<64 hex digits>`, or the secret
-/// itself (at least 16 characters).
+/// A client secret as configured: the secret itself (at least 16
+/// characters), `sha256:<64 hex digits>` or `pbkdf2-sha256$…` (see
+/// [`crate::client_secret`]); the error never repeats the value.
 fn check_client_secret(s: &str) -> Result<(), String> {
-    match s.strip_prefix("sha256:") {
-        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
-        Some(_) => Err("sha256: must be followed by 64 hex digits".into()),
-        None if s.len() < 16 => Err("a client secret must be at least 16 characters".into()),
-        None => Ok(()),
-    }
+    crate::client_secret::parse(s).map(|_| ())
 }
 
 /// `[audit]`; `None` when off or wrong (recorded).

@@ -5,15 +5,23 @@
 //! JSON (`cid` client id, `iat`, `exp`), the signature HMAC-SHA256 of
 //! `sbo1.<payload>` with the first signing key; every configured key
 //! verifies, so a rotated-out key keeps its tokens valid while it stays
-//! listed. Client secrets are compared as SHA-256 digests in constant time,
-//! every secret of the client compared. Failed client authentications are
-//! counted per client id and per source address ([`Limiter`]).
+//! listed. Plain and `sha256:` client secrets are compared as SHA-256
+//! digests in constant time, every such secret of the client compared;
+//! PBKDF2 secrets (`pbkdf2-sha256$…`) are checked with ring's constant-time
+//! verify on the blocking pool, never on an async worker, and a successful
+//! check is remembered (in memory, bounded, until the next reload) so a
+//! client asking for a token every hour costs one derivation. Failed client
+//! authentications are counted per client id and per source address
+//! ([`Limiter`]); a request is counted as failed before its secret is checked
+//! and forgiven when it matches, so concurrent wrong secrets cannot start
+//! more derivations than the limit allows.
 //!
 //! Neither a secret nor a token is ever logged: log lines carry the client
 //! id and the reason only.
 
 use super::Resp;
 use crate::audit::Principal;
+use crate::client_secret::{self, sha256, Pbkdf2, Stored};
 use crate::config::{defaults, OAuthSettings};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -21,15 +29,17 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use subtle::ConstantTimeEq;
 
 const PREFIX: &str = "sbo1.";
 /// The largest token request body read.
 const MAX_FORM_BYTES: usize = 8192;
+/// Successful PBKDF2 checks remembered (forgotten all at once when full).
+const VERIFIED_MAX: usize = 256;
 
 /// The client connection's address, put in the request's extensions by the
 /// front door (absent for requests without a connection).
@@ -39,27 +49,31 @@ pub struct PeerAddr(pub IpAddr);
 /// Keys and clients of one configuration (rebuilt on reload).
 pub struct Issuer {
     keys: Vec<ring::hmac::Key>,
-    /// Client id → SHA-256 digests of its secrets.
-    clients: Vec<(String, Vec<[u8; 32]>)>,
+    clients: Vec<Client>,
+    /// SHA-256 of (client id, secret) pairs a PBKDF2 secret accepted.
+    verified: Mutex<HashSet<[u8; 32]>>,
     ttl: Duration,
     pub token_path: String,
     max_failures: u32,
     window: Duration,
 }
 
-fn sha256(b: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+struct Client {
+    id: String,
+    /// SHA-256 digests of its plain and `sha256:` secrets.
+    digests: Vec<[u8; 32]>,
+    /// Its PBKDF2 secrets.
+    kdf: Arc<[Pbkdf2]>,
 }
 
-fn from_hex(h: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+/// The remembered-success key of a (client id, secret) pair.
+fn verified_key(client_id: &str, secret: &str) -> [u8; 32] {
+    let mut b = Vec::with_capacity(client_id.len() + secret.len() + 9);
+    b.extend_from_slice(&(client_id.len() as u64).to_be_bytes());
+    b.extend_from_slice(client_id.as_bytes());
+    b.push(0);
+    b.extend_from_slice(secret.as_bytes());
+    sha256(&b)
 }
 
 fn now_s() -> u64 {
@@ -88,17 +102,23 @@ impl Issuer {
                 .clients
                 .iter()
                 .map(|c| {
-                    let digests = c
-                        .secrets
-                        .iter()
-                        .filter_map(|sec| match sec.expose().strip_prefix("sha256:") {
-                            Some(h) => from_hex(h),
-                            None => Some(sha256(sec.expose().as_bytes())),
-                        })
-                        .collect();
-                    (c.id.clone(), digests)
+                    let (mut digests, mut kdf) = (Vec::new(), Vec::new());
+                    // Settings checked every secret; one unreadable here is skipped.
+                    for sec in &c.secrets {
+                        match client_secret::parse(sec.expose()) {
+                            Ok(Stored::Sha256(d)) => digests.push(d),
+                            Ok(Stored::Pbkdf2(p)) => kdf.push(p),
+                            Err(_) => {}
+                        }
+                    }
+                    Client {
+                        id: c.id.clone(),
+                        digests,
+                        kdf: kdf.into(),
+                    }
                 })
                 .collect(),
+            verified: Mutex::default(),
             ttl: s.token_ttl,
             token_path: s.token_path.clone(),
             max_failures: s.max_failures,
@@ -106,24 +126,52 @@ impl Issuer {
         })
     }
 
-    /// Whether `secret` is one of `client_id`'s secrets (constant time over
-    /// every secret of the client; an unknown client compares against a dummy).
-    fn client_ok(&self, client_id: &str, secret: &str) -> bool {
+    /// Whether `secret` is one of `client_id`'s secrets: the digests first
+    /// (constant time over every digest of the client; an unknown client
+    /// compares against a dummy), then its PBKDF2 secrets on the blocking
+    /// pool unless this pair already passed since the last reload.
+    async fn client_ok(&self, client_id: &str, secret: &str) -> bool {
         let given = sha256(secret.as_bytes());
         let mut ok = subtle::Choice::from(0u8);
-        let mut known = false;
-        for (id, digests) in &self.clients {
-            if id.as_bytes().ct_eq(client_id.as_bytes()).into() {
-                known = true;
-                for d in digests {
+        let mut known = None;
+        for c in &self.clients {
+            if c.id.as_bytes().ct_eq(client_id.as_bytes()).into() {
+                for d in &c.digests {
                     ok |= d.ct_eq(&given);
                 }
+                known = Some(c);
             }
         }
-        if !known {
+        let Some(client) = known else {
             let _ = [0u8; 32].ct_eq(&given);
+            return false;
+        };
+        if bool::from(ok) {
+            return true;
         }
-        known && bool::from(ok)
+        if client.kdf.is_empty() {
+            return false;
+        }
+        let key = verified_key(client_id, secret);
+        if self.verified_lock().contains(&key) {
+            return true;
+        }
+        let (kdf, presented) = (client.kdf.clone(), secret.to_string());
+        let ok = tokio::task::spawn_blocking(move || kdf.iter().any(|p| p.verify(&presented)))
+            .await
+            .unwrap_or(false);
+        if ok {
+            let mut seen = self.verified_lock();
+            if seen.len() >= VERIFIED_MAX {
+                seen.clear();
+            }
+            seen.insert(key);
+        }
+        ok
+    }
+
+    fn verified_lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A signed access token for `client_id`, valid from `iat` for the TTL.
@@ -161,7 +209,7 @@ impl Issuer {
             return Err("token expired");
         }
         let cid = claims["cid"].as_str().ok_or("malformed token")?;
-        if !self.clients.iter().any(|(id, _)| id == cid) {
+        if !self.clients.iter().any(|c| c.id == cid) {
             return Err("client no longer configured");
         }
         Ok(Principal::OAuthClient(cid.to_string()))
@@ -184,6 +232,19 @@ impl Limiter {
             .filter(|(n, start)| *n >= max && start.elapsed() < window)
             .map(|(_, start)| (window - start.elapsed()).as_secs() + 1)
             .max()
+    }
+
+    /// Takes back one failure `failed` counted (the secret matched after all).
+    fn forgive(&self, keys: &[String]) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            if let Some(e) = seen.get_mut(k) {
+                e.0 = e.0.saturating_sub(1);
+                if e.0 == 0 {
+                    seen.remove(k);
+                }
+            }
+        }
     }
 
     fn failed(&self, keys: &[String], window: Duration) {
@@ -391,19 +452,23 @@ where
             .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
         return r;
     }
+    // Counted as a failure before the (possibly slow) check and forgiven on
+    // success: concurrent wrong secrets stop at the limit, not after it.
+    limiter.failed(&keys, issuer.window);
     // Basic credentials should be form-urlencoded first (RFC 6749 §2.3.1);
     // clients that send them as they are get the benefit of the doubt.
     let encoded_ok = basic.is_some() && {
         let (u, p) = (form_decode(&client_id), form_decode(&secret));
-        (u != client_id || p != secret) && issuer.client_ok(&u, &p)
+        (u != client_id || p != secret) && issuer.client_ok(&u, &p).await
     };
     let client_id = if encoded_ok {
         form_decode(&client_id)
     } else {
         client_id
     };
-    if !encoded_ok && !issuer.client_ok(&client_id, &secret) {
-        limiter.failed(&keys, issuer.window);
+    if encoded_ok || issuer.client_ok(&client_id, &secret).await {
+        limiter.forgive(&keys);
+    } else {
         tracing::info!(
             client_id,
             "token request refused: client authentication failed"
@@ -483,13 +548,37 @@ mod tests {
     const K1: &str = "key-one-0123456789-0123456789-0123456789";
     const K2: &str = "key-two-0123456789-0123456789-0123456789";
 
-    #[test]
-    fn secrets_plain_and_hashed() {
+    #[tokio::test]
+    async fn secrets_plain_and_hashed() {
         let i = Issuer::new(&settings(&[K1])).unwrap();
-        assert!(i.client_ok("entra", "first-secret-0123456789"));
-        assert!(i.client_ok("entra", "second-secret-0123456789"));
-        assert!(!i.client_ok("entra", "third-secret-0123456789"));
-        assert!(!i.client_ok("other", "first-secret-0123456789"));
+        assert!(i.client_ok("entra", "first-secret-0123456789").await);
+        assert!(i.client_ok("entra", "second-secret-0123456789").await);
+        assert!(!i.client_ok("entra", "third-secret-0123456789").await);
+        assert!(!i.client_ok("other", "first-secret-0123456789").await);
+    }
+
+    #[tokio::test]
+    async fn pbkdf2_secrets_verify_and_successes_are_remembered() {
+        let mut s = settings(&[K1]);
+        s.clients[0].secrets.push(Secret::new(
+            client_secret::hash_pbkdf2("pbkdf2-secret-0123456789", 100_000).unwrap(),
+        ));
+        let i = Issuer::new(&s).unwrap();
+        assert!(i.client_ok("entra", "first-secret-0123456789").await);
+        assert!(
+            i.verified_lock().is_empty(),
+            "a digest match needs no derivation"
+        );
+        assert!(!i.client_ok("entra", "pbkdf2-secret-0123456788").await);
+        assert!(!i.client_ok("other", "pbkdf2-secret-0123456789").await);
+        assert!(i.verified_lock().is_empty(), "failures are not remembered");
+        assert!(i.client_ok("entra", "pbkdf2-secret-0123456789").await);
+        let key = verified_key("entra", "pbkdf2-secret-0123456789");
+        assert!(i.verified_lock().contains(&key));
+        assert!(i.client_ok("entra", "pbkdf2-secret-0123456789").await);
+        assert_eq!(i.verified_lock().len(), 1);
+        // The remembered pair is bound to the client id.
+        assert_ne!(key, verified_key("entrb", "pbkdf2-secret-0123456789"));
     }
 
     #[test]
@@ -518,6 +607,8 @@ mod tests {
             l.failed(&keys, Duration::from_secs(60));
         }
         assert!(l.blocked(&keys, 3, Duration::from_secs(60)).is_some());
+        l.forgive(&keys);
+        assert!(l.blocked(&keys, 3, Duration::from_secs(60)).is_none());
         for n in 0..defaults::OAUTH_TRACKED_MAX + 10 {
             l.failed(&[format!("client:{n}")], Duration::from_secs(60));
         }

@@ -381,3 +381,188 @@ async fn no_secret_or_token_is_logged() {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
 }
+
+const SECRET_KDF: &str = "client-secret-kdf-0123456789abcdef";
+const KDF_CLIENT: &str = "entra-kdf";
+
+/// Runs `scim-bridge hash-secret` with `input` on its standard input.
+fn hash_secret_cli(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .arg("hash-secret")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    save_process_output("scim-bridge-hash-secret", &out);
+    out
+}
+
+/// `hash-secret` prints one `pbkdf2-sha256$…` line (never the secret) that
+/// the token endpoint then accepts, by Basic and by form, and refuses any
+/// other secret.
+#[tokio::test]
+async fn hash_secret_makes_a_pbkdf2_line_the_token_endpoint_accepts() {
+    register_all();
+    register_basic(KDF_CLIENT, SECRET_KDF);
+    let out = hash_secret_cli(&["--iterations", "100000"], &format!("{SECRET_KDF}\n"));
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    // Fed with a trailing line break, which is not part of the secret: the
+    // token requests below send SECRET_KDF alone.
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains(SECRET_KDF) && !stderr.contains(SECRET_KDF));
+    let line = stdout.trim_end();
+    assert_eq!(line.lines().count(), 1, "{stdout}");
+    assert!(line.starts_with("pbkdf2-sha256$100000$"), "{line}");
+    let s = PeripassStack::start_with(
+        peripass::Options {
+            seed_users: 1,
+            ..Default::default()
+        },
+        &format!(
+            "[auth.oauth]\nsigning_keys = [{KEY_OLD:?}]\nmax_failures = 3\n[[auth.oauth.clients]]\nid = {KDF_CLIENT:?}\nsecrets = [{line:?}]\n"
+        ),
+    )
+    .await;
+    let t = issued(
+        &token_request(
+            &s,
+            "grant_type=client_credentials",
+            Some((KDF_CLIENT, SECRET_KDF)),
+        )
+        .await,
+    );
+    assert_eq!(s.scim().with_token(&t).get("/Users").await.status, 200);
+    // Again (the remembered success), by form this time.
+    issued(
+        &token_request(
+            &s,
+            &format!(
+                "grant_type=client_credentials&client_id={KDF_CLIENT}&client_secret={SECRET_KDF}"
+            ),
+            None,
+        )
+        .await,
+    );
+    register_basic(KDF_CLIENT, "wrong-secret-0123456789");
+    let r = token_request(
+        &s,
+        "grant_type=client_credentials",
+        Some((KDF_CLIENT, "wrong-secret-0123456789")),
+    )
+    .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+}
+
+/// Concurrent wrong secrets for a client with a PBKDF2 secret: each request
+/// is counted before its (slow) check, so only `max_failures` of them reach
+/// the check and the rest are refused with 429 at once.
+#[tokio::test]
+async fn concurrent_wrong_secrets_stop_at_the_limit_before_the_slow_check() {
+    register_all();
+    register_basic(KDF_CLIENT, SECRET_KDF);
+    let line = scim_bridge::client_secret::hash_pbkdf2(SECRET_KDF, 100_000).unwrap();
+    let s = PeripassStack::start_with(
+        peripass::Options::default(),
+        &format!(
+            "[auth.oauth]\nsigning_keys = [{KEY_OLD:?}]\nmax_failures = 3\nfailure_window_s = 600\n[[auth.oauth.clients]]\nid = {KDF_CLIENT:?}\nsecrets = [{line:?}]\n"
+        ),
+    )
+    .await;
+    for n in 0..10 {
+        register_basic(KDF_CLIENT, &format!("wrong-secret-{n:02}-0123456789"));
+    }
+    let wrong = (0..10).map(|n| {
+        let s = &s;
+        async move {
+            token_request(
+                s,
+                "grant_type=client_credentials",
+                Some((KDF_CLIENT, &format!("wrong-secret-{n:02}-0123456789"))),
+            )
+            .await
+            .status
+        }
+    });
+    let mut statuses = futures_util::future::join_all(wrong).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[401; 3].as_slice(), &[429; 7]].concat());
+    let r = token_request(
+        &s,
+        "grant_type=client_credentials",
+        Some((KDF_CLIENT, SECRET_KDF)),
+    )
+    .await;
+    assert_oauth_error(&r, 429, "invalid_client");
+}
+
+#[test]
+fn hash_secret_refuses_bad_iterations_and_empty_input() {
+    register_secret(SECRET_KDF);
+    let out = hash_secret_cli(&["--iterations", "1000"], SECRET_KDF);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("100000 … 10000000"), "{stderr}");
+    let out = hash_secret_cli(&[], "");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("standard input is empty"), "{stderr}");
+}
+
+/// Malformed PBKDF2 secrets are settings errors naming the key, never
+/// showing the salt or the hash.
+#[test]
+fn malformed_pbkdf2_secrets_are_settings_errors_without_their_value() {
+    let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+    let hash = "T78tEi/mr8Yageny/jk6s5+Qanjd3ceXdjwOeEhX6bQ";
+    let dir = std::env::temp_dir().join(format!("scim-bridge-kdf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        peripass_settings(&format!(
+            "[auth.oauth]\nsigning_keys = [{KEY_OLD:?}]\n[[auth.oauth.clients]]\nid = {KDF_CLIENT:?}\nsecrets = [\"pbkdf2-sha256$1000${salt}${hash}\", \"pbkdf2-sha256$100000${salt}$AAAA\", \"pbkdf2-sha256$100000${hash}\"]\n"
+        )),
+    )
+    .unwrap();
+    register_secret(KEY_OLD);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .args(["check", "--config"])
+        .arg(dir.join("s.toml"))
+        .env("PERIPASS_URL", "http://127.0.0.1:9")
+        .env("SCIM_BRIDGE__AUTH__INSECURE_ALLOW_WEAK_TOKENS", "true")
+        .output()
+        .unwrap();
+    save_process_output("scim-bridge-check-kdf", &out);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "auth.oauth.clients[0].secrets[0]",
+        "100000 … 10000000, got 1000",
+        "auth.oauth.clients[0].secrets[1]",
+        "must be 32 bytes, got 3",
+        "auth.oauth.clients[0].secrets[2]",
+        "must be pbkdf2-sha256$<iterations>$<salt base64>$<hash base64>",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert!(!text.contains(salt) && !text.contains(hash), "{text}");
+}
