@@ -95,15 +95,27 @@ impl ScimTarget {
         }
     }
 
+    /// This attribute's array in `container` (made on first use); `None`
+    /// when the key holds something other than an array.
+    fn elements_mut<'m>(
+        &self,
+        container: &'m mut Map<String, Value>,
+    ) -> Option<&'m mut Vec<Value>> {
+        match container
+            .entry(self.name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            Value::Array(arr) => Some(arr),
+            _ => None,
+        }
+    }
+
     /// Adds one element carrying the selector and `v` (a `multiple` attribute's values).
     pub fn push_elem(&self, scim: &mut Map<String, Value>, v: Value) {
         let Some(container) = self.container_mut(scim) else {
             return;
         };
-        let Value::Array(arr) = container
-            .entry(self.name.clone())
-            .or_insert_with(|| Value::Array(Vec::new()))
-        else {
+        let Some(arr) = self.elements_mut(container) else {
             return;
         };
         let mut el = Map::new();
@@ -166,10 +178,7 @@ impl ScimTarget {
             }
             return;
         }
-        let Value::Array(arr) = container
-            .entry(self.name.clone())
-            .or_insert_with(|| Value::Array(Vec::new()))
-        else {
+        let Some(arr) = self.elements_mut(container) else {
             return;
         };
         let pos = match arr.iter().position(|e| self.selects(e)) {
