@@ -13,14 +13,22 @@ use tokio::net::TcpStream;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// `GET path` on a new connection with `Connection: close`: the raw answer
+/// (empty when the bridge closed the connection without one).
+async fn fresh_answer(addr: SocketAddr, path: &str) -> std::io::Result<Vec<u8>> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    Ok(buf)
+}
+
 /// One `GET path` on a new connection (`Connection: close`): the status.
 async fn fresh_get(addr: SocketAddr, path: &str) -> u16 {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+    let buf = fresh_answer(addr, path)
         .await
-        .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.expect("read the answer");
+        .expect("connect, send and read the answer");
     let text = String::from_utf8_lossy(&buf);
     text.get(9..12)
         .and_then(|c| c.parse().ok())
@@ -35,30 +43,8 @@ async fn keep_alive_get(s: &mut TcpStream, path: &str, token: Option<&str>) -> (
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n{auth}\r\n").as_bytes())
         .await
         .unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = s.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "closed before a whole answer");
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return (
-                    text[9..12].parse().unwrap(),
-                    text[end + 4..end + 4 + len].to_string(),
-                );
-            }
-        }
-    }
+    let r = read_response(s).await;
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
 /// Reads until the peer closes (EOF or reset); `false` if it is still open
@@ -203,13 +189,10 @@ async fn over_the_connection_cap_new_connections_are_closed_at_once() {
     idle.truncate(5);
     let started = Instant::now();
     loop {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf).await;
-        if buf.starts_with(b"HTTP/1.1 200") {
+        // Until a slot is free the connection is closed at once (no answer,
+        // or a reset while sending).
+        let answer = fresh_answer(addr, "/healthz").await;
+        if matches!(&answer, Ok(buf) if buf.starts_with(b"HTTP/1.1 200")) {
             break;
         }
         assert!(
@@ -565,20 +548,9 @@ async fn out_of_file_descriptors_the_accept_loops_back_off_and_recover() {
     drop(admin_conns);
     let recovered = Instant::now();
     loop {
-        if let Ok(Ok(200)) = tokio::time::timeout(Duration::from_secs(5), async {
-            let mut s = TcpStream::connect(main).await?;
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                .await?;
-            let mut buf = Vec::new();
-            s.read_to_end(&mut buf).await?;
-            Ok::<_, std::io::Error>(if buf.starts_with(b"HTTP/1.1 200") {
-                200
-            } else {
-                0
-            })
-        })
-        .await
-        {
+        let answer =
+            tokio::time::timeout(Duration::from_secs(5), fresh_answer(main, "/healthz")).await;
+        if matches!(&answer, Ok(Ok(buf)) if buf.starts_with(b"HTTP/1.1 200")) {
             break;
         }
         assert!(

@@ -911,3 +911,64 @@ pub async fn patch_user_ok(c: &TestClient, tag: &str, id: &str, ops: Value) -> V
     );
     body
 }
+
+// ------------------------------------------------------ raw HTTP/1.1 answers
+
+/// A raw HTTP/1.1 answer.
+pub struct RawResp {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResp {
+    pub fn scim_error(&self, status: u16) -> serde_json::Value {
+        assert_eq!(self.status, status, "{}", self.head);
+        let j: serde_json::Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {:?}", String::from_utf8_lossy(&self.body)));
+        assert_eq!(
+            j["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+        assert_eq!(j["status"], status.to_string());
+        j
+    }
+}
+
+/// Reads one answer (headers, then `Content-Length` bytes) from `r`.
+pub async fn read_response(r: &mut (impl tokio::io::AsyncReadExt + Unpin)) -> RawResp {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = r.read(&mut chunk).await.expect("read (connection reset?)");
+        assert!(
+            n > 0,
+            "connection closed before a complete answer: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let status: u16 = head[9..12].parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = r.read(&mut chunk).await.expect("read (connection reset?)");
+        assert!(n > 0, "connection closed inside the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    RawResp {
+        status,
+        head,
+        body: buf[head_end..head_end + len].to_vec(),
+    }
+}
