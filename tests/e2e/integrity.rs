@@ -154,10 +154,7 @@ async fn renaming_a_version_less_group_to_a_taken_name_is_409_after_one_write() 
     })
     .await
     .unwrap();
-    let env = HashMap::from([
-        ("PERIPASS_URL".to_string(), backend.base_url()),
-        ("PERIPASS_API_KEY".to_string(), backend.api_key()),
-    ]);
+    let env = peripass_env(&backend);
     let settings = format!(
         "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
     );

@@ -240,10 +240,7 @@ async fn rotated_secret_and_rotated_key() {
     register_all();
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
     register_secret(&backend.api_key());
-    let env = std::collections::HashMap::from([
-        ("PERIPASS_URL".to_string(), backend.base_url()),
-        ("PERIPASS_API_KEY".to_string(), backend.api_key()),
-    ]);
+    let env = peripass_env(&backend);
     let keys_file = |keys: &[&str]| keys.join("\n") + "\n";
     let settings = |secrets: &str| {
         format!(

@@ -1,7 +1,6 @@
 //! Hot reload: a valid change takes effect without dropping a request; an
 //! invalid one keeps the old plan serving and is reported.
 use crate::support::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,10 +16,7 @@ async fn stack() -> (peripass::Running, Bridge) {
     })
     .await
     .unwrap();
-    let env = HashMap::from([
-        ("PERIPASS_URL".to_string(), backend.base_url()),
-        ("PERIPASS_API_KEY".to_string(), backend.api_key()),
-    ]);
+    let env = peripass_env(&backend);
     let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
     let bridge = Bridge::start(&settings(), &[("peripass.yaml", &mapping)], env).await;
     (backend, bridge)

@@ -128,10 +128,7 @@ async fn root_queries_span_every_resource_type() {
     })
     .await
     .unwrap();
-    let env = std::collections::HashMap::from([
-        ("PERIPASS_URL".to_string(), backend.base_url()),
-        ("PERIPASS_API_KEY".to_string(), backend.api_key()),
-    ]);
+    let env = peripass_env(&backend);
     let settings = format!(
         "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
     );

@@ -38,13 +38,6 @@ async fn peripass(seed_users: usize, seed_teams: usize) -> peripass::Running {
     .unwrap()
 }
 
-fn backend_env(b: &peripass::Running) -> HashMap<String, String> {
-    HashMap::from([
-        ("PERIPASS_URL".to_string(), b.base_url()),
-        ("PERIPASS_API_KEY".to_string(), b.api_key()),
-    ])
-}
-
 /// Runs `scim-bridge serve` expecting it to refuse to start: its exit
 /// status and everything it printed.
 async fn serve_refused(settings: &std::path::Path, listen: &str, env: &[(&str, &str)]) -> String {
@@ -183,7 +176,7 @@ async fn bearer_token_from_a_file() {
     let token_file = dir.0.join("scim-token");
     let strong = strong_token();
     std::fs::write(&token_file, format!("{strong}\n")).unwrap();
-    let mut env = backend_env(&backend);
+    let mut env = peripass_env(&backend);
     env.insert(ALLOW_WEAK_TOKENS.into(), "false".into());
     let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
     let bridge = Bridge::start(
@@ -268,7 +261,12 @@ async fn broken_settings_never_show_their_values() {
     let backend = peripass(1, 0).await;
     let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
     let good = settings_with(&format!("\"{TOKEN}\", \"{secret}\""), "");
-    let bridge = Bridge::start(&good, &[("peripass.yaml", &mapping)], backend_env(&backend)).await;
+    let bridge = Bridge::start(
+        &good,
+        &[("peripass.yaml", &mapping)],
+        peripass_env(&backend),
+    )
+    .await;
     let logs = LogTap::open();
     let path = bridge.dir().join("settings.toml");
     let broken = [
@@ -327,7 +325,7 @@ async fn dot_ids_and_out_of_range_numbers_never_reach_the_backend() {
     let bridge = Bridge::start(
         &settings_with(&format!("\"{TOKEN}\""), ""),
         &[("peripass.yaml", &mapping_without_patterns())],
-        backend_env(&backend),
+        peripass_env(&backend),
     )
     .await;
     let c = &bridge.client;
@@ -424,7 +422,7 @@ async fn filters_on_attributes_a_type_lacks_are_invalid() {
     let bridge = Bridge::start(
         &settings_with(&format!("\"{TOKEN}\""), ""),
         &[("peripass.yaml", &mapping)],
-        backend_env(&backend),
+        peripass_env(&backend),
     )
     .await;
     let c = &bridge.client;
@@ -486,7 +484,12 @@ async fn restart_only_settings_are_kept_and_reported() {
     let backend = peripass(1, 0).await;
     let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
     let good = settings_with(&format!("\"{TOKEN}\""), "");
-    let bridge = Bridge::start(&good, &[("peripass.yaml", &mapping)], backend_env(&backend)).await;
+    let bridge = Bridge::start(
+        &good,
+        &[("peripass.yaml", &mapping)],
+        peripass_env(&backend),
+    )
+    .await;
     let logs = LogTap::open();
     let dir = bridge.dir().to_path_buf();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();

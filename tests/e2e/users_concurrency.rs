@@ -248,10 +248,7 @@ async fn concurrent_creates_of_one_username_yield_one_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_patches_through_two_bridges_all_apply() {
     let s = PeripassStack::start(one_user()).await;
-    let env = std::collections::HashMap::from([
-        ("PERIPASS_URL".to_string(), s.backend.base_url()),
-        ("PERIPASS_API_KEY".to_string(), s.backend.api_key()),
-    ]);
+    let env = peripass_env(&s.backend);
     let second = Bridge::start(&peripass_settings(""), &[], env).await;
     let v0 = s.legacy().user("1").await["version"].as_u64().unwrap();
     // Slow answers, and the first two reads of the user are answered only

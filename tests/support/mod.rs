@@ -438,6 +438,14 @@ impl Drop for BridgeProcess {
     }
 }
 
+/// `${PERIPASS_URL}` and `${PERIPASS_API_KEY}` for a bridge in front of `b`.
+pub fn peripass_env(b: &peripass::Running) -> HashMap<String, String> {
+    HashMap::from([
+        ("PERIPASS_URL".to_string(), b.base_url()),
+        ("PERIPASS_API_KEY".to_string(), b.api_key()),
+    ])
+}
+
 /// Settings for a bridge in front of the shipped Peripass mapping.
 pub fn peripass_settings(extra: &str) -> String {
     peripass_settings_with_backend("", extra)
