@@ -8,6 +8,16 @@ use http::StatusCode;
 use serde_json::Value;
 use tracing::warn;
 
+/// Marks the `502`s only an operator can fix (the bridge's backend
+/// credentials or TLS settings): sending the call again cannot help.
+pub(super) const OPERATOR_MUST_CHECK: &str = "an operator must check";
+
+/// Whether `e` is one of the `502`s only an operator can fix (see
+/// [`OPERATOR_MUST_CHECK`]); every other `502` is a broken or unusable answer.
+pub fn needs_operator(e: &ScimError) -> bool {
+    e.status == StatusCode::BAD_GATEWAY && e.detail.contains(OPERATOR_MUST_CHECK)
+}
+
 /// The backend's error code, per the mapping's `errors.code` JSONPath.
 pub fn error_code(backend: &BackendPlan, body: Option<&Value>) -> Option<String> {
     let body = body?;
@@ -108,7 +118,11 @@ pub fn translate_error(backend: &BackendPlan, resp: &BackendResponse, what: &str
         ),
         401 | 403 => {
             warn!(backend_status = status.as_u16(), "the backend rejected the bridge's own credentials (check backend.auth in the mapping)");
-            ScimError::new(StatusCode::BAD_GATEWAY, None, "the backend rejected the bridge's credentials (an operator must check the bridge's backend configuration)")
+            ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                format!("the backend rejected the bridge's credentials ({OPERATOR_MUST_CHECK} the bridge's backend configuration)"),
+            )
         }
         429 => ScimError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -5,7 +5,7 @@ mod errors;
 mod guard;
 mod transport;
 
-pub use errors::{error_code, translate_error};
+pub use errors::{error_code, needs_operator, translate_error};
 pub use guard::{Guard, Refusal};
 pub use transport::{
     https_connector, BackendTlsFailure, RecordedCall, Responder, Script, Transport,
@@ -64,7 +64,10 @@ impl From<BackendError> for ScimError {
             BackendError::Tls(failure) => ScimError::new(
                 StatusCode::BAD_GATEWAY,
                 None,
-                format!("{failure}; an operator must check the bridge's backend TLS settings"),
+                format!(
+                    "{failure}; {} the bridge's backend TLS settings",
+                    errors::OPERATOR_MUST_CHECK
+                ),
             ),
             BackendError::Refused(Refusal::Busy { retry_after }) => ScimError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -38,7 +38,7 @@ pub const UNDO_GRACE: Duration = Duration::from_secs(10);
 fn transient(e: &ScimError) -> bool {
     match e.status.as_u16() {
         429 | 503 | 504 => true,
-        502 => !e.detail.contains("an operator must check"),
+        502 => !crate::backend::needs_operator(e),
         _ => false,
     }
 }
