@@ -29,3 +29,68 @@ where
         LogFormat::Pretty => Box::new(b.finish()),
     }
 }
+
+/// Standard output for log lines, without the process-wide lock of
+/// [`std::io::stdout`]: tracing formats each event into its own buffer and
+/// hands it over in one `write_all`, and the line is written with `write(2)`
+/// on a duplicate of descriptor 1. With a worker thread per core logging a
+/// line per request, the shared lock made the workers wait on each other
+/// (a futex sleep and wake-up per contended line); a single `write` of a
+/// line is not interleaved with another thread's (pipes: lines up to
+/// `PIPE_BUF`, 4 KiB; files: the kernel serialises writes per open file).
+/// Falls back to [`std::io::stdout`] when descriptor 1 cannot be duplicated.
+pub struct StdoutLines(Option<std::fs::File>);
+
+impl StdoutLines {
+    pub fn new() -> StdoutLines {
+        use std::os::fd::AsFd;
+        let fd = std::io::stdout().as_fd().try_clone_to_owned().ok();
+        StdoutLines(fd.map(std::fs::File::from))
+    }
+}
+
+impl Default for StdoutLines {
+    fn default() -> Self {
+        StdoutLines::new()
+    }
+}
+
+/// One event's writer from [`StdoutLines`].
+pub enum StdoutLine<'a> {
+    Fd(&'a std::fs::File),
+    Std(std::io::Stdout),
+}
+
+impl std::io::Write for StdoutLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            StdoutLine::Fd(f) => f.write(buf),
+            StdoutLine::Std(s) => s.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            StdoutLine::Fd(f) => f.write_all(buf),
+            StdoutLine::Std(s) => s.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            StdoutLine::Fd(_) => Ok(()),
+            StdoutLine::Std(s) => s.flush(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for StdoutLines {
+    type Writer = StdoutLine<'a>;
+
+    fn make_writer(&'a self) -> StdoutLine<'a> {
+        match &self.0 {
+            Some(f) => StdoutLine::Fd(f),
+            None => StdoutLine::Std(std::io::stdout()),
+        }
+    }
+}

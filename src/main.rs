@@ -382,7 +382,8 @@ fn init_tracing(format: LogFormat, level: &str) {
         .ok()
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| level.to_string());
-    let sub = scim_bridge::logging::subscriber(format, &filter, std::io::stdout);
+    let sub =
+        scim_bridge::logging::subscriber(format, &filter, scim_bridge::logging::StdoutLines::new());
     // `try_init` also routes `log` records (rustls) into tracing.
     if tracing_subscriber::util::SubscriberInitExt::try_init(sub).is_err() {
         eprintln!("scim-bridge: a tracing subscriber was already installed");

@@ -187,12 +187,16 @@ impl AppState {
         self.live.load_full()
     }
 
+    /// `sb-<process id in hex>-<counter>`: unique across replicas (by
+    /// process id, taken once: `getpid` is a system call) and requests.
     fn request_id(&self) -> String {
-        format!(
-            "sb-{:x}-{}",
-            std::process::id(),
-            self.next_request_id.fetch_add(1, Ordering::Relaxed)
-        )
+        static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let prefix = PREFIX.get_or_init(|| format!("sb-{:x}-", std::process::id()));
+        let n = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let mut id = String::with_capacity(prefix.len() + 20);
+        id.push_str(prefix);
+        id.push_str(itoa::Buffer::new().format(n));
+        id
     }
 }
 
