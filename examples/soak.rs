@@ -12,7 +12,18 @@
 //! `--rate-limit-rate F` (backend 429s, default 0.02), `--seed N` (random
 //! seed, default 1), `--max-in-flight N` (default 4096), `--max-rss-growth P`
 //! (percent, default 5), `--fd-slack N` (default 64), `--bin PATH` (default
-//! `target/release/scim-bridge`).
+//! `target/release/scim-bridge`), `--steady` (below).
+//!
+//! `--steady` keeps the data set the same size, for a leak check: before the
+//! schedule the soak creates a pool of `--seed-users / 10` users of its own
+//! (faults still off); every create then hard-deletes
+//! (`DELETE /Users/{id}`, as Entra does on de-provisioning) another idle
+//! user of that pool, so the number of users stays where the schedule
+//! started. Group members are drawn from the seeded users only, and only
+//! soak-created users are deleted, so a deleted user is never a group member
+//! (the backend would drop it from its teams). Adding and removing members
+//! are equally likely and both take 1-3 members; a group more than 20 above
+//! its starting size only loses members, one more than 20 below only gains.
 //!
 //! Every 10 s the bridge's resident memory (`VmRSS` in `/proc/<pid>/status`)
 //! and open descriptors (`/proc/<pid>/fd`) are sampled. Each operation is
@@ -69,9 +80,10 @@ struct Args {
     max_rss_growth: f64,
     fd_slack: i64,
     bin: PathBuf,
+    steady: bool,
 }
 
-const USAGE: &str = "usage: cargo run --release --example soak -- [--minutes N] [--rate N] [--seed-users N] [--teams N] [--latency-ms N] [--fail-rate F] [--rate-limit-rate F] [--seed N] [--max-in-flight N] [--max-rss-growth P] [--fd-slack N] [--bin PATH]";
+const USAGE: &str = "usage: cargo run --release --example soak -- [--minutes N] [--rate N] [--seed-users N] [--teams N] [--latency-ms N] [--fail-rate F] [--rate-limit-rate F] [--seed N] [--max-in-flight N] [--max-rss-growth P] [--fd-slack N] [--bin PATH] [--steady]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -87,11 +99,16 @@ fn parse_args() -> Result<Args, String> {
         max_rss_growth: 5.0,
         fd_slack: 64,
         bin: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/scim-bridge"),
+        steady: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Err(String::new());
+        }
+        if flag == "--steady" {
+            a.steady = true;
+            continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let num = |lo: u64, hi: u64| -> Result<u64, String> {
@@ -206,6 +223,9 @@ struct UserLedger {
     /// entry is then reported, not verified field by field.
     uncertain: bool,
     writes: u64,
+    /// Deleted by the soak (`--steady`): never picked again, and checked to
+    /// be gone at the end (with `uncertain`, the delete's outcome is unknown).
+    deleted: bool,
 }
 
 struct GroupEntry {
@@ -218,7 +238,12 @@ struct GroupLedger {
     members: BTreeSet<u64>,
     uncertain: bool,
     writes: u64,
+    /// Members at the start (`--steady` keeps the size within 20 of it).
+    start_size: usize,
 }
+
+/// How far a group may drift from its starting size under `--steady`.
+const STEADY_BAND: usize = 20;
 
 #[derive(Default)]
 struct Counters {
@@ -241,6 +266,11 @@ struct Counters {
     creates_after_409: AtomicU64,
     /// Operations dropped because every object picked was busy.
     busy_skips: AtomicU64,
+    deletes_confirmed: AtomicU64,
+    /// Deletes answered 404 after a retry (an earlier attempt was applied).
+    deletes_after_404: AtomicU64,
+    /// `--steady` creates that found no idle pool user to delete.
+    unbalanced_creates: AtomicU64,
 }
 
 struct Ctx {
@@ -253,11 +283,20 @@ struct Ctx {
     next_login: AtomicU64,
     /// Creates whose outcome the client never learned (it gave up).
     uncertain_creates: AtomicU64,
+    /// `--steady`: users are deleted, groups stay within their band.
+    steady: bool,
+    /// The first `seed_users` entries of `users` are the seeded users
+    /// (ids 1..=seed_users); the soak's own users follow.
+    seed_users: usize,
+    /// Users the soak deleted (kept for the final check).
+    deleted: Mutex<Vec<Arc<UserEntry>>>,
 }
 
 struct Answer {
     status: u16,
     body: Value,
+    /// Requests sent for this answer (1 when the first attempt answered).
+    attempts: u32,
 }
 
 /// Is this bridge answer the visible effect of an injected backend fault
@@ -351,7 +390,11 @@ impl Ctx {
                 tokio::time::sleep(Duration::from_secs(wait)).await;
                 continue;
             }
-            return Some(Answer { status, body });
+            return Some(Answer {
+                status,
+                body,
+                attempts: attempt + 1,
+            });
         }
         self.counters.gave_up.fetch_add(1, Ordering::Relaxed);
         None
@@ -392,7 +435,10 @@ impl Ctx {
         for _ in 0..8 {
             let u = self.random_user(rng);
             if let Ok(g) = u.state.clone().try_lock_owned() {
-                return Some((u, g));
+                // Deleted while this pick waited for the lock.
+                if !g.deleted {
+                    return Some((u, g));
+                }
             }
         }
         self.counters.busy_skips.fetch_add(1, Ordering::Relaxed);
@@ -441,9 +487,18 @@ fn filter_query(attr: &str, value: &str) -> String {
 // ---------------------------------------------------------------------------
 
 async fn op_filter_user(ctx: &Ctx, rng: &mut Rng) {
+    // Under --steady users are deleted: the one looked up is held, so no
+    // delete runs on it meanwhile.
+    let mut _held = None;
     let (login, want) = if rng.chance(20) {
         // Test Connection / a user not provisioned yet.
         (format!("{:016x}@absent.example.com", rng.next()), 0)
+    } else if ctx.steady {
+        let Some((user, ledger)) = ctx.idle_user(rng) else {
+            return;
+        };
+        _held = Some(ledger);
+        (user.login.clone(), 1)
     } else {
         (ctx.random_user(rng).login.clone(), 1)
     };
@@ -559,6 +614,26 @@ async fn op_patch_user(ctx: &Ctx, rng: &mut Rng, n: u64) {
 }
 
 async fn op_create_user(ctx: &Ctx, rng: &mut Rng) {
+    let created = create_user(ctx, rng).await;
+    if !ctx.steady {
+        return;
+    }
+    // --steady: each create is balanced by deleting another pool user.
+    let balanced = match created {
+        Some(new) => delete_pool_user(ctx, rng, new.id).await,
+        // Nothing created (a definite refusal, counted as unexpected), or an
+        // unknown outcome (counted as uncertain).
+        None => true,
+    };
+    if !balanced {
+        ctx.counters
+            .unbalanced_creates
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Entra's match-then-create; the new user once the create is confirmed.
+async fn create_user(ctx: &Ctx, rng: &mut Rng) -> Option<Arc<UserEntry>> {
     let k = ctx.next_login.fetch_add(1, Ordering::Relaxed);
     let login = format!("soak-{}-{k}@contoso.example", ctx.run_tag);
     // Entra matches first; 0 results → POST.
@@ -567,11 +642,14 @@ async fn op_create_user(ctx: &Ctx, rng: &mut Rng) {
         Some(a) if a.status == 200 => {
             if a.body.get("totalResults").and_then(Value::as_u64) != Some(0) {
                 ctx.counters.read_mismatches.fetch_add(1, Ordering::Relaxed);
-                return;
+                return None;
             }
         }
-        Some(a) => return ctx.unexpected_answer("GET", &q, &a),
-        None => return,
+        Some(a) => {
+            ctx.unexpected_answer("GET", &q, &a);
+            return None;
+        }
+        None => return None,
     }
     let state = UserState {
         display_name: Some(format!("New {k}")),
@@ -617,30 +695,103 @@ async fn op_create_user(ctx: &Ctx, rng: &mut Rng) {
         }
         Some(a) => {
             ctx.unexpected_answer("POST", "/Users", &a);
-            return;
+            return None;
         }
         None => {
             // Unknown outcome: the user may or may not exist; only counted.
             ctx.uncertain_creates.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
     };
     let Some(id) = id.and_then(|s| s.parse::<u64>().ok()) else {
         ctx.counters.read_mismatches.fetch_add(1, Ordering::Relaxed);
-        return;
+        return None;
     };
     ctx.counters
         .writes_confirmed
         .fetch_add(1, Ordering::Relaxed);
-    ctx.users.write().unwrap().push(Arc::new(UserEntry {
+    let user = Arc::new(UserEntry {
         id,
         login,
         state: Arc::new(tokio::sync::Mutex::new(UserLedger {
             expected: state,
             uncertain: false,
             writes: 1,
+            deleted: false,
         })),
-    }));
+    });
+    ctx.users.write().unwrap().push(user.clone());
+    Some(user)
+}
+
+/// `--steady`: hard-deletes an idle user the soak created (never `except`,
+/// never a seeded one). False when none was deleted for certain or
+/// possibly (every pick busy, or a definite refusal).
+async fn delete_pool_user(ctx: &Ctx, rng: &mut Rng, except: u64) -> bool {
+    let mut picked = None;
+    for _ in 0..8 {
+        let u = {
+            let users = ctx.users.read().unwrap();
+            let pool = users.len() - ctx.seed_users;
+            if pool == 0 {
+                break;
+            }
+            users[ctx.seed_users + rng.below(pool)].clone()
+        };
+        if u.id == except {
+            continue;
+        }
+        if let Ok(g) = u.state.clone().try_lock_owned() {
+            if !g.deleted {
+                picked = Some((u, g));
+                break;
+            }
+        }
+    }
+    let Some((user, mut ledger)) = picked else {
+        ctx.counters.busy_skips.fetch_add(1, Ordering::Relaxed);
+        return false;
+    };
+    ctx.counters.writes_intended.fetch_add(1, Ordering::Relaxed);
+    let path = format!("/Users/{}", user.id);
+    let was_uncertain = std::mem::replace(&mut ledger.uncertain, true);
+    let answer = ctx.call("DELETE", &path, None).await;
+    match answer {
+        Some(a) if a.status == 204 || a.status == 200 || (a.status == 404 && a.attempts > 1) => {
+            if a.status == 404 {
+                // Only expected if an earlier attempt of this DELETE was applied.
+                ctx.counters
+                    .deletes_after_404
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            ledger.uncertain = was_uncertain;
+            ctx.counters
+                .writes_confirmed
+                .fetch_add(1, Ordering::Relaxed);
+            ctx.counters
+                .deletes_confirmed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Some(a) => {
+            // A definite refusal: the user is still there.
+            ledger.uncertain = was_uncertain;
+            ctx.unexpected_answer("DELETE", &path, &a);
+            return false;
+        }
+        // Unknown outcome: the user may or may not exist; it stays uncertain
+        // and is never picked again.
+        None => {}
+    }
+    ledger.deleted = true;
+    {
+        let mut users = ctx.users.write().unwrap();
+        if let Some(i) = users[ctx.seed_users..].iter().position(|u| u.id == user.id) {
+            // The seeded users stay in front: only pool entries move.
+            users.swap_remove(ctx.seed_users + i);
+        }
+    }
+    ctx.deleted.lock().unwrap().push(user);
+    true
 }
 
 async fn op_group_members(ctx: &Ctx, rng: &mut Rng, add: bool) {
@@ -648,6 +799,30 @@ async fn op_group_members(ctx: &Ctx, rng: &mut Rng, add: bool) {
         return;
     };
     let mut chosen = BTreeSet::new();
+    if ctx.steady {
+        // Adds and removes alike (the caller tosses the coin), 1-3 members,
+        // the size kept within STEADY_BAND of the start; members are seeded
+        // users only, which are never deleted.
+        let add = if ledger.members.len() > ledger.start_size + STEADY_BAND {
+            false
+        } else if ledger.members.len() + STEADY_BAND < ledger.start_size {
+            true
+        } else {
+            add
+        };
+        let current: Vec<u64> = ledger.members.iter().copied().collect();
+        for _ in 0..1 + rng.below(3) {
+            if add {
+                let id = 1 + rng.below(ctx.seed_users) as u64;
+                if !ledger.members.contains(&id) {
+                    chosen.insert(id);
+                }
+            } else if !current.is_empty() {
+                chosen.insert(current[rng.below(current.len())]);
+            }
+        }
+        return patch_members(ctx, rng, &group, &mut ledger, add, chosen).await;
+    }
     if add {
         for _ in 0..1 + rng.below(5) {
             let u = ctx.random_user(rng);
@@ -663,6 +838,17 @@ async fn op_group_members(ctx: &Ctx, rng: &mut Rng, add: bool) {
             }
         }
     }
+    patch_members(ctx, rng, &group, &mut ledger, add, chosen).await;
+}
+
+async fn patch_members(
+    ctx: &Ctx,
+    rng: &mut Rng,
+    group: &GroupEntry,
+    ledger: &mut GroupLedger,
+    add: bool,
+    chosen: BTreeSet<u64>,
+) {
     if chosen.is_empty() {
         return;
     }
@@ -726,6 +912,11 @@ async fn run_op(ctx: Arc<Ctx>, seed: u64, n: u64) {
         25..=39 => op_get_user(&ctx, &mut rng).await,
         40..=69 => op_patch_user(&ctx, &mut rng, n).await,
         70..=77 => op_create_user(&ctx, &mut rng).await,
+        // --steady: adds and removes equally likely.
+        78..=95 if ctx.steady => {
+            let add = rng.chance(50);
+            op_group_members(&ctx, &mut rng, add).await
+        }
         78..=87 => op_group_members(&ctx, &mut rng, true).await,
         88..=95 => op_group_members(&ctx, &mut rng, false).await,
         _ => op_filter_group(&ctx, &mut rng).await,
@@ -833,6 +1024,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
                 expected: UserState::from_backend(&record),
                 uncertain: false,
                 writes: 0,
+                deleted: false,
             })),
         }));
     }
@@ -842,7 +1034,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         let team = legacy
             .team(&id)
             .ok_or_else(|| anyhow::anyhow!("seeded team {id} missing"))?;
-        let members = team["memberIds"]
+        let members: BTreeSet<u64> = team["memberIds"]
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_u64).collect())
             .unwrap_or_default();
@@ -850,6 +1042,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
             id,
             name: team["name"].as_str().unwrap_or_default().to_string(),
             state: Arc::new(tokio::sync::Mutex::new(GroupLedger {
+                start_size: members.len(),
                 members,
                 uncertain: false,
                 writes: 0,
@@ -894,6 +1087,9 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         run_tag: format!("{:x}", args.seed),
         next_login: AtomicU64::new(1),
         uncertain_creates: AtomicU64::new(0),
+        steady: args.steady,
+        seed_users: args.seed_users,
+        deleted: Mutex::default(),
     });
     // Wait for the bridge to answer (faults are still off).
     let ready_by = Instant::now() + Duration::from_secs(30);
@@ -908,6 +1104,28 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    if args.steady {
+        // The pool the balancing deletes draw from, created (through the
+        // bridge, faults still off) before the schedule starts.
+        let pool = (args.seed_users / 10).max(1);
+        let mut creates = tokio::task::JoinSet::new();
+        for i in 0..pool as u64 {
+            if creates.len() >= 32 {
+                creates.join_next().await;
+            }
+            let (ctx, seed) = (ctx.clone(), args.seed);
+            creates.spawn(async move {
+                create_user(&ctx, &mut Rng::new(seed, u64::MAX - i)).await;
+            });
+        }
+        while creates.join_next().await.is_some() {}
+        let created = ctx.users.read().unwrap().len() - args.seed_users;
+        anyhow::ensure!(
+            created == pool,
+            "--steady: only {created} of the {pool} pool users were created"
+        );
+    }
+    let users_at_start = legacy.user_count();
     legacy.set_fail_rate(args.fail_rate);
     legacy.set_rate_limit_rate(args.rate_limit_rate);
     println!(
@@ -918,10 +1136,16 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         args.latency_ms,
         args.fail_rate * 100.0,
         args.rate_limit_rate * 100.0,
-        args.seed_users,
+        users_at_start,
         args.teams,
         log_path.display()
     );
+    if args.steady {
+        println!(
+            "steady: {} of those users created by the soak; each create deletes one of them",
+            users_at_start - args.seed_users
+        );
+    }
 
     let started = Instant::now();
     let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
@@ -1032,10 +1256,46 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
             }
         }
     }
+    // Deleted users must be gone (a deleted user still there is a lost write).
+    let deleted: Vec<Arc<UserEntry>> = ctx.deleted.lock().unwrap().clone();
+    let mut uncertain_deletes = 0usize;
+    for u in &deleted {
+        let ledger = u.state.lock().await;
+        user_writes += ledger.writes;
+        if ledger.uncertain {
+            uncertain += 1;
+            uncertain_deletes += 1;
+            continue;
+        }
+        known_ids.insert(u.id);
+        if legacy.user(u.id).is_some() {
+            lost.push(format!(
+                "user {} ({}) was deleted but is still there",
+                u.id, u.login
+            ));
+        }
+    }
     let mut group_writes = 0u64;
+    let (mut size_min, mut size_max) = (usize::MAX, 0usize);
+    let mut out_of_band = Vec::new();
     for g in &ctx.groups {
         let ledger = g.state.lock().await;
         group_writes += ledger.writes;
+        size_min = size_min.min(ledger.members.len());
+        size_max = size_max.max(ledger.members.len());
+        // At the band's edge one more change of up to 3 members is allowed.
+        let slack = STEADY_BAND + 3;
+        if ctx.steady
+            && (ledger.members.len() > ledger.start_size + slack
+                || ledger.members.len() + slack < ledger.start_size)
+        {
+            out_of_band.push(format!(
+                "group {}: {} members, {} at the start",
+                g.id,
+                ledger.members.len(),
+                ledger.start_size
+            ));
+        }
         if ledger.uncertain {
             uncertain += 1;
             continue;
@@ -1066,7 +1326,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     let expected_users = users.len();
     let backend_users = legacy.user_count();
     let mut doubled = Vec::new();
-    if backend_users > expected_users + uncertain_creates {
+    if backend_users > expected_users + uncertain_creates + uncertain_deletes {
         doubled.push(format!(
             "the backend holds {backend_users} users, the ledger {expected_users}"
         ));
@@ -1119,15 +1379,27 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         println!("  {n:>6} x {what}");
     }
     println!(
-        "writes: {} intended, {} confirmed ({} user, {} group), {} with unknown outcome; creates answered 409 on retry: {}; operations skipped on busy objects: {}",
+        "writes: {} intended, {} confirmed ({} user, {} group, {} delete), {} with unknown outcome; creates answered 409 on retry: {}; deletes answered 404 on retry: {}; operations skipped on busy objects: {}",
         load(&c.writes_intended),
         load(&c.writes_confirmed),
         user_writes,
         group_writes,
+        load(&c.deletes_confirmed),
         uncertain,
         load(&c.creates_after_409),
+        load(&c.deletes_after_404),
         load(&c.busy_skips)
     );
+    if ctx.steady {
+        println!(
+            "steady: backend users {users_at_start} at the start of the schedule, {backend_users} at the end ({} deleted, {} creates not balanced by a delete); group sizes {size_min}..={size_max} at the end",
+            deleted.len(),
+            load(&c.unbalanced_creates)
+        );
+        for o in out_of_band.iter().take(5) {
+            println!("  {o}");
+        }
+    }
     println!(
         "verification: {} users and {} groups checked; lost writes {}, doubled writes {}, stale reads {}, read mismatches {}",
         known_ids.len(),
@@ -1197,6 +1469,12 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     }
     if !doubled.is_empty() {
         fail(format!("{} doubled writes", doubled.len()));
+    }
+    if !out_of_band.is_empty() {
+        fail(format!(
+            "{} groups outside their band of {STEADY_BAND} members (--steady)",
+            out_of_band.len()
+        ));
     }
     if load(&c.stale_reads) + load(&c.read_mismatches) > 0 {
         fail(format!(
