@@ -65,6 +65,23 @@ enum Command {
     },
 }
 
+/// jemalloc instead of glibc's malloc: a GET through the bridge allocates
+/// about 120 times, and jemalloc's per-thread caches take 15 % of the
+/// instructions per request off (docs/performance.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's settings (`_RJEM_MALLOC_CONF` in the environment is read after
+/// them). Allocations over 64 KiB (the answer of a large group, its backend
+/// pages, big request bodies) come from a separate arena that gives their
+/// pages back when they are freed: with jemalloc's default, freed pages are
+/// kept for about 10 s, and 50 concurrent reads of a 10,000-member group
+/// peaked at 120 MiB instead of 34 MiB. Small allocations keep the default
+/// decay: returning their pages at once cost about 20 µs per request in page
+/// faults.
+#[export_name = "_rjem_malloc_conf"]
+static JEMALLOC_CONF: &u8 = &b"oversize_threshold:65536\0"[0];
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
