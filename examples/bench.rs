@@ -78,27 +78,28 @@ usage: cargo run --release --example bench -- [FLAGS]
 /// Heap allocations (and reallocations) made by this process so far.
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
-/// The system allocator, counting every allocation: the in-process rows
-/// report allocations per request (load generator and stub included, the
-/// same for the hop and the bridge, so their difference is the bridge's own).
+/// The allocator `scim-bridge` uses (jemalloc), counting every allocation:
+/// the in-process rows report allocations per request (load generator and
+/// stub included, the same for the hop and the bridge, so their difference
+/// is the bridge's own).
 struct CountingAlloc;
 
-// SAFETY: every call is forwarded unchanged to the system allocator.
+// SAFETY: every call is forwarded unchanged to jemalloc.
 unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        std::alloc::System.alloc(layout)
+        tikv_jemallocator::Jemalloc.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        std::alloc::System.dealloc(ptr, layout)
+        tikv_jemallocator::Jemalloc.dealloc(ptr, layout)
     }
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        std::alloc::System.alloc_zeroed(layout)
+        tikv_jemallocator::Jemalloc.alloc_zeroed(layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        std::alloc::System.realloc(ptr, layout, new_size)
+        tikv_jemallocator::Jemalloc.realloc(ptr, layout, new_size)
     }
 }
 
