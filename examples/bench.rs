@@ -78,28 +78,34 @@ usage: cargo run --release --example bench -- [FLAGS]
 /// Heap allocations (and reallocations) made by this process so far.
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
-/// The allocator `scim-bridge` uses (jemalloc), counting every allocation:
+/// The allocator `scim-bridge` uses (jemalloc; the system allocator when
+/// built without the `jemalloc` feature), counting every allocation:
 /// the in-process rows report allocations per request (load generator and
 /// stub included, the same for the hop and the bridge, so their difference
 /// is the bridge's own).
 struct CountingAlloc;
 
-// SAFETY: every call is forwarded unchanged to jemalloc.
+#[cfg(not(feature = "jemalloc"))]
+use std::alloc::System as Inner;
+#[cfg(feature = "jemalloc")]
+use tikv_jemallocator::Jemalloc as Inner;
+
+// SAFETY: every call is forwarded unchanged to the inner allocator.
 unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        tikv_jemallocator::Jemalloc.alloc(layout)
+        Inner.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        tikv_jemallocator::Jemalloc.dealloc(ptr, layout)
+        Inner.dealloc(ptr, layout)
     }
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        tikv_jemallocator::Jemalloc.alloc_zeroed(layout)
+        Inner.alloc_zeroed(layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
-        tikv_jemallocator::Jemalloc.realloc(ptr, layout, new_size)
+        Inner.realloc(ptr, layout, new_size)
     }
 }
 

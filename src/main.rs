@@ -68,6 +68,7 @@ enum Command {
 /// jemalloc instead of glibc's malloc: a GET through the bridge allocates
 /// about 120 times, and jemalloc's per-thread caches take 15 % of the
 /// instructions per request off (docs/performance.md).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -79,6 +80,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// peaked at 120 MiB instead of 34 MiB. Small allocations keep the default
 /// decay: returning their pages at once cost about 20 µs per request in page
 /// faults.
+#[cfg(feature = "jemalloc")]
 #[export_name = "_rjem_malloc_conf"]
 static JEMALLOC_CONF: &u8 = &b"oversize_threshold:65536\0"[0];
 
