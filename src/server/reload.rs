@@ -104,7 +104,7 @@ impl AppState {
                 info!(
                     resource_types = live.plan.resources.len(),
                     // Load, compile and swap, from the moment the change was acted on.
-                    took_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    took_ms = started.elapsed().as_micros() as f64 / 1000.0,
                     max_rps = caps.max_rps,
                     max_concurrency = caps.max_concurrency,
                     "configuration reloaded"
