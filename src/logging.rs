@@ -144,7 +144,7 @@ impl tracing_subscriber::fmt::time::FormatTime for LineTime {
 /// terminal control characters escaped), written without painting every
 /// field name through a no-op colour and without `fmt` for plain strings
 /// and integers. The request line has eleven fields; this took the line
-/// from about 15.7k to NNk instructions.
+/// from about 15.7k to 6.7k instructions (with [`LineTime`]).
 pub struct PlainFields;
 
 impl<'w> FormatFields<'w> for PlainFields {
@@ -179,16 +179,16 @@ impl PlainVisitor<'_> {
             self.result = self.w.write_char(' ');
         }
         if name != "message" {
-            let name = name.strip_prefix("r#").unwrap_or(name);
             self.result = self
                 .result
-                .and_then(|()| self.w.write_str(name))
+                .and_then(|()| self.w.write_str(shown_name(field)))
                 .and_then(|()| self.w.write_char('='));
         }
         true
     }
 
-    fn integer(&mut self, field: &Field, text: &str) {
+    /// `name=text`, the text as it is (integers, booleans).
+    fn bare(&mut self, field: &Field, text: &str) {
         if self.name(field) {
             self.result = self.result.and_then(|()| self.w.write_str(text));
         }
@@ -218,15 +218,15 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.integer(field, itoa::Buffer::new().format(value));
+        self.bare(field, itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.integer(field, itoa::Buffer::new().format(value));
+        self.bare(field, itoa::Buffer::new().format(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.integer(field, if value { "true" } else { "false" });
+        self.bare(field, if value { "true" } else { "false" });
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -236,12 +236,7 @@ impl Visit for PlainVisitor<'_> {
         self.result = self.result.and_then(|()| {
             write_display_sanitized(&mut self.w, value)?;
             if let Some(source) = value.source() {
-                let name = field.name();
-                write!(
-                    self.w,
-                    " {}.sources=[",
-                    name.strip_prefix("r#").unwrap_or(name)
-                )?;
+                write!(self.w, " {}.sources=[", shown_name(field))?;
                 let mut next = Some(source);
                 let mut first = true;
                 while let Some(e) = next {
@@ -270,6 +265,12 @@ impl Visit for PlainVisitor<'_> {
             }
         });
     }
+}
+
+/// A field's name as written: a raw identifier (`r#type`) without its `r#`.
+fn shown_name(field: &Field) -> &'static str {
+    let name = field.name();
+    name.strip_prefix("r#").unwrap_or(name)
 }
 
 fn write_display_sanitized(w: &mut Writer<'_>, value: &dyn std::fmt::Display) -> std::fmt::Result {
