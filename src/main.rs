@@ -77,7 +77,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// pages, big request bodies) come from a separate arena that gives their
 /// pages back when they are freed: with jemalloc's default, freed pages are
 /// kept for about 10 s, and 50 concurrent reads of a 10,000-member group
-/// peaked at 120 MiB instead of 34 MiB. Small allocations keep the default
+/// peaked at 122 MiB instead of 35 MiB. Small allocations keep the default
 /// decay: returning their pages at once cost about 20 µs per request in page
 /// faults.
 #[cfg(feature = "jemalloc")]
