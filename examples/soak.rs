@@ -954,6 +954,11 @@ struct Sample {
     fds: u64,
 }
 
+/// RSS growth from `from` to `to`, in percent of `from`.
+fn rss_growth(from: Sample, to: Sample) -> f64 {
+    (to.rss_kb as f64 - from.rss_kb as f64) / from.rss_kb.max(1) as f64 * 100.0
+}
+
 fn sample(pid: u32, at: Duration) -> Option<Sample> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss_kb = status
@@ -1464,7 +1469,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
                 m.rss_kb,
                 m.at.as_secs_f64(),
                 e.rss_kb,
-                (e.rss_kb as f64 - m.rss_kb as f64) / m.rss_kb.max(1) as f64 * 100.0
+                rss_growth(m, e)
             );
         }
     }
@@ -1478,7 +1483,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     };
     match (warm, end) {
         (Some(w), Some(e)) => {
-            let growth = (e.rss_kb as f64 - w.rss_kb as f64) / w.rss_kb.max(1) as f64 * 100.0;
+            let growth = rss_growth(w, e);
             println!(
                 "bridge RSS: {} kB at warm-up ({:.0}s), {} kB at the end ({:.0}s): {growth:+.1} %; fds min {fd_min}, max {fd_max} (warm-up {}, end {}); {} samples",
                 w.rss_kb,
