@@ -442,7 +442,11 @@ fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, Ba
     // Moved into the URI, not copied.
     let mut req = Request::builder().method(call.method.clone()).uri(uri);
     let headers = req.headers_mut().expect("builder is valid before body");
-    headers.reserve(backend.headers.len() + call.headers.len() + 3);
+    headers.reserve(backend.headers.len() + call.headers.len() + 4);
+    // First, so a `Host` among the mapping's headers still wins.
+    if let Some(h) = &backend.host {
+        headers.insert(http::header::HOST, h.clone());
+    }
     for (k, v) in backend.headers.iter().chain(call.headers.iter()) {
         headers.insert(k.clone(), v.clone());
     }

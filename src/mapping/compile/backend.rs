@@ -93,13 +93,30 @@ pub(super) fn compile_backend(
         cx.err("backend.timeout_ms", "must be greater than 0");
     }
     let errors = compile_errors(cx, b.errors.as_ref());
+    let base_url = base?;
     Some(BackendPlan {
-        base_url: base?,
+        host: host_header(&base_url),
+        base_url,
         headers,
         timeout,
         errors,
         auth_summary,
     })
+}
+
+/// The `Host` header the HTTP client sends for `base_url`: the host, with
+/// the port only when it is not the scheme's default (as hyper-util writes it).
+fn host_header(base_url: &str) -> Option<HeaderValue> {
+    let uri: http::Uri = base_url.parse().ok()?;
+    let host = uri.host()?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    match uri.port_u16() {
+        Some(p) if p != default_port => HeaderValue::from_str(&format!("{host}:{p}")).ok(),
+        _ => HeaderValue::from_str(host).ok(),
+    }
 }
 
 /// `backend.auth` → the auth header; returns a summary without the secret.
@@ -257,5 +274,21 @@ pub(super) fn compile_errors(cx: &mut Ctx, e: Option<&ErrorSpec>) -> ErrorPlan {
             .as_deref()
             .and_then(|t| cx.read_expr("backend.errors.fields", t)),
         rules,
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::host_header;
+
+    #[test]
+    fn host_header_is_what_the_http_client_would_write() {
+        let h = |u: &str| host_header(u).map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(h("http://127.0.0.1:8081").as_deref(), Some("127.0.0.1:8081"));
+        assert_eq!(h("http://legacy.internal/api").as_deref(), Some("legacy.internal"));
+        assert_eq!(h("http://legacy.internal:80").as_deref(), Some("legacy.internal"));
+        assert_eq!(h("https://legacy.internal:443/v1").as_deref(), Some("legacy.internal"));
+        assert_eq!(h("https://legacy.internal:8443").as_deref(), Some("legacy.internal:8443"));
+        assert_eq!(h("http://[::1]:9000").as_deref(), Some("[::1]:9000"));
     }
 }

@@ -259,6 +259,10 @@ pub struct ConstantPlan {
 pub struct BackendPlan {
     /// `scheme://host:port` plus an optional path prefix, without trailing slash.
     pub base_url: String,
+    /// The `Host` header for `base_url` (host, and the port when it is not
+    /// the scheme's default), rendered once: the HTTP client would otherwise
+    /// format it on every call.
+    pub host: Option<HeaderValue>,
     /// Auth and static headers; values marked sensitive so they never print.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
