@@ -672,9 +672,22 @@ async fn open_loop(
         pid: None,
     });
     let uri_base = format!("http://{}", t.addr);
-    for n in 0..total {
-        let due = start + period.mul_f64(n as f64);
-        tokio::time::sleep_until(due.into()).await;
+    // The schedule is kept by a thread of its own: std's sleep wakes within
+    // tens of µs, tokio's timer only on its 1 ms ticks, which would put up
+    // to 1 ms of the bench's own lateness into every latency.
+    let (tick_tx, mut ticks) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let pacer = std::thread::spawn(move || {
+        for n in 0..total {
+            let due = start + period.mul_f64(n as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tick_tx.send((n, due)).is_err() {
+                break;
+            }
+        }
+    });
+    while let Some((n, due)) = ticks.recv().await {
         let permit = limit.clone().acquire_owned().await?;
         let (client, tx, target, bodies) =
             (client.clone(), tx.clone(), target.clone(), bodies.clone());
@@ -696,6 +709,7 @@ async fn open_loop(
             drop(permit);
         });
     }
+    let _ = pacer.join();
     drop(tx);
     let mut s = Sample::default();
     while let Some((ok, ns)) = rx.recv().await {
