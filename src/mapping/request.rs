@@ -3,7 +3,9 @@
 //! bodies. Pure functions, no I/O.
 
 use crate::mapping::model::IdKind;
-use crate::mapping::plan::{encode_segment, ListPlan, MembersPlan, OpPlan, Paging, PathPart};
+use crate::mapping::plan::{
+    encode_segment, push_encoded, ListPlan, MembersPlan, OpPlan, Paging, PathPart,
+};
 use serde_json::{Map, Value};
 
 impl OpPlan {
@@ -87,37 +89,48 @@ impl ListPlan {
     }
 
     pub fn page_path(&self, params: &[(String, String)], offset: usize, size: usize) -> String {
-        let mut q = self.query.clone();
+        // One buffer for the whole path and query, each piece encoded into it.
+        let wanted = params
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+        let mut q = String::with_capacity(self.path.len() + self.query.len() + 48 + wanted * 3 / 2);
+        q.push_str(&self.path);
+        q.push('?');
+        q.push_str(&self.query);
+        let mut first = self.query.is_empty();
         let mut push = |k: &str, v: &str| {
-            if !q.is_empty() {
+            if !std::mem::replace(&mut first, false) {
                 q.push('&');
             }
-            q.push_str(&encode_segment(k));
+            push_encoded(&mut q, k);
             q.push('=');
-            q.push_str(&encode_segment(v));
+            push_encoded(&mut q, v);
         };
+        let mut n = itoa::Buffer::new();
+        let mut m = itoa::Buffer::new();
         match &self.paging {
             Paging::Page {
                 page_param,
                 size_param,
                 ..
             } => {
-                push(page_param, &(offset / size.max(1) + 1).to_string());
-                push(size_param, &size.to_string());
+                push(page_param, n.format(offset / size.max(1) + 1));
+                push(size_param, m.format(size));
             }
             Paging::Offset {
                 offset_param,
                 limit_param,
                 ..
             } => {
-                push(offset_param, &offset.to_string());
-                push(limit_param, &size.to_string());
+                push(offset_param, n.format(offset));
+                push(limit_param, m.format(size));
             }
         }
         for (k, v) in params {
             push(k, v);
         }
-        format!("{}?{q}", self.path)
+        q
     }
 }
 

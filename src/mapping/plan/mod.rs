@@ -485,6 +485,13 @@ pub fn unquote_etag(e: &str) -> &str {
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
 pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_encoded(&mut out, s);
+    out
+}
+
+/// [`encode_segment`], appended to `out`.
+pub fn push_encoded(out: &mut String, s: &str) {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     const SEG: &AsciiSet = &NON_ALPHANUMERIC
         .remove(b'-')
@@ -492,7 +499,5 @@ pub fn encode_segment(s: &str) -> String {
         .remove(b'_')
         .remove(b'~');
     // Extended piece by piece: `to_string` would go through `fmt`.
-    let mut out = String::with_capacity(s.len());
     out.extend(utf8_percent_encode(s, SEG));
-    out
 }
