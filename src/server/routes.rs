@@ -95,16 +95,17 @@ fn search_from_query(query: &str) -> Result<SearchQuery, ScimError> {
     // `.search` bodies are read): case-insensitively. A `FILTER=` taken for
     // an unknown parameter would widen the query to the whole collection.
     for (k, v) in parse_query(query) {
-        match k.to_ascii_lowercase().as_str() {
-            "filter" => {
+        let is = |name: &str| k.eq_ignore_ascii_case(name);
+        match () {
+            _ if is("filter") => {
                 q.filter = Some(parse_filter(&v).map_err(|e| {
                     ScimError::bad_request("invalidFilter", format!("invalid filter: {e}"))
                 })?)
             }
-            "startindex" => q.start_index = parse_usize("startIndex", &v)?.max(1) as usize,
-            "count" => q.count = Some(parse_usize("count", &v)?.max(0) as usize),
-            "attributes" => attrs = Some(v),
-            "excludedattributes" => excl = Some(v),
+            _ if is("startIndex") => q.start_index = parse_usize("startIndex", &v)?.max(1) as usize,
+            _ if is("count") => q.count = Some(parse_usize("count", &v)?.max(0) as usize),
+            _ if is("attributes") => attrs = Some(v),
+            _ if is("excludedAttributes") => excl = Some(v),
             _ => {}
         }
     }
