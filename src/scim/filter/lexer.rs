@@ -55,13 +55,15 @@ pub(super) fn check_length(input: &str, what: &str) -> Result<(), FilterError> {
 /// Splits the input into tokens. String literals are located here (so `]`,
 /// `)` or `"` inside them never confuse the parser) and decoded with
 /// serde_json, which gives exact JSON escape semantics incl. surrogate pairs.
+/// Positions count characters; the text of a token is sliced from the input.
 pub(super) fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
-    let chars: Vec<char> = input.chars().collect();
     let mut toks = Vec::new();
-    let mut i = 0;
-    while let Some(&c) = chars.get(i) {
-        let start = i;
-        i += 1;
+    let mut chars = input.char_indices().peekable();
+    // Character position of the next character.
+    let mut pos = 0;
+    while let Some((from, c)) = chars.next() {
+        let start = pos;
+        pos += 1;
         let tok = match c {
             c if c.is_ascii_whitespace() => continue,
             '(' => Tok::LParen,
@@ -71,18 +73,17 @@ pub(super) fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
             '"' => {
                 let mut escaped = false;
                 loop {
-                    match chars.get(i) {
-                        None => {
-                            return Err(error("unterminated string: missing closing '\"'", start))
-                        }
-                        Some('"') if !escaped => break,
-                        Some(&ch) => escaped = !escaped && ch == '\\',
+                    let Some((_, ch)) = chars.next() else {
+                        return Err(error("unterminated string: missing closing '\"'", start));
+                    };
+                    pos += 1;
+                    if ch == '"' && !escaped {
+                        break;
                     }
-                    i += 1;
+                    escaped = !escaped && ch == '\\';
                 }
-                i += 1; // the closing quote
-                let raw: String = chars.iter().skip(start).take(i - start).collect();
-                let value = serde_json::from_str::<String>(&raw).map_err(|e| {
+                let raw = &input[from..chars.peek().map_or(input.len(), |&(b, _)| b)];
+                let value = serde_json::from_str::<String>(raw).map_err(|e| {
                     // serde's message ends with "at line 1 column N"; the position says that.
                     let why = e.to_string();
                     let why = why.split(" at line").next().unwrap_or_default();
@@ -92,15 +93,88 @@ pub(super) fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
             }
             _ => {
                 while chars
-                    .get(i)
-                    .is_some_and(|&ch| !ch.is_ascii_whitespace() && !"()[]\"".contains(ch))
+                    .peek()
+                    .is_some_and(|&(_, ch)| !ch.is_ascii_whitespace() && !"()[]\"".contains(ch))
                 {
-                    i += 1;
+                    chars.next();
+                    pos += 1;
                 }
-                Tok::Word(chars.iter().skip(start).take(i - start).collect())
+                let to = chars.peek().map_or(input.len(), |&(b, _)| b);
+                Tok::Word(input[from..to].to_string())
             }
         };
-        toks.push(Token { tok, start, end: i });
+        toks.push(Token {
+            tok,
+            start,
+            end: pos,
+        });
     }
     Ok(toks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The lexer as it was before it sliced the input (it collected the
+    /// input into a `Vec<char>` and each token's text from it).
+    fn lex_by_chars(input: &str) -> Result<Vec<Token>, FilterError> {
+        let chars: Vec<char> = input.chars().collect();
+        let mut toks = Vec::new();
+        let mut i = 0;
+        while let Some(&c) = chars.get(i) {
+            let start = i;
+            i += 1;
+            let tok = match c {
+                c if c.is_ascii_whitespace() => continue,
+                '(' => Tok::LParen,
+                ')' => Tok::RParen,
+                '[' => Tok::LBracket,
+                ']' => Tok::RBracket,
+                '"' => {
+                    let mut escaped = false;
+                    loop {
+                        match chars.get(i) {
+                            None => return Err(error("unterminated", start)),
+                            Some('"') if !escaped => break,
+                            Some(&ch) => escaped = !escaped && ch == '\\',
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                    let raw: String = chars.iter().skip(start).take(i - start).collect();
+                    match serde_json::from_str::<String>(&raw) {
+                        Ok(v) => Tok::Str(v),
+                        Err(_) => return Err(error("invalid", start)),
+                    }
+                }
+                _ => {
+                    while chars
+                        .get(i)
+                        .is_some_and(|&ch| !ch.is_ascii_whitespace() && !"()[]\"".contains(ch))
+                    {
+                        i += 1;
+                    }
+                    Tok::Word(chars.iter().skip(start).take(i - start).collect())
+                }
+            };
+            toks.push(Token { tok, start, end: i });
+        }
+        Ok(toks)
+    }
+
+    fn shape(r: Result<Vec<Token>, FilterError>) -> Result<Vec<(Tok, usize, usize)>, usize> {
+        r.map(|t| t.into_iter().map(|t| (t.tok, t.start, t.end)).collect())
+            .map_err(|e| e.position)
+    }
+
+    proptest! {
+        #[test]
+        fn slicing_lexer_gives_the_same_tokens_and_positions(
+            s in "([a-z.:\\[\\]()\" \\\\\t]|é|\u{1F600}|\\\\u00e9|eq|and)*"
+        ) {
+            prop_assert_eq!(shape(lex(&s)), shape(lex_by_chars(&s)));
+        }
+    }
 }
