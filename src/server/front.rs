@@ -168,26 +168,6 @@ impl std::fmt::Display for Peer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Peer;
-
-    #[test]
-    fn peer_is_written_as_the_socket_address() {
-        for addr in [
-            "127.0.0.1:8443",
-            "0.0.0.0:0",
-            "255.255.255.255:65535",
-            "[::1]:443",
-            "[fe80::1%2]:80",
-        ] {
-            let a: std::net::SocketAddr = addr.parse().unwrap();
-            assert_eq!(Peer(Some(a)).to_string(), a.to_string());
-        }
-        assert_eq!(Peer(None).to_string(), "");
-    }
-}
-
 fn too_long() -> ScimError {
     ScimError::new(
         StatusCode::GATEWAY_TIMEOUT,
@@ -287,4 +267,24 @@ fn check_headers<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Peer;
+
+    #[test]
+    fn peer_is_written_as_the_socket_address() {
+        for addr in [
+            "127.0.0.1:8443",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "[::1]:443",
+            "[fe80::1%2]:80",
+        ] {
+            let a: std::net::SocketAddr = addr.parse().unwrap();
+            assert_eq!(Peer(Some(a)).to_string(), a.to_string());
+        }
+        assert_eq!(Peer(None).to_string(), "");
+    }
 }
