@@ -455,10 +455,31 @@ impl ResourceCtx<'_> {
     }
 }
 
-/// `ops` applied to `before`, refusing to unassign a required attribute.
-fn apply_checked(res: &ResourcePlan, ops: &[PatchOp], before: Value) -> Result<Value, ScimError> {
+/// `ops` applied to `before`, refusing to unassign a required attribute and,
+/// for a `strict` resource type, to set an attribute the mapping does not map.
+pub(super) fn apply_checked(
+    res: &ResourcePlan,
+    ops: &[PatchOp],
+    before: Value,
+) -> Result<Value, ScimError> {
     let mut scim = before.clone();
     apply_patch(&mut scim, ops, res)?;
+    if res.strict {
+        // Only what the operations added: a rendered resource may carry a
+        // key of its own (a soft-deleted record's `active`).
+        let had = res.unmapped_attributes(&before);
+        let added: Vec<String> = res
+            .unmapped_attributes(&scim)
+            .into_iter()
+            .filter(|k| !had.contains(k))
+            .collect();
+        if !added.is_empty() {
+            return Err(ScimError::invalid_value(format!(
+                "attribute(s) not supported by this backend: {}",
+                added.join(", ")
+            )));
+        }
+    }
     // RFC 7644 §3.5.2.2: a required attribute may not become unassigned
     // (one the backend holds in a form the mapping cannot read is not
     // touched by an operation that leaves it alone).
