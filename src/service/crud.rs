@@ -46,6 +46,11 @@ impl ResourceCtx<'_> {
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
         check_body_value_cap(body, self.settings.max_values_per_attribute)?;
         self.check_unmapped(body)?;
+        let mut resolved = std::borrow::Cow::Borrowed(body);
+        if self.res.attributes.iter().any(|a| a.reference.is_some()) {
+            self.res.resolve_references(resolved.to_mut(), None)?;
+        }
+        let body = resolved.as_ref();
         let op = self
             .res
             .ops
@@ -393,8 +398,10 @@ impl ResourceCtx<'_> {
                 ));
             }
         }
-        self.read_modify_write(id, if_match, true, |_, _| {
-            std::future::ready(Ok(body.clone()))
+        self.read_modify_write(id, if_match, true, |_, before| {
+            let mut new = body.clone();
+            let resolved = self.res.resolve_references(&mut new, Some(&before));
+            std::future::ready(resolved.map(|()| new))
         })
         .await
     }
@@ -464,6 +471,7 @@ pub(super) fn apply_checked(
 ) -> Result<Value, ScimError> {
     let mut scim = before.clone();
     apply_patch(&mut scim, ops, res)?;
+    res.resolve_references(&mut scim, Some(&before))?;
     if res.strict {
         // Only what the operations added: a rendered resource may carry a
         // key of its own (a soft-deleted record's `active`).
