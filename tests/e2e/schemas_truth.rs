@@ -157,3 +157,36 @@ async fn strict_groups_refuse_unmapped_attributes_in_every_write() {
         (&json!("Renamed"), &json!([1]))
     );
 }
+
+/// `/ServiceProviderConfig` claims ETag support only when every resource
+/// type has a version: without one, a type's answers carry no `ETag`.
+#[tokio::test]
+async fn etag_is_advertised_only_when_every_type_has_a_version() {
+    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let mapping = peripass.replacen(
+        "      pattern: \"T-[0-9]{4,}\"\n    version:\n      field: version\n    conflict: { status: 409, code: VERSION_CONFLICT }\n",
+        "      pattern: \"T-[0-9]{4,}\"\n",
+        1,
+    );
+    assert_ne!(mapping, peripass, "the Group's version lines moved");
+    let backend = peripass::spawn(peripass::Options {
+        seed_teams: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let settings = format!(
+        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
+    );
+    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping)], peripass_env(&backend)).await;
+    let spc = bridge.client.get("/ServiceProviderConfig").await.json();
+    assert_eq!(spc["etag"]["supported"], false, "{spc}");
+    let g = bridge.client.get("/Groups/T-0001").await;
+    assert_eq!(g.status, 200);
+    assert!(g.header("etag").is_none() && g.json()["meta"].get("version").is_none());
+
+    // The shipped mapping versions both types.
+    let s = PeripassStack::start(peripass::Options::default()).await;
+    let spc = s.scim().get("/ServiceProviderConfig").await.json();
+    assert_eq!(spc["etag"]["supported"], true, "{spc}");
+}
