@@ -53,7 +53,9 @@ pub const RT_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 pub const SCHEMA_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 pub const LIST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
-pub fn service_provider_config(base: &str, max_results: usize) -> Value {
+/// `etag`: whether every resource type has a version (else some answers
+/// carry no `ETag` and an `If-Match` can only be `*`).
+pub fn service_provider_config(base: &str, max_results: usize, etag: bool) -> Value {
     json!({
         "schemas": [SPC_URN],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
@@ -62,7 +64,7 @@ pub fn service_provider_config(base: &str, max_results: usize) -> Value {
         "filter": {"supported": true, "maxResults": max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
-        "etag": {"supported": true},
+        "etag": {"supported": etag},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

@@ -207,7 +207,12 @@ where
             only_get(&method)?;
             Ok(json_response(
                 StatusCode::OK,
-                &discovery::service_provider_config(&base, live.settings.max_count),
+                &discovery::service_provider_config(
+                    &base,
+                    live.settings.max_count,
+                    !live.plan.resources.is_empty()
+                        && live.plan.resources.iter().all(|r| r.version.is_some()),
+                ),
             ))
         }
         Route::ResourceTypes(id) => {

@@ -46,6 +46,11 @@ impl ResourceCtx<'_> {
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
         check_body_value_cap(body, self.settings.max_values_per_attribute)?;
         self.check_unmapped(body)?;
+        let mut resolved = std::borrow::Cow::Borrowed(body);
+        if self.res.attributes.iter().any(|a| a.reference.is_some()) {
+            self.res.resolve_references(resolved.to_mut(), None)?;
+        }
+        let body = resolved.as_ref();
         let op = self
             .res
             .ops
@@ -393,8 +398,10 @@ impl ResourceCtx<'_> {
                 ));
             }
         }
-        self.read_modify_write(id, if_match, true, |_, _| {
-            std::future::ready(Ok(body.clone()))
+        self.read_modify_write(id, if_match, true, |_, before| {
+            let mut new = body.clone();
+            let resolved = self.res.resolve_references(&mut new, Some(&before));
+            std::future::ready(resolved.map(|()| new))
         })
         .await
     }
@@ -455,10 +462,32 @@ impl ResourceCtx<'_> {
     }
 }
 
-/// `ops` applied to `before`, refusing to unassign a required attribute.
-fn apply_checked(res: &ResourcePlan, ops: &[PatchOp], before: Value) -> Result<Value, ScimError> {
+/// `ops` applied to `before`, refusing to unassign a required attribute and,
+/// for a `strict` resource type, to set an attribute the mapping does not map.
+pub(super) fn apply_checked(
+    res: &ResourcePlan,
+    ops: &[PatchOp],
+    before: Value,
+) -> Result<Value, ScimError> {
     let mut scim = before.clone();
     apply_patch(&mut scim, ops, res)?;
+    res.resolve_references(&mut scim, Some(&before))?;
+    if res.strict {
+        // Only what the operations added: a rendered resource may carry a
+        // key of its own (a soft-deleted record's `active`).
+        let had = res.unmapped_attributes(&before);
+        let added: Vec<String> = res
+            .unmapped_attributes(&scim)
+            .into_iter()
+            .filter(|k| !had.contains(k))
+            .collect();
+        if !added.is_empty() {
+            return Err(ScimError::invalid_value(format!(
+                "attribute(s) not supported by this backend: {}",
+                added.join(", ")
+            )));
+        }
+    }
     // RFC 7644 §3.5.2.2: a required attribute may not become unassigned
     // (one the backend holds in a form the mapping cannot read is not
     // touched by an operation that leaves it alone).

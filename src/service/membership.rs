@@ -2,11 +2,12 @@
 //! member, undone on failure, in a task of its own so that a request cut
 //! short (deadline, client gone) never leaves half a change behind.
 
+use super::crud::apply_checked;
 use super::{ResourceCtx, WriteLocks};
 use crate::backend::{translate_error, BackendResponse, CALL_STATS};
 use crate::mapping::plan::OpPlan;
 use crate::scim::error::ScimError;
-use crate::scim::patch::{apply_patch, member_delta, PatchOp};
+use crate::scim::patch::{member_delta, PatchOp};
 use crate::scim::query::Projection;
 use bytes::Bytes;
 use http::StatusCode;
@@ -193,6 +194,14 @@ impl ResourceCtx<'_> {
             self.res,
         )?;
         self.check_member_ids(&to_remove)?;
+        if !other_ops.is_empty() {
+            // The other operations are checked (required, strict) before the
+            // first member call, not only after it (which would undo them).
+            let scim = self
+                .res
+                .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, false);
+            apply_checked(self.res, other_ops, scim)?;
+        }
         self.check_members_exist(&to_add).await?;
         debug!(resource = %self.res.name, add = to_add.len(), remove = to_remove.len(), "membership calls");
         let stop = AtomicBool::new(false);
@@ -231,12 +240,8 @@ impl ResourceCtx<'_> {
         if failure.is_none() && !other_ops.is_empty() {
             let res = self.res;
             if let Err(e) = self
-                .read_modify_write_locked(id, None, false, |_, mut scim| {
-                    std::future::ready(
-                        apply_patch(&mut scim, other_ops, res)
-                            .map(|()| scim)
-                            .map_err(ScimError::from),
-                    )
+                .read_modify_write_locked(id, None, false, |_, scim| {
+                    std::future::ready(apply_checked(res, other_ops, scim))
                 })
                 .await
             {

@@ -267,7 +267,7 @@ async fn manager_reference_in_every_entra_shape() {
     assert!(s.requests("POST").is_empty(), "nothing created");
     assert_eq!(s.backend.people().len(), 3);
 
-    // /Schemas describes manager as a complex value with a read-only $ref.
+    // /Schemas describes manager as a complex value with a writable $ref.
     let sc = s.scim().get(&format!("/Schemas/{ENT}")).await.json();
     let m = sc["attributes"]
         .as_array()
@@ -285,6 +285,72 @@ async fn manager_reference_in_every_entra_shape() {
         .map(|x| x["name"].as_str().unwrap())
         .collect();
     assert_eq!(subs, ["value", "$ref"]);
+    assert_eq!(m["subAttributes"][1]["mutability"], "readWrite");
+}
+
+/// RFC 7643 §4.3: a client may name the manager by its URI (`$ref`) alone; the
+/// bridge stores the id it names, and refuses a `$ref` and `value` that
+/// disagree, a `$ref` outside `/Users`, or one naming no user.
+#[tokio::test]
+async fn manager_by_ref_uri() {
+    let s = AcmeStack::start(0).await;
+    let boss = create(&s, "boss@acme.test", json!({})).await;
+    let boss2 = create(&s, "boss2@acme.test", json!({})).await;
+    let uri = |id: &str| format!("{}/Users/{id}", s.scim().base);
+    let id = create(
+        &s,
+        "emp@acme.test",
+        json!({"manager": {"$ref": uri(&boss)}}),
+    )
+    .await;
+    assert_eq!(s.backend.person(&id).unwrap()["manager"], boss);
+    let user = format!("/Users/{id}");
+    let path = format!("{ENT}:manager");
+    let patch = |ops: Value| {
+        let (s, user) = (&s, user.clone());
+        async move { s.scim().patch(&user, &patch_ops(ops)).await }
+    };
+    // Replace the whole object with a `$ref` only.
+    let r = patch(json!([{"op": "replace", "path": path, "value": {"$ref": uri(&boss2)}}])).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()[ENT]["manager"]["value"], boss2.as_str());
+    assert_eq!(s.backend.person(&id).unwrap()["manager"], boss2);
+    // The sub-attribute `$ref` alone, then `value` alone (the `$ref` read is re-rendered).
+    let r = patch(json!([{"op": "replace", "path": format!("{path}.$ref"), "value": uri(&boss)}]))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(s.backend.person(&id).unwrap()["manager"], boss);
+    let r =
+        patch(json!([{"op": "replace", "path": format!("{path}.value"), "value": boss2}])).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()[ENT]["manager"]["$ref"]
+        .as_str()
+        .unwrap()
+        .ends_with(&boss2));
+    assert_eq!(s.backend.person(&id).unwrap()["manager"], boss2);
+    // PUT with both, agreeing.
+    let mut u = s.scim().get(&user).await.json();
+    u[ENT]["manager"] = json!({"value": boss, "$ref": uri(&boss)});
+    let r = s.scim().put(&user, &u).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(s.backend.person(&id).unwrap()["manager"], boss);
+
+    // Refused, nothing written: a new value and a new $ref that disagree
+    // (the manager is `boss`), a $ref outside /Users, one naming no user.
+    let before = s.backend.person(&id).unwrap();
+    s.backend.clear_requests();
+    let ghost = "0a0a0a0a-0000-4000-8000-000000000000";
+    let base = s.scim().base.clone();
+    for m in [
+        json!({"value": boss2, "$ref": uri(&id)}),
+        json!({"$ref": format!("{base}/Groups/{boss}")}),
+        json!({"$ref": uri(ghost)}),
+    ] {
+        let r = patch(json!([{"op": "replace", "path": path, "value": m.clone()}])).await;
+        r.assert_scim_error(400, Some("invalidValue"));
+    }
+    assert_eq!(s.backend.person(&id).unwrap(), before);
+    assert!(s.requests("PATCH").is_empty(), "nothing written");
 }
 
 /// `reference: { display: true }`: a single GET fills the manager's

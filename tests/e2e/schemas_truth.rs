@@ -57,3 +57,136 @@ async fn preferred_language_canonical_values_round_trip() {
     assert_eq!(r.json()["preferredLanguage"], "nl");
     assert_eq!(s.backend.user(1).unwrap()["language"], "nl");
 }
+
+/// A `strict` resource type refuses, with `400 invalidValue` and before any
+/// backend write, every attribute its mapping cannot store — in a PATCH too
+/// (by path, path-less, or beside membership operations), not only in a
+/// POST or PUT. Peripass teams have no field for `externalId`.
+#[tokio::test]
+async fn strict_groups_refuse_unmapped_attributes_in_every_write() {
+    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let mapping = peripass.replacen(
+        "    description: Peripass teams\n",
+        "    description: Peripass teams\n    strict: true\n",
+        1,
+    );
+    assert_ne!(mapping, peripass, "the Group's description line moved");
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 2,
+        seed_teams: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let env = peripass_env(&backend);
+    let settings = format!(
+        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
+    );
+    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping)], env).await;
+    let scim = &bridge.client;
+
+    let schema = scim
+        .get("/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
+        .await
+        .json();
+    let names: Vec<&str> = schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["displayName", "members"],
+        "externalId is not advertised"
+    );
+
+    backend.clear_requests();
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Night shift",
+        "externalId": "8aa1"
+    });
+    let e = scim
+        .post("/Groups", &group)
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    assert!(e["detail"].as_str().unwrap().contains("externalId"), "{e}");
+    let bodies = [
+        json!([{"op": "add", "path": "externalId", "value": "8aa1"}]),
+        json!([{"op": "replace", "value": {"externalId": "8aa1", "displayName": "X"}}]),
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": "1"}]},
+            {"op": "replace", "path": "externalId", "value": "8aa1"}
+        ]),
+    ];
+    for ops in bodies {
+        let e = scim
+            .patch("/Groups/T-0001", &patch_ops(ops.clone()))
+            .await
+            .assert_scim_error(400, Some("invalidValue"));
+        assert!(
+            e["detail"].as_str().unwrap().contains("externalId"),
+            "{ops}: {e}"
+        );
+    }
+    let writes: Vec<String> = backend
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    assert!(writes.is_empty(), "nothing written: {writes:?}");
+    assert_eq!(backend.team("T-0001").unwrap()["memberIds"], json!([]));
+    assert_eq!(backend.team_count(), 1);
+
+    // What the mapping stores is still written, membership included.
+    let r = scim
+        .patch(
+            "/Groups/T-0001",
+            &patch_ops(json!([
+                {"op": "add", "path": "members", "value": [{"value": "1"}]},
+                {"op": "replace", "path": "displayName", "value": "Renamed"}
+            ])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let team = backend.team("T-0001").unwrap();
+    assert_eq!(
+        (&team["name"], &team["memberIds"]),
+        (&json!("Renamed"), &json!([1]))
+    );
+}
+
+/// `/ServiceProviderConfig` claims ETag support only when every resource
+/// type has a version: without one, a type's answers carry no `ETag`.
+#[tokio::test]
+async fn etag_is_advertised_only_when_every_type_has_a_version() {
+    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let mapping = peripass.replacen(
+        "      pattern: \"T-[0-9]{4,}\"\n    version:\n      field: version\n    conflict: { status: 409, code: VERSION_CONFLICT }\n",
+        "      pattern: \"T-[0-9]{4,}\"\n",
+        1,
+    );
+    assert_ne!(mapping, peripass, "the Group's version lines moved");
+    let backend = peripass::spawn(peripass::Options {
+        seed_teams: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let settings = format!(
+        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
+    );
+    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping)], peripass_env(&backend)).await;
+    let spc = bridge.client.get("/ServiceProviderConfig").await.json();
+    assert_eq!(spc["etag"]["supported"], false, "{spc}");
+    let g = bridge.client.get("/Groups/T-0001").await;
+    assert_eq!(g.status, 200);
+    assert!(g.header("etag").is_none() && g.json()["meta"].get("version").is_none());
+
+    // The shipped mapping versions both types.
+    let s = PeripassStack::start(peripass::Options::default()).await;
+    let spc = s.scim().get("/ServiceProviderConfig").await.json();
+    assert_eq!(spc["etag"]["supported"], true, "{spc}");
+}

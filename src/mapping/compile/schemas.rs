@@ -101,9 +101,10 @@ pub(super) fn build_schemas(name: &str, r: &ResourceSpec, attrs: &[AttrPlan]) ->
             value.kind = AttrKind::String;
             value.case_exact = true;
             value.description = Some("The id of the referenced resource".into());
+            // Writable like `value` (RFC 7643 §8.7.1): a `$ref` the client
+            // sends names the resource (`resolve_references`).
             let mut reference = leaf(a, "$ref");
             reference.kind = AttrKind::Reference;
-            reference.mutability = Mutability::ReadOnly;
             reference.required = false;
             reference.description = None;
             reference.reference_types = vec![endpoint

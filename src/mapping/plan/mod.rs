@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod attr;
+mod references;
 mod schema_info;
 #[cfg(test)]
 mod tests;
