@@ -153,8 +153,10 @@ pub(super) fn builder(s: &Settings) -> auto::Builder<TokioExecutor> {
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_read_timeout)
-        .max_buf_size((2 * s.max_header_bytes).max(8192))
-        .max_headers(http1_max_headers(s.max_headers));
+        .max_buf_size((2 * s.max_header_bytes).max(8192));
+    if let Some(n) = http1_max_headers(s.max_headers) {
+        b.http1().max_headers(n);
+    }
     b.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(2 * s.max_header_bytes).unwrap_or(u32::MAX))
@@ -167,16 +169,13 @@ pub(super) fn builder(s: &Settings) -> auto::Builder<TokioExecutor> {
 
 /// hyper parses up to 100 header fields on the stack; a larger limit makes
 /// it allocate two arrays of that many fields (4 KiB each at 128) for every
-/// request, the largest allocations of a request. So the hard limit is 100
-/// while the configured one leaves room below it, twice the configured one
-/// beyond.
-fn http1_max_headers(configured: usize) -> usize {
+/// request, the largest allocations of a request, and any limit it is given
+/// (100 too) makes it fill both arrays for every request (1.7k instructions).
+/// So below 100 none is given (hyper's own is 100, above the configured
+/// one), and beyond it twice the configured one.
+fn http1_max_headers(configured: usize) -> Option<usize> {
     const HYPER_INLINE: usize = 100;
-    if configured < HYPER_INLINE {
-        HYPER_INLINE
-    } else {
-        2 * configured
-    }
+    (configured >= HYPER_INLINE).then_some(2 * configured)
 }
 
 /// What one connection is doing, for its watchdog.
@@ -339,13 +338,14 @@ mod tests {
     /// per-request allocation), always above the configured limit.
     #[test]
     fn hard_header_limit_stays_inline_when_it_can() {
-        assert_eq!(http1_max_headers(64), 100);
-        assert_eq!(http1_max_headers(20), 100);
-        assert_eq!(http1_max_headers(99), 100);
-        assert_eq!(http1_max_headers(100), 200);
-        assert_eq!(http1_max_headers(500), 1000);
+        assert_eq!(http1_max_headers(64), None);
+        assert_eq!(http1_max_headers(20), None);
+        assert_eq!(http1_max_headers(99), None);
+        assert_eq!(http1_max_headers(100), Some(200));
+        assert_eq!(http1_max_headers(500), Some(1000));
         for n in 16..=1000 {
-            assert!(http1_max_headers(n) > n);
+            // hyper's own limit when none is given: 100.
+            assert!(http1_max_headers(n).unwrap_or(100) > n);
         }
     }
 
