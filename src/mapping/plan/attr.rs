@@ -347,7 +347,7 @@ impl AttrPlan {
     }
 
     /// One backend value → SCIM (value map, transforms, type).
-    fn scim_of(&self, raw: Value) -> Option<Value> {
+    pub(super) fn scim_of(&self, raw: Value) -> Option<Value> {
         if raw.is_null() {
             return None;
         }

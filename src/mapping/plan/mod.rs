@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod attr;
+mod render;
+#[cfg(test)]
+mod render_tests;
 mod schema_info;
 #[cfg(test)]
 mod tests;
@@ -20,6 +23,7 @@ mod translate;
 pub use crate::scim::json::get_ci;
 pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
 pub use attr::{loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget};
+pub use render::{Node, Obj};
 pub use translate::{member_ids, member_value};
 
 /// Every resource type the bridge serves, by endpoint.
@@ -481,6 +485,13 @@ pub fn unquote_etag(e: &str) -> &str {
 
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
 pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_encoded_segment(&mut out, s);
+    out
+}
+
+/// [`encode_segment`], appended to `out`.
+pub fn push_encoded_segment(out: &mut String, s: &str) {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
     const SEG: &AsciiSet = &NON_ALPHANUMERIC
         .remove(b'-')
@@ -488,7 +499,5 @@ pub fn encode_segment(s: &str) -> String {
         .remove(b'_')
         .remove(b'~');
     // Extended piece by piece: `to_string` would go through `fmt`.
-    let mut out = String::with_capacity(s.len());
     out.extend(utf8_percent_encode(s, SEG));
-    out
 }
