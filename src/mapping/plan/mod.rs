@@ -134,7 +134,7 @@ pub struct Template {
 
 impl Template {
     pub fn render(&self, record: &Value) -> Option<String> {
-        let mut out = String::new();
+        let mut out = Collapsed::default();
         let mut any = false;
         for part in &self.parts {
             match part {
@@ -152,11 +152,41 @@ impl Template {
                 },
             }
         }
-        if !any {
-            return None;
+        (any && !out.text.is_empty()).then_some(out.text)
+    }
+}
+
+/// Text with its whitespace collapsed as it is appended: what
+/// `split_whitespace().join(" ")` gives for the whole, in one pass and
+/// one allocation (words may span appended pieces).
+#[derive(Default)]
+struct Collapsed {
+    text: String,
+    /// Whitespace seen after the last word (a space before the next one).
+    gap: bool,
+}
+
+impl Collapsed {
+    fn push_str(&mut self, s: &str) {
+        let mut rest = s;
+        while !rest.is_empty() {
+            let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if word_end > 0 {
+                if self.gap && !self.text.is_empty() {
+                    self.text.push(' ');
+                }
+                self.gap = false;
+                self.text.push_str(&rest[..word_end]);
+            }
+            rest = &rest[word_end..];
+            let space_end = rest
+                .find(|c: char| !c.is_whitespace())
+                .unwrap_or(rest.len());
+            if space_end > 0 {
+                self.gap = true;
+            }
+            rest = &rest[space_end..];
         }
-        let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
-        (!collapsed.is_empty()).then_some(collapsed)
     }
 }
 

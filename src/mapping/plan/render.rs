@@ -15,7 +15,6 @@ use super::*;
 use crate::mapping::transform::timestamp_to_scim;
 use crate::scim::attr::AttrKind;
 use crate::scim::query::Projection;
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Number;
 use std::borrow::Cow;
 
@@ -177,23 +176,86 @@ impl<'a> Node<'a> {
     }
 }
 
-impl Serialize for Node<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Node<'_> {
+    /// Appends this value as JSON: the bytes `serde_json` writes for
+    /// [`Self::to_value`] (compact, object keys as ordered here).
+    pub fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Node::Ref(v) => v.serialize(s),
-            Node::Val(v) => v.serialize(s),
-            Node::Text(t) => s.serialize_str(t),
-            Node::Bool(b) => s.serialize_bool(*b),
+            Node::Ref(v) => write_value(v, out),
+            Node::Val(v) => write_value(v, out),
+            Node::Text(t) => write_str(t, out),
+            Node::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Node::Obj(o) => {
-                let mut m = s.serialize_map(Some(o.0.len()))?;
-                for (k, v) in &o.0 {
-                    m.serialize_entry(k.as_ref(), v)?;
+                out.push(b'{');
+                for (i, (k, v)) in o.0.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(k, out);
+                    out.push(b':');
+                    v.write(out);
                 }
-                m.end()
+                out.push(b'}');
             }
-            Node::Arr(a) => s.collect_seq(a),
+            Node::Arr(a) => {
+                out.push(b'[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write(out);
+                }
+                out.push(b']');
+            }
         }
     }
+}
+
+/// A `Value` as `serde_json` writes it, strings through [`write_str`].
+fn write_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::String(s) => write_str(s, out),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(x, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            out.push(b'{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(k, out);
+                out.push(b':');
+                write_value(x, out);
+            }
+            out.push(b'}');
+        }
+        // Writing to a `Vec` cannot fail.
+        Value::Number(n) => serde_json::to_writer(&mut *out, n).unwrap_or_default(),
+    }
+}
+
+/// A JSON string. Text `serde_json` would not escape (no control
+/// character, quote or backslash: the common case) is copied as it is;
+/// anything else is escaped by `serde_json` itself.
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        serde_json::to_writer(&mut *out, s).unwrap_or_default();
+        return;
+    }
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
 }
 
 /// The text of a number id (`Number`'s own `Display` for non-integers).
@@ -483,11 +545,7 @@ impl ResourcePlan {
                 }
             }
         }
-        let len = out.len();
-        if serde_json::to_writer(&mut *out, &node).is_err() {
-            out.truncate(len);
-            return false;
-        }
+        node.write(out);
         true
     }
 }
