@@ -255,22 +255,29 @@ impl ResourceCtx<'_> {
     }
 }
 
-/// A ListResponse (RFC 7644 §3.4.2) being written: its resources as JSON,
-/// comma-separated, and its counts. [`Self::into_json`] gives the bytes
-/// `serde_json` gives for [`list_response`].
+/// A ListResponse (RFC 7644 §3.4.2) being written: its opening and its
+/// resources as JSON, comma-separated, and its counts. [`Self::into_json`]
+/// gives the bytes `serde_json` gives for [`list_response`].
 #[derive(Debug)]
 pub struct Listed {
-    resources: Vec<u8>,
+    /// [`LIST_OPENING`], then the resources.
+    json: Vec<u8>,
     /// Resources written (`itemsPerPage`).
     pub items: usize,
     pub total: usize,
     pub start_index: usize,
 }
 
+/// Keys in `serde_json`'s (sorted) order: `Resources` comes first.
+const LIST_OPENING: &[u8] = b"{\"Resources\":[";
+
 impl Listed {
     pub fn new(start_index: usize) -> Listed {
+        // Sized for a page of typical resources: little regrowth.
+        let mut json = Vec::with_capacity(1024);
+        json.extend_from_slice(LIST_OPENING);
         Listed {
-            resources: Vec::new(),
+            json,
             items: 0,
             total: 0,
             start_index,
@@ -279,7 +286,7 @@ impl Listed {
 
     fn comma(&mut self) {
         if self.items > 0 {
-            self.resources.push(b',');
+            self.json.push(b',');
         }
         self.items += 1;
     }
@@ -287,13 +294,13 @@ impl Listed {
     /// Adds one resource, rendered from its backend record.
     fn push(&mut self, ctx: &ResourceCtx<'_>, f: &Fetched, projection: &Projection) {
         self.comma();
-        ctx.render_json(f, projection, &mut self.resources);
+        ctx.render_json(f, projection, &mut self.json);
     }
 
     /// Adds one resource given as a `Value` (tests).
     pub fn push_value(&mut self, v: &Value) {
         self.comma();
-        serde_json::to_writer(&mut self.resources, v).ok();
+        serde_json::to_writer(&mut self.json, v).ok();
     }
 
     /// Adds the resources of `other` after these.
@@ -302,18 +309,17 @@ impl Listed {
             return;
         }
         if self.items > 0 {
-            self.resources.push(b',');
+            self.json.push(b',');
         }
-        self.resources.extend_from_slice(&other.resources);
+        self.json
+            .extend_from_slice(&other.json[LIST_OPENING.len()..]);
         self.items += other.items;
     }
 
-    /// The whole ListResponse, keys in `serde_json`'s (sorted) order.
+    /// The whole ListResponse.
     pub fn into_json(self) -> Vec<u8> {
         let mut num = itoa::Buffer::new();
-        let mut out = Vec::with_capacity(self.resources.len() + 160);
-        out.extend_from_slice(b"{\"Resources\":[");
-        out.extend_from_slice(&self.resources);
+        let mut out = self.json;
         out.extend_from_slice(b"],\"itemsPerPage\":");
         out.extend_from_slice(num.format(self.items).as_bytes());
         out.extend_from_slice(b",\"schemas\":[\"");

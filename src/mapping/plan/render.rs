@@ -248,7 +248,11 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
 /// character, quote or backslash: the common case) is copied as it is;
 /// anything else is escaped by `serde_json` itself.
 fn write_str(s: &str, out: &mut Vec<u8>) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // A fold, not `any`: no early exit, so the loop is vectorised.
+    let special = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if special {
         serde_json::to_writer(&mut *out, s).unwrap_or_default();
         return;
     }
