@@ -220,7 +220,7 @@ pub fn scalar_key(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(super::number_text(n)),
         _ => None,
     }
 }
@@ -257,7 +257,7 @@ impl MembersPlan {
         };
         match v {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::Number(n) => Some(super::number_text(n)),
             _ => None,
         }
     }

@@ -480,7 +480,7 @@ impl ResourcePlan {
     pub fn id_of(&self, record: &Value) -> Option<String> {
         match self.id.field.get(record)? {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::Number(n) => Some(number_text(n)),
             _ => None,
         }
     }
@@ -493,9 +493,22 @@ impl ResourcePlan {
         }
         match vp.field.as_ref()?.get(record)? {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::Number(n) => Some(number_text(n)),
             _ => None,
         }
+    }
+}
+
+/// The text of a number (an id, a version): `Number`'s `Display`, without
+/// `fmt` for integers.
+pub fn number_text(n: &serde_json::Number) -> String {
+    let mut b = itoa::Buffer::new();
+    if let Some(i) = n.as_i64() {
+        b.format(i).to_string()
+    } else if let Some(u) = n.as_u64() {
+        b.format(u).to_string()
+    } else {
+        n.to_string()
     }
 }
 

@@ -12,10 +12,10 @@
 //! both paths to the same output.
 
 use super::*;
+use crate::mapping::model::TimeFormat;
 use crate::mapping::transform::timestamp_to_scim;
 use crate::scim::attr::AttrKind;
 use crate::scim::query::Projection;
-use serde_json::Number;
 use std::borrow::Cow;
 
 /// One JSON value of a rendered resource.
@@ -262,18 +262,6 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// The text of a number id (`Number`'s own `Display` for non-integers).
-fn number_text(n: &Number) -> String {
-    let mut b = itoa::Buffer::new();
-    if let Some(i) = n.as_i64() {
-        b.format(i).to_string()
-    } else if let Some(u) = n.as_u64() {
-        b.format(u).to_string()
-    } else {
-        n.to_string()
-    }
-}
-
 /// The SCIM id text of a backend id value (as [`ResourcePlan::id_of`]).
 fn id_text(v: Option<&Value>) -> Option<Cow<'_, str>> {
     match v? {
@@ -296,9 +284,25 @@ fn url(base_url: &str, endpoint: &str, id: &str) -> String {
 impl AttrPlan {
     /// [`Self::read_value`]'s conversion of one backend value, borrowing it
     /// when no value map, transform or coercion changes it.
-    fn scim_node<'a>(&self, raw: &'a Value) -> Option<Node<'a>> {
+    fn scim_node<'a>(&'a self, raw: &'a Value) -> Option<Node<'a>> {
         if raw.is_null() {
             return None;
+        }
+        if self.transforms.is_empty() && !self.values.is_empty() {
+            // The SCIM key of the backend value, as `scim_of` coerces it.
+            let (k, _) = self.values.iter().find(|(_, b)| loose_eq(b, raw))?;
+            match self.kind {
+                AttrKind::Boolean => {
+                    return Some(match k.trim() {
+                        t if t.eq_ignore_ascii_case("true") => Node::Bool(true),
+                        t if t.eq_ignore_ascii_case("false") => Node::Bool(false),
+                        _ => Node::Text(Cow::Borrowed(k)),
+                    })
+                }
+                AttrKind::String if k.is_empty() => return None,
+                AttrKind::Integer | AttrKind::Decimal => {}
+                _ => return Some(Node::Text(Cow::Borrowed(k))),
+            }
         }
         let coerced = matches!(
             self.kind,
@@ -462,10 +466,18 @@ impl ResourcePlan {
             ("created", &self.created),
             ("lastModified", &self.last_modified),
         ] {
-            if let Some((f, fmt)) = at {
-                if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
-                    meta.insert(key, Node::Text(t.into()));
+            let Some((f, fmt)) = at else { continue };
+            let Some(v) = f.get(record) else { continue };
+            if *fmt == TimeFormat::Rfc3339 {
+                // What `timestamp_to_scim` checks; passed on as it is: borrowed.
+                let valid = v
+                    .as_str()
+                    .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+                if valid {
+                    meta.insert(key, Node::Ref(v));
                 }
+            } else if let Some(t) = timestamp_to_scim(v, *fmt) {
+                meta.insert(key, Node::Text(t.into()));
             }
         }
         meta.insert("location", Node::Text(location.into()));

@@ -305,9 +305,11 @@ fn shaped_record() -> impl Strategy<Value = Value> {
         any::<bool>(),
         0usize..4,
         scalar(),
+        prop::sample::select(vec!["ACTIVE", "DISABLED", "disabled", "LOCKED"]),
     )
-        .prop_map(|(noise, drop, deleted, n, email)| {
+        .prop_map(|(noise, drop, deleted, n, email, status)| {
             let mut record = base_record(deleted, n, email);
+            record["status"] = json!(status);
             let obj = record.as_object_mut().unwrap();
             for i in drop {
                 obj.remove(KEYS[i]);
