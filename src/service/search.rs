@@ -297,8 +297,8 @@ impl Listed {
         ctx.render_json(f, projection, &mut self.json);
     }
 
-    /// Adds one resource given as a `Value` (tests).
-    pub fn push_value(&mut self, v: &Value) {
+    #[cfg(test)]
+    fn push_value(&mut self, v: &Value) {
         self.comma();
         serde_json::to_writer(&mut self.json, v).ok();
     }
