@@ -248,7 +248,8 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
 /// character, quote or backslash: the common case) is copied as it is;
 /// anything else is escaped by `serde_json` itself.
 fn write_str(s: &str, out: &mut Vec<u8>) {
-    // A fold, not `any`: no early exit, so the loop is vectorised.
+    // A fold, not `any`: without an early exit the loop can be vectorised
+    // (measured: about the same as `any` for these short strings).
     let special = s.bytes().fold(false, |acc, b| {
         acc | (b < 0x20) | (b == b'"') | (b == b'\\')
     });
