@@ -23,7 +23,8 @@
 //!   `query.rs`, `attr.rs`, `json.rs` (case-insensitive keys), `error.rs`.
 //! - [`mapping`]: mapping files → compiled [`mapping::Plan`]: `model.rs` (the
 //!   file as written), `compile/` (one file per part of a mapping), `plan/`
-//!   (compiled types and SCIM ⇄ backend translation), and the pure translation
+//!   (compiled types and SCIM ⇄ backend translation; `render.rs` writes a
+//!   resource straight to JSON for reads), and the pure translation
 //!   helpers `pushdown.rs` (filters → backend queries), `merge.rs` (RFC 7396),
 //!   `request.rs` (backend paths, queries and bodies), `transform.rs`, `lint.rs`.
 //! - [`backend`]: the client calling the legacy API: `send` (admit → call →

@@ -357,6 +357,11 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
     if serde_json::to_writer(&mut bytes, body).is_err() {
         bytes.clear();
     }
+    json_bytes(status, bytes)
+}
+
+/// A SCIM answer whose body is JSON already written.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = status;
     r.headers_mut().insert(

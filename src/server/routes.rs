@@ -4,7 +4,7 @@ use super::admin::{health_response, metrics_response};
 use super::body::read_json;
 use super::probe::readyz;
 use super::router::Route;
-use super::{json_response, AppState, Live, Resp};
+use super::{json_bytes, json_response, AppState, Live, Resp};
 use crate::mapping::plan::ResourcePlan;
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
@@ -243,9 +243,9 @@ where
                 _ => return Err(method_not_allowed("POST")),
             };
             let ctxs: Vec<ResourceCtx> = live.plan.resources.iter().map(|r| ctx(r)).collect();
-            Ok(json_response(
+            Ok(json_bytes(
                 StatusCode::OK,
-                &crate::service::search_all(&ctxs, &q).await?,
+                crate::service::search_all(&ctxs, &q).await?.into_json(),
             ))
         }
         Route::Unsupported(what) => Err(ScimError::new(
@@ -281,7 +281,10 @@ where
                 Method::GET => {
                     let q = search_from_query(&query)?;
                     ctx.check_filter_attributes(&q)?;
-                    Ok(json_response(StatusCode::OK, &ctx.search(&q).await?))
+                    Ok(json_bytes(
+                        StatusCode::OK,
+                        ctx.search(&q).await?.into_json(),
+                    ))
                 }
                 Method::POST => {
                     let body = read_json(live, req).await?;
@@ -309,7 +312,10 @@ where
             let q = search_from_body(&body)?;
             let ctx = ctx(&live.plan.resources[*i]);
             ctx.check_filter_attributes(&q)?;
-            Ok(json_response(StatusCode::OK, &ctx.search(&q).await?))
+            Ok(json_bytes(
+                StatusCode::OK,
+                ctx.search(&q).await?.into_json(),
+            ))
         }
         Route::Item(i, id) => {
             let res = &live.plan.resources[*i];
@@ -326,9 +332,9 @@ where
             )?;
             match method {
                 Method::GET => {
-                    let (scim, version) = ctx.get(id, &projection).await?;
+                    let (body, version) = ctx.get(id, &projection).await?;
                     Ok(with_etag(
-                        json_response(StatusCode::OK, &scim),
+                        json_bytes(StatusCode::OK, body),
                         version.as_deref(),
                     ))
                 }

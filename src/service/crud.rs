@@ -32,15 +32,23 @@ enum WriteOutcome {
 }
 
 impl ResourceCtx<'_> {
+    /// The resource as JSON, with its version.
     pub async fn get(
         &self,
         id: &str,
         projection: &Projection,
-    ) -> Result<(Value, Option<String>), ScimError> {
+    ) -> Result<(Vec<u8>, Option<String>), ScimError> {
         let f = self.fetch(id).await?;
-        let mut scim = self.render(&f, projection);
-        self.fill_reference_names(&mut scim).await;
-        Ok((scim, self.version(&f)))
+        // One buffer sized for a typical resource: no regrowth while writing it.
+        let mut body = Vec::with_capacity(1024);
+        if self.res.attributes.iter().any(|a| a.reference_display) {
+            let mut scim = self.render(&f, projection);
+            self.fill_reference_names(&mut scim).await;
+            serde_json::to_writer(&mut body, &scim).ok();
+        } else {
+            self.render_json(&f, projection, &mut body);
+        }
+        Ok((body, self.version(&f)))
     }
 
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {

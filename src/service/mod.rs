@@ -30,7 +30,7 @@ mod search;
 pub use crate::mapping::merge::{merge_diff, merge_into};
 pub use crate::mapping::pushdown::{pushdown, Pushdown};
 pub use locks::WriteLocks;
-pub use search::{search_all, SearchQuery};
+pub use search::{search_all, Listed, SearchQuery};
 
 impl From<PatchError> for ScimError {
     fn from(e: PatchError) -> ScimError {
@@ -161,15 +161,39 @@ impl ResourceCtx<'_> {
         self.record_from(op, &resp)
     }
 
-    pub fn render(&self, f: &Fetched, projection: &Projection) -> Value {
-        let with_members = self
-            .res
+    /// Whether the members attribute is wanted (a group's costly part).
+    fn with_members(&self, projection: &Projection) -> bool {
+        self.res
             .members_attr
-            .is_none_or(|i| projection.wants(&self.res.attributes[i].target.name));
-        let scim = self
-            .res
-            .to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members);
+            .is_none_or(|i| projection.wants(&self.res.attributes[i].target.name))
+    }
+
+    pub fn render(&self, f: &Fetched, projection: &Projection) -> Value {
+        let scim = self.res.to_scim(
+            &f.record,
+            f.etag.as_deref(),
+            self.base_url,
+            self.with_members(projection),
+        );
         projection.apply(&self.res.schema, scim)
+    }
+
+    /// [`Self::render`] as JSON appended to `out`: written straight from the
+    /// record ([`ResourcePlan::write_scim`]: no `Value` tree), or through
+    /// `render` for a projection the direct path does not apply.
+    pub fn render_json(&self, f: &Fetched, projection: &Projection, out: &mut Vec<u8>) {
+        let direct = self.res.write_scim(
+            &f.record,
+            f.etag.as_deref(),
+            self.base_url,
+            self.with_members(projection),
+            projection,
+            out,
+        );
+        if !direct {
+            // A `Value` always serialises (string keys, finite numbers).
+            serde_json::to_writer(out, &self.render(f, projection)).ok();
+        }
     }
 
     /// The version string a client's `If-Match` is compared with.

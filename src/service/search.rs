@@ -5,7 +5,9 @@ use super::{Fetched, ResourceCtx};
 use crate::backend::{translate_error, Call};
 use crate::mapping::plan::Paging;
 use crate::mapping::pushdown::{filter_mentions, pushdown};
+#[cfg(test)]
 use crate::scim::discovery::list_response;
+use crate::scim::discovery::LIST_URN;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{matches, Filter};
 use crate::scim::query::Projection;
@@ -122,7 +124,22 @@ impl ResourceCtx<'_> {
         Ok((out, total))
     }
 
-    pub async fn search(&self, q: &SearchQuery) -> Result<Value, ScimError> {
+    /// Whether a backend record is a result of `filter` (none: every one),
+    /// evaluated on the attributes the filter names only.
+    fn is_result(&self, f: &Fetched, filter: Option<&Filter>, with_members: bool) -> bool {
+        filter.is_none_or(|filter| {
+            let scim = self.res.to_scim_for_filter(
+                &f.record,
+                f.etag.as_deref(),
+                self.base_url,
+                with_members,
+                filter,
+            );
+            matches(filter, &scim, self.res)
+        })
+    }
+
+    pub async fn search(&self, q: &SearchQuery) -> Result<Listed, ScimError> {
         let start_index = q.start_index.max(1);
         let count = q
             .count
@@ -142,37 +159,31 @@ impl ResourceCtx<'_> {
                 ..Default::default()
             },
         };
-        let matches = |s: &Value| filter.is_none_or(|f| matches(f, s, self.res));
         debug!(resource = %self.res.name, params = pd.params.len(), fully = pd.fully_pushed, id = pd.id.is_some(), "filter pushdown");
+        let mut listed = Listed::new(start_index);
         if pd.impossible {
-            return Ok(list_response(Vec::new(), 0, start_index));
+            return Ok(listed);
         }
-        let mut matched: Vec<Value> = Vec::new();
-        let mut total = 0usize;
-        let keep = |scim: Value, total: &mut usize, matched: &mut Vec<Value>| {
-            if matches(&scim) {
-                *total += 1;
-                if *total >= start_index && matched.len() < count {
-                    matched.push(q.projection.apply(&self.res.schema, scim));
-                }
-            }
-        };
         let with_members = self.res.members_attr.is_none_or(|i| {
             let name = &self.res.attributes[i].target.name;
             q.projection.wants(name) || filter.is_some_and(|f| filter_mentions(f, name))
         });
+        // Counted when it matches; rendered when on the page asked for.
+        let keep = |f: Fetched, listed: &mut Listed| {
+            if self.is_result(&f, filter, with_members) {
+                listed.total += 1;
+                if listed.total >= start_index && listed.items < count {
+                    listed.push(self, &f, &q.projection);
+                }
+            }
+        };
         if let Some(id) = &pd.id {
             match self.fetch(id).await {
-                Ok(f) => keep(
-                    self.res
-                        .to_scim(&f.record, f.etag.as_deref(), self.base_url, with_members),
-                    &mut total,
-                    &mut matched,
-                ),
+                Ok(f) => keep(f, &mut listed),
                 Err(e) if e.status == StatusCode::NOT_FOUND => {}
                 Err(e) => return Err(e),
             }
-            return Ok(list_response(matched, total, start_index));
+            return Ok(listed);
         }
         let max = self.res.ops.list.paging.max();
         let (first, backend_total) = self.list_page(&pd.params, 0, max).await?;
@@ -188,14 +199,14 @@ impl ResourceCtx<'_> {
             }
             // Fully pushed down but large: page through the backend's answer and re-check each record.
             let (records, total) = self.list_range(&pd.params, start_index - 1, count).await?;
-            let resources: Vec<Value> = records
-                .into_iter()
-                .filter(|r| !self.res.is_hidden(r))
-                .map(|r| self.res.to_scim(&r, None, self.base_url, with_members))
-                .filter(|s| matches(s))
-                .map(|s| q.projection.apply(&self.res.schema, s))
-                .collect();
-            return Ok(list_response(resources, total.unwrap_or(t), start_index));
+            for record in records.into_iter().filter(|r| !self.res.is_hidden(r)) {
+                let f = Fetched { record, etag: None };
+                if self.is_result(&f, filter, with_members) {
+                    listed.push(self, &f, &q.projection);
+                }
+            }
+            listed.total = total.unwrap_or(t);
+            return Ok(listed);
         }
         let mut offset = 0;
         let mut page = first;
@@ -203,12 +214,8 @@ impl ResourceCtx<'_> {
         loop {
             let n = page.len();
             scanned += n;
-            for r in page.into_iter().filter(|r| !self.res.is_hidden(r)) {
-                keep(
-                    self.res.to_scim(&r, None, self.base_url, with_members),
-                    &mut total,
-                    &mut matched,
-                );
+            for record in page.into_iter().filter(|r| !self.res.is_hidden(r)) {
+                keep(Fetched { record, etag: None }, &mut listed);
             }
             offset += max;
             if n < max || n == 0 || backend_total.is_some_and(|t| offset >= t) {
@@ -225,7 +232,7 @@ impl ResourceCtx<'_> {
             }
             page = self.list_page(&pd.params, offset, max).await?.0;
         }
-        Ok(list_response(matched, total, start_index))
+        Ok(listed)
     }
 
     /// A list without filter, paged by the backend.
@@ -234,36 +241,106 @@ impl ResourceCtx<'_> {
         q: &SearchQuery,
         start_index: usize,
         count: usize,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Listed, ScimError> {
         let (records, total) = self.list_range(&[], start_index - 1, count).await?;
         // Soft-deleted records are left out by the backend
         // (`lifecycle.list_query`) or shown (`deleted_reads: inactive`);
         // the filter below only guards against a backend ignoring it.
-        let resources: Vec<Value> = records
-            .into_iter()
-            .filter(|r| !self.res.is_hidden(r))
-            .map(|r| {
-                self.render(
-                    &Fetched {
-                        record: r,
-                        etag: None,
-                    },
-                    &q.projection,
-                )
-            })
-            .collect();
-        let total = total.unwrap_or(start_index - 1 + resources.len());
-        Ok(list_response(resources, total, start_index))
+        let mut listed = Listed::new(start_index);
+        for record in records.into_iter().filter(|r| !self.res.is_hidden(r)) {
+            listed.push(self, &Fetched { record, etag: None }, &q.projection);
+        }
+        listed.total = total.unwrap_or(start_index - 1 + listed.items);
+        Ok(listed)
+    }
+}
+
+/// A ListResponse (RFC 7644 §3.4.2) being written: its opening and its
+/// resources as JSON, comma-separated, and its counts. [`Self::into_json`]
+/// gives the bytes `serde_json` gives for [`list_response`].
+#[derive(Debug)]
+pub struct Listed {
+    /// [`LIST_OPENING`], then the resources.
+    json: Vec<u8>,
+    /// Resources written (`itemsPerPage`).
+    pub items: usize,
+    pub total: usize,
+    pub start_index: usize,
+}
+
+/// Keys in `serde_json`'s (sorted) order: `Resources` comes first.
+const LIST_OPENING: &[u8] = b"{\"Resources\":[";
+
+impl Listed {
+    pub fn new(start_index: usize) -> Listed {
+        // Sized for a page of typical resources: little regrowth.
+        let mut json = Vec::with_capacity(1024);
+        json.extend_from_slice(LIST_OPENING);
+        Listed {
+            json,
+            items: 0,
+            total: 0,
+            start_index,
+        }
+    }
+
+    fn comma(&mut self) {
+        if self.items > 0 {
+            self.json.push(b',');
+        }
+        self.items += 1;
+    }
+
+    /// Adds one resource, rendered from its backend record.
+    fn push(&mut self, ctx: &ResourceCtx<'_>, f: &Fetched, projection: &Projection) {
+        self.comma();
+        ctx.render_json(f, projection, &mut self.json);
+    }
+
+    #[cfg(test)]
+    fn push_value(&mut self, v: &Value) {
+        self.comma();
+        serde_json::to_writer(&mut self.json, v).ok();
+    }
+
+    /// Adds the resources of `other` after these.
+    fn append(&mut self, other: Listed) {
+        if other.items == 0 {
+            return;
+        }
+        if self.items > 0 {
+            self.json.push(b',');
+        }
+        self.json
+            .extend_from_slice(&other.json[LIST_OPENING.len()..]);
+        self.items += other.items;
+    }
+
+    /// The whole ListResponse.
+    pub fn into_json(self) -> Vec<u8> {
+        let mut num = itoa::Buffer::new();
+        let mut out = self.json;
+        out.extend_from_slice(b"],\"itemsPerPage\":");
+        out.extend_from_slice(num.format(self.items).as_bytes());
+        out.extend_from_slice(b",\"schemas\":[\"");
+        out.extend_from_slice(LIST_URN.as_bytes());
+        out.extend_from_slice(b"\"],\"startIndex\":");
+        out.extend_from_slice(num.format(self.start_index).as_bytes());
+        out.extend_from_slice(b",\"totalResults\":");
+        out.extend_from_slice(num.format(self.total).as_bytes());
+        out.push(b'}');
+        out
     }
 }
 
 /// A query at the server root (RFC 7644 §3.4.2, §3.4.3): every resource
 /// type's results, one type after the other, paged as one list. Attributes a
 /// type does not have simply match nothing there.
-pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Value, ScimError> {
+pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Listed, ScimError> {
     let start_index = q.start_index.max(1);
+    let mut all = Listed::new(start_index);
     let Some(first) = ctxs.first() else {
-        return Ok(list_response(Vec::new(), 0, start_index));
+        return Ok(all);
     };
     let mut remaining = q
         .count
@@ -272,7 +349,6 @@ pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Val
     // 0-based position of the first wanted result in the whole list.
     let skip = start_index - 1;
     let mut before = 0usize; // results of the types already searched
-    let mut resources = Vec::new();
     for ctx in ctxs {
         let part = ctx
             .search(&SearchQuery {
@@ -282,13 +358,12 @@ pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Val
                 projection: q.projection.clone(),
             })
             .await?;
-        before += part["totalResults"].as_u64().unwrap_or(0) as usize;
-        if let Value::Array(items) = &part["Resources"] {
-            remaining = remaining.saturating_sub(items.len());
-            resources.extend(items.iter().cloned());
-        }
+        before += part.total;
+        remaining = remaining.saturating_sub(part.items);
+        all.append(part);
     }
-    Ok(list_response(resources, before, start_index))
+    all.total = before;
+    Ok(all)
 }
 
 /// Attributes of the RFC 7643 schemas (§4.1, §4.2, §4.3) by schema URN: a
@@ -401,5 +476,40 @@ fn visit_paths(filter: &Filter, f: &mut dyn FnMut(&crate::scim::attr::AttrPath))
             visit_paths(b, f);
         }
         Filter::Not(a) => visit_paths(a, f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The ListResponse written piece by piece (two parts joined, as the
+    /// root search joins resource types) is `list_response`, byte for byte.
+    #[test]
+    fn listed_bytes_are_list_response_bytes() {
+        let items = [
+            json!({"id": "1", "x": "é\"\n"}),
+            json!({"id": "2"}),
+            json!({}),
+        ];
+        for n in 0..=items.len() {
+            for split in 0..=n {
+                for (total, start) in [(0, 1), (7, 3), (usize::MAX, 1)] {
+                    let (mut first, mut second) = (Listed::new(9), Listed::new(9));
+                    items[..split].iter().for_each(|v| first.push_value(v));
+                    items[split..n].iter().for_each(|v| second.push_value(v));
+                    let mut joined = Listed::new(start);
+                    joined.append(first);
+                    joined.append(second);
+                    joined.total = total;
+                    let want = list_response(items[..n].to_vec(), total, start);
+                    assert_eq!(
+                        String::from_utf8(joined.into_json()).unwrap(),
+                        serde_json::to_string(&want).unwrap()
+                    );
+                }
+            }
+        }
     }
 }

@@ -220,7 +220,7 @@ pub fn scalar_key(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(super::number_text(n)),
         _ => None,
     }
 }
@@ -257,7 +257,7 @@ impl MembersPlan {
         };
         match v {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::Number(n) => Some(super::number_text(n)),
             _ => None,
         }
     }
@@ -347,7 +347,7 @@ impl AttrPlan {
     }
 
     /// One backend value → SCIM (value map, transforms, type).
-    fn scim_of(&self, raw: Value) -> Option<Value> {
+    pub(super) fn scim_of(&self, raw: Value) -> Option<Value> {
         if raw.is_null() {
             return None;
         }

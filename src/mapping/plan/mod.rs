@@ -12,6 +12,9 @@ use std::time::Duration;
 
 mod attr;
 mod references;
+mod render;
+#[cfg(test)]
+mod render_tests;
 mod schema_info;
 #[cfg(test)]
 mod tests;
@@ -21,6 +24,7 @@ mod translate;
 pub use crate::scim::json::get_ci;
 pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
 pub use attr::{loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget};
+pub use render::{Node, Obj};
 pub use translate::{member_ids, member_value};
 
 /// Every resource type the bridge serves, by endpoint.
@@ -131,7 +135,7 @@ pub struct Template {
 
 impl Template {
     pub fn render(&self, record: &Value) -> Option<String> {
-        let mut out = String::new();
+        let mut out = Collapsed::default();
         let mut any = false;
         for part in &self.parts {
             match part {
@@ -149,11 +153,41 @@ impl Template {
                 },
             }
         }
-        if !any {
-            return None;
+        (any && !out.text.is_empty()).then_some(out.text)
+    }
+}
+
+/// Text with its whitespace collapsed as it is appended: what
+/// `split_whitespace().join(" ")` gives for the whole, in one pass and
+/// one allocation (words may span appended pieces).
+#[derive(Default)]
+struct Collapsed {
+    text: String,
+    /// Whitespace seen after the last word (a space before the next one).
+    gap: bool,
+}
+
+impl Collapsed {
+    fn push_str(&mut self, s: &str) {
+        let mut rest = s;
+        while !rest.is_empty() {
+            let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if word_end > 0 {
+                if self.gap && !self.text.is_empty() {
+                    self.text.push(' ');
+                }
+                self.gap = false;
+                self.text.push_str(&rest[..word_end]);
+            }
+            rest = &rest[word_end..];
+            let space_end = rest
+                .find(|c: char| !c.is_whitespace())
+                .unwrap_or(rest.len());
+            if space_end > 0 {
+                self.gap = true;
+            }
+            rest = &rest[space_end..];
         }
-        let collapsed = out.split_whitespace().collect::<Vec<_>>().join(" ");
-        (!collapsed.is_empty()).then_some(collapsed)
     }
 }
 
@@ -451,7 +485,7 @@ impl ResourcePlan {
     pub fn id_of(&self, record: &Value) -> Option<String> {
         match self.id.field.get(record)? {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::Number(n) => Some(number_text(n)),
             _ => None,
         }
     }
@@ -464,9 +498,22 @@ impl ResourcePlan {
         }
         match vp.field.as_ref()?.get(record)? {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Value::Number(n) => Some(number_text(n)),
             _ => None,
         }
+    }
+}
+
+/// The text of a number (an id, a version): `Number`'s `Display`, without
+/// `fmt` for integers.
+pub fn number_text(n: &serde_json::Number) -> String {
+    let mut b = itoa::Buffer::new();
+    if let Some(i) = n.as_i64() {
+        b.format(i).to_string()
+    } else if let Some(u) = n.as_u64() {
+        b.format(u).to_string()
+    } else {
+        n.to_string()
     }
 }
 

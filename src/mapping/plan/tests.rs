@@ -300,3 +300,24 @@ fn multiple_attributes_read_every_element_of_their_kind() {
         json!([{"type": "work", "value": "1"}, {"type": "work", "value": "2"}, {"type": "mobile", "value": "3"}])
     );
 }
+
+mod template_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Collapsing while appending gives what joining the words of the
+        /// whole text gives (words may span pieces).
+        #[test]
+        fn collapsed_is_split_whitespace_joined(
+            pieces in prop::collection::vec("[ a\u{a0}\t\n\u{3000}é]{0,6}", 0..6),
+        ) {
+            let mut c = Collapsed::default();
+            for p in &pieces {
+                c.push_str(p);
+            }
+            let whole = pieces.concat();
+            prop_assert_eq!(c.text, whole.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+}

@@ -3,9 +3,28 @@
 use super::*;
 use crate::mapping::transform::timestamp_to_scim;
 use crate::scim::error::ScimError;
+use crate::scim::filter::Filter;
 use serde_json::Map;
 
 impl ResourcePlan {
+    /// What [`Self::to_scim`] gives for the attributes `filter` names: the
+    /// resource to evaluate it on, without building the rest (all of it
+    /// when the filter names `schemas` or a bare URN).
+    pub fn to_scim_for_filter(
+        &self,
+        record: &Value,
+        etag: Option<&str>,
+        base_url: &str,
+        with_members: bool,
+        filter: &Filter,
+    ) -> Value {
+        let all = names_any(filter, &|name| {
+            name.eq_ignore_ascii_case("schemas") || name.starts_with("urn:")
+        });
+        let wanted = |name: &str| all || names_any(filter, &|n| n.eq_ignore_ascii_case(name));
+        self.to_scim_where(record, etag, base_url, with_members, &wanted)
+    }
+
     /// Backend record → SCIM resource.
     pub fn to_scim(
         &self,
@@ -14,12 +33,31 @@ impl ResourcePlan {
         base_url: &str,
         with_members: bool,
     ) -> Value {
+        self.to_scim_where(record, etag, base_url, with_members, &|_| true)
+    }
+
+    /// [`Self::to_scim`] with only the top-level attributes `wanted` names
+    /// (ASCII case-insensitively, as filters name them), `id` always, `meta`
+    /// and `schemas` when wanted: what a filter over those attributes needs
+    /// to be evaluated, built without the rest. Attributes whose own name is
+    /// a URN are always kept (they could take an extension's place).
+    /// `schemas` lists the extensions of the attributes kept.
+    pub fn to_scim_where(
+        &self,
+        record: &Value,
+        etag: Option<&str>,
+        base_url: &str,
+        with_members: bool,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Value {
         let mut out = Map::new();
         let mut schemas = vec![Value::String(self.schema.clone())];
         let id = self.id_of(record).unwrap_or_default();
         out.insert("id".into(), Value::String(id.clone()));
         for (i, a) in self.attributes.iter().enumerate() {
-            if a.mutability == Mutability::WriteOnly {
+            if a.mutability == Mutability::WriteOnly
+                || !(a.target.name.starts_with("urn:") || wanted(&a.target.name))
+            {
                 continue;
             }
             if Some(i) == self.members_attr {
@@ -55,14 +93,17 @@ impl ResourcePlan {
                 }
             }
         }
-        if self.is_soft_deleted(record) {
+        if wanted("active") && self.is_soft_deleted(record) {
             out.insert("active".into(), Value::Bool(false));
         }
-        for ext in &self.extensions {
-            if out.contains_key(ext) {
-                schemas.push(Value::String(ext.clone()));
+        if !wanted("meta") {
+            if wanted("schemas") {
+                self.push_extensions(&out, &mut schemas);
+                out.insert("schemas".into(), Value::Array(schemas));
             }
+            return Value::Object(out);
         }
+        self.push_extensions(&out, &mut schemas);
         let mut meta = Map::new();
         meta.insert("resourceType".into(), Value::String(self.name.clone()));
         if let Some((f, fmt)) = &self.created {
@@ -85,8 +126,19 @@ impl ResourcePlan {
             meta.insert("version".into(), Value::String(weak_etag(&v)));
         }
         out.insert("meta".into(), Value::Object(meta));
-        out.insert("schemas".into(), Value::Array(schemas));
+        if wanted("schemas") {
+            out.insert("schemas".into(), Value::Array(schemas));
+        }
         Value::Object(out)
+    }
+
+    /// The extensions `out` has an object (or value) for, after the core schema.
+    fn push_extensions(&self, out: &Map<String, Value>, schemas: &mut Vec<Value>) {
+        for ext in &self.extensions {
+            if out.contains_key(ext) {
+                schemas.push(Value::String(ext.clone()));
+            }
+        }
     }
 
     pub(super) fn read_members(
@@ -363,6 +415,15 @@ impl ResourcePlan {
             None => self.schemas.first(),
             Some(u) => self.schemas.iter().find(|s| s.urn.eq_ignore_ascii_case(u)),
         }
+    }
+}
+
+/// Whether a top-level attribute path of `filter` has a name `pred` holds for.
+fn names_any(filter: &Filter, pred: &dyn Fn(&str) -> bool) -> bool {
+    match filter {
+        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => pred(&p.name),
+        Filter::And(a, b) | Filter::Or(a, b) => names_any(a, pred) || names_any(b, pred),
+        Filter::Not(a) => names_any(a, pred),
     }
 }
 

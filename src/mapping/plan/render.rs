@@ -1,0 +1,583 @@
+//! The cheap render path: a SCIM resource as a tree that borrows its keys
+//! from the plan and its values from the backend record, written straight
+//! to JSON bytes.
+//!
+//! [`ResourcePlan::to_scim`] stays the reference (and the `Value` the PATCH
+//! engine, filters and projections work on); [`ResourcePlan::write_scim`]
+//! yields the same bytes for a resource (objects keep `serde_json`'s sorted
+//! key order), without building, projecting and dropping a `Value` tree: no
+//! allocated keys, no copied values, only converted values are owned. The
+//! merge rules are `to_scim`'s (see [`ScimTarget::place`] and
+//! [`ScimTarget::push_elem`]); the property tests in `render_tests.rs` hold
+//! both paths to the same output.
+
+use super::*;
+use crate::mapping::model::TimeFormat;
+use crate::mapping::transform::timestamp_to_scim;
+use crate::scim::attr::AttrKind;
+use crate::scim::query::Projection;
+use std::borrow::Cow;
+
+/// One JSON value of a rendered resource.
+#[derive(Debug)]
+pub enum Node<'a> {
+    /// A value as the backend record holds it.
+    Ref(&'a Value),
+    /// A value converted on the way (value map, transform, coercion).
+    Val(Value),
+    Text(Cow<'a, str>),
+    Bool(bool),
+    Obj(Obj<'a>),
+    Arr(Vec<Node<'a>>),
+}
+
+/// A JSON object: pairs kept sorted by key, as in `serde_json::Map` (a
+/// `BTreeMap`), so the bytes come out in the same order; inserting an
+/// existing key replaces its value.
+#[derive(Debug, Default)]
+pub struct Obj<'a>(Vec<(Cow<'a, str>, Node<'a>)>);
+
+impl<'a> Obj<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Obj(Vec::with_capacity(n))
+    }
+
+    fn slot(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key))
+    }
+
+    pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, v: Node<'a>) {
+        let key = key.into();
+        match self.slot(&key) {
+            Ok(i) => self.0[i].1 = v,
+            Err(i) => self.0.insert(i, (key, v)),
+        }
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.slot(key).is_ok()
+    }
+
+    /// The value at `key`, made with `make` first when absent.
+    fn entry_or(&mut self, key: &'a str, make: impl FnOnce() -> Node<'a>) -> &mut Node<'a> {
+        let i = match self.slot(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (Cow::Borrowed(key), make()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Index of the key naming `name`: exact first, then ASCII
+    /// case-insensitive (as [`crate::scim::json::find_key`]).
+    fn find_ci(&self, name: &str) -> Option<usize> {
+        self.slot(name).ok().or_else(|| {
+            self.0
+                .iter()
+                .position(|(k, _)| k.eq_ignore_ascii_case(name))
+        })
+    }
+
+    fn get_ci(&self, name: &str) -> Option<&Node<'a>> {
+        self.find_ci(name).map(|i| &self.0[i].1)
+    }
+}
+
+impl<'a> Node<'a> {
+    fn obj() -> Self {
+        Node::Obj(Obj::default())
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Ref(Value::String(s)) | Node::Val(Value::String(s)) => Some(s),
+            Node::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The same value as a `serde_json::Value` (tests, and the rare
+    /// comparison of a whole object).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Node::Ref(v) => (*v).clone(),
+            Node::Val(v) => v.clone(),
+            Node::Text(t) => Value::String(t.to_string()),
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Obj(o) => Value::Object(
+                o.0.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_value()))
+                    .collect(),
+            ),
+            Node::Arr(a) => Value::Array(a.iter().map(Node::to_value).collect()),
+        }
+    }
+
+    /// [`loose_eq`] against a plan value.
+    fn loose_eq(&self, want: &Value) -> bool {
+        match self {
+            Node::Ref(v) => loose_eq(v, want),
+            Node::Val(v) => loose_eq(v, want),
+            Node::Text(t) => want.as_str().is_some_and(|w| t.eq_ignore_ascii_case(w)),
+            Node::Bool(b) => want.as_bool() == Some(*b),
+            Node::Obj(_) | Node::Arr(_) => loose_eq(&self.to_value(), want),
+        }
+    }
+
+    /// This node as an object to add to: a JSON object from the record (or
+    /// converted) becomes an [`Obj`] first, as `to_scim` adds to its copy.
+    fn as_obj_mut(&mut self) -> Option<&mut Obj<'a>> {
+        match self {
+            Node::Ref(r) => {
+                let r: &'a Value = r;
+                if let Value::Object(m) = r {
+                    *self = Node::Obj(Obj(m
+                        .iter()
+                        .map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::Ref(v)))
+                        .collect()));
+                }
+            }
+            Node::Val(Value::Object(m)) => {
+                let m = std::mem::take(m);
+                *self = Node::Obj(Obj(m
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), Node::Val(v)))
+                    .collect()));
+            }
+            _ => {}
+        }
+        match self {
+            Node::Obj(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// As [`Self::as_obj_mut`], for arrays.
+    fn as_arr_mut(&mut self) -> Option<&mut Vec<Node<'a>>> {
+        match self {
+            Node::Ref(r) => {
+                let r: &'a Value = r;
+                if let Value::Array(a) = r {
+                    *self = Node::Arr(a.iter().map(Node::Ref).collect());
+                }
+            }
+            Node::Val(Value::Array(a)) => {
+                let a = std::mem::take(a);
+                *self = Node::Arr(a.into_iter().map(Node::Val).collect());
+            }
+            _ => {}
+        }
+        match self {
+            Node::Arr(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+impl Node<'_> {
+    /// Appends this value as JSON: the bytes `serde_json` writes for
+    /// [`Self::to_value`] (compact, object keys as ordered here).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Node::Ref(v) => write_value(v, out),
+            Node::Val(v) => write_value(v, out),
+            Node::Text(t) => write_str(t, out),
+            Node::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Node::Obj(o) => {
+                out.push(b'{');
+                for (i, (k, v)) in o.0.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(k, out);
+                    out.push(b':');
+                    v.write(out);
+                }
+                out.push(b'}');
+            }
+            Node::Arr(a) => {
+                out.push(b'[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write(out);
+                }
+                out.push(b']');
+            }
+        }
+    }
+}
+
+/// A `Value` as `serde_json` writes it, strings through [`write_str`].
+fn write_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::String(s) => write_str(s, out),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(x, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            out.push(b'{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(k, out);
+                out.push(b':');
+                write_value(x, out);
+            }
+            out.push(b'}');
+        }
+        // Writing to a `Vec` cannot fail.
+        Value::Number(n) => serde_json::to_writer(&mut *out, n).unwrap_or_default(),
+    }
+}
+
+/// A JSON string. Text `serde_json` would not escape (no control
+/// character, quote or backslash: the common case) is copied as it is;
+/// anything else is escaped by `serde_json` itself.
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // A fold, not `any`: without an early exit the loop can be vectorised
+    // (measured: 14 % fewer instructions than `any` on Peripass users).
+    let special = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if special {
+        serde_json::to_writer(&mut *out, s).unwrap_or_default();
+        return;
+    }
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// The SCIM id text of a backend id value (as [`ResourcePlan::id_of`]).
+fn id_text(v: Option<&Value>) -> Option<Cow<'_, str>> {
+    match v? {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(number_text(n))),
+        _ => None,
+    }
+}
+
+/// `{base}{endpoint}/{id, percent-encoded}`.
+fn url(base_url: &str, endpoint: &str, id: &str) -> String {
+    let mut s = String::with_capacity(base_url.len() + endpoint.len() + id.len() + 8);
+    s.push_str(base_url);
+    s.push_str(endpoint);
+    s.push('/');
+    push_encoded(&mut s, id);
+    s
+}
+
+impl AttrPlan {
+    /// [`Self::read_value`]'s conversion of one backend value, borrowing it
+    /// when no value map, transform or coercion changes it.
+    fn scim_node<'a>(&'a self, raw: &'a Value) -> Option<Node<'a>> {
+        if raw.is_null() {
+            return None;
+        }
+        if self.transforms.is_empty() && !self.values.is_empty() {
+            // The SCIM key of the backend value, as `scim_of` coerces it.
+            let (k, _) = self.values.iter().find(|(_, b)| loose_eq(b, raw))?;
+            match self.kind {
+                AttrKind::Boolean => {
+                    return Some(match k.trim() {
+                        t if t.eq_ignore_ascii_case("true") => Node::Bool(true),
+                        t if t.eq_ignore_ascii_case("false") => Node::Bool(false),
+                        _ => Node::Text(Cow::Borrowed(k)),
+                    })
+                }
+                AttrKind::String if k.is_empty() => return None,
+                AttrKind::Integer | AttrKind::Decimal => {}
+                _ => return Some(Node::Text(Cow::Borrowed(k))),
+            }
+        }
+        let coerced = matches!(
+            self.kind,
+            AttrKind::Boolean | AttrKind::Integer | AttrKind::Decimal
+        ) && (raw.is_string() || raw.is_array());
+        if self.values.is_empty() && self.transforms.is_empty() && !coerced {
+            if self.kind == AttrKind::String && raw.as_str() == Some("") {
+                return None;
+            }
+            return Some(Node::Ref(raw));
+        }
+        self.scim_of(raw.clone()).map(Node::Val)
+    }
+}
+
+impl ScimTarget {
+    /// [`Self::container_mut`] on a rendered tree.
+    fn node_container<'a, 'o>(&'a self, out: &'o mut Obj<'a>) -> Option<&'o mut Obj<'a>> {
+        match &self.urn {
+            None => Some(out),
+            Some(u) => out.entry_or(u, Node::obj).as_obj_mut(),
+        }
+    }
+
+    fn node_elements<'a, 'o>(&'a self, c: &'o mut Obj<'a>) -> Option<&'o mut Vec<Node<'a>>> {
+        c.entry_or(&self.name, || Node::Arr(Vec::new()))
+            .as_arr_mut()
+    }
+
+    /// A new element carrying the selector.
+    fn selector_elem<'a>(&'a self) -> Obj<'a> {
+        let mut el = Obj::with_capacity(self.selector.len() + 1);
+        for (k, sv) in &self.selector {
+            el.insert(k.as_str(), Node::Ref(sv));
+        }
+        el
+    }
+
+    fn node_selects(&self, el: &Node<'_>) -> bool {
+        match el {
+            Node::Obj(o) => self
+                .selector
+                .iter()
+                .all(|(k, want)| o.get_ci(k).is_some_and(|got| got.loose_eq(want))),
+            Node::Ref(v) => self.selects(v),
+            Node::Val(v) => self.selects(v),
+            _ => false,
+        }
+    }
+
+    /// [`Self::push_elem`] on a rendered tree.
+    fn push_node<'a>(&'a self, out: &mut Obj<'a>, v: Node<'a>) {
+        let Some(arr) = self.node_container(out).and_then(|c| self.node_elements(c)) else {
+            return;
+        };
+        let mut el = self.selector_elem();
+        if let Some(sub) = &self.sub {
+            el.insert(sub.as_str(), v);
+        }
+        arr.push(Node::Obj(el));
+    }
+
+    /// [`Self::place`] on a rendered tree; `whole` places at the attribute
+    /// itself, ignoring `sub` (a reference's `{"$ref", "value"}`).
+    fn place_node<'a>(&'a self, out: &mut Obj<'a>, v: Node<'a>, whole: bool) {
+        let sub = if whole { None } else { self.sub.as_deref() };
+        let Some(c) = self.node_container(out) else {
+            return;
+        };
+        if self.selector.is_empty() {
+            match sub {
+                None => c.insert(self.name.as_str(), v),
+                Some(sub) => {
+                    if let Some(m) = c.entry_or(&self.name, Node::obj).as_obj_mut() {
+                        m.insert(sub, v);
+                    }
+                }
+            }
+            return;
+        }
+        let Some(arr) = self.node_elements(c) else {
+            return;
+        };
+        let pos = match arr.iter().position(|e| self.node_selects(e)) {
+            Some(p) => p,
+            None => {
+                arr.push(Node::Obj(self.selector_elem()));
+                arr.len() - 1
+            }
+        };
+        if let (Some(sub), Some(el)) = (sub, arr[pos].as_obj_mut()) {
+            el.insert(sub, v);
+        }
+    }
+}
+
+impl ResourcePlan {
+    /// [`Self::to_scim`] as a borrowed tree.
+    pub fn render<'a>(
+        &'a self,
+        record: &'a Value,
+        etag: Option<&'a str>,
+        base_url: &str,
+        with_members: bool,
+    ) -> Node<'a> {
+        let mut out = Obj::with_capacity(self.attributes.len() + 4);
+        let id = id_text(self.id.field.get(record)).unwrap_or_default();
+        let location = url(base_url, &self.endpoint, &id);
+        out.insert("id", Node::Text(id));
+        for (i, a) in self.attributes.iter().enumerate() {
+            if a.mutability == Mutability::WriteOnly {
+                continue;
+            }
+            if Some(i) == self.members_attr {
+                if with_members {
+                    if let Some(m) = self.members_node(a, record, base_url) {
+                        out.insert(a.target.name.as_str(), m);
+                    }
+                }
+                continue;
+            }
+            if a.multiple {
+                for v in a.read_all(record) {
+                    a.target.push_node(&mut out, Node::Val(v));
+                }
+                continue;
+            }
+            let v = match a.read.as_ref() {
+                Some(ReadSource::Expr(e)) => e.first(record).and_then(|raw| a.scim_node(raw)),
+                Some(ReadSource::Template(t)) => t.render(record).map(|s| Node::Text(s.into())),
+                None => None,
+            };
+            let Some(v) = v else { continue };
+            let reference = match (&a.reference, v.as_str()) {
+                (Some(endpoint), Some(id)) => Some(url(base_url, endpoint, id)),
+                _ => None,
+            };
+            match reference {
+                Some(r) => {
+                    let mut m = Obj::with_capacity(2);
+                    m.insert("$ref", Node::Text(r.into()));
+                    m.insert("value", v);
+                    a.target.place_node(&mut out, Node::Obj(m), true);
+                }
+                None => a.target.place_node(&mut out, v, false),
+            }
+        }
+        if self.is_soft_deleted(record) {
+            out.insert("active", Node::Bool(false));
+        }
+        let mut schemas = Vec::with_capacity(1 + self.extensions.len());
+        schemas.push(Node::Text(Cow::Borrowed(&self.schema)));
+        for ext in &self.extensions {
+            if out.contains_key(ext) {
+                schemas.push(Node::Text(Cow::Borrowed(ext)));
+            }
+        }
+        let mut meta = Obj::with_capacity(5);
+        meta.insert("resourceType", Node::Text(Cow::Borrowed(&self.name)));
+        for (key, at) in [
+            ("created", &self.created),
+            ("lastModified", &self.last_modified),
+        ] {
+            let Some((f, fmt)) = at else { continue };
+            let Some(v) = f.get(record) else { continue };
+            if *fmt == TimeFormat::Rfc3339 {
+                // What `timestamp_to_scim` checks; passed on as it is: borrowed.
+                let valid = v
+                    .as_str()
+                    .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
+                if valid {
+                    meta.insert(key, Node::Ref(v));
+                }
+            } else if let Some(t) = timestamp_to_scim(v, *fmt) {
+                meta.insert(key, Node::Text(t.into()));
+            }
+        }
+        meta.insert("location", Node::Text(location.into()));
+        if let Some(v) = self.version_text(record, etag) {
+            let mut w = String::with_capacity(v.len() + 4);
+            w.push_str("W/\"");
+            w.push_str(&v);
+            w.push('"');
+            meta.insert("version", Node::Text(w.into()));
+        }
+        out.insert("meta", Node::Obj(meta));
+        out.insert("schemas", Node::Arr(schemas));
+        Node::Obj(out)
+    }
+
+    /// [`Self::version_of`], borrowed where it can be.
+    fn version_text<'a>(&self, record: &'a Value, etag: Option<&'a str>) -> Option<Cow<'a, str>> {
+        let vp = self.version.as_ref()?;
+        if vp.etag {
+            return etag.map(|e| Cow::Borrowed(unquote_etag(e)));
+        }
+        id_text(vp.field.as_ref()?.get(record))
+    }
+
+    /// [`Self::read_members`] as a tree.
+    fn members_node<'a>(
+        &'a self,
+        a: &'a AttrPlan,
+        record: &'a Value,
+        base_url: &str,
+    ) -> Option<Node<'a>> {
+        let mp = a.members.as_ref()?;
+        let arr = match a.read.as_ref()? {
+            ReadSource::Expr(e) => e.first(record)?.as_array()?,
+            ReadSource::Template(_) => return None,
+        };
+        let mut out = Vec::with_capacity(arr.len());
+        for el in arr {
+            let v = match &mp.key {
+                Some(k) => el.get(k),
+                None => Some(el),
+            };
+            let Some(id) = id_text(v) else { continue };
+            let mut m = Obj::with_capacity(3);
+            m.insert("$ref", Node::Text(url(base_url, &mp.resource, &id).into()));
+            m.insert("type", Node::Text(Cow::Borrowed(&mp.member_type)));
+            m.insert("value", Node::Text(id));
+            out.push(Node::Obj(m));
+        }
+        Some(Node::Arr(out))
+    }
+
+    /// Appends the resource `to_scim` + `projection.apply` would give, as
+    /// JSON, to `out`. `false` (nothing written) for a projection the tree
+    /// does not apply: only none, or `excludedAttributes` naming top-level
+    /// core attributes (`members`, as Entra asks for groups), are.
+    pub fn write_scim(
+        &self,
+        record: &Value,
+        etag: Option<&str>,
+        base_url: &str,
+        with_members: bool,
+        projection: &Projection,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if !tree_projects(projection, &self.schema) {
+            return false;
+        }
+        let mut node = self.render(record, etag, base_url, with_members);
+        if let Node::Obj(obj) = &mut node {
+            for p in &projection.excluded {
+                if p.urn.is_none()
+                    && ["id", "schemas"]
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(&p.name))
+                {
+                    continue;
+                }
+                if let Some(i) = obj.find_ci(&p.name) {
+                    obj.0.remove(i);
+                }
+            }
+        }
+        node.write(out);
+        true
+    }
+}
+
+/// Whether [`ResourcePlan::write_scim`] applies `p` itself: no
+/// `attributes`, and each excluded path a top-level attribute of the core
+/// schema (the cases `Projection::apply`'s `remove_path` handles by removing
+/// one top-level key, `id` and `schemas` kept).
+fn tree_projects(p: &Projection, core: &str) -> bool {
+    p.attributes.is_empty()
+        && p.excluded.iter().all(|x| {
+            x.sub.is_none()
+                && match &x.urn {
+                    None => !x.name.starts_with("urn:"),
+                    Some(u) => u.eq_ignore_ascii_case(core),
+                }
+        })
+}

@@ -1,0 +1,464 @@
+//! `write_scim` against its oracle, `to_scim` + `Projection::apply` +
+//! serialisation, over random backend records for the shipped mappings and
+//! one that uses every feature the render path has a rule for.
+
+use super::*;
+use crate::scim::query::Projection;
+use proptest::prelude::*;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Selectors, `multiple`, an extension, a template, a JSONPath read, value
+/// maps, transforms, a reference, a `writeOnly` attribute, sub-attributes
+/// merging into one complex attribute, soft delete read as inactive,
+/// timestamps, the version from the body.
+const FEATURES: &str = r#"
+version: 1
+backend: { base_url: "http://127.0.0.1:1" }
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    extensions: [urn:ietf:params:scim:schemas:extension:enterprise:2.0:User]
+    id: { field: id }
+    version: { field: rev }
+    meta:
+      created: { field: born, format: epoch_seconds }
+      last_modified: { field: changed }
+    lifecycle:
+      set: { state: gone }
+      deleted_reads: inactive
+    operations:
+      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
+      get: { path: "/u/{id}" }
+      create: { path: /u }
+      replace: { path: "/u/{id}" }
+    attributes:
+      - { scim: userName, field: login, required: true }
+      - { scim: active, field: status, type: boolean, values: { "true": ACTIVE, "false": DISABLED }, default: true }
+      - { scim: displayName, field: displayName }
+      - { scim: nickName, read: "$.aliases[0]" }
+      - { scim: title, field: title, transforms: [to_integer] }
+      - { scim: userType, field: kind, transforms: [uppercase] }
+      - { scim: password, field: secret, mutability: writeOnly }
+      - { scim: name.givenName, field: first }
+      - { scim: name.familyName, field: last }
+      - { scim: name.formatted, template: "{first} {last}" }
+      - { scim: 'emails[type eq "work"].value', field: 'mails[kind=work].addr' }
+      - { scim: 'emails[type eq "work"].display', field: 'mails[kind=work].label' }
+      - { scim: 'emails[type eq "home"].value', field: 'mails[kind=home].addr' }
+      - { scim: 'phoneNumbers[type eq "work"].value', field: 'phones[label=office].number', multiple: true }
+      - { scim: 'phoneNumbers[type eq "mobile"].value', field: 'phones[label=mobile].number' }
+      - { scim: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber', field: empNo }
+      - { scim: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department', field: unit }
+      - { scim: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager', field: boss, reference: { resource: /Users } }
+"#;
+
+fn env() -> crate::config::EnvMap {
+    Some(HashMap::from([
+        ("ACME_URL".to_string(), "http://127.0.0.1:1".to_string()),
+        ("ACME_PASSWORD".to_string(), "pw".to_string()),
+    ]))
+}
+
+fn compile(file: &str, text: &str) -> Vec<ResourcePlan> {
+    crate::mapping::compile::compile_text(file, text, None, &env())
+        .unwrap_or_else(|e| panic!("{file}: {e:?}"))
+}
+
+/// Every resource type of the three mappings.
+fn plans() -> &'static [ResourcePlan] {
+    static PLANS: std::sync::OnceLock<Vec<ResourcePlan>> = std::sync::OnceLock::new();
+    PLANS.get_or_init(|| {
+        let peripass = include_str!("../../../config/mappings/peripass.yaml").replace(
+            "backend:\n",
+            "backend:\n  base_url: \"http://127.0.0.1:1\"\n",
+        );
+        let mut all = compile("peripass.yaml", &peripass);
+        all.extend(compile(
+            "acme.yaml",
+            include_str!("../../../tests/fixtures/acme.yaml"),
+        ));
+        all.extend(compile("features.yaml", FEATURES));
+        all
+    })
+}
+
+/// Backend field names of all three mappings (and a few they do not read).
+const KEYS: &[&str] = &[
+    "userId",
+    "login",
+    "status",
+    "displayName",
+    "externalRef",
+    "firstName",
+    "lastName",
+    "contact",
+    "email",
+    "mobile",
+    "language",
+    "version",
+    "createdAt",
+    "updatedAt",
+    "teamId",
+    "name",
+    "memberIds",
+    "uuid",
+    "handle",
+    "disabled",
+    "fullName",
+    "source",
+    "names",
+    "first",
+    "last",
+    "addresses",
+    "kind",
+    "phones",
+    "label",
+    "number",
+    "locale",
+    "employeeNo",
+    "unit",
+    "costCentre",
+    "manager",
+    "createdEpoch",
+    "modifiedMillis",
+    "members",
+    "title",
+    "id",
+    "rev",
+    "born",
+    "changed",
+    "state",
+    "aliases",
+    "secret",
+    "mails",
+    "addr",
+    "empNo",
+    "boss",
+    "other",
+];
+
+/// Scalars with the values the mappings care about (codes, kinds, ids,
+/// timestamps, locales), empty and blank text, escapes and non-ASCII text.
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-3i64..2_000_000_000).prop_map(Value::from),
+        Just(json!(1.5)),
+        Just(json!(u64::MAX)),
+        prop::sample::select(vec![
+            "",
+            " ",
+            "ACTIVE",
+            "DISABLED",
+            "active",
+            "work",
+            "home",
+            "office",
+            "mobile",
+            "Work",
+            "gone",
+            "true",
+            "false",
+            "1",
+            "42",
+            "T-0001",
+            "en-US",
+            "nl_BE",
+            "a b",
+            "  x  y ",
+            "2024-01-02T03:04:05Z",
+            "1700000000",
+            "a/b c?d",
+            "..",
+            "Zoë",
+            "\"q\"\\\n\t\u{1}",
+            "💡",
+            "x@example.com",
+            "0e3c5a4b-1f2d-4c3b-9a8e-7f6d5c4b3a21",
+        ])
+        .prop_map(Value::from),
+        "\\PC{0,6}".prop_map(Value::from),
+    ]
+}
+
+/// JSON with the mappings' keys: objects, arrays of them, arrays of scalars.
+fn json_value() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(3, 24, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..5).prop_map(
+                |kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            ),
+        ]
+    })
+}
+
+/// A backend record: some of the keys, each with any value.
+fn record() -> impl Strategy<Value = Value> {
+    prop::collection::vec((prop::sample::select(KEYS.to_vec()), json_value()), 0..24)
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+}
+
+fn projection(attributes: Option<&str>, excluded: Option<&str>) -> Projection {
+    Projection::parse(attributes, excluded).unwrap()
+}
+
+/// Projections the tree applies itself (none, top-level attributes of the
+/// resource type's core schema excluded).
+fn tree_projections(core: &str) -> Vec<Projection> {
+    vec![
+        Projection::default(),
+        projection(None, Some("members")),
+        projection(None, Some("DISPLAYNAME,id,schemas,emails")),
+        projection(None, Some(&format!("{core}:userName,meta,active"))),
+        projection(None, Some(&format!("{core}:ID,{core}:members"))),
+    ]
+}
+
+/// The oracle's bytes.
+fn oracle(
+    res: &ResourcePlan,
+    record: &Value,
+    etag: Option<&str>,
+    members: bool,
+    p: &Projection,
+) -> Vec<u8> {
+    let scim = res.to_scim(record, etag, "https://h/scim/v2", members);
+    serde_json::to_vec(&p.apply(&res.schema, scim)).unwrap()
+}
+
+fn rendered(
+    res: &ResourcePlan,
+    record: &Value,
+    etag: Option<&str>,
+    members: bool,
+    p: &Projection,
+) -> Option<Vec<u8>> {
+    let mut out = b"prefix".to_vec();
+    res.write_scim(record, etag, "https://h/scim/v2", members, p, &mut out)
+        .then(|| out.split_off(6))
+}
+
+fn check_all(record: &Value) -> Result<(), TestCaseError> {
+    for res in plans() {
+        for etag in [None, Some("W/\"r3\"")] {
+            for members in [true, false] {
+                for p in tree_projections(&res.schema) {
+                    let want = oracle(res, record, etag, members, &p);
+                    let got = rendered(res, record, etag, members, &p);
+                    let Some(got) = got else {
+                        return Err(TestCaseError::fail(format!(
+                            "{}: projection {p:?} not applied",
+                            res.file
+                        )));
+                    };
+                    let parsed: Value = serde_json::from_slice(&got).unwrap();
+                    let want_v: Value = serde_json::from_slice(&want).unwrap();
+                    prop_assert_eq!(
+                        &parsed,
+                        &want_v,
+                        "{} {} members={} {:?}",
+                        res.file,
+                        res.name,
+                        members,
+                        p
+                    );
+                    // Not only the same value: the same bytes (key order).
+                    prop_assert_eq!(
+                        String::from_utf8_lossy(&got),
+                        String::from_utf8_lossy(&want)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn render_matches_to_scim_on_random_records(record in record()) {
+        check_all(&record)?;
+    }
+
+    /// Well-formed records of each mapping, with fields dropped, nulled or
+    /// of the wrong type: most values reach the output.
+    #[test]
+    fn render_matches_to_scim_on_shaped_records(record in shaped_record()) {
+        check_all(&record)?;
+    }
+}
+
+/// A record every mapping reads most of (all three mappings' fields, with
+/// members, work emails twice, office phones repeated, text with escapes
+/// and non-ASCII letters), soft-deleted or not, then a few fields dropped
+/// or replaced by any value.
+fn shaped_record() -> impl Strategy<Value = Value> {
+    (
+        prop::collection::vec((0usize..KEYS.len(), json_value()), 0..4),
+        prop::collection::vec(0usize..KEYS.len(), 0..4),
+        any::<bool>(),
+        0usize..4,
+        scalar(),
+        prop::sample::select(vec!["ACTIVE", "DISABLED", "disabled", "LOCKED"]),
+    )
+        .prop_map(|(noise, drop, deleted, n, email, status)| {
+            let mut record = base_record(deleted, n, email);
+            record["status"] = json!(status);
+            let obj = record.as_object_mut().unwrap();
+            for i in drop {
+                obj.remove(KEYS[i]);
+            }
+            for (i, v) in noise {
+                obj.insert(KEYS[i].to_string(), v);
+            }
+            record
+        })
+}
+
+fn base_record(deleted: bool, n: usize, email: Value) -> Value {
+    // Two halves: one `json!` this size exceeds the macro recursion limit.
+    let mut record = json!({
+        "userId": 7, "login": "Zoë@example.com", "status": "ACTIVE", "displayName": "Zoë \"Z\"",
+        "externalRef": "x\\y", "firstName": " Zoë", "lastName": "Ng ", "contact": {"email": email.clone(), "mobile": "+32"},
+        "language": "nl-BE", "version": 3, "createdAt": "2024-01-02T03:04:05Z", "updatedAt": 1700000000,
+        "teamId": "T-0001", "name": "Team \u{1}", "memberIds": (0..n).map(|i| json!(i)).collect::<Vec<_>>(),
+        "uuid": "0e3c5a4b-1f2d-4c3b-9a8e-7f6d5c4b3a21", "handle": "zoe", "disabled": deleted,
+        "fullName": "Z", "source": "s", "names": {"first": "Z", "last": "N"},
+        "addresses": [{"kind": "work", "email": email}, {"kind": "home", "email": "h@x"}, {"kind": "work", "email": "w2@x"}],
+        "phones": [{"label": "office", "number": "1"}, {"label": "mobile", "number": "2"}, {"label": "OFFICE", "number": "1"}, {"label": "office", "number": 3}],
+        "locale": "en_US", "employeeNo": 12, "unit": "R&D", "costCentre": "cc", "manager": "a/b c",
+        "createdEpoch": 1700000000, "modifiedMillis": 1700000000123u64,
+    });
+    let more = json!({
+        "members": (0..n).map(|i| json!({"uuid": format!("u{i}")})).collect::<Vec<_>>(),
+        "title": "  Boss ", "id": "a b", "rev": "r9", "born": "1700000000", "changed": "2024-01-02T03:04:05Z",
+        "state": if deleted { "gone" } else { "here" }, "aliases": ["al", "b"], "secret": "pw",
+        "mails": [{"kind": "work", "addr": "w@x", "label": "W"}, {"kind": "home", "addr": "h@x"}, {"kind": "Work", "label": "second"}],
+        "empNo": "E1", "boss": "m 1",
+    });
+    if let (Value::Object(r), Value::Object(m)) = (&mut record, more) {
+        r.extend(m);
+    }
+    record
+}
+
+#[test]
+fn projections_the_tree_cannot_apply_fall_back() {
+    let res = &plans()[0];
+    let record = json!({"userId": 1, "login": "a"});
+    for p in [
+        projection(Some("userName"), None),
+        projection(None, Some("name.givenName")),
+        projection(
+            None,
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+        ),
+        projection(
+            None,
+            Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"),
+        ),
+    ] {
+        let mut out = Vec::new();
+        assert!(
+            !res.write_scim(&record, None, "", true, &p, &mut out),
+            "{p:?}"
+        );
+        assert!(out.is_empty());
+    }
+}
+
+/// The features mapping really exercises what it claims (the random tests
+/// would pass trivially on a mapping whose output is mostly empty).
+#[test]
+fn features_mapping_renders_every_rule() {
+    let res = plans().iter().find(|r| r.file == "features.yaml").unwrap();
+    let record = json!({
+        "id": 5, "login": "a", "status": "ACTIVE", "first": "F", "last": "L",
+        "mails": [{"kind": "work", "addr": "w@x", "label": "W"}, {"kind": "home", "addr": "h@x"}],
+        "phones": [{"label": "office", "number": "1"}, {"label": "office", "number": "2"}],
+        "empNo": "E", "boss": "m 1", "state": "gone", "secret": "pw", "rev": 4, "born": 0,
+        "title": 12, "aliases": ["nick"],
+    });
+    let mut out = Vec::new();
+    assert!(res.write_scim(
+        &record,
+        None,
+        "https://h",
+        true,
+        &Projection::default(),
+        &mut out
+    ));
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "id": "5", "userName": "a", "active": false, "nickName": "nick", "title": "12",
+            "name": {"givenName": "F", "familyName": "L", "formatted": "F L"},
+            "emails": [{"type": "work", "value": "w@x", "display": "W"}, {"type": "home", "value": "h@x"}],
+            "phoneNumbers": [{"type": "work", "value": "1"}, {"type": "work", "value": "2"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "employeeNumber": "E",
+                "manager": {"$ref": "https://h/Users/m%201", "value": "m 1"}
+            },
+            "meta": {"resourceType": "User", "created": "1970-01-01T00:00:00Z",
+                     "location": "https://h/Users/5", "version": "W/\"4\""},
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+        })
+    );
+}
+
+/// Filters over every kind of attribute the mappings have.
+const FILTERS: &[&str] = &[
+    r#"userName eq "zoe""#,
+    r#"USERNAME eq "Zoë@example.com" and active eq true"#,
+    "active eq false",
+    r#"displayName co "Z" or title pr"#,
+    r#"emails[type eq "work" and value ew "@x"]"#,
+    r#"emails.value eq "h@x""#,
+    r#"phoneNumbers[type eq "work"].value eq "1""#,
+    r#"name.formatted eq "F L""#,
+    "name.givenName pr",
+    r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "E1""#,
+    r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m 1""#,
+    r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "z""#,
+    r#"meta.lastModified gt "2020-01-01T00:00:00Z""#,
+    r#"meta.resourceType eq "Group" or displayName eq "Team \u0001""#,
+    r#"id eq "7""#,
+    r#"members[value eq "u1"]"#,
+    r#"members.value eq "2""#,
+    r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+    r#"not (externalId eq "s") and nickName pr"#,
+    "password pr",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A filter evaluated on the attributes it names gives the answer it
+    /// gives on the whole resource.
+    #[test]
+    fn filters_match_the_partial_resource_as_the_whole(
+        record in prop_oneof![record(), shaped_record()],
+        members in any::<bool>(),
+    ) {
+        for res in plans() {
+            for text in FILTERS {
+                let f = crate::scim::filter::parse_filter(text).unwrap();
+                let whole = res.to_scim(&record, None, "https://h", members);
+                let part = res.to_scim_for_filter(&record, None, "https://h", members, &f);
+                prop_assert_eq!(
+                    crate::scim::filter::matches(&f, &part, res),
+                    crate::scim::filter::matches(&f, &whole, res),
+                    "{} {}: {}", res.file, res.name, text
+                );
+            }
+        }
+    }
+}
