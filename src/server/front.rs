@@ -71,11 +71,9 @@ where
     };
     let stats = Arc::new(crate::backend::CallStats::default());
     let recorder = audited::recorder(state, &route, &method);
-    // Boxed: the request's whole state machine is several KiB, and each
-    // wrapper (the task-locals, the audit scope) would otherwise move it.
     let served = crate::backend::CALL_STATS.scope(
         stats.clone(),
-        Box::pin(front_door(state, &live, req, &route, &request_id)),
+        front_door(state, &live, req, &route, &request_id),
     );
     let (outcome, result) = match &recorder {
         Some(r) => crate::audit::RECORDER.scope(r.clone(), served).await,
