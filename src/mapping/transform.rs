@@ -189,22 +189,27 @@ fn map_str(v: Value, f: impl FnOnce(&str) -> String) -> Result<Value, String> {
 }
 
 /// Converts a backend timestamp to SCIM's RFC 3339 form.
-pub fn timestamp_to_scim(v: &Value, format: crate::mapping::model::TimeFormat) -> Option<String> {
+pub fn timestamp_to_scim(
+    v: &Value,
+    format: crate::mapping::model::TimeFormat,
+) -> Option<std::borrow::Cow<'_, str>> {
     use crate::mapping::model::TimeFormat;
+    use std::borrow::Cow;
     match format {
+        // Valid RFC 3339 text is passed on as it is, borrowed.
         TimeFormat::Rfc3339 => {
             let s = v.as_str()?;
             DateTime::parse_from_rfc3339(s).ok()?;
-            Some(s.to_string())
+            Some(Cow::Borrowed(s))
         }
         TimeFormat::EpochSeconds => Transform::EpochSeconds
             .read(v.clone())
             .as_str()
-            .map(String::from),
+            .map(|s| Cow::Owned(s.to_string())),
         TimeFormat::EpochMillis => Transform::EpochMillis
             .read(v.clone())
             .as_str()
-            .map(String::from),
+            .map(|s| Cow::Owned(s.to_string())),
     }
 }
 

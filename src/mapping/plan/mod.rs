@@ -7,6 +7,7 @@ use http::{HeaderName, HeaderValue, Method};
 use jsonpath_rust::parser::model::JpQuery;
 use regex::Regex;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -483,25 +484,47 @@ impl ResourcePlan {
 
     /// The SCIM id of a backend record.
     pub fn id_of(&self, record: &Value) -> Option<String> {
-        match self.id.field.get(record)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(number_text(n)),
-            _ => None,
-        }
+        id_text(self.id.field.get(record)).map(Cow::into_owned)
     }
 
     /// The backend version of a record (body field or ETag), unquoted.
     pub fn version_of(&self, record: &Value, etag: Option<&str>) -> Option<String> {
+        self.version_text(record, etag).map(Cow::into_owned)
+    }
+
+    /// [`Self::version_of`], borrowed where it can be.
+    pub(super) fn version_text<'a>(
+        &self,
+        record: &'a Value,
+        etag: Option<&'a str>,
+    ) -> Option<Cow<'a, str>> {
         let vp = self.version.as_ref()?;
         if vp.etag {
-            return etag.map(|e| unquote_etag(e).to_string());
+            return etag.map(|e| Cow::Borrowed(unquote_etag(e)));
         }
-        match vp.field.as_ref()?.get(record)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(number_text(n)),
-            _ => None,
-        }
+        id_text(vp.field.as_ref()?.get(record))
     }
+}
+
+/// The text of an id-like backend value (an id, a version): a string as it
+/// is, a number as its text; nothing for other values.
+pub(super) fn id_text(v: Option<&Value>) -> Option<Cow<'_, str>> {
+    match v? {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(number_text(n))),
+        _ => None,
+    }
+}
+
+/// `{base}{endpoint}/{id, percent-encoded}`: a resource's URL (`meta.location`,
+/// a reference's or a member's `$ref`).
+pub(super) fn resource_url(base_url: &str, endpoint: &str, id: &str) -> String {
+    let mut s = String::with_capacity(base_url.len() + endpoint.len() + id.len() + 8);
+    s.push_str(base_url);
+    s.push_str(endpoint);
+    s.push('/');
+    push_encoded(&mut s, id);
+    s
 }
 
 /// The text of a number (an id, a version): `Number`'s `Display`, without
@@ -519,7 +542,11 @@ pub fn number_text(n: &serde_json::Number) -> String {
 
 /// `W/"3"`.
 pub fn weak_etag(v: &str) -> String {
-    format!("W/\"{v}\"")
+    let mut w = String::with_capacity(v.len() + 4);
+    w.push_str("W/\"");
+    w.push_str(v);
+    w.push('"');
+    w
 }
 
 /// `W/"3"` / `"3"` / `3` → `3`.

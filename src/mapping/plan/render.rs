@@ -12,7 +12,6 @@
 //! both paths to the same output.
 
 use super::*;
-use crate::mapping::model::TimeFormat;
 use crate::mapping::transform::timestamp_to_scim;
 use crate::scim::attr::AttrKind;
 use crate::scim::query::Projection;
@@ -263,25 +262,6 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// The SCIM id text of a backend id value (as [`ResourcePlan::id_of`]).
-fn id_text(v: Option<&Value>) -> Option<Cow<'_, str>> {
-    match v? {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(number_text(n))),
-        _ => None,
-    }
-}
-
-/// `{base}{endpoint}/{id, percent-encoded}`.
-fn url(base_url: &str, endpoint: &str, id: &str) -> String {
-    let mut s = String::with_capacity(base_url.len() + endpoint.len() + id.len() + 8);
-    s.push_str(base_url);
-    s.push_str(endpoint);
-    s.push('/');
-    push_encoded(&mut s, id);
-    s
-}
-
 impl AttrPlan {
     /// [`Self::read_value`]'s conversion of one backend value, borrowing it
     /// when no value map, transform or coercion changes it.
@@ -411,7 +391,7 @@ impl ResourcePlan {
     ) -> Node<'a> {
         let mut out = Obj::with_capacity(self.attributes.len() + 4);
         let id = id_text(self.id.field.get(record)).unwrap_or_default();
-        let location = url(base_url, &self.endpoint, &id);
+        let location = resource_url(base_url, &self.endpoint, &id);
         out.insert("id", Node::Text(id));
         for (i, a) in self.attributes.iter().enumerate() {
             if a.mutability == Mutability::WriteOnly {
@@ -438,7 +418,7 @@ impl ResourcePlan {
             };
             let Some(v) = v else { continue };
             let reference = match (&a.reference, v.as_str()) {
-                (Some(endpoint), Some(id)) => Some(url(base_url, endpoint, id)),
+                (Some(endpoint), Some(id)) => Some(resource_url(base_url, endpoint, id)),
                 _ => None,
             };
             match reference {
@@ -468,39 +448,17 @@ impl ResourcePlan {
             ("lastModified", &self.last_modified),
         ] {
             let Some((f, fmt)) = at else { continue };
-            let Some(v) = f.get(record) else { continue };
-            if *fmt == TimeFormat::Rfc3339 {
-                // What `timestamp_to_scim` checks; passed on as it is: borrowed.
-                let valid = v
-                    .as_str()
-                    .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok());
-                if valid {
-                    meta.insert(key, Node::Ref(v));
-                }
-            } else if let Some(t) = timestamp_to_scim(v, *fmt) {
-                meta.insert(key, Node::Text(t.into()));
+            if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
+                meta.insert(key, Node::Text(t));
             }
         }
         meta.insert("location", Node::Text(location.into()));
         if let Some(v) = self.version_text(record, etag) {
-            let mut w = String::with_capacity(v.len() + 4);
-            w.push_str("W/\"");
-            w.push_str(&v);
-            w.push('"');
-            meta.insert("version", Node::Text(w.into()));
+            meta.insert("version", Node::Text(weak_etag(&v).into()));
         }
         out.insert("meta", Node::Obj(meta));
         out.insert("schemas", Node::Arr(schemas));
         Node::Obj(out)
-    }
-
-    /// [`Self::version_of`], borrowed where it can be.
-    fn version_text<'a>(&self, record: &'a Value, etag: Option<&'a str>) -> Option<Cow<'a, str>> {
-        let vp = self.version.as_ref()?;
-        if vp.etag {
-            return etag.map(|e| Cow::Borrowed(unquote_etag(e)));
-        }
-        id_text(vp.field.as_ref()?.get(record))
     }
 
     /// [`Self::read_members`] as a tree.
@@ -523,7 +481,10 @@ impl ResourcePlan {
             };
             let Some(id) = id_text(v) else { continue };
             let mut m = Obj::with_capacity(3);
-            m.insert("$ref", Node::Text(url(base_url, &mp.resource, &id).into()));
+            m.insert(
+                "$ref",
+                Node::Text(resource_url(base_url, &mp.resource, &id).into()),
+            );
             m.insert("type", Node::Text(Cow::Borrowed(&mp.member_type)));
             m.insert("value", Node::Text(id));
             out.push(Node::Obj(m));

@@ -84,7 +84,7 @@ impl ResourcePlan {
                         let mut m = Map::with_capacity(2);
                         m.insert(
                             "$ref".into(),
-                            Value::String(format!("{base_url}{endpoint}/{}", encode_segment(&id))),
+                            Value::String(resource_url(base_url, endpoint, &id)),
                         );
                         m.insert("value".into(), Value::String(id));
                         whole.place(&mut out, Value::Object(m));
@@ -108,20 +108,18 @@ impl ResourcePlan {
         meta.insert("resourceType".into(), Value::String(self.name.clone()));
         if let Some((f, fmt)) = &self.created {
             if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
-                meta.insert("created".into(), Value::String(t));
+                meta.insert("created".into(), Value::String(t.into_owned()));
             }
         }
         if let Some((f, fmt)) = &self.last_modified {
             if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
-                meta.insert("lastModified".into(), Value::String(t));
+                meta.insert("lastModified".into(), Value::String(t.into_owned()));
             }
         }
-        let mut location = String::with_capacity(base_url.len() + self.endpoint.len() + 24);
-        location.push_str(base_url);
-        location.push_str(&self.endpoint);
-        location.push('/');
-        location.push_str(&encode_segment(&id));
-        meta.insert("location".into(), Value::String(location));
+        meta.insert(
+            "location".into(),
+            Value::String(resource_url(base_url, &self.endpoint, &id)),
+        );
         if let Some(v) = self.version_of(record, etag) {
             meta.insert("version".into(), Value::String(weak_etag(&v)));
         }
@@ -158,7 +156,7 @@ impl ResourcePlan {
                 let mut m = Map::with_capacity(3);
                 m.insert(
                     "$ref".into(),
-                    Value::String(format!("{base_url}{}/{}", mp.resource, encode_segment(&id))),
+                    Value::String(resource_url(base_url, &mp.resource, &id)),
                 );
                 m.insert("type".into(), Value::String(mp.member_type.clone()));
                 m.insert("value".into(), Value::String(id));
