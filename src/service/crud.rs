@@ -490,10 +490,7 @@ pub(super) fn apply_checked(
             .filter(|k| !had.contains(k))
             .collect();
         if !added.is_empty() {
-            return Err(ScimError::invalid_value(format!(
-                "attribute(s) not supported by this backend: {}",
-                added.join(", ")
-            )));
+            return Err(super::unsupported(&added));
         }
     }
     // RFC 7644 §3.5.2.2: a required attribute may not become unassigned

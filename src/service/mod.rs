@@ -227,10 +227,7 @@ impl ResourceCtx<'_> {
             return Ok(());
         }
         if self.res.strict {
-            return Err(ScimError::invalid_value(format!(
-                "attribute(s) not supported by this backend: {}",
-                unmapped.join(", ")
-            )));
+            return Err(unsupported(&unmapped));
         }
         debug!(resource = %self.res.name, attributes = ?unmapped, "ignoring unmapped attributes");
         Ok(())
@@ -248,4 +245,12 @@ impl ResourceCtx<'_> {
             }
         }
     }
+}
+
+/// `400 invalidValue` for attributes a `strict` resource type does not map.
+pub(super) fn unsupported(attributes: &[String]) -> ScimError {
+    ScimError::invalid_value(format!(
+        "attribute(s) not supported by this backend: {}",
+        attributes.join(", ")
+    ))
 }
