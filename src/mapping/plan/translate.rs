@@ -51,7 +51,6 @@ impl ResourcePlan {
         wanted: &dyn Fn(&str) -> bool,
     ) -> Value {
         let mut out = Map::new();
-        let mut schemas = vec![Value::String(self.schema.clone())];
         let id = self.id_of(record).unwrap_or_default();
         out.insert("id".into(), Value::String(id.clone()));
         for (i, a) in self.attributes.iter().enumerate() {
@@ -96,47 +95,39 @@ impl ResourcePlan {
         if wanted("active") && self.is_soft_deleted(record) {
             out.insert("active".into(), Value::Bool(false));
         }
-        if !wanted("meta") {
-            if wanted("schemas") {
-                self.push_extensions(&out, &mut schemas);
-                out.insert("schemas".into(), Value::Array(schemas));
+        if wanted("meta") {
+            let mut meta = Map::new();
+            meta.insert("resourceType".into(), Value::String(self.name.clone()));
+            if let Some((f, fmt)) = &self.created {
+                if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
+                    meta.insert("created".into(), Value::String(t.into_owned()));
+                }
             }
-            return Value::Object(out);
-        }
-        self.push_extensions(&out, &mut schemas);
-        let mut meta = Map::new();
-        meta.insert("resourceType".into(), Value::String(self.name.clone()));
-        if let Some((f, fmt)) = &self.created {
-            if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
-                meta.insert("created".into(), Value::String(t.into_owned()));
+            if let Some((f, fmt)) = &self.last_modified {
+                if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
+                    meta.insert("lastModified".into(), Value::String(t.into_owned()));
+                }
             }
-        }
-        if let Some((f, fmt)) = &self.last_modified {
-            if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
-                meta.insert("lastModified".into(), Value::String(t.into_owned()));
+            meta.insert(
+                "location".into(),
+                Value::String(resource_url(base_url, &self.endpoint, &id)),
+            );
+            if let Some(v) = self.version_of(record, etag) {
+                meta.insert("version".into(), Value::String(weak_etag(&v)));
             }
+            out.insert("meta".into(), Value::Object(meta));
         }
-        meta.insert(
-            "location".into(),
-            Value::String(resource_url(base_url, &self.endpoint, &id)),
-        );
-        if let Some(v) = self.version_of(record, etag) {
-            meta.insert("version".into(), Value::String(weak_etag(&v)));
-        }
-        out.insert("meta".into(), Value::Object(meta));
         if wanted("schemas") {
+            // The core schema, then the extensions `out` has a value for.
+            let mut schemas = vec![Value::String(self.schema.clone())];
+            for ext in &self.extensions {
+                if out.contains_key(ext) {
+                    schemas.push(Value::String(ext.clone()));
+                }
+            }
             out.insert("schemas".into(), Value::Array(schemas));
         }
         Value::Object(out)
-    }
-
-    /// The extensions `out` has an object (or value) for, after the core schema.
-    fn push_extensions(&self, out: &Map<String, Value>, schemas: &mut Vec<Value>) {
-        for ext in &self.extensions {
-            if out.contains_key(ext) {
-                schemas.push(Value::String(ext.clone()));
-            }
-        }
     }
 
     pub(super) fn read_members(
