@@ -141,24 +141,15 @@ async fn merge_patch_with_a_body_version_sends_the_version_read() {
 
 #[tokio::test]
 async fn renaming_a_version_less_group_to_a_taken_name_is_409_after_one_write() {
-    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
-    let mapping = peripass.replacen(
-        "      pattern: \"T-[0-9]{4,}\"\n    version:\n      field: version\n    conflict: { status: 409, code: VERSION_CONFLICT }\n",
-        "      pattern: \"T-[0-9]{4,}\"\n",
-        1,
-    );
-    assert_ne!(mapping, peripass, "the Group's version lines moved");
-    let backend = peripass::spawn(peripass::Options {
-        seed_teams: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let env = peripass_env(&backend);
-    let settings = format!(
-        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
-    );
-    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping)], env).await;
+    let mapping = peripass_groups_without_version();
+    let PeripassStack { backend, bridge } = PeripassStack::start_with_mapping(
+        peripass::Options {
+            seed_teams: 2,
+            ..Default::default()
+        },
+        &mapping,
+    )
+    .await;
     backend.clear_requests();
     let r = bridge
         .client

@@ -121,18 +121,15 @@ fn mapping_with_groups() -> String {
 
 #[tokio::test]
 async fn root_queries_span_every_resource_type() {
-    let backend = peripass::spawn(peripass::Options {
-        seed_users: 3,
-        seed_teams: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let env = peripass_env(&backend);
-    let settings = format!(
-        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
-    );
-    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping_with_groups())], env).await;
+    let PeripassStack { backend, bridge } = PeripassStack::start_with_mapping(
+        peripass::Options {
+            seed_users: 3,
+            seed_teams: 2,
+            ..Default::default()
+        },
+        &mapping_with_groups(),
+    )
+    .await;
     let search = |body: serde_json::Value| {
         let c = bridge.client.clone();
         async move {

@@ -64,25 +64,20 @@ async fn preferred_language_canonical_values_round_trip() {
 /// POST or PUT. Peripass teams have no field for `externalId`.
 #[tokio::test]
 async fn strict_groups_refuse_unmapped_attributes_in_every_write() {
-    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
-    let mapping = peripass.replacen(
+    let mapping = edited_peripass_mapping(
         "    description: Peripass teams\n",
         "    description: Peripass teams\n    strict: true\n",
-        1,
+        "the Group's description line",
     );
-    assert_ne!(mapping, peripass, "the Group's description line moved");
-    let backend = peripass::spawn(peripass::Options {
-        seed_users: 2,
-        seed_teams: 1,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let env = peripass_env(&backend);
-    let settings = format!(
-        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
-    );
-    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping)], env).await;
+    let PeripassStack { backend, bridge } = PeripassStack::start_with_mapping(
+        peripass::Options {
+            seed_users: 2,
+            seed_teams: 1,
+            ..Default::default()
+        },
+        &mapping,
+    )
+    .await;
     let scim = &bridge.client;
 
     let schema = scim
@@ -162,23 +157,18 @@ async fn strict_groups_refuse_unmapped_attributes_in_every_write() {
 /// type has a version: without one, a type's answers carry no `ETag`.
 #[tokio::test]
 async fn etag_is_advertised_only_when_every_type_has_a_version() {
-    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
-    let mapping = peripass.replacen(
-        "      pattern: \"T-[0-9]{4,}\"\n    version:\n      field: version\n    conflict: { status: 409, code: VERSION_CONFLICT }\n",
-        "      pattern: \"T-[0-9]{4,}\"\n",
-        1,
-    );
-    assert_ne!(mapping, peripass, "the Group's version lines moved");
-    let backend = peripass::spawn(peripass::Options {
-        seed_teams: 1,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let settings = format!(
-        "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
-    );
-    let bridge = Bridge::start(&settings, &[("m.yaml", &mapping)], peripass_env(&backend)).await;
+    let mapping = peripass_groups_without_version();
+    let PeripassStack {
+        backend: _backend,
+        bridge,
+    } = PeripassStack::start_with_mapping(
+        peripass::Options {
+            seed_teams: 1,
+            ..Default::default()
+        },
+        &mapping,
+    )
+    .await;
     let spc = bridge.client.get("/ServiceProviderConfig").await.json();
     assert_eq!(spc["etag"]["supported"], false, "{spc}");
     let g = bridge.client.get("/Groups/T-0001").await;

@@ -460,6 +460,25 @@ pub fn peripass_settings_with_backend(backend_extra: &str, extra: &str) -> Strin
     )
 }
 
+/// The shipped Peripass mapping with `from` replaced by `to` once; fails,
+/// naming `what`, when `from` is not in it (the mapping moved).
+pub fn edited_peripass_mapping(from: &str, to: &str, what: &str) -> String {
+    let peripass = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let mapping = peripass.replacen(from, to, 1);
+    assert_ne!(mapping, peripass, "{what} moved");
+    mapping
+}
+
+/// The shipped Peripass mapping with Groups stripped of their version (and
+/// of the conflict rule that goes with it).
+pub fn peripass_groups_without_version() -> String {
+    edited_peripass_mapping(
+        "      pattern: \"T-[0-9]{4,}\"\n    version:\n      field: version\n    conflict: { status: 409, code: VERSION_CONFLICT }\n",
+        "      pattern: \"T-[0-9]{4,}\"\n",
+        "the Group's version lines",
+    )
+}
+
 /// The example Peripass backend plus a bridge using the shipped mapping.
 pub struct PeripassStack {
     pub backend: peripass::Running,
@@ -509,6 +528,17 @@ impl PeripassStack {
             env,
         )
         .await;
+        PeripassStack { backend, bridge }
+    }
+
+    /// The example backend and a bridge using `mapping` (a variant of the
+    /// shipped one) instead of the shipped mapping file.
+    pub async fn start_with_mapping(opts: peripass::Options, mapping: &str) -> PeripassStack {
+        let backend = peripass::spawn(opts).await.unwrap();
+        let settings = format!(
+            "mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n[backend]\nbase_url = \"${{PERIPASS_URL}}\"\n"
+        );
+        let bridge = Bridge::start(&settings, &[("m.yaml", mapping)], peripass_env(&backend)).await;
         PeripassStack { backend, bridge }
     }
 
