@@ -283,27 +283,16 @@ mod host_tests {
 
     #[test]
     fn host_header_is_what_the_http_client_would_write() {
-        let h = |u: &str| host_header(u).map(|v| v.to_str().unwrap().to_string());
-        assert_eq!(
-            h("http://127.0.0.1:8081").as_deref(),
-            Some("127.0.0.1:8081")
-        );
-        assert_eq!(
-            h("http://legacy.internal/api").as_deref(),
-            Some("legacy.internal")
-        );
-        assert_eq!(
-            h("http://legacy.internal:80").as_deref(),
-            Some("legacy.internal")
-        );
-        assert_eq!(
-            h("https://legacy.internal:443/v1").as_deref(),
-            Some("legacy.internal")
-        );
-        assert_eq!(
-            h("https://legacy.internal:8443").as_deref(),
-            Some("legacy.internal:8443")
-        );
-        assert_eq!(h("http://[::1]:9000").as_deref(), Some("[::1]:9000"));
+        for (base_url, host) in [
+            ("http://127.0.0.1:8081", "127.0.0.1:8081"),
+            ("http://legacy.internal/api", "legacy.internal"),
+            ("http://legacy.internal:80", "legacy.internal"),
+            ("https://legacy.internal:443/v1", "legacy.internal"),
+            ("https://legacy.internal:8443", "legacy.internal:8443"),
+            ("http://[::1]:9000", "[::1]:9000"),
+        ] {
+            let got = host_header(base_url).map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(got.as_deref(), Some(host), "{base_url}");
+        }
     }
 }
