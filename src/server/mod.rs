@@ -244,8 +244,22 @@ pub async fn run_with(
         .is_empty()
         .then(|| tokio::spawn(probe::probe_backend(state.clone())));
     let tenant_tasks = tenants::spawn_tasks(&state);
-    let admin = match state.live().settings.metrics_listen {
-        Some(addr) if state.live().settings.metrics_enabled => {
+    let admin_addr = {
+        let live = state.live();
+        live.settings
+            .metrics_listen
+            .filter(|_| live.settings.metrics_enabled)
+    };
+    // Before the admin listener's line, so that whoever waits for the
+    // listeners to be logged also sees this warning.
+    let admin_conns = if admin_addr.is_some() {
+        crate::config::defaults::ADMIN_MAX_CONNECTIONS
+    } else {
+        0
+    };
+    conn::check_file_limit(limits.max_connections + admin_conns);
+    let admin = match admin_addr {
+        Some(addr) => {
             let l = TcpListener::bind(addr).await?;
             info!(addr = %l.local_addr()?, "admin listener (metrics, health, readiness)");
             Some(tokio::spawn(admin::serve_admin(
@@ -256,12 +270,6 @@ pub async fn run_with(
         }
         _ => None,
     };
-    let admin_conns = if admin.is_some() {
-        crate::config::defaults::ADMIN_MAX_CONNECTIONS
-    } else {
-        0
-    };
-    conn::check_file_limit(limits.max_connections + admin_conns);
     loop {
         tokio::select! {
             (stream, peer) = conn::accept_with_backoff("main", || listener.accept()) => {
