@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -178,15 +178,18 @@ fn http1_max_headers(configured: usize) -> Option<usize> {
     (configured >= HYPER_INLINE).then_some(2 * configured)
 }
 
-/// What one connection is doing, for its watchdog.
+/// What one connection is doing, for its watchdog. The watchdog is not told
+/// when a request starts or ends: when its timer fires it reads this and,
+/// if the connection was busy since, sleeps again until the new deadline.
+/// (Waking it at the end of each request woke the connection's own task
+/// while it ran, and tokio answers such a wake by waking a second worker
+/// thread: one futex call and a thread wake-up per request.)
 struct Activity {
     opened: Instant,
     in_flight: AtomicUsize,
     requests: AtomicU64,
     /// Milliseconds after `opened` of the last request start or end.
     last_ms: AtomicU64,
-    /// A request ended (the watchdog recomputes its deadline).
-    ended: Notify,
 }
 
 struct InFlight(Arc<Activity>);
@@ -195,7 +198,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.0.ended.notify_one();
     }
 }
 
@@ -250,7 +252,6 @@ pub(super) async fn serve<I, H, Fut>(
         in_flight: AtomicUsize::new(0),
         requests: AtomicU64::new(0),
         last_ms: AtomicU64::new(0),
-        ended: Notify::new(),
     });
     let handler = Arc::new(handler);
     let act = activity.clone();
@@ -271,10 +272,12 @@ pub(super) async fn serve<I, H, Fut>(
         return;
     }
     loop {
+        // Never later than one idle timeout from now: a request that starts
+        // and ends meanwhile moves the deadline, and the watchdog, not told,
+        // must not sleep past it (the first-request deadline may be later).
         let wake = closing.unwrap_or_else(|| {
-            activity
-                .expiry(&limits)
-                .unwrap_or_else(|| Instant::now() + limits.idle_timeout)
+            let idle = Instant::now() + limits.idle_timeout;
+            activity.expiry(&limits).map_or(idle, |t| t.min(idle))
         });
         tokio::select! {
             r = conn.as_mut() => {
@@ -296,7 +299,6 @@ pub(super) async fn serve<I, H, Fut>(
                     closing = Some(Instant::now() + CLOSE_GRACE);
                 }
             }
-            _ = activity.ended.notified() => {}
             _ = stop.wait_for(|s| *s), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
