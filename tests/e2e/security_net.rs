@@ -250,6 +250,54 @@ async fn idle_http1_and_http2_connections_are_closed() {
     bridge.shutdown().await;
 }
 
+/// The idle watchdog is not told when a request starts or ends (that woke
+/// the connection's task on every request): it wakes at the latest one idle
+/// timeout after it last looked and reads the connection's activity. So a
+/// connection used more often than the idle timeout, and a request that
+/// takes longer than it, are never cut; once idle, the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_connections_and_slow_requests_outlive_the_idle_timeout() {
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let bridge = Bridge::start(
+        &settings("idle_timeout_ms = 1000\nheader_read_timeout_ms = 120000\nfirst_request_timeout_ms = 120000"),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    )
+    .await;
+    let mut c = TcpStream::connect(bridge.addr).await.unwrap();
+    // A request every 150 ms for 3 s: three idle timeouts, one connection.
+    let busy = Instant::now();
+    while busy.elapsed() < Duration::from_secs(3) {
+        assert_eq!(keep_alive_get(&mut c, "/healthz", None).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // A request that takes 2.5 s, more than twice the idle timeout.
+    backend.set_latency_ms(2500);
+    let slow = Instant::now();
+    assert_eq!(
+        keep_alive_get(&mut c, "/scim/v2/Users/1", Some(TOKEN))
+            .await
+            .0,
+        200
+    );
+    assert!(slow.elapsed() >= Duration::from_millis(2500));
+    backend.set_latency_ms(0);
+    // The same connection still serves; then, left idle, it is closed.
+    assert_eq!(keep_alive_get(&mut c, "/healthz", None).await.0, 200);
+    let idle_since = Instant::now();
+    assert!(
+        closed_within(&mut c, Duration::from_secs(60)).await,
+        "an idle connection stayed open"
+    );
+    assert!(idle_since.elapsed() >= Duration::from_millis(900));
+    bridge.shutdown().await;
+}
+
 /// Two `Authorization` headers are ambiguous: `401`, whatever they hold and
 /// in whichever order, and the backend is never called.
 #[tokio::test]
