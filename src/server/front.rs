@@ -45,13 +45,7 @@ where
         Ok(s) => s,
         Err(answer) => return answer,
     };
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| state.request_id());
+    let request_id = request_id(state, &req);
     let method = req.method().clone();
     if let Some(p) = peer {
         req.extensions_mut().insert(super::oauth::PeerAddr(p.ip()));
@@ -140,6 +134,17 @@ where
         "request"
     );
     resp
+}
+
+/// The client's `X-Request-Id` when it is one (1–128 visible ASCII
+/// characters), else a new one.
+pub(super) fn request_id<B>(state: &AppState, req: &Request<B>) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| state.request_id())
 }
 
 /// The peer address in the log line, written straight into the line

@@ -151,8 +151,13 @@ pub(super) async fn pick<'a, B>(
         "/healthz" | "/metrics" => Ok(state),
         "/readyz" => Err(readyz(state, req).await),
         _ => {
-            tracing::info!(method = %req.method(), status = 404, "request for no tenant");
-            Err(error_response(&ScimError::not_found("not found")))
+            let request_id = super::front::request_id(state, req);
+            tracing::info!(request_id, method = %req.method(), status = 404, "request for no tenant");
+            let mut resp = error_response(&ScimError::not_found("not found"));
+            if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            Err(resp)
         }
     }
 }

@@ -4,6 +4,7 @@
 //! broken reload leaves the others serving; every request is labelled with
 //! its tenant in metrics, the log line and the audit line.
 use crate::support::*;
+use http::Method;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -221,6 +222,18 @@ async fn a_credential_of_one_tenant_is_refused_on_another() {
     assert_eq!(a.body, c.body);
     let text = String::from_utf8_lossy(&a.body).to_string();
     assert!(!text.contains("peri") && !text.contains("acme"), "{text}");
+    // Like every answer it carries a request id: a new one, or the client's.
+    assert!(a.header("x-request-id").is_some_and(|v| !v.is_empty()));
+    let d = root
+        .send(
+            Method::GET,
+            "/t/nope/scim/v2/Users",
+            None,
+            &[("x-request-id", "trace-no-tenant-1")],
+        )
+        .await;
+    d.assert_scim_error(404, None);
+    assert_eq!(d.header("x-request-id"), Some("trace-no-tenant-1"));
 }
 
 /// The same OAuth client id and secret at both tenants, each tenant with its
