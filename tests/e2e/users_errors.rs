@@ -121,6 +121,33 @@ async fn huge_body_is_413() {
     assert_eq!(s.backend.user_count(), 1);
 }
 
+/// RFC 7644 §3.5.2: a PATCH that would change `id` (readOnly) is `400
+/// mutability` and writes nothing; one that echoes the id it has applies.
+#[tokio::test]
+async fn patch_changing_the_id_is_400_mutability() {
+    let s = PeripassStack::start(seeded(1)).await;
+    let before = s.backend.user(1).unwrap();
+    s.backend.clear_requests();
+    for op in [
+        json!({"op": "Replace", "path": "id", "value": "2"}),
+        json!({"op": "Remove", "path": "id"}),
+        json!({"op": "Replace", "value": {"id": "2", "displayName": "Moved"}}),
+    ] {
+        let r = s.scim().patch("/Users/1", &patch_ops(json!([op]))).await;
+        r.assert_scim_error(400, Some("mutability"));
+    }
+    assert!(
+        s.backend.requests().iter().all(|r| r.method == "GET"),
+        "a write reached the backend: {:?}",
+        s.backend.requests()
+    );
+    assert_eq!(s.backend.user(1).unwrap(), before);
+    let ops = patch_ops(json!([{"op": "Replace", "value": {"id": "1", "displayName": "Same id"}}]));
+    let r = s.scim().patch("/Users/1", &ops).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(s.backend.user(1).unwrap()["displayName"], json!("Same id"));
+}
+
 #[tokio::test]
 async fn invalid_filters_are_400_invalid_filter() {
     let s = PeripassStack::start(seeded(1)).await;

@@ -183,6 +183,23 @@ impl Engine<'_> {
             }
             _ => None,
         };
+        if scope.is_none() && attr.name.eq_ignore_ascii_case("id") {
+            // RFC 7644 §3.5.2: an operation that would change a readOnly
+            // attribute is refused. Writing the id the resource already has
+            // (clients echo it back) changes nothing.
+            let current = root.get("id").and_then(Value::as_str);
+            return match (kind, value, sub, &path.filter) {
+                (OpKind::Add | OpKind::Replace, Some(Value::String(v)), None, None)
+                    if current == Some(v.as_str()) =>
+                {
+                    Ok(())
+                }
+                _ => Err(PatchError::new(
+                    "mutability",
+                    "\"id\" is readOnly: an operation cannot change or remove it",
+                )),
+            };
+        }
         if scope.is_none()
             && SERVER_OWNED
                 .iter()

@@ -33,16 +33,37 @@ fn remove_plain_and_missing_attributes() {
 
 #[test]
 fn server_owned_attributes_are_ignored() {
+    let id = user()["id"].clone();
     let out = patch(
         &user(),
         json!([
-            { "op": "replace", "path": "id", "value": "hijack" },
+            { "op": "replace", "path": "id", "value": id },
+            { "op": "replace", "value": { "ID": id, "displayName": "x" } },
             { "op": "remove", "path": "meta" },
             { "op": "replace", "path": "meta.resourceType", "value": "Group" },
-            { "op": "add", "value": { "schemas": ["x"], "ID": "y", "displayName": "ok" } }
+            { "op": "add", "value": { "schemas": ["x"], "displayName": "ok" } }
         ]),
     );
     assert_eq!(out, with(user(), json!({ "displayName": "ok" })));
+}
+
+/// RFC 7644 §3.5.2: `id` is readOnly, so an operation that would change or
+/// remove it is refused, with a path or inside a path-less value.
+#[test]
+fn changing_or_removing_the_id_is_refused() {
+    for ops in [
+        json!([{ "op": "replace", "path": "id", "value": "hijack" }]),
+        json!([{ "op": "add", "path": "ID", "value": "hijack" }]),
+        json!([{ "op": "remove", "path": "id" }]),
+        json!([{ "op": "replace", "path": "id", "value": null }]),
+        json!([{ "op": "replace", "path": "id", "value": 7 }]),
+        json!([{ "op": "replace", "value": { "id": "hijack", "displayName": "x" } }]),
+        json!([{ "op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:id", "value": "h" }]),
+    ] {
+        let e = patch_err(&user(), ops.clone());
+        assert_eq!(e.scim_type, "mutability", "{ops}");
+        assert!(e.detail.contains("readOnly"), "{ops}: {}", e.detail);
+    }
 }
 
 #[test]
