@@ -55,7 +55,9 @@ impl ResourceCtx<'_> {
         check_body_value_cap(body, self.settings.max_values_per_attribute)?;
         self.check_unmapped(body)?;
         let mut resolved = std::borrow::Cow::Borrowed(body);
-        if self.res.attributes.iter().any(|a| a.reference.is_some()) {
+        if self.res.members_attr.is_some()
+            || self.res.attributes.iter().any(|a| a.reference.is_some())
+        {
             self.res.resolve_references(resolved.to_mut(), None)?;
         }
         let body = resolved.as_ref();
@@ -439,8 +441,13 @@ impl ResourceCtx<'_> {
             &self.res.ops.add_member,
             &self.res.ops.remove_member,
         ) {
-            let (member_ops, other_ops) =
+            let (mut member_ops, other_ops) =
                 split_member_ops(&ops, &self.res.attributes[mi].target.name);
+            for op in &mut member_ops {
+                if let Some(v) = op.value.as_mut() {
+                    self.res.resolve_member_refs(v)?;
+                }
+            }
             if !member_ops.is_empty() {
                 return self
                     .patch_membership(id, &member_ops, &other_ops, if_match)

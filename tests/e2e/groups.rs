@@ -186,3 +186,80 @@ async fn large_group_reads_and_member_changes() {
     assert_eq!(ids.len(), 10_000);
     assert!(ids.contains(&10_001) && !ids.contains(&1));
 }
+
+/// RFC 7643 §4.2: a member may be named by its `$ref` alone. The bridge takes
+/// the id from it in a POST, a PUT and a PATCH (membership operations and
+/// path-less values alike); a `$ref` outside `/Users`, or one that names
+/// another user than the member's `value`, is `400 invalidValue` before any
+/// write.
+#[tokio::test]
+async fn members_named_by_ref_alone_are_written() {
+    let s = PeripassStack::start(opts(4)).await;
+    const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    let base = s.scim().base.clone();
+    let r = s
+        .scim()
+        .post(
+            "/Groups",
+            &json!({"schemas":[GROUP],"displayName":"By ref","members":[{"$ref": format!("{base}/Users/1")}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![1]);
+
+    // PATCH add: a relative `$ref`, and one beside the value it names.
+    let add = patch_ops(json!([{"op":"Add","path":"members","value":[
+        {"$ref":"/scim/v2/Users/2"},
+        {"value":"3","$ref":format!("{base}/Users/3")}
+    ]}]));
+    let r = s.scim().patch(&format!("/Groups/{id}"), &add).await;
+    assert!(r.status == 200 || r.status == 204, "{}", String::from_utf8_lossy(&r.body));
+    let mut got = member_ids(&s.backend.team(&id).unwrap());
+    got.sort();
+    assert_eq!(got, vec![1, 2, 3]);
+
+    // PUT with members by `$ref` only.
+    let put = json!({"schemas":[GROUP],"displayName":"By ref","members":[{"$ref": format!("{base}/Users/4")}]});
+    let r = s.scim().put(&format!("/Groups/{id}"), &put).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![4]);
+
+    // Refused, nothing written: another endpoint, and value and `$ref` at odds.
+    s.backend.clear_requests();
+    for bad in [
+        json!([{"$ref": format!("{base}/Groups/{id}")}]),
+        json!([{"value":"1","$ref": format!("{base}/Users/2")}]),
+    ] {
+        let r = s
+            .scim()
+            .patch(
+                &format!("/Groups/{id}"),
+                &patch_ops(json!([{"op":"Add","path":"members","value":bad}])),
+            )
+            .await;
+        r.assert_scim_error(400, Some("invalidValue"));
+        let r = s
+            .scim()
+            .patch(
+                &format!("/Groups/{id}"),
+                &patch_ops(json!([{"op":"Replace","value":{"members":bad}}])),
+            )
+            .await;
+        r.assert_scim_error(400, Some("invalidValue"));
+        let r = s
+            .scim()
+            .post(
+                "/Groups",
+                &json!({"schemas":[GROUP],"displayName":"Bad ref","members":bad}),
+            )
+            .await;
+        r.assert_scim_error(400, Some("invalidValue"));
+    }
+    assert!(
+        methods(&s).iter().all(|m| m.starts_with("GET")),
+        "{:?}",
+        methods(&s)
+    );
+    assert_eq!(member_ids(&s.backend.team(&id).unwrap()), vec![4]);
+}

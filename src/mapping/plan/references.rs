@@ -20,6 +20,16 @@ impl ResourcePlan {
         scim: &mut Value,
         before: Option<&Value>,
     ) -> Result<(), ScimError> {
+        if let Some(mi) = self.members_attr {
+            let name = &self.attributes[mi].target.name;
+            if let Some(obj) = scim.as_object_mut() {
+                if let Some(key) = find_key(obj, name).cloned() {
+                    if let Some(members) = obj.get_mut(&key) {
+                        self.resolve_member_refs(members)?;
+                    }
+                }
+            }
+        }
         for a in &self.attributes {
             let Some(endpoint) = &a.reference else {
                 continue;
@@ -66,6 +76,62 @@ impl ResourcePlan {
                     )));
                 }
                 _ => set_value(&whole, scim, id),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ResourcePlan {
+    /// Gives each member (an object, or an array of them) that names its
+    /// resource by `$ref` (RFC 7643 §4.2, `members.$ref`) the `value` that
+    /// `$ref` names. A `$ref` that is not the URI of a resource at the
+    /// members' endpoint, or that names another resource than the member's
+    /// `value`, is `400 invalidValue`. Members as the bridge renders them
+    /// (both, naming the same resource) pass unchanged.
+    pub fn resolve_member_refs(&self, members: &mut Value) -> Result<(), ScimError> {
+        let Some(plan) = self.members() else {
+            return Ok(());
+        };
+        let items: Vec<&mut Value> = match members {
+            Value::Array(a) => a.iter_mut().collect(),
+            m @ Value::Object(_) => vec![m],
+            _ => return Ok(()),
+        };
+        for m in items {
+            let Some(obj) = m.as_object_mut() else {
+                continue;
+            };
+            let Some(uri) = find_key(obj, "$ref")
+                .and_then(|k| obj.get(k))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let Some(id) = id_of_reference(&uri, &plan.resource) else {
+                return Err(ScimError::invalid_value(format!(
+                    "member '$ref' {} is not the URI of a resource at {}",
+                    crate::scim::json::quote(&uri, 200),
+                    plan.resource,
+                )));
+            };
+            let key = find_key(obj, "value").cloned();
+            let same = match key.as_ref().and_then(|k| obj.get(k)) {
+                None | Some(Value::Null) => {
+                    obj.insert(key.unwrap_or_else(|| "value".into()), Value::String(id));
+                    continue;
+                }
+                Some(Value::String(v)) => *v == id,
+                Some(Value::Number(n)) => n.to_string() == id,
+                Some(_) => false,
+            };
+            if !same {
+                return Err(ScimError::invalid_value(format!(
+                    "member 'value' and '$ref' {} name different resources",
+                    crate::scim::json::quote(&uri, 200),
+                )));
             }
         }
         Ok(())
