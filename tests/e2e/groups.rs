@@ -214,7 +214,11 @@ async fn members_named_by_ref_alone_are_written() {
         {"value":"3","$ref":format!("{base}/Users/3")}
     ]}]));
     let r = s.scim().patch(&format!("/Groups/{id}"), &add).await;
-    assert!(r.status == 200 || r.status == 204, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.status == 200 || r.status == 204,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let mut got = member_ids(&s.backend.team(&id).unwrap());
     got.sort();
     assert_eq!(got, vec![1, 2, 3]);

@@ -293,4 +293,84 @@ resources:
         );
         assert_eq!(out.unwrap()["value"], "1");
     }
+
+    fn group_plan() -> ResourcePlan {
+        let mapping = r#"
+version: 1
+backend: { base_url: "http://127.0.0.1:1" }
+resources:
+  Group:
+    endpoint: /Groups
+    schema: urn:ietf:params:scim:schemas:core:2.0:Group
+    id: { field: id }
+    operations:
+      list: { path: /g, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
+      get: { path: "/g/{id}" }
+      create: { path: /g }
+      replace: { path: "/g/{id}" }
+    attributes:
+      - { scim: displayName, field: name, required: true }
+      - { scim: members, field: memberIds, members: { id_type: integer, resource: /Users } }
+"#;
+        crate::mapping::compile::compile_text("t.yaml", mapping, None, &None)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_member_ref_gives_its_value() {
+        let p = group_plan();
+        let mut m = json!([
+            {"$ref": "https://h/scim/v2/Users/7"},
+            {"$ref": "/Users/8", "value": null},
+            {"value": "9", "$ref": "Users/9"},
+            {"value": 10, "$ref": "https://h/Users/10"},
+            {"value": "11"},
+            {"$ref": null, "value": "12"},
+            "13"
+        ]);
+        p.resolve_member_refs(&mut m).unwrap();
+        let values: Vec<Value> = m
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.get("value").cloned().unwrap_or(v.clone()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                json!("7"),
+                json!("8"),
+                json!("9"),
+                json!(10),
+                json!("11"),
+                json!("12"),
+                json!("13")
+            ]
+        );
+        // One object instead of an array, and inside a whole resource.
+        let mut one = json!({"$ref": "/Users/5"});
+        p.resolve_member_refs(&mut one).unwrap();
+        assert_eq!(one["value"], "5");
+        let mut g = json!({"displayName": "g", "Members": [{"$ref": "/Users/6"}]});
+        p.resolve_references(&mut g, None).unwrap();
+        assert_eq!(g["Members"][0]["value"], "6");
+    }
+
+    #[test]
+    fn a_member_ref_elsewhere_or_at_odds_with_its_value_is_invalid() {
+        let p = group_plan();
+        for bad in [
+            json!([{"$ref": "https://h/scim/v2/Groups/7"}]),
+            json!([{"$ref": "7"}]),
+            json!([{"$ref": "/Users/.."}]),
+            json!([{"value": "1", "$ref": "/Users/2"}]),
+            json!([{"value": 1, "$ref": "/Users/2"}]),
+            json!([{"value": true, "$ref": "/Users/2"}]),
+        ] {
+            let mut m = bad.clone();
+            let e = p.resolve_member_refs(&mut m).unwrap_err();
+            assert_eq!(e.scim_type.as_deref(), Some("invalidValue"), "{bad}");
+        }
+    }
 }
