@@ -370,7 +370,7 @@ resources:
         ] {
             let mut m = bad.clone();
             let e = p.resolve_member_refs(&mut m).unwrap_err();
-            assert_eq!(e.scim_type.as_deref(), Some("invalidValue"), "{bad}");
+            assert_eq!(e.scim_type, Some("invalidValue"), "{bad}");
         }
     }
 }
