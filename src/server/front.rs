@@ -45,7 +45,7 @@ where
         Ok(s) => s,
         Err(answer) => return answer,
     };
-    let request_id = request_id(state, &req);
+    let request_id = state.request_id_of(&req);
     let method = req.method().clone();
     if let Some(p) = peer {
         req.extensions_mut().insert(super::oauth::PeerAddr(p.ip()));
@@ -134,17 +134,6 @@ where
         "request"
     );
     resp
-}
-
-/// The client's `X-Request-Id` when it is one (1–128 visible ASCII
-/// characters), else a new one.
-pub(super) fn request_id<B>(state: &AppState, req: &Request<B>) -> String {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| state.request_id())
 }
 
 /// The peer address in the log line, written straight into the line

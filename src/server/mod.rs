@@ -187,6 +187,17 @@ impl AppState {
         self.live.load_full()
     }
 
+    /// The client's `X-Request-Id` when it is one (1–128 visible ASCII
+    /// characters), else a new one ([`Self::request_id`]).
+    fn request_id_of<B>(&self, req: &http::Request<B>) -> String {
+        req.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_string)
+            .unwrap_or_else(|| self.request_id())
+    }
+
     /// `sb-<process id in hex>-<counter>`: unique across replicas (by
     /// process id, taken once: `getpid` is a system call) and requests.
     fn request_id(&self) -> String {

@@ -151,7 +151,7 @@ pub(super) async fn pick<'a, B>(
         "/healthz" | "/metrics" => Ok(state),
         "/readyz" => Err(readyz(state, req).await),
         _ => {
-            let request_id = super::front::request_id(state, req);
+            let request_id = state.request_id_of(req);
             tracing::info!(request_id, method = %req.method(), status = 404, "request for no tenant");
             let mut resp = error_response(&ScimError::not_found("not found"));
             if let Ok(v) = http::HeaderValue::from_str(&request_id) {

@@ -212,6 +212,10 @@ resources:
         field: boss
         reference: { resource: /Users }
 "#;
+        compiled(mapping)
+    }
+
+    fn compiled(mapping: &str) -> ResourcePlan {
         crate::mapping::compile::compile_text("t.yaml", mapping, None, &None)
             .unwrap()
             .remove(0)
@@ -312,9 +316,7 @@ resources:
       - { scim: displayName, field: name, required: true }
       - { scim: members, field: memberIds, members: { id_type: integer, resource: /Users } }
 "#;
-        crate::mapping::compile::compile_text("t.yaml", mapping, None, &None)
-            .unwrap()
-            .remove(0)
+        compiled(mapping)
     }
 
     #[test]
