@@ -255,11 +255,7 @@ impl MembersPlan {
             Some(k) => el.get(k)?,
             None => el,
         };
-        match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(super::number_text(n)),
-            _ => None,
-        }
+        super::id_text(Some(v)).map(std::borrow::Cow::into_owned)
     }
 
     /// SCIM member id → backend array element; `None` when the id cannot be
