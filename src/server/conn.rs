@@ -188,7 +188,8 @@ struct Activity {
     opened: Instant,
     in_flight: AtomicUsize,
     requests: AtomicU64,
-    /// Milliseconds after `opened` of the last request start or end.
+    /// Milliseconds after `opened` of the last request end (stored before
+    /// `in_flight` goes down, so an idle connection with requests has one).
     last_ms: AtomicU64,
 }
 
@@ -202,6 +203,7 @@ impl Drop for InFlight {
 }
 
 impl Activity {
+    /// A request ended now.
     fn touch(&self) {
         self.last_ms
             .store(self.opened.elapsed().as_millis() as u64, Ordering::SeqCst);
@@ -210,7 +212,6 @@ impl Activity {
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.requests.fetch_add(1, Ordering::SeqCst);
-        self.touch();
         InFlight(self.clone())
     }
 
