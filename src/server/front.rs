@@ -6,7 +6,7 @@ use super::router::{Outcome, Route, Router};
 use super::{audited, auth, error_response, routes, AppState, Live, Resp};
 use crate::scim::error::ScimError;
 use bytes::Bytes;
-use http::{HeaderValue, Request, StatusCode};
+use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,9 +116,7 @@ where
             );
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
+    AppState::tag_request_id(&mut resp, &request_id);
     let (backend_calls, backend_ms) = stats.snapshot();
     info!(
         request_id,

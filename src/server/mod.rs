@@ -198,6 +198,14 @@ impl AppState {
             .unwrap_or_else(|| self.request_id())
     }
 
+    /// `resp` with the `X-Request-Id` header `id` ([`Self::request_id_of`]
+    /// allows only header-safe text, so it always fits).
+    fn tag_request_id(resp: &mut Resp, id: &str) {
+        if let Ok(v) = HeaderValue::from_str(id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+    }
+
     /// `sb-<process id in hex>-<counter>`: unique across replicas (by
     /// process id, taken once: `getpid` is a system call) and requests.
     fn request_id(&self) -> String {

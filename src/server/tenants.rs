@@ -154,9 +154,7 @@ pub(super) async fn pick<'a, B>(
             let request_id = state.request_id_of(req);
             tracing::info!(request_id, method = %req.method(), status = 404, "request for no tenant");
             let mut resp = error_response(&ScimError::not_found("not found"));
-            if let Ok(v) = http::HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
+            AppState::tag_request_id(&mut resp, &request_id);
             Err(resp)
         }
     }
