@@ -19,6 +19,14 @@ mod render_tests;
 mod schema_info;
 #[cfg(test)]
 mod tests;
+
+/// The first resource type of a mapping text (the plan's unit tests).
+#[cfg(test)]
+fn compile_first(text: &str) -> ResourcePlan {
+    crate::mapping::compile::compile_text("t.yaml", text, None, &None)
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .remove(0)
+}
 mod translate;
 
 /// Case-insensitive key lookup (SCIM attribute names are case-insensitive).

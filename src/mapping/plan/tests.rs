@@ -21,9 +21,7 @@ resources:
 "#;
 
 fn user_plan() -> ResourcePlan {
-    crate::mapping::compile::compile_text("t.yaml", MAPPING, None, &None)
-        .unwrap()
-        .remove(0)
+    compile_first(MAPPING)
 }
 
 #[test]
@@ -175,9 +173,7 @@ fn phones_plan() -> ResourcePlan {
         "      - { scim: displayName, field: displayName }",
         "      - { scim: displayName, field: displayName }\n      - { scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[label=office].number', multiple: true }\n      - { scim: 'phoneNumbers[type eq \"mobile\"].value', field: 'phones[label=mobile].number' }",
     );
-    crate::mapping::compile::compile_text("t.yaml", &m, None, &None)
-        .unwrap()
-        .remove(0)
+    compile_first(&m)
 }
 
 mod multiple_props {
