@@ -178,6 +178,15 @@ struct Collapsed {
 
 impl Collapsed {
     fn push_str(&mut self, s: &str) {
+        // One word (the common case: a field's value): no scan for spaces.
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()) {
+            if self.gap && !self.text.is_empty() {
+                self.text.push(' ');
+            }
+            self.gap = false;
+            self.text.push_str(s);
+            return;
+        }
         let mut rest = s;
         while !rest.is_empty() {
             let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
