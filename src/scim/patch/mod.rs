@@ -28,10 +28,11 @@ pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// The RFC sets no bound; one keeps a single request from monopolising the server.
 const MAX_OPERATIONS: usize = 1000;
 
-/// Server-owned core attributes (RFC 7643 §3.1). Clients echo them back, so
-/// operations on `meta` and `schemas` are skipped instead of failing the
-/// whole request; one that would change `id` is refused (`mutability`).
-const SERVER_OWNED: [&str; 3] = ["id", "meta", "schemas"];
+/// Server-owned core attributes (RFC 7643 §3.1) besides `id`. Clients echo
+/// them back, so operations on them are skipped instead of failing the whole
+/// request. (`id` is checked before these: an operation that would change it
+/// is refused, `mutability`.)
+const SERVER_OWNED: [&str; 2] = ["meta", "schemas"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
