@@ -127,9 +127,7 @@ impl ResourcePlan {
                     obj.insert(key.unwrap_or_else(|| "value".into()), Value::String(id));
                     continue;
                 }
-                Some(Value::String(v)) => *v == id,
-                Some(Value::Number(n)) => n.to_string() == id,
-                Some(_) => false,
+                v => id_text(v).as_deref() == Some(id.as_str()),
             };
             if !same {
                 return Err(ScimError::invalid_value(format!(
