@@ -78,6 +78,16 @@ fn settings(server: &str) -> String {
     peripass_settings(&format!("[server]\n{server}\n"))
 }
 
+/// A bridge in front of `backend` with `server` as its `[server]` settings.
+async fn bridge_with(backend: &peripass::Running, server: &str) -> Bridge {
+    Bridge::start(
+        &settings(server),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    )
+    .await
+}
+
 /// The attack of issue 9: 2,000 connections that send nothing and 500 that
 /// send only the HTTP/2 preface. Meanwhile `/healthz` on a new connection
 /// is served while they are open, and every one of them is closed by the first-request
@@ -94,10 +104,9 @@ async fn a_flood_of_silent_connections_is_closed_by_the_first_request_deadline()
         "this test needs {needed} open files, the limit is {limit}: raise it (ulimit -n; .ci/run does)"
     );
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
-    let bridge = Bridge::start(
-        &settings("max_connections = 3000\nfirst_request_timeout_ms = 8000"),
-        &[],
-        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    let bridge = bridge_with(
+        &backend,
+        "max_connections = 3000\nfirst_request_timeout_ms = 8000",
     )
     .await;
     let addr = bridge.addr;
@@ -153,10 +162,9 @@ async fn a_flood_of_silent_connections_is_closed_by_the_first_request_deadline()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_connection_cap_new_connections_are_closed_at_once() {
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
-    let bridge = Bridge::start(
-        &settings("max_connections = 8\nfirst_request_timeout_ms = 120000"),
-        &[],
-        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    let bridge = bridge_with(
+        &backend,
+        "max_connections = 8\nfirst_request_timeout_ms = 120000",
     )
     .await;
     let addr = bridge.addr;
@@ -211,10 +219,9 @@ async fn idle_http1_and_http2_connections_are_closed() {
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
     // hyper's own header read timeout would close an idle HTTP/1 connection
     // too: set far away so only the idle timeout can.
-    let bridge = Bridge::start(
-        &settings("idle_timeout_ms = 500\nheader_read_timeout_ms = 120000\nfirst_request_timeout_ms = 120000"),
-        &[],
-        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
+    let bridge = bridge_with(
+        &backend,
+        "idle_timeout_ms = 500\nheader_read_timeout_ms = 120000\nfirst_request_timeout_ms = 120000",
     )
     .await;
     let addr = bridge.addr;
@@ -263,12 +270,7 @@ async fn busy_connections_and_slow_requests_outlive_the_idle_timeout() {
     })
     .await
     .unwrap();
-    let bridge = Bridge::start(
-        &settings("idle_timeout_ms = 1000\nheader_read_timeout_ms = 120000\nfirst_request_timeout_ms = 120000"),
-        &[],
-        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
-    )
-    .await;
+    let bridge = bridge_with(&backend, "idle_timeout_ms = 1000\nheader_read_timeout_ms = 120000\nfirst_request_timeout_ms = 120000").await;
     let mut c = TcpStream::connect(bridge.addr).await.unwrap();
     // A request every 150 ms for 3 s: three idle timeouts, one connection.
     let busy = Instant::now();
@@ -434,12 +436,7 @@ async fn the_admin_listener_serves_metrics_and_details_without_a_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_peer_that_ignores_pings_is_disconnected() {
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
-    let bridge = Bridge::start(
-        &settings("http2_keepalive_interval_ms = 300\nidle_timeout_ms = 600000\nfirst_request_timeout_ms = 600000"),
-        &[],
-        std::collections::HashMap::from([("PERIPASS_URL".into(), backend.base_url())]),
-    )
-    .await;
+    let bridge = bridge_with(&backend, "http2_keepalive_interval_ms = 300\nidle_timeout_ms = 600000\nfirst_request_timeout_ms = 600000").await;
     let mut s = TcpStream::connect(bridge.addr).await.unwrap();
     // Preface, an empty SETTINGS frame, then `GET /healthz` on stream 1
     // (HPACK: :method GET, :scheme http, :path literal), END_STREAM|END_HEADERS.
