@@ -35,7 +35,8 @@ pub fn load(
     settings_file: &std::path::Path,
     env: config::EnvMap,
 ) -> Result<(config::Settings, mapping::Plan), LoadError> {
-    let settings = config::Settings::load(settings_file, env.clone())?;
+    let mut settings = config::Settings::load(settings_file, env.clone())?;
+    stamp_mappings(&mut settings);
     let plan = mapping::load_plan(&settings, &env).map_err(LoadError::Mapping)?;
     Ok((settings, plan))
 }
@@ -196,6 +197,14 @@ pub fn load_tenant(
             o.token_path = format!("{p}{}", o.token_path);
         }
     }
+    stamp_mappings(&mut s);
     let plan = mapping::load_plan(&s, &env).map_err(LoadError::Mapping)?;
     Ok((s, plan))
+}
+
+/// Stamps the mapping files [`mapping::load_plan`] is about to read.
+fn stamp_mappings(s: &mut config::Settings) {
+    for m in &s.mappings {
+        s.read_stamps.before_reading(m);
+    }
 }

@@ -16,6 +16,7 @@ pub mod defaults;
 mod files;
 mod parse;
 mod raw;
+pub mod stamp;
 pub mod tenants;
 #[cfg(test)]
 mod tests;
@@ -187,6 +188,10 @@ pub struct Settings {
     pub tenants: Vec<tenants::TenantRef>,
     /// A tenant's settings: its name (set by the load step, never read from a file).
     pub tenant: Option<String>,
+    /// The files the load step read (this settings file, the signing key
+    /// file, the mappings), each stamped just before it was read: what the
+    /// reload watcher compares the files with.
+    pub read_stamps: stamp::ReadStamps,
 }
 
 // --- [auth.oauth] and [audit] ---
@@ -421,6 +426,8 @@ impl Settings {
 
     fn load_file(path: &Path, env: EnvMap, overrides: bool) -> Result<Settings, ConfigError> {
         let file = path.display().to_string();
+        let mut read_stamps = stamp::ReadStamps::default();
+        read_stamps.before_reading(path);
         if !path.is_file() {
             return Err(ConfigError::Io {
                 file,
@@ -456,7 +463,15 @@ impl Settings {
                     )),
                 })?;
         let mut check = check::Check::new(path, &env);
-        let settings = Settings::from_raw(&mut check, path, raw);
+        let mut settings = Settings::from_raw(&mut check, path, raw);
+        if let Some(f) = settings
+            .oauth
+            .as_ref()
+            .and_then(|o| o.signing_key_file.as_ref())
+        {
+            read_stamps.before_reading(f);
+        }
+        settings.read_stamps = read_stamps;
         files::check(&mut check, &settings);
         check.finish(settings)
     }

@@ -291,6 +291,7 @@ impl Settings {
         Settings {
             tenants,
             tenant: None,
+            read_stamps: Default::default(),
             oauth,
             audit,
             connections,

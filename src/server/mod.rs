@@ -18,9 +18,10 @@ mod routes;
 pub mod tenants;
 pub mod tls;
 
+use crate::config::stamp::Stamp;
 pub use front::handle_request;
 pub use probe::ProbeStatus;
-use reload::{stamps, watched_files, Stamp};
+use reload::loaded_stamps;
 pub use reload::{ReloadStatus, WATCH_INTERVAL};
 
 use crate::backend::BackendClient;
@@ -61,13 +62,13 @@ pub struct Live {
 
 impl Live {
     pub fn new(settings: Settings, plan: Plan) -> Live {
-        let stamps = stamps(&watched_files(&settings));
+        let stamps = loaded_stamps(&settings);
         Self::with_stamps(settings, plan, stamps, None)
     }
 
     /// With a given backend client (`explain` uses a recording one).
     pub fn with_client(settings: Settings, plan: Plan, client: BackendClient) -> Live {
-        let stamps = stamps(&watched_files(&settings));
+        let stamps = loaded_stamps(&settings);
         Live {
             jwt: settings.jwt.as_ref().map(jwt::Verifier::new),
             oauth: settings.oauth.as_ref().and_then(oauth::Issuer::new),
@@ -137,7 +138,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(settings: Settings, plan: Plan) -> AppState {
         let metrics = Arc::new(Metrics::new());
-        let stamps = stamps(&watched_files(&settings));
+        let stamps = loaded_stamps(&settings);
         let mut s = Self::from_live(Live::with_stamps(
             settings,
             plan,

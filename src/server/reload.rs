@@ -3,6 +3,7 @@
 //! ([`crate::load`]) before it is swapped in.
 
 use super::{AppState, Live};
+use crate::config::stamp::{stamp, Stamp};
 use crate::config::Settings;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,19 +11,6 @@ use tracing::{info, warn};
 
 /// How often the settings and mapping files are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
-
-pub(super) type Stamp = Option<(std::time::SystemTime, u64, u64)>;
-
-/// A file's identity and content stamp: an in-place write changes the mtime
-/// or size, an editor's rename-over changes the inode.
-fn stamp(path: &std::path::Path) -> Stamp {
-    let m = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(&m);
-    #[cfg(not(unix))]
-    let ino = 0;
-    Some((m.modified().ok()?, m.len(), ino))
-}
 
 pub(super) fn watched_files(settings: &Settings) -> Vec<std::path::PathBuf> {
     let mut f = vec![settings.file.clone()];
@@ -36,8 +24,20 @@ pub(super) fn watched_files(settings: &Settings) -> Vec<std::path::PathBuf> {
     f
 }
 
+/// The watched files' stamps now.
 pub(super) fn stamps(paths: &[std::path::PathBuf]) -> Vec<Stamp> {
     paths.iter().map(|p| stamp(p)).collect()
+}
+
+/// The watched files' stamps as they were before the load step read them
+/// (see [`crate::config::stamp`]): a write that landed during the load
+/// differs from them, so the watcher reloads it. A file the load did not
+/// stamp (settings built by hand) is stamped now.
+pub(super) fn loaded_stamps(settings: &Settings) -> Vec<Stamp> {
+    watched_files(settings)
+        .iter()
+        .map(|p| settings.read_stamps.get(p).unwrap_or_else(|| stamp(p)))
+        .collect()
 }
 
 /// The outcome of the last reload attempt (shown by `/readyz`).
@@ -59,7 +59,7 @@ impl AppState {
     pub fn reload(&self) -> Result<(), String> {
         let started = std::time::Instant::now();
         let current = self.live();
-        // Stamped before reading, so a write during the load triggers another reload.
+        // What a failed load read: not retried until one of them changes.
         let before = stamps(&watched_files(&current.settings));
         let result = match &self.tenant {
             Some(t) => crate::load::load_tenant(&t.tenant, &t.main, self.env.clone())
@@ -83,12 +83,7 @@ impl AppState {
                     self.metrics.restart_pending.set(pending.len() as i64);
                 }
                 status.restart_pending = pending;
-                let now = stamps(&watched_files(&settings));
-                let stamps = if now.len() == before.len() {
-                    before
-                } else {
-                    now
-                };
+                let stamps = loaded_stamps(&settings);
                 self.live.store(Arc::new(Live::with_stamps(
                     settings,
                     plan,

@@ -192,3 +192,47 @@ async fn invalid_change_keeps_old_plan_and_is_reported() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A mapping edit that lands after the load step read the files but before
+/// the bridge serves is picked up by the first polls: the files are stamped
+/// before they are read, so the edit differs from what was loaded (stamped
+/// after the load, it would look already loaded and be missed for good).
+#[tokio::test]
+async fn an_edit_made_while_the_bridge_starts_is_picked_up() {
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    let edited = mapping.replace(
+        "template: \"{firstName} {lastName}\"",
+        "template: \"{lastName}, {firstName}\"",
+    );
+    assert_ne!(edited, mapping);
+    let bridge = Bridge::start_with(
+        &settings(),
+        &[("peripass.yaml", &mapping)],
+        peripass_env(&backend),
+        // In place, as a config-management agent writing during the start.
+        |dir| std::fs::write(dir.join("peripass.yaml"), &edited).unwrap(),
+    )
+    .await;
+    let started = Instant::now();
+    loop {
+        let now = formatted(&bridge).await;
+        if now == "Last1, First1" {
+            break;
+        }
+        assert_eq!(
+            now, "First1 Last1",
+            "serves what it loaded until the reload"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "an edit made during the start was never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -242,6 +242,18 @@ impl Bridge {
         files: &[(&str, &str)],
         env: HashMap<String, String>,
     ) -> Bridge {
+        Self::start_with(settings, files, env, |_| {}).await
+    }
+
+    /// [`Bridge::start`], calling `meanwhile` with the folder between
+    /// loading the files and serving (an edit that lands while the bridge
+    /// starts).
+    pub async fn start_with(
+        settings: &str,
+        files: &[(&str, &str)],
+        env: HashMap<String, String>,
+        meanwhile: impl FnOnce(&Path),
+    ) -> Bridge {
         init_log_capture();
         register_secret(TOKEN);
         register_env_secrets(env.iter().map(|(n, v)| (n.as_str(), v.as_str())));
@@ -262,6 +274,7 @@ impl Bridge {
         std::fs::write(&path, settings).unwrap();
         let (settings, plan, tenants) = scim_bridge::load::load_all(&path, Some(env.clone()))
             .unwrap_or_else(|e| panic!("bridge config: {e}"));
+        meanwhile(&dir.0);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tls_server = settings.tls.as_ref().map(|t| {
