@@ -66,7 +66,7 @@ impl AppState {
         let main = self.live().settings.clone();
         let peers = Arc::new(OnceLock::new());
         for t in loaded {
-            let stamps = reload::stamps(&reload::watched_files(&t.settings));
+            let stamps = reload::loaded_stamps(&t.settings);
             let live = Live::with_stamps(t.settings, t.plan, stamps, Some(self.metrics.clone()));
             let mut s = AppState::from_live(live);
             s.metrics = self.metrics.clone();

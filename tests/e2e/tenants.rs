@@ -47,6 +47,18 @@ impl Tenants {
         peri_extra: &str,
         acme_extra: &str,
     ) -> Tenants {
+        Self::start_editing(probe_ms, main_extra, peri_extra, acme_extra, |_| {}).await
+    }
+
+    /// [`Self::start_with`], with `meanwhile` called on the folder between
+    /// the load and serving ([`Bridge::start_with`]).
+    async fn start_editing(
+        probe_ms: u64,
+        main_extra: &str,
+        peri_extra: &str,
+        acme_extra: &str,
+        meanwhile: impl FnOnce(&std::path::Path),
+    ) -> Tenants {
         for t in [PERI_TOKEN, ACME_TOKEN, OPS_TOKEN] {
             register_secret(t);
         }
@@ -77,7 +89,7 @@ impl Tenants {
         );
         let peri_mapping =
             std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
-        let bridge = Bridge::start(
+        let bridge = Bridge::start_with(
             &main,
             &[
                 (
@@ -92,6 +104,7 @@ impl Tenants {
                 ("acme.yaml", ACME_MAPPING),
             ],
             env,
+            meanwhile,
         )
         .await;
         Tenants { peri, acme, bridge }
@@ -346,6 +359,33 @@ async fn one_tenants_backend_down_leaves_the_other_serving() {
     let ops = root.with_token(OPS_TOKEN).get("/readyz").await.json();
     assert_eq!(ops["tenants"]["peri"]["status"], "not ready", "{ops}");
     assert_eq!(ops["tenants"]["acme"]["status"], "ready", "{ops}");
+}
+
+/// A tenant's mapping edited after the load read it but before the bridge
+/// serves is reloaded (for that tenant only): its files are stamped before
+/// they are read, as the main file's are.
+#[tokio::test]
+async fn a_tenant_edit_made_while_the_bridge_starts_is_picked_up() {
+    let t = Tenants::start_editing(0, "", "", "", |dir| {
+        let path = dir.join("peripass.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let changed = text.replace(
+            "template: \"{firstName} {lastName}\"",
+            "template: \"{lastName}, {firstName}\"",
+        );
+        assert_ne!(text, changed);
+        std::fs::write(&path, changed).unwrap();
+    })
+    .await;
+    eventually("the edit made during the start applied", || async {
+        t.peri().get("/Users/1").await.json()["name"]["formatted"] == "Last1, First1"
+    })
+    .await;
+    let root = t.root();
+    let p = root.with_token(PERI_TOKEN).get("/readyz").await.json();
+    assert_eq!(p["reloads"], 1, "{p}");
+    let a = root.with_token(ACME_TOKEN).get("/readyz").await.json();
+    assert_eq!(a["reloads"], 0, "Acme's files did not change: {a}");
 }
 
 #[tokio::test]
