@@ -101,13 +101,14 @@ const ATTRS: &[Row] = &[
     (false, "ims", None, AttrKind::Complex, true, false),
     (false, "ims", Some("value"), AttrKind::String, false, true),
     (false, "members", None, AttrKind::Complex, true, false),
+    // Ids are opaque: case-exact, as the bridge's own Group schema says.
     (
         false,
         "members",
         Some("value"),
         AttrKind::String,
         false,
-        false,
+        true,
     ),
     (
         false,

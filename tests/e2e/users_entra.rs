@@ -359,6 +359,56 @@ async fn patch_add_mobile_on_a_user_without_contact() {
     assert_eq!(l["version"], 2);
 }
 
+/// Entra's `Remove` of a filtered sub-value carries the value it removes:
+/// the old number goes, a number put there by an earlier operation of the
+/// same PATCH stays, and a stale value removes nothing (no write at all).
+#[tokio::test]
+async fn patch_remove_with_a_value_removes_only_that_value() {
+    let s = PeripassStack::start(seeded(0)).await;
+    let id = s
+        .legacy()
+        .create_user(json!({"login": "m@x.com", "contact": {"email": "m@x.com", "mobile": "+44"}}))
+        .await;
+    let u = patch(
+        &s,
+        &id,
+        json!([
+            {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+55"},
+            {"op": "Remove", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+44"}
+        ]),
+    )
+    .await;
+    assert_eq!(
+        u["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+55"}])
+    );
+    let l = s.legacy().user(&id).await;
+    assert_eq!(l["contact"]["mobile"], "+55");
+    let version = l["version"].clone();
+    s.backend.clear_requests();
+    let u = patch(
+        &s,
+        &id,
+        json!([{"op": "Remove", "path": "emails[type eq \"work\"].value", "value": "stale@x.com"}]),
+    )
+    .await;
+    assert_eq!(u["emails"], json!([{"type": "work", "value": "m@x.com"}]));
+    assert!(
+        s.backend.requests().iter().all(|r| r.method == "GET"),
+        "nothing to write: {:?}",
+        s.backend.requests()
+    );
+    assert_eq!(s.legacy().user(&id).await["version"], version);
+    // The address in another case is the same address (`emails.value` is not case-exact).
+    patch(
+        &s,
+        &id,
+        json!([{"op": "Remove", "path": "emails[type eq \"work\"].value", "value": "M@X.com"}]),
+    )
+    .await;
+    assert_eq!(s.legacy().user(&id).await["contact"]["email"], Value::Null);
+}
+
 #[tokio::test]
 async fn patch_enterprise_attributes_are_accepted_and_ignored() {
     let s = PeripassStack::start(seeded(0)).await;

@@ -1,7 +1,7 @@
 //! Evaluation of a parsed [`Filter`] against a resource in SCIM JSON shape.
 
 use super::{CompareOp, Filter};
-use crate::scim::attr::{AttrKind, AttrPath, SchemaInfo};
+use crate::scim::attr::{AttrKind, AttrMeta, AttrPath, SchemaInfo};
 use crate::scim::json::get_ci;
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
@@ -151,6 +151,17 @@ pub(super) fn attr_meta(
         kind: Some(m.kind),
         case_exact: m.case_exact,
     })
+}
+
+/// Whether `value` equals `literal` as an `eq` filter compares them on an
+/// attribute described by `meta` (its case rule, numbers by value, boolean
+/// strings); `None`: an unknown attribute (untyped, case-insensitive).
+pub fn eq_value(value: &Value, literal: &Value, meta: Option<AttrMeta<'_>>) -> bool {
+    let meta = meta.map_or_else(Meta::default, |m| Meta {
+        kind: Some(m.kind),
+        case_exact: m.case_exact,
+    });
+    values_equal(value, literal, meta)
 }
 
 pub(super) fn compare(

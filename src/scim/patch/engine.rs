@@ -3,8 +3,8 @@
 use super::values::*;
 use super::{invalid_value, Object, OpKind, PatchError, PatchOp, SERVER_OWNED};
 use crate::scim::attr::{AttrKind, AttrMeta, AttrPath, SchemaInfo};
-use crate::scim::filter::{eq_assignments, matches, parse_patch_path, Filter, PatchPath};
-use crate::scim::json::find_key;
+use crate::scim::filter::{eq_assignments, eq_value, matches, parse_patch_path, Filter, PatchPath};
+use crate::scim::json::{find_key, get_in};
 use serde_json::Value;
 
 pub(super) type Res = Result<(), PatchError>;
@@ -284,12 +284,25 @@ impl Engine<'_> {
         match (kind, value) {
             // Entra's `remove members` + value list: only the listed members go, never all.
             (OpKind::Remove, Some(listed)) if multi => {
-                let listed = Listed::new(as_slice(listed));
+                let fold = !self
+                    .schema
+                    .attribute(t.scope, t.name, Some("value"))
+                    .is_some_and(|m| m.case_exact);
+                let listed = Listed::new(as_slice(listed), fold);
                 let mut elems = take_elements(map.remove(&t.key));
                 elems.retain(|e| !listed.names(e));
                 put_elements(map, &t.key, elems, true);
             }
-            (OpKind::Remove, _) | (_, None) => {
+            // A single value goes only when the remove's value names it.
+            (OpKind::Remove, Some(given)) => {
+                if map
+                    .get(&t.key)
+                    .is_some_and(|cur| self.names(t, None, cur, given))
+                {
+                    map.remove(&t.key);
+                }
+            }
+            (OpKind::Remove, None) | (_, None) => {
                 map.remove(&t.key);
             }
             (kind, Some(value)) if multi => {
@@ -342,7 +355,12 @@ impl Engine<'_> {
         let (sub_name, sub_meta) = self.sub_attr(t, sub);
         let Some(value) = value.filter(|_| kind != OpKind::Remove) else {
             if let Some(Value::Object(cur)) = map.get_mut(&t.key) {
-                remove_ci(cur, sub);
+                let named = value.is_none_or(|given| {
+                    get_in(cur, sub).is_some_and(|v| names_simple(v, given, sub_meta))
+                });
+                if named {
+                    remove_ci(cur, sub);
+                }
                 if cur.is_empty() {
                     map.remove(&t.key); // an empty complex value is unassigned
                 }
@@ -403,6 +421,7 @@ impl Engine<'_> {
             elems.retain_mut(|e| {
                 i += 1; // `hits` is ascending
                 hits.binary_search(&(i - 1)).is_err()
+                    || value.is_some_and(|given| !self.names(t, sub, e, given))
                     || sub.is_some_and(|(name, _)| drop_sub(e, name))
             });
             put_elements(map, &t.key, elems, multi);
@@ -448,6 +467,49 @@ impl Engine<'_> {
         settle_primary(&mut elems, &touched);
         put_elements(map, &t.key, elems, multi);
         Ok(())
+    }
+
+    /// Whether a `remove`'s value `given` names `cur`, the value it targets.
+    ///
+    /// RFC 7644 §3.5.2.2 gives a remove no value; Entra sends the value it
+    /// means to remove (`remove emails[type eq "work"].value` with the old
+    /// address), so a target goes only when it holds that value, compared as
+    /// an `eq` filter compares (the attribute's case rule): never what an
+    /// earlier operation of the same request, or another client, put there.
+    /// A list names `cur` when one of its values does. With `sub`, `cur` is an
+    /// element and its `sub` is compared. A complex value is named by an
+    /// object's `value` when it has one, else by each of its members (at
+    /// least one), and by a bare scalar equal to its `value`.
+    fn names(
+        &self,
+        t: &Target,
+        sub: Option<(&str, Option<AttrMeta>)>,
+        cur: &Value,
+        given: &Value,
+    ) -> bool {
+        if let Some((name, meta)) = sub {
+            return cur
+                .as_object()
+                .and_then(|o| get_in(o, name))
+                .is_some_and(|v| names_simple(v, given, meta));
+        }
+        let Value::Object(cur) = cur else {
+            return names_simple(cur, given, t.meta);
+        };
+        let member = |k: &str, want: &Value| {
+            get_in(cur, k)
+                .is_some_and(|v| eq_value(v, want, self.schema.attribute(t.scope, t.name, Some(k))))
+        };
+        as_slice(given).iter().any(|g| match g {
+            Value::Object(o) => match get_in(o, "value").filter(|v| !v.is_null()) {
+                Some(id) => member("value", id),
+                None => {
+                    let mut named = o.iter().filter(|(_, v)| !v.is_null()).peekable();
+                    named.peek().is_some() && named.all(|(k, v)| member(k, v))
+                }
+            },
+            scalar => member("value", scalar),
+        })
     }
 
     /// Canonical name and schema entry of a sub-attribute of `t`.
@@ -535,4 +597,10 @@ impl Engine<'_> {
             scalar => Ok(self.canon(t, wrap(scalar.clone()))),
         }
     }
+}
+
+/// Whether `given` (one value or a list) holds a value equal to the simple
+/// value `cur` (see [`Engine::names`]).
+fn names_simple(cur: &Value, given: &Value, meta: Option<AttrMeta>) -> bool {
+    as_slice(given).iter().any(|g| eq_value(cur, g, meta))
 }

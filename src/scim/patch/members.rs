@@ -129,8 +129,15 @@ pub fn member_delta(
                 }
             },
             (OpKind::Remove, Some(f)) => {
+                // With a `value` too, only the members both name go (as the
+                // engine's remove with a value).
+                let listed: Option<HashSet<String>> = match &op.value {
+                    None | Some(Value::Null) => None,
+                    v => Some(values(v)?.into_iter().collect()),
+                };
                 let gone: HashSet<String> = set
                     .iter()
+                    .filter(|m| listed.as_ref().is_none_or(|l| l.contains(*m)))
                     .filter(|m| matches(f, &json!({"value": m, "type": member_type}), schema))
                     .cloned()
                     .collect();

@@ -163,9 +163,43 @@ proptest! {
             Just(json!({"type": "work"})),
         ], 0..8),
     ) {
-        let index = Listed::new(&listed);
+        let index = Listed::new(&listed, false);
         for e in &elems {
             prop_assert_eq!(index.names(e), listed.iter().any(|w| same_element(w, e)));
         }
+        // Folded (`emails`: `value` not case-exact): ids compare lower-cased,
+        // whole objects and bare elements still exactly.
+        let index = Listed::new(&listed, true);
+        for e in &elems {
+            prop_assert_eq!(index.names(e), listed.iter().any(|w| same_element_folded(w, e)));
+        }
+    }
+
+    #[test]
+    fn folded_remove_names_an_element_by_its_value_in_any_case(e in email()) {
+        let upper = json!({"value": e["value"].as_str().unwrap_or_default().to_uppercase()});
+        let listed = std::slice::from_ref(&upper);
+        prop_assert!(Listed::new(listed, true).names(&e));
+        prop_assert_eq!(Listed::new(listed, false).names(&e), upper["value"] == e["value"]);
+    }
+}
+
+/// [`same_element`] with `value`s compared case-insensitively.
+fn same_element_folded(wanted: &Value, el: &Value) -> bool {
+    let id = |v: &Value| {
+        v.as_object()
+            .and_then(|o| o.get("value"))
+            .filter(|v| !v.is_null())
+            .map(|v| v.as_str().map_or(v.clone(), |s| json!(s.to_lowercase())))
+    };
+    let lower = |v: &Value| v.as_str().map_or(v.clone(), |s| json!(s.to_lowercase()));
+    match (wanted, id(wanted)) {
+        (_, Some(want)) => id(el) == Some(want),
+        (Value::Object(o), None) => {
+            let mut o = o.clone();
+            o.retain(|_, v| !v.is_null());
+            *el == Value::Object(o)
+        }
+        (scalar, None) => el == scalar || id(el) == Some(lower(scalar)),
     }
 }

@@ -280,26 +280,33 @@ impl ValueIndex {
 }
 
 /// The values a `remove` lists, indexed for [`same_element`]'s rule.
-pub(super) struct Listed<'a> {
-    /// `value`s of listed objects, and listed scalars.
-    ids: std::collections::HashMap<u64, Vec<&'a Value>>,
+pub(super) struct Listed {
+    /// `value`s of listed objects, and listed scalars (lower-cased with `fold`).
+    ids: std::collections::HashMap<u64, Vec<Value>>,
     /// Listed objects without `value` (nulls stripped), and listed scalars.
     whole: std::collections::HashMap<u64, Vec<Value>>,
+    /// The elements' `value` is not case-exact (`emails`): ids compare
+    /// case-insensitively, as an `eq` filter on them would.
+    fold: bool,
 }
 
-impl<'a> Listed<'a> {
-    pub(super) fn new(listed: &'a [Value]) -> Listed<'a> {
-        let mut ids: std::collections::HashMap<u64, Vec<&Value>> = Default::default();
+impl Listed {
+    pub(super) fn new(listed: &[Value], fold: bool) -> Listed {
+        let mut ids: std::collections::HashMap<u64, Vec<Value>> = Default::default();
         let mut whole: std::collections::HashMap<u64, Vec<Value>> = Default::default();
         for w in listed {
             match (w, element_value(w)) {
-                (_, Some(id)) => ids.entry(value_hash(id)).or_default().push(id),
+                (_, Some(id)) => {
+                    let id = folded(id, fold).into_owned();
+                    ids.entry(value_hash(&id)).or_default().push(id);
+                }
                 (Value::Object(o), None) => {
                     let v = Value::Object(strip_nulls_obj(o.clone()));
                     whole.entry(value_hash(&v)).or_default().push(v);
                 }
                 (scalar, None) => {
-                    ids.entry(value_hash(scalar)).or_default().push(scalar);
+                    let id = folded(scalar, fold).into_owned();
+                    ids.entry(value_hash(&id)).or_default().push(id);
                     whole
                         .entry(value_hash(scalar))
                         .or_default()
@@ -307,14 +314,16 @@ impl<'a> Listed<'a> {
                 }
             }
         }
-        Listed { ids, whole }
+        Listed { ids, whole, fold }
     }
 
-    /// Same answer as `listed.iter().any(|w| same_element(w, el))`.
+    /// Same answer as `listed.iter().any(|w| same_element(w, el))` (with
+    /// `fold`, ids compared case-insensitively).
     pub(super) fn names(&self, el: &Value) -> bool {
         let id_hit = element_value(el).is_some_and(|id| {
+            let id = folded(id, self.fold);
             self.ids
-                .get(&value_hash(id))
+                .get(&value_hash(&id))
                 .is_some_and(|c| c.contains(&id))
         });
         id_hit
@@ -322,6 +331,14 @@ impl<'a> Listed<'a> {
                 .whole
                 .get(&value_hash(el))
                 .is_some_and(|c| c.iter().any(|w| w == el))
+    }
+}
+
+/// A string lower-cased when `fold`; anything else as it is.
+fn folded(v: &Value, fold: bool) -> std::borrow::Cow<'_, Value> {
+    match v {
+        Value::String(s) if fold => std::borrow::Cow::Owned(Value::String(s.to_lowercase())),
+        v => std::borrow::Cow::Borrowed(v),
     }
 }
 

@@ -151,3 +151,24 @@ fn member_delta_matches_filters_against_the_mapped_member_type() {
     let e = member_delta(&current, &bad, "members", "User", &TestSchema).unwrap_err();
     assert_eq!(e.scim_type, "invalidValue");
 }
+
+#[test]
+fn member_delta_remove_with_filter_and_value_removes_only_members_both_name() {
+    let current = vec!["1".to_string(), "2".to_string()];
+    let delta = |ops: Value| {
+        let ops = parse_patch(&body(ops)).unwrap();
+        member_delta(&current, &ops, "members", "User", &TestSchema).unwrap()
+    };
+    let (_, remove) = delta(json!([
+        {"op": "remove", "path": "members[value eq \"1\"]", "value": [{"value": "2"}]}
+    ]));
+    assert!(remove.is_empty(), "{remove:?}");
+    let (_, remove) = delta(json!([
+        {"op": "remove", "path": "members[type eq \"User\"]", "value": [{"value": "2"}]}
+    ]));
+    assert_eq!(remove, vec!["2".to_string()]);
+    let (_, remove) = delta(json!([
+        {"op": "remove", "path": "members[type eq \"User\"]", "value": null}
+    ]));
+    assert_eq!(remove, current);
+}

@@ -237,3 +237,177 @@ fn sub_path_on_multi_valued_sets_every_element() {
         json!([{ "value": "a@x", "type": "work" }, { "value": "b@x", "type": "work" }])
     );
 }
+
+// A remove's `value` says what to remove (Entra sends the old value): a
+// target holding something else stays.
+
+#[test]
+fn remove_filtered_sub_value_with_another_value_keeps_the_current_one() {
+    let start = with(
+        user(),
+        json!({ "emails": [{ "type": "work", "value": "current@x.com" }] }),
+    );
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "emails[type eq \"work\"].value", "value": "stale@x.com" }]),
+    );
+    assert_eq!(out, start);
+    // The same value in another case is the same address (`emails.value` is not case-exact).
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "emails[type eq \"work\"].value", "value": "CURRENT@x.com" }]),
+    );
+    assert!(out.get("emails").is_none(), "{out}");
+}
+
+#[test]
+fn add_new_then_remove_old_in_one_patch_keeps_the_new_value() {
+    let start = with(
+        user(),
+        json!({ "phoneNumbers": [{ "type": "mobile", "value": "+44" }] }),
+    );
+    let out = patch(
+        &start,
+        json!([
+            { "op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+55" },
+            { "op": "Remove", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+44" }
+        ]),
+    );
+    assert_eq!(
+        out["phoneNumbers"],
+        json!([{ "type": "mobile", "value": "+55" }])
+    );
+}
+
+#[test]
+fn remove_filtered_element_with_a_value_removes_only_a_matching_element() {
+    let start = with(
+        user(),
+        json!({ "emails": [{ "type": "work", "value": "w@x" }, { "type": "home", "value": "h@x" }] }),
+    );
+    for stale in [
+        json!([{ "value": "old@x" }]),
+        json!({ "value": "old@x" }),
+        json!("old@x"),
+    ] {
+        let out = patch(
+            &start,
+            json!([{ "op": "Remove", "path": "emails[type eq \"work\"]", "value": stale }]),
+        );
+        assert_eq!(out, start, "{stale}");
+    }
+    for named in [
+        json!([{ "value": "w@x" }]),
+        json!({ "value": "W@X" }),
+        json!("w@x"),
+        json!({ "type": "work" }),
+    ] {
+        let out = patch(
+            &start,
+            json!([{ "op": "Remove", "path": "emails[type eq \"work\"]", "value": named }]),
+        );
+        assert_eq!(
+            out["emails"],
+            json!([{ "type": "home", "value": "h@x" }]),
+            "{named}"
+        );
+    }
+    // An empty object names nothing.
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "emails[type eq \"work\"]", "value": {} }]),
+    );
+    assert_eq!(out, start);
+}
+
+#[test]
+fn remove_sub_value_of_every_element_with_a_value_touches_only_matching_ones() {
+    let start = with(
+        user(),
+        json!({ "emails": [{ "type": "work", "value": "w@x" }, { "type": "home", "value": "h@x" }] }),
+    );
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "emails.value", "value": "h@x" }]),
+    );
+    assert_eq!(out["emails"], json!([{ "type": "work", "value": "w@x" }]));
+}
+
+#[test]
+fn remove_whole_multi_valued_attribute_with_a_value_compares_per_case_rule() {
+    let start = with(
+        user(),
+        json!({ "emails": [{ "type": "work", "value": "e@x.com" }, { "type": "home", "value": "h@x" }] }),
+    );
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "emails", "value": [{ "value": "E@X.com" }] }]),
+    );
+    assert_eq!(out["emails"], json!([{ "type": "home", "value": "h@x" }]));
+}
+
+#[test]
+fn remove_single_valued_with_a_value_removes_only_that_value() {
+    let start = with(
+        user(),
+        json!({
+            "displayName": "Babs",
+            "name": { "givenName": "Barbara", "familyName": "Jensen" },
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { "manager": { "value": "m1" } }
+        }),
+    );
+    let manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
+    for (path, stale) in [
+        ("displayName", json!("Someone else")),
+        ("name.givenName", json!("Other")),
+        ("name", json!({ "givenName": "Other" })),
+        (manager, json!({ "value": "m2" })),
+        (manager, json!("m2")),
+    ] {
+        let out = patch(
+            &start,
+            json!([{ "op": "Remove", "path": path, "value": stale }]),
+        );
+        assert_eq!(out, start, "{path} {stale}");
+    }
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "displayName", "value": "babs" }]),
+    );
+    assert!(out.get("displayName").is_none(), "{out}");
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "name.givenName", "value": "Barbara" }]),
+    );
+    assert_eq!(out["name"], json!({ "familyName": "Jensen" }));
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "name", "value": { "givenName": "barbara" } }]),
+    );
+    assert!(out.get("name").is_none(), "{out}");
+    for named in [
+        json!({ "value": "m1" }),
+        json!("m1"),
+        json!([{ "value": "m1" }]),
+    ] {
+        let out = patch(
+            &start,
+            json!([{ "op": "Remove", "path": manager, "value": named }]),
+        );
+        assert!(
+            out["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+                .get("manager")
+                .is_none(),
+            "{named}: {out}"
+        );
+    }
+    // Without a value (or with null) the target goes whatever it holds.
+    for op in [
+        json!({ "op": "Remove", "path": "displayName" }),
+        json!({ "op": "Remove", "path": "displayName", "value": null }),
+        json!({ "op": "Replace", "path": "displayName", "value": null }),
+    ] {
+        let out = patch(&start, json!([op]));
+        assert!(out.get("displayName").is_none(), "{out}");
+    }
+}
