@@ -458,11 +458,23 @@ impl Running {
     /// nothing); the rule is then spent. Several rules may be armed at once;
     /// `nth` is 1-based (0 counts as 1). Not reachable over HTTP.
     pub fn fail_nth(&self, method: &str, path_contains: &str, nth: usize) {
+        self.arm(method, path_contains, nth, false);
+    }
+
+    /// Like [`Self::fail_nth`], but the `nth` request is carried out before
+    /// it is answered `500 INTERNAL_ERROR`: a backend that fails after
+    /// making the change, so the caller cannot tell whether it was made.
+    pub fn fail_nth_after_applying(&self, method: &str, path_contains: &str, nth: usize) {
+        self.arm(method, path_contains, nth, true);
+    }
+
+    fn arm(&self, method: &str, path_contains: &str, nth: usize, after_applying: bool) {
         let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
         lock(&self.shared.fail_rules).push(FailRule {
             method,
             path_contains: path_contains.to_string(),
             skip: nth.saturating_sub(1),
+            after_applying,
         });
     }
 
@@ -612,6 +624,8 @@ struct FailRule {
     path_contains: String,
     /// Matching requests still to let through before failing one.
     skip: usize,
+    /// Carry the request out, then answer `500` (else `503`, changing nothing).
+    after_applying: bool,
 }
 
 /// Locks a mutex, ignoring poisoning (nothing here panics while holding one,
@@ -658,21 +672,18 @@ impl Shared {
         (r >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Whether a [`Running::fail_nth`] rule fails this request (and spends it).
-    fn armed_fault(&self, method: &Method, path: &str) -> bool {
+    /// Whether a [`Running::fail_nth`] rule fails this request (and spends
+    /// it): `Some(after_applying)`.
+    fn armed_fault(&self, method: &Method, path: &str) -> Option<bool> {
         let mut rules = lock(&self.fail_rules);
-        let Some(i) = rules
+        let i = rules
             .iter()
-            .position(|r| r.method == *method && path.contains(&r.path_contains))
-        else {
-            return false;
-        };
+            .position(|r| r.method == *method && path.contains(&r.path_contains))?;
         if rules[i].skip > 0 {
             rules[i].skip -= 1;
-            false
+            None
         } else {
-            rules.remove(i);
-            true
+            Some(rules.remove(i).after_applying)
         }
     }
 
@@ -841,13 +852,28 @@ async fn handle_counted(shared: &Arc<Shared>, req: Request<Incoming>) -> Respons
 }
 
 fn respond(shared: &Shared, parts: &Parts, body: BodyState) -> Response<Full<Bytes>> {
-    if shared.armed_fault(&parts.method, parts.uri.path()) {
-        return shared.retry_after(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "the service is temporarily unavailable (injected)",
-        ));
+    match shared.armed_fault(&parts.method, parts.uri.path()) {
+        Some(false) => {
+            return shared.retry_after(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "the service is temporarily unavailable (injected)",
+            ))
+        }
+        Some(true) => {
+            drop(respond_unfaulted(shared, parts, body));
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "internal error after the change was made (injected)",
+            );
+        }
+        None => {}
     }
+    respond_unfaulted(shared, parts, body)
+}
+
+fn respond_unfaulted(shared: &Shared, parts: &Parts, body: BodyState) -> Response<Full<Bytes>> {
     if let Some(fault) = shared.fault() {
         return fault;
     }

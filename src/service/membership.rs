@@ -68,9 +68,36 @@ struct OwnedCtx {
     request_id: Option<String>,
 }
 
-/// One member call's outcome; `None`: not attempted (the PATCH was already
-/// failing, or past its deadline).
-type MemberResult = (String, Option<Result<(), ScimError>>);
+/// One member call's outcome.
+struct MemberResult {
+    member: String,
+    /// `None`: not attempted (the PATCH was already failing, or past its deadline).
+    result: Option<Result<(), ScimError>>,
+    /// A failed call the backend may have carried out all the same: it gave
+    /// no answer (timeout, broken connection) or a `5xx` one. The undo
+    /// reverses such a call too; the membership calls are idempotent, so
+    /// reversing one that was not carried out changes nothing.
+    maybe_applied: bool,
+}
+
+impl MemberResult {
+    /// Whether the change must reverse this call when it fails.
+    fn to_undo(&self) -> bool {
+        match &self.result {
+            Some(Ok(())) => true,
+            Some(Err(_)) => self.maybe_applied,
+            None => false,
+        }
+    }
+}
+
+/// One member call as made: [`ResourceCtx::member_call`].
+pub(super) struct MemberCall {
+    pub(super) member: String,
+    pub(super) result: Result<(), ScimError>,
+    /// See [`MemberResult::maybe_applied`].
+    maybe_applied: bool,
+}
 
 impl ResourceCtx<'_> {
     /// PATCH of a group whose backend has membership endpoints: member
@@ -219,9 +246,12 @@ impl ResourceCtx<'_> {
                     },
                 )
                 .await;
-            for (m, r) in results {
-                match r {
-                    Some(Ok(())) => done.push((adding, m)),
+            for r in results {
+                if r.to_undo() {
+                    done.push((adding, r.member.clone()));
+                }
+                match r.result {
+                    Some(Ok(())) => {}
                     Some(Err(e)) => {
                         failure.get_or_insert(e);
                     }
@@ -279,21 +309,29 @@ impl ResourceCtx<'_> {
         let futs: Vec<_> = members
             .iter()
             .map(|m| async move {
-                match mode {
+                let r = match mode {
                     Mode::Change { stop, deadline } => {
                         if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
-                            return (m.clone(), None);
+                            return MemberResult {
+                                member: m.clone(),
+                                result: None,
+                                maybe_applied: false,
+                            };
                         }
-                        let (m, r) = self.member_call(op, id, m.clone(), adding).await;
-                        if r.is_err() {
+                        let r = self.member_call(op, id, m.clone(), adding).await;
+                        if r.result.is_err() {
                             stop.store(true, Ordering::Relaxed);
                         }
-                        (m, Some(r))
+                        r
                     }
                     Mode::Undo { until } => {
-                        let (m, r) = self.member_call_retried(op, id, m, adding, until).await;
-                        (m, Some(r))
+                        self.member_call_retried(op, id, m, adding, until).await
                     }
+                };
+                MemberResult {
+                    member: r.member,
+                    result: Some(r.result),
+                    maybe_applied: r.maybe_applied,
                 }
             })
             .collect();
@@ -306,14 +344,20 @@ impl ResourceCtx<'_> {
         id: &str,
         m: String,
         adding: bool,
-    ) -> (String, Result<(), ScimError>) {
+    ) -> MemberCall {
         let members = self.res.members();
         let body = op
             .member_body(&m, members)
             .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()));
-        let r = match self.call(op, Some(id), Some(&m), body, None).await {
+        let mut maybe_applied = false;
+        let result = match self.call(op, Some(id), Some(&m), body, None).await {
             Ok(resp) if resp.status.is_success() => Ok(()),
             Ok(resp) => {
+                // A backend that failed while answering may have made the
+                // change (`500`, `502`, `504`); `503`, `501` and `505` say
+                // the request was not carried out.
+                maybe_applied = resp.status.is_server_error()
+                    && !matches!(resp.status.as_u16(), 501 | 503 | 505);
                 let e = translate_error(&self.res.backend, &resp, &self.what(id));
                 let missing = e.status == StatusCode::NOT_FOUND && self.member_missing(&resp);
                 match (missing, adding) {
@@ -325,9 +369,17 @@ impl ResourceCtx<'_> {
                     (false, _) => Err(e),
                 }
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // No answer: the call may have reached the backend.
+                maybe_applied = true;
+                Err(e)
+            }
         };
-        (m, r)
+        MemberCall {
+            member: m,
+            result,
+            maybe_applied,
+        }
     }
 
     /// [`Self::member_call`], sent again after a [`transient`] failure while
@@ -340,21 +392,21 @@ impl ResourceCtx<'_> {
         m: &str,
         adding: bool,
         until: Instant,
-    ) -> (String, Result<(), ScimError>) {
+    ) -> MemberCall {
         let mut attempt = 0u32;
         loop {
-            let (m, r) = self.member_call(op, id, m.to_string(), adding).await;
-            let wait = match &r {
+            let r = self.member_call(op, id, m.to_string(), adding).await;
+            let wait = match &r.result {
                 Err(e) if transient(e) => {
                     attempt += 1;
                     let backoff = crate::backend::retry_backoff(attempt + 1);
                     let asked = Duration::from_secs(e.retry_after.unwrap_or(0));
                     backoff.max(asked)
                 }
-                _ => return (m, r),
+                _ => return r,
             };
             if Instant::now() + wait >= until {
-                return (m, r);
+                return r;
             }
             debug!(resource = %self.res.name, id, member = %m, attempt, wait_ms = wait.as_millis() as u64, "retrying a membership undo call");
             tokio::time::sleep(wait).await;
@@ -394,20 +446,20 @@ impl ResourceCtx<'_> {
             .map(|(_, m)| m.clone())
             .collect();
         let mut left = Vec::new();
-        for (m, r) in self
+        for r in self
             .membership_calls(id, false, &adds, Mode::Undo { until })
             .await
         {
-            if !matches!(r, Some(Ok(()))) {
-                left.push(format!("added {m}"));
+            if !matches!(r.result, Some(Ok(()))) {
+                left.push(format!("added {}", r.member));
             }
         }
-        for (m, r) in self
+        for r in self
             .membership_calls(id, true, &removes, Mode::Undo { until })
             .await
         {
-            if !matches!(r, Some(Ok(()))) {
-                left.push(format!("removed {m}"));
+            if !matches!(r.result, Some(Ok(()))) {
+                left.push(format!("removed {}", r.member));
             }
         }
         if left.is_empty() {

@@ -76,6 +76,41 @@ async fn failed_add_part_way_is_undone_and_answered_with_the_error() {
     assert_eq!(team_members(&s, &id), BTreeSet::from([1, 2]));
 }
 
+/// A member call the backend carried out but answered `500` (the bridge
+/// cannot tell whether it was made) is undone with the others: the group
+/// ends as it was, never with part of the change.
+#[tokio::test]
+async fn a_call_that_failed_after_being_applied_is_undone_too() {
+    let (s, id) = stack_with_team(&[1, 2]).await;
+    s.backend.fail_nth_after_applying("POST", "/members", 2);
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Add","path":"members","value": values(&[6, 7, 8])}])),
+        )
+        .await;
+    let e = r.assert_scim_error(503, None);
+    assert!(
+        !e["detail"].as_str().unwrap().contains("still applied"),
+        "{e}"
+    );
+    assert_eq!(team_members(&s, &id), BTreeSet::from([1, 2]));
+    // The same for a removal: the member removed despite the error is back.
+    s.backend.clear_requests();
+    s.backend.fail_nth_after_applying("DELETE", "/members", 1);
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Remove","path":"members","value": values(&[1])}])),
+        )
+        .await;
+    r.assert_scim_error(503, None);
+    assert_eq!(team_members(&s, &id), BTreeSet::from([1, 2]));
+    assert_eq!(count(&s, "POST"), 1, "re-added");
+}
+
 #[tokio::test]
 async fn failed_remove_after_adds_undoes_both_kinds() {
     let (s, id) = stack_with_team(&[1, 2, 3]).await;
