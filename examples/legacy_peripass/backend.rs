@@ -503,12 +503,25 @@ impl Running {
     /// together; e.g. two clients both read version 1 before either writes.
     /// A rendezvous that never fills releases its requests after 10 s.
     pub fn hold_until_together(&self, method: &str, path_contains: &str, n: usize) {
+        self.hold_until_together_at_most(method, path_contains, n, Duration::from_secs(10));
+    }
+
+    /// [`Self::hold_until_together`], releasing a rendezvous that does not
+    /// fill after `max_wait` (a test expecting the requests never to meet).
+    pub fn hold_until_together_at_most(
+        &self,
+        method: &str,
+        path_contains: &str,
+        n: usize,
+        max_wait: Duration,
+    ) {
         let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
         let (tx, rx) = tokio::sync::watch::channel(false);
         lock(&self.shared.holds).push(Hold {
             method,
             path_contains: path_contains.to_string(),
             left: n,
+            max_wait,
             release: tx,
             released: rx,
         });
@@ -584,6 +597,8 @@ struct Hold {
     path_contains: String,
     /// Matching requests still expected before all are released.
     left: usize,
+    /// How long a request waits for the others at most.
+    max_wait: Duration,
     release: tokio::sync::watch::Sender<bool>,
     released: tokio::sync::watch::Receiver<bool>,
 }
@@ -600,6 +615,8 @@ impl Shared {
 
     /// If a rendezvous matches this request: a future that completes when
     /// the rendezvous is full (at once for the last one to arrive).
+    /// Bounded: a rendezvous that never fills lets everyone go after its
+    /// `max_wait` (the test then fails on what it asserts, instead of hanging).
     fn hold(&self, method: &Method, path: &str) -> Option<impl std::future::Future<Output = ()>> {
         let mut holds = lock(&self.holds);
         let i = holds
@@ -607,12 +624,13 @@ impl Shared {
             .position(|h| h.method == *method && path.contains(&h.path_contains))?;
         holds[i].left = holds[i].left.saturating_sub(1);
         let mut rx = holds[i].released.clone();
+        let max_wait = holds[i].max_wait;
         if holds[i].left == 0 {
             let h = holds.remove(i);
             let _ = h.release.send(true);
         }
         Some(async move {
-            let _ = rx.wait_for(|r| *r).await;
+            let _ = tokio::time::timeout(max_wait, rx.wait_for(|r| *r)).await;
         })
     }
 }
@@ -834,9 +852,7 @@ async fn handle_counted(shared: &Arc<Shared>, req: Request<Incoming>) -> Respons
     };
     lock(&shared.log).push(recorded);
     if let Some(released) = shared.hold(&parts.method, parts.uri.path()) {
-        // Bounded: a rendezvous that never fills lets everyone go after 10 s
-        // (the test then fails on what it asserts, instead of hanging).
-        let _ = tokio::time::timeout(Duration::from_secs(10), released).await;
+        released.await;
     }
     if let Some(uid) = shared.deletion_before(&parts.method, parts.uri.path()) {
         let _ = delete_user(shared, uid);

@@ -97,6 +97,13 @@ impl ResourceCtx<'_> {
             .ok_or_else(|| self.unsupported("deleted"))?;
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let mut backend_if_match = None;
+        // A conditional delete holds the write lock from the version check to
+        // the delete, so no PATCH or PUT of this process lands in between
+        // (a backend whose DELETE carries no version cannot refuse it then).
+        let _serialized = match if_match {
+            Some(_) => Some(self.write_locks.lock(&self.res.name, id).await),
+            None => None,
+        };
         if if_match.is_some() {
             let cur = self.fetch(id).await?;
             self.check_if_match(if_match, &cur)?;

@@ -291,3 +291,39 @@ async fn concurrent_patches_through_two_bridges_all_apply() {
         .count();
     assert!(puts > 16, "more writes than PATCHes: {puts}");
 }
+
+/// A DELETE with `If-Match` and a PATCH of the same user are serialized:
+/// Peripass' DELETE carries no version, so if both read version 1 side by
+/// side, the PATCH's `200` would be deleted away by a delete whose check had
+/// passed. Under the write lock the second read only comes after the first
+/// write (the rendezvous below then runs out after 1 s instead of letting
+/// both reads meet): either the PATCH wins and the DELETE is `412`, or the
+/// DELETE wins and the PATCH is `404`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_delete_and_a_patch_never_both_succeed() {
+    let s = PeripassStack::start(one_user()).await;
+    let v = s.legacy().user("1").await["version"].as_u64().unwrap();
+    s.backend.hold_until_together_at_most(
+        "GET",
+        "/api/v1/users/1",
+        2,
+        std::time::Duration::from_secs(1),
+    );
+    let etag = format!("W/\"{v}\"");
+    let if_match = [("if-match", etag.as_str())];
+    let ops = patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "kept?"}]));
+    let (d, p) = tokio::join!(
+        s.scim()
+            .send(http::Method::DELETE, "/Users/1", None, &if_match),
+        s.scim().patch("/Users/1", &ops)
+    );
+    match (d.status.as_u16(), p.status.as_u16()) {
+        (412, 200) => assert_eq!(s.legacy().user("1").await["displayName"], "kept?"),
+        (204, 404) => assert_eq!(s.backend.user_count(), 0),
+        other => panic!(
+            "{other:?}: DELETE {} / PATCH {}",
+            String::from_utf8_lossy(&d.body),
+            String::from_utf8_lossy(&p.body)
+        ),
+    }
+}
