@@ -53,6 +53,34 @@ tokio::task_local! {
 #[derive(Debug, Default)]
 pub struct Recorder {
     inner: Mutex<Recorded>,
+    /// Who writes the line when a task that outlives the request makes the
+    /// writes (a membership PATCH).
+    detached: Mutex<Detached>,
+}
+
+/// Writes a request's audit line with the given status and error.
+pub type Finish = Box<dyn FnOnce(u16, Option<String>) + Send>;
+
+#[derive(Default)]
+enum Detached {
+    /// The request writes its line.
+    #[default]
+    No,
+    /// A task making the request's writes runs; the request still waits.
+    Running,
+    /// The request ended (answered `504`, or the client left) while the
+    /// task ran: the task writes the line, with its own outcome, through this.
+    Abandoned(Finish),
+}
+
+impl std::fmt::Debug for Detached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Detached::No => "No",
+            Detached::Running => "Running",
+            Detached::Abandoned(_) => "Abandoned",
+        })
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -72,6 +100,39 @@ pub struct Recorded {
 impl Recorder {
     pub fn snapshot(&self) -> Recorded {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn detached(&self) -> std::sync::MutexGuard<'_, Detached> {
+        self.detached.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A task that goes on when its request is dropped starts making this
+    /// request's writes (before it is spawned).
+    pub fn task_started(&self) {
+        *self.detached() = Detached::Running;
+    }
+
+    /// That task ended with `status`: when its request ended first, the
+    /// line is written now, with the task's outcome (what the backend holds).
+    pub fn task_finished(&self, status: u16, error: Option<String>) {
+        let was = std::mem::take(&mut *self.detached());
+        if let Detached::Abandoned(finish) = was {
+            finish(status, error);
+        }
+    }
+
+    /// The request is over (answered or dropped). `true`: the request
+    /// writes the line now. `false`: a task making its writes still runs and
+    /// will write the line through `finish` when it ends.
+    pub fn request_done(&self, finish: impl FnOnce() -> Finish) -> bool {
+        let mut d = self.detached();
+        match *d {
+            Detached::Running => {
+                *d = Detached::Abandoned(finish());
+                false
+            }
+            _ => true,
+        }
     }
 }
 

@@ -65,6 +65,20 @@ where
     };
     let stats = Arc::new(crate::backend::CallStats::default());
     let recorder = audited::recorder(state, &route, &method);
+    let mut pending = Unanswered {
+        state,
+        live: &live,
+        route: &route,
+        method: &method,
+        request_id: &request_id,
+        peer,
+        started,
+        stats: &stats,
+        audit: recorder
+            .as_ref()
+            .and_then(|r| audited::Finisher::new(state, &live, &route, &method, &request_id, r)),
+        answered: false,
+    };
     let served = crate::backend::CALL_STATS.scope(
         stats.clone(),
         front_door(state, &live, req, &route, &request_id),
@@ -73,21 +87,15 @@ where
         Some(r) => crate::audit::RECORDER.scope(r.clone(), served).await,
         None => served.await,
     };
-    if let (Some(rec), Outcome::Routed(_)) = (&recorder, &outcome) {
+    if let (Some(audit), Outcome::Routed(_)) = (pending.audit.take(), &outcome) {
         let (status, error) = match &result {
             Ok(r) => (r.status(), None),
             Err(e) => (e.status, Some(e.detail.as_str())),
         };
-        audited::finish(
-            state,
-            &live,
-            &route,
-            &method,
-            &request_id,
-            rec,
-            (status, error),
-        )
-        .await;
+        // Unless a task making the writes goes on (it then writes the line).
+        if let Some(audit) = audit.hand_over() {
+            audit.write(status, error).await;
+        }
     }
     let mut resp = match result {
         Ok(r) => r,
@@ -98,40 +106,87 @@ where
             error_response(&e)
         }
     };
-    state.metrics.in_flight.dec();
-    let labels = outcome.labels(&method, &live.plan);
-    if !labels.is_admin() {
-        state.metrics.record_request(
-            &labels.resource,
-            labels.operation,
-            resp.status().as_u16(),
-            started.elapsed(),
-        );
-        if let Some(t) = &live.settings.tenant {
-            state.metrics.record_tenant_request(
-                t,
+    pending.answered = true;
+    AppState::tag_request_id(&mut resp, &request_id);
+    pending.finish(&outcome, resp.status().as_u16());
+    resp
+}
+
+/// A request until it is answered. Dropped unanswered (the client closed
+/// the connection, and the server dropped the request with it), it still
+/// gets its log line and metrics, with status `499` (as nginx logs a
+/// request its client closed), and its audit line: written at once, or by
+/// the task still making its writes when that ends. Either way the
+/// in-flight gauge goes down.
+struct Unanswered<'a> {
+    state: &'a AppState,
+    live: &'a Arc<Live>,
+    route: &'a Route,
+    method: &'a http::Method,
+    request_id: &'a str,
+    peer: Option<SocketAddr>,
+    started: std::time::Instant,
+    stats: &'a crate::backend::CallStats,
+    /// The audit line, while it is still to be written.
+    audit: Option<audited::Finisher>,
+    answered: bool,
+}
+
+/// The status logged for a request whose client left before the answer.
+const CLIENT_CLOSED: u16 = 499;
+
+impl Unanswered<'_> {
+    /// The request's metrics and its one log line.
+    fn finish(&self, outcome: &Outcome<'_>, status: u16) {
+        let live = self.live;
+        let labels = outcome.labels(self.method, &live.plan);
+        if !labels.is_admin() {
+            self.state.metrics.record_request(
                 &labels.resource,
                 labels.operation,
-                resp.status().as_u16(),
+                status,
+                self.started.elapsed(),
+            );
+            if let Some(t) = &live.settings.tenant {
+                self.state.metrics.record_tenant_request(
+                    t,
+                    &labels.resource,
+                    labels.operation,
+                    status,
+                );
+            }
+        }
+        let (backend_calls, backend_ms) = self.stats.snapshot();
+        info!(
+            request_id = self.request_id,
+            peer = %Peer(self.peer),
+            tenant = live.settings.tenant.as_deref(),
+            method = %self.method,
+            route = &*outcome.template(&live.plan),
+            resource_type = %labels.resource,
+            status,
+            ms = self.started.elapsed().as_millis() as u64,
+            backend_calls,
+            backend_ms,
+            "request"
+        );
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        self.state.metrics.in_flight.dec();
+        if self.answered {
+            return;
+        }
+        if let Some(audit) = self.audit.take().and_then(audited::Finisher::hand_over) {
+            audit.spawn(
+                StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST),
+                Some("the client closed the connection before the answer".into()),
             );
         }
+        self.finish(&Outcome::Routed(self.route), CLIENT_CLOSED);
     }
-    AppState::tag_request_id(&mut resp, &request_id);
-    let (backend_calls, backend_ms) = stats.snapshot();
-    info!(
-        request_id,
-        peer = %Peer(peer),
-        tenant = live.settings.tenant.as_deref(),
-        %method,
-        route = &*outcome.template(&live.plan),
-        resource_type = %labels.resource,
-        status = resp.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        backend_calls,
-        backend_ms,
-        "request"
-    );
-    resp
 }
 
 /// The peer address in the log line, written straight into the line

@@ -91,6 +91,16 @@ impl MemberResult {
     }
 }
 
+/// Clears the flag when dropped: the request no longer waits for the task
+/// (it was answered, or dropped with its connection).
+struct StopWaiting(Arc<AtomicBool>);
+
+impl Drop for StopWaiting {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
 /// One member call as made: [`ResourceCtx::member_call`].
 pub(super) struct MemberCall {
     pub(super) member: String,
@@ -156,11 +166,41 @@ impl ResourceCtx<'_> {
                 .await
         };
         // The request's backend call count and its audit recorder follow
-        // the task (both are task-locals of the request).
+        // the task (both are task-locals of the request). Should the request
+        // end first (its deadline, or the client leaving), the task writes
+        // the audit line when it ends, with the outcome the backend holds.
         let recorder = crate::audit::RECORDER.try_with(Arc::clone).ok();
+        if let Some(rec) = &recorder {
+            rec.task_started();
+        }
+        // Cleared when the request stops waiting: the task then logs its end.
+        let waiting = Arc::new(AtomicBool::new(true));
+        let still_waiting = waiting.clone();
+        let (request_id, resource) = (self.request_id.map(str::to_string), self.res.name.clone());
+        let task = async move {
+            let r = task.await;
+            if !still_waiting.load(Ordering::Relaxed) {
+                let status = r.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200);
+                tracing::info!(
+                    request_id = request_id.as_deref().unwrap_or_default(),
+                    resource = %resource,
+                    status,
+                    "membership change finished after its request ended"
+                );
+            }
+            r
+        };
         let task = async move {
             match recorder {
-                Some(rec) => crate::audit::RECORDER.scope(rec, task).await,
+                Some(rec) => {
+                    let r = crate::audit::RECORDER.scope(rec.clone(), task).await;
+                    let (status, error) = match &r {
+                        Ok(_) => (StatusCode::OK.as_u16(), None),
+                        Err(e) => (e.status.as_u16(), Some(e.detail.clone())),
+                    };
+                    rec.task_finished(status, error);
+                    r
+                }
                 None => task.await,
             }
         };
@@ -168,6 +208,7 @@ impl ResourceCtx<'_> {
             Ok(stats) => tokio::spawn(CALL_STATS.scope(stats, task)),
             Err(_) => tokio::spawn(task),
         };
+        let _stop_waiting = StopWaiting(waiting);
         handle.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "membership PATCH task failed");
             Err(ScimError::new(

@@ -339,3 +339,127 @@ fn hash_of(v: &Value) -> Value {
     let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
     json!(format!("sha256:{hex}"))
 }
+
+/// A membership PATCH goes on in a task of its own when its request ends
+/// first. Its client leaving: the request is logged with status 499, the
+/// in-flight gauge goes back down, and the audit line comes when the change
+/// ends, with its real outcome and members. Its deadline passing: the client
+/// gets 504, the audit line the outcome the backend holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_change_that_outlives_its_request_is_audited_with_its_outcome() {
+    let tap = LogTap::open();
+    let s = PeripassStack::start_with(
+        peripass::Options {
+            seed_users: 24,
+            seed_teams: 1,
+            ..Default::default()
+        },
+        "[audit]\nfile = \"audit.jsonl\"\n",
+    )
+    .await;
+    s.backend.set_latency_ms(40);
+    let body = patch_ops(json!([{"op": "add", "path": "members",
+        "value": (1..=12).map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}]))
+    .to_string();
+    // The client sends the PATCH and closes the connection at once.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut conn = tokio::net::TcpStream::connect(s.bridge.addr).await.unwrap();
+        let head = format!(
+            "PATCH /scim/v2/Groups/T-0001 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
+             content-type: application/scim+json\r\nx-request-id: gone-1\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(body.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    let line = wait_for_line(&s, "gone-1").await;
+    assert_eq!(line["outcome"], "success", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(
+        line["membersAdded"].as_array().map(Vec::len),
+        Some(12),
+        "{line}"
+    );
+    assert_eq!(
+        s.backend.team("T-0001").unwrap()["memberIds"]
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
+    let logged = tap.text();
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("\"request_id\":\"gone-1\"") && l.contains("\"status\":499")),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("membership change finished after its request ended"),
+        "{logged}"
+    );
+    // The request's deadline passes while the change goes on.
+    s.backend.set_latency_ms(0);
+    let second = Bridge::start(
+        &peripass_settings("[audit]\nfile = \"audit.jsonl\"\n[server]\nrequest_timeout_ms = 100\n"),
+        &[],
+        peripass_env(&s.backend),
+    )
+    .await;
+    s.backend.set_latency_ms(40);
+    let body = patch_ops(json!([{"op": "add", "path": "members",
+        "value": (13..=24).map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}]))
+    .to_string();
+    let r = second
+        .client
+        .send(
+            http::Method::PATCH,
+            "/Groups/T-0001",
+            Some(&body),
+            &[("x-request-id", "late-1")],
+        )
+        .await;
+    assert_eq!(r.status, 504, "{:?}", r.body);
+    let audit = second.dir().join("audit.jsonl");
+    let line = eventually_line(&audit, "late-1").await;
+    assert_eq!(line["outcome"], "success", "{line}");
+    assert_eq!(
+        line["membersAdded"].as_array().map(Vec::len),
+        Some(12),
+        "{line}"
+    );
+    s.backend.set_latency_ms(0);
+    // Nothing left counted in flight (the scrape itself is the one request).
+    let m = root(&s).get("/metrics").await;
+    let m = String::from_utf8(m.body.to_vec()).unwrap();
+    assert!(
+        m.lines().any(|l| l == "scim_bridge_in_flight_requests 1"),
+        "{m}"
+    );
+}
+
+async fn wait_for_line(s: &PeripassStack, request_id: &str) -> Value {
+    eventually_line(&s.bridge.dir().join("audit.jsonl"), request_id).await
+}
+
+/// The audit line of `request_id` in `file`, waiting for it (up to 10 s).
+async fn eventually_line(file: &std::path::Path, request_id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let found = std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["requestId"] == request_id);
+        if let Some(l) = found {
+            return l;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no audit line for {request_id}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
