@@ -56,7 +56,18 @@ async fn malformed_json_is_400_invalid_syntax() {
         (Method::PATCH, "/Users/1"),
         (Method::POST, "/Users/.search"),
     ] {
-        for body in ["{\"userName\": ", "[1,2]", "", "\"str\"", "{\"a\":1}}"] {
+        for body in [
+            "{\"userName\": ",
+            "[1,2]",
+            "",
+            "\"str\"",
+            "{\"a\":1}}",
+            // A name twice (in any case) is ambiguous: taking either could
+            // drop a filter (a widened search) or a value.
+            "{\"filter\":\"userName eq \\\"user1@example.com\\\"\",\"filter\":null}",
+            "{\"Filter\":\"userName eq \\\"user1@example.com\\\"\",\"filter\":null}",
+            "{\"userName\":\"dup@x.com\",\"active\":null,\"Active\":false}",
+        ] {
             let r = s.scim().send(m.clone(), path, Some(body), &[]).await;
             r.assert_scim_error_for(&format!("{m} {path} {body:?}"), 400, Some("invalidSyntax"));
         }
@@ -76,16 +87,13 @@ async fn wrong_content_type_is_415() {
         (Method::PUT, "/Users/1"),
         (Method::PATCH, "/Users/1"),
     ] {
-        let r = s
-            .scim()
-            .send(
-                m.clone(),
-                path,
-                Some(&body),
-                &[("content-type", "text/plain")],
-            )
-            .await;
-        r.assert_scim_error_for(&format!("{m} {path}"), 415, None);
+        for ct in ["text/plain", "application/scim+json; charset=latin1"] {
+            let r = s
+                .scim()
+                .send(m.clone(), path, Some(&body), &[("content-type", ct)])
+                .await;
+            r.assert_scim_error_for(&format!("{m} {path} {ct}"), 415, None);
+        }
     }
     assert_eq!(s.backend.request_count(), 0);
     assert_eq!(s.backend.user_count(), 1);
