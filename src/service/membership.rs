@@ -539,9 +539,10 @@ impl ResourceCtx<'_> {
     }
 
     /// Checks that every id names an existing member resource (one read each,
-    /// a few at a time), so a bad id fails before anything is written.
+    /// a few at a time), so a bad id fails before anything is written. The
+    /// first missing member ends the check: no read starts after it.
     pub(super) async fn check_members_exist(&self, ids: &[String]) -> Result<(), ScimError> {
-        use futures_util::stream::{self, StreamExt};
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         self.check_member_ids(ids)?;
         if ids.is_empty() {
             return Ok(());
@@ -557,9 +558,10 @@ impl ResourceCtx<'_> {
             ..*self
         };
         let futs: Vec<_> = ids.iter().map(|m| member_exists(&ctx, m.clone())).collect();
-        let results: Vec<Result<(), ScimError>> =
-            stream::iter(futs).buffer_unordered(8).collect().await;
-        results.into_iter().collect()
+        stream::iter(futs)
+            .buffer_unordered(8)
+            .try_for_each(|()| std::future::ready(Ok(())))
+            .await
     }
 }
 

@@ -243,3 +243,29 @@ async fn a_transient_failure_of_an_undo_call_is_retried() {
         "{metrics}"
     );
 }
+
+/// Member ids are checked before the first change; the first one missing
+/// ends the check (no read starts after it): a body of 40 bad ids costs a
+/// handful of reads, not 40.
+#[tokio::test]
+async fn the_first_missing_member_ends_the_existence_check() {
+    let (s, id) = stack_with_team(&[1]).await;
+    let bad: Vec<u64> = (960..1000).collect();
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op":"Add","path":"members","value": values(&bad)}])),
+        )
+        .await;
+    r.assert_scim_error(400, Some("invalidValue"));
+    let reads = s
+        .backend
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/api/v1/users/"))
+        .count();
+    assert!(reads <= 16, "{reads} member reads for 40 bad ids");
+    assert_eq!(count(&s, "POST"), 0);
+    assert_eq!(team_members(&s, &id), BTreeSet::from([1]));
+}
