@@ -40,10 +40,15 @@ impl ResourceCtx<'_> {
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
         let list = &self.res.ops.list;
-        if !list.page_in_range(offset, size) {
-            debug!(resource = %self.res.name, offset, size, "page beyond the backend's integer range: empty, no backend call");
-            return Ok((Vec::new(), None));
-        }
+        // A page beyond the backend's integer range is empty; the first
+        // page of one record is asked for instead, for the total.
+        let beyond = !list.page_in_range(offset, size);
+        let (offset, size) = if beyond {
+            debug!(resource = %self.res.name, offset, size, "page beyond the backend's integer range: empty; asking for the total only");
+            (0, 1)
+        } else {
+            (offset, size)
+        };
         // `lifecycle.list_query`: the backend leaves soft-deleted records out.
         let extra = self.res.list_params();
         let with_extra: Vec<(String, String)>;
@@ -78,6 +83,9 @@ impl ResourceCtx<'_> {
             .first(&json)
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
             .map(|n| n as usize);
+        if beyond {
+            return Ok((Vec::new(), total));
+        }
         // Moved out, not copied: the answer is not used again.
         let items = list.items.take(&mut json);
         Ok((items, total))

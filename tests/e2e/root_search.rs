@@ -182,3 +182,36 @@ async fn root_queries_span_every_resource_type() {
     bridge.shutdown().await;
     backend.shutdown().await;
 }
+
+/// A `startIndex` beyond what the backend's paging parameters can express
+/// is an empty page with the real total (asked of the backend with a
+/// one-record page), never a total made up from the index.
+#[tokio::test]
+async fn a_start_index_beyond_the_backends_range_answers_the_real_total() {
+    let s = PeripassStack::start(peripass::Options {
+        seed_users: 5,
+        seed_teams: 2,
+        ..Default::default()
+    })
+    .await;
+    for (path, total) in [
+        ("/Users?startIndex=30000000000&count=1", 5),
+        ("/Groups?startIndex=3000000000&count=1", 2),
+        ("?startIndex=2147483649&count=2", 7),
+    ] {
+        let r = s.scim().get(path).await;
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let l = r.json();
+        assert_eq!(l["totalResults"], total, "{path}: {l}");
+        assert_eq!(l["itemsPerPage"], 0, "{path}: {l}");
+        assert!(
+            l.get("Resources").is_none_or(|r| r == &json!([])),
+            "{path}: {l}"
+        );
+    }
+}
