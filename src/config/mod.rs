@@ -274,6 +274,8 @@ pub struct AuditSettings {
 pub struct ConnectionLimits {
     /// Connections open at once on the main listener.
     pub max_connections: usize,
+    /// Connections from one address not (yet) authenticated; 0: no limit.
+    pub max_untrusted_per_ip: usize,
     /// From accept to the first whole request head (TLS handshake included).
     pub first_request_timeout: Duration,
     /// No request in flight for this long closes the connection.
@@ -286,6 +288,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             max_connections: defaults::MAX_CONNECTIONS,
+            max_untrusted_per_ip: defaults::MAX_UNTRUSTED_CONNECTIONS_PER_IP,
             first_request_timeout: Duration::from_millis(defaults::FIRST_REQUEST_TIMEOUT_MS),
             idle_timeout: Duration::from_millis(defaults::IDLE_TIMEOUT_MS),
             http2_keepalive_interval: Some(Duration::from_millis(
@@ -532,6 +535,10 @@ impl Settings {
             (
                 new.max_connections != old.max_connections,
                 "server.max_connections",
+            ),
+            (
+                new.max_untrusted_per_ip != old.max_untrusted_per_ip,
+                "server.max_untrusted_connections_per_ip",
             ),
             (
                 new.first_request_timeout != old.first_request_timeout,

@@ -401,6 +401,9 @@ fn connection_limits(c: &mut Check, s: &super::raw::RawServer) -> ConnectionLimi
     };
     ConnectionLimits {
         max_connections,
+        max_untrusted_per_ip: s
+            .max_untrusted_connections_per_ip
+            .unwrap_or(defaults::MAX_UNTRUSTED_CONNECTIONS_PER_IP),
         first_request_timeout: ms(
             "server.first_request_timeout_ms",
             s.first_request_timeout_ms,

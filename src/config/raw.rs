@@ -59,6 +59,7 @@ pub(super) struct RawServer {
     pub(super) max_concurrent_requests: Option<usize>,
     pub(super) max_json_depth: Option<usize>,
     pub(super) max_connections: Option<usize>,
+    pub(super) max_untrusted_connections_per_ip: Option<usize>,
     pub(super) first_request_timeout_ms: Option<u64>,
     pub(super) idle_timeout_ms: Option<u64>,
     pub(super) http2_keepalive_interval_ms: Option<u64>,

@@ -11,9 +11,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus_client::metrics::gauge::Gauge;
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -65,12 +66,19 @@ pub(super) struct Cap {
     refused: Option<prometheus_client::metrics::counter::Counter>,
     /// When an over-cap connection was last logged, and how many since.
     refused_log: Mutex<(Option<Instant>, u64)>,
+    /// Connections per address that have not yet made an authenticated
+    /// request, and how many one address may hold (`None`: no limit).
+    untrusted: Option<(usize, Counts)>,
 }
+
+/// Untrusted connections per address.
+type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
 /// One open connection's place under the cap; freed on drop.
 pub(super) struct Slot {
     _permit: OwnedSemaphorePermit,
     gauge: Option<Gauge>,
+    untrusted: Option<Arc<Untrusted>>,
 }
 
 impl Drop for Slot {
@@ -81,6 +89,51 @@ impl Drop for Slot {
     }
 }
 
+impl Slot {
+    /// The handle a request uses to say its connection authenticated
+    /// (`None`: this listener does not count untrusted connections).
+    pub(super) fn untrusted(&self) -> Option<Arc<Untrusted>> {
+        self.untrusted.clone()
+    }
+}
+
+/// A connection counted against its address until it makes a request with
+/// a valid token ([`Untrusted::trust`]) or closes.
+pub struct Untrusted {
+    ip: IpAddr,
+    counts: Counts,
+    trusted: AtomicBool,
+}
+
+impl Untrusted {
+    /// The connection made an authenticated request: it no longer counts.
+    pub fn trust(&self) {
+        if !self.trusted.swap(true, Ordering::Relaxed) {
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = counts.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&self.ip);
+                }
+            }
+        }
+    }
+
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Untrusted {
+    fn drop(&mut self) {
+        self.trust();
+    }
+}
+
+/// What a request carries (an extension) while its connection is untrusted.
+#[derive(Clone)]
+pub struct ConnTrust(pub Arc<Untrusted>);
+
 impl Cap {
     pub(super) fn new(listener: &'static str, max: usize) -> Cap {
         Cap {
@@ -90,7 +143,15 @@ impl Cap {
             gauge: None,
             refused: None,
             refused_log: Mutex::new((None, 0)),
+            untrusted: None,
         }
+    }
+
+    /// At most `max` connections from one address until each makes an
+    /// authenticated request (0: no limit).
+    pub(super) fn with_untrusted_per_ip(mut self, max: usize) -> Cap {
+        self.untrusted = (max > 0).then(|| (max, Arc::default()));
+        self
     }
 
     pub(super) fn with_metrics(mut self, m: &crate::metrics::Metrics) -> Cap {
@@ -102,6 +163,25 @@ impl Cap {
     /// A slot for a new connection, or `None` (counted, logged at most every
     /// 10 s) when the cap is reached: the caller closes the connection.
     pub(super) fn admit(&self, peer: SocketAddr) -> Option<Slot> {
+        let untrusted = match &self.untrusted {
+            None => None,
+            Some((max, counts)) => {
+                let ip = peer.ip().to_canonical();
+                let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+                let n = map.entry(ip).or_insert(0);
+                if *n >= *max {
+                    drop(map);
+                    self.refuse(peer, "connections without a token from one address reached server.max_untrusted_connections_per_ip; closing new ones at once");
+                    return None;
+                }
+                *n += 1;
+                Some(Arc::new(Untrusted {
+                    ip,
+                    counts: counts.clone(),
+                    trusted: AtomicBool::new(false),
+                }))
+            }
+        };
         match self.permits.clone().try_acquire_owned() {
             Ok(p) => {
                 if let Some(g) = &self.gauge {
@@ -110,26 +190,35 @@ impl Cap {
                 Some(Slot {
                     _permit: p,
                     gauge: self.gauge.clone(),
+                    untrusted,
                 })
             }
             Err(_) => {
-                if let Some(c) = &self.refused {
-                    c.inc();
-                }
-                let mut log = self.refused_log.lock().unwrap_or_else(|p| p.into_inner());
-                log.1 += 1;
-                if log.0.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
-                    warn!(
-                        listener = self.listener,
-                        %peer,
-                        max_connections = self.max,
-                        refused = log.1,
-                        "connection limit reached; closing new connections at once"
-                    );
-                    *log = (Some(Instant::now()), 0);
-                }
+                self.refuse(
+                    peer,
+                    "connection limit reached; closing new connections at once",
+                );
                 None
             }
+        }
+    }
+
+    /// Counts a refused connection; logged at most every 10 s (with a count).
+    fn refuse(&self, peer: SocketAddr, why: &'static str) {
+        if let Some(c) = &self.refused {
+            c.inc();
+        }
+        let mut log = self.refused_log.lock().unwrap_or_else(|p| p.into_inner());
+        log.1 += 1;
+        if log.0.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
+            warn!(
+                listener = self.listener,
+                %peer,
+                max_connections = self.max,
+                refused = log.1,
+                "{why}"
+            );
+            *log = (Some(Instant::now()), 0);
         }
     }
 
@@ -400,5 +489,44 @@ mod tests {
         assert!(cap.admit(peer).is_none(), "over the cap");
         drop(a);
         assert!(cap.admit(peer).is_some(), "a freed slot is reused");
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share_of_connections_without_a_token() {
+        let cap = Cap::new("test", 10).with_untrusted_per_ip(2);
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:1".parse().unwrap();
+        let a1 = cap.admit(a).expect("first");
+        let a2 = cap.admit(a).expect("second");
+        assert!(cap.admit(a).is_none(), "a third without a token");
+        let _b1 = cap.admit(b).expect("another address is not affected");
+        // The same address in its IPv4-mapped IPv6 form counts as the same.
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:2".parse().unwrap();
+        assert!(
+            cap.admit(mapped).is_none(),
+            "mapped form of the same address"
+        );
+        // A connection that authenticated no longer counts…
+        let t = a1.untrusted().unwrap();
+        t.trust();
+        t.trust(); // (once)
+        let a3 = cap.admit(a).expect("after one authenticated");
+        assert!(cap.admit(a).is_none());
+        // …and neither does a closed one.
+        drop(a2);
+        let _a4 = cap.admit(a).expect("after one closed");
+        assert!(cap.admit(a).is_none());
+        // Closing a trusted connection frees nothing more.
+        drop(t);
+        drop(a1);
+        assert!(cap.admit(a).is_none());
+        drop(a3);
+        assert!(cap.admit(a).is_some());
+        // Off: no per-address limit.
+        let open = Cap::new("test", 10).with_untrusted_per_ip(0);
+        let held: Vec<_> = (0..10)
+            .map(|_| open.admit(a).expect("under the cap"))
+            .collect();
+        assert_eq!(held.len(), 10);
     }
 }

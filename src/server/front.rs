@@ -245,6 +245,9 @@ where
     if matches!(route, Route::Ready | Route::Metrics) {
         let authorized = timeout_at(deadline, auth::authorize(live, &req)).await;
         let ok = matches!(authorized, Ok(Ok(_)));
+        if ok {
+            trust_connection(&req);
+        }
         return match route {
             Route::Ready => (
                 Outcome::Routed(route),
@@ -282,7 +285,10 @@ where
         match timeout_at(deadline, auth::authorize(live, &req)).await {
             Err(_) => return (Outcome::Unrouted, Err(too_long())),
             Ok(Err(e)) => return (Outcome::Unauthorized, Err(e)),
-            Ok(Ok(who)) => crate::audit::note_principal(&who),
+            Ok(Ok(who)) => {
+                crate::audit::note_principal(&who);
+                trust_connection(&req);
+            }
         }
         if let Some(e) = audited::refuse(state, route, req.method()) {
             return (Outcome::Routed(route), Err(e));
@@ -295,6 +301,14 @@ where
     .await
     .unwrap_or_else(|_| Err(too_long()));
     (Outcome::Routed(route), answer)
+}
+
+/// The request authenticated: its connection no longer counts against its
+/// address's `server.max_untrusted_connections_per_ip`.
+fn trust_connection<B>(req: &Request<B>) {
+    if let Some(t) = req.extensions().get::<super::conn::ConnTrust>() {
+        t.0.trust();
+    }
 }
 
 /// SCIM 431 beyond `server.max_header_bytes` / `server.max_headers` (hyper

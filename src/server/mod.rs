@@ -250,7 +250,9 @@ pub async fn run_with(
             live.settings.connections,
         )
     };
-    let cap = conn::Cap::new("main", limits.max_connections).with_metrics(&state.metrics);
+    let cap = conn::Cap::new("main", limits.max_connections)
+        .with_metrics(&state.metrics)
+        .with_untrusted_per_ip(limits.max_untrusted_per_ip);
     // Connections and handshakes still under way see `true` when shutdown
     // starts: handshakes are abandoned (their clients sent no request yet),
     // connections finish their in-flight requests.
@@ -300,7 +302,15 @@ pub async fn run_with(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let handler = move |req| front::handle(state.clone(), req, peer);
+                // Until a request authenticates, each carries the handle that
+                // stops the connection counting against its address.
+                let untrusted = slot.untrusted();
+                let handler = move |mut req: http::Request<hyper::body::Incoming>| {
+                    if let Some(u) = untrusted.as_ref().filter(|u| !u.is_trusted()) {
+                        req.extensions_mut().insert(conn::ConnTrust(u.clone()));
+                    }
+                    front::handle(state.clone(), req, peer)
+                };
                 let builder = builder.clone();
                 let mut stopped = stop.clone();
                 let stop = stop.clone();

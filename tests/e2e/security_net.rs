@@ -104,9 +104,11 @@ async fn a_flood_of_silent_connections_is_closed_by_the_first_request_deadline()
         "this test needs {needed} open files, the limit is {limit}: raise it (ulimit -n; .ci/run does)"
     );
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    // All from one address: the per-address cap of connections without a
+    // token (the test below) is off here.
     let bridge = bridge_with(
         &backend,
-        "max_connections = 3000\nfirst_request_timeout_ms = 8000",
+        "max_connections = 3000\nfirst_request_timeout_ms = 8000\nmax_untrusted_connections_per_ip = 0",
     )
     .await;
     let addr = bridge.addr;
@@ -154,6 +156,51 @@ async fn a_flood_of_silent_connections_is_closed_by_the_first_request_deadline()
     );
     // And the bridge still serves.
     assert_eq!(fresh_get(addr, "/healthz").await, 200);
+    bridge.shutdown().await;
+}
+
+/// Connections without a token are capped per address
+/// (`server.max_untrusted_connections_per_ip`): one client cannot take the
+/// listener with connections it keeps alive on `/healthz`. A connection
+/// that makes an authenticated request no longer counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_the_listener_with_connections_without_a_token() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = bridge_with(
+        &backend,
+        "max_connections = 100\nmax_untrusted_connections_per_ip = 4\nfirst_request_timeout_ms = 120000",
+    )
+    .await;
+    let addr = bridge.addr;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(keep_alive_get(&mut s, "/healthz", None).await.0, 200);
+        held.push(s);
+    }
+    // The fifth from the same address is closed at once, health checks or not.
+    let mut over = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(30)).await,
+        "a fifth connection without a token was left open"
+    );
+    assert_eq!(keep_alive_get(&mut held[0], "/healthz", None).await.0, 200);
+    let mut over = TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut over, Duration::from_secs(30)).await);
+    // One of them authenticates: it no longer counts, a new one is admitted.
+    let (status, _) = keep_alive_get(&mut held[1], "/scim/v2/Users", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(fresh_get(addr, "/healthz").await, 200);
+    // The open ones are served throughout.
+    for s in &mut held {
+        assert_eq!(keep_alive_get(s, "/healthz", None).await.0, 200);
+    }
+    let (status, metrics) = keep_alive_get(&mut held[1], "/metrics", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("scim_bridge_connections_refused_total 2\n"),
+        "{metrics}"
+    );
     bridge.shutdown().await;
 }
 
