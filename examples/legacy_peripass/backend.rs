@@ -332,6 +332,7 @@ pub async fn spawn_on(
         version_conflicts: AtomicU64::new(0),
         holds: Mutex::new(Vec::new()),
         deletions: Mutex::new(Vec::new()),
+        extra_read_field: Mutex::new(None),
         window: Mutex::new((0, 0)),
         rng: Mutex::new(seed_rng()),
         in_flight: AtomicU64::new(0),
@@ -527,6 +528,13 @@ impl Running {
         });
     }
 
+    /// Test hook for a newer API version: every user and team answered
+    /// carries the extra field `name` (`None`: none again). The API still
+    /// refuses it in a request body, as every unknown field.
+    pub fn set_extra_read_field(&self, field: Option<(&str, Value)>) {
+        *lock(&self.shared.extra_read_field) = field.map(|(n, v)| (n.to_string(), v));
+    }
+
     /// Test hook for "deleted meanwhile" races: when the next request with
     /// `method` whose path contains `path_contains` arrives, user `uid` is
     /// deleted (as by `DELETE /api/v1/users/{uid}`: removed from every team)
@@ -581,6 +589,8 @@ struct Shared {
     holds: Mutex<Vec<Hold>>,
     /// Deletions armed by [`Running::delete_user_before`]: (method, path part, user).
     deletions: Mutex<Vec<(Method, String, u64)>>,
+    /// A field added to every user and team this API answers with (test hook).
+    extra_read_field: Mutex<Option<(String, Value)>>,
     /// (unix second, requests seen in it).
     window: Mutex<(u64, u64)>,
     rng: Mutex<u64>,
@@ -858,7 +868,11 @@ async fn handle_counted(shared: &Arc<Shared>, req: Request<Incoming>) -> Respons
         let _ = delete_user(shared, uid);
     }
 
-    let response = respond(shared, &parts, body);
+    let mut response = respond(shared, &parts, body);
+    let extra = lock(&shared.extra_read_field).clone();
+    if let Some((name, value)) = extra {
+        response = with_extra_field(response, &name, &value).await;
+    }
 
     let latency = shared.latency_ms.load(Ordering::Relaxed);
     if latency > 0 {
@@ -1017,6 +1031,41 @@ fn with_body(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// `response` with `name: value` added to each user or team it carries
+/// (one record, or a list page's `data` / `items`).
+async fn with_extra_field(
+    response: Response<Full<Bytes>>,
+    name: &str,
+    value: &Value,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let Ok(mut doc) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Full::new(bytes));
+    };
+    let add = |v: &mut Value| {
+        if let Some(o) = v.as_object_mut() {
+            if o.contains_key("userId") || o.contains_key("teamId") {
+                o.insert(name.to_string(), value.clone());
+            }
+        }
+    };
+    add(&mut doc);
+    for list in ["data", "items"] {
+        if let Some(Value::Array(items)) = doc.get_mut(list) {
+            items.iter_mut().for_each(add);
+        }
+    }
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    let mut resp = Response::from_parts(parts, Full::new(Bytes::from(body)));
+    resp.headers_mut().remove(hyper::header::CONTENT_LENGTH);
     resp
 }
 

@@ -335,6 +335,11 @@ pub struct OpSpec {
     /// Backend fields removed from the record before it is sent (replace).
     #[serde(default)]
     pub omit: Vec<String>,
+    /// Only these top-level backend fields are sent (create, replace,
+    /// patch); every other field of the record is left out, e.g. read-only
+    /// fields a backend returns but refuses in a write.
+    #[serde(default)]
+    pub send_only: Option<Vec<String>>,
     /// Body template for membership calls, e.g. `{"userId": "{member}"}`.
     #[serde(default)]
     pub body: Option<serde_json::Value>,

@@ -26,8 +26,12 @@ impl OpPlan {
         s
     }
 
-    /// The request body for `record`: `omit` fields removed, wrapped when the mapping says so.
+    /// The request body for `record`: only the `send_only` fields (when
+    /// given), `omit` fields removed, wrapped when the mapping says so.
     pub fn body_for(&self, mut record: Value) -> Value {
+        if let (Some(only), Value::Object(fields)) = (&self.send_only, &mut record) {
+            fields.retain(|k, _| only.iter().any(|f| f == k));
+        }
         for f in &self.omit {
             f.remove(&mut record);
         }

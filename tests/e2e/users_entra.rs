@@ -409,6 +409,66 @@ async fn patch_remove_with_a_value_removes_only_that_value() {
     assert_eq!(s.legacy().user(&id).await["contact"]["email"], Value::Null);
 }
 
+/// A newer backend adds a field to its answers (read-only to the bridge):
+/// the shipped mapping's `send_only` keeps it, and the server-assigned
+/// `createdAt`/`updatedAt`, out of every write, as the contract asks (the
+/// API refuses unknown fields with 422). Fields the mapping does not cover
+/// but the contract lists (`role`) are still sent back as read.
+#[tokio::test]
+async fn fields_the_backend_adds_to_its_answers_are_never_written_back() {
+    let s = PeripassStack::start(peripass::Options {
+        seed_users: 1,
+        seed_teams: 1,
+        ..Default::default()
+    })
+    .await;
+    s.backend
+        .set_extra_read_field(Some(("lastLoginAt", json!("2024-01-01T00:00:00Z"))));
+    let u = patch(
+        &s,
+        "1",
+        json!([{"op": "Replace", "path": "displayName", "value": "New name"}]),
+    )
+    .await;
+    assert_eq!(u["displayName"], "New name");
+    let mut full = s.scim().get("/Users/1").await.json();
+    full["name"]["familyName"] = json!("Put");
+    let r = s.scim().put("/Users/1", &full).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = s
+        .scim()
+        .patch(
+            "/Groups/T-0001",
+            &patch_ops(json!([{"op": "Replace", "path": "displayName", "value": "Renamed"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let created = scim_create(&s, "new@contoso.com").await;
+    assert!(created["id"].is_string());
+    let writes: Vec<_> = s
+        .backend
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" || r.method == "POST")
+        .collect();
+    assert_eq!(writes.len(), 4, "{writes:?}");
+    for w in &writes {
+        for field in ["lastLoginAt", "createdAt", "updatedAt", "userId", "teamId"] {
+            assert!(
+                !w.body.contains(field),
+                "{field} sent: {} {}",
+                w.path_and_query,
+                w.body
+            );
+        }
+    }
+    let user_put = writes
+        .iter()
+        .find(|w| w.method == "PUT" && w.path_and_query.contains("/users/"))
+        .unwrap();
+    assert!(user_put.body.contains("\"role\""), "{}", user_put.body);
+}
+
 #[tokio::test]
 async fn patch_enterprise_attributes_are_accepted_and_ignored() {
     let s = PeripassStack::start(seeded(0)).await;

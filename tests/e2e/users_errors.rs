@@ -140,6 +140,8 @@ async fn patch_changing_the_id_is_400_mutability() {
         json!({"op": "Replace", "path": "id", "value": "2"}),
         json!({"op": "Remove", "path": "id"}),
         json!({"op": "Replace", "value": {"id": "2", "displayName": "Moved"}}),
+        json!({"op": "Replace", "value": {"ID": "5"}}),
+        json!({"op": "add", "path": "ID", "value": "5"}),
     ] {
         let r = s.scim().patch("/Users/1", &patch_ops(json!([op]))).await;
         r.assert_scim_error(400, Some("mutability"));

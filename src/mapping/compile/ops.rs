@@ -135,6 +135,14 @@ pub(super) fn compile_op(
             cx.err(format!("{at}.wrap"), "must not be empty");
         }
     }
+    for (i, f) in op.send_only.iter().flatten().enumerate() {
+        if f.is_empty() || f.contains(['.', '[', ']']) {
+            cx.err(
+                format!("{at}.send_only[{i}]"),
+                format!("{f:?}: name a top-level backend field (`contact`, not `contact.email`)"),
+            );
+        }
+    }
     OpPlan {
         name,
         method,
@@ -145,6 +153,7 @@ pub(super) fn compile_op(
         wrap: op.wrap.clone(),
         item,
         omit,
+        send_only: op.send_only.clone(),
         body: op.body.clone(),
     }
 }

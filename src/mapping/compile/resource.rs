@@ -336,6 +336,43 @@ pub(super) fn compile_resource(
         }
     }
 
+    // `send_only` must let through every field the bridge writes, or those
+    // writes would be dropped without a word.
+    for (key, op) in [
+        ("create", &create),
+        ("replace", &replace),
+        ("patch", &patch),
+    ] {
+        let Some(only) = op.as_ref().and_then(|o| o.send_only.as_ref()) else {
+            continue;
+        };
+        let sent = |f: &FieldPath| only.iter().any(|o| o == f.root_key());
+        let mut written: Vec<(String, &FieldPath)> = Vec::new();
+        for (i, a) in attributes.iter().enumerate() {
+            if let Some(f) = &a.write {
+                written.push((format!("attributes[{i}] ({})", a.target.name), f));
+            }
+        }
+        for (i, c) in constants.iter().enumerate() {
+            if key == "create" || c.always {
+                written.push((format!("constants[{i}]"), &c.field));
+            }
+        }
+        if key != "create" {
+            if let Some(f) = version.as_ref().and_then(|v| v.field.as_ref()) {
+                written.push(("version".into(), f));
+            }
+        }
+        for (what, f) in written {
+            if !sent(f) {
+                cx.err(
+                    format!("{oat}.{key}.send_only"),
+                    format!("leaves out `{}`, which {what} writes: add it", f.root_key()),
+                );
+            }
+        }
+    }
+
     // Without a version there is nothing to be stale: a backend 409 then
     // means something else (a name taken) and goes through the error rules,
     // unless the mapping declares `conflict` explicitly.
@@ -353,6 +390,24 @@ pub(super) fn compile_resource(
         .lifecycle
         .as_ref()
         .map(|l| compile_lifecycle(cx, &at, r, l));
+    if let Some(sd) = &soft_delete {
+        for (key, op) in [("replace", &replace), ("patch", &patch)] {
+            let Some(only) = op.as_ref().and_then(|o| o.send_only.as_ref()) else {
+                continue;
+            };
+            for (f, _) in sd.set.iter().chain(&sd.restore_set) {
+                if !only.iter().any(|o| o == f.root_key()) {
+                    cx.err(
+                        format!("{oat}.{key}.send_only"),
+                        format!(
+                            "leaves out `{}`, which the lifecycle writes: add it",
+                            f.root_key()
+                        ),
+                    );
+                }
+            }
+        }
+    }
     if cx.errors.len() > before {
         return None;
     }
@@ -435,10 +490,15 @@ fn compile_lifecycle(
                 format!("{:?} must name the record with {{id}}", op.path),
             );
         }
-        if op.body.is_some() || op.wrap.is_some() || op.item.is_some() || !op.omit.is_empty() {
+        if op.body.is_some()
+            || op.wrap.is_some()
+            || op.item.is_some()
+            || !op.omit.is_empty()
+            || op.send_only.is_some()
+        {
             cx.err(
                 format!("{lat}.{key}"),
-                "a lifecycle call is sent without a body and its answer is not read: `body`, `wrap`, `item` and `omit` do not apply",
+                "a lifecycle call is sent without a body and its answer is not read: `body`, `wrap`, `item`, `omit` and `send_only` do not apply",
             );
         }
         compile_op(cx, name, &format!("{lat}.{key}"), op, Method::POST, false)

@@ -308,3 +308,60 @@ fn reference_display_is_checked_like_every_key() {
         "{errs:?}"
     );
 }
+
+/// `send_only` keeps a record body to the named top-level fields, and the
+/// mapping is refused when it would leave out a field the bridge writes
+/// (an attribute, a constant, the version), or names a nested one.
+#[test]
+fn send_only_must_let_through_every_field_the_bridge_writes() {
+    let with_replace = |send_only: &str| {
+        versioned("", "").replace(
+            "      patch: { method: PATCH, path: \"/u/{id}\" }\n",
+            &format!(
+                "      create: {{ method: POST, path: /u, send_only: [login, name, tier] }}\n      replace: {{ method: PUT, path: \"/u/{{id}}\", send_only: {send_only} }}\n",
+            ),
+        ) + "    constants:\n      - { field: tier, value: basic, when: create }\n"
+    };
+    let r = compile_text(
+        "m.yaml",
+        &with_replace("[login, name, rev, role]"),
+        None,
+        &None,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let replace = r[0].ops.replace.as_ref().unwrap();
+    let body = replace.body_for(serde_json::json!({
+        "id": 7, "login": "a", "name": "A", "rev": 3, "role": "x",
+        "createdAt": "2024-01-01T00:00:00Z", "lastLoginAt": "then"
+    }));
+    assert_eq!(
+        body,
+        serde_json::json!({"login": "a", "name": "A", "rev": 3, "role": "x"})
+    );
+    for (send_only, missing) in [
+        (
+            "[login, rev]",
+            "`name`, which attributes[1] (displayName) writes",
+        ),
+        ("[login, name]", "`rev`, which version writes"),
+        (
+            "[login, name, rev, contact.email]",
+            "name a top-level backend field",
+        ),
+    ] {
+        let errs = compile_text("m.yaml", &with_replace(send_only), None, &None).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.message.contains(missing)),
+            "{send_only}: {errs:?}"
+        );
+    }
+    // The create's constant must be sent too.
+    let text = with_replace("[login, name, rev]")
+        .replace("send_only: [login, name, tier]", "send_only: [login, name]");
+    let errs = compile_text("m.yaml", &text, None, &None).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("`tier`, which constants[0] writes")),
+        "{errs:?}"
+    );
+}

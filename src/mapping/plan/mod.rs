@@ -244,6 +244,8 @@ pub struct OpPlan {
     pub wrap: Option<String>,
     pub item: ReadExpr,
     pub omit: Vec<FieldPath>,
+    /// `send_only`: the top-level fields a record body may carry (`None`: all).
+    pub send_only: Option<Vec<String>>,
     /// Membership body template (`{"userId": "{member}"}`).
     pub body: Option<Value>,
 }
