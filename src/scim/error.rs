@@ -21,6 +21,8 @@ pub struct ScimError {
     /// RFC 6750 `error` of the `WWW-Authenticate` answer of a 401
     /// (`invalid_token` when a token was sent but refused).
     pub bearer_error: Option<&'static str>,
+    /// The `Allow` header of a 405: the methods the resource takes.
+    pub allow: Option<&'static str>,
 }
 
 impl ScimError {
@@ -35,6 +37,7 @@ impl ScimError {
             detail: detail.into(),
             retry_after: None,
             bearer_error: None,
+            allow: None,
         }
     }
 

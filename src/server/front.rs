@@ -47,6 +47,11 @@ where
     };
     let request_id = state.request_id_of(&req);
     let method = req.method().clone();
+    // HEAD is GET without the body (RFC 9110 §9.3.2): served as GET, and
+    // hyper, which parsed a HEAD, leaves the body out of the answer.
+    if method == http::Method::HEAD {
+        *req.method_mut() = http::Method::GET;
+    }
     if let Some(p) = peer {
         req.extensions_mut().insert(super::oauth::PeerAddr(p.ip()));
     }
@@ -243,6 +248,12 @@ where
     // (`[metrics] listen`) serves both without. Exempt from the concurrency
     // cap like the health check, so monitoring works under load.
     if matches!(route, Route::Ready | Route::Metrics) {
+        if req.method() != http::Method::GET {
+            return (
+                Outcome::Routed(route),
+                Err(routes::method_not_allowed("GET, HEAD")),
+            );
+        }
         let authorized = timeout_at(deadline, auth::authorize(live, &req)).await;
         let ok = matches!(authorized, Ok(Ok(_)));
         if ok {

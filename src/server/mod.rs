@@ -427,6 +427,10 @@ pub fn error_response(e: &ScimError) -> Resp {
             },
         );
     }
+    if let Some(allow) = e.allow {
+        r.headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    }
     if e.status == StatusCode::PAYLOAD_TOO_LARGE {
         // The rest of the body is discarded, not read: do not reuse the connection.
         r.headers_mut()

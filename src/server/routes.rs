@@ -15,12 +15,16 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
 use serde_json::Value;
 
-fn method_not_allowed(allowed: &str) -> ScimError {
-    ScimError::new(
+/// `405` with the `Allow` header RFC 9110 §15.5.6 asks for (`HEAD` is
+/// taken wherever `GET` is).
+pub(super) fn method_not_allowed(allowed: &'static str) -> ScimError {
+    let mut e = ScimError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         None,
         format!("method not allowed here; allowed: {allowed}"),
-    )
+    );
+    e.allow = Some(allowed);
+    e
 }
 
 /// The public SCIM base URL: configured, or derived from the request's Host.
@@ -189,20 +193,21 @@ where
     let ctx = |res| resource_ctx(state, live, res, &base, request_id);
     let only_get = |method: &Method| match *method {
         Method::GET => Ok(()),
-        _ => Err(method_not_allowed("GET")),
+        _ => Err(method_not_allowed("GET, HEAD")),
     };
     match route {
         Route::OAuthToken => {
             Ok(super::oauth::token_endpoint(live.oauth.as_ref(), &state.oauth_limiter, req).await)
         }
-        Route::Health => Ok(health_response()),
+        Route::Health => {
+            only_get(&method)?;
+            Ok(health_response())
+        }
         // `front` answers these (details and metrics need the token there).
         Route::Metrics => Ok(metrics_response(&state.metrics)),
         Route::Ready => Ok(readyz(state, live, false)),
-        Route::OutsideBase => Err(ScimError::not_found(format!(
-            "no SCIM endpoint here; the SCIM base path is {}",
-            live.settings.base_path
-        ))),
+        // Answered without a token: it names nothing of the configuration.
+        Route::OutsideBase => Err(ScimError::not_found("no SCIM endpoint here")),
         Route::ServiceProviderConfig => {
             only_get(&method)?;
             Ok(json_response(
@@ -239,7 +244,7 @@ where
                 (&Method::POST, Route::RootSearch) => {
                     search_from_body(&read_json(live, req).await?)?
                 }
-                (_, Route::Root) => return Err(method_not_allowed("GET")),
+                (_, Route::Root) => return Err(method_not_allowed("GET, HEAD")),
                 _ => return Err(method_not_allowed("POST")),
             };
             let ctxs: Vec<ResourceCtx> = live.plan.resources.iter().map(|r| ctx(r)).collect();
@@ -301,7 +306,7 @@ where
                     }
                     Ok(r)
                 }
-                _ => Err(method_not_allowed("GET, POST")),
+                _ => Err(method_not_allowed("GET, HEAD, POST")),
             }
         }
         Route::Search(i) => {
@@ -361,7 +366,7 @@ where
                     r.headers_mut().remove(http::header::CONTENT_TYPE);
                     Ok(r)
                 }
-                _ => Err(method_not_allowed("GET, PUT, PATCH, DELETE")),
+                _ => Err(method_not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
             }
         }
     }

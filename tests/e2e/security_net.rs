@@ -706,3 +706,30 @@ fn connection_settings_have_defaults_and_refuse_zero() {
         "0 turns pings off: {err}"
     );
 }
+
+/// Without a token: the health check takes GET and HEAD only (405 with
+/// `Allow` otherwise), `/readyz` and `/metrics` too, and a path outside the
+/// SCIM base path is a 404 naming nothing of the configuration.
+#[tokio::test]
+async fn open_endpoints_take_only_get_and_name_nothing() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = bridge_with(&backend, "").await;
+    let root = TestClient::new(format!("http://{}", bridge.addr)).without_token();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        for m in [Method::POST, Method::DELETE, Method::TRACE] {
+            let r = root.send(m.clone(), path, None, &[]).await;
+            assert_eq!(r.status, 405, "{m} {path}");
+            assert_eq!(r.header("allow"), Some("GET, HEAD"), "{m} {path}");
+        }
+    }
+    let r = root.send(Method::HEAD, "/healthz", None, &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    for path in ["/", "/oauth2/token", "/api/v1/users", "/scim"] {
+        let r = root.get(path).await;
+        assert_eq!(r.status, 404, "{path}");
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(!text.contains("/scim/v2"), "{path}: {text}");
+    }
+    bridge.shutdown().await;
+}

@@ -495,9 +495,30 @@ async fn discovery_is_read_only() {
         for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
             let r = s.scim().send(m.clone(), path, Some("{}"), &[]).await;
             r.assert_scim_error(405, None);
+            assert_eq!(r.header("allow"), Some("GET, HEAD"), "{m} {path}");
         }
-        assert_eq!(s.scim().get(path).await.status, 200, "GET {path}");
+        let get = s.scim().get(path).await;
+        assert_eq!(get.status, 200, "GET {path}");
+        // HEAD is GET without the body (RFC 9110 §9.3.2).
+        let head = s.scim().send(Method::HEAD, path, None, &[]).await;
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path}");
+        assert_eq!(
+            head.header("content-length"),
+            Some(get.body.len().to_string().as_str()),
+            "HEAD {path}"
+        );
     }
+    // A resource says what it takes, HEAD included.
+    let r = s
+        .scim()
+        .send(Method::POST, "/Users/1", Some("{}"), &[])
+        .await;
+    r.assert_scim_error(405, None);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, PUT, PATCH, DELETE"));
+    let r = s.scim().send(Method::HEAD, "/Users", None, &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
 }
 
 fn attr<'a>(attrs: &'a Value, name: &str) -> &'a Value {
