@@ -10,8 +10,13 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-/// The request body as a JSON object.
-pub(super) async fn read_json<B>(live: &Live, req: Request<B>) -> Result<Value, ScimError>
+/// The request body as a JSON object. A body still arriving at the
+/// request's `deadline` is the client's delay: `408`, not a `504`.
+pub(super) async fn read_json<B>(
+    live: &Live,
+    req: Request<B>,
+    deadline: tokio::time::Instant,
+) -> Result<Value, ScimError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -45,7 +50,17 @@ where
         return Err(too_large());
     }
     let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    let too_slow = || {
+        ScimError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            None,
+            "the request body did not arrive in time",
+        )
+    };
+    while let Some(frame) = tokio::time::timeout_at(deadline, body.frame())
+        .await
+        .map_err(|_| too_slow())?
+    {
         let frame =
             frame.map_err(|_| ScimError::invalid_syntax("the request body could not be read"))?;
         if let Some(d) = frame.data_ref() {

@@ -307,7 +307,7 @@ where
     }
     let answer = timeout_at(
         deadline,
-        routes::dispatch(state, live, req, route, request_id),
+        routes::dispatch(state, live, req, route, request_id, deadline),
     )
     .await
     .unwrap_or_else(|_| Err(too_long()));

@@ -431,7 +431,7 @@ pub fn error_response(e: &ScimError) -> Resp {
         r.headers_mut()
             .insert(http::header::ALLOW, HeaderValue::from_static(allow));
     }
-    if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+    if e.status == StatusCode::PAYLOAD_TOO_LARGE || e.status == StatusCode::REQUEST_TIMEOUT {
         // The rest of the body is discarded, not read: do not reuse the connection.
         r.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));

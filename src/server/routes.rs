@@ -177,6 +177,7 @@ pub(super) async fn dispatch<B>(
     req: Request<B>,
     route: &Route,
     request_id: &str,
+    deadline: tokio::time::Instant,
 ) -> Result<Resp, ScimError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -242,7 +243,7 @@ where
             let q = match (&method, route) {
                 (&Method::GET, Route::Root) => search_from_query(&query)?,
                 (&Method::POST, Route::RootSearch) => {
-                    search_from_body(&read_json(live, req).await?)?
+                    search_from_body(&read_json(live, req, deadline).await?)?
                 }
                 (_, Route::Root) => return Err(method_not_allowed("GET, HEAD")),
                 _ => return Err(method_not_allowed("POST")),
@@ -292,7 +293,7 @@ where
                     ))
                 }
                 Method::POST => {
-                    let body = read_json(live, req).await?;
+                    let body = read_json(live, req, deadline).await?;
                     let (scim, version) = ctx.create(&body).await?;
                     let mut r = with_etag(
                         json_response(StatusCode::CREATED, &scim),
@@ -313,7 +314,7 @@ where
             if method != Method::POST {
                 return Err(method_not_allowed("POST"));
             }
-            let body = read_json(live, req).await?;
+            let body = read_json(live, req, deadline).await?;
             let q = search_from_body(&body)?;
             let ctx = ctx(&live.plan.resources[*i]);
             ctx.check_filter_attributes(&q)?;
@@ -344,7 +345,7 @@ where
                     ))
                 }
                 Method::PUT => {
-                    let body = read_json(live, req).await?;
+                    let body = read_json(live, req, deadline).await?;
                     let (scim, version) = ctx.replace(id, &body, if_match.as_deref()).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
@@ -352,7 +353,7 @@ where
                     ))
                 }
                 Method::PATCH => {
-                    let body = read_json(live, req).await?;
+                    let body = read_json(live, req, deadline).await?;
                     let (scim, version) = ctx.patch(id, body, if_match.as_deref()).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),

@@ -733,3 +733,31 @@ async fn open_endpoints_take_only_get_and_name_nothing() {
     }
     bridge.shutdown().await;
 }
+
+/// A body that has not arrived when the request's deadline passes is the
+/// client's delay: `408` (a SCIM error, the connection closed), not a `504`.
+#[tokio::test]
+async fn a_body_still_arriving_at_the_deadline_is_408() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = bridge_with(&backend, "request_timeout_ms = 300").await;
+    let mut s = TcpStream::connect(bridge.addr).await.unwrap();
+    s.write_all(
+        format!(
+            "POST /scim/v2/Users HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{{\"userName\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let r = read_response(&mut s).await;
+    assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert!(closed_within(&mut s, Duration::from_secs(5)).await);
+    assert_eq!(backend.request_count(), 0);
+    bridge.shutdown().await;
+}
