@@ -347,7 +347,10 @@ pub(super) async fn serve<I, H, Fut>(
     let act = activity.clone();
     let svc = service_fn(move |req| {
         let guard = act.begin();
-        let answer = handler(req);
+        // Boxed: the request's future is kilobytes (the backend call's
+        // state included) and hyper moves the service future several times
+        // per request; a box is moved as a pointer.
+        let answer = Box::pin(handler(req));
         async move {
             let r = answer.await;
             drop(guard);

@@ -171,6 +171,10 @@ fn resource_ctx<'a>(
 }
 
 /// Answers a request whose front door checks passed.
+/// The write paths' futures (body read, create, replace, PATCH, delete)
+/// and the root search are boxed: they are rare next to reads, and inline
+/// they would make every request's future, which the server moves several
+/// times per request, kilobytes larger.
 pub(super) async fn dispatch<B>(
     state: &AppState,
     live: &Live,
@@ -243,7 +247,7 @@ where
             let q = match (&method, route) {
                 (&Method::GET, Route::Root) => search_from_query(&query)?,
                 (&Method::POST, Route::RootSearch) => {
-                    search_from_body(&read_json(live, req, deadline).await?)?
+                    search_from_body(&Box::pin(read_json(live, req, deadline)).await?)?
                 }
                 (_, Route::Root) => return Err(method_not_allowed("GET, HEAD")),
                 _ => return Err(method_not_allowed("POST")),
@@ -251,7 +255,7 @@ where
             let ctxs: Vec<ResourceCtx> = live.plan.resources.iter().map(|r| ctx(r)).collect();
             Ok(json_bytes(
                 StatusCode::OK,
-                crate::service::search_all(&ctxs, &q).await?.into_json(),
+                Box::pin(crate::service::search_all(&ctxs, &q)).await?.into_json(),
             ))
         }
         Route::Unsupported(what) => Err(ScimError::new(
@@ -293,8 +297,8 @@ where
                     ))
                 }
                 Method::POST => {
-                    let body = read_json(live, req, deadline).await?;
-                    let (scim, version) = ctx.create(&body).await?;
+                    let body = Box::pin(read_json(live, req, deadline)).await?;
+                    let (scim, version) = Box::pin(ctx.create(&body)).await?;
                     let mut r = with_etag(
                         json_response(StatusCode::CREATED, &scim),
                         version.as_deref(),
@@ -314,7 +318,7 @@ where
             if method != Method::POST {
                 return Err(method_not_allowed("POST"));
             }
-            let body = read_json(live, req, deadline).await?;
+            let body = Box::pin(read_json(live, req, deadline)).await?;
             let q = search_from_body(&body)?;
             let ctx = ctx(&live.plan.resources[*i]);
             ctx.check_filter_attributes(&q)?;
@@ -345,23 +349,23 @@ where
                     ))
                 }
                 Method::PUT => {
-                    let body = read_json(live, req, deadline).await?;
-                    let (scim, version) = ctx.replace(id, &body, if_match.as_deref()).await?;
+                    let body = Box::pin(read_json(live, req, deadline)).await?;
+                    let (scim, version) = Box::pin(ctx.replace(id, &body, if_match.as_deref())).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
                         version.as_deref(),
                     ))
                 }
                 Method::PATCH => {
-                    let body = read_json(live, req, deadline).await?;
-                    let (scim, version) = ctx.patch(id, body, if_match.as_deref()).await?;
+                    let body = Box::pin(read_json(live, req, deadline)).await?;
+                    let (scim, version) = Box::pin(ctx.patch(id, body, if_match.as_deref())).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
                         version.as_deref(),
                     ))
                 }
                 Method::DELETE => {
-                    ctx.delete(id, if_match.as_deref()).await?;
+                    Box::pin(ctx.delete(id, if_match.as_deref())).await?;
                     let mut r = json_response(StatusCode::NO_CONTENT, &Value::Null);
                     *r.body_mut() = http_body_util::Full::new(Bytes::new());
                     r.headers_mut().remove(http::header::CONTENT_TYPE);
