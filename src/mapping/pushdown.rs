@@ -2,7 +2,6 @@
 //! operation can answer with the query parameters the mapping declares.
 
 use crate::mapping::plan::{loose_eq, scalar_key, AttrPlan, ResourcePlan};
-use crate::scim::attr::AttrKind;
 use crate::scim::filter::{eq_assignments, CompareOp, Filter};
 use serde_json::Value;
 
@@ -146,18 +145,7 @@ fn push_term(
         if pd.params.iter().any(|(k, _)| *k == f.param) {
             return false; // a backend may not AND repeated parameters: keep it bridge-side
         }
-        // `userName eq true`: a string attribute compared with a boolean or
-        // a number. The bridge's own check (run on every result) matches
-        // the string's text (`"true"` in any case; a number never matches a
-        // string), so the backend gets that text: a narrower call than a
-        // scan of the whole collection, never a wider one.
-        let text_of_literal = || match (a.kind, v) {
-            (AttrKind::String, Value::Bool(_) | Value::Number(_)) => {
-                a.write_value(&Value::String(v.to_string()))
-            }
-            _ => Err(crate::scim::error::ScimError::invalid_value("")),
-        };
-        let Ok(bv) = a.write_value(v).or_else(|_| text_of_literal()) else {
+        let Ok(bv) = a.write_value(v) else {
             return false;
         };
         let Some(text) = scalar_key(&bv) else {
