@@ -47,9 +47,10 @@ where
     };
     let request_id = state.request_id_of(&req);
     let method = req.method().clone();
-    // HEAD is GET without the body (RFC 9110 §9.3.2): served as GET, and
-    // hyper, which parsed a HEAD, leaves the body out of the answer.
-    if method == http::Method::HEAD {
+    // HEAD is GET without the body (RFC 9110 §9.3.2): served as GET, the
+    // body taken out below (HTTP/2 would send it otherwise).
+    let head = method == http::Method::HEAD;
+    if head {
         *req.method_mut() = http::Method::GET;
     }
     if let Some(p) = peer {
@@ -112,6 +113,9 @@ where
         }
     };
     pending.answered = true;
+    if head {
+        without_body(&mut resp);
+    }
     AppState::tag_request_id(&mut resp, &request_id);
     pending.finish(&outcome, resp.status().as_u16());
     resp
@@ -192,6 +196,16 @@ impl Drop for Unanswered<'_> {
         }
         self.finish(&Outcome::Routed(self.route), CLIENT_CLOSED);
     }
+}
+
+/// The answer to a HEAD: the GET's status and headers, its length in
+/// `Content-Length`, no body.
+fn without_body(resp: &mut super::Resp) {
+    use hyper::body::Body as _;
+    let len = resp.body().size_hint().exact().unwrap_or(0);
+    *resp.body_mut() = http_body_util::Full::new(Bytes::new());
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
 }
 
 /// The peer address in the log line, written straight into the line

@@ -255,7 +255,9 @@ where
             let ctxs: Vec<ResourceCtx> = live.plan.resources.iter().map(|r| ctx(r)).collect();
             Ok(json_bytes(
                 StatusCode::OK,
-                Box::pin(crate::service::search_all(&ctxs, &q)).await?.into_json(),
+                Box::pin(crate::service::search_all(&ctxs, &q))
+                    .await?
+                    .into_json(),
             ))
         }
         Route::Unsupported(what) => Err(ScimError::new(
@@ -350,7 +352,8 @@ where
                 }
                 Method::PUT => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
-                    let (scim, version) = Box::pin(ctx.replace(id, &body, if_match.as_deref())).await?;
+                    let (scim, version) =
+                        Box::pin(ctx.replace(id, &body, if_match.as_deref())).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
                         version.as_deref(),
@@ -358,7 +361,8 @@ where
                 }
                 Method::PATCH => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
-                    let (scim, version) = Box::pin(ctx.patch(id, body, if_match.as_deref())).await?;
+                    let (scim, version) =
+                        Box::pin(ctx.patch(id, body, if_match.as_deref())).await?;
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
                         version.as_deref(),

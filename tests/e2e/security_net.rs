@@ -761,3 +761,66 @@ async fn a_body_still_arriving_at_the_deadline_is_408() {
     assert_eq!(backend.request_count(), 0);
     bridge.shutdown().await;
 }
+
+/// HEAD over HTTP/2 (h2c) is the GET's answer without its body: an h2
+/// client refuses DATA on a HEAD stream (RFC 9113 §8.1.1).
+#[tokio::test]
+async fn head_over_http2_has_no_body() {
+    use http_body_util::BodyExt;
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let bridge = bridge_with(&backend, "").await;
+    let stream = TcpStream::connect(bridge.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(conn);
+    for (path, token) in [("/healthz", false), ("/scim/v2/Users/1", true)] {
+        let mut lens = Vec::new();
+        for method in [Method::GET, Method::HEAD] {
+            let mut req = http::Request::builder()
+                .method(method.clone())
+                .uri(format!("http://{}{path}", bridge.addr));
+            if token {
+                req = req.header("authorization", format!("Bearer {TOKEN}"));
+            }
+            let req = req
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let resp = sender.send_request(req).await.expect("h2 request");
+            assert_eq!(resp.status(), 200, "{method} {path}");
+            let len = resp
+                .headers()
+                .get("content-length")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .expect("the stream ends cleanly")
+                .to_bytes();
+            if method == Method::HEAD {
+                assert!(body.is_empty(), "{path}");
+            }
+            lens.push((len, body.len()));
+        }
+        let (get_len, get_body) = &lens[0];
+        assert_eq!(
+            get_len.as_deref(),
+            Some(get_body.to_string().as_str()),
+            "{path}"
+        );
+        assert_eq!(
+            &lens[1].0, get_len,
+            "HEAD {path} keeps the GET's Content-Length"
+        );
+    }
+    bridge.shutdown().await;
+}
