@@ -68,6 +68,9 @@ enum Detached {
     No,
     /// A task making the request's writes runs; the request still waits.
     Running,
+    /// That task ended (with this status and error) while the request
+    /// still waited: the request writes the line, with this outcome.
+    Finished(u16, Option<String>),
     /// The request ended (answered `504`, or the client left) while the
     /// task ran: the task writes the line, with its own outcome, through this.
     Abandoned(Finish),
@@ -78,6 +81,7 @@ impl std::fmt::Debug for Detached {
         f.write_str(match self {
             Detached::No => "No",
             Detached::Running => "Running",
+            Detached::Finished(..) => "Finished",
             Detached::Abandoned(_) => "Abandoned",
         })
     }
@@ -113,26 +117,47 @@ impl Recorder {
     }
 
     /// That task ended with `status`: when its request ended first, the
-    /// line is written now, with the task's outcome (what the backend holds).
+    /// line is written now, with the task's outcome (what the backend holds);
+    /// else the request writes it with this outcome.
     pub fn task_finished(&self, status: u16, error: Option<String>) {
-        let was = std::mem::take(&mut *self.detached());
-        if let Detached::Abandoned(finish) = was {
-            finish(status, error);
+        let mut d = self.detached();
+        match std::mem::take(&mut *d) {
+            Detached::Abandoned(finish) => {
+                drop(d);
+                finish(status, error);
+            }
+            Detached::Running => *d = Detached::Finished(status, error),
+            other => *d = other,
         }
     }
 
-    /// The request is over (answered or dropped). `true`: the request
-    /// writes the line now. `false`: a task making its writes still runs and
-    /// will write the line through `finish` when it ends.
-    pub fn request_done(&self, finish: impl FnOnce() -> Finish) -> bool {
+    /// The request is over (answered or dropped). `Some(outcome)`: the
+    /// request writes the line now, with the outcome of the task that made
+    /// its writes when there was one (`Some(Some(..))`). `None`: that task
+    /// still runs and will write the line through `finish` when it ends.
+    #[allow(clippy::option_option)]
+    pub fn request_done(
+        &self,
+        finish: impl FnOnce() -> Finish,
+    ) -> Option<Option<(u16, Option<String>)>> {
         let mut d = self.detached();
-        match *d {
+        match std::mem::take(&mut *d) {
             Detached::Running => {
                 *d = Detached::Abandoned(finish());
-                false
+                None
             }
-            _ => true,
+            Detached::Finished(status, error) => Some(Some((status, error))),
+            _ => Some(None),
         }
+    }
+
+    /// Whether the request authenticated (its client is known).
+    pub fn authenticated(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .principal
+            .is_some()
     }
 }
 
@@ -436,6 +461,46 @@ fn rotate(p: &Path, keep: usize) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Who writes the audit line of a request whose writes a task makes:
+    /// the request (with the task's outcome when the task ended first), or
+    /// the task (with its own outcome when the request ended first).
+    #[test]
+    fn the_audit_line_goes_with_whoever_ends_last_and_carries_the_tasks_outcome() {
+        type Written = Arc<Mutex<Vec<(u16, Option<String>)>>>;
+        let written: Written = Arc::default();
+        let finish = |w: &Written| {
+            let w = w.clone();
+            move || -> Finish { Box::new(move |s, e| w.lock().unwrap().push((s, e))) }
+        };
+        // No task: the request writes, with its own outcome.
+        let r = Recorder::default();
+        assert_eq!(r.request_done(finish(&written)), Some(None));
+        // The task ends first: the request writes, with the task's outcome.
+        let r = Recorder::default();
+        r.task_started();
+        r.task_finished(200, None);
+        assert_eq!(r.request_done(finish(&written)), Some(Some((200, None))));
+        assert!(written.lock().unwrap().is_empty());
+        // The request ends first (504, or the client left): the task writes
+        // when it ends, once, with its outcome.
+        let r = Recorder::default();
+        r.task_started();
+        assert_eq!(r.request_done(finish(&written)), None);
+        assert!(written.lock().unwrap().is_empty());
+        r.task_finished(500, Some("cut short".into()));
+        r.task_finished(200, None);
+        assert_eq!(
+            *written.lock().unwrap(),
+            vec![(500, Some("cut short".to_string()))]
+        );
+        // Known client or not.
+        assert!(!r.authenticated());
+        RECORDER.sync_scope(Arc::new(Recorder::default()), || {
+            note_principal(&Principal::StaticToken(0));
+            assert!(RECORDER.with(|r| r.authenticated()));
+        });
+    }
     use super::*;
 
     fn settings(p: PathBuf, max: u64) -> AuditSettings {

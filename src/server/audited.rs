@@ -89,11 +89,9 @@ impl Finisher {
         })
     }
 
-    /// Writes the line (off the async threads).
-    pub(super) async fn write(self, status: StatusCode, error: Option<&str>) {
-        let Some(resource) = self.live.plan.resources.get(self.resource) else {
-            return;
-        };
+    /// The line for `status`/`error`; `None` when the resource is gone.
+    fn line(&self, status: StatusCode, error: Option<&str>) -> Option<serde_json::Value> {
+        let resource = self.live.plan.resources.get(self.resource)?;
         let mut line = audit::line(
             &RequestFacts {
                 request_id: &self.request_id,
@@ -109,10 +107,10 @@ impl Finisher {
         if let Some(t) = &self.live.settings.tenant {
             line["tenant"] = t.as_str().into();
         }
-        let sink = self.sink.clone();
-        let ok = tokio::task::spawn_blocking(move || sink.write(&line))
-            .await
-            .unwrap_or(false);
+        Some(line)
+    }
+
+    fn counted(&self, ok: bool) {
         self.metrics
             .audit_lines
             .get_or_create(&crate::metrics::ResultLabels {
@@ -122,36 +120,59 @@ impl Finisher {
         self.metrics.audit_sink_failing.set(i64::from(!ok));
     }
 
-    /// [`Self::write`] in a task of its own, for a line written when the
-    /// request is already gone.
-    pub(super) fn spawn(self, status: StatusCode, error: Option<String>) {
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { self.write(status, error.as_deref()).await });
+    /// Writes the line (off the async threads).
+    pub(super) async fn write(self, status: StatusCode, error: Option<&str>) {
+        let Some(line) = self.line(status, error) else {
+            return;
+        };
+        let sink = self.sink.clone();
+        let ok = tokio::task::spawn_blocking(move || sink.write(&line))
+            .await
+            .unwrap_or(false);
+        self.counted(ok);
+    }
+
+    /// Writes the line on this thread: for a line written when the request
+    /// is already gone, from a drop (a task cut short by a stopping runtime
+    /// included), where nothing spawned could be relied on to run. Rare.
+    pub(super) fn write_now(self, status: StatusCode, error: Option<&str>) {
+        if let Some(line) = self.line(status, error) {
+            let ok = self.sink.write(&line);
+            self.counted(ok);
         }
     }
 
     /// Hands the line over to a task still making the request's writes
-    /// (it writes the line when it ends, with its outcome); `Some(self)`:
-    /// there is none, the caller writes it now.
-    pub(super) fn hand_over(self) -> Option<Finisher> {
+    /// (it writes the line when it ends, with its outcome). `Some`: there
+    /// is none; the caller writes the line now, with the outcome of the task
+    /// that made the writes when there was one.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn hand_over(self) -> Option<(Finisher, Option<(StatusCode, Option<String>)>)> {
         let rec = self.rec.clone();
         let mut me = Some(self);
-        let write_now = rec.request_done(|| match me.take() {
+        let outcome = rec.request_done(|| match me.take() {
             Some(f) => f.boxed(),
             None => Box::new(|_, _| {}),
+        })?;
+        let outcome = outcome.map(|(status, error)| {
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                error,
+            )
         });
-        if write_now {
-            me
-        } else {
-            None
-        }
+        me.map(|f| (f, outcome))
     }
 
-    /// [`Self::spawn`] as the recorder's hand-over.
-    pub(super) fn boxed(self) -> audit::Finish {
+    /// Whether the request authenticated.
+    pub(super) fn authenticated(&self) -> bool {
+        self.rec.authenticated()
+    }
+
+    /// [`Self::write_now`] as the recorder's hand-over.
+    fn boxed(self) -> audit::Finish {
         Box::new(move |status, error| {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            self.spawn(status, error)
+            self.write_now(status, error.as_deref())
         })
     }
 }

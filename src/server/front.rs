@@ -98,9 +98,13 @@ where
             Ok(r) => (r.status(), None),
             Err(e) => (e.status, Some(e.detail.as_str())),
         };
-        // Unless a task making the writes goes on (it then writes the line).
-        if let Some(audit) = audit.hand_over() {
-            audit.write(status, error).await;
+        // Unless a task making the writes goes on (it then writes the line);
+        // when one made them, with its outcome.
+        if let Some((audit, task_outcome)) = audit.hand_over() {
+            match &task_outcome {
+                Some((status, error)) => audit.write(*status, error.as_deref()).await,
+                None => audit.write(status, error).await,
+            }
         }
     }
     let mut resp = match result {
@@ -188,11 +192,17 @@ impl Drop for Unanswered<'_> {
         if self.answered {
             return;
         }
-        if let Some(audit) = self.audit.take().and_then(audited::Finisher::hand_over) {
-            audit.spawn(
-                StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST),
-                Some("the client closed the connection before the answer".into()),
-            );
+        // Only a request that authenticated is a write worth a line: one
+        // dropped before (junk credentials, a client gone) changed nothing.
+        let audit = self.audit.take().filter(audited::Finisher::authenticated);
+        if let Some((audit, task_outcome)) = audit.and_then(audited::Finisher::hand_over) {
+            match task_outcome {
+                Some((status, error)) => audit.write_now(status, error.as_deref()),
+                None => audit.write_now(
+                    StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST),
+                    Some("the connection closed before the answer (the client left, or the server stopped)"),
+                ),
+            }
         }
         self.finish(&Outcome::Routed(self.route), CLIENT_CLOSED);
     }

@@ -104,6 +104,22 @@ impl MemberResult {
     }
 }
 
+/// Tells the recorder the task ended abnormally if it is dropped before it
+/// finished (a panic, or the runtime stopping mid-change): the audit line is
+/// then written with a 500 and what the recorder saw.
+struct TaskEnding(Option<Arc<crate::audit::Recorder>>);
+
+impl Drop for TaskEnding {
+    fn drop(&mut self) {
+        if let Some(rec) = self.0.take() {
+            rec.task_finished(
+                StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+                Some("the membership change ended before it finished (a fault, or the server stopped); the backend calls listed were made".into()),
+            );
+        }
+    }
+}
+
 /// Clears the flag when dropped: the request no longer waits for the task
 /// (it was answered, or dropped with its connection).
 struct StopWaiting(Arc<AtomicBool>);
@@ -206,11 +222,15 @@ impl ResourceCtx<'_> {
         let task = async move {
             match recorder {
                 Some(rec) => {
+                    // Dropped unfinished (a fault, or the runtime stopping),
+                    // the task still tells the recorder how it ended.
+                    let mut ending = TaskEnding(Some(rec.clone()));
                     let r = crate::audit::RECORDER.scope(rec.clone(), task).await;
                     let (status, error) = match &r {
                         Ok(_) => (StatusCode::OK.as_u16(), None),
                         Err(e) => (e.status.as_u16(), Some(e.detail.clone())),
                     };
+                    ending.0 = None;
                     rec.task_finished(status, error);
                     r
                 }
