@@ -148,7 +148,7 @@ impl Metrics {
         let connections_refused = Counter::default();
         registry.register(
             "connections_refused",
-            "Connections closed at once because server.max_connections were open",
+            "Connections closed at once: server.max_connections were open, or server.max_untrusted_connections_per_ip from that address",
             connections_refused.clone(),
         );
         let backend_calls = Family::<BackendLabels, Counter>::default();

@@ -122,9 +122,10 @@ pub const HTTP2_KEEPALIVE_INTERVAL_MS: u64 = 20_000;
 /// Connections from one address that have not yet made a request with a
 /// valid token (`server.max_untrusted_connections_per_ip`): anyone can open
 /// those, so one address may not hold more than a quarter of the default
-/// cap. A connection counts until its first authenticated request (Entra,
-/// or a load balancer or ingress passing its requests on, authenticate on
-/// their first request); health probes without a token count.
+/// cap. A connection counts until its first authenticated request (Entra
+/// authenticates on its first); health probes without a token count.
+/// Behind a proxy that terminates connections every client shares its
+/// address: 0 there, and per-client limits at the proxy.
 pub const MAX_UNTRUSTED_CONNECTIONS_PER_IP: usize = 256;
 /// Connections open at once on the admin listener (`[metrics] listen`).
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;

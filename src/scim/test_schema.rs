@@ -99,6 +99,8 @@ const ATTRS: &[Row] = &[
         false,
     ),
     (false, "ims", None, AttrKind::Complex, true, false),
+    // A simple multi-valued attribute (not case-exact).
+    (false, "tags", None, AttrKind::String, true, false),
     (false, "ims", Some("value"), AttrKind::String, false, true),
     (false, "members", None, AttrKind::Complex, true, false),
     // Ids are opaque: case-exact, as the bridge's own Group schema says.

@@ -21,7 +21,15 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE) {
+    let mut types = req.headers().get_all(http::header::CONTENT_TYPE).iter();
+    if let Some(ct) = types.next() {
+        if types.next().is_some() {
+            return Err(ScimError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                "Content-Type appears more than once; send one: application/scim+json",
+            ));
+        }
         check_content_type(ct.as_bytes())?;
     }
     let limit = live.settings.max_body_bytes;

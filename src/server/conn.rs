@@ -130,6 +130,18 @@ impl Drop for Untrusted {
     }
 }
 
+/// The address a connection counts against: its IPv4 address (an
+/// IPv4-mapped IPv6 one included), or the /64 of an IPv6 one (one host
+/// commonly holds a whole /64, so counting per /128 would not bound it).
+fn address_of(peer: SocketAddr) -> IpAddr {
+    match peer.ip().to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
+    }
+}
+
 /// What a request carries (an extension) while its connection is untrusted.
 #[derive(Clone)]
 pub struct ConnTrust(pub Arc<Untrusted>);
@@ -166,7 +178,7 @@ impl Cap {
         let untrusted = match &self.untrusted {
             None => None,
             Some((max, counts)) => {
-                let ip = peer.ip().to_canonical();
+                let ip = address_of(peer);
                 let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
                 let n = map.entry(ip).or_insert(0);
                 if *n >= *max {
@@ -508,6 +520,22 @@ mod tests {
         assert!(
             cap.admit(mapped).is_none(),
             "mapped form of the same address"
+        );
+        // IPv6 addresses count per /64.
+        let v6 = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let _c1 = cap
+            .admit(v6("[2001:db8:1:2::1]:1"))
+            .expect("first of the /64");
+        let _c2 = cap
+            .admit(v6("[2001:db8:1:2:ffff::9]:1"))
+            .expect("second of the /64");
+        assert!(
+            cap.admit(v6("[2001:db8:1:2::abcd]:1")).is_none(),
+            "third of the /64"
+        );
+        assert!(
+            cap.admit(v6("[2001:db8:1:3::1]:1")).is_some(),
+            "another /64"
         );
         // A connection that authenticated no longer counts…
         let t = a1.untrusted().unwrap();

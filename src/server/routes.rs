@@ -313,7 +313,7 @@ where
                     }
                     Ok(r)
                 }
-                _ => Err(method_not_allowed("GET, HEAD, POST")),
+                _ => Err(method_not_allowed(ctx.res.allow_collection())),
             }
         }
         Route::Search(i) => {
@@ -375,7 +375,7 @@ where
                     r.headers_mut().remove(http::header::CONTENT_TYPE);
                     Ok(r)
                 }
-                _ => Err(method_not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
+                _ => Err(method_not_allowed(res.allow_item())),
             }
         }
     }

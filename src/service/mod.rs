@@ -65,11 +65,16 @@ impl ResourceCtx<'_> {
 
     /// `405` for a SCIM method whose backend operation the mapping leaves out.
     fn unsupported(&self, verb: &str) -> ScimError {
-        ScimError::new(
+        let mut e = ScimError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             None,
             format!("{} cannot be {verb} through this bridge", self.res.name),
-        )
+        );
+        e.allow = Some(match verb {
+            "created" => self.res.allow_collection(),
+            _ => self.res.allow_item(),
+        });
+        e
     }
 
     fn not_found(&self, id: &str) -> ScimError {

@@ -94,6 +94,20 @@ async fn wrong_content_type_is_415() {
                 .await;
             r.assert_scim_error_for(&format!("{m} {path} {ct}"), 415, None);
         }
+        // Two content types (the first one a good one) are ambiguous too.
+        let r = s
+            .scim()
+            .send(
+                m.clone(),
+                path,
+                Some(&body),
+                &[
+                    ("content-type", "application/scim+json"),
+                    ("content-type", "text/plain"),
+                ],
+            )
+            .await;
+        r.assert_scim_error_for(&format!("{m} {path} two types"), 415, None);
     }
     assert_eq!(s.backend.request_count(), 0);
     assert_eq!(s.backend.user_count(), 1);
@@ -768,4 +782,27 @@ async fn or_filters_are_exact_and_never_widen() {
         assert_eq!(ids(&j), want, "{f}");
         assert_eq!(j["totalResults"], want.len(), "{f}");
     }
+}
+
+/// A 405 names the methods the path takes, as the mapping's operations
+/// allow them: without `delete`, neither the resource's Allow nor a DELETE's
+/// 405 offers DELETE.
+#[tokio::test]
+async fn allow_follows_the_mappings_operations() {
+    let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml"))
+        .unwrap()
+        .replacen(
+            "      delete: { method: DELETE, path: \"/api/v1/users/{id}\" }\n",
+            "",
+            1,
+        );
+    let s = PeripassStack::start_with_mapping(seeded(1), &mapping).await;
+    for m in [Method::DELETE, Method::POST] {
+        let r = s.scim().send(m.clone(), "/Users/1", None, &[]).await;
+        r.assert_scim_error(405, None);
+        assert_eq!(r.header("allow"), Some("GET, HEAD, PUT, PATCH"), "{m}");
+    }
+    let r = s.scim().send(Method::PUT, "/Users", Some("{}"), &[]).await;
+    r.assert_scim_error(405, None);
+    assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
 }

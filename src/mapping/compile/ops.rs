@@ -135,6 +135,12 @@ pub(super) fn compile_op(
             cx.err(format!("{at}.wrap"), "must not be empty");
         }
     }
+    if op.send_only.is_some() && !matches!(name, "create" | "replace" | "patch") {
+        cx.err(
+            format!("{at}.send_only"),
+            "only create, replace and patch send a record: `send_only` does not apply here",
+        );
+    }
     for (i, f) in op.send_only.iter().flatten().enumerate() {
         if f.is_empty() || f.contains(['.', '[', ']']) {
             cx.err(

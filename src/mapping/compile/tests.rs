@@ -355,6 +355,17 @@ fn send_only_must_let_through_every_field_the_bridge_writes() {
             "{send_only}: {errs:?}"
         );
     }
+    // Not on an operation that sends no record.
+    let text = with_replace("[login, name, rev]").replace(
+        "      get: { path: \"/u/{id}\" }\n",
+        "      get: { path: \"/u/{id}\", send_only: [login] }\n",
+    );
+    let errs = compile_text("m.yaml", &text, None, &None).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("`send_only` does not apply")),
+        "{errs:?}"
+    );
     // The create's constant must be sent too.
     let text = with_replace("[login, name, rev]")
         .replace("send_only: [login, name, tier]", "send_only: [login, name]");

@@ -443,6 +443,33 @@ pub enum WriteMode {
 }
 
 impl ResourcePlan {
+    /// The methods one resource (`/Users/{id}`) takes, for an `Allow`
+    /// header: PUT and PATCH need the update operation, DELETE a delete
+    /// operation or a lifecycle.
+    pub fn allow_item(&self) -> &'static str {
+        use crate::mapping::model::UpdateStyle;
+        let write = match self.update {
+            UpdateStyle::Replace => self.ops.replace.is_some(),
+            UpdateStyle::MergePatch => self.ops.patch.is_some(),
+        };
+        let delete = self.ops.delete.is_some() || self.soft_delete.is_some();
+        match (write, delete) {
+            (true, true) => "GET, HEAD, PUT, PATCH, DELETE",
+            (true, false) => "GET, HEAD, PUT, PATCH",
+            (false, true) => "GET, HEAD, DELETE",
+            (false, false) => "GET, HEAD",
+        }
+    }
+
+    /// The methods the collection (`/Users`) takes.
+    pub fn allow_collection(&self) -> &'static str {
+        if self.ops.create.is_some() {
+            "GET, HEAD, POST"
+        } else {
+            "GET, HEAD"
+        }
+    }
+
     /// How the members attribute stores member ids (`None`: no members).
     pub fn members(&self) -> Option<&MembersPlan> {
         self.members_attr

@@ -284,13 +284,32 @@ impl Engine<'_> {
         match (kind, value) {
             // Entra's `remove members` + value list: only the listed members go, never all.
             (OpKind::Remove, Some(listed)) if multi => {
-                let fold = !self
-                    .schema
-                    .attribute(t.scope, t.name, Some("value"))
-                    .is_some_and(|m| m.case_exact);
-                let listed = Listed::new(as_slice(listed), fold);
+                // Elements compare by their `value` (complex) or as they
+                // are (simple), with that one's case rule.
+                let rule = if t.complex() {
+                    self.schema.attribute(t.scope, t.name, Some("value"))
+                } else {
+                    t.meta
+                };
+                let fold = !rule.is_some_and(|m| m.case_exact);
+                let listed = as_slice(listed);
+                // Strings of a simple attribute that is not case-exact.
+                let lower: std::collections::HashSet<String> = if fold && !t.complex() {
+                    listed
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_lowercase)
+                        .collect()
+                } else {
+                    Default::default()
+                };
+                let listed = Listed::new(listed, fold);
                 let mut elems = take_elements(map.remove(&t.key));
-                elems.retain(|e| !listed.names(e));
+                elems.retain(|e| {
+                    !(listed.names(e)
+                        || e.as_str()
+                            .is_some_and(|s| lower.contains(&s.to_lowercase())))
+                });
                 put_elements(map, &t.key, elems, true);
             }
             // A single value goes only when the remove's value names it.

@@ -411,3 +411,13 @@ fn remove_single_valued_with_a_value_removes_only_that_value() {
         assert!(out.get("displayName").is_none(), "{out}");
     }
 }
+
+#[test]
+fn remove_from_a_simple_multi_valued_attribute_compares_per_its_case_rule() {
+    let start = with(user(), json!({ "tags": ["admin", "ops", 7] }));
+    let out = patch(
+        &start,
+        json!([{ "op": "Remove", "path": "tags", "value": ["ADMIN", 7, "none"] }]),
+    );
+    assert_eq!(out["tags"], json!(["ops"]));
+}
