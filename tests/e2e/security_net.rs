@@ -74,6 +74,23 @@ fn open_files_limit() -> Option<usize> {
         .ok()
 }
 
+/// An HTTP/2 connection with prior knowledge (h2c) and its driving task.
+async fn h2c(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    (sender, tokio::spawn(conn))
+}
+
 fn settings(server: &str) -> String {
     peripass_settings(&format!("[server]\n{server}\n"))
 }
@@ -283,14 +300,7 @@ async fn idle_http1_and_http2_connections_are_closed() {
     assert!(idle_since.elapsed() >= Duration::from_millis(400));
 
     // HTTP/2 with prior knowledge (h2c), as hyper's client speaks it.
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2 handshake");
-    let conn = tokio::spawn(conn);
+    let (mut sender, conn) = h2c(addr).await;
     let req = http::Request::builder()
         .method(Method::GET)
         .uri(format!("http://{addr}/healthz"))
@@ -774,14 +784,7 @@ async fn head_over_http2_has_no_body() {
     .await
     .unwrap();
     let bridge = bridge_with(&backend, "").await;
-    let stream = TcpStream::connect(bridge.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2 handshake");
-    tokio::spawn(conn);
+    let (mut sender, _conn) = h2c(bridge.addr).await;
     for (path, token) in [("/healthz", false), ("/scim/v2/Users/1", true)] {
         let mut lens = Vec::new();
         for method in [Method::GET, Method::HEAD] {

@@ -130,6 +130,18 @@ fn user(name: &str) -> Value {
            "name":{"givenName":"Ada","familyName":"Lovelace"},"active":true})
 }
 
+/// Edits the Peripass mapping at `path` in place: `name.formatted` becomes
+/// "Last, First".
+fn swap_formatted_order(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let changed = text.replace(
+        "template: \"{firstName} {lastName}\"",
+        "template: \"{lastName}, {firstName}\"",
+    );
+    assert_ne!(text, changed);
+    std::fs::write(path, changed).unwrap();
+}
+
 /// Polls `f` until it returns `true` (generously: 30 s).
 async fn eventually<F, Fut>(what: &str, mut f: F)
 where
@@ -367,14 +379,7 @@ async fn one_tenants_backend_down_leaves_the_other_serving() {
 #[tokio::test]
 async fn a_tenant_edit_made_while_the_bridge_starts_is_picked_up() {
     let t = Tenants::start_editing(0, "", "", "", |dir| {
-        let path = dir.join("peripass.yaml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let changed = text.replace(
-            "template: \"{firstName} {lastName}\"",
-            "template: \"{lastName}, {firstName}\"",
-        );
-        assert_ne!(text, changed);
-        std::fs::write(&path, changed).unwrap();
+        swap_formatted_order(&dir.join("peripass.yaml"))
     })
     .await;
     eventually("the edit made during the start applied", || async {
@@ -438,14 +443,7 @@ async fn a_broken_reload_of_one_tenant_leaves_the_other_reloading_its_own() {
             .to_string()
     };
     assert_eq!(formatted().await, "First1 Last1");
-    let path = t.bridge.dir().join("peripass.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let changed = text.replace(
-        "template: \"{firstName} {lastName}\"",
-        "template: \"{lastName}, {firstName}\"",
-    );
-    assert_ne!(text, changed);
-    std::fs::write(&path, changed).unwrap();
+    swap_formatted_order(&t.bridge.dir().join("peripass.yaml"));
     eventually("Peripass' change applied", || async {
         formatted().await == "Last1, First1"
     })
