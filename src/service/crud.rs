@@ -53,6 +53,7 @@ impl ResourceCtx<'_> {
 
     pub async fn create(&self, body: &Value) -> Result<(Value, Option<String>), ScimError> {
         check_body_value_cap(body, self.settings.max_values_per_attribute)?;
+        self.check_complex_shapes(body)?;
         self.check_unmapped(body)?;
         let mut resolved = std::borrow::Cow::Borrowed(body);
         if self.res.members_attr.is_some()
@@ -406,6 +407,7 @@ impl ResourceCtx<'_> {
         if_match: Option<&str>,
     ) -> Result<(Value, Option<String>), ScimError> {
         check_body_value_cap(body, self.settings.max_values_per_attribute)?;
+        self.check_complex_shapes(body)?;
         self.check_unmapped(body)?;
         if let Some(bid) = body.get("id").and_then(Value::as_str) {
             if bid != id {

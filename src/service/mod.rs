@@ -226,6 +226,59 @@ impl ResourceCtx<'_> {
         }
     }
 
+    /// A POST or PUT body giving a complex attribute as something else
+    /// than its JSON shape (`"name": "x"`, `"emails": "x"`) is `400
+    /// invalidValue`: read as absent, it would clear what the mapping maps
+    /// from it. A bare scalar still is the `value` of an attribute that has
+    /// one (`"manager": "7"`, an element of an `emails` array).
+    fn check_complex_shapes(&self, body: &Value) -> Result<(), ScimError> {
+        use crate::scim::attr::{AttrKind, SchemaInfo};
+        let Value::Object(top) = body else {
+            return Ok(());
+        };
+        let check = |scope: Option<&str>, obj: &serde_json::Map<String, Value>| {
+            for (k, v) in obj {
+                let Some(m) = self.res.attribute(scope, k, None) else {
+                    continue;
+                };
+                if m.kind != AttrKind::Complex || v.is_null() {
+                    continue;
+                }
+                let has_value = self.res.attribute(scope, k, Some("value")).is_some();
+                let element =
+                    |e: &Value| e.is_object() || e.is_null() || (has_value && !e.is_array());
+                let ok = match v {
+                    Value::Array(items) => {
+                        (m.multi_valued || items.len() <= 1) && items.iter().all(element)
+                    }
+                    // A multi-valued attribute is an array (RFC 7643 §2.4).
+                    other => !m.multi_valued && element(other),
+                };
+                if !ok {
+                    return Err(ScimError::invalid_value(format!(
+                        "\"{}\" is a complex attribute: give it as {}",
+                        m.name,
+                        if m.multi_valued {
+                            "an array of objects"
+                        } else {
+                            "an object"
+                        }
+                    )));
+                }
+            }
+            Ok(())
+        };
+        check(None, top)?;
+        for ext in &self.res.extensions {
+            if let Some(Value::Object(e)) =
+                crate::scim::json::find_key(top, ext).and_then(|k| top.get(k))
+            {
+                check(Some(ext.as_str()), e)?;
+            }
+        }
+        Ok(())
+    }
+
     fn check_unmapped(&self, body: &Value) -> Result<(), ScimError> {
         let unmapped = self.res.unmapped_attributes(body);
         if unmapped.is_empty() {

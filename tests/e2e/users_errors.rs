@@ -806,3 +806,40 @@ async fn allow_follows_the_mappings_operations() {
     r.assert_scim_error(405, None);
     assert_eq!(r.header("allow"), Some("GET, HEAD, POST"));
 }
+
+/// A complex attribute given in another JSON shape (`"name": "x"`,
+/// `"emails": "x"`) is a 400 before any write: read as absent, it would
+/// clear the names or the email. Entra's bare `manager` id stays accepted.
+#[tokio::test]
+async fn a_complex_attribute_in_another_shape_is_400_and_writes_nothing() {
+    let s = PeripassStack::start(seeded(1)).await;
+    let before = s.backend.user(1).unwrap();
+    let full = s.scim().get("/Users/1").await.json();
+    for (key, bad) in [
+        ("name", json!("oops")),
+        ("emails", json!("oops")),
+        ("emails", json!([["nested"]])),
+        ("phoneNumbers", json!(true)),
+    ] {
+        let mut body = full.clone();
+        body[key] = bad.clone();
+        s.scim().put("/Users/1", &body).await.assert_scim_error_for(
+            &format!("PUT {key}={bad}"),
+            400,
+            Some("invalidValue"),
+        );
+        let mut new = user_body(&format!("shape-{key}@x.com"));
+        new[key] = bad.clone();
+        s.scim().post("/Users", &new).await.assert_scim_error_for(
+            &format!("POST {key}={bad}"),
+            400,
+            Some("invalidValue"),
+        );
+    }
+    assert_eq!(s.backend.user(1).unwrap(), before);
+    assert_eq!(s.backend.user_count(), 1);
+    // Entra's shapes still pass.
+    let mut body = full.clone();
+    body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = json!({"manager": "7"});
+    assert_eq!(s.scim().put("/Users/1", &body).await.status, 200);
+}

@@ -330,7 +330,7 @@ impl Engine<'_> {
                 let mut touched = Vec::new();
                 let mut index = ValueIndex::of(&elems);
                 for item in as_slice(value).iter().filter(|v| !v.is_null()) {
-                    let item = self.normalize_item(t, item);
+                    let item = self.normalize_item(t, item)?;
                     if !index.contains(&elems, &item) {
                         index.insert(&item, elems.len());
                         elems.push(item);
@@ -340,7 +340,7 @@ impl Engine<'_> {
                 settle_primary(&mut elems, &touched);
                 put_elements(map, &t.key, elems, true);
             }
-            (_, Some(value)) => match (self.normalize_single(t, value), map.get_mut(&t.key)) {
+            (_, Some(value)) => match (self.normalize_single(t, value)?, map.get_mut(&t.key)) {
                 (None, _) => {
                     map.remove(&t.key);
                 }
@@ -565,35 +565,56 @@ impl Engine<'_> {
 
     /// One element of a multi-valued attribute; a bare scalar for a complex
     /// attribute becomes `{"value": scalar}`.
-    fn normalize_item(&self, t: &Target, item: &Value) -> Value {
-        match (item, t.meta) {
+    fn normalize_item(&self, t: &Target, item: &Value) -> Result<Value, PatchError> {
+        Ok(match (item, t.meta) {
             (Value::Object(o), _) => Value::Object(strip_nulls_obj(self.canon(t, o.clone()))),
             (scalar, Some(m)) if m.kind == AttrKind::Complex => {
-                Value::Object(self.canon(t, wrap(scalar.clone())))
+                Value::Object(self.canon(t, self.wrap_scalar(t, scalar)?))
             }
             (scalar, Some(m)) => coerce(scalar.clone(), m.kind),
             (scalar, None) => scalar.clone(),
-        }
+        })
     }
 
     /// The value for a single-valued attribute. Complex ones accept Entra's
     /// shapes: a bare id (`"manager": "id"`) or a one-element array; `None`
     /// (an empty array) means clear.
-    fn normalize_single(&self, t: &Target, value: &Value) -> Option<Value> {
-        match t.meta {
+    fn normalize_single(&self, t: &Target, value: &Value) -> Result<Option<Value>, PatchError> {
+        Ok(match t.meta {
             Some(m) if m.kind == AttrKind::Complex => {
                 let value = match value {
-                    Value::Array(items) => items.first()?,
+                    Value::Array(items) => match items.first() {
+                        Some(v) => v,
+                        None => return Ok(None),
+                    },
                     value => value,
                 };
                 match value {
                     Value::Null => None,
                     Value::Object(o) => Some(Value::Object(self.canon(t, o.clone()))),
-                    scalar => Some(Value::Object(self.canon(t, wrap(scalar.clone())))),
+                    scalar => Some(Value::Object(self.canon(t, self.wrap_scalar(t, scalar)?))),
                 }
             }
             Some(m) => Some(coerce(value.clone(), m.kind)),
             None => Some(value.clone()),
+        })
+    }
+
+    /// A bare scalar given for a complex attribute: its `value` (Entra's
+    /// `"manager": "id"`), when the attribute has one; else a type error
+    /// (`"name": "x"` would otherwise be dropped without a word).
+    fn wrap_scalar(&self, t: &Target, scalar: &Value) -> Result<Object, PatchError> {
+        if self
+            .schema
+            .attribute(t.scope, t.name, Some("value"))
+            .is_some()
+        {
+            Ok(wrap(scalar.clone()))
+        } else {
+            Err(invalid_value(format!(
+                "\"{}\" is a complex attribute without a \"value\": give it as an object",
+                t.name
+            )))
         }
     }
 

@@ -47,3 +47,29 @@ fn remove_sub_attribute_and_empty_parent() {
     let out = patch(&out, json!([{ "op": "remove", "path": "name.familyName" }]));
     assert!(out.get("name").is_none(), "{out}");
 }
+
+#[test]
+fn a_bare_scalar_for_a_complex_attribute_without_value_is_refused() {
+    for ops in [
+        json!([{ "op": "replace", "path": "name", "value": "str" }]),
+        json!([{ "op": "add", "value": { "name": 7 } }]),
+        json!([{ "op": "replace", "path": "name", "value": ["str"] }]),
+    ] {
+        let e = patch_err(&user(), ops.clone());
+        assert_eq!(e.scim_type, "invalidValue", "{ops}");
+    }
+    // A complex attribute with a `value` takes a bare scalar as its value.
+    let out = patch(
+        &user(),
+        json!([{ "op": "add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "m1" }]),
+    );
+    assert_eq!(
+        out["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"],
+        json!({ "value": "m1" })
+    );
+    let out = patch(
+        &user(),
+        json!([{ "op": "add", "path": "emails", "value": "a@x" }]),
+    );
+    assert_eq!(out["emails"], json!([{ "value": "a@x" }]));
+}
