@@ -59,12 +59,28 @@ pub(super) async fn serve_admin(
             let handler = move |req: http::Request<Incoming>| {
                 let state = state.clone();
                 async move {
-                    match req.uri().path() {
-                        "/metrics" => metrics_response(&state.metrics),
-                        "/healthz" => health_response(),
-                        "/readyz" => super::tenants::admin_readyz(&state),
-                        _ => error_response(&ScimError::not_found("not found")),
+                    let head = req.method() == http::Method::HEAD;
+                    let mut r = if !head && req.method() != http::Method::GET {
+                        let mut e = ScimError::new(
+                            http::StatusCode::METHOD_NOT_ALLOWED,
+                            None,
+                            "method not allowed here; allowed: GET, HEAD",
+                        );
+                        e.allow = Some("GET, HEAD");
+                        error_response(&e)
+                    } else {
+                        match req.uri().path() {
+                            "/metrics" => metrics_response(&state.metrics),
+                            "/healthz" => health_response(),
+                            "/readyz" => super::tenants::admin_readyz(&state),
+                            _ => error_response(&ScimError::not_found("not found")),
+                        }
+                    };
+                    // HEAD: the GET's answer without its body (HTTP/2 would send it).
+                    if head {
+                        super::front::without_body(&mut r);
                     }
+                    r
                 }
             };
             conn::serve(

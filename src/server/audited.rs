@@ -132,13 +132,21 @@ impl Finisher {
         self.counted(ok);
     }
 
-    /// Writes the line on this thread: for a line written when the request
-    /// is already gone, from a drop (a task cut short by a stopping runtime
-    /// included), where nothing spawned could be relied on to run. Rare.
+    /// Writes the line for a request that is already gone (from a drop, or
+    /// the task that outlived it): on the blocking pool, not on an async
+    /// worker (the write may `fsync`); on this thread when there is no
+    /// runtime left to run it.
     pub(super) fn write_now(self, status: StatusCode, error: Option<&str>) {
-        if let Some(line) = self.line(status, error) {
+        let Some(line) = self.line(status, error) else {
+            return;
+        };
+        let write = move || {
             let ok = self.sink.write(&line);
             self.counted(ok);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(write)),
+            Err(_) => write(),
         }
     }
 

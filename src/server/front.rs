@@ -43,7 +43,12 @@ where
     let started = std::time::Instant::now();
     let state = match super::tenants::pick(state, &req).await {
         Ok(s) => s,
-        Err(answer) => return answer,
+        Err(mut answer) => {
+            if req.method() == http::Method::HEAD {
+                without_body(&mut answer);
+            }
+            return answer;
+        }
     };
     let request_id = state.request_id_of(&req);
     let method = req.method().clone();
@@ -210,7 +215,7 @@ impl Drop for Unanswered<'_> {
 
 /// The answer to a HEAD: the GET's status and headers, its length in
 /// `Content-Length`, no body.
-fn without_body(resp: &mut super::Resp) {
+pub(super) fn without_body(resp: &mut super::Resp) {
     use hyper::body::Body as _;
     let len = resp.body().size_hint().exact().unwrap_or(0);
     *resp.body_mut() = http_body_util::Full::new(Bytes::new());

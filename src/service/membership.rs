@@ -109,6 +109,13 @@ impl MemberResult {
 /// then written with a 500 and what the recorder saw.
 struct TaskEnding(Option<Arc<crate::audit::Recorder>>);
 
+impl TaskEnding {
+    /// The task ended normally: it reports its own outcome.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
 impl Drop for TaskEnding {
     fn drop(&mut self) {
         if let Some(rec) = self.0.take() {
@@ -219,22 +226,26 @@ impl ResourceCtx<'_> {
             }
             r
         };
+        // Made before the task is spawned: a task dropped unfinished (a
+        // fault, or the runtime stopping, even before its first poll) still
+        // tells the recorder how it ended.
+        let mut ending = TaskEnding(recorder.clone());
         let task = async move {
             match recorder {
                 Some(rec) => {
-                    // Dropped unfinished (a fault, or the runtime stopping),
-                    // the task still tells the recorder how it ended.
-                    let mut ending = TaskEnding(Some(rec.clone()));
                     let r = crate::audit::RECORDER.scope(rec.clone(), task).await;
                     let (status, error) = match &r {
                         Ok(_) => (StatusCode::OK.as_u16(), None),
                         Err(e) => (e.status.as_u16(), Some(e.detail.clone())),
                     };
-                    ending.0 = None;
+                    ending.disarm();
                     rec.task_finished(status, error);
                     r
                 }
-                None => task.await,
+                None => {
+                    let _ending = ending;
+                    task.await
+                }
             }
         };
         let handle = match CALL_STATS.try_with(Arc::clone) {

@@ -91,6 +91,11 @@ async fn h2c(
     (sender, tokio::spawn(conn))
 }
 
+/// The address a [`TestClient`] made with `http://ADDR` talks to.
+fn admin_addr_of(c: &TestClient) -> SocketAddr {
+    c.base.trim_start_matches("http://").parse().unwrap()
+}
+
 fn settings(server: &str) -> String {
     peripass_settings(&format!("[server]\n{server}\n"))
 }
@@ -481,6 +486,24 @@ async fn the_admin_listener_serves_metrics_and_details_without_a_token() {
         404,
         "no SCIM there"
     );
+    // GET and HEAD only; HEAD without a body, over HTTP/2 too.
+    let r = admin.send(Method::POST, "/metrics", None, &[]).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let admin_addr: SocketAddr = admin_addr_of(&admin);
+    let (mut h2, _conn) = h2c(admin_addr).await;
+    let req = http::Request::builder()
+        .method(Method::HEAD)
+        .uri(format!("http://{admin_addr}/metrics"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = h2.send_request(req).await.expect("h2 HEAD");
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("the HEAD stream ends cleanly")
+        .to_bytes();
+    assert!(body.is_empty());
 
     let main = TestClient::new(format!("http://{}", bridge.addr));
     assert_eq!(main.get("/metrics").await.status, 404, "metrics moved away");

@@ -376,3 +376,24 @@ fn send_only_must_let_through_every_field_the_bridge_writes() {
         "{errs:?}"
     );
 }
+
+/// `Allow` follows what each method can reach: no DELETE when a lifecycle's
+/// writes have no update operation, PATCH for a members-only group.
+#[test]
+fn allow_lists_the_methods_the_operations_can_serve() {
+    let text = versioned("", "").replace(
+        "    id: { field: id }\n",
+        "    id: { field: id }\n    lifecycle: { set: { gone: true } }\n",
+    );
+    // `update` defaults to replace; only `patch` exists: nothing to write through.
+    let r = compile_text("m.yaml", &text, None, &None).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(r[0].allow_item(), "GET, HEAD");
+    assert_eq!(r[0].allow_collection(), "GET, HEAD");
+    let with_replace = text.replace(
+        "      patch: { method: PATCH, path: \"/u/{id}\" }\n",
+        "      replace: { method: PUT, path: \"/u/{id}\" }\n      create: { method: POST, path: /u }\n",
+    );
+    let r = compile_text("m.yaml", &with_replace, None, &None).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(r[0].allow_item(), "GET, HEAD, PUT, PATCH, DELETE");
+    assert_eq!(r[0].allow_collection(), "GET, HEAD, POST");
+}

@@ -444,20 +444,28 @@ pub enum WriteMode {
 
 impl ResourcePlan {
     /// The methods one resource (`/Users/{id}`) takes, for an `Allow`
-    /// header: PUT and PATCH need the update operation, DELETE a delete
-    /// operation or a lifecycle.
+    /// header: PUT needs the update operation; PATCH that, or membership
+    /// calls (a members-only PATCH); DELETE a delete operation, or a
+    /// lifecycle whose writes have the update operation to go through.
     pub fn allow_item(&self) -> &'static str {
         use crate::mapping::model::UpdateStyle;
-        let write = match self.update {
+        let update = match self.update {
             UpdateStyle::Replace => self.ops.replace.is_some(),
             UpdateStyle::MergePatch => self.ops.patch.is_some(),
         };
-        let delete = self.ops.delete.is_some() || self.soft_delete.is_some();
-        match (write, delete) {
-            (true, true) => "GET, HEAD, PUT, PATCH, DELETE",
-            (true, false) => "GET, HEAD, PUT, PATCH",
-            (false, true) => "GET, HEAD, DELETE",
-            (false, false) => "GET, HEAD",
+        let members = self.members_attr.is_some() && self.ops.add_member.is_some();
+        let delete = self.ops.delete.is_some()
+            || self
+                .soft_delete
+                .as_ref()
+                .is_some_and(|sd| update || (sd.set.is_empty() && sd.call.is_some()));
+        match (update, update || members, delete) {
+            (true, _, true) => "GET, HEAD, PUT, PATCH, DELETE",
+            (true, _, false) => "GET, HEAD, PUT, PATCH",
+            (false, true, true) => "GET, HEAD, PATCH, DELETE",
+            (false, true, false) => "GET, HEAD, PATCH",
+            (false, false, true) => "GET, HEAD, DELETE",
+            (false, false, false) => "GET, HEAD",
         }
     }
 
