@@ -78,7 +78,7 @@ pub(super) async fn serve_admin(
                     };
                     // HEAD: the GET's answer without its body (HTTP/2 would send it).
                     if head {
-                        super::front::without_body(&mut r);
+                        super::without_body(&mut r);
                     }
                     r
                 }

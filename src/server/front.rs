@@ -45,7 +45,7 @@ where
         Ok(s) => s,
         Err(mut answer) => {
             if req.method() == http::Method::HEAD {
-                without_body(&mut answer);
+                super::without_body(&mut answer);
             }
             return answer;
         }
@@ -123,7 +123,7 @@ where
     };
     pending.answered = true;
     if head {
-        without_body(&mut resp);
+        super::without_body(&mut resp);
     }
     AppState::tag_request_id(&mut resp, &request_id);
     pending.finish(&outcome, resp.status().as_u16());
@@ -211,16 +211,6 @@ impl Drop for Unanswered<'_> {
         }
         self.finish(&Outcome::Routed(self.route), CLIENT_CLOSED);
     }
-}
-
-/// The answer to a HEAD: the GET's status and headers, its length in
-/// `Content-Length`, no body.
-pub(super) fn without_body(resp: &mut super::Resp) {
-    use hyper::body::Body as _;
-    let len = resp.body().size_hint().exact().unwrap_or(0);
-    *resp.body_mut() = http_body_util::Full::new(Bytes::new());
-    resp.headers_mut()
-        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
 }
 
 /// The peer address in the log line, written straight into the line

@@ -409,6 +409,16 @@ pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Resp {
     r
 }
 
+/// The answer to a HEAD: the GET's status and headers, its length in
+/// `Content-Length`, no body.
+pub(crate) fn without_body(resp: &mut Resp) {
+    use hyper::body::Body as _;
+    let len = resp.body().size_hint().exact().unwrap_or(0);
+    *resp.body_mut() = http_body_util::Full::new(Bytes::new());
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+}
+
 /// The one function that turns a [`ScimError`] into an HTTP answer.
 pub fn error_response(e: &ScimError) -> Resp {
     let mut r = json_response(e.status, &e.body());
