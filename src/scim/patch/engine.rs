@@ -292,24 +292,9 @@ impl Engine<'_> {
                     t.meta
                 };
                 let fold = !rule.is_some_and(|m| m.case_exact);
-                let listed = as_slice(listed);
-                // Strings of a simple attribute that is not case-exact.
-                let lower: std::collections::HashSet<String> = if fold && !t.complex() {
-                    listed
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_lowercase)
-                        .collect()
-                } else {
-                    Default::default()
-                };
-                let listed = Listed::new(listed, fold);
+                let listed = Listed::new(as_slice(listed), fold);
                 let mut elems = take_elements(map.remove(&t.key));
-                elems.retain(|e| {
-                    !(listed.names(e)
-                        || e.as_str()
-                            .is_some_and(|s| lower.contains(&s.to_lowercase())))
-                });
+                elems.retain(|e| !listed.names(e));
                 put_elements(map, &t.key, elems, true);
             }
             // A single value goes only when the remove's value names it.

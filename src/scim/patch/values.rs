@@ -283,9 +283,11 @@ impl ValueIndex {
 pub(super) struct Listed {
     /// `value`s of listed objects, and listed scalars (lower-cased with `fold`).
     ids: std::collections::HashMap<u64, Vec<Value>>,
-    /// Listed objects without `value` (nulls stripped), and listed scalars.
+    /// Listed objects without `value` (nulls stripped), and listed scalars
+    /// (lower-cased with `fold`).
     whole: std::collections::HashMap<u64, Vec<Value>>,
-    /// The elements' `value` is not case-exact (`emails`): ids compare
+    /// The elements' `value` (`emails`), or the elements themselves (a
+    /// simple attribute), are not case-exact: strings compare
     /// case-insensitively, as an `eq` filter on them would.
     fold: bool,
 }
@@ -306,11 +308,8 @@ impl Listed {
                 }
                 (scalar, None) => {
                     let id = folded(scalar, fold).into_owned();
-                    ids.entry(value_hash(&id)).or_default().push(id);
-                    whole
-                        .entry(value_hash(scalar))
-                        .or_default()
-                        .push(scalar.clone());
+                    ids.entry(value_hash(&id)).or_default().push(id.clone());
+                    whole.entry(value_hash(&id)).or_default().push(id);
                 }
             }
         }
@@ -318,7 +317,7 @@ impl Listed {
     }
 
     /// Same answer as `listed.iter().any(|w| same_element(w, el))` (with
-    /// `fold`, ids compared case-insensitively).
+    /// `fold`, strings compared case-insensitively).
     pub(super) fn names(&self, el: &Value) -> bool {
         let id_hit = element_value(el).is_some_and(|id| {
             let id = folded(id, self.fold);
@@ -326,11 +325,12 @@ impl Listed {
                 .get(&value_hash(&id))
                 .is_some_and(|c| c.contains(&id))
         });
+        let el = folded(el, self.fold);
         id_hit
             || self
                 .whole
-                .get(&value_hash(el))
-                .is_some_and(|c| c.iter().any(|w| w == el))
+                .get(&value_hash(&el))
+                .is_some_and(|c| c.contains(&el))
     }
 }
 
