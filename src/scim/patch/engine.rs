@@ -42,7 +42,10 @@ impl Engine<'_> {
             (None, _) if op.op == OpKind::Remove => {
                 Err(PatchError::new("noTarget", "remove requires a path"))
             }
-            (None, Some(Value::Object(obj))) => self.apply_pathless(root, op.op, None, obj, false),
+            (None, Some(Value::Object(obj))) => {
+                self.refuse_overlaps(obj)?;
+                self.apply_pathless(root, op.op, None, obj, false)
+            }
             (None, _) => Err(invalid_value(
                 "a path-less add or replace needs a JSON object value",
             )),
@@ -102,6 +105,92 @@ impl Engine<'_> {
             self.apply_path(root, kind, &path, Some(value), true)?;
         }
         Ok(())
+    }
+
+    /// A path-less value that sets one attribute twice under two spellings
+    /// (`displayName` and `urn:…:User:displayName`, `name: {givenName}` and
+    /// `name.givenName`, an extension object and its full-URN attribute key) is
+    /// refused: which one won would depend on key order.
+    fn refuse_overlaps(&self, obj: &Object) -> Res {
+        let mut claims = Vec::new();
+        self.claims(obj, None, false, &mut claims);
+        claims.sort_by(|a, b| a.0.cmp(&b.0));
+        for pair in claims.windows(2) {
+            let ((a, ka), (b, kb)) = (&pair[0], &pair[1]);
+            // Sorted, a whole-scope or whole-attribute claim (None) comes first
+            // among the claims it covers.
+            let overlap =
+                a.0 == b.0 && (a.1.is_none() || (a.1 == b.1 && (a.2.is_none() || a.2 == b.2)));
+            if overlap {
+                return Err(invalid_value(format!(
+                    "the value sets one attribute twice: as {} and as {}",
+                    super::quote(ka),
+                    super::quote(kb)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// What each key of a path-less value sets, lower-cased: (extension URN or
+    /// "" for the core schema, attribute, sub-attribute), with the client's key.
+    /// Mirrors [`Self::apply_pathless`]; keys with a value filter are left out.
+    #[allow(clippy::type_complexity)]
+    fn claims(
+        &self,
+        obj: &Object,
+        scope: Option<&str>,
+        nested: bool,
+        out: &mut Vec<((String, Option<String>, Option<String>), String)>,
+    ) {
+        for (key, value) in obj {
+            if !nested {
+                if let (true, Value::Object(inner)) =
+                    (key.eq_ignore_ascii_case(self.schema.core_schema()), value)
+                {
+                    self.claims(inner, None, true, out);
+                    continue;
+                }
+                if let Some(ext) = self.schema.extension(key) {
+                    match value {
+                        Value::Object(inner) => self.claims(inner, Some(ext), true, out),
+                        _ => out.push(((ext.to_ascii_lowercase(), None, None), key.clone())),
+                    }
+                    continue;
+                }
+            }
+            let Ok(path) = parse_patch_path(key) else {
+                continue;
+            };
+            if path.filter.is_some() {
+                continue;
+            }
+            let scope = match path.attr.urn.as_deref() {
+                None => scope,
+                Some(u) if u.eq_ignore_ascii_case(self.schema.core_schema()) => None,
+                Some(u) => Some(self.schema.extension(u).unwrap_or(u)),
+            };
+            let meta = self.schema.attribute(scope, &path.attr.name, None);
+            let name = meta.map_or(path.attr.name.as_str(), |m| m.name);
+            let sub = path.value_sub.as_deref().or(path.attr.sub.as_deref());
+            let at = |sub: Option<&str>| {
+                (
+                    scope.unwrap_or("").to_ascii_lowercase(),
+                    Some(name.to_ascii_lowercase()),
+                    sub.map(str::to_ascii_lowercase),
+                )
+            };
+            match (sub, value) {
+                // A single complex value merges its sub-attributes (RFC 7644
+                // §3.5.2.1/3): it claims each one, not the whole attribute.
+                (None, Value::Object(inner))
+                    if meta.is_some_and(|m| m.kind == AttrKind::Complex && !m.multi_valued) =>
+                {
+                    out.extend(inner.keys().map(|k| (at(Some(k)), key.clone())));
+                }
+                _ => out.push((at(sub), key.clone())),
+            }
+        }
     }
 
     fn known_schema(&self, urn: &str) -> bool {

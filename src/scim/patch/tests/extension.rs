@@ -177,3 +177,43 @@ fn remove_from_missing_extension_is_a_no_op() {
     );
     assert_eq!(out, user());
 }
+
+// ---- one attribute set twice in a path-less value -----------------------
+
+#[test]
+fn pathless_value_setting_one_attribute_twice_is_refused() {
+    let twice = [
+        json!({ "displayName": "a", format!("{CORE}:displayName"): "b" }),
+        json!({ "displayName": "a", "DISPLAYNAME": "b" }),
+        json!({ "name": { "givenName": "a" }, "name.givenName": "b" }),
+        json!({ CORE: { "displayName": "a" }, "displayName": "b" }),
+        json!({ ENT: { "employeeNumber": "1" }, format!("{ENT}:employeeNumber"): "2" }),
+        json!({ ENT: null, format!("{ENT}:employeeNumber"): "2" }),
+        json!({ "emails": [{ "value": "a@x" }], "emails.value": "b@x" }),
+    ];
+    for value in twice {
+        let e = patch_err(
+            &user(),
+            json!([{ "op": "replace", "value": value.clone() }]),
+        );
+        assert_eq!(e.scim_type, "invalidValue", "{value}");
+        assert!(e.detail.contains("twice"), "{value}: {}", e.detail);
+    }
+}
+
+#[test]
+fn pathless_value_setting_different_sub_attributes_applies_both() {
+    for op in ["add", "replace"] {
+        let out = patch(
+            &user(),
+            json!([{ "op": op, "value": {
+                "name": { "familyName": "F" }, "name.givenName": "G",
+                ENT: { "employeeNumber": "7" }, format!("{ENT}:department"): "D",
+            } }]),
+        );
+        assert_eq!(out["name"]["givenName"], json!("G"), "{op}");
+        assert_eq!(out["name"]["familyName"], json!("F"), "{op}");
+        assert_eq!(out[ENT]["employeeNumber"], json!("7"), "{op}");
+        assert_eq!(out[ENT]["department"], json!("D"), "{op}");
+    }
+}
