@@ -9,6 +9,11 @@ use serde_json::Value;
 
 pub(super) type Res = Result<(), PatchError>;
 
+/// What one key of a path-less value sets, lower-cased: the extension URN (""
+/// for the core schema), the attribute (`None`: the whole extension) and the
+/// sub-attribute (`None`: the whole attribute).
+type Claim = (String, Option<String>, Option<String>);
+
 pub(super) struct Engine<'s> {
     pub(super) schema: &'s dyn SchemaInfo,
 }
@@ -132,16 +137,14 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// What each key of a path-less value sets, lower-cased: (extension URN or
-    /// "" for the core schema, attribute, sub-attribute), with the client's key.
+    /// What each key of a path-less value sets ([`Claim`]), with the client's key.
     /// Mirrors [`Self::apply_pathless`]; keys with a value filter are left out.
-    #[allow(clippy::type_complexity)]
     fn claims(
         &self,
         obj: &Object,
         scope: Option<&str>,
         nested: bool,
-        out: &mut Vec<((String, Option<String>, Option<String>), String)>,
+        out: &mut Vec<(Claim, String)>,
     ) {
         for (key, value) in obj {
             if !nested {
@@ -167,8 +170,7 @@ impl Engine<'_> {
             }
             let scope = match path.attr.urn.as_deref() {
                 None => scope,
-                Some(u) if u.eq_ignore_ascii_case(self.schema.core_schema()) => None,
-                Some(u) => Some(self.schema.extension(u).unwrap_or(u)),
+                urn => self.scope_of(urn),
             };
             let meta = self.schema.attribute(scope, &path.attr.name, None);
             let name = meta.map_or(path.attr.name.as_str(), |m| m.name);
@@ -190,6 +192,18 @@ impl Engine<'_> {
                 }
                 _ => out.push((at(sub), key.clone())),
             }
+        }
+    }
+
+    /// The scope an attribute's URN prefix names: `None` for no prefix or the
+    /// core schema, else the extension's canonical URN (the client's spelling
+    /// for an extension the schema does not know).
+    fn scope_of<'u>(&'u self, urn: Option<&'u str>) -> Option<&'u str> {
+        match urn {
+            Some(urn) if !urn.eq_ignore_ascii_case(self.schema.core_schema()) => {
+                Some(self.schema.extension(urn).unwrap_or(urn))
+            }
+            _ => None,
         }
     }
 
@@ -266,12 +280,7 @@ impl Engine<'_> {
                 return self.apply_extension(root, kind, ext, value);
             }
         }
-        let scope = match attr.urn.as_deref() {
-            Some(urn) if !urn.eq_ignore_ascii_case(self.schema.core_schema()) => {
-                Some(self.schema.extension(urn).unwrap_or(urn))
-            }
-            _ => None,
-        };
+        let scope = self.scope_of(attr.urn.as_deref());
         if scope.is_none() && attr.name.eq_ignore_ascii_case("id") {
             // RFC 7644 §3.5.2: an operation that would change a readOnly
             // attribute is refused. Writing the id the resource already has
