@@ -64,6 +64,9 @@ pub(super) struct Finisher {
     id: Option<String>,
     request_id: String,
     rec: Arc<Recorder>,
+    /// A shutdown waits until the line is written (it may be written by a
+    /// task that outlives the request, or on the blocking pool).
+    _ongoing: crate::service::OngoingToken,
 }
 
 impl Finisher {
@@ -86,6 +89,7 @@ impl Finisher {
             id: id.map(str::to_string),
             request_id: request_id.to_string(),
             rec: rec.clone(),
+            _ongoing: state.ongoing.token(),
         })
     }
 

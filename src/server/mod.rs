@@ -118,6 +118,10 @@ pub struct AppState {
     failed_stamps: std::sync::Mutex<Option<Vec<Stamp>>>,
     /// Serializes PATCH/PUT of one resource (see [`WriteLocks`]).
     pub write_locks: WriteLocks,
+    /// Work going on after its request ended (membership changes, audit
+    /// lines of requests already gone): a shutdown waits for it. Shared by
+    /// every tenant's state.
+    pub ongoing: crate::service::Ongoing,
     /// Source of request ids when the client sends no `X-Request-Id`.
     /// (Shared by every tenant's state: ids stay unique in the process.)
     next_request_id: Arc<AtomicU64>,
@@ -168,6 +172,7 @@ impl AppState {
             reload_status: Default::default(),
             failed_stamps: Default::default(),
             write_locks: WriteLocks::default(),
+            ongoing: Default::default(),
             next_request_id: Arc::new(AtomicU64::new(1)),
             probe: Default::default(),
             oauth_limiter: Default::default(),
@@ -348,13 +353,26 @@ pub async fn run_with(
         a.abort();
     }
     let _ = stop_tx.send(true);
-    if cap
-        .drained(tokio::time::Instant::now() + SHUTDOWN_DEADLINE)
-        .await
-    {
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+    if cap.drained(deadline).await {
         info!("all connections closed");
     } else {
         warn!("shutdown deadline reached; closing remaining connections");
+    }
+    // Membership changes whose client left, and audit lines still being
+    // written: stopping the runtime would cut them off part-way.
+    let ongoing = state.ongoing.len();
+    if ongoing > 0 {
+        info!(
+            ongoing,
+            "waiting for membership changes and audit lines still going on"
+        );
+    }
+    if !state.ongoing.settled(deadline).await {
+        warn!(
+            ongoing = state.ongoing.len(),
+            "shutdown deadline reached; work still going on is cut off"
+        );
     }
     Ok(())
 }

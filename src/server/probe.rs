@@ -39,6 +39,7 @@ pub(super) async fn probe_backend(state: Arc<AppState>) {
                     plan: &live.plan,
                     client: &live.client,
                     write_locks: &state.write_locks,
+                    ongoing: &state.ongoing,
                     settings: &live.settings,
                     base_url: "",
                     request_id: Some("readyz-probe"),

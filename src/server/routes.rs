@@ -164,6 +164,7 @@ fn resource_ctx<'a>(
         plan: &live.plan,
         client: &live.client,
         write_locks: &state.write_locks,
+        ongoing: &state.ongoing,
         settings: &live.settings,
         base_url,
         request_id: Some(request_id),

@@ -74,6 +74,7 @@ impl AppState {
             s.audit = self.audit.clone();
             s.concurrency = self.concurrency.clone();
             s.next_request_id = self.next_request_id.clone();
+            s.ongoing = self.ongoing.clone();
             s.tenant = Some(Arc::new(TenantOf {
                 tenant: t.tenant,
                 main: main.clone(),

@@ -3,7 +3,7 @@
 //! short (deadline, client gone) never leaves half a change behind.
 
 use super::crud::apply_checked;
-use super::{ResourceCtx, WriteLocks};
+use super::{Ongoing, ResourceCtx, WriteLocks};
 use crate::backend::{translate_error, BackendResponse, CALL_STATS};
 use crate::mapping::plan::OpPlan;
 use crate::scim::error::ScimError;
@@ -189,11 +189,13 @@ impl ResourceCtx<'_> {
             let _serialized = guard;
             // The lock is held above; nothing in the task takes it again.
             let unused = WriteLocks::default();
+            let ongoing = Ongoing::default();
             let ctx = ResourceCtx {
                 res: &owned.res,
                 plan: &owned.plan,
                 client: &owned.client,
                 write_locks: &unused,
+                ongoing: &ongoing,
                 settings: &owned.settings,
                 base_url: &owned.base_url,
                 request_id: owned.request_id.as_deref(),
@@ -249,8 +251,8 @@ impl ResourceCtx<'_> {
             }
         };
         let handle = match CALL_STATS.try_with(Arc::clone) {
-            Ok(stats) => tokio::spawn(CALL_STATS.scope(stats, task)),
-            Err(_) => tokio::spawn(task),
+            Ok(stats) => self.ongoing.spawn(CALL_STATS.scope(stats, task)),
+            Err(_) => self.ongoing.spawn(task),
         };
         let _stop_waiting = StopWaiting(waiting);
         handle.await.unwrap_or_else(|e| {

@@ -24,12 +24,14 @@ mod crud;
 mod locks;
 mod membership;
 pub mod offload;
+mod ongoing;
 mod references;
 mod search;
 
 pub use crate::mapping::merge::{merge_diff, merge_into};
 pub use crate::mapping::pushdown::{pushdown, Pushdown};
 pub use locks::WriteLocks;
+pub use ongoing::{Ongoing, OngoingToken};
 pub use search::{search_all, Listed, SearchQuery};
 
 impl From<PatchError> for ScimError {
@@ -52,6 +54,9 @@ pub struct ResourceCtx<'a> {
     pub plan: &'a crate::mapping::Plan,
     pub client: &'a BackendClient,
     pub write_locks: &'a WriteLocks,
+    /// Work that outlives its request (a membership change), which a
+    /// shutdown waits for.
+    pub ongoing: &'a Ongoing,
     pub settings: &'a Settings,
     /// Public SCIM base URL for `meta.location` (`https://host/scim/v2`).
     pub base_url: &'a str,

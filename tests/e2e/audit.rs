@@ -440,6 +440,56 @@ async fn a_membership_change_that_outlives_its_request_is_audited_with_its_outco
     );
 }
 
+/// A shutdown waits for a membership change whose client left, and for its
+/// audit line: `serve` stops the runtime once the server has finished, which
+/// would cut the change off part-way (never undone) and lose the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_waits_for_a_membership_change_whose_client_left() {
+    let mut s = PeripassStack::start_with(
+        peripass::Options {
+            seed_users: 12,
+            seed_teams: 1,
+            ..Default::default()
+        },
+        "[audit]\nfile = \"audit.jsonl\"\n",
+    )
+    .await;
+    s.backend.set_latency_ms(80);
+    let body = patch_ops(json!([{"op": "add", "path": "members",
+        "value": (1..=12).map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}]))
+    .to_string();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut conn = tokio::net::TcpStream::connect(s.bridge.addr).await.unwrap();
+        let head = format!(
+            "PATCH /scim/v2/Groups/T-0001 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
+             content-type: application/scim+json\r\nx-request-id: left-1\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(body.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    s.bridge.stop().await;
+    // The server has finished: what the runtime would still be running is done.
+    assert_eq!(
+        s.backend.team("T-0001").unwrap()["memberIds"]
+            .as_array()
+            .map(Vec::len),
+        Some(12)
+    );
+    let line = lines(&s)
+        .into_iter()
+        .find(|l| l["requestId"] == "left-1")
+        .expect("the audit line is written before the server finishes");
+    assert_eq!(line["outcome"], "success", "{line}");
+    assert_eq!(
+        line["membersAdded"].as_array().map(Vec::len),
+        Some(12),
+        "{line}"
+    );
+}
+
 async fn wait_for_line(s: &PeripassStack, request_id: &str) -> Value {
     eventually_line(&s.bridge.dir().join("audit.jsonl"), request_id).await
 }

@@ -327,9 +327,13 @@ impl Bridge {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+        self.stop().await;
+    }
+
+    /// Signals shutdown and waits until the server has finished (as
+    /// `serve` does before it stops the runtime), keeping the folder.
+    pub async fn stop(&mut self) {
+        self.signal_shutdown();
         if let Some(t) = self.task.take() {
             let _ = t.await;
         }

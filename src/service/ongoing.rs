@@ -1,0 +1,58 @@
+//! Work that goes on after its request has ended, and that a shutdown
+//! waits for.
+//!
+//! A membership PATCH runs in a task of its own so that it completes (or
+//! is undone) when its client leaves; an audit line for a request that is
+//! already gone is written on the blocking pool. Both are invisible to the
+//! connection count a graceful shutdown drains, and stopping the runtime
+//! would cancel them part-way: a membership change half made and never
+//! undone, an audit line lost. [`Ongoing`] counts them, and
+//! [`Ongoing::settled`] is what the shutdown waits on after the
+//! connections are closed.
+
+use std::future::Future;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::task::{task_tracker::TaskTrackerToken, TaskTracker};
+
+/// The process's work in flight outside any request (shared by tenants).
+#[derive(Debug, Clone, Default)]
+pub struct Ongoing(TaskTracker);
+
+/// Counts as one piece of ongoing work until dropped.
+pub type OngoingToken = TaskTrackerToken;
+
+impl Ongoing {
+    /// Spawns `task` on the current runtime; a shutdown waits for it.
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.spawn(task)
+    }
+
+    /// Held by work not spawned here (an audit line on its way to the
+    /// blocking pool): a shutdown waits until it is dropped.
+    pub fn token(&self) -> OngoingToken {
+        self.0.token()
+    }
+
+    /// How many pieces of work are going on.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits until every piece of work has ended, or `deadline`; `true`
+    /// when all ended. Work started after this call is still waited for.
+    pub async fn settled(&self, deadline: Instant) -> bool {
+        self.0.close();
+        tokio::time::timeout_at(deadline, self.0.wait())
+            .await
+            .is_ok()
+    }
+}
