@@ -10,9 +10,35 @@ use serde_json::Value;
 pub(super) type Res = Result<(), PatchError>;
 
 /// What one key of a path-less value sets, lower-cased: the extension URN (""
-/// for the core schema), the attribute (`None`: the whole extension) and the
-/// sub-attribute (`None`: the whole attribute).
-type Claim = (String, Option<String>, Option<String>);
+/// for the core schema), the attribute (`None`: the whole extension), the
+/// value filter in canonical form (`None`: every element) and the
+/// sub-attribute (`None`: the whole attribute, or the whole element).
+type Claim = (String, Option<String>, Option<String>, Option<String>);
+
+/// Whether two claims may set the same value. Two different value filters
+/// are taken to select different elements (`emails[type eq "work"].value`
+/// beside `emails[type eq "home"].value`); one filter compares equal to
+/// itself whatever its spelling (case of names and values, spaces).
+fn overlap(a: &Claim, b: &Claim) -> bool {
+    if a.0 != b.0 {
+        return false;
+    }
+    let (Some(attr_a), Some(attr_b)) = (&a.1, &b.1) else {
+        return true;
+    };
+    if attr_a != attr_b {
+        return false;
+    }
+    if let (Some(fa), Some(fb)) = (&a.2, &b.2) {
+        if fa != fb {
+            return false;
+        }
+    }
+    match (&a.3, &b.3) {
+        (Some(sa), Some(sb)) => sa == sb,
+        _ => true,
+    }
+}
 
 pub(super) struct Engine<'s> {
     pub(super) schema: &'s dyn SchemaInfo,
@@ -119,14 +145,10 @@ impl Engine<'_> {
     fn refuse_overlaps(&self, obj: &Object) -> Res {
         let mut claims = Vec::new();
         self.claims(obj, None, false, &mut claims);
-        claims.sort_by(|a, b| a.0.cmp(&b.0));
-        for pair in claims.windows(2) {
-            let ((a, ka), (b, kb)) = (&pair[0], &pair[1]);
-            // Sorted, a whole-scope or whole-attribute claim (None) comes first
-            // among the claims it covers.
-            let overlap =
-                a.0 == b.0 && (a.1.is_none() || (a.1 == b.1 && (a.2.is_none() || a.2 == b.2)));
-            if overlap {
+        // Pairwise: a value filter makes the claims only partly ordered (the
+        // keys of one value are few, and the body size bounds them).
+        for (i, (a, ka)) in claims.iter().enumerate() {
+            if let Some((_, kb)) = claims[i + 1..].iter().find(|(b, _)| overlap(a, b)) {
                 return Err(invalid_value(format!(
                     "the value sets one attribute twice: as {} and as {}",
                     super::quote(ka),
@@ -138,7 +160,7 @@ impl Engine<'_> {
     }
 
     /// What each key of a path-less value sets ([`Claim`]), with the client's key.
-    /// Mirrors [`Self::apply_pathless`]; keys with a value filter are left out.
+    /// Mirrors [`Self::apply_pathless`].
     fn claims(
         &self,
         obj: &Object,
@@ -157,7 +179,7 @@ impl Engine<'_> {
                 if let Some(ext) = self.schema.extension(key) {
                     match value {
                         Value::Object(inner) => self.claims(inner, Some(ext), true, out),
-                        _ => out.push(((ext.to_ascii_lowercase(), None, None), key.clone())),
+                        _ => out.push(((ext.to_ascii_lowercase(), None, None, None), key.clone())),
                     }
                     continue;
                 }
@@ -165,9 +187,10 @@ impl Engine<'_> {
             let Ok(path) = parse_patch_path(key) else {
                 continue;
             };
-            if path.filter.is_some() {
-                continue;
-            }
+            let filter = path
+                .filter
+                .as_ref()
+                .map(|f| f.to_string().to_ascii_lowercase());
             let scope = match path.attr.urn.as_deref() {
                 None => scope,
                 urn => self.scope_of(urn),
@@ -179,6 +202,7 @@ impl Engine<'_> {
                 (
                     scope.unwrap_or("").to_ascii_lowercase(),
                     Some(name.to_ascii_lowercase()),
+                    filter.clone(),
                     sub.map(str::to_ascii_lowercase),
                 )
             };

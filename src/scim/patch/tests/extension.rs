@@ -190,6 +190,13 @@ fn pathless_value_setting_one_attribute_twice_is_refused() {
         json!({ ENT: { "employeeNumber": "1" }, format!("{ENT}:employeeNumber"): "2" }),
         json!({ ENT: null, format!("{ENT}:employeeNumber"): "2" }),
         json!({ "emails": [{ "value": "a@x" }], "emails.value": "b@x" }),
+        // A value filter: beside the whole attribute, the same sub-attribute
+        // of every element, the whole element, or the same filter spelt
+        // another way.
+        json!({ "emails": [{ "value": "a@x" }], "emails[type eq \"work\"].value": "b@x" }),
+        json!({ "emails.value": "a@x", "emails[type eq \"work\"].value": "b@x" }),
+        json!({ "emails[type eq \"work\"]": { "value": "a@x" }, "emails[type eq \"work\"].value": "b@x" }),
+        json!({ "emails[type eq \"work\"].value": "a@x", "EMAILS[Type EQ  \"Work\"].Value": "b@x" }),
     ];
     for value in twice {
         let e = patch_err(
@@ -199,6 +206,23 @@ fn pathless_value_setting_one_attribute_twice_is_refused() {
         assert_eq!(e.scim_type, "invalidValue", "{value}");
         assert!(e.detail.contains("twice"), "{value}: {}", e.detail);
     }
+}
+
+#[test]
+fn pathless_value_with_different_value_filters_applies_each() {
+    let out = patch(
+        &user(),
+        json!([{ "op": "replace", "value": {
+            "emails[type eq \"work\"].value": "w@x",
+            "emails[type eq \"home\"].value": "h@x",
+            "emails[type eq \"work\"].primary": true,
+        } }]),
+    );
+    let emails = out["emails"].as_array().unwrap();
+    let of = |t: &str| emails.iter().find(|e| e["type"] == t).cloned().unwrap();
+    assert_eq!(of("work")["value"], json!("w@x"), "{out}");
+    assert_eq!(of("work")["primary"], json!(true), "{out}");
+    assert_eq!(of("home")["value"], json!("h@x"), "{out}");
 }
 
 #[test]
