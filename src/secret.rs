@@ -31,10 +31,15 @@ impl fmt::Display for Secret {
 }
 
 /// `scheme://user:password@host/…` → `scheme://***@host/…` (credentials in a
-/// URL never reach `explain`'s output or a message).
+/// URL never reach `explain`'s output or a message). A value that is not a
+/// well-formed URL (`http//user:pw@host`, `user:pw@host`) loses everything
+/// before its last `@`: where its credentials end cannot be told.
 pub fn mask_userinfo(url: &str) -> String {
     let Some(s) = url.find("://") else {
-        return url.to_string();
+        return match url.rfind('@') {
+            Some(at) => format!("***@{}", &url[at + 1..]),
+            None => url.to_string(),
+        };
     };
     let authority_end = url[s + 3..]
         .find(['/', '?', '#'])
@@ -141,6 +146,19 @@ mod tests {
         );
         assert_eq!(mask_userinfo("http://h:1/p@q"), "http://h:1/p@q");
         assert_eq!(mask_userinfo("no url"), "no url");
+        // Malformed: the secret goes all the same.
+        for bad in [
+            "http//svc:PW@peripass.internal",
+            "http:/svc:PW@peripass.internal",
+            "svc:PW@peripass.internal/x",
+        ] {
+            let shown = mask_userinfo(bad);
+            assert!(!shown.contains("PW"), "{bad} -> {shown}");
+            assert!(
+                shown.starts_with("***@peripass.internal"),
+                "{bad} -> {shown}"
+            );
+        }
     }
 
     #[test]

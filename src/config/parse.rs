@@ -56,7 +56,10 @@ impl Settings {
                 } else {
                     c.fail(
                         "server.public_url",
-                        format!("{u:?} must start with http:// or https://"),
+                        format!(
+                            "{:?} must start with http:// or https://",
+                            crate::secret::mask_userinfo(&u)
+                        ),
                     );
                     None
                 }
