@@ -131,6 +131,17 @@ impl Issuer {
     /// compares against a dummy), then its PBKDF2 secrets on the blocking
     /// pool unless this pair already passed since the last reload.
     async fn client_ok(&self, client_id: &str, secret: &str) -> bool {
+        match self.quick_check(client_id, secret) {
+            Some(ok) => ok,
+            None => self.slow_check(client_id, secret).await,
+        }
+    }
+
+    /// What is known without a key derivation: `Some(true)` for a digest
+    /// secret or a pair already verified since the last reload,
+    /// `Some(false)` for an unknown client or a wrong secret of a client
+    /// without PBKDF2 secrets, `None` when a derivation must decide.
+    fn quick_check(&self, client_id: &str, secret: &str) -> Option<bool> {
         let given = sha256(secret.as_bytes());
         let mut ok = subtle::Choice::from(0u8);
         let mut known = None;
@@ -144,18 +155,25 @@ impl Issuer {
         }
         let Some(client) = known else {
             let _ = [0u8; 32].ct_eq(&given);
-            return false;
+            return Some(false);
         };
         if bool::from(ok) {
-            return true;
+            return Some(true);
         }
         if client.kdf.is_empty() {
+            return Some(false);
+        }
+        self.verified_lock()
+            .contains(&verified_key(client_id, secret))
+            .then_some(true)
+    }
+
+    /// The PBKDF2 check, on the blocking pool; a match is remembered.
+    async fn slow_check(&self, client_id: &str, secret: &str) -> bool {
+        let Some(client) = self.clients.iter().find(|c| c.id == client_id) else {
             return false;
-        }
+        };
         let key = verified_key(client_id, secret);
-        if self.verified_lock().contains(&key) {
-            return true;
-        }
         let (kdf, presented) = (client.kdf.clone(), secret.to_string());
         let ok = tokio::task::spawn_blocking(move || kdf.iter().any(|p| p.verify(&presented)))
             .await
@@ -438,7 +456,29 @@ where
     if let Some(ip) = peer {
         keys.push(format!("addr:{ip}"));
     }
-    if let Some(wait) = limiter.blocked(&keys, issuer.max_failures, issuer.window) {
+    // Basic credentials should be form-urlencoded first (RFC 6749 §2.3.1);
+    // clients that send them as they are get the benefit of the doubt.
+    let decoded = basic
+        .is_some()
+        .then(|| (form_decode(&client_id), form_decode(&secret)))
+        .filter(|(u, p)| *u != client_id || *p != secret);
+    // A secret known good without a derivation (a digest secret, or a pair
+    // verified since the last reload) passes even while the client id is
+    // locked out by failures from elsewhere: only the source address's own
+    // failures still refuse it. A client id anyone can lock would hand an
+    // anonymous party a lasting denial of service.
+    let quick = decoded
+        .iter()
+        .map(|(u, p)| (u.as_str(), p.as_str()))
+        .chain(std::iter::once((client_id.as_str(), secret.as_str())))
+        .find(|(u, p)| issuer.quick_check(u, p) == Some(true))
+        .map(|(u, _)| u.to_string());
+    let checked = if quick.is_some() {
+        &keys[1..]
+    } else {
+        &keys[..]
+    };
+    if let Some(wait) = limiter.blocked(checked, issuer.max_failures, issuer.window) {
         tracing::info!(
             client_id,
             "token request refused: too many failed client authentications"
@@ -452,33 +492,34 @@ where
             .insert(http::header::RETRY_AFTER, HeaderValue::from(wait));
         return r;
     }
-    // Counted as a failure before the (possibly slow) check and forgiven on
-    // success: concurrent wrong secrets stop at the limit, not after it.
-    limiter.failed(&keys, issuer.window);
-    // Basic credentials should be form-urlencoded first (RFC 6749 §2.3.1);
-    // clients that send them as they are get the benefit of the doubt.
-    let encoded_ok = basic.is_some() && {
-        let (u, p) = (form_decode(&client_id), form_decode(&secret));
-        (u != client_id || p != secret) && issuer.client_ok(&u, &p).await
-    };
-    let client_id = if encoded_ok {
-        form_decode(&client_id)
+    let client_id = if let Some(id) = quick {
+        id
     } else {
+        // Counted as a failure before the (possibly slow) check and forgiven
+        // on success: concurrent wrong secrets stop at the limit, not after it.
+        limiter.failed(&keys, issuer.window);
+        let encoded_ok = match &decoded {
+            Some((u, p)) => issuer.client_ok(u, p).await,
+            None => false,
+        };
+        let client_id = match decoded {
+            Some((u, _)) if encoded_ok => u,
+            _ => client_id,
+        };
+        if !(encoded_ok || issuer.client_ok(&client_id, &secret).await) {
+            tracing::info!(
+                client_id,
+                "token request refused: client authentication failed"
+            );
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            );
+        }
+        limiter.forgive(&keys);
         client_id
     };
-    if encoded_ok || issuer.client_ok(&client_id, &secret).await {
-        limiter.forgive(&keys);
-    } else {
-        tracing::info!(
-            client_id,
-            "token request refused: client authentication failed"
-        );
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        );
-    }
     match get("grant_type") {
         None => {
             return error(

@@ -192,6 +192,94 @@ async fn failed_client_authentications_are_rate_limited() {
     assert_oauth_error(&r, 429, "invalid_client");
 }
 
+/// A token request from another source address (raw HTTP from `from`).
+async fn token_request_from(s: &PeripassStack, from: &str, user: &str, secret: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut conn = sock.connect(s.bridge.addr).await.unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+    let body = "grant_type=client_credentials";
+    let req = format!(
+        "POST /scim/v2/oauth2/token HTTP/1.1\r\nhost: x\r\nauthorization: Basic {basic}\r\n\
+         content-type: application/x-www-form-urlencoded\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.unwrap();
+    let head = String::from_utf8_lossy(&answer);
+    head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap()
+}
+
+/// Client ids are not secrets: wrong secrets sent from one address must not
+/// lock the real client, at another address, out of the token endpoint when
+/// its secret is known good without a key derivation (a digest secret, or a
+/// PBKDF2 secret verified since the last reload). A secret that needs a
+/// derivation is still refused while the client id is locked.
+#[tokio::test]
+async fn wrong_secrets_from_elsewhere_do_not_lock_out_a_known_good_secret() {
+    register_all();
+    register_basic(KDF_CLIENT, SECRET_KDF);
+    let line = scim_bridge::client_secret::hash_pbkdf2(SECRET_KDF, 100_000).unwrap();
+    let s = start(
+        &[KEY_OLD],
+        &format!(
+            "failure_window_s = 600\n[[auth.oauth.clients]]\nid = {KDF_CLIENT:?}\nsecrets = [{line:?}]\n"
+        ),
+    )
+    .await;
+    // The PBKDF2 secret is verified once, before the attack.
+    issued(
+        &token_request(
+            &s,
+            "grant_type=client_credentials",
+            Some((KDF_CLIENT, SECRET_KDF)),
+        )
+        .await,
+    );
+    for (from, client) in [("127.0.0.2", CLIENT), ("127.0.0.3", KDF_CLIENT)] {
+        for n in 0..3 {
+            let wrong = format!("wrong-secret-{n:02}-0123456789");
+            register_basic(client, &wrong);
+            assert_eq!(token_request_from(&s, from, client, &wrong).await, 401);
+        }
+    }
+    // The attacker's address is locked.
+    assert_eq!(
+        token_request_from(&s, "127.0.0.2", CLIENT, SECRET_A).await,
+        429
+    );
+    // The real clients, elsewhere, still get their tokens.
+    issued(
+        &token_request(
+            &s,
+            "grant_type=client_credentials",
+            Some((CLIENT, SECRET_A)),
+        )
+        .await,
+    );
+    issued(
+        &token_request(
+            &s,
+            "grant_type=client_credentials",
+            Some((KDF_CLIENT, SECRET_KDF)),
+        )
+        .await,
+    );
+    // A secret that needs a derivation is not checked while the id is locked.
+    let other = "another-secret-0123456789";
+    register_basic(KDF_CLIENT, other);
+    let r = token_request(
+        &s,
+        "grant_type=client_credentials",
+        Some((KDF_CLIENT, other)),
+    )
+    .await;
+    assert_oauth_error(&r, 429, "invalid_client");
+}
+
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let s = start(&[KEY_OLD], "token_ttl_s = 60").await;
