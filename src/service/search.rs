@@ -87,8 +87,34 @@ impl ResourceCtx<'_> {
             return Ok((Vec::new(), total));
         }
         // Moved out, not copied: the answer is not used again.
-        let items = list.items.take(&mut json);
+        let items = list
+            .items
+            .take(&mut json)
+            .ok_or_else(|| self.list_mismatch("items", "holds no array of records"))?;
+        // A total the mapping names but the answer lacks would turn into a
+        // guess (`totalResults` too small: clients stop paging).
+        if total.is_none() && !items.is_empty() {
+            return Err(self.list_mismatch("total", "holds no number"));
+        }
         Ok((items, total))
+    }
+
+    /// `502` for a 2xx list answer the mapping does not fit: logged with the
+    /// mapping key, so ops see which path to fix (the answer itself is not
+    /// logged: it holds personal data).
+    fn list_mismatch(&self, key: &str, what: &str) -> ScimError {
+        tracing::error!(
+            resource = %self.res.name,
+            key = %format!("resources.{}.operations.list.{key}", self.res.name),
+            "the backend's list answer does not fit the mapping: the `{key}` path {what}; fix the mapping (scim-bridge explain shows what is read)"
+        );
+        ScimError::new(
+            StatusCode::BAD_GATEWAY,
+            None,
+            format!(
+                "the backend's list answer does not fit the mapping (operations.list.{key} {what})"
+            ),
+        )
     }
 
     /// Backend records `[start, start+count)` (0-based), unfiltered but for `params`.

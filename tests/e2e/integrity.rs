@@ -372,3 +372,54 @@ async fn more_values_than_the_cap_are_refused() {
     let (body, _) = many_emails(2 * 1024);
     assert_eq!(s.scim().patch("/Users/1", &body).await.status, 200);
 }
+
+/// A list answer the mapping does not fit (an `items` or `total` path with a
+/// typo) is a `502` naming the mapping key, never an empty page: Entra's
+/// `userName eq` lookup would take "no such user" for an answer and create
+/// the user again.
+#[tokio::test]
+async fn a_list_answer_the_mapping_does_not_fit_is_502_not_an_empty_page() {
+    let tap = LogTap::open();
+    for (from, to, key) in [
+        ("items: \"$.data[*]\"", "items: \"$.dat[*]\"", "items"),
+        (
+            "total: \"$.paging.totalItems\"",
+            "total: \"$.paging.totalitems\"",
+            "total",
+        ),
+    ] {
+        let mapping = edited_peripass_mapping(from, to, "the Users list paths");
+        let s = PeripassStack::start_with_mapping(
+            peripass::Options {
+                seed_users: 3,
+                ..Default::default()
+            },
+            &mapping,
+        )
+        .await;
+        for path in ["/Users", "/Users?filter=userName+eq+%22user1@example.com%22"] {
+            let r = s.scim().get(path).await;
+            let e = r.assert_scim_error(502, None);
+            assert!(
+                e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("operations.list.{key}")),
+                "{path}: {e}"
+            );
+        }
+        assert!(
+            tap.text()
+                .contains(&format!("resources.User.operations.list.{key}")),
+            "the log names the mapping key"
+        );
+    }
+    // An empty page is still an empty page.
+    let s = PeripassStack::start(peripass::Options::default()).await;
+    let r = s
+        .scim()
+        .get("/Users?filter=userName+eq+%22nobody@example.com%22")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["totalResults"], 0);
+}

@@ -116,15 +116,26 @@ impl ItemsExpr {
 
     /// What [`Self::select`] selects, moved out of an owned answer instead
     /// of copied when the records are one array field (the usual case).
-    pub fn take(&self, v: &mut Value) -> Vec<Value> {
+    /// `None` when the answer has no such array (the field is missing or
+    /// holds something else): the mapping does not fit the backend, which
+    /// must not pass for an empty page. `null` is an empty page.
+    pub fn take(&self, v: &mut Value) -> Option<Vec<Value>> {
         let field = match self {
             ItemsExpr::ArrayField(ReadExpr::Root) => Some(v),
             ItemsExpr::ArrayField(ReadExpr::Field(p)) => p.get_mut(v),
-            _ => return self.select(v).into_iter().cloned().collect(),
+            ItemsExpr::ArrayField(e @ ReadExpr::JsonPath(_)) => {
+                return match e.first(v) {
+                    Some(Value::Array(a)) => Some(a.clone()),
+                    Some(Value::Null) => Some(Vec::new()),
+                    _ => None,
+                }
+            }
+            ItemsExpr::JsonPath(_) => return Some(self.select(v).into_iter().cloned().collect()),
         };
         match field {
-            Some(Value::Array(a)) => std::mem::take(a),
-            _ => Vec::new(),
+            Some(Value::Array(a)) => Some(std::mem::take(a)),
+            Some(Value::Null) => Some(Vec::new()),
+            _ => None,
         }
     }
 }
