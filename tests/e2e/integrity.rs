@@ -397,7 +397,10 @@ async fn a_list_answer_the_mapping_does_not_fit_is_502_not_an_empty_page() {
             &mapping,
         )
         .await;
-        for path in ["/Users", "/Users?filter=userName+eq+%22user1@example.com%22"] {
+        for path in [
+            "/Users",
+            "/Users?filter=userName+eq+%22user1@example.com%22",
+        ] {
             let r = s.scim().get(path).await;
             let e = r.assert_scim_error(502, None);
             assert!(

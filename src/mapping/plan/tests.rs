@@ -114,6 +114,33 @@ fn member_type_is_the_resource_type_serving_the_members() {
     assert_eq!(scim["members"][0]["value"], "7");
 }
 
+/// A member-list rewrite (no member calls mapped) sends each kept member's
+/// element back exactly as read, with its other fields; only new members
+/// get a fresh element.
+#[test]
+fn a_member_list_rewrite_keeps_the_elements_of_kept_members_as_read() {
+    let mapping = GROUPS.replace(
+        "members: { id_type: integer, resource: /People }",
+        "members: { id_type: integer, key: uid, resource: /People }",
+    );
+    let plans = crate::mapping::compile::compile_text("t.yaml", &mapping, None, &None).unwrap();
+    let team = &plans[1];
+    let record = json!({"id": 1, "name": "t", "members": [
+        {"uid": 1, "role": "lead", "since": "2020"},
+        {"uid": 2, "role": "member"},
+    ]});
+    let before = team.to_scim(&record, None, "", true);
+    let mut after = before.clone();
+    after["members"] = json!([{"value": "1"}, {"value": "3"}]);
+    let new = team
+        .to_backend_update(&before, &after, &record, true)
+        .unwrap();
+    assert_eq!(
+        new["members"],
+        json!([{"uid": 1, "role": "lead", "since": "2020"}, {"uid": 3}])
+    );
+}
+
 #[test]
 fn error_rules_say_which_answer_means_a_missing_member() {
     let plans = crate::mapping::compile::compile_text("t.yaml", GROUPS, None, &None).unwrap();

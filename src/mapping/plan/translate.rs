@@ -238,7 +238,7 @@ impl ResourcePlan {
                 continue;
             }
             let incoming = if Some(i) == self.members_attr {
-                self.members_to_backend(a, scim)?
+                self.members_to_backend(a, scim, base.and_then(|b| field.get(b)))?
             } else {
                 // `""` is how clients (Entra's null update among them) clear
                 // an attribute: unassigned, like null, before any transform
@@ -342,10 +342,15 @@ impl ResourcePlan {
         })
     }
 
+    /// The backend member list for the members the SCIM view holds. A member
+    /// the backend list already holds (`current`, as read) keeps its element
+    /// exactly as read, with whatever other fields it carries (a role, a
+    /// date); only new members get a fresh element.
     pub(super) fn members_to_backend(
         &self,
         a: &AttrPlan,
         scim: &Value,
+        current: Option<&Value>,
     ) -> Result<Option<Value>, ScimError> {
         let Some(mp) = &a.members else {
             return Ok(None);
@@ -362,6 +367,13 @@ impl ResourcePlan {
                 ))
             }
         };
+        let kept: std::collections::HashMap<String, &Value> = match current {
+            Some(Value::Array(els)) => els
+                .iter()
+                .filter_map(|el| Some((mp.id_of(el)?, el)))
+                .collect(),
+            _ => Default::default(),
+        };
         let mut out = Vec::with_capacity(items.len());
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for it in items {
@@ -372,7 +384,10 @@ impl ResourcePlan {
                 .element(id)
                 .ok_or_else(|| ScimError::invalid_value(format!("member '{id}' does not exist")))?;
             if seen.insert(id.to_string()) {
-                out.push(el);
+                out.push(match kept.get(id) {
+                    Some(read) => (*read).clone(),
+                    None => el,
+                });
             }
         }
         Ok(Some(Value::Array(out)))
