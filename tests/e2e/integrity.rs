@@ -426,3 +426,50 @@ async fn a_list_answer_the_mapping_does_not_fit_is_502_not_an_empty_page() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["totalResults"], 0);
 }
+
+/// Removing `active`, setting it to null, or a PUT that leaves it out is no
+/// assertion: a disabled user stays disabled (the mapping's `default: true`
+/// fills in only a status the backend does not hold).
+#[tokio::test]
+async fn unasserting_active_never_enables_a_disabled_user() {
+    let s = PeripassStack::start(peripass::Options {
+        seed_users: 1,
+        ..Default::default()
+    })
+    .await;
+    let c = s.scim();
+    let disable = patch_ops(json!([{"op": "Replace", "path": "active", "value": "False"}]));
+    assert_eq!(c.patch("/Users/1", &disable).await.status, 200);
+    let user_name = c.get("/Users/1").await.json()["userName"].clone();
+    for (what, r) in [
+        (
+            "remove",
+            c.patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "remove", "path": "active"}])),
+            )
+            .await,
+        ),
+        (
+            "replace null",
+            c.patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "replace", "path": "active", "value": null}])),
+            )
+            .await,
+        ),
+        (
+            "PUT without active",
+            c.put(
+                "/Users/1",
+                &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": user_name, "displayName": "Still Off"}),
+            )
+            .await,
+        ),
+    ] {
+        assert_eq!(r.status, 200, "{what}: {:?}", r.json());
+        assert_eq!(r.json()["active"], false, "{what}");
+        assert_eq!(s.backend.user(1).unwrap()["status"], "DISABLED", "{what}");
+    }
+}

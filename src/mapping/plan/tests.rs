@@ -24,8 +24,11 @@ fn user_plan() -> ResourcePlan {
     compile_first(MAPPING)
 }
 
+/// A PUT leaving out an attribute with a default keeps the backend's value
+/// (a left-out `active` must not enable a disabled user), fills in the
+/// default only where the backend holds none, and clears the rest.
 #[test]
-fn replace_sets_defaults_of_left_out_attributes_and_clears_the_rest() {
+fn replace_keeps_left_out_attributes_with_a_default_and_clears_the_rest() {
     let res = user_plan();
     let current =
         json!({"id": 1, "login": "a", "status": "DISABLED", "displayName": "D", "role": "x"});
@@ -38,8 +41,28 @@ fn replace_sets_defaults_of_left_out_attributes_and_clears_the_rest() {
         .unwrap();
     assert_eq!(
         new,
-        json!({"id": 1, "login": "a", "status": "ACTIVE", "displayName": null, "role": "x"})
+        json!({"id": 1, "login": "a", "status": "DISABLED", "displayName": null, "role": "x"})
     );
+    let no_status = json!({"id": 1, "login": "a", "displayName": "D"});
+    let new = res
+        .to_backend(
+            &json!({"userName": "a"}),
+            Some(&no_status),
+            WriteMode::Replace,
+        )
+        .unwrap();
+    assert_eq!(new["status"], "ACTIVE");
+    // A PATCH removing `active`, or setting it to null: the same.
+    let before = res.to_scim(&current, None, "", true);
+    for after in [
+        json!({"userName": "a", "displayName": "D"}),
+        json!({"userName": "a", "displayName": "D", "active": null}),
+    ] {
+        let new = res
+            .to_backend_update(&before, &after, &current, true)
+            .unwrap();
+        assert_eq!(new["status"], "DISABLED", "{after}");
+    }
     let created = res
         .to_backend(&json!({"userName": "a"}), None, WriteMode::Create)
         .unwrap();
@@ -189,8 +212,9 @@ fn empty_text_clears_through_every_transform_and_value_map() {
             WriteMode::Replace,
         )
         .unwrap();
-    // Unassigned: the default (the backend's status cannot be empty).
-    assert_eq!(new["status"], "ACTIVE");
+    // Unassigned, with a default: the backend's value stays (a status
+    // cannot be empty, and filling in the default would enable the user).
+    assert_eq!(new["status"], "DISABLED");
     assert_eq!(new["displayName"], Value::Null);
 }
 

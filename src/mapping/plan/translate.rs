@@ -251,7 +251,18 @@ impl ResourcePlan {
             };
             // Unassigned on create, or left out by a PUT, or removed by a PATCH:
             // the mapping's default when it has one (a backend field that can
-            // never be empty, such as a status), otherwise cleared below.
+            // never be empty, such as a status), otherwise cleared below. On
+            // an update, a field that has a default and holds a value keeps
+            // it: a removal is no assertion, and `active: true` filled in
+            // for a removed `active` would re-enable a disabled account.
+            if incoming.is_none()
+                && a.default.is_some()
+                && base
+                    .and_then(|b| field.get(b))
+                    .is_some_and(|v| !v.is_null() && !is_empty_text(v))
+            {
+                continue;
+            }
             let incoming = incoming.or_else(|| a.default.clone());
             if a.required && incoming.is_none() {
                 return Err(ScimError::invalid_value(format!(
