@@ -295,12 +295,28 @@ where
     }
     let open = matches!(route, Route::Health | Route::OutsideBase);
     // Held until the answer is ready; health checks and metrics are exempt.
+    // Taken only once the request is authenticated (a JWT may wait for its
+    // key set), and the token endpoint, open to all, has a pool of its own:
+    // requests without credentials can never hold the SCIM permits.
     let mut _permit = None;
     if !open {
         if let Err(e) = check_headers(live, &req) {
             return (Outcome::Unrouted, Err(e));
         }
-        let Ok(permit) = state.concurrency.try_acquire() else {
+        let pool = if *route == Route::OAuthToken {
+            &state.token_slots
+        } else {
+            match timeout_at(deadline, auth::authorize(live, &req)).await {
+                Err(_) => return (Outcome::Unrouted, Err(too_long())),
+                Ok(Err(e)) => return (Outcome::Unauthorized, Err(e)),
+                Ok(Ok(who)) => {
+                    crate::audit::note_principal(&who);
+                    trust_connection(&req);
+                }
+            }
+            &state.concurrency
+        };
+        let Ok(permit) = pool.clone().try_acquire_owned() else {
             let e = ScimError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 None,
@@ -310,18 +326,10 @@ where
             return (Outcome::Overloaded, Err(e));
         };
         _permit = Some(permit);
-    }
-    if !open && *route != Route::OAuthToken {
-        match timeout_at(deadline, auth::authorize(live, &req)).await {
-            Err(_) => return (Outcome::Unrouted, Err(too_long())),
-            Ok(Err(e)) => return (Outcome::Unauthorized, Err(e)),
-            Ok(Ok(who)) => {
-                crate::audit::note_principal(&who);
-                trust_connection(&req);
+        if *route != Route::OAuthToken {
+            if let Some(e) = audited::refuse(state, route, req.method()) {
+                return (Outcome::Routed(route), Err(e));
             }
-        }
-        if let Some(e) = audited::refuse(state, route, req.method()) {
-            return (Outcome::Routed(route), Err(e));
         }
     }
     let answer = timeout_at(

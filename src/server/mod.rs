@@ -127,6 +127,10 @@ pub struct AppState {
     next_request_id: Arc<AtomicU64>,
     /// `server.max_concurrent_requests` permits (sized at start; a change needs a restart).
     concurrency: Arc<tokio::sync::Semaphore>,
+    /// Token endpoint requests being answered (`[auth.oauth]`): a pool of
+    /// their own, so that requests nobody has authenticated yet never hold
+    /// the SCIM requests' permits.
+    token_slots: Arc<tokio::sync::Semaphore>,
     /// The last result of the periodic backend probe (`/readyz`).
     pub probe: std::sync::Mutex<ProbeStatus>,
     /// `[auth.oauth]` failed client authentications (kept across reloads).
@@ -163,6 +167,7 @@ impl AppState {
             .clone()
             .map(|a| Arc::new(crate::audit::Sink::new(a)));
         AppState {
+            token_slots: Arc::new(tokio::sync::Semaphore::new(oauth::TOKEN_SLOTS)),
             concurrency: Arc::new(tokio::sync::Semaphore::new(
                 live.settings.max_concurrent_requests,
             )),

@@ -38,6 +38,13 @@ use subtle::ConstantTimeEq;
 const PREFIX: &str = "sbo1.";
 /// The largest token request body read.
 const MAX_FORM_BYTES: usize = 8192;
+
+/// Token requests answered at once, per process (every tenant): beyond,
+/// `503` at once. Their own pool, apart from the SCIM requests' permits.
+pub(super) const TOKEN_SLOTS: usize = 32;
+
+/// How long a token request's form (under 1 KiB) may take to arrive.
+const FORM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Successful PBKDF2 checks remembered (forgotten all at once when full).
 const VERIFIED_MAX: usize = 256;
 
@@ -376,12 +383,17 @@ where
             "the body must be application/x-www-form-urlencoded",
         );
     }
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_FORM_BYTES)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
+    let form = http_body_util::Limited::new(req.into_body(), MAX_FORM_BYTES).collect();
+    let body = match tokio::time::timeout(FORM_DEADLINE, form).await {
+        Ok(Ok(b)) => b.to_bytes(),
         Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body did not arrive in time",
+            )
+        }
+        Ok(Err(_)) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",

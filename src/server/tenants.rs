@@ -73,6 +73,7 @@ impl AppState {
             s.env = self.env.clone();
             s.audit = self.audit.clone();
             s.concurrency = self.concurrency.clone();
+            s.token_slots = self.token_slots.clone();
             s.next_request_id = self.next_request_id.clone();
             s.ongoing = self.ongoing.clone();
             s.tenant = Some(Arc::new(TenantOf {

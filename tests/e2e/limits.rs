@@ -299,3 +299,49 @@ async fn deeply_nested_json_is_400_invalid_syntax() {
     let stored = stack.backend.user(id).expect("created in the backend");
     assert_eq!(stored["displayName"], body["displayName"], "{stored}");
 }
+
+/// Requests nobody has authenticated never hold the SCIM requests'
+/// permits: token requests whose form trickles in (the token endpoint is
+/// open to all) and requests with a wrong token leave every permit to the
+/// clients that authenticated.
+#[tokio::test]
+async fn unauthenticated_requests_never_hold_the_scim_permits() {
+    let key = "limits-signing-key-0123456789-0123456789";
+    let secret = "limits-client-secret-0123456789";
+    register_secret(key);
+    register_secret(secret);
+    let stack = PeripassStack::start_with(
+        crate::support::peripass::Options {
+            seed_users: 1,
+            ..Default::default()
+        },
+        &format!(
+            "[server]\nmax_concurrent_requests = 3\n[auth.oauth]\nsigning_keys = [{key:?}]\n\
+             [[auth.oauth.clients]]\nid = \"limits\"\nsecrets = [{secret:?}]\n"
+        ),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut conn = TcpStream::connect(stack.bridge.addr).await.unwrap();
+        conn.write_all(
+            b"POST /scim/v2/oauth2/token HTTP/1.1\r\nhost: x\r\n\
+              content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type=",
+        )
+        .await
+        .unwrap();
+        held.push(conn);
+    }
+    let wrong = stack
+        .scim()
+        .with_token("not-the-token-0123456789-0123456789");
+    for _ in 0..8 {
+        wrong.get("/Users").await.assert_scim_error(401, None);
+    }
+    // Give the bridge time to take up the trickling token requests.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        assert_eq!(stack.scim().get("/Users/1").await.status, 200);
+    }
+    drop(held);
+}
