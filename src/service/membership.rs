@@ -314,7 +314,12 @@ impl ResourceCtx<'_> {
             let scim = self
                 .res
                 .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, false);
-            apply_checked(self.res, other_ops, scim)?;
+            let changed = apply_checked(self.res, other_ops, scim.clone())?;
+            // And turned into the record they would write (value types,
+            // value maps, transforms): a client mistake found there must
+            // not come after member calls it would then undo.
+            self.res
+                .to_backend_update(&scim, &changed, &cur.record, false)?;
         }
         self.check_members_exist(&to_add).await?;
         debug!(resource = %self.res.name, add = to_add.len(), remove = to_remove.len(), "membership calls");

@@ -269,3 +269,30 @@ async fn the_first_missing_member_ends_the_existence_check() {
     assert_eq!(count(&s, "POST"), 0);
     assert_eq!(team_members(&s, &id), BTreeSet::from([1]));
 }
+
+/// A mistake in a non-member operation that the bridge itself can see (a
+/// value of the wrong type) is refused before any member call: no member
+/// is added and then removed again, and the group's version is unchanged.
+#[tokio::test]
+async fn a_type_error_beside_member_changes_is_refused_before_any_member_call() {
+    let (s, id) = stack_with_team(&[1]).await;
+    let version = s.scim().get(&format!("/Groups/{id}")).await.json()["meta"]["version"].clone();
+    for bad in [json!(5), json!(["x"]), json!({"a": 1})] {
+        for ops in [
+            json!([{"op": "add", "path": "members", "value": values(&[5, 6])},
+                   {"op": "replace", "path": "displayName", "value": bad}]),
+            json!([{"op": "replace", "path": "displayName", "value": bad},
+                   {"op": "add", "path": "members", "value": values(&[5, 6])}]),
+        ] {
+            let r = s
+                .scim()
+                .patch(&format!("/Groups/{id}"), &patch_ops(ops.clone()))
+                .await;
+            r.assert_scim_error(400, Some("invalidValue"));
+            assert_eq!(count(&s, "POST") + count(&s, "DELETE"), 0, "{ops}");
+        }
+    }
+    assert_eq!(team_members(&s, &id), [1].into_iter().collect());
+    let after = s.scim().get(&format!("/Groups/{id}")).await.json()["meta"]["version"].clone();
+    assert_eq!(after, version);
+}
