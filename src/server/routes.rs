@@ -364,6 +364,10 @@ where
                     let body = Box::pin(read_json(live, req, deadline)).await?;
                     let (scim, version) =
                         Box::pin(ctx.patch(id, body, if_match.as_deref())).await?;
+                    if scim.is_null() {
+                        // Made, but not read back (see `patch_membership`).
+                        return Ok(no_content());
+                    }
                     Ok(with_etag(
                         json_response(StatusCode::OK, &projection.apply(&res.schema, scim)),
                         version.as_deref(),
@@ -371,15 +375,20 @@ where
                 }
                 Method::DELETE => {
                     Box::pin(ctx.delete(id, if_match.as_deref())).await?;
-                    let mut r = json_response(StatusCode::NO_CONTENT, &Value::Null);
-                    *r.body_mut() = http_body_util::Full::new(Bytes::new());
-                    r.headers_mut().remove(http::header::CONTENT_TYPE);
-                    Ok(r)
+                    Ok(no_content())
                 }
                 _ => Err(method_not_allowed(res.allow_item())),
             }
         }
     }
+}
+
+/// `204 No Content`: no body, no content type.
+fn no_content() -> Resp {
+    let mut r = json_response(StatusCode::NO_CONTENT, &Value::Null);
+    *r.body_mut() = http_body_util::Full::new(Bytes::new());
+    r.headers_mut().remove(http::header::CONTENT_TYPE);
+    r
 }
 
 #[cfg(test)]

@@ -376,8 +376,21 @@ impl ResourceCtx<'_> {
             return Err(self.undo_membership(id, done, e, until).await);
         }
         crate::audit::note_members(&to_add, &to_remove);
-        let f = self.fetch(id).await?;
-        Ok((self.render(&f, &Projection::default()), self.version(&f)))
+        // The change is made: a failed re-read must not answer "retry
+        // later" for it. `null` is answered `204 No Content` (RFC 7644
+        // §3.5.2), which clients take for success.
+        match self.fetch(id).await {
+            Ok(f) => Ok((self.render(&f, &Projection::default()), self.version(&f))),
+            Err(e) => {
+                tracing::warn!(
+                    resource = %self.res.name,
+                    status = e.status.as_u16(),
+                    error = %e.detail,
+                    "membership change made; the group could not be read back for the answer: 204 No Content"
+                );
+                Ok((Value::Null, None))
+            }
+        }
     }
 
     /// Runs add/remove member calls, a few at a time; returns each member's

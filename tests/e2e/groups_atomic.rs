@@ -296,3 +296,27 @@ async fn a_type_error_beside_member_changes_is_refused_before_any_member_call() 
     let after = s.scim().get(&format!("/Groups/{id}")).await.json()["meta"]["version"].clone();
     assert_eq!(after, version);
 }
+
+/// A membership change that is made but cannot be read back for the
+/// answer (the backend refuses the re-read) is answered `204 No Content`,
+/// not "retry later": the change stands, and a client told to retry a
+/// change it believes was not made would count it as failed.
+#[tokio::test]
+async fn a_change_made_but_not_read_back_is_answered_204() {
+    let (s, id) = stack_with_team(&[1]).await;
+    // The first read (under the lock) passes; the re-read and its retries fail.
+    s.backend.fail_nth("GET", &format!("/teams/{id}"), 2);
+    for _ in 0..3 {
+        s.backend.fail_nth("GET", &format!("/teams/{id}"), 1);
+    }
+    let r = s
+        .scim()
+        .patch(
+            &format!("/Groups/{id}"),
+            &patch_ops(json!([{"op": "add", "path": "members", "value": values(&[5, 6])}])),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.is_empty());
+    assert_eq!(team_members(&s, &id), [1, 5, 6].into_iter().collect());
+}
