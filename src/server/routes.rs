@@ -152,6 +152,16 @@ fn search_from_body(body: &Value) -> Result<SearchQuery, ScimError> {
     Ok(q)
 }
 
+/// A filter comparing an attribute in a way its type makes meaningless
+/// (`active gt "a"`, `meta.created gt "notadate"`) is `400 invalidFilter`.
+fn check_filter_types(res: &ResourcePlan, q: &SearchQuery) -> Result<(), ScimError> {
+    match &q.filter {
+        Some(f) => crate::scim::filter::check_types(f, res)
+            .map_err(|e| ScimError::bad_request("invalidFilter", e)),
+        None => Ok(()),
+    }
+}
+
 fn resource_ctx<'a>(
     state: &'a AppState,
     live: &'a Live,
@@ -294,6 +304,7 @@ where
                 Method::GET => {
                     let q = search_from_query(&query)?;
                     ctx.check_filter_attributes(&q)?;
+                    check_filter_types(ctx.res, &q)?;
                     Ok(json_bytes(
                         StatusCode::OK,
                         ctx.search(&q).await?.into_json(),
@@ -325,6 +336,7 @@ where
             let q = search_from_body(&body)?;
             let ctx = ctx(&live.plan.resources[*i]);
             ctx.check_filter_attributes(&q)?;
+            check_filter_types(ctx.res, &q)?;
             Ok(json_bytes(
                 StatusCode::OK,
                 ctx.search(&q).await?.into_json(),

@@ -35,6 +35,7 @@ mod oauth;
 mod properties;
 mod reload;
 mod replicas;
+mod rfc_conformance;
 mod root_search;
 mod schemas_truth;
 mod security_config;

@@ -164,6 +164,56 @@ pub fn eq_value(value: &Value, literal: &Value, meta: Option<AttrMeta<'_>>) -> b
     values_equal(value, literal, meta)
 }
 
+/// Comparisons the schema makes meaningless, refused as `400 invalidFilter`
+/// before any evaluation (the message is the detail): `gt`/`ge`/`lt`/`le`
+/// on a Boolean or Binary attribute (RFC 7644 §3.4.2.2), and a dateTime
+/// attribute compared (`eq`, `ne`, ordering) with a string that is not an
+/// RFC 3339 date-time, or with a number. Attributes the schema does not
+/// know are left to the caller.
+pub fn check_types(filter: &Filter, schema: &dyn SchemaInfo) -> Result<(), String> {
+    fn walk(f: &Filter, schema: &dyn SchemaInfo, outer: Option<&AttrPath>) -> Result<(), String> {
+        match f {
+            Filter::Present(_) => Ok(()),
+            Filter::Compare(path, op, literal) => {
+                let ordering = matches!(
+                    op,
+                    CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+                );
+                match attr_meta(path, schema, outer).kind {
+                    Some(kind @ (AttrKind::Boolean | AttrKind::Binary)) if ordering => {
+                        Err(format!(
+                            "{path} is {}; it cannot be compared with \"{}\"",
+                            if kind == AttrKind::Boolean {
+                                "a Boolean"
+                            } else {
+                                "Binary"
+                            },
+                            op.keyword()
+                        ))
+                    }
+                    Some(AttrKind::DateTime)
+                        if (ordering || matches!(op, CompareOp::Eq | CompareOp::Ne))
+                            && !literal.is_null()
+                            && literal.as_str().and_then(parse_rfc3339).is_none() =>
+                    {
+                        Err(format!(
+                            "{path} is a dateTime; {literal} is not an RFC 3339 date-time"
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                walk(a, schema, outer)?;
+                walk(b, schema, outer)
+            }
+            Filter::Not(a) => walk(a, schema, outer),
+            Filter::ValuePath(path, inner) => walk(inner, schema, Some(path)),
+        }
+    }
+    walk(filter, schema, None)
+}
+
 pub(super) fn compare(
     ctx: &Value,
     path: &AttrPath,

@@ -220,3 +220,56 @@ fn every_prefix_of_a_complex_filter_is_handled_without_panic() {
     assert!(parse_filter(full).is_ok());
     assert!(ok > 0);
 }
+
+// ----- type checks against the schema (RFC 7644 §3.4.2.2) -----------------
+
+fn type_check(input: &str) -> Result<(), String> {
+    check_types(&parse(input), &TestSchema)
+}
+
+#[test]
+fn ordering_a_boolean_attribute_is_refused_whatever_the_value() {
+    for f in [
+        r#"active gt "a""#,
+        "active lt 5",
+        r#"active ge "true""#,
+        r#"ACTIVE le "x""#,
+        r#"userName eq "x" or not (active gt "a")"#,
+        r#"emails[type eq "work" and primary gt "a"]"#,
+        r#"emails.primary lt 1"#,
+    ] {
+        let e = type_check(f).expect_err(f);
+        assert!(e.contains("Boolean"), "{f}: {e}");
+    }
+    assert_eq!(type_check(r#"active eq "True""#), Ok(()));
+    assert_eq!(type_check("active ne false"), Ok(()));
+    assert_eq!(type_check(r#"emails[primary eq true]"#), Ok(()));
+    // Unknown attributes are the caller's business.
+    assert_eq!(type_check(r#"nosuch gt "a""#), Ok(()));
+}
+
+#[test]
+fn a_date_time_attribute_takes_only_date_times() {
+    for f in [
+        r#"meta.created gt "notadate""#,
+        r#"meta.lastModified le "2011-05-13""#,
+        "meta.created lt 5",
+        r#"meta.created eq "yesterday""#,
+    ] {
+        let e = type_check(f).expect_err(f);
+        assert!(e.contains("dateTime"), "{f}: {e}");
+    }
+    assert_eq!(
+        type_check(r#"meta.created gt "2011-05-13T04:42:34Z""#),
+        Ok(())
+    );
+    assert_eq!(
+        type_check(r#"meta.lastModified ge "2011-05-13T04:42:34.5+02:00""#),
+        Ok(())
+    );
+    assert_eq!(type_check("meta.created eq null"), Ok(()));
+    // Substring operators on a dateTime are left alone.
+    assert_eq!(type_check(r#"meta.created sw "2011""#), Ok(()));
+    // Strings are still ordered.
+    assert_eq!(type_check(r#"userName gt "a""#), Ok(()));
+}
