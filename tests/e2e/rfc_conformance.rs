@@ -52,3 +52,61 @@ async fn filter_get(s: &PeripassStack, filter: &str) -> Resp {
         .get(&format!("/Users?filter={}", entra_filter(filter)))
         .await
 }
+
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// RFC 7643 §4.2: a member's `type` names its resource type. A member
+/// declared a `Group` where the mapping's members are Users is `400
+/// invalidValue` in a POST, a PUT and a PATCH, before any backend write
+/// (taken as the User with that id, it would grant that user membership).
+#[tokio::test]
+async fn a_member_of_another_type_is_400_invalid_value() {
+    let s = PeripassStack::start(seeded(3)).await;
+    let r = s
+        .scim()
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP], "displayName": "Ops"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{id}");
+    s.backend.clear_requests();
+    for t in ["Group", "group", "Users"] {
+        let members = json!([{"value": "1"}, {"value": "2", "type": t}]);
+        s.scim()
+            .post(
+                "/Groups",
+                &json!({"schemas": [GROUP], "displayName": "Other", "members": members}),
+            )
+            .await
+            .assert_scim_error_for(&format!("POST {t}"), 400, Some("invalidValue"));
+        s.scim()
+            .put(
+                &path,
+                &json!({"schemas": [GROUP], "displayName": "Ops", "members": members}),
+            )
+            .await
+            .assert_scim_error_for(&format!("PUT {t}"), 400, Some("invalidValue"));
+        for op in ["add", "replace"] {
+            let ops = patch_ops(json!([{"op": op, "path": "members", "value": members}]));
+            s.scim().patch(&path, &ops).await.assert_scim_error_for(
+                &format!("PATCH {op} {t}"),
+                400,
+                Some("invalidValue"),
+            );
+        }
+    }
+    assert!(
+        s.backend.requests().iter().all(|r| r.method == "GET"),
+        "no backend write"
+    );
+    assert_eq!(s.backend.team(&id).unwrap()["memberIds"], json!([]));
+    // The members' own type, in any case, is taken.
+    let ops = patch_ops(json!([{"op": "add", "path": "members",
+        "value": [{"value": "1", "type": "user"}, {"value": "2", "type": ""}]}]));
+    let r = s.scim().patch(&path, &ops).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(s.backend.team(&id).unwrap()["memberIds"], json!([1, 2]));
+}

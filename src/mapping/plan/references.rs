@@ -91,7 +91,8 @@ impl ResourcePlan {
     /// resource by `$ref` (RFC 7643 §4.2, `members.$ref`) the `value` that
     /// `$ref` names. A `$ref` that is not the URI of a resource at the
     /// members' endpoint, or that names another resource than the member's
-    /// `value`, is `400 invalidValue`. Members as the bridge renders them
+    /// `value`, is `400 invalidValue`; so is a `type` other than the member
+    /// resource type's name (compared case-insensitively). Members as the bridge renders them
     /// (both, naming the same resource) pass unchanged.
     pub fn resolve_member_refs(&self, members: &mut Value) -> Result<(), ScimError> {
         let Some(plan) = self.members() else {
@@ -106,6 +107,24 @@ impl ResourcePlan {
             let Some(obj) = m.as_object_mut() else {
                 continue;
             };
+            // RFC 7643 §4.2: `type` names the member's resource type; a
+            // member of another type than the mapping's would otherwise be
+            // taken as the member resource with that id.
+            match find_key(obj, "type").and_then(|k| obj.get(k)) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(t))
+                    if t.is_empty() || t.eq_ignore_ascii_case(&plan.member_type) => {}
+                Some(t) => {
+                    let shown = match t {
+                        Value::String(t) => crate::scim::json::quote(t, 200),
+                        other => other.to_string().chars().take(200).collect(),
+                    };
+                    return Err(ScimError::invalid_value(format!(
+                        "member 'type' {shown} is not {:?}, the type of this group's members",
+                        plan.member_type,
+                    )));
+                }
+            }
             let Some(uri) = find_key(obj, "$ref")
                 .and_then(|k| obj.get(k))
                 .and_then(Value::as_str)
@@ -350,6 +369,14 @@ resources:
         let mut one = json!({"$ref": "/Users/5"});
         p.resolve_member_refs(&mut one).unwrap();
         assert_eq!(one["value"], "5");
+        // The member resource type's name, in any case, or none.
+        let mut typed = json!([
+            {"value": "1", "type": "User"},
+            {"value": "2", "type": "user"},
+            {"value": "3", "type": null},
+            {"value": "4", "type": ""}
+        ]);
+        p.resolve_member_refs(&mut typed).unwrap();
         let mut g = json!({"displayName": "g", "Members": [{"$ref": "/Users/6"}]});
         p.resolve_references(&mut g, None).unwrap();
         assert_eq!(g["Members"][0]["value"], "6");
@@ -365,6 +392,11 @@ resources:
             json!([{"value": "1", "$ref": "/Users/2"}]),
             json!([{"value": 1, "$ref": "/Users/2"}]),
             json!([{"value": true, "$ref": "/Users/2"}]),
+            json!([{"value": "1", "type": "Group"}]),
+            json!([{"value": "1", "type": "Group", "$ref": "/Users/1"}]),
+            json!({"value": "1", "TYPE": "group"}),
+            json!([{"value": "1", "type": 1}]),
+            json!([{"value": "2"}, {"value": "1", "type": "Users"}]),
         ] {
             let mut m = bad.clone();
             let e = p.resolve_member_refs(&mut m).unwrap_err();
