@@ -246,41 +246,55 @@ fn remove_path(obj: &mut Map<String, Value>, p: &AttrPath, core: &str) {
     {
         return;
     }
-    let target = match container_key(obj, p, core) {
+    // An object (or array element) the exclusion leaves empty goes with
+    // it: `excludedAttributes=name.givenName,name.familyName` on a `name`
+    // holding only those renders no `name` rather than `"name": {}`.
+    let ext = match container_key(obj, p, core) {
         None => return,
-        Some(None) => obj,
-        Some(Some(k)) => {
-            let k = k.clone();
-            match obj.get_mut(&k) {
-                Some(Value::Object(m)) => m,
-                _ => return,
-            }
-        }
+        Some(k) => k.cloned(),
+    };
+    let target = match &ext {
+        None => &mut *obj,
+        Some(k) => match obj.get_mut(k) {
+            Some(Value::Object(m)) => m,
+            _ => return,
+        },
     };
     let Some(k) = find_key(target, &p.name).cloned() else {
         return;
     };
-    match &p.sub {
+    let emptied = match &p.sub {
         None => {
             target.remove(&k);
+            true
         }
         Some(sub) => match target.get_mut(&k) {
-            Some(Value::Object(inner)) => {
-                if let Some(sk) = find_key(inner, sub).cloned() {
-                    inner.remove(&sk);
-                }
-            }
+            Some(Value::Object(inner)) => find_key(inner, sub)
+                .cloned()
+                .is_some_and(|sk| inner.remove(&sk).is_some() && inner.is_empty()),
             Some(Value::Array(items)) => {
-                for it in items.iter_mut() {
-                    if let Value::Object(o) = it {
-                        if let Some(sk) = find_key(o, sub).cloned() {
-                            o.remove(&sk);
-                        }
-                    }
-                }
+                let before = items.len();
+                items.retain_mut(|it| match it {
+                    Value::Object(o) => !find_key(o, sub)
+                        .cloned()
+                        .is_some_and(|sk| o.remove(&sk).is_some() && o.is_empty()),
+                    _ => true,
+                });
+                before > 0 && items.is_empty()
             }
-            _ => {}
+            _ => false,
         },
+    };
+    if emptied {
+        target.remove(&k);
+        if let Some(e) = ext {
+            if obj
+                .get(&e)
+                .is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
+            {
+                obj.remove(&e);
+            }
+        }
     }
 }
 
@@ -339,6 +353,36 @@ mod tests {
             p.apply(CORE, r),
             json!({"id": "1", "schemas": [CORE], "userName": "a", "name": {"givenName": "G"}, "meta": {}})
         );
+    }
+
+    /// An object the exclusion empties is left out, not rendered `{}`
+    /// (an element of a multi-valued attribute, an extension, likewise);
+    /// one that was empty already stays as it was.
+    #[test]
+    fn objects_emptied_by_excluded_attributes_are_omitted() {
+        const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let r = json!({"id": "1", "schemas": [CORE], "userName": "a",
+            "name": {"givenName": "G", "familyName": "F", "formatted": "G F"},
+            "emails": [{"value": "x"}, {"value": "y", "type": "work"}],
+            "phoneNumbers": [{"value": "1"}],
+            ENT: {"employeeNumber": "7"}, "meta": {}});
+        let p = Projection::parse(
+            None,
+            Some(&format!(
+                "name.givenName,NAME.familyName,name.formatted,emails.value,phoneNumbers.value,{ENT}:employeeNumber"
+            )),
+        )
+        .unwrap();
+        assert_eq!(
+            p.apply(CORE, r.clone()),
+            json!({"id": "1", "schemas": [CORE], "userName": "a",
+                "emails": [{"type": "work"}], "meta": {}})
+        );
+        // Not emptied: kept.
+        let p = Projection::parse(None, Some("name.givenName,emails.display")).unwrap();
+        let out = p.apply(CORE, r);
+        assert_eq!(out["name"], json!({"familyName": "F", "formatted": "G F"}));
+        assert_eq!(out["emails"].as_array().unwrap().len(), 2);
     }
 
     #[test]

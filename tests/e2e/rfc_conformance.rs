@@ -110,3 +110,39 @@ async fn a_member_of_another_type_is_400_invalid_value() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(s.backend.team(&id).unwrap()["memberIds"], json!([1, 2]));
 }
+
+/// `excludedAttributes` naming every sub-attribute a complex attribute
+/// holds leaves it out, rather than rendering `"name": {}`.
+#[tokio::test]
+async fn an_object_emptied_by_excluded_attributes_is_omitted() {
+    let s = PeripassStack::start(seeded(1)).await;
+    let full = s.scim().get("/Users/1").await.json();
+    let name = full["name"].as_object().expect("user 1 has a name").clone();
+    let subs: Vec<String> = name.keys().map(|k| format!("name.{k}")).collect();
+    for path in [
+        format!("/Users/1?excludedAttributes={}", subs.join(",")),
+        format!("/Users?excludedAttributes={}", subs.join(",")),
+    ] {
+        let r = s.scim().get(&path).await;
+        assert_eq!(r.status, 200, "{path}");
+        let j = r.json();
+        let user = if j.get("Resources").is_some() {
+            j["Resources"][0].clone()
+        } else {
+            j
+        };
+        assert!(user.get("name").is_none(), "{path}: {user}");
+        assert_eq!(user["userName"], full["userName"], "{path}");
+    }
+    // One sub-attribute left: the object stays.
+    let r = s
+        .scim()
+        .get(&format!("/Users/1?excludedAttributes={}", subs[0]))
+        .await;
+    let user = r.json();
+    assert_eq!(
+        user["name"].as_object().unwrap().len(),
+        name.len() - 1,
+        "{user}"
+    );
+}
