@@ -211,6 +211,23 @@ where
         Method::GET => Ok(()),
         _ => Err(method_not_allowed("GET, HEAD")),
     };
+    // RFC 7644 §4: the discovery endpoints take no filter, and "If a
+    // "filter" is provided, the service provider SHOULD respond with HTTP
+    // status code 403", so that no client takes the whole list for matches.
+    let discovery_get = |method: &Method| {
+        only_get(method)?;
+        if parse_query(&query)
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("filter"))
+        {
+            return Err(ScimError::new(
+                StatusCode::FORBIDDEN,
+                None,
+                "filtering is not supported on the discovery endpoints (RFC 7644 §4)",
+            ));
+        }
+        Ok(())
+    };
     match route {
         Route::OAuthToken => {
             Ok(super::oauth::token_endpoint(live.oauth.as_ref(), &state.oauth_limiter, req).await)
@@ -225,7 +242,7 @@ where
         // Answered without a token: it names nothing of the configuration.
         Route::OutsideBase => Err(ScimError::not_found("no SCIM endpoint here")),
         Route::ServiceProviderConfig => {
-            only_get(&method)?;
+            discovery_get(&method)?;
             Ok(json_response(
                 StatusCode::OK,
                 &discovery::service_provider_config(
@@ -237,7 +254,7 @@ where
             ))
         }
         Route::ResourceTypes(id) => {
-            only_get(&method)?;
+            discovery_get(&method)?;
             let all = live
                 .plan
                 .resources
@@ -247,7 +264,7 @@ where
             discovery_answer(all, id.as_deref(), "resource type")
         }
         Route::Schemas(id) => {
-            only_get(&method)?;
+            discovery_get(&method)?;
             let all = discovery::all_schemas(&live.plan)
                 .into_iter()
                 .map(|s| discovery::schema(s, &base))

@@ -146,3 +146,28 @@ async fn an_object_emptied_by_excluded_attributes_is_omitted() {
         "{user}"
     );
 }
+
+/// RFC 7644 §4: "If a "filter" is provided, the service provider SHOULD
+/// respond with HTTP status code 403 (Forbidden)" on the discovery
+/// endpoints, which take none: the whole list is no answer to a filter.
+#[tokio::test]
+async fn a_filter_on_a_discovery_endpoint_is_403() {
+    let s = PeripassStack::start(seeded(1)).await;
+    for path in [
+        "/Schemas?filter=id+eq+%22x%22",
+        "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User?filter=id+eq+%22x%22",
+        "/ResourceTypes?FILTER=name+eq+%22User%22",
+        "/ResourceTypes/User?filter=",
+        "/ServiceProviderConfig?count=1&filter=x+eq+1",
+    ] {
+        let e = s
+            .scim()
+            .get(path)
+            .await
+            .assert_scim_error_for(path, 403, None);
+        assert_eq!(e["status"], "403", "{path}");
+    }
+    for path in ["/Schemas", "/ResourceTypes/User", "/ServiceProviderConfig"] {
+        assert_eq!(s.scim().get(path).await.status, 200, "{path}");
+    }
+}
