@@ -83,6 +83,43 @@ fn with_etag(mut r: Resp, version: Option<&str>) -> Resp {
     r
 }
 
+/// Whether an `If-None-Match` header value matches the resource's current
+/// `version` (RFC 7232 §3.2: weak comparison, as `If-Match` is checked;
+/// `*` matches any current representation).
+fn none_match_hits(header: &str, version: Option<&str>) -> bool {
+    header.split(',').any(|t| {
+        t.trim() == "*" || version.is_some_and(|v| crate::mapping::plan::unquote_etag(t) == v)
+    })
+}
+
+/// `If-None-Match` on a PUT, PATCH or DELETE: `412` when it matches the
+/// resource as read now (`*`: the resource exists). Checked before the
+/// write, outside its lock: a change landing in between is not seen (the
+/// write's own `If-Match` check is the atomic one).
+async fn check_if_none_match(
+    ctx: &ResourceCtx<'_>,
+    id: &str,
+    header: Option<&str>,
+) -> Result<(), ScimError> {
+    let Some(header) = header else {
+        return Ok(());
+    };
+    let cur = match ctx.fetch(id).await {
+        Ok(cur) => cur,
+        // No current representation: nothing matches; the write answers.
+        Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if none_match_hits(header, ctx.version(&cur).as_deref()) {
+        return Err(ScimError::new(
+            StatusCode::PRECONDITION_FAILED,
+            None,
+            "If-None-Match matches the resource's current version",
+        ));
+    }
+    Ok(())
+}
+
 fn parse_usize(name: &str, v: &str) -> Result<i64, ScimError> {
     v.trim()
         .parse::<i64>()
@@ -204,6 +241,11 @@ where
     let if_match = req
         .headers()
         .get(http::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let if_none_match = req
+        .headers()
+        .get(http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let ctx = |res| resource_ctx(state, live, res, &base, request_id);
@@ -375,6 +417,16 @@ where
             match method {
                 Method::GET => {
                     let (body, version) = ctx.get(id, &projection).await?;
+                    // RFC 7644 §3.14: unchanged since the version the
+                    // client holds → `304`, an empty body.
+                    if if_none_match
+                        .as_deref()
+                        .is_some_and(|h| none_match_hits(h, version.as_deref()))
+                    {
+                        let mut r = json_bytes(StatusCode::NOT_MODIFIED, Vec::new());
+                        r.headers_mut().remove(http::header::CONTENT_TYPE);
+                        return Ok(with_etag(r, version.as_deref()));
+                    }
                     Ok(with_etag(
                         json_bytes(StatusCode::OK, body),
                         version.as_deref(),
@@ -382,6 +434,7 @@ where
                 }
                 Method::PUT => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
+                    check_if_none_match(&ctx, id, if_none_match.as_deref()).await?;
                     let (scim, version) =
                         Box::pin(ctx.replace(id, &body, if_match.as_deref())).await?;
                     Ok(with_etag(
@@ -391,6 +444,7 @@ where
                 }
                 Method::PATCH => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
+                    check_if_none_match(&ctx, id, if_none_match.as_deref()).await?;
                     let (scim, version) =
                         Box::pin(ctx.patch(id, body, if_match.as_deref())).await?;
                     if scim.is_null() {
@@ -403,6 +457,7 @@ where
                     ))
                 }
                 Method::DELETE => {
+                    check_if_none_match(&ctx, id, if_none_match.as_deref()).await?;
                     Box::pin(ctx.delete(id, if_match.as_deref())).await?;
                     Ok(no_content())
                 }
@@ -437,5 +492,20 @@ mod tests {
         assert_eq!((q.start_index, q.count), (2, Some(3)));
         assert!(!q.projection.wants("members"));
         assert!(search_from_query("FILTER=userName+zz+1").is_err());
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        for (h, v, hit) in [
+            ("W/\"3\"", Some("3"), true),
+            ("\"3\"", Some("3"), true),
+            ("W/\"2\", W/\"3\"", Some("3"), true),
+            ("*", Some("3"), true),
+            ("*", None, true),
+            ("W/\"2\"", Some("3"), false),
+            ("W/\"3\"", None, false),
+        ] {
+            assert_eq!(none_match_hits(h, v), hit, "{h} {v:?}");
+        }
     }
 }

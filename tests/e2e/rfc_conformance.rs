@@ -171,3 +171,92 @@ async fn a_filter_on_a_discovery_endpoint_is_403() {
         assert_eq!(s.scim().get(path).await.status, 200, "{path}");
     }
 }
+
+/// RFC 7644 §3.14 / RFC 7232 §3.2: a GET whose `If-None-Match` matches the
+/// current version (weakly; `*` any) is `304` with an empty body and the
+/// ETag; a write whose `If-None-Match` matches is `412`, with no backend
+/// write.
+#[tokio::test]
+async fn if_none_match_is_304_on_get_and_412_on_writes() {
+    use http::Method;
+    let s = PeripassStack::start(seeded(2)).await;
+    let r = s.scim().get("/Users/1").await;
+    let etag = r.header("etag").expect("an ETag").to_string();
+    assert_eq!(etag, "W/\"1\"");
+    for h in [etag.as_str(), "\"1\"", "W/\"7\", W/\"1\"", "*"] {
+        for m in [Method::GET, Method::HEAD] {
+            let r = s
+                .scim()
+                .send(m.clone(), "/Users/1", None, &[("if-none-match", h)])
+                .await;
+            assert_eq!(r.status, 304, "{m} {h}");
+            assert!(r.body.is_empty(), "{m} {h}");
+            assert_eq!(r.header("etag"), Some(etag.as_str()), "{m} {h}");
+        }
+    }
+    let r = s
+        .scim()
+        .send(
+            Method::GET,
+            "/Users/1",
+            None,
+            &[("if-none-match", "W/\"0\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["id"], "1");
+
+    let rename = |n: &str| {
+        patch_ops(json!([{"op": "replace", "path": "displayName", "value": n}])).to_string()
+    };
+    let put = |n: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "user1@example.com", "displayName": n})
+        .to_string()
+    };
+    s.backend.clear_requests();
+    for h in ["*", "W/\"1\"", "W/\"5\", \"1\""] {
+        for (m, body) in [
+            (Method::PATCH, Some(rename("No"))),
+            (Method::PUT, Some(put("No"))),
+            (Method::DELETE, None),
+        ] {
+            s.scim()
+                .send(
+                    m.clone(),
+                    "/Users/1",
+                    body.as_deref(),
+                    &[("if-none-match", h)],
+                )
+                .await
+                .assert_scim_error_for(&format!("{m} {h}"), 412, None);
+        }
+    }
+    assert!(
+        s.backend.requests().iter().all(|r| r.method == "GET"),
+        "no backend write"
+    );
+    assert_eq!(s.backend.user(1).unwrap()["version"], 1);
+    // Another version: the write goes through.
+    let r = s
+        .scim()
+        .send(
+            Method::PATCH,
+            "/Users/1",
+            Some(&rename("Yes")),
+            &[("if-none-match", "W/\"0\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["displayName"], "Yes");
+    let r = s
+        .scim()
+        .send(
+            Method::DELETE,
+            "/Users/2",
+            None,
+            &[("if-none-match", "W/\"9\"")],
+        )
+        .await;
+    assert_eq!(r.status, 204);
+}
