@@ -167,8 +167,9 @@ proptest! {
         for e in &elems {
             prop_assert_eq!(index.names(e), listed.iter().any(|w| same_element(w, e)));
         }
-        // Folded (`emails`: `value` not case-exact): ids compare lower-cased,
-        // whole objects and bare elements still exactly.
+        // Folded (`emails`: `value` not case-exact; a simple multi-valued
+        // attribute's strings): ids and bare strings compare lower-cased,
+        // whole objects still exactly.
         let index = Listed::new(&listed, true);
         for e in &elems {
             prop_assert_eq!(index.names(e), listed.iter().any(|w| same_element_folded(w, e)));
@@ -184,7 +185,7 @@ proptest! {
     }
 }
 
-/// [`same_element`] with `value`s compared case-insensitively.
+/// [`same_element`] with `value`s and bare strings compared case-insensitively.
 fn same_element_folded(wanted: &Value, el: &Value) -> bool {
     let id = |v: &Value| {
         v.as_object()
@@ -200,6 +201,6 @@ fn same_element_folded(wanted: &Value, el: &Value) -> bool {
             o.retain(|_, v| !v.is_null());
             *el == Value::Object(o)
         }
-        (scalar, None) => el == scalar || id(el) == Some(lower(scalar)),
+        (scalar, None) => lower(el) == lower(scalar) || id(el) == Some(lower(scalar)),
     }
 }
