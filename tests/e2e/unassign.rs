@@ -1,6 +1,7 @@
 //! Unassigning attributes with PUT (left out) and PATCH (`remove`), RFC 7644
 //! §3.5.1 and §3.5.2.2. Peripass cannot store "no status": an unassigned
-//! `active` takes the mapping's default (true), as a create does.
+//! `active` keeps the status the backend holds (the mapping's default, true,
+//! would re-enable a disabled user); other attributes are cleared.
 use crate::support::*;
 use serde_json::json;
 
@@ -17,7 +18,7 @@ async fn disabled_user(s: &PeripassStack) {
 }
 
 #[tokio::test]
-async fn put_without_active_restores_the_default() {
+async fn put_without_active_keeps_the_status() {
     let s = PeripassStack::start(peripass::Options {
         seed_users: 1,
         ..Default::default()
@@ -36,15 +37,15 @@ async fn put_without_active_restores_the_default() {
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let u = r.json();
-    assert_eq!(u["active"], true);
+    assert_eq!(u["active"], false);
     assert!(u.get("displayName").is_none(), "{u}");
     let legacy = s.legacy().user("1").await;
-    assert_eq!(legacy["status"], "ACTIVE");
+    assert_eq!(legacy["status"], "DISABLED");
     assert_eq!(legacy["displayName"], serde_json::Value::Null);
 }
 
 #[tokio::test]
-async fn patch_remove_active_restores_the_default() {
+async fn patch_remove_active_keeps_the_status() {
     let s = PeripassStack::start(peripass::Options {
         seed_users: 1,
         ..Default::default()
@@ -63,11 +64,22 @@ async fn patch_remove_active_restores_the_default() {
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let u = r.json();
-    assert_eq!(u["active"], true);
+    assert_eq!(u["active"], false);
     assert!(u.get("displayName").is_none(), "{u}");
     let legacy = s.legacy().user("1").await;
-    assert_eq!(legacy["status"], "ACTIVE");
+    assert_eq!(legacy["status"], "DISABLED");
     assert_eq!(legacy["displayName"], serde_json::Value::Null);
+    // Replacing it with null is the same unassignment.
+    let r = s
+        .scim()
+        .patch(
+            "/Users/1",
+            &patch_ops(json!([{"op": "replace", "path": "active", "value": null}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["active"], false);
+    assert_eq!(s.legacy().user("1").await["status"], "DISABLED");
 }
 
 /// RFC 7644 §3.5.2.2: removing a required attribute is answered 400 with
