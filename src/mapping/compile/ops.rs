@@ -78,6 +78,8 @@ pub(super) fn query_string(
 ) -> String {
     let mut out = String::new();
     for (k, v) in q {
+        no_placeholder(cx, &format!("{at}.{k}"), "query", k);
+        no_placeholder(cx, &format!("{at}.{k}"), "query", v);
         if let Some(v) = cx.expand(&format!("{at}.{k}"), v) {
             if !out.is_empty() {
                 out.push('&');
@@ -88,6 +90,87 @@ pub(super) fn query_string(
         }
     }
     out
+}
+
+/// The first `{name}` placeholder in `text` outside `${…}` references.
+fn placeholder_in(text: &str) -> Option<&str> {
+    let mut rest = text;
+    while let Some(i) = rest.find(['$', '{']) {
+        let after = &rest[i + 1..];
+        if rest[i..].starts_with('$') {
+            // `$$` is a literal `$`; `${…}` an environment reference.
+            rest = match after.strip_prefix('{') {
+                Some(body) => body.find('}').map_or("", |e| &body[e + 1..]),
+                None => after.strip_prefix('$').unwrap_or(after),
+            };
+            continue;
+        }
+        if let Some(end) = after.find('}') {
+            let inner = &after[..end];
+            if !inner.is_empty()
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            {
+                return Some(&rest[i..i + end + 2]);
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Placeholders are filled in an operation's `path` (and a membership
+/// `body`) only: one in `query` or `headers` would be sent as it is.
+pub(super) fn no_placeholder(cx: &mut Ctx, at: &str, key: &str, text: &str) {
+    if let Some(p) = placeholder_in(text) {
+        cx.err(
+            at,
+            format!(
+                "{text:?}: placeholders such as {p} are filled in the `path` (and a membership `body`) only; in `{key}` it would be sent as the text {p}: move it into the path"
+            ),
+        );
+    }
+}
+
+/// Whether a string in `v` (a body template) holds `placeholder`.
+pub(super) fn mentions(v: &Value, placeholder: &str) -> bool {
+    match v {
+        Value::String(s) => s.contains(placeholder),
+        Value::Array(a) => a.iter().any(|v| mentions(v, placeholder)),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| k.contains(placeholder) || mentions(v, placeholder)),
+        _ => false,
+    }
+}
+
+/// Operations that address one record (get, replace, patch, delete, and
+/// the membership calls) need `{id}` in their path, and a membership call
+/// `{member}` in its path or body: without them the call would address the
+/// whole collection or the whole member list (often "all" on a REST API).
+pub(super) fn check_addressing(cx: &mut Ctx, at: &str, op: &OpPlan, raw_path: &str) {
+    if !op.path.iter().any(|p| matches!(p, PathPart::Id)) {
+        cx.err(
+            format!("{at}.path"),
+            format!(
+                "{raw_path:?} must name the record with {{id}} (`{}` acts on one record; without {{id}} the call would address the whole collection)",
+                op.name
+            ),
+        );
+    }
+    if matches!(op.name, "add_member" | "remove_member")
+        && !op.path.iter().any(|p| matches!(p, PathPart::Member))
+        && !op.body.as_ref().is_some_and(|b| mentions(b, "{member}"))
+    {
+        cx.err(
+            format!("{at}.path"),
+            format!(
+                "{raw_path:?} must name the member with {{member}}, in the path or in `body` (without it `{}` would address the whole member list)",
+                op.name
+            ),
+        );
+    }
 }
 
 /// Percent-encodes a query key or value (`&`, `=`, `+`, `#` and non-ASCII included).
@@ -108,6 +191,7 @@ pub(super) fn compile_op(
     let query = query_string(cx, &format!("{at}.query"), &op.query);
     let mut headers = Vec::new();
     for (k, v) in &op.headers {
+        no_placeholder(cx, &format!("{at}.headers.{k}"), "headers", v);
         headers.extend(header(cx, &format!("{at}.headers.{k}"), k, v, false));
     }
     let ct = op.content_type.as_deref().unwrap_or("application/json");

@@ -110,6 +110,7 @@ pub(super) fn compile_resource(
         let query = query_string(cx, &format!("{oat}.list.query"), &l.query);
         let mut headers = Vec::new();
         for (k, v) in &l.headers {
+            no_placeholder(cx, &format!("{oat}.list.headers.{k}"), "headers", v);
             headers.extend(header(cx, &format!("{oat}.list.headers.{k}"), k, v, false));
         }
         let items = match compile_items(&l.items) {
@@ -200,6 +201,18 @@ pub(super) fn compile_resource(
             true,
         )
     });
+    check_addressing(cx, &format!("{oat}.get"), &get, &o.get.path);
+    for (key, plan, spec) in [
+        ("replace", &replace, &o.replace),
+        ("patch", &patch, &o.patch),
+        ("delete", &delete, &o.delete),
+        ("add_member", &add_member, &o.add_member),
+        ("remove_member", &remove_member, &o.remove_member),
+    ] {
+        if let (Some(plan), Some(spec)) = (plan, spec) {
+            check_addressing(cx, &format!("{oat}.{key}"), plan, &spec.path);
+        }
+    }
     match r.update {
         UpdateStyle::Replace if replace.is_none() && (o.create.is_some()) => cx.err(
             format!("{at}.update"),
@@ -567,6 +580,7 @@ fn compile_lifecycle(
     }
     let mut list_params = Vec::new();
     for (k, v) in &l.list_query {
+        no_placeholder(cx, &format!("{lat}.list_query.{k}"), "list_query", v);
         if k.is_empty() {
             cx.err(
                 format!("{lat}.list_query"),

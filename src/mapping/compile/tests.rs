@@ -397,3 +397,86 @@ fn allow_lists_the_methods_the_operations_can_serve() {
     assert_eq!(r[0].allow_item(), "GET, HEAD, PUT, PATCH, DELETE");
     assert_eq!(r[0].allow_collection(), "GET, HEAD, POST");
 }
+
+fn compile_errors(text: &str) -> Vec<String> {
+    match compile_text("m.yaml", text, None, &None) {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// An operation acting on one record (or member) must say which: without
+/// `{id}` / `{member}` the bridge would call the collection or the whole
+/// member list, which many REST APIs read as "all".
+#[test]
+fn item_and_member_operations_must_name_their_record() {
+    let group = |ops: &str| {
+        mapping("{ scim: displayName, field: dn }").replace(
+            "      get: { path: \"/u/{id}\" }\n",
+            &format!("      get: {{ path: \"/u/{{id}}\" }}\n{ops}"),
+        ) + "      - { scim: groups, field: members, members: { id_type: string } }\n"
+    };
+    let ok = group(
+        "      replace: { path: \"/u/{id}\" }\n      delete: { path: \"/u/{id}\" }\n      add_member: { path: \"/u/{id}/members\", body: { uid: \"{member}\" } }\n      remove_member: { path: \"/u/{id}/members/{member}\" }\n",
+    );
+    assert_eq!(compile_errors(&ok), Vec::<String>::new());
+    let cases = [
+        (
+            ok.replace("get: { path: \"/u/{id}\" }", "get: { path: /u }"),
+            "m.yaml: resources.User.operations.get.path: \"/u\" must name the record with {id}",
+        ),
+        (
+            ok.replace("delete: { path: \"/u/{id}\" }", "delete: { path: /u }"),
+            "m.yaml: resources.User.operations.delete.path: \"/u\" must name the record with {id}",
+        ),
+        (
+            ok.replace("replace: { path: \"/u/{id}\" }", "replace: { path: /u }"),
+            "m.yaml: resources.User.operations.replace.path: \"/u\" must name the record with {id}",
+        ),
+        (
+            ok.replace("replace: { path: \"/u/{id}\" }", "patch: { path: /u }"),
+            "m.yaml: resources.User.operations.patch.path: \"/u\" must name the record with {id}",
+        ),
+        (
+            ok.replace("/u/{id}/members/{member}", "/u/{id}/members"),
+            "m.yaml: resources.User.operations.remove_member.path: \"/u/{id}/members\" must name the member with {member}",
+        ),
+        (
+            ok.replace("body: { uid: \"{member}\" }", "body: { uid: x }"),
+            "m.yaml: resources.User.operations.add_member.path: \"/u/{id}/members\" must name the member with {member}",
+        ),
+        (
+            ok.replace("/u/{id}/members/{member}", "/u/members/{member}"),
+            "m.yaml: resources.User.operations.remove_member.path: \"/u/members/{member}\" must name the record with {id}",
+        ),
+        // Placeholders are not filled in `query` or `headers`.
+        (
+            ok.replace(
+                "remove_member: { path: \"/u/{id}/members/{member}\" }",
+                "remove_member: { path: \"/u/{id}/members\", query: { uid: \"{member}\" } }",
+            ),
+            "m.yaml: resources.User.operations.remove_member.query.uid: \"{member}\": placeholders such as {member} are filled in the `path`",
+        ),
+        (
+            ok.replace(
+                "delete: { path: \"/u/{id}\" }",
+                "delete: { path: \"/u/{id}\", headers: { X-Record: \"rec-{id}\" } }",
+            ),
+            "m.yaml: resources.User.operations.delete.headers.X-Record: \"rec-{id}\": placeholders such as {id}",
+        ),
+        (
+            ok.replace("list: { path: /u,", "list: { path: /u, query: { owner: \"{id}\" },"),
+            "m.yaml: resources.User.operations.list.query.owner: \"{id}\": placeholders",
+        ),
+    ];
+    for (text, want) in cases {
+        let errs = compile_errors(&text);
+        assert!(errs.iter().any(|e| e.contains(want)), "{want}: {errs:?}");
+    }
+    // `${…}` references, `$$` and JSON-looking values are no placeholders.
+    let env = ok.replace(
+        "delete: { path: \"/u/{id}\" }",
+        "delete: { path: \"/u/{id}\", query: { a: \"${NOPE:-x}\", b: \"$$x\" }, headers: { X-J: '{\"a\": 1}' } }",
+    );
+    assert_eq!(compile_errors(&env), Vec::<String>::new());
+}
