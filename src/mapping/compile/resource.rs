@@ -224,18 +224,19 @@ pub(super) fn compile_resource(
         ),
         _ => {}
     }
-    // A merge patch carries the body version read (the concurrency token);
-    // an `omit` dropping it would make every write blind.
-    if let (UpdateStyle::MergePatch, Some(p), Some(f)) = (
-        r.update,
-        &patch,
-        version.as_ref().and_then(|v| v.field.as_ref()),
-    ) {
+    // A write carries the body version read (the concurrency token); an
+    // `omit` dropping it from the update operation would make every write
+    // blind (or, on a backend that requires it, refused as stale forever).
+    let (update_key, update_name, update_op) = match r.update {
+        UpdateStyle::Replace => ("replace", "replace", &replace),
+        UpdateStyle::MergePatch => ("patch", "merge_patch", &patch),
+    };
+    if let (Some(p), Some(f)) = (update_op, version.as_ref().and_then(|v| v.field.as_ref())) {
         if p.omit.iter().any(|o| o.to_string() == f.to_string()) {
             cx.err(
-                format!("{oat}.patch.omit"),
+                format!("{oat}.{update_key}.omit"),
                 format!(
-                    "`{f}` is the version field: with update `merge_patch` it must be sent so the backend can refuse a stale write (or use `version: {{ etag: true }}`)"
+                    "`{f}` is the version field: with update `{update_name}` it must be sent so the backend can refuse a stale write (or use `version: {{ etag: true }}`)"
                 ),
             );
         }

@@ -480,3 +480,27 @@ fn item_and_member_operations_must_name_their_record() {
     );
     assert_eq!(compile_errors(&env), Vec::<String>::new());
 }
+
+/// The PUT of `update: replace` must carry the version read, as the merge
+/// patch does: without it every update is refused as stale (or blind).
+#[test]
+fn replace_may_not_omit_the_version_field() {
+    let with_replace = |omit: &str| {
+        versioned("", "").replace(
+            "      patch: { method: PATCH, path: \"/u/{id}\" }\n",
+            &format!("      replace: {{ method: PUT, path: \"/u/{{id}}\"{omit} }}\n"),
+        )
+    };
+    assert_eq!(compile_errors(&with_replace("")), Vec::<String>::new());
+    assert_eq!(
+        compile_errors(&with_replace(", omit: [badge]")),
+        Vec::<String>::new()
+    );
+    let errs = compile_errors(&with_replace(", omit: [badge, rev]"));
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "m.yaml: resources.User.operations.replace.omit: `rev` is the version field: with update `replace` it must be sent so the backend can refuse a stale write"
+        )),
+        "{errs:?}"
+    );
+}
