@@ -95,6 +95,34 @@ impl FieldPath {
         })
     }
 
+    /// Whether one of the two paths addresses a value inside the other's
+    /// (`profile` and `profile.first`; `phones` and `phones[label=work].number`),
+    /// so that writing the shorter one replaces the longer one's value. Equal
+    /// paths, and elements of one array picked by different selectors
+    /// (`phones[label=work]` and `phones[label=mobile]`), do not nest.
+    pub fn nests_with(&self, other: &FieldPath) -> bool {
+        let (short, long) = if self.segments.len() <= other.segments.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        if short.segments.len() == long.segments.len() {
+            return false;
+        }
+        let last = short.segments.len() - 1;
+        short
+            .segments
+            .iter()
+            .zip(&long.segments)
+            .enumerate()
+            .all(|(i, (a, b))| match (a, b) {
+                _ if a == b => true,
+                // The whole array, written as one value, holds the element.
+                (Segment::Key(k), Segment::Elem { array, .. }) => i == last && k == array,
+                _ => false,
+            })
+    }
+
     /// The first top-level key (used to tell which backend fields a mapping covers).
     pub fn root_key(&self) -> &str {
         match &self.segments[0] {
@@ -480,6 +508,31 @@ mod tests {
         let mut empty = json!({});
         p.clear(&mut empty);
         assert_eq!(empty, json!({}));
+    }
+
+    #[test]
+    fn nesting_is_a_strict_prefix_and_selectors_keep_elements_apart() {
+        let p = |t: &str| FieldPath::parse(t).unwrap();
+        for (a, b) in [
+            ("profile", "profile.first"),
+            ("profile.first", "profile"),
+            ("a.b", "a.b.c.d"),
+            ("phones", "phones[label=work].number"),
+            ("phones[label=work]", "phones[label=work].number"),
+        ] {
+            assert!(p(a).nests_with(&p(b)), "{a} / {b}");
+        }
+        for (a, b) in [
+            ("profile", "profile"),
+            ("profile.first", "profile.last"),
+            ("profile", "profiles.first"),
+            ("phones[label=work].number", "phones[label=mobile].number"),
+            ("phones[label=work]", "phones[label=mobile].number"),
+            ("contact.email", "contact.mobile"),
+            ("a.phones", "phones[label=work].number"),
+        ] {
+            assert!(!p(a).nests_with(&p(b)), "{a} / {b}");
+        }
     }
 
     #[test]

@@ -350,6 +350,58 @@ pub(super) fn compile_resource(
         }
     }
 
+    // A written field must not hold (or sit inside) another mapped field:
+    // writing `profile` would replace `profile.first`, and the other way round.
+    {
+        // (key, field, whether the bridge writes it, whether only read by an attribute)
+        let mut fields: Vec<(String, &FieldPath, bool, bool)> = Vec::new();
+        if let Some(f) = &id_field {
+            fields.push(("id.field".into(), f, false, false));
+        }
+        if let Some(f) = version.as_ref().and_then(|v| v.field.as_ref()) {
+            fields.push(("version.field".into(), f, true, false));
+        }
+        for (i, c) in constants.iter().enumerate() {
+            fields.push((format!("constants[{i}].field"), &c.field, true, false));
+        }
+        for (i, a) in attributes.iter().enumerate() {
+            if let Some(f) = &a.write {
+                let written = a.mutability != Mutability::ReadOnly;
+                let key = format!("attributes[{i}] ({}).field", a.scim_text);
+                fields.push((key, f, written, !written));
+            }
+        }
+        let mut problems = Vec::new();
+        for (j, (key, f, f_written, f_read_only)) in fields.iter().enumerate() {
+            for (other, g, g_written, g_read_only) in &fields[..j] {
+                if !f.nests_with(g) {
+                    continue;
+                }
+                let f_outer = f.to_string().len() < g.to_string().len();
+                let (outer, inner) = if f_outer { (f, g) } else { (g, f) };
+                let (outer_written, outer_read_only, inner_written) = if f_outer {
+                    (f_written, f_read_only, g_written)
+                } else {
+                    (g_written, g_read_only, f_written)
+                };
+                // Writing the outer field replaces the inner one; writing the
+                // inner one changes what the id, version or a constant holds.
+                // Only a read-only attribute over a written inner field is harmless.
+                if *outer_written || (*inner_written && !*outer_read_only) {
+                    problems.push((
+                        format!("{at}.{key}"),
+                        format!(
+                            "`{f}` overlaps `{g}`, the field of {other}: `{outer}` holds `{inner}`, so writing one overwrites the other; map each to its own backend field"
+                        ),
+                    ));
+                }
+            }
+        }
+        for (key, p) in problems {
+            cx.err(key, p);
+        }
+    }
+
     // `send_only` must let through every field the bridge writes, or those
     // writes would be dropped without a word.
     for (key, op) in [

@@ -504,3 +504,55 @@ fn replace_may_not_omit_the_version_field() {
         "{errs:?}"
     );
 }
+
+/// Two mapped backend fields where one holds the other: a write of the
+/// outer one replaces the inner one's value (and the other way round).
+#[test]
+fn nested_backend_fields_of_two_mappings_are_refused() {
+    let attrs = |extra: &str| {
+        versioned("", "")
+            + "      - { scim: name.givenName, field: profile.first }\n"
+            + "      - { scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[label=work].number' }\n"
+            + "      - { scim: 'phoneNumbers[type eq \"mobile\"].value', field: 'phones[label=mobile].number' }\n"
+            + "      - { scim: 'emails[type eq \"work\"].value', field: 'mails[kind=work].addr', multiple: true }\n"
+            + "      - { scim: 'emails[type eq \"home\"].value', field: 'mails[kind=home].addr' }\n"
+            + extra
+    };
+    assert_eq!(compile_errors(&attrs("")), Vec::<String>::new());
+    // Reading one field twice is fine: only writes collide.
+    assert_eq!(
+        compile_errors(&attrs(
+            "      - { scim: nickName, field: profile, mutability: readOnly }\n"
+        )),
+        Vec::<String>::new()
+    );
+    for (extra, want) in [
+        (
+            "      - { scim: nickName, field: profile }\n",
+            "m.yaml: resources.User.attributes[7] (nickName).field: `profile` overlaps `profile.first`, the field of attributes[2] (name.givenName).field: `profile` holds `profile.first`",
+        ),
+        (
+            "      - { scim: title, field: phones }\n",
+            "resources.User.attributes[7] (title).field: `phones` overlaps `phones[label=work].number`, the field of attributes[3]",
+        ),
+        (
+            "      - { scim: title, field: name.x }\n",
+            "resources.User.attributes[7] (title).field: `name.x` overlaps `name`, the field of attributes[1] (displayName).field",
+        ),
+        (
+            "      - { scim: title, field: rev.n }\n",
+            "resources.User.attributes[7] (title).field: `rev.n` overlaps `rev`, the field of version.field",
+        ),
+        (
+            "      - { scim: title, field: id.n }\n",
+            "resources.User.attributes[7] (title).field: `id.n` overlaps `id`, the field of id.field",
+        ),
+        (
+            "    constants:\n      - { field: profile.first.x, value: 1 }\n",
+            "resources.User.attributes[2] (name.givenName).field: `profile.first` overlaps `profile.first.x`, the field of constants[0].field: `profile.first` holds `profile.first.x`",
+        ),
+    ] {
+        let errs = compile_errors(&attrs(extra));
+        assert!(errs.iter().any(|e| e.contains(want)), "{extra}: {errs:?}");
+    }
+}
