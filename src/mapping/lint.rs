@@ -10,7 +10,10 @@
 //! - a value map (`values`) that is not invertible;
 //! - a lossy transform on an attribute whose filter is pushed down;
 //! - a soft delete hidden from reads (`deleted_reads: not_found`) without
-//!   `lifecycle.list_query`: every list scans the backend to count.
+//!   `lifecycle.list_query`: every list scans the backend to count;
+//! - a soft delete hidden from reads whose `deleted` values an ordinary
+//!   write of a mapped attribute also produces (`active: false` writing
+//!   `enabled: "N"`): a deactivation then makes the record vanish.
 
 use crate::mapping::plan::{AttrPlan, Mutability, Plan, ReadExpr, ReadSource, ResourcePlan};
 use crate::mapping::transform::{Transform, TRANSFORM_NAMES};
@@ -56,6 +59,7 @@ pub fn warnings(plan: &Plan) -> Vec<String> {
             value_map_not_invertible(r, a, &mut out);
         }
         lossy_pushdown(r, &mut out);
+        deleted_by_a_write(r, &mut out);
         if r.lists_must_scan() {
             out.push(format!(
                 "{}: {}: soft-deleted records are hidden (deleted_reads: not_found) but the list operation cannot leave them out: every list and filter reads the whole collection (up to scan_limit records) to count honestly; add `lifecycle.list_query` if the backend can filter them (e.g. {{ archived: \"false\" }})",
@@ -164,6 +168,50 @@ fn value_map_not_invertible(r: &ResourcePlan, a: &AttrPlan, out: &mut Vec<String
     }
 }
 
+/// With `deleted_reads: not_found`, a record holding every `deleted` value
+/// answers 404. When a client can write each of those values through a
+/// mapped attribute (`active: false` → `enabled: "N"`), an ordinary
+/// deactivation hides the record for good: PATCH and GET answer 404, it
+/// leaves lists and filters, and a new create collides with it.
+fn deleted_by_a_write(r: &ResourcePlan, out: &mut Vec<String>) {
+    let Some(sd) = r.soft_delete.as_ref().filter(|sd| !sd.reads_inactive) else {
+        return;
+    };
+    if sd.marker.is_empty() {
+        return;
+    }
+    let mut how = Vec::new();
+    for (field, value) in &sd.marker {
+        let writer = r.attributes.iter().find_map(|a| {
+            if !a.writable() || a.write.as_ref() != Some(field) {
+                return None;
+            }
+            // SCIM values a client may send: the value map's keys, both
+            // booleans, and the marker itself (a free attribute writes it as is).
+            let mut candidates: Vec<serde_json::Value> = a
+                .values
+                .iter()
+                .map(|(k, _)| serde_json::Value::String(k.clone()))
+                .collect();
+            candidates.extend([true.into(), false.into(), value.clone()]);
+            candidates
+                .into_iter()
+                .find(|c| a.write_value(c).is_ok_and(|w| &w == value))
+                .map(|c| format!("{} {c} writes {field}: {value}", a.scim_text))
+        });
+        match writer {
+            Some(w) => how.push(w),
+            None => return,
+        }
+    }
+    out.push(format!(
+        "{}: {}: lifecycle: a client's ordinary write produces the soft-delete marker ({}): a PATCH active=false (Entra's deactivation of a user leaving scope) then makes the record read as deleted, so with deleted_reads: not_found it answers 404, leaves lists and filters, cannot be re-enabled, and a new create collides with it in the backend; use `deleted_reads: inactive` (a soft-deleted record reads as active: false) or a `deleted` marker no attribute writes",
+        r.file,
+        r.name,
+        how.join("; ")
+    ));
+}
+
 fn transform_name(t: Transform) -> &'static str {
     TRANSFORM_NAMES
         .iter()
@@ -263,6 +311,54 @@ resources:
         assert!(w.is_empty(), "{w:#?}");
         let w = lint("User", FULL_USER, &lc("      deleted_reads: inactive\n"));
         assert!(w.is_empty(), "{w:#?}");
+    }
+
+    /// "DELETE = disable": the lifecycle writes what `active: false` writes,
+    /// so a deactivation hides the record (with `not_found`).
+    #[test]
+    fn soft_delete_marker_a_client_write_produces() {
+        let attrs = FULL_USER.replace(
+            "{ scim: active, field: status, type: boolean }",
+            "{ scim: active, field: enabled, type: boolean, values: { \"true\": Y, \"false\": N } }",
+        );
+        let lc = |lifecycle: &str| {
+            format!("{FULL_USER_FILTERS}\n    lifecycle:\n{lifecycle}      list_query: {{ enabled: Y }}\n")
+        };
+        let with = |deleted: &str| {
+            lint(
+                "User",
+                &attrs,
+                &lc(&format!(
+                    "      call: {{ path: \"/x/{{id}}/off\" }}\n      deleted: {deleted}\n"
+                )),
+            )
+        };
+        let w = with("{ enabled: N }");
+        let hits = matching(
+            &w,
+            "a client's ordinary write produces the soft-delete marker",
+        );
+        assert_eq!(hits.len(), 1, "{w:#?}");
+        assert!(
+            hits[0].starts_with("m.yaml: User: lifecycle:")
+                && hits[0].contains("(active \"false\" writes enabled: \"N\")")
+                && hits[0].contains("use `deleted_reads: inactive`"),
+            "{w:#?}"
+        );
+        // A marker no attribute can write, or one only partly writable: no warning.
+        assert!(with("{ enabled: X }").is_empty());
+        assert!(with("{ enabled: N, archived: true }").is_empty());
+        // A plain boolean field written `false` by active: false.
+        let plain = FULL_USER.replace(
+            "{ scim: active, field: status, type: boolean }",
+            "{ scim: active, field: enabled, type: boolean }",
+        );
+        let w = lint(
+            "User",
+            &plain,
+            &lc("      call: { path: \"/x/{id}/off\" }\n      deleted: { enabled: false }\n"),
+        );
+        assert_eq!(matching(&w, "soft-delete marker").len(), 1, "{w:#?}");
     }
 
     #[test]
