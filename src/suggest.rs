@@ -43,6 +43,17 @@ pub fn did_you_mean(message: &str) -> String {
     message.to_string()
 }
 
+/// The name of `expected` closest to `unknown`, when close enough to be the
+/// intended one (the rule `did_you_mean` applies).
+pub fn closest<'a>(unknown: &str, expected: &[&'a str]) -> Option<&'a str> {
+    expected
+        .iter()
+        .map(|e| (closeness(unknown, e), *e))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, e)| *d <= 2.max(e.chars().count() / 3))
+        .map(|(_, e)| e)
+}
+
 /// "`a`, `b` or `c` at line 3" → (["a", "b", "c"], " at line 3").
 fn backticked_list(text: &str) -> (Vec<&str>, &str) {
     let mut names = Vec::new();

@@ -22,6 +22,7 @@ mod attribute;
 mod backend;
 mod ops;
 mod resource;
+mod rfc7643;
 mod schemas;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use backend::*;
 pub use ops::encode_query;
 use ops::*;
 use resource::*;
+use rfc7643::*;
 use schemas::*;
 
 /// One problem in a mapping file.

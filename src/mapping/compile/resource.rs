@@ -251,6 +251,8 @@ pub(super) fn compile_resource(
     for (i, a) in r.attributes.iter().enumerate() {
         let aat = format!("{at}.attributes[{i}] ({})", a.scim);
         if let Some(ap) = compile_attr(cx, &aat, a, r) {
+            let schema = ap.target.urn.as_deref().unwrap_or(&r.schema);
+            check_standard_name(cx, &aat, schema, &ap.target, a.reference.is_some());
             if attributes
                 .iter()
                 .any(|o| same_target(&o.target, &ap.target))

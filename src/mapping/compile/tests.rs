@@ -556,3 +556,64 @@ fn nested_backend_fields_of_two_mappings_are_refused() {
         assert!(errs.iter().any(|e| e.contains(want)), "{extra}: {errs:?}");
     }
 }
+
+/// RFC 7643 fixes the attribute names of the core User and Group schemas
+/// and the enterprise extension: another name there is a typo.
+#[test]
+fn names_outside_the_standard_schemas_are_typos() {
+    let ext = |attr: &str| {
+        mapping(attr).replace(
+            "    id: { field: id }\n",
+            "    extensions: [urn:ietf:params:scim:schemas:extension:enterprise:2.0:User, urn:example:scim:Custom]\n    id: { field: id }\n",
+        )
+    };
+    for ok in [
+        "{ scim: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department, field: dept }",
+        "{ scim: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager, field: boss, reference: { resource: /Users } }",
+        "{ scim: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value, field: boss }",
+        "{ scim: urn:example:scim:Custom:badgeColour, field: badge }",
+        "{ scim: 'addresses[type eq \"work\"].postalCode', field: zip }",
+        "{ scim: 'EMAILS[Type eq \"work\"].Value', field: mail }",
+        "{ scim: name.honorificPrefix, field: hp }",
+        "{ scim: externalId, field: ext }",
+    ] {
+        assert_eq!(compile_errors(&ext(ok)), Vec::<String>::new(), "{ok}");
+    }
+    for (attr, want) in [
+        (
+            "{ scim: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:departmnet, field: dept }",
+            "m.yaml: resources.User.attributes[1] (urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:departmnet).scim: RFC 7643 defines no attribute \"departmnet\" in the enterprise User extension (User) — did you mean `department`?",
+        ),
+        (
+            "{ scim: titel, field: t }",
+            "resources.User.attributes[1] (titel).scim: RFC 7643 defines no attribute \"titel\" in the core schema (User) — did you mean `title`?",
+        ),
+        (
+            "{ scim: dispalyName, field: dn }",
+            "did you mean `displayName`?",
+        ),
+        (
+            "{ scim: name.givenNmae, field: first }",
+            "resources.User.attributes[1] (name.givenNmae).scim: RFC 7643 defines no sub-attribute \"givenNmae\" of name in the core schema (User) — did you mean `givenName`?",
+        ),
+        (
+            "{ scim: 'emails[type eq \"work\"].addr', field: mail }",
+            "RFC 7643 defines no sub-attribute \"addr\" of emails in the core schema (User) (it defines value, display, type, primary, $ref)",
+        ),
+        (
+            "{ scim: 'emails[kind eq \"work\"].value', field: mail }",
+            "RFC 7643 defines no sub-attribute \"kind\" of emails",
+        ),
+        (
+            "{ scim: title.x, field: t }",
+            "RFC 7643 defines no sub-attribute \"x\" of title in the core schema (User) (title has no sub-attributes)",
+        ),
+        (
+            "{ scim: badgeColour, field: badge }",
+            "custom attributes go under a custom extension URN",
+        ),
+    ] {
+        let errs = compile_errors(&ext(attr));
+        assert!(errs.iter().any(|e| e.contains(want)), "{attr}: {errs:?}");
+    }
+}
