@@ -80,7 +80,28 @@ impl ResourceCtx<'_> {
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.res.name));
         }
-        let f = self.record_from(op, &resp)?;
+        let f = match self.record_from(op, &resp) {
+            Ok(f) => f,
+            // `201` with only a `Location` (a common legacy shape): the record
+            // is made; it is read back from there.
+            Err(e) => match created_at(&resp) {
+                Some(id) if resp.json().is_none() => {
+                    debug!(resource = %self.res.name, "create answered without the record; read back from its Location");
+                    self.fetch_any(&id).await.map_err(|e| {
+                        if e.status == StatusCode::NOT_FOUND {
+                            ScimError::new(
+                                StatusCode::BAD_GATEWAY,
+                                None,
+                                "the backend made the resource but its Location cannot be read",
+                            )
+                        } else {
+                            e
+                        }
+                    })?
+                }
+                _ => return Err(e),
+            },
+        };
         let created = self.render(&f, &Projection::default());
         crate::audit::note_change(None, Some(&created));
         Ok((created, self.version(&f)))
@@ -527,4 +548,17 @@ pub(super) fn apply_checked(
         ));
     }
     Ok(scim)
+}
+
+/// The id at the end of a create answer's `Location` (`/api/v1/users/42`,
+/// `https://host/api/v1/users/42?x=y`), percent-decoded.
+fn created_at(resp: &crate::backend::BackendResponse) -> Option<String> {
+    let loc = resp.headers.get(http::header::LOCATION)?.to_str().ok()?;
+    let path = loc.split(['?', '#']).next()?;
+    let last = path.trim_end_matches('/').rsplit('/').next()?;
+    let id = percent_encoding::percent_decode_str(last)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    (!id.is_empty()).then_some(id)
 }

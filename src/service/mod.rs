@@ -145,6 +145,21 @@ impl ResourceCtx<'_> {
                 "the backend answer does not contain the resource",
             )
         })?;
+        // A record without its id would be served with `"id": ""` (RFC 7643
+        // §3.1: `id` is required and unique): the mapping's `id.field` does
+        // not fit the backend's answers, or the answer is something else.
+        if self.res.id_of(&record).is_none() {
+            tracing::warn!(
+                resource = %self.res.name,
+                key = %format!("resources.{}.id.field", self.res.name),
+                "backend record without its id: the mapping's id field is not in the answer"
+            );
+            return Err(ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend record has no id",
+            ));
+        }
         Ok(Fetched {
             record,
             etag: resp.etag().map(str::to_string),

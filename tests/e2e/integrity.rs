@@ -426,3 +426,98 @@ async fn a_list_answer_the_mapping_does_not_fit_is_502_not_an_empty_page() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["totalResults"], 0);
 }
+
+type Script = fn(&Method, &str) -> (u16, Option<&'static str>, String);
+
+/// A backend answering each request as `script` says (status, Location,
+/// body). Returns its base URL.
+async fn scripted_backend(script: Script) -> String {
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = service_fn(
+                    move |req: http::Request<hyper::body::Incoming>| async move {
+                        let (method, path) = (req.method().clone(), req.uri().to_string());
+                        let _ = req.into_body().collect().await?;
+                        let (status, location, body) = script(&method, &path);
+                        let mut out = http::Response::builder().status(status);
+                        if let Some(l) = location {
+                            out = out.header("location", l);
+                        }
+                        if !body.is_empty() {
+                            out = out.header("content-type", "application/json");
+                        }
+                        Ok::<_, hyper::Error>(
+                            out.body(Full::new(bytes::Bytes::from(body))).unwrap(),
+                        )
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(sock), svc)
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+/// A create answered `201` with only a `Location` (no body) is read back
+/// from there and answered `201` with the resource; a backend record
+/// without its id (a 200 that is something else) is `502`, never a
+/// resource with `"id": ""`, in a GET and in a list alike.
+#[tokio::test]
+async fn created_without_a_body_is_read_back_and_a_record_without_id_is_502() {
+    let url = scripted_backend(|method, path| match (method.as_str(), path) {
+        ("POST", "/api/v1/users") => (201, Some("/api/v1/users/77"), String::new()),
+        ("GET", "/api/v1/users/77") => (
+            200,
+            None,
+            json!({"userId": 77, "version": 1, "login": "new@example.com", "status": "ACTIVE"})
+                .to_string(),
+        ),
+        ("GET", "/api/v1/users/5") => (200, None, json!({"hello": 1}).to_string()),
+        ("GET", p) if p.starts_with("/api/v1/users?") => (
+            200,
+            None,
+            json!({"data": [{"login": "x@example.com"}],
+                   "paging": {"page": 1, "pageSize": 50, "totalItems": 1}})
+            .to_string(),
+        ),
+        _ => (404, None, json!({"error": "NOT_FOUND"}).to_string()),
+    })
+    .await;
+    let env = HashMap::from([
+        ("PERIPASS_URL".to_string(), url),
+        (
+            "PERIPASS_API_KEY".to_string(),
+            "integrity-test-key".to_string(),
+        ),
+    ]);
+    let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
+    let r = bridge
+        .client
+        .post(
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "new@example.com", "active": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["id"], "77");
+    assert_eq!(r.json()["userName"], "new@example.com");
+    bridge
+        .client
+        .get("/Users/5")
+        .await
+        .assert_scim_error(502, None);
+    bridge
+        .client
+        .get("/Users")
+        .await
+        .assert_scim_error(502, None);
+}
