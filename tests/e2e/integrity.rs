@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 /// A one-user backend speaking the Peripass user API's GET and PUT, holding
 /// whatever it is given (a real Peripass may hold statuses the mapping does
-/// not know, such as `LOCKED`). Returns its base URL and the record.
+/// not know, such as `LOCKED`) under its own id. Returns its base URL and
+/// the last body a PUT sent.
 async fn one_user_backend(record: Value) -> (String, Arc<Mutex<Value>>) {
     use http_body_util::{BodyExt, Full};
     use hyper::service::service_fn;
@@ -39,9 +40,12 @@ async fn one_user_backend(record: Value) -> (String, Arc<Mutex<Value>>) {
                             new["version"] = json!(rec["version"].as_u64().unwrap_or(0) + 1);
                             *rec = new;
                         }
+                        // The id is the backend's own, in every answer.
+                        let mut answer = rec.clone();
+                        answer["userId"] = json!(7);
                         let out = http::Response::builder()
                             .header("content-type", "application/json")
-                            .body(Full::new(bytes::Bytes::from(rec.to_string())))
+                            .body(Full::new(bytes::Bytes::from(answer.to_string())))
                             .unwrap();
                         Ok::<_, hyper::Error>(out)
                     }
