@@ -91,6 +91,9 @@ struct MemberResult {
     /// reverses such a call too; the membership calls are idempotent, so
     /// reversing one that was not carried out changes nothing.
     maybe_applied: bool,
+    /// The call got no answer at all (timeout, broken connection): the
+    /// backend may still carry it out after its undo.
+    unanswered: bool,
 }
 
 impl MemberResult {
@@ -143,6 +146,8 @@ pub(super) struct MemberCall {
     pub(super) result: Result<(), ScimError>,
     /// See [`MemberResult::maybe_applied`].
     maybe_applied: bool,
+    /// See [`MemberResult::unanswered`].
+    unanswered: bool,
 }
 
 impl ResourceCtx<'_> {
@@ -325,6 +330,8 @@ impl ResourceCtx<'_> {
         debug!(resource = %self.res.name, add = to_add.len(), remove = to_remove.len(), "membership calls");
         let stop = AtomicBool::new(false);
         let mut done: Vec<(bool, String)> = Vec::new();
+        // Calls that got no answer: their undo may reach the backend first.
+        let mut unanswered: Vec<String> = Vec::new();
         let mut failure = None;
         for (adding, list) in [(true, &to_add), (false, &to_remove)] {
             let results = self
@@ -341,6 +348,9 @@ impl ResourceCtx<'_> {
             for r in results {
                 if r.to_undo() {
                     done.push((adding, r.member.clone()));
+                }
+                if r.unanswered {
+                    unanswered.push(r.member.clone());
                 }
                 match r.result {
                     Some(Ok(())) => {}
@@ -373,7 +383,8 @@ impl ResourceCtx<'_> {
         if let Some(e) = failure {
             let grace = UNDO_GRACE.min(self.settings.membership_deadline);
             let until = deadline.max(Instant::now() + grace);
-            return Err(self.undo_membership(id, done, e, until).await);
+            let e = self.undo_membership(id, done, e, until).await;
+            return Err(self.in_doubt(id, &unanswered, e));
         }
         crate::audit::note_members(&to_add, &to_remove);
         // The change is made: a failed re-read must not answer "retry
@@ -421,6 +432,7 @@ impl ResourceCtx<'_> {
                                 member: m.clone(),
                                 result: None,
                                 maybe_applied: false,
+                                unanswered: false,
                             };
                         }
                         let r = self.member_call(op, id, m.clone(), adding).await;
@@ -437,6 +449,7 @@ impl ResourceCtx<'_> {
                     member: r.member,
                     result: Some(r.result),
                     maybe_applied: r.maybe_applied,
+                    unanswered: r.unanswered,
                 }
             })
             .collect();
@@ -454,7 +467,7 @@ impl ResourceCtx<'_> {
         let body = op
             .member_body(&m, members)
             .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()));
-        let mut maybe_applied = false;
+        let (mut maybe_applied, mut unanswered) = (false, false);
         let result = match self.call(op, Some(id), Some(&m), body, None).await {
             Ok(resp) if resp.status.is_success() => Ok(()),
             Ok(resp) => {
@@ -476,6 +489,7 @@ impl ResourceCtx<'_> {
             }
             Err(e) => {
                 maybe_applied = may_have_reached_backend(&e);
+                unanswered = maybe_applied;
                 Err(e)
             }
         };
@@ -483,6 +497,7 @@ impl ResourceCtx<'_> {
             member: m,
             result,
             maybe_applied,
+            unanswered,
         }
     }
 
@@ -584,6 +599,36 @@ impl ResourceCtx<'_> {
             )
             .with_retry_after(cause.retry_after)
         }
+    }
+
+    /// A member call that got no answer (it timed out, or its connection
+    /// broke) was undone, but the backend may still carry it out after its
+    /// undo: nothing the bridge can see tells. Said in the error and the log,
+    /// and counted with the undo failures, so the group gets a look (a retry
+    /// of the same PATCH converges: the calls are idempotent).
+    fn in_doubt(&self, id: &str, unanswered: &[String], e: ScimError) -> ScimError {
+        if unanswered.is_empty() {
+            return e;
+        }
+        if let Some(m) = self.client.metrics() {
+            m.membership_undo_failures.inc();
+        }
+        tracing::error!(
+            resource = %self.res.name,
+            id,
+            members = ?unanswered,
+            "membership change undone, but member calls got no answer: the backend may still carry them out after their undo; check the group or retry the PATCH"
+        );
+        ScimError::new(
+            e.status,
+            e.scim_type,
+            format!(
+                "{}; member calls without an answer, which the backend may still carry out: {}",
+                e.detail,
+                unanswered.join(", ")
+            ),
+        )
+        .with_retry_after(e.retry_after)
     }
 
     /// Refuses (`400 invalidValue`, before any backend call) a member id that

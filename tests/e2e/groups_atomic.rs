@@ -320,3 +320,54 @@ async fn a_change_made_but_not_read_back_is_answered_204() {
     assert!(r.body.is_empty());
     assert_eq!(team_members(&s, &id), [1, 5, 6].into_iter().collect());
 }
+
+/// A member call that gets no answer (it outlives the backend timeout) is
+/// undone at once, but the backend may still carry it out after its undo:
+/// nothing tells the bridge. The error and the log say which members are in
+/// doubt, and the undo-failure metric counts it, so the group gets a look.
+#[tokio::test]
+async fn a_member_call_without_an_answer_is_reported_in_doubt() {
+    let tap = LogTap::open();
+    let s = PeripassStack::start_custom(
+        peripass::Options {
+            seed_users: 10,
+            seed_teams: 1,
+            ..Default::default()
+        },
+        StackConfig {
+            backend_extra: "timeout_ms = 300",
+            ..Default::default()
+        },
+    )
+    .await;
+    // The member call is held past the bridge's timeout, then carried out.
+    s.backend.hold_until_together_at_most(
+        "POST",
+        "/members",
+        2,
+        std::time::Duration::from_millis(900),
+    );
+    let r = s
+        .scim()
+        .patch(
+            "/Groups/T-0001",
+            &patch_ops(json!([{"op": "add", "path": "members", "value": values(&[5])}])),
+        )
+        .await;
+    assert!(r.status.is_server_error(), "{:?}", r.json());
+    let e = r.assert_scim_error(r.status.as_u16(), None);
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("without an answer") && detail.ends_with(": 5"),
+        "{detail}"
+    );
+    assert!(tap.text().contains("may still carry them out"));
+    let admin = TestClient::new(format!("http://{}", s.bridge.addr));
+    let m = String::from_utf8(admin.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("scim_bridge_membership_undo_failures_total") && l.ends_with(" 1")
+        ),
+        "{m}"
+    );
+}
