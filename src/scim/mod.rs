@@ -8,6 +8,7 @@ pub mod filter;
 pub mod json;
 pub mod patch;
 pub mod query;
+pub mod rfc7643;
 pub mod schema;
 #[cfg(test)]
 pub(crate) mod test_schema;

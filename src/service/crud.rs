@@ -466,6 +466,7 @@ impl ResourceCtx<'_> {
         } else {
             parse()?
         };
+        self.check_patch_paths(&ops)?;
         if let (Some(mi), Some(_), Some(_)) = (
             self.res.members_attr,
             &self.res.ops.add_member,

@@ -412,53 +412,6 @@ pub async fn search_all(ctxs: &[ResourceCtx<'_>], q: &SearchQuery) -> Result<Lis
     Ok(all)
 }
 
-/// Attributes of the RFC 7643 schemas (§4.1, §4.2, §4.3) by schema URN: a
-/// filter may name one the mapping leaves unmapped (it matches nothing, as
-/// the attribute is absent), but not one the resource type does not have.
-const RFC_ATTRIBUTES: &[(&str, &[&str])] = &[
-    (
-        "urn:ietf:params:scim:schemas:core:2.0:User",
-        &[
-            "userName",
-            "name",
-            "displayName",
-            "nickName",
-            "profileUrl",
-            "title",
-            "userType",
-            "preferredLanguage",
-            "locale",
-            "timezone",
-            "active",
-            "password",
-            "emails",
-            "phoneNumbers",
-            "ims",
-            "photos",
-            "addresses",
-            "groups",
-            "entitlements",
-            "roles",
-            "x509Certificates",
-        ],
-    ),
-    (
-        "urn:ietf:params:scim:schemas:core:2.0:Group",
-        &["displayName", "members"],
-    ),
-    (
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-        &[
-            "employeeNumber",
-            "costCenter",
-            "organization",
-            "division",
-            "department",
-            "manager",
-        ],
-    ),
-];
-
 impl ResourceCtx<'_> {
     /// `400 invalidFilter` when the filter names an attribute this resource
     /// type does not have: neither mapped, nor common (`id`, `externalId`,
@@ -485,6 +438,49 @@ impl ResourceCtx<'_> {
         }
     }
 
+    /// `400 invalidPath` for a PATCH path naming an attribute this resource
+    /// type does not have (the rule of [`Self::check_filter_attributes`]), or
+    /// a sub-attribute RFC 7643 does not define for a standard attribute
+    /// (`name.givenNmae`) and the mapping does not map: applied, it would be
+    /// answered `200` and change nothing. An attribute of the schema that
+    /// the mapping leaves unmapped is still accepted and ignored, and so is
+    /// anything under an extension URN the resource type does not declare
+    /// (Entra may send attributes a target does not support: they are
+    /// ignored, RFC 7644 §3.5.2 leaves it to the service provider).
+    pub fn check_patch_paths(&self, ops: &[crate::scim::patch::PatchOp]) -> Result<(), ScimError> {
+        use crate::scim::attr::SchemaInfo;
+        for path in ops.iter().filter_map(|op| op.path.as_ref()) {
+            let p = &path.attr;
+            let foreign = p.urn.as_deref().is_some_and(|u| {
+                !u.eq_ignore_ascii_case(&self.res.schema) && self.res.extension(u).is_none()
+            });
+            if foreign {
+                continue;
+            }
+            let invalid = |what: String| {
+                Err(ScimError::bad_request(
+                    "invalidPath",
+                    format!("{} has no {what}", self.res.name),
+                ))
+            };
+            if !self.has_attribute(p) {
+                return invalid(format!("attribute {}", p.name));
+            }
+            let Some(sub) = path.value_sub.as_deref().or(p.sub.as_deref()) else {
+                continue;
+            };
+            let urn = p.urn.as_deref().unwrap_or(&self.res.schema);
+            let mapped = self
+                .res
+                .attribute(p.urn.as_deref(), &p.name, Some(sub))
+                .is_some();
+            if !mapped && crate::scim::rfc7643::defines_sub(urn, &p.name, sub) == Some(false) {
+                return invalid(format!("sub-attribute {}.{sub}", p.name));
+            }
+        }
+        Ok(())
+    }
+
     fn has_attribute(&self, p: &crate::scim::attr::AttrPath) -> bool {
         use crate::scim::attr::SchemaInfo;
         let res = self.res;
@@ -505,11 +501,7 @@ impl ResourceCtx<'_> {
         {
             return true;
         }
-        let schema = urn.unwrap_or(&res.schema);
-        RFC_ATTRIBUTES
-            .iter()
-            .filter(|(s, _)| s.eq_ignore_ascii_case(schema))
-            .any(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)))
+        crate::scim::rfc7643::defines(urn.unwrap_or(&res.schema), &p.name)
     }
 }
 

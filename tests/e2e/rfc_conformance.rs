@@ -260,3 +260,45 @@ async fn if_none_match_is_304_on_get_and_412_on_writes() {
         .await;
     assert_eq!(r.status, 204);
 }
+
+/// A PATCH path naming an attribute the resource type does not have, or a
+/// sub-attribute RFC 7643 does not define, is `400 invalidPath` before any
+/// write (it used to be answered `200` and change nothing). Attributes of
+/// the schema the mapping leaves unmapped, and anything under an extension
+/// the resource type does not declare, are still accepted and ignored.
+#[tokio::test]
+async fn patch_paths_naming_no_attribute_are_400_invalid_path() {
+    let s = PeripassStack::start(seeded(1)).await;
+    let c = s.scim();
+    for path in [
+        "bogus",
+        "name.bogus",
+        "name.givenNmae",
+        "emails[type eq \"work\"].bogus",
+        "members",
+        "userName.x",
+    ] {
+        s.backend.clear_requests();
+        let r = c
+            .patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "replace", "path": path, "value": "x"}])),
+            )
+            .await;
+        r.assert_scim_error(400, Some("invalidPath"));
+        assert_eq!(s.backend.request_count(), 0, "{path}");
+    }
+    for path in [
+        "title",
+        "name.middleName",
+        "urn:ietf:params:scim:schemas:extension:CustomExtension:2.0:User:badge",
+    ] {
+        let r = c
+            .patch(
+                "/Users/1",
+                &patch_ops(json!([{"op": "replace", "path": path, "value": "x"}])),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{path}: {:?}", r.json());
+    }
+}
