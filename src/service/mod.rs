@@ -125,6 +125,21 @@ impl ResourceCtx<'_> {
         Ok(sent?)
     }
 
+    /// `502` for a backend record without the mapping's id field, in an
+    /// `answer` or a `list answer`: logged with the key to fix.
+    pub(super) fn record_without_id(&self, answer: &str) -> ScimError {
+        tracing::error!(
+            resource = %self.res.name,
+            key = %format!("resources.{}.id.field", self.res.name),
+            "the backend's {answer} holds a record without its id: fix the mapping's id field (or the items path)"
+        );
+        ScimError::new(
+            StatusCode::BAD_GATEWAY,
+            None,
+            format!("the backend's {answer} holds a record without an id"),
+        )
+    }
+
     fn record_from(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, ScimError> {
         let json = resp.json().ok_or_else(|| {
             tracing::warn!(
@@ -149,16 +164,7 @@ impl ResourceCtx<'_> {
         // §3.1: `id` is required and unique): the mapping's `id.field` does
         // not fit the backend's answers, or the answer is something else.
         if self.res.id_of(&record).is_none() {
-            tracing::warn!(
-                resource = %self.res.name,
-                key = %format!("resources.{}.id.field", self.res.name),
-                "backend record without its id: the mapping's id field is not in the answer"
-            );
-            return Err(ScimError::new(
-                StatusCode::BAD_GATEWAY,
-                None,
-                "the backend record has no id",
-            ));
+            return Err(self.record_without_id("answer"));
         }
         Ok(Fetched {
             record,

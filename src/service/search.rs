@@ -97,16 +97,7 @@ impl ResourceCtx<'_> {
             return Err(self.list_mismatch("total", "holds no number"));
         }
         if items.iter().any(|r| self.res.id_of(r).is_none()) {
-            tracing::error!(
-                resource = %self.res.name,
-                key = %format!("resources.{}.id.field", self.res.name),
-                "the backend's list answer holds a record without its id: fix the mapping's id field or items path"
-            );
-            return Err(ScimError::new(
-                StatusCode::BAD_GATEWAY,
-                None,
-                "the backend's list answer holds a record without an id",
-            ));
+            return Err(self.record_without_id("list answer"));
         }
         Ok((items, total))
     }

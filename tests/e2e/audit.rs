@@ -358,22 +358,8 @@ async fn a_membership_change_that_outlives_its_request_is_audited_with_its_outco
     )
     .await;
     s.backend.set_latency_ms(40);
-    let body = patch_ops(json!([{"op": "add", "path": "members",
-        "value": (1..=12).map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}]))
-    .to_string();
     // The client sends the PATCH and closes the connection at once.
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut conn = tokio::net::TcpStream::connect(s.bridge.addr).await.unwrap();
-        let head = format!(
-            "PATCH /scim/v2/Groups/T-0001 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
-             content-type: application/scim+json\r\nx-request-id: gone-1\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        conn.write_all(head.as_bytes()).await.unwrap();
-        conn.write_all(body.as_bytes()).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
-    }
+    add_members_and_leave(&s, 1..=12, "gone-1").await;
     let line = wait_for_line(&s, "gone-1").await;
     assert_eq!(line["outcome"], "success", "{line}");
     assert_eq!(line["status"], 200, "{line}");
@@ -455,21 +441,7 @@ async fn a_shutdown_waits_for_a_membership_change_whose_client_left() {
     )
     .await;
     s.backend.set_latency_ms(80);
-    let body = patch_ops(json!([{"op": "add", "path": "members",
-        "value": (1..=12).map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}]))
-    .to_string();
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut conn = tokio::net::TcpStream::connect(s.bridge.addr).await.unwrap();
-        let head = format!(
-            "PATCH /scim/v2/Groups/T-0001 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
-             content-type: application/scim+json\r\nx-request-id: left-1\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        conn.write_all(head.as_bytes()).await.unwrap();
-        conn.write_all(body.as_bytes()).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
-    }
+    add_members_and_leave(&s, 1..=12, "left-1").await;
     s.bridge.stop().await;
     // The server has finished: what the runtime would still be running is done.
     assert_eq!(
@@ -488,6 +460,28 @@ async fn a_shutdown_waits_for_a_membership_change_whose_client_left() {
         Some(12),
         "{line}"
     );
+}
+
+/// Sends a PATCH adding `members` to team T-0001 with `request_id`, and
+/// closes the connection 60 ms later, without reading the answer.
+async fn add_members_and_leave(
+    s: &PeripassStack,
+    members: std::ops::RangeInclusive<u32>,
+    request_id: &str,
+) {
+    use tokio::io::AsyncWriteExt;
+    let body = patch_ops(json!([{"op": "add", "path": "members",
+        "value": members.map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}]))
+    .to_string();
+    let mut conn = tokio::net::TcpStream::connect(s.bridge.addr).await.unwrap();
+    let head = format!(
+        "PATCH /scim/v2/Groups/T-0001 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-type: application/scim+json\r\nx-request-id: {request_id}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
 }
 
 async fn wait_for_line(s: &PeripassStack, request_id: &str) -> Value {
