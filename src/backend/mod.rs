@@ -308,8 +308,9 @@ impl BackendClient {
     /// Sends a call: admit (the backend's guard) → call (the transport) →
     /// observe (metrics, logs, a `429` pause) → retry decision. Idempotent
     /// calls (GET) are retried on connect errors and 502/503/504 with
-    /// jittered backoff; others only when the connection failed before
-    /// anything was sent.
+    /// jittered backoff, or after the answer's `Retry-After` when that is
+    /// longer (not at all when it outlasts the queue timeout); others only
+    /// when the connection failed before anything was sent.
     pub async fn send(
         &self,
         backend: &BackendPlan,
@@ -330,6 +331,9 @@ impl BackendClient {
             if !self.should_retry(&call, &result, attempt) {
                 return result;
             }
+            let Some(wait) = self.retry_wait(&call, &result, attempt + 1) else {
+                return result;
+            };
             attempt += 1;
             if let Some(m) = &self.metrics {
                 m.backend_retries
@@ -338,7 +342,41 @@ impl BackendClient {
                     })
                     .inc();
             }
-            tokio::time::sleep(retry_backoff(attempt)).await;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// How long to wait before retry `attempt` (1-based): the jittered
+    /// backoff, or the answer's `Retry-After` when it asks for longer. A
+    /// `Retry-After` beyond the queue timeout (the longest a call waits for
+    /// a `429` pause too) is `None`: no retry, the answer goes back to the
+    /// client with its `Retry-After`, and the backend gets no call sooner
+    /// than it asked for.
+    fn retry_wait(
+        &self,
+        call: &Call<'_>,
+        result: &Result<BackendResponse, BackendError>,
+        attempt: u32,
+    ) -> Option<Duration> {
+        let backoff = retry_backoff(attempt);
+        let asked = match result {
+            Ok(r) => r.retry_after().map(Duration::from_secs),
+            Err(_) => None,
+        };
+        match asked {
+            Some(asked) if asked > backoff => {
+                if asked > self.limits.queue_timeout {
+                    info!(
+                        operation = call.op,
+                        retry_after_s = asked.as_secs(),
+                        "backend asked not to be called again for longer than the queue timeout; not retrying"
+                    );
+                    None
+                } else {
+                    Some(asked)
+                }
+            }
+            _ => Some(backoff),
         }
     }
 
@@ -486,6 +524,87 @@ mod tests {
         assert_eq!(answer(b"{\"name\":\"Zo\xeb\"}").json(), None);
         assert_eq!(answer(b"{\"name\":").json(), None);
         assert_eq!(answer(b"").json(), None);
+    }
+
+    fn plan() -> BackendPlan {
+        BackendPlan {
+            base_url: "http://backend.invalid".into(),
+            host: None,
+            headers: vec![],
+            timeout: Duration::from_secs(5),
+            errors: crate::mapping::plan::ErrorPlan {
+                code: None,
+                message: None,
+                fields: None,
+                rules: vec![],
+            },
+            auth_summary: String::new(),
+        }
+    }
+
+    /// A client whose every call is answered `503` with `Retry-After: secs`.
+    fn unavailable(secs: u64, queue_timeout_ms: u64) -> (BackendClient, Arc<Script>) {
+        let (client, script) = BackendClient::scripted(Box::new(move |_| {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+            BackendResponse {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                headers,
+                body: Bytes::new(),
+            }
+        }));
+        let limits = BackendLimits {
+            queue_timeout: Duration::from_millis(queue_timeout_ms),
+            ..BackendLimits::UNLIMITED
+        };
+        let mut client = client.with_limits(limits);
+        client.read_retries = 2;
+        (client, script)
+    }
+
+    fn get() -> Call<'static> {
+        Call {
+            op: "get",
+            method: Method::GET,
+            path_and_query: "/users/1".into(),
+            headers: &[],
+            body: None,
+            request_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_503_retry_after_beyond_the_queue_timeout_is_not_retried() {
+        let (client, script) = unavailable(30, 2000);
+        let started = Instant::now();
+        let r = client.send(&plan(), get()).await.unwrap();
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.retry_after(), Some(30));
+        assert_eq!(
+            script.calls.lock().unwrap().len(),
+            1,
+            "retried sooner than asked"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_503_retry_after_within_the_queue_timeout_is_waited_for() {
+        let (client, script) = unavailable(1, 2000);
+        let started = Instant::now();
+        let r = client.send(&plan(), get()).await.unwrap();
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            script.calls.lock().unwrap().len(),
+            3,
+            "one call, two retries"
+        );
+        // Two retries, each at least the second the backend asked for.
+        assert!(
+            started.elapsed() >= Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

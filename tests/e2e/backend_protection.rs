@@ -242,3 +242,31 @@ async fn reads_are_retried_writes_are_not() {
         "a write that reached the backend is never retried"
     );
 }
+
+#[tokio::test]
+async fn a_503_retry_after_longer_than_the_queue_timeout_is_not_retried_at_once() {
+    let s = stack(
+        peripass::Options {
+            fail_rate: 1.0,
+            retry_after_secs: 30,
+            ..one_user(0)
+        },
+        "read_retries = 2",
+    )
+    .await;
+    s.backend.clear_requests();
+    let started = Instant::now();
+    let r = s.scim().get("/Users/1").await;
+    r.assert_scim_error(503, None);
+    assert_eq!(r.header("retry-after"), Some("30"));
+    assert_eq!(
+        s.backend.request_count(),
+        1,
+        "the backend asked for 30 s without calls"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
