@@ -14,8 +14,32 @@ pub enum ProbeStatus {
     #[default]
     Pending,
     Ok,
+    /// The backend answered `429` (or its `Retry-After` pause is still on):
+    /// it is up and answering, so the bridge stays ready; the detail says so.
+    RateLimited(String),
     /// A short reason, without secrets (a SCIM error detail).
     Failed(String),
+}
+
+impl ProbeStatus {
+    /// The outcome of one probe call. A `429` (from the backend, or the
+    /// bridge's refusal while the backend's pause lasts) is a backend that
+    /// answers: not a reason to leave the load balancer, which would turn
+    /// the bridge's `429` + `Retry-After` into connection errors for every
+    /// client exactly when the backend is busy.
+    fn from_probe(outcome: Result<(), crate::scim::error::ScimError>) -> ProbeStatus {
+        match outcome {
+            Ok(()) => ProbeStatus::Ok,
+            Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
+                let mut reason = "rate limiting".to_string();
+                if let Some(s) = e.retry_after {
+                    reason.push_str(&format!(" (calls paused for {s} s)"));
+                }
+                ProbeStatus::RateLimited(reason)
+            }
+            Err(e) => ProbeStatus::Failed(e.detail.chars().take(200).collect()),
+        }
+    }
 }
 
 /// Every `backend.probe_interval_ms`, calls the first resource type's list
@@ -44,17 +68,14 @@ pub(super) async fn probe_backend(state: Arc<AppState>) {
                     base_url: "",
                     request_id: Some("readyz-probe"),
                 };
-                match ctx.probe().await {
-                    Ok(()) => ProbeStatus::Ok,
-                    Err(e) => ProbeStatus::Failed(e.detail.chars().take(200).collect()),
-                }
+                ProbeStatus::from_probe(ctx.probe().await)
             }
         };
         match &outcome {
             ProbeStatus::Failed(reason) => {
-                let was_ok = matches!(
+                let was_ok = !matches!(
                     *state.probe.lock().unwrap_or_else(|p| p.into_inner()),
-                    ProbeStatus::Ok | ProbeStatus::Pending
+                    ProbeStatus::Failed(_)
                 );
                 if was_ok {
                     warn!(reason = %reason, "backend probe failed; /readyz answers 503");
@@ -69,6 +90,17 @@ pub(super) async fn probe_backend(state: Arc<AppState>) {
                     info!("backend probe succeeded again; /readyz answers 200");
                 } else {
                     debug!("backend probe succeeded");
+                }
+            }
+            ProbeStatus::RateLimited(reason) => {
+                let was_failing = matches!(
+                    *state.probe.lock().unwrap_or_else(|p| p.into_inner()),
+                    ProbeStatus::Failed(_)
+                );
+                if was_failing {
+                    info!(reason = %reason, "backend answers again (rate limiting); /readyz answers 200");
+                } else {
+                    debug!(reason = %reason, "backend probe met rate limiting; /readyz stays ready");
                 }
             }
             ProbeStatus::Pending => {}
@@ -113,6 +145,10 @@ pub(super) fn readyz_body(state: &AppState, live: &Live) -> (StatusCode, serde_j
         }
         ProbeStatus::Ok => {
             body["backend"] = "ok".into();
+            None
+        }
+        ProbeStatus::RateLimited(r) => {
+            body["backend"] = r.into();
             None
         }
         ProbeStatus::Pending => Some("not probed yet".to_string()),

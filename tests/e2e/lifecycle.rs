@@ -37,6 +37,50 @@ async fn wait_ready(bridge: &Bridge, status: u16, within: Duration) -> Value {
     }
 }
 
+/// A backend that rate-limits is up: `/readyz` stays `200` (Kubernetes must
+/// not take every replica out of the Service while the backend is busy),
+/// and its details say the backend is rate limiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_rate_limiting_keeps_readyz_ready() {
+    let stack = PeripassStack::start_custom(
+        one_user(),
+        StackConfig {
+            backend_extra: "probe_interval_ms = 200",
+            ..Default::default()
+        },
+    )
+    .await;
+    wait_ready(&stack.bridge, 200, Duration::from_secs(30)).await;
+    stack.backend.set_retry_after_secs(60);
+    stack.backend.set_rate_limit_rate(1.0);
+    let r = stack.scim().get("/Users/1").await;
+    r.assert_scim_error(429, None);
+    // The next probes meet the bridge's 60 s pause (or a 429 of their own).
+    let started = Instant::now();
+    let (status, body) = loop {
+        let (s, body, _) = readyz(&stack.bridge).await;
+        if body["backend"] != "ok" {
+            break (s, body);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no probe after the 429: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert!(
+        body["backend"].as_str().unwrap().contains("rate limiting"),
+        "{body}"
+    );
+    // Still ready a few probes later.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (status, body, _) = readyz(&stack.bridge).await;
+    assert_eq!(status, 200, "{body}");
+    stack.bridge.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_answers_from_the_last_probe_without_waiting_for_the_backend() {
     let stack = PeripassStack::start_custom(
