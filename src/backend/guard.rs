@@ -137,6 +137,7 @@ mod tests {
             max_concurrency: c,
             max_rps: rps,
             queue_timeout: Duration::from_millis(q),
+            ..BackendLimits::default()
         }
     }
 

@@ -36,6 +36,12 @@ pub enum BackendError {
     Connect(String),
     #[error("backend call failed: {0}")]
     Io(String),
+    /// The backend closed (or reset) the connection without answering:
+    /// typically a kept-alive connection it closed as idle just as the call
+    /// was sent on it. `written`: the request was (or may have been)
+    /// written, so the backend may have acted on it.
+    #[error("the backend closed the connection before answering: {error}")]
+    Closed { written: bool, error: String },
     #[error("backend answer is larger than {MAX_BACKEND_BODY} bytes")]
     TooLarge,
     /// The TLS handshake with the backend failed. Never retried: the same
@@ -81,6 +87,11 @@ impl From<BackendError> for ScimError {
                 "the backend is rate limiting; retry later",
             )
             .with_retry_after(Some(retry_after)),
+            BackendError::Closed { .. } => ScimError::new(
+                StatusCode::BAD_GATEWAY,
+                None,
+                "the backend closed the connection before answering",
+            ),
             BackendError::Io(_) | BackendError::TooLarge => ScimError::new(
                 StatusCode::BAD_GATEWAY,
                 None,
@@ -270,7 +281,8 @@ impl BackendClient {
     /// the error is logged and every HTTPS call fails verification (no
     /// trust anchors) rather than trusting anything.
     /// Its caps are `limits`; the connection pool keeps up to
-    /// `limits.max_concurrency` idle connections per backend host.
+    /// `limits.max_concurrency` idle connections per backend host, each for
+    /// at most `limits.pool_idle_timeout`.
     pub fn new(
         read_retries: u32,
         tls: &BackendTlsSettings,
@@ -288,7 +300,7 @@ impl BackendClient {
         });
         BackendClient::with_transport(
             read_retries,
-            Transport::http(config, limits.max_concurrency),
+            Transport::http(config, limits.max_concurrency, limits.pool_idle_timeout),
         )
         .with_limits(limits)
     }
@@ -454,8 +466,10 @@ impl BackendClient {
     }
 
     /// `Connect` means the connector failed (TCP or proxy): the request was
-    /// never written, so even a write may be retried. Anything else may
-    /// have reached the backend: reads only.
+    /// never written, so even a write may be retried. The same for a
+    /// connection the backend closed before any of the request was written,
+    /// once. Anything else may have reached the backend: reads only (a
+    /// connection closed after the request was written included).
     fn should_retry(
         &self,
         call: &Call<'_>,
@@ -464,6 +478,17 @@ impl BackendClient {
     ) -> bool {
         match result {
             Err(BackendError::Connect(_)) => attempt < self.read_retries.max(1),
+            Err(BackendError::Closed { written: false, .. }) => {
+                attempt
+                    < if call.method == Method::GET {
+                        self.read_retries.max(1)
+                    } else {
+                        1
+                    }
+            }
+            Err(BackendError::Closed { written: true, .. }) => {
+                call.method == Method::GET && attempt < self.read_retries
+            }
             Err(_) => false,
             Ok(r) => {
                 call.method == Method::GET

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::warn;
@@ -35,12 +35,30 @@ impl Transport {
     /// A pooled HTTP(S) client using `tls` for `https://` backends, keeping
     /// up to `max_idle_per_host` idle connections per backend: sized to the
     /// backend concurrency cap, so every call the cap lets through at once
-    /// finds a kept-alive connection next time instead of opening one.
-    pub fn http(tls: rustls::ClientConfig, max_idle_per_host: usize) -> Transport {
+    /// finds a kept-alive connection next time instead of opening one. An
+    /// idle connection is not used after `idle_timeout` (and is closed by
+    /// the pool's timer); `ZERO` keeps none.
+    ///
+    /// A request that meets a kept-alive connection found closed before any
+    /// of it was written is sent again on another connection by hyper-util
+    /// itself (`retry_canceled_requests`, set here so it does not depend on
+    /// a default).
+    pub fn http(
+        tls: rustls::ClientConfig,
+        max_idle_per_host: usize,
+        idle_timeout: Duration,
+    ) -> Transport {
+        let max_idle = if idle_timeout.is_zero() {
+            0
+        } else {
+            max_idle_per_host.clamp(1, MAX_IDLE_PER_HOST)
+        };
         Transport::Http(Box::new(
             Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(60))
-                .pool_max_idle_per_host(max_idle_per_host.clamp(1, MAX_IDLE_PER_HOST))
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(idle_timeout)
+                .pool_max_idle_per_host(max_idle)
+                .retry_canceled_requests(true)
                 .build(https_connector(tls)),
         ))
     }
@@ -81,6 +99,11 @@ async fn http_call(
             BackendError::Tls(t)
         } else if e.is_connect() {
             BackendError::Connect(e.to_string())
+        } else if let Some(written) = closed_by_backend(&e) {
+            BackendError::Closed {
+                written,
+                error: e.to_string(),
+            }
         } else {
             BackendError::Io(e.to_string())
         }
@@ -104,6 +127,39 @@ async fn http_call(
         headers: parts.headers,
         body,
     })
+}
+
+/// Whether `e` says the backend closed (or reset) the connection before
+/// answering: `Some(false)` when not a byte of the request was written
+/// (hyper hands such a request back as canceled; hyper-util already resent
+/// it if the connection was a kept-alive one), `Some(true)` when the request
+/// was written, or may have been, so the backend may have acted on it.
+fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
+    use std::io::ErrorKind;
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_canceled() {
+                return Some(false);
+            }
+            if h.is_incomplete_message() {
+                return Some(true);
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            ) {
+                return Some(true);
+            }
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// A backend call as `explain` shows it (secret header values masked).

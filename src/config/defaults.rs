@@ -61,6 +61,14 @@ pub const BACKEND_MAX_RPS: u32 = 100;
 pub const BACKEND_QUEUE_TIMEOUT_MS: u64 = 2000;
 /// How often `/readyz`'s backend probe runs (0: no probe).
 pub const BACKEND_PROBE_INTERVAL_MS: u64 = 5000;
+/// Longest a kept-alive backend connection waits idle in the pool for its
+/// next call. Below the 5 s keep-alive timeout of Apache httpd
+/// (`KeepAliveTimeout`), Node.js and uvicorn, with a second to spare for the
+/// moments between the server's last write and the bridge's read: a pooled
+/// connection the server is closing at that moment makes a write fail with
+/// `502` (it cannot be retried: the backend may have got it). Reconnecting
+/// after 4 s idle costs one TCP (and TLS) handshake, nothing at these rates.
+pub const BACKEND_POOL_IDLE_TIMEOUT_MS: u64 = 4000;
 /// Slow-loris guard: a client must send a request's whole header block
 /// within this time, or the connection is closed (no answer).
 pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;

@@ -73,8 +73,8 @@ pub struct BackendTlsSettings {
     pub client_key_file: Option<PathBuf>,
 }
 
-/// Caps protecting one backend (`[backend]` keys); shared by every request
-/// calling that backend.
+/// Caps protecting one backend (`[backend]` keys), shared by every request
+/// calling that backend, and how long its connections are kept idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackendLimits {
     /// Calls in flight at once.
@@ -83,6 +83,9 @@ pub struct BackendLimits {
     pub max_rps: u32,
     /// Longest wait for a slot, a token or the end of a backend pause.
     pub queue_timeout: Duration,
+    /// Longest a kept-alive connection stays idle in the pool (`ZERO`: no
+    /// connection is kept, every call opens its own).
+    pub pool_idle_timeout: Duration,
 }
 
 impl BackendLimits {
@@ -91,6 +94,7 @@ impl BackendLimits {
         max_concurrency: usize::MAX >> 4,
         max_rps: 0,
         queue_timeout: Duration::from_millis(defaults::BACKEND_QUEUE_TIMEOUT_MS),
+        pool_idle_timeout: Duration::from_millis(defaults::BACKEND_POOL_IDLE_TIMEOUT_MS),
     };
 }
 
@@ -100,6 +104,7 @@ impl Default for BackendLimits {
             max_concurrency: defaults::BACKEND_MAX_CONCURRENCY,
             max_rps: defaults::BACKEND_MAX_RPS,
             queue_timeout: Duration::from_millis(defaults::BACKEND_QUEUE_TIMEOUT_MS),
+            pool_idle_timeout: Duration::from_millis(defaults::BACKEND_POOL_IDLE_TIMEOUT_MS),
         }
     }
 }

@@ -277,6 +277,11 @@ impl Settings {
                     .queue_timeout_ms
                     .unwrap_or(defaults::BACKEND_QUEUE_TIMEOUT_MS),
             ),
+            pool_idle_timeout: Duration::from_millis(
+                raw.backend
+                    .pool_idle_timeout_ms
+                    .unwrap_or(defaults::BACKEND_POOL_IDLE_TIMEOUT_MS),
+            ),
         };
         let backend_probe_interval = match raw.backend.probe_interval_ms {
             Some(0) => None,

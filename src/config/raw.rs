@@ -108,6 +108,7 @@ pub(super) struct RawBackend {
     pub(super) max_rps: Option<u32>,
     pub(super) queue_timeout_ms: Option<u64>,
     pub(super) probe_interval_ms: Option<u64>,
+    pub(super) pool_idle_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -101,6 +101,7 @@ fn backend_limits_have_defaults_and_are_validated() {
     assert_eq!(s.backend_limits, BackendLimits::default());
     assert_eq!(s.backend_limits.max_rps, 100);
     assert_eq!(s.backend_probe_interval, Some(Duration::from_secs(5)));
+    assert_eq!(s.backend_limits.pool_idle_timeout, Duration::from_secs(4));
     let (_d, p) = write_settings(
         "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n[backend]\nmax_concurrency = 0\n",
     );
@@ -112,9 +113,11 @@ fn backend_limits_have_defaults_and_are_validated() {
             ("SCIM_BRIDGE__BACKEND__MAX_CONCURRENCY", "4"),
             ("SCIM_BRIDGE__BACKEND__MAX_RPS", "0"),
             ("SCIM_BRIDGE__BACKEND__QUEUE_TIMEOUT_MS", "250"),
+            ("SCIM_BRIDGE__BACKEND__POOL_IDLE_TIMEOUT_MS", "0"),
         ]),
     )
     .unwrap();
+    assert_eq!(s.backend_limits.pool_idle_timeout, Duration::ZERO);
     assert_eq!(s.backend_limits.max_concurrency, 4);
     assert_eq!(s.backend_limits.max_rps, 0);
     assert_eq!(s.backend_limits.queue_timeout, Duration::from_millis(250));

@@ -4,6 +4,8 @@
 
 use crate::support::*;
 use http::Method;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn one_user(latency_ms: u64) -> peripass::Options {
@@ -269,4 +271,134 @@ async fn a_503_retry_after_longer_than_the_queue_timeout_is_not_retried_at_once(
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A backend that answers the first request of each connection (keeping it
+/// alive) and closes the connection, without answering, on the next one:
+/// the moment a server closes a kept-alive connection as idle just as the
+/// bridge sends a call on it. Returns its URL and, per request, the
+/// connection number, method and whether it was answered.
+async fn closes_reused_connections() -> (String, Arc<Mutex<Vec<(usize, String, bool)>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = log.clone();
+    tokio::spawn(async move {
+        for conn in 1.. {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut sock = BufReader::new(sock);
+                for nth in 0.. {
+                    // One request: its head, then its body (Content-Length).
+                    let mut method = String::new();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if sock.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if method.is_empty() {
+                            method = line.split(' ').next().unwrap_or("").to_string();
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if sock.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let answered = nth == 0;
+                    seen.lock().unwrap().push((conn, method.clone(), answered));
+                    if !answered {
+                        return; // closes the connection
+                    }
+                    let user = r#"{"userId":7,"version":1,"login":"jdoe","displayName":"J Doe","status":"ACTIVE","role":"Operator","contact":{"email":"jdoe@example.com","mobile":null}}"#;
+                    let answer = if method == "GET" {
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{user}",
+                            user.len()
+                        )
+                    } else {
+                        "HTTP/1.1 204 No Content\r\n\r\n".to_string()
+                    };
+                    if sock.get_mut().write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, log)
+}
+
+async fn bridge_for(url: String, backend_extra: &str) -> Bridge {
+    let env = HashMap::from([
+        ("PERIPASS_URL".to_string(), url),
+        ("PERIPASS_API_KEY".to_string(), "pool-test-key".to_string()),
+    ]);
+    Bridge::start(&peripass_settings_with_backend(backend_extra, ""), &[], env).await
+}
+
+#[tokio::test]
+async fn a_write_on_a_connection_the_backend_closed_says_so_and_is_not_resent() {
+    let (url, log) = closes_reused_connections().await;
+    let bridge = bridge_for(url, "pool_idle_timeout_ms = 60000").await;
+    assert_eq!(bridge.client.get("/Users/7").await.status, 200);
+    // Sent on the kept-alive connection, which the backend closes: the
+    // DELETE was written, so it is not sent again.
+    let r = bridge
+        .client
+        .send(Method::DELETE, "/Users/7", None, &[])
+        .await;
+    let body = r.assert_scim_error(502, None);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("closed the connection before answering"),
+        "{body}"
+    );
+    let deletes: Vec<_> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, m, _)| m == "DELETE")
+        .cloned()
+        .collect();
+    assert_eq!(deletes, vec![(1, "DELETE".to_string(), false)]);
+    // A read meeting the same is sent again, on a new connection.
+    assert_eq!(bridge.client.get("/Users/7").await.status, 200);
+    let r = bridge.client.get("/Users/7").await;
+    assert_eq!(r.status, 200, "{:?}", log.lock().unwrap());
+    bridge.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_idle_longer_than_pool_idle_timeout_are_not_reused() {
+    let (url, log) = closes_reused_connections().await;
+    let bridge = bridge_for(url, "pool_idle_timeout_ms = 100").await;
+    assert_eq!(bridge.client.get("/Users/7").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = bridge
+        .client
+        .send(Method::DELETE, "/Users/7", None, &[])
+        .await;
+    assert_eq!(r.status, 204, "{:?}", log.lock().unwrap());
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            (1, "GET".to_string(), true),
+            (2, "DELETE".to_string(), true)
+        ]
+    );
+    bridge.shutdown().await;
 }
