@@ -93,12 +93,16 @@ impl Projection {
             match get_ci(body, k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Array(a)) => Ok(Some(
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                )),
+                // Every element a name: `[1, 2]` read as "no names" would
+                // widen the projection to the whole resource.
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(Value::as_str)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|names| Some(names.join(",")))
+                    .ok_or_else(|| {
+                        ScimError::invalid_value(format!("{k} must be an array of attribute names"))
+                    }),
                 Some(_) => Err(ScimError::invalid_value(format!(
                     "{k} must be an array of attribute names"
                 ))),
@@ -331,6 +335,22 @@ mod tests {
     }
 
     const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+    /// A `.search` body's `attributes` whose elements are not all names is
+    /// refused: dropped, they would widen the projection to everything.
+    #[test]
+    fn search_body_projection_lists_must_hold_names_only() {
+        for body in [
+            json!({"attributes": [1, 2]}),
+            json!({"excludedAttributes": ["userName", 5]}),
+            json!({"attributes": "userName", "excludedAttributes": {"a": 1}}),
+        ] {
+            let e = Projection::from_json(&body).unwrap_err();
+            assert_eq!(e.scim_type.as_deref(), Some("invalidValue"), "{body}");
+        }
+        let p = Projection::from_json(&json!({"attributes": ["userName", "emails"]})).unwrap();
+        assert!(p.wants("emails") && !p.wants("displayName"));
+    }
 
     #[test]
     fn decodes_plus_and_percent() {
