@@ -71,6 +71,15 @@ pub(super) struct Cap {
     untrusted: Option<(usize, Counts)>,
 }
 
+/// Which limit refused a connection (for its log line).
+#[derive(Clone, Copy)]
+enum Limit {
+    /// `server.max_connections` (the listener's cap).
+    Total,
+    /// `server.max_untrusted_connections_per_ip`, with its value.
+    PerAddress(usize),
+}
+
 /// Untrusted connections per address.
 type Counts = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
@@ -183,7 +192,7 @@ impl Cap {
                 let n = map.entry(ip).or_insert(0);
                 if *n >= *max {
                     drop(map);
-                    self.refuse(peer, "connections without a token from one address reached server.max_untrusted_connections_per_ip; closing new ones at once");
+                    self.refuse(peer, Limit::PerAddress(*max));
                     return None;
                 }
                 *n += 1;
@@ -206,30 +215,37 @@ impl Cap {
                 })
             }
             Err(_) => {
-                self.refuse(
-                    peer,
-                    "connection limit reached; closing new connections at once",
-                );
+                self.refuse(peer, Limit::Total);
                 None
             }
         }
     }
 
-    /// Counts a refused connection; logged at most every 10 s (with a count).
-    fn refuse(&self, peer: SocketAddr, why: &'static str) {
+    /// Counts a refused connection; logged at most every 10 s (with a count),
+    /// naming the limit that was reached and its value.
+    fn refuse(&self, peer: SocketAddr, limit: Limit) {
         if let Some(c) = &self.refused {
             c.inc();
         }
         let mut log = self.refused_log.lock().unwrap_or_else(|p| p.into_inner());
         log.1 += 1;
         if log.0.is_none_or(|t| t.elapsed() >= REFUSED_LOG_INTERVAL) {
-            warn!(
-                listener = self.listener,
-                %peer,
-                max_connections = self.max,
-                refused = log.1,
-                "{why}"
-            );
+            match limit {
+                Limit::Total => warn!(
+                    listener = self.listener,
+                    %peer,
+                    max_connections = self.max,
+                    refused = log.1,
+                    "connection limit reached; closing new connections at once"
+                ),
+                Limit::PerAddress(max) => warn!(
+                    listener = self.listener,
+                    %peer,
+                    max_untrusted_connections_per_ip = max,
+                    refused = log.1,
+                    "connections without a token from one address reached server.max_untrusted_connections_per_ip; closing new ones at once"
+                ),
+            }
             *log = (Some(Instant::now()), 0);
         }
     }
@@ -559,5 +575,53 @@ mod tests {
             .map(|_| open.admit(a).expect("under the cap"))
             .collect();
         assert_eq!(held.len(), 10);
+    }
+
+    /// The refusal's log line names the limit that was reached and its
+    /// value: the per-address one, not `server.max_connections`.
+    #[test]
+    fn refusals_log_the_limit_that_was_reached() {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let logged = |f: &dyn Fn()| {
+            let buf = Buf::default();
+            let out = buf.clone();
+            let d: tracing::Dispatch = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .without_time()
+                .with_writer(move || out.clone())
+                .finish()
+                .into();
+            tracing::dispatcher::with_default(&d, f);
+            let v = buf.0.lock().unwrap().clone();
+            String::from_utf8(v).unwrap()
+        };
+        let a: SocketAddr = "192.0.2.7:1".parse().unwrap();
+        let text = logged(&|| {
+            let cap = Cap::new("test", 1024).with_untrusted_per_ip(2);
+            let _held: Vec<_> = (0..2).map(|_| cap.admit(a).unwrap()).collect();
+            assert!(cap.admit(a).is_none());
+        });
+        assert!(
+            text.contains("max_untrusted_connections_per_ip=2"),
+            "{text}"
+        );
+        assert!(!text.contains("max_connections=1024"), "{text}");
+        let text = logged(&|| {
+            let cap = Cap::new("test", 3).with_untrusted_per_ip(0);
+            let _held: Vec<_> = (0..3).map(|_| cap.admit(a).unwrap()).collect();
+            assert!(cap.admit(a).is_none());
+        });
+        assert!(text.contains("max_connections=3"), "{text}");
+        assert!(text.contains("connection limit reached"), "{text}");
     }
 }
