@@ -480,7 +480,9 @@ fn jwt_settings(c: &mut Check, j: &RawJwt) -> Option<JwtSettings> {
             .expand("auth.jwt.jwks_file", f)
             .map(|f| JwksSource::File(c.dir.join(f))),
         (None, Some(u)) => c.expand("auth.jwt.jwks_url", u).and_then(|u| {
-            let r = check_jwks_url(&u).map_err(|m| format!("{u:?}: {m}"));
+            // The value is shown without any user:password@ in it.
+            let r = check_jwks_url(&u)
+                .map_err(|m| format!("{:?}: {m}", crate::secret::mask_userinfo(&u)));
             c.ok("auth.jwt.jwks_url", r).map(|()| JwksSource::Url(u))
         }),
     };

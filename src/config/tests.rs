@@ -75,6 +75,26 @@ fn errors_name_file_key_and_value_without_secrets() {
     assert!(e.contains("bogus"), "{e}");
 }
 
+/// `auth.jwt.jwks_url` errors quote the URL without its user:password@,
+/// well formed or not.
+#[test]
+fn jwks_url_errors_mask_credentials() {
+    for url in [
+        "http://u:LEAKME-jwks@example.com/keys",
+        "ftp://u:LEAKME-jwks@example.com/keys",
+        "https//u:LEAKME-jwks@example.com/keys",
+        "u:LEAKME-jwks@example.com",
+    ] {
+        let (_d, p) = write_settings(&format!(
+            "mappings = [\"x.yaml\"]\n[auth.jwt]\nissuer = \"https://i/\"\naudience = \"x\"\njwks_url = \"{url}\"\n"
+        ));
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(e.contains("auth.jwt.jwks_url"), "{url}: {e}");
+        assert!(!e.contains("LEAKME"), "{url}: {e}");
+        assert!(e.contains("example.com"), "{url}: {e}");
+    }
+}
+
 #[test]
 fn unknown_settings_key_gets_a_suggestion() {
     let (_d, p) = write_settings(
