@@ -217,16 +217,71 @@ impl AppState {
         }
     }
 
-    /// `sb-<process id in hex>-<counter>`: unique across replicas (by
-    /// process id, taken once: `getpid` is a system call) and requests.
+    /// `sb-<8 hex>-<16 hex>`: a random prefix chosen once per process and
+    /// the request's number put through a keyed permutation
+    /// ([`RequestIds`]): unique within the process (a permutation of a
+    /// counter), unique across replicas with near certainty (the prefix),
+    /// and telling neither the process id nor how many requests came before.
     fn request_id(&self) -> String {
-        static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let prefix = PREFIX.get_or_init(|| format!("sb-{:x}-", std::process::id()));
         let n = self.next_request_id.fetch_add(1, Ordering::Relaxed);
-        let mut id = String::with_capacity(prefix.len() + 20);
-        id.push_str(prefix);
-        id.push_str(itoa::Buffer::new().format(n));
+        RequestIds::get().id(n)
+    }
+}
+
+/// The per-process secrets behind generated request ids: a random prefix,
+/// and the key of a 4-round Feistel permutation of 64-bit numbers whose
+/// round function is SipHash of (round, half) with a random key (std's
+/// `RandomState`, seeded from the operating system). Without the keys, two ids say
+/// nothing about how far apart their requests were; the permutation keeps
+/// distinct numbers distinct. About 4 short SipHash runs per request.
+struct RequestIds {
+    /// `sb-<8 hex>-`.
+    prefix: String,
+    key: std::collections::hash_map::RandomState,
+}
+
+impl RequestIds {
+    fn get() -> &'static RequestIds {
+        static IDS: std::sync::OnceLock<RequestIds> = std::sync::OnceLock::new();
+        IDS.get_or_init(RequestIds::new)
+    }
+
+    fn new() -> RequestIds {
+        use std::collections::hash_map::RandomState;
+        use std::hash::BuildHasher;
+        let key = RandomState::new();
+        // Its own key: the prefix reveals nothing of the permutation's.
+        let prefix = RandomState::new().hash_one(0u8) as u32;
+        let mut p = String::from("sb-");
+        push_hex(&mut p, u64::from(prefix), 8);
+        p.push('-');
+        RequestIds { prefix: p, key }
+    }
+
+    /// A permutation of the 64-bit numbers (a balanced Feistel network).
+    fn permute(&self, n: u64) -> u64 {
+        use std::hash::BuildHasher;
+        let (mut l, mut r) = ((n >> 32) as u32, n as u32);
+        for round in 0u8..4 {
+            let f = self.key.hash_one((round, r)) as u32;
+            (l, r) = (r, l ^ f);
+        }
+        (u64::from(l) << 32) | u64::from(r)
+    }
+
+    fn id(&self, n: u64) -> String {
+        let mut id = String::with_capacity(self.prefix.len() + 16);
+        id.push_str(&self.prefix);
+        push_hex(&mut id, self.permute(n), 16);
         id
+    }
+}
+
+/// `v`'s lowest `digits` hex digits, zero-padded, lower case.
+fn push_hex(s: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        s.push(HEX[((v >> (4 * i)) & 0xf) as usize] as char);
     }
 }
 
@@ -470,4 +525,38 @@ pub fn error_response(e: &ScimError) -> Resp {
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     r
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::RequestIds;
+    use std::collections::HashSet;
+
+    /// Generated ids tell neither the process id nor the request count:
+    /// consecutive requests get unrelated ids (not `sb-<pid>-<n>`,
+    /// `<n+1>`), and they stay distinct.
+    #[test]
+    fn generated_request_ids_reveal_neither_pid_nor_count() {
+        let ids = RequestIds::get();
+        let pid = format!("-{:x}-", std::process::id());
+        let all: Vec<String> = (1..=20_000u64).map(|n| ids.id(n)).collect();
+        let distinct: HashSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len());
+        let suffix = |id: &str| u64::from_str_radix(&id[12..], 16).unwrap();
+        let mut near = 0;
+        for w in all.windows(2) {
+            assert!(w[0].starts_with("sb-") && w[0].len() == 28, "{}", w[0]);
+            assert_eq!(w[0][..12], w[1][..12], "one prefix per process");
+            assert!(!w[0].starts_with(&format!("sb{pid}")), "{}", w[0]);
+            if suffix(&w[0]).abs_diff(suffix(&w[1])) < 1 << 40 {
+                near += 1;
+            }
+        }
+        // Unrelated 64-bit numbers are that close about once in 2^23 pairs.
+        assert!(near <= 2, "{near} consecutive ids are numerically close");
+        // A permutation: distinct inputs never collide, whatever their bits.
+        let edge = [0, 1, u64::MAX, 1 << 32, (1 << 32) + 1, u64::MAX - 1];
+        let out: HashSet<u64> = edge.iter().map(|&n| ids.permute(n)).collect();
+        assert_eq!(out.len(), edge.len());
+    }
 }

@@ -850,3 +850,48 @@ async fn head_over_http2_has_no_body() {
     }
     bridge.shutdown().await;
 }
+
+/// Generated request ids (on `/healthz`, 401s, …) tell an unauthenticated
+/// client neither the process id nor how many requests the bridge served
+/// in between: no `sb-<pid>-<n>`, no consecutive numbers. A client's own
+/// `X-Request-Id` is still echoed.
+#[tokio::test]
+async fn generated_request_ids_reveal_neither_pid_nor_request_count() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = bridge_with(&backend, "").await;
+    let mut s = TcpStream::connect(bridge.addr).await.unwrap();
+    let mut ids = Vec::new();
+    for path in ["/healthz", "/healthz", "/scim/v2/Users", "/healthz"] {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let r = read_response(&mut s).await;
+        let id = r
+            .head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .unwrap_or_else(|| panic!("no x-request-id: {}", r.head))
+            .to_string();
+        ids.push(id);
+    }
+    let pid = format!("-{:x}-", std::process::id());
+    for id in &ids {
+        assert!(!id.contains(&pid), "{id} shows the process id");
+        let (prefix, _) = id.rsplit_once('-').unwrap();
+        assert_eq!(prefix, ids[0].rsplit_once('-').unwrap().0, "{ids:?}");
+    }
+    let n = |id: &str| u64::from_str_radix(id.rsplit_once('-').unwrap().1, 16).unwrap();
+    for w in ids.windows(2) {
+        assert_ne!(w[0], w[1]);
+        assert!(
+            n(&w[1]).abs_diff(n(&w[0])) > 1 << 20,
+            "consecutive requests got close ids: {ids:?}"
+        );
+    }
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: mine-42\r\n\r\n")
+        .await
+        .unwrap();
+    let r = read_response(&mut s).await;
+    assert!(r.head.contains("x-request-id: mine-42\r\n"), "{}", r.head);
+    bridge.shutdown().await;
+}
