@@ -41,6 +41,33 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let started = std::time::Instant::now();
+    // RFC 9112 §3.2: a request with several `Host` fields is refused (which
+    // one a proxy in front acted on is unknowable; tenants are chosen by it).
+    if req
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        let request_id = state.request_id_of(&req);
+        info!(request_id, method = %req.method(), status = 400, "request with more than one Host header");
+        let mut resp = error_response(&ScimError::new(
+            StatusCode::BAD_REQUEST,
+            None,
+            "more than one Host header",
+        ));
+        // The request's framing is suspect: do not read another from this connection.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        if req.method() == http::Method::HEAD {
+            super::without_body(&mut resp);
+        }
+        AppState::tag_request_id(&mut resp, &request_id);
+        return resp;
+    }
     let state = match super::tenants::pick(state, &req).await {
         Ok(s) => s,
         Err(mut answer) => {

@@ -103,13 +103,18 @@ fn name(t: &AppState) -> &str {
     t.tenant().map_or("", |t| t.name.as_str())
 }
 
-/// The request's host name (`Host`, or the HTTP/2 authority), port removed.
+/// The request's host name, port removed: the authority of the request
+/// target when it has one (an absolute-form HTTP/1.1 target, where RFC 9112
+/// §3.2.2 says to ignore `Host`; HTTP/2's `:authority`), else `Host`.
+/// (Several `Host` fields were refused before: [`super::front`].)
 fn host_of<B>(req: &Request<B>) -> Option<&str> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.host());
+    }
     let h = req
         .headers()
         .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))?;
+        .and_then(|h| h.to_str().ok())?;
     Some(match h.rsplit_once(':') {
         Some((name, port)) if !name.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => {
             name

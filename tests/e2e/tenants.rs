@@ -577,6 +577,80 @@ async fn a_host_name_selects_a_tenant() {
     r.assert_scim_error(404, None);
 }
 
+/// `Host` per RFC 9112 §3.2: a request with two `Host` fields is refused
+/// with `400` (whichever comes first), and the authority of an
+/// absolute-form target wins over `Host` (§3.2.2).
+#[tokio::test]
+async fn duplicate_host_is_refused_and_an_absolute_target_wins_over_host() {
+    use tokio::io::AsyncWriteExt;
+    register_secret(ACME_TOKEN);
+    let acme = acme::spawn(acme::Options {
+        password: ACME_PASSWORD.into(),
+        seed_people: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let env = HashMap::from([
+        ("ACME_URL".to_string(), acme.base_url()),
+        ("ACME_PASSWORD".to_string(), ACME_PASSWORD.to_string()),
+    ]);
+    let main =
+        "[[tenants]]\nname = \"acme\"\nsettings = \"acme.toml\"\nhost = \"acme.scim.test\"\n";
+    let bridge = Bridge::start(
+        main,
+        &[
+            ("acme.toml", &tenant_file("acme.yaml", ACME_TOKEN, 0)),
+            ("acme.yaml", ACME_MAPPING),
+        ],
+        env,
+    )
+    .await;
+    let raw = |head: String| {
+        let addr = bridge.addr;
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(head.as_bytes()).await.unwrap();
+            read_response(&mut s).await
+        }
+    };
+    let auth = format!("Authorization: Bearer {ACME_TOKEN}\r\n");
+    let before = acme.requests().len();
+    for hosts in [
+        ["acme.scim.test", "127.0.0.1"],
+        ["127.0.0.1", "acme.scim.test"],
+        ["acme.scim.test", "acme.scim.test"],
+    ] {
+        let r = raw(format!(
+            "GET /scim/v2/Users HTTP/1.1\r\nHost: {}\r\nHost: {}\r\n{auth}\r\n",
+            hosts[0], hosts[1]
+        ))
+        .await;
+        let e = r.scim_error(400);
+        assert_eq!(e["detail"], "more than one Host header", "{hosts:?}");
+        assert!(r.head.contains("x-request-id: "), "{}", r.head);
+    }
+    assert_eq!(acme.requests().len(), before, "the backend was not called");
+    // Absolute form: the target's authority selects the tenant, not Host.
+    let r = raw(format!(
+        "GET http://acme.scim.test:8443/scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.head);
+    let r = raw(format!(
+        "GET http://127.0.0.1/scim/v2/Users HTTP/1.1\r\nHost: acme.scim.test\r\n{auth}Connection: close\r\n\r\n"
+    ))
+    .await;
+    assert_ne!(r.status, 200, "{}", r.head);
+    assert_eq!(acme.requests().len(), before + 1);
+    // One Host, origin form: as before.
+    let r = raw(format!(
+        "GET /scim/v2/Users HTTP/1.1\r\nHost: acme.scim.test\r\n{auth}Connection: close\r\n\r\n"
+    ))
+    .await;
+    assert_eq!(r.status, 200, "{}", r.head);
+}
+
 fn write_main(dir: &std::path::Path, tenants: &[(&str, &str)]) -> std::path::PathBuf {
     let mut main = String::new();
     for (name, file) in tenants {
