@@ -320,7 +320,14 @@ where
             },
         };
     }
-    let open = matches!(route, Route::Health | Route::OutsideBase);
+    // With tenants, a path outside a tenant's base path is answered only
+    // after authentication: unauthenticated, it gets the same answer as a
+    // tenant that does not exist ([`super::tenants::unauthorized`]).
+    let open = match route {
+        Route::Health => true,
+        Route::OutsideBase => state.tenant.is_none(),
+        _ => false,
+    };
     // Held until the answer is ready; health checks and metrics are exempt.
     // Taken only once the request is authenticated (a JWT may wait for its
     // key set), and the token endpoint, open to all, has a pool of its own:
@@ -335,6 +342,12 @@ where
         } else {
             match timeout_at(deadline, auth::authorize(live, &req)).await {
                 Err(_) => return (Outcome::Unrouted, Err(too_long())),
+                Ok(Err(_)) if state.tenant.is_some() => {
+                    return (
+                        Outcome::Unauthorized,
+                        Err(super::tenants::unauthorized(&req)),
+                    )
+                }
                 Ok(Err(e)) => return (Outcome::Unauthorized, Err(e)),
                 Ok(Ok(who)) => {
                     crate::audit::note_principal(&who);
@@ -379,7 +392,7 @@ fn trust_connection<B>(req: &Request<B>) {
 /// SCIM 431 beyond `server.max_header_bytes` / `server.max_headers` (hyper
 /// answers a bare 431 beyond twice the size and beyond 100 fields, or twice
 /// the count when that is larger).
-fn check_headers<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
+pub(super) fn check_headers<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
     let h = req.headers();
     let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if bytes > live.settings.max_header_bytes || h.len() > live.settings.max_headers {

@@ -124,15 +124,24 @@ fn host_of<B>(req: &Request<B>) -> Option<&str> {
 }
 
 /// The state that serves `req`: the process's own without tenants; with
-/// tenants the one its host name or path prefix selects, the process's for
-/// `/healthz`. `Err`: the answer itself (`/readyz`, or `404` for a request
-/// no tenant serves, the same for every name so nothing tells which exist).
+/// tenants the process's for `/healthz`, `/metrics` and `/readyz` (whatever
+/// the host), else the one its host name or path prefix selects. `Err`: the
+/// answer itself (`/readyz`, or for a request no tenant serves the answer a
+/// tenant gives a request without valid credentials, [`unauthorized`]: an
+/// unauthenticated client cannot tell which tenants exist).
 pub(super) async fn pick<'a, B>(
     state: &'a AppState,
     req: &Request<B>,
 ) -> Result<&'a AppState, Resp> {
     if state.tenants.is_empty() {
         return Ok(state);
+    }
+    let path = req.uri().path();
+    match path {
+        // The main file's bearer tokens (the operators') open `/metrics`.
+        "/healthz" | "/metrics" => return Ok(state),
+        "/readyz" => return Err(readyz(state, req).await),
+        _ => {}
     }
     if let Some(host) = host_of(req) {
         let by_host = state.tenants.iter().find(|t| {
@@ -143,7 +152,6 @@ pub(super) async fn pick<'a, B>(
             return Ok(t);
         }
     }
-    let path = req.uri().path();
     let by_path = state.tenants.iter().find(|t| {
         matches!(t.tenant().map(|t| &t.selector),
             Some(TenantSelector::PathPrefix(p)) if path
@@ -153,17 +161,30 @@ pub(super) async fn pick<'a, B>(
     if let Some(t) = by_path {
         return Ok(t);
     }
-    match path {
-        // The main file's bearer tokens (the operators') open `/metrics`.
-        "/healthz" | "/metrics" => Ok(state),
-        "/readyz" => Err(readyz(state, req).await),
-        _ => {
-            let request_id = state.request_id_of(req);
-            tracing::info!(request_id, method = %req.method(), status = 404, "request for no tenant");
-            let mut resp = error_response(&ScimError::not_found("not found"));
-            AppState::tag_request_id(&mut resp, &request_id);
-            Err(resp)
-        }
+    // What a tenant answers a request without valid credentials: the
+    // header limits first (per process, so the same everywhere), then 401.
+    let live = state.live();
+    let e = super::front::check_headers(&live, req)
+        .err()
+        .unwrap_or_else(|| unauthorized(req));
+    let request_id = state.request_id_of(req);
+    tracing::info!(request_id, method = %req.method(), status = e.status.as_u16(), "request for no tenant");
+    let mut resp = error_response(&e);
+    AppState::tag_request_id(&mut resp, &request_id);
+    Err(resp)
+}
+
+/// With tenants, the one answer to a request that no tenant authenticates,
+/// whether a tenant is there or not, whatever the path and the reason
+/// (no credential, another tenant's, a refused JWT): a function of the
+/// request alone, so that it tells nothing about the tenants. (The reason
+/// is logged.)
+pub(super) fn unauthorized<B>(req: &Request<B>) -> ScimError {
+    const DETAIL: &str = "missing or invalid bearer token";
+    if req.headers().contains_key(http::header::AUTHORIZATION) {
+        ScimError::invalid_token(DETAIL)
+    } else {
+        ScimError::new(StatusCode::UNAUTHORIZED, None, DETAIL)
     }
 }
 

@@ -237,12 +237,13 @@ async fn a_credential_of_one_tenant_is_refused_on_another() {
     );
     assert_eq!(t.acme.requests().len(), acme_before, "Acme was not called");
 
-    // No tenant there: the same 404 whatever the name, naming no tenant.
+    // No tenant there: the same 401 whatever the name, naming no tenant
+    // (what a tenant answers a credential it does not know).
     let root = t.root().with_token(PERI_TOKEN);
     let a = root.get("/t/nope/scim/v2/Users").await;
     let b = root.get("/scim/v2/Users").await;
     let c = root.get("/t/peri-x/scim/v2/Users").await;
-    a.assert_scim_error(404, None);
+    a.assert_scim_error(401, None);
     assert_eq!(a.body, b.body);
     assert_eq!(a.body, c.body);
     let text = String::from_utf8_lossy(&a.body).to_string();
@@ -257,8 +258,89 @@ async fn a_credential_of_one_tenant_is_refused_on_another() {
             &[("x-request-id", "trace-no-tenant-1")],
         )
         .await;
-    d.assert_scim_error(404, None);
+    d.assert_scim_error(401, None);
     assert_eq!(d.header("x-request-id"), Some("trace-no-tenant-1"));
+}
+
+/// An answer without what differs between any two answers (request id, date).
+fn comparable(r: &Resp) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut h: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "x-request-id" | "date"))
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_string()))
+        .collect();
+    h.sort();
+    (r.status.as_u16(), h, r.body.to_vec())
+}
+
+/// Without valid credentials a tenant that exists and one that does not
+/// answer alike (status, headers, body), whatever the path, the method and
+/// the credential sent (none, junk, a JWT-shaped one, another tenant's):
+/// tenant names cannot be enumerated.
+#[tokio::test]
+async fn an_unknown_tenant_is_indistinguishable_from_a_known_one_without_credentials() {
+    let t = Tenants::start(0, "").await;
+    let root = t.root();
+    let jwt_shaped = "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJ4In0.c2ln";
+    let creds: [Option<&str>; 4] = [None, Some("junk-token"), Some(jwt_shaped), Some(ACME_TOKEN)];
+    let pairs = [
+        ("/t/peri/x", "/t/nosuch/x"),
+        ("/t/peri", "/t/nosuch"),
+        ("/t/peri/", "/nosuch/"),
+        ("/t/peri/scim/v2/Users", "/t/nosuch/scim/v2/Users"),
+        ("/t/peri/scim/v2/Users/1", "/scim/v2/Users/1"),
+        ("/t/peri/scim/v2", "/t/nosuch/scim/v2"),
+        (
+            "/t/peri/scim/v2/ServiceProviderConfig",
+            "/t/peri-x/scim/v2/ServiceProviderConfig",
+        ),
+        ("/t/peri/readyz", "/t/nosuch/readyz"),
+        ("/t/peri/scim/v2/nope/deeper/still", "/"),
+    ];
+    for cred in creds {
+        let c = match cred {
+            Some(tok) => root.with_token(tok),
+            None => root.without_token(),
+        };
+        for (known, unknown) in pairs {
+            for method in [Method::GET, Method::POST, Method::HEAD, Method::DELETE] {
+                let body = (method == Method::POST).then_some("{}");
+                let a = c.send(method.clone(), known, body, &[]).await;
+                let b = c.send(method.clone(), unknown, body, &[]).await;
+                assert_eq!(
+                    comparable(&a),
+                    comparable(&b),
+                    "{method} {known} vs {unknown} with {cred:?}"
+                );
+                assert_eq!(a.status, 401, "{method} {known} with {cred:?}");
+            }
+        }
+    }
+    // Header limits are per process: the same 431 inside a tenant or not.
+    let big = "x".repeat(40_000);
+    let a = root
+        .send(
+            Method::GET,
+            "/t/peri/scim/v2/Users",
+            None,
+            &[("x-big", &big)],
+        )
+        .await;
+    let b = root
+        .send(
+            Method::GET,
+            "/t/nosuch/scim/v2/Users",
+            None,
+            &[("x-big", &big)],
+        )
+        .await;
+    assert_eq!(a.status, 431);
+    assert_eq!(comparable(&a), comparable(&b));
+    // With its credential, the tenant answers as before.
+    assert_eq!(t.peri().get("/Users").await.status, 200);
+    let r = root.with_token(PERI_TOKEN).get("/t/peri/x").await;
+    r.assert_scim_error(404, None);
 }
 
 /// The same OAuth client id and secret at both tenants, each tenant with its
@@ -574,7 +656,29 @@ async fn a_host_name_selects_a_tenant() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.json()["totalResults"], 1);
     let r = c.get("/Users").await;
-    r.assert_scim_error(404, None);
+    r.assert_scim_error(401, None);
+    // Without credentials, the tenant's host and an unknown one answer alike.
+    for path in ["/Users", "/x", "/../../readyz-not"] {
+        for tok in [None, Some("junk")] {
+            let c = match tok {
+                Some(t) => c.with_token(t),
+                None => c.without_token(),
+            };
+            let a = c
+                .send(http::Method::GET, path, None, &[("host", "acme.scim.test")])
+                .await;
+            let b = c
+                .send(
+                    http::Method::GET,
+                    path,
+                    None,
+                    &[("host", "nosuch.scim.test")],
+                )
+                .await;
+            assert_eq!(comparable(&a), comparable(&b), "{path} {tok:?}");
+            a.assert_scim_error(401, None);
+        }
+    }
 }
 
 /// `Host` per RFC 9112 §3.2: a request with two `Host` fields is refused
