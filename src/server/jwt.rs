@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
@@ -65,22 +65,39 @@ struct Keys {
     loaded: Option<Instant>,
 }
 
-struct Attempts {
-    /// The last load of any kind.
-    last: Option<Instant>,
+/// When loads happened, and the one under way.
+struct Loads {
+    /// The end of the last load, when it failed (cleared by a success):
+    /// no load of any kind starts within [`Shared::retry`] of it, whether
+    /// a key set ever loaded or not.
+    last_failure: Option<Instant>,
     /// The last load caused by an unknown `kid`.
     last_unknown_kid: Option<Instant>,
+    /// The load under way: when it started, and a receiver that turns
+    /// `true` when it ends.
+    running: Option<(Instant, tokio::sync::watch::Receiver<bool>)>,
+}
+
+/// How long a request that finds a key load under way waits for it,
+/// counted from the start of that load: a load that takes longer (a slow
+/// or unreachable key endpoint) has requests refused at once (`401`)
+/// rather than each waiting for it.
+const JWKS_JOIN_WAIT: Duration = Duration::from_secs(1);
+
+/// What the verifier and its background loads share.
+struct Shared {
+    cfg: JwtSettings,
+    keys: RwLock<Keys>,
+    loads: Mutex<Loads>,
+    http: Option<Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>>,
 }
 
 /// Verifies tokens; caches the keys. One per configuration (a reload makes a new one).
 pub struct Verifier {
-    cfg: JwtSettings,
-    keys: RwLock<Keys>,
-    /// Serializes loads; holds when they happened.
-    attempts: tokio::sync::Mutex<Attempts>,
-    http: Option<Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>>,
+    shared: Arc<Shared>,
 }
 
+#[derive(Clone, Copy)]
 enum Why {
     FirstOrStale,
     UnknownKid,
@@ -92,7 +109,7 @@ impl Verifier {
             keys: Vec::new(),
             loaded: None,
         };
-        let mut last = None;
+        let mut last_failure = None;
         let http = match &cfg.jwks {
             JwksSource::File(p) => {
                 match std::fs::read(p)
@@ -106,10 +123,10 @@ impl Verifier {
                         }
                     }
                     Err(e) => {
+                        last_failure = Some(Instant::now());
                         warn!(file = %p.display(), error = %e, "auth.jwt.jwks_file unusable")
                     }
                 }
-                last = Some(Instant::now());
                 None
             }
             JwksSource::Url(_) => {
@@ -122,16 +139,21 @@ impl Verifier {
             }
         };
         Verifier {
-            cfg: cfg.clone(),
-            keys: RwLock::new(keys),
-            attempts: tokio::sync::Mutex::new(Attempts {
-                last,
-                last_unknown_kid: None,
+            shared: Arc::new(Shared {
+                cfg: cfg.clone(),
+                keys: RwLock::new(keys),
+                loads: Mutex::new(Loads {
+                    last_failure,
+                    last_unknown_kid: None,
+                    running: None,
+                }),
+                http,
             }),
-            http,
         }
     }
+}
 
+impl Shared {
     async fn fetch(&self) -> Result<Vec<Jwk>, String> {
         match &self.cfg.jwks {
             JwksSource::File(p) => tokio::fs::read(p)
@@ -166,74 +188,123 @@ impl Verifier {
         }
     }
 
+    /// After a failed load, how long no load starts: 60 s, or
+    /// `jwks_refresh_s` when shorter.
+    fn retry(&self) -> Duration {
+        Duration::from_secs(defaults::JWKS_UNKNOWN_KID_INTERVAL_S).min(self.cfg.refresh)
+    }
+
+    fn loads(&self) -> std::sync::MutexGuard<'_, Loads> {
+        self.loads.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One load, in a task of its own: a request that started it and went
+    /// away (its client closed the connection) does not cut it off.
+    fn spawn_load(self: &Arc<Self>, tx: tokio::sync::watch::Sender<bool>) {
+        /// Marks the load ended, however its task ends.
+        struct Ended {
+            shared: Arc<Shared>,
+            tx: tokio::sync::watch::Sender<bool>,
+            ok: bool,
+        }
+        impl Drop for Ended {
+            fn drop(&mut self) {
+                let mut l = self.shared.loads();
+                l.running = None;
+                l.last_failure = (!self.ok).then(Instant::now);
+                drop(l);
+                self.tx.send_replace(true);
+            }
+        }
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let mut ended = Ended {
+                shared: shared.clone(),
+                tx,
+                ok: false,
+            };
+            match shared.fetch().await {
+                Ok(k) => {
+                    info!(keys = k.len(), "JWT signing keys loaded");
+                    if let Ok(mut w) = shared.keys.write() {
+                        *w = Keys {
+                            keys: k,
+                            loaded: Some(Instant::now()),
+                        };
+                    }
+                    ended.ok = true;
+                }
+                Err(e) => warn!(
+                    error = %e,
+                    retry_in_s = shared.retry().as_secs(),
+                    "loading the JWT signing keys failed; keeping the old ones"
+                ),
+            }
+        });
+    }
+}
+
+impl Verifier {
     /// Loads the keys when due: the first time or when older than
     /// `jwks_refresh_s`, or for an unknown `kid` at most once per
-    /// [`defaults::JWKS_UNKNOWN_KID_INTERVAL_S`]. A failed load keeps the old keys.
-    async fn refresh(&self, why: Why) {
-        let (have_keys, fresh) = self
-            .keys
-            .read()
-            .map(|k| {
-                (
-                    !k.keys.is_empty(),
-                    k.loaded.is_some_and(|l| l.elapsed() < self.cfg.refresh),
-                )
-            })
-            .unwrap_or((false, false));
-        if matches!(why, Why::FirstOrStale) && fresh {
-            return; // the common case: no lock taken
-        }
-        // With keys at hand, a periodic refresh already under way is not waited for.
-        let mut at = if have_keys && matches!(why, Why::FirstOrStale) {
-            match self.attempts.try_lock() {
-                Ok(g) => g,
-                Err(_) => return,
-            }
-        } else {
-            self.attempts.lock().await
-        };
+    /// [`defaults::JWKS_UNKNOWN_KID_INTERVAL_S`]; never while a load is
+    /// under way, nor within [`Shared::retry`] of a failed one (before the
+    /// first successful load too). A failed load keeps the old keys.
+    ///
+    /// Who waits: with keys at hand, a periodic refresh is not waited for.
+    /// Otherwise the request that started the load waits for it (at most
+    /// [`JWKS_FETCH_TIMEOUT`]); one that finds a load under way waits for it
+    /// until [`JWKS_JOIN_WAIT`] after its start. `true` when this request
+    /// waited for a load that ended (the keys are as new as they get).
+    async fn refresh(&self, why: Why) -> bool {
+        let s = &self.shared;
+        let loaded = s.keys.read().map(|k| k.loaded).unwrap_or(None);
         let now = Instant::now();
-        let due = match why {
-            Why::FirstOrStale => {
-                let loaded = self.keys.read().map(|k| k.loaded).unwrap_or(None);
-                let stale = loaded.is_none_or(|l| now.duration_since(l) >= self.cfg.refresh);
-                // Failed loads are retried once a minute, not on every request.
-                stale
-                    && at.last.is_none_or(|l| {
-                        now.duration_since(l)
-                            >= Duration::from_secs(defaults::JWKS_UNKNOWN_KID_INTERVAL_S)
-                                .min(self.cfg.refresh)
-                    })
-            }
-            Why::UnknownKid => at.last_unknown_kid.is_none_or(|l| {
-                now.duration_since(l) >= Duration::from_secs(defaults::JWKS_UNKNOWN_KID_INTERVAL_S)
-            }),
-        };
-        if !due {
-            return;
+        let fresh = loaded.is_some_and(|l| now.duration_since(l) < s.cfg.refresh);
+        if matches!(why, Why::FirstOrStale) && fresh {
+            return false; // the common case: no lock taken
         }
-        at.last = Some(now);
-        if matches!(why, Why::UnknownKid) {
-            at.last_unknown_kid = Some(now);
-        }
-        match self.fetch().await {
-            Ok(k) => {
-                info!(keys = k.len(), "JWT signing keys loaded");
-                if let Ok(mut w) = self.keys.write() {
-                    *w = Keys {
-                        keys: k,
-                        loaded: Some(Instant::now()),
-                    };
+        let (mut ended, until) = {
+            let mut l = s.loads();
+            match &l.running {
+                Some((started, rx)) => (rx.clone(), *started + JWKS_JOIN_WAIT),
+                None => {
+                    let retry_ok = l
+                        .last_failure
+                        .is_none_or(|f| now.duration_since(f) >= s.retry());
+                    let due = retry_ok
+                        && match why {
+                            Why::FirstOrStale => true, // stale or never loaded (above)
+                            Why::UnknownKid => l.last_unknown_kid.is_none_or(|t| {
+                                now.duration_since(t)
+                                    >= Duration::from_secs(defaults::JWKS_UNKNOWN_KID_INTERVAL_S)
+                            }),
+                        };
+                    if !due {
+                        return false;
+                    }
+                    if matches!(why, Why::UnknownKid) {
+                        l.last_unknown_kid = Some(now);
+                    }
+                    let (tx, rx) = tokio::sync::watch::channel(false);
+                    l.running = Some((now, rx.clone()));
+                    drop(l);
+                    s.spawn_load(tx);
+                    // (The fetch ends by its own timeout; a little slack.)
+                    (rx, now + JWKS_FETCH_TIMEOUT + Duration::from_secs(1))
                 }
             }
-            Err(e) => {
-                warn!(error = %e, "loading the JWT signing keys failed; keeping the old ones")
-            }
+        };
+        if loaded.is_some() && matches!(why, Why::FirstOrStale) {
+            return false;
         }
+        tokio::time::timeout_at(until.into(), ended.wait_for(|done| *done))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     fn find(&self, kid: Option<&str>) -> Option<Jwk> {
-        let k = self.keys.read().ok()?;
+        let k = self.shared.keys.read().ok()?;
         match kid {
             Some(kid) => k
                 .keys
@@ -273,9 +344,11 @@ impl Verifier {
             Some(_) => return Err(Reject::Malformed),
         };
         let sig = decode(sig)?;
-        self.refresh(Why::FirstOrStale).await;
+        let just_loaded = self.refresh(Why::FirstOrStale).await;
         let key = match self.find(kid) {
             Some(k) => k,
+            // (Keys this request just waited for are as new as they get.)
+            None if just_loaded => return Err(Reject::UnknownKey),
             None => {
                 self.refresh(Why::UnknownKid).await;
                 self.find(kid).ok_or(Reject::UnknownKey)?
@@ -298,7 +371,7 @@ impl Verifier {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let leeway = self.cfg.leeway.as_secs_f64();
+        let leeway = self.shared.cfg.leeway.as_secs_f64();
         let exp = c
             .get("exp")
             .and_then(Value::as_f64)
@@ -312,21 +385,21 @@ impl Verifier {
                 return Err(Reject::NotYetValid);
             }
         }
-        if c.get("iss").and_then(Value::as_str) != Some(self.cfg.issuer.as_str()) {
+        if c.get("iss").and_then(Value::as_str) != Some(self.shared.cfg.issuer.as_str()) {
             return Err(Reject::Issuer);
         }
         let aud_ok = match c.get("aud") {
-            Some(Value::String(a)) => self.cfg.audiences.iter().any(|x| x == a),
+            Some(Value::String(a)) => self.shared.cfg.audiences.iter().any(|x| x == a),
             Some(Value::Array(a)) => a
                 .iter()
                 .filter_map(Value::as_str)
-                .any(|a| self.cfg.audiences.iter().any(|x| x == a)),
+                .any(|a| self.shared.cfg.audiences.iter().any(|x| x == a)),
             _ => false,
         };
         if !aud_ok {
             return Err(Reject::Audience);
         }
-        if let Some(tid) = &self.cfg.tenant_id {
+        if let Some(tid) = &self.shared.cfg.tenant_id {
             if !c
                 .get("tid")
                 .and_then(Value::as_str)
@@ -355,5 +428,145 @@ mod tests {
     fn jwks_without_rsa_keys_is_refused() {
         assert!(parse_jwks(br#"{"keys":[{"kty":"EC","crv":"P-256"}]}"#).is_err());
         assert!(parse_jwks(b"[]").is_err());
+    }
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A key endpoint on 127.0.0.1 answering every request with `answer`
+    /// after `delay` (`None`: never answers); counts the requests.
+    async fn key_endpoint(
+        delay: Option<Duration>,
+        answer: &'static str,
+    ) -> (String, Arc<AtomicUsize>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/keys", l.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut c, _)) = l.accept().await else {
+                    return;
+                };
+                let h = h.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = c.read(&mut buf).await;
+                    h.fetch_add(1, Ordering::SeqCst);
+                    match delay {
+                        None => std::future::pending::<()>().await,
+                        Some(d) => tokio::time::sleep(d).await,
+                    }
+                    let _ = c.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (url, hits)
+    }
+
+    fn verifier(url: String) -> Verifier {
+        Verifier::new(&JwtSettings {
+            issuer: "https://i/".into(),
+            audiences: vec!["a".into()],
+            tenant_id: None,
+            jwks: JwksSource::Url(url),
+            refresh: Duration::from_secs(3600),
+            leeway: Duration::from_secs(0),
+        })
+    }
+
+    /// A well-formed RS256 JWT naming `kid` (its signature is never checked:
+    /// no key has that kid).
+    fn token(kid: &str) -> String {
+        let h = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#));
+        format!("{h}.e30.c2ln")
+    }
+
+    const FAILING: &str =
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+    /// While no key set ever loaded, a failed load is not followed by
+    /// another at once (first load, then the unknown-kid one), nor by one
+    /// per request: at most one per 60 s.
+    #[tokio::test]
+    async fn failed_first_load_is_not_retried_back_to_back() {
+        let (url, hits) = key_endpoint(Some(Duration::ZERO), FAILING).await;
+        let v = verifier(url);
+        for kid in ["x", "y", "x", "z"] {
+            assert_eq!(v.verify(&token(kid)).await, Err(Reject::UnknownKey));
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "one load, then none for 60 s"
+        );
+    }
+
+    /// With a key endpoint that does not answer, requests arriving while
+    /// the load is under way are refused at once, not after it times out;
+    /// and the load goes on when the request that started it goes away.
+    #[tokio::test]
+    async fn requests_do_not_wait_for_a_load_that_hangs() {
+        let (url, hits) = key_endpoint(None, FAILING).await;
+        let v = Arc::new(verifier(url));
+        let first = tokio::spawn({
+            let v = v.clone();
+            async move { v.verify(&token("x")).await }
+        });
+        tokio::time::sleep(JWKS_JOIN_WAIT + Duration::from_millis(200)).await;
+        first.abort();
+        let started = Instant::now();
+        for kid in ["x", "y"] {
+            assert_eq!(v.verify(&token(kid)).await, Err(Reject::UnknownKey));
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "waited {:?}",
+            started.elapsed()
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert!(v.shared.loads().running.is_some(), "the load goes on");
+    }
+
+    /// A load whose requester left still stores the keys; requests that
+    /// joined it in time get them.
+    #[tokio::test]
+    async fn a_load_outlives_the_request_that_started_it() {
+        let n = URL_SAFE_NO_PAD.encode([0xc1u8; 256]);
+        let body = format!(r#"{{"keys":[{{"kty":"RSA","kid":"k","n":"{n}","e":"AQAB"}}]}}"#);
+        let answer: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        );
+        let (url, hits) = key_endpoint(Some(Duration::from_millis(300)), answer).await;
+        let v = Arc::new(verifier(url));
+        let first = tokio::spawn({
+            let v = v.clone();
+            async move { v.verify(&token("k")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Joins the load under way (well within JWKS_JOIN_WAIT).
+        let joined = v.refresh(Why::UnknownKid).await;
+        assert!(joined);
+        first.abort();
+        assert!(v.find(Some("k")).is_some());
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // The requester left at once: the load is not cut off.
+        let JwksSource::Url(url) = &v.shared.cfg.jwks else {
+            unreachable!()
+        };
+        let v2 = Arc::new(verifier(url.clone()));
+        let t = tokio::spawn({
+            let v2 = v2.clone();
+            async move { v2.verify(&token("k")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        t.abort();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(v2.find(Some("k")).is_some(), "the keys were stored");
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
     }
 }
