@@ -346,7 +346,7 @@ mod tests {
             json!({"attributes": "userName", "excludedAttributes": {"a": 1}}),
         ] {
             let e = Projection::from_json(&body).unwrap_err();
-            assert_eq!(e.scim_type.as_deref(), Some("invalidValue"), "{body}");
+            assert_eq!(e.scim_type, Some("invalidValue"), "{body}");
         }
         let p = Projection::from_json(&json!({"attributes": ["userName", "emails"]})).unwrap();
         assert!(p.wants("emails") && !p.wants("displayName"));
