@@ -495,6 +495,13 @@ where
             client_id,
             "token request refused: too many failed client authentications"
         );
+        // A secret not known good, refused because its client id is locked,
+        // still counts against its address: else guesses from an address of
+        // their own would be free (429 for a wrong secret, 200 for the right
+        // one) for as long as the id stays locked.
+        if quick.is_none() {
+            limiter.failed(&keys[1..], issuer.window);
+        }
         let mut r = error(
             StatusCode::TOO_MANY_REQUESTS,
             "invalid_client",

@@ -268,6 +268,20 @@ async fn wrong_secrets_from_elsewhere_do_not_lock_out_a_known_good_secret() {
         )
         .await,
     );
+    // Guesses refused because the id is locked still lock their address:
+    // after max_failures of them, even the right secret is refused there.
+    for n in 0..3 {
+        let wrong = format!("guess-{n:02}-0123456789");
+        register_basic(CLIENT, &wrong);
+        assert_eq!(
+            token_request_from(&s, "127.0.0.4", CLIENT, &wrong).await,
+            429
+        );
+    }
+    assert_eq!(
+        token_request_from(&s, "127.0.0.4", CLIENT, SECRET_A).await,
+        429
+    );
     // A secret that needs a derivation is not checked while the id is locked.
     let other = "another-secret-0123456789";
     register_basic(KDF_CLIENT, other);
