@@ -12,6 +12,30 @@ use tracing::warn;
 /// credentials or TLS settings): sending the call again cannot help.
 pub(super) const OPERATOR_MUST_CHECK: &str = "an operator must check";
 
+/// The `502` of a call the backend closed the connection on before any of
+/// it was written: it never reached the backend.
+pub(super) const NEVER_SENT: &str = "the backend closed the connection before the request was sent";
+
+/// The `502` of an answer larger than the bridge reads: the backend answered.
+pub(super) const TOO_LARGE: &str = "the backend's answer is too large";
+
+/// Whether a failed call may still be carried out by the backend after the
+/// bridge gave up on it: it got no answer at all (a timeout, a connection
+/// closed or broken after the request was written). Not for a call never
+/// sent, a refusal, or any answer the backend gave.
+pub fn unanswered(e: &ScimError) -> bool {
+    match e.status {
+        StatusCode::GATEWAY_TIMEOUT => true,
+        StatusCode::BAD_GATEWAY => !needs_operator(e) && !never_sent(e) && e.detail != TOO_LARGE,
+        _ => false,
+    }
+}
+
+/// Whether `e` is the `502` of a call that never reached the backend.
+pub fn never_sent(e: &ScimError) -> bool {
+    e.status == StatusCode::BAD_GATEWAY && e.detail == NEVER_SENT
+}
+
 /// Whether `e` is one of the `502`s only an operator can fix (see
 /// [`OPERATOR_MUST_CHECK`]); every other `502` is a broken or unusable answer.
 pub fn needs_operator(e: &ScimError) -> bool {
@@ -146,6 +170,41 @@ pub fn translate_error(backend: &BackendPlan, resp: &BackendResponse, what: &str
                 None,
                 format!("the backend answered {other} unexpectedly"),
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod unanswered_tests {
+    use super::super::BackendError;
+    use super::*;
+
+    /// Which failed calls the backend may still carry out after the bridge
+    /// gave up (a membership undo cannot be sure of them), and which never
+    /// reached it at all.
+    #[test]
+    fn only_calls_without_an_answer_are_in_doubt() {
+        let e = |b: BackendError| ScimError::from(b);
+        let timeout = e(BackendError::Timeout(std::time::Duration::from_secs(1)));
+        let closed_after = e(BackendError::Closed {
+            written: true,
+            error: "reset".into(),
+        });
+        let closed_before = e(BackendError::Closed {
+            written: false,
+            error: "canceled".into(),
+        });
+        // (error, in doubt, the 502 of a call closed before it was sent)
+        for (err, in_doubt, closed_unsent) in [
+            (&timeout, true, false),
+            (&closed_after, true, false),
+            (&e(BackendError::Io("broken".into())), true, false),
+            (&closed_before, false, true),
+            (&e(BackendError::TooLarge), false, false),
+            (&e(BackendError::Connect("refused".into())), false, false),
+        ] {
+            assert_eq!(unanswered(err), in_doubt, "{err:?}");
+            assert_eq!(never_sent(err), closed_unsent, "{err:?}");
         }
     }
 }

@@ -5,7 +5,7 @@ mod errors;
 mod guard;
 mod transport;
 
-pub use errors::{error_code, needs_operator, translate_error};
+pub use errors::{error_code, needs_operator, never_sent, translate_error, unanswered};
 pub use guard::{Guard, Refusal};
 pub use transport::{
     https_connector, BackendTlsFailure, RecordedCall, Responder, Script, Transport,
@@ -87,12 +87,18 @@ impl From<BackendError> for ScimError {
                 "the backend is rate limiting; retry later",
             )
             .with_retry_after(Some(retry_after)),
-            BackendError::Closed { .. } => ScimError::new(
+            BackendError::Closed { written: false, .. } => {
+                ScimError::new(StatusCode::BAD_GATEWAY, None, errors::NEVER_SENT)
+            }
+            BackendError::Closed { written: true, .. } => ScimError::new(
                 StatusCode::BAD_GATEWAY,
                 None,
                 "the backend closed the connection before answering",
             ),
-            BackendError::Io(_) | BackendError::TooLarge => ScimError::new(
+            BackendError::TooLarge => {
+                ScimError::new(StatusCode::BAD_GATEWAY, None, errors::TOO_LARGE)
+            }
+            BackendError::Io(_) => ScimError::new(
                 StatusCode::BAD_GATEWAY,
                 None,
                 "the backend gave an unusable answer",

@@ -52,7 +52,7 @@ fn transient(e: &ScimError) -> bool {
 fn may_have_reached_backend(e: &ScimError) -> bool {
     match e.status.as_u16() {
         504 => true,
-        502 => !crate::backend::needs_operator(e),
+        502 => !crate::backend::needs_operator(e) && !crate::backend::never_sent(e),
         _ => false,
     }
 }
@@ -223,7 +223,10 @@ impl ResourceCtx<'_> {
         let task = async move {
             let r = task.await;
             if !still_waiting.load(Ordering::Relaxed) {
-                let status = r.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200);
+                let status = r.as_ref().map_or_else(
+                    |e| e.status.as_u16(),
+                    |(v, _)| if v.is_null() { 204 } else { 200 },
+                );
                 tracing::info!(
                     request_id = request_id.as_deref().unwrap_or_default(),
                     resource = %resource,
@@ -242,6 +245,8 @@ impl ResourceCtx<'_> {
                 Some(rec) => {
                     let r = crate::audit::RECORDER.scope(rec.clone(), task).await;
                     let (status, error) = match &r {
+                        // Made but not read back: answered `204`.
+                        Ok((v, _)) if v.is_null() => (StatusCode::NO_CONTENT.as_u16(), None),
                         Ok(_) => (StatusCode::OK.as_u16(), None),
                         Err(e) => (e.status.as_u16(), Some(e.detail.clone())),
                     };
@@ -489,7 +494,7 @@ impl ResourceCtx<'_> {
             }
             Err(e) => {
                 maybe_applied = may_have_reached_backend(&e);
-                unanswered = maybe_applied;
+                unanswered = crate::backend::unanswered(&e);
                 Err(e)
             }
         };
