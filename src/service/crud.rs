@@ -3,7 +3,7 @@
 use super::{offload, Fetched, ResourceCtx};
 use crate::backend::translate_error;
 use crate::mapping::merge::merge_diff;
-use crate::mapping::plan::{member_ids, ResourcePlan, WriteMode};
+use crate::mapping::plan::{member_ids, OpPlan, ResourcePlan, WriteMode};
 use crate::scim::error::ScimError;
 use crate::scim::patch::{
     apply_patch, check_body_value_cap, check_value_cap, parse_patch, split_member_ops, PatchOp,
@@ -84,7 +84,7 @@ impl ResourceCtx<'_> {
             Ok(f) => f,
             // `201` with only a `Location` (a common legacy shape): the record
             // is made; it is read back from there.
-            Err(e) => match created_at(&resp) {
+            Err(e) => match created_at(&resp, &self.res.ops.get) {
                 Some(id) if resp.json().is_none() => {
                     debug!(resource = %self.res.name, "create answered without the record; read back from its Location");
                     self.fetch_any(&id).await.map_err(|e| {
@@ -293,10 +293,16 @@ impl ResourceCtx<'_> {
         };
         let resp = self.call(op, Some(id), None, Some(body), if_match).await?;
         if resp.status.is_success() {
-            if resp.body.is_empty() {
-                return Ok(WriteOutcome::Done(self.fetch(id).await?));
-            }
-            return Ok(WriteOutcome::Done(self.record_from(op, &resp)?));
+            // The write is made: an answer without a usable record (no body,
+            // another shape, no id) is followed by a read, never a 502.
+            let written = match self.record_from(op, &resp) {
+                Ok(f) if !resp.body.is_empty() => f,
+                _ => {
+                    debug!(resource = %self.res.name, "write answered without a usable record; read back");
+                    self.fetch(id).await?
+                }
+            };
+            return Ok(WriteOutcome::Done(written));
         }
         if self.is_conflict(&resp) {
             return Ok(WriteOutcome::Conflict);
@@ -551,15 +557,40 @@ pub(super) fn apply_checked(
     Ok(scim)
 }
 
-/// The id at the end of a create answer's `Location` (`/api/v1/users/42`,
-/// `https://host/api/v1/users/42?x=y`), percent-decoded.
-fn created_at(resp: &crate::backend::BackendResponse) -> Option<String> {
+/// The id a `201 Created` answer's `Location` names, when its path is the
+/// `get` operation's path for that id (`/api/v1/users/42` for
+/// `/api/v1/users/{id}`, after any prefix of the backend's base URL;
+/// scheme, host and query ignored), percent-decoded. Any other answer or
+/// `Location` (a `202` pointing at a job) names no record.
+fn created_at(resp: &crate::backend::BackendResponse, get: &OpPlan) -> Option<String> {
+    use crate::mapping::plan::PathPart;
+    if resp.status != StatusCode::CREATED {
+        return None;
+    }
     let loc = resp.headers.get(http::header::LOCATION)?.to_str().ok()?;
-    let path = loc.split(['?', '#']).next()?;
-    let last = path.trim_end_matches('/').rsplit('/').next()?;
-    let id = percent_encoding::percent_decode_str(last)
+    let path = match loc.find("://") {
+        Some(i) => &loc[i + 3..][loc[i + 3..].find('/')?..],
+        None => loc,
+    };
+    let path = path.split(['?', '#']).next()?;
+    let lit = |parts: &[PathPart]| -> Option<String> {
+        parts
+            .iter()
+            .map(|p| match p {
+                PathPart::Lit(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    };
+    let at = get.path.iter().position(|p| matches!(p, PathPart::Id))?;
+    let (prefix, suffix) = (lit(&get.path[..at])?, lit(&get.path[at + 1..])?);
+    let rest = path.strip_suffix(suffix.as_str())?;
+    let raw = &rest[rest.rfind(prefix.as_str())? + prefix.len()..];
+    if raw.is_empty() || raw.contains('/') {
+        return None;
+    }
+    let id = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
-        .ok()?
-        .into_owned();
-    (!id.is_empty()).then_some(id)
+        .ok()?;
+    Some(id.into_owned())
 }

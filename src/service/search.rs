@@ -29,11 +29,29 @@ impl ResourceCtx<'_> {
     // === search ===
 
     /// `/readyz`'s backend probe: the list operation for one item.
+    /// The readiness probe's call: the backend answers, and its answer fits
+    /// the mapping. One record without its id (data, not the mapping) does
+    /// not make every replica unready: requests that meet it get their `502`.
     pub async fn probe(&self) -> Result<(), ScimError> {
-        self.list_page(&[], 0, 1).await.map(|_| ())
+        self.list_page_unchecked(&[], 0, 1).await.map(|_| ())
     }
 
+    /// One backend page; every record carries its id.
     pub(super) async fn list_page(
+        &self,
+        params: &[(String, String)],
+        offset: usize,
+        size: usize,
+    ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
+        let (items, total) = self.list_page_unchecked(params, offset, size).await?;
+        if items.iter().any(|r| self.res.id_of(r).is_none()) {
+            return Err(self.record_without_id("list answer"));
+        }
+        Ok((items, total))
+    }
+
+    /// [`Self::list_page`] without the check of each record's id.
+    async fn list_page_unchecked(
         &self,
         params: &[(String, String)],
         offset: usize,
@@ -87,17 +105,16 @@ impl ResourceCtx<'_> {
             return Ok((Vec::new(), total));
         }
         // Moved out, not copied: the answer is not used again.
-        let items = list
-            .items
-            .take(&mut json)
-            .ok_or_else(|| self.list_mismatch("items", "holds no array of records"))?;
+        // An answer saying it has no records may leave the array out.
+        let items = match list.items.take(&mut json) {
+            Some(items) => items,
+            None if total == Some(0) => Vec::new(),
+            None => return Err(self.list_mismatch("items", "holds no array of records")),
+        };
         // A total the mapping names but the answer lacks would turn into a
         // guess (`totalResults` too small: clients stop paging).
         if total.is_none() && !items.is_empty() {
             return Err(self.list_mismatch("total", "holds no number"));
-        }
-        if items.iter().any(|r| self.res.id_of(r).is_none()) {
-            return Err(self.record_without_id("list answer"));
         }
         Ok((items, total))
     }
@@ -454,6 +471,14 @@ impl ResourceCtx<'_> {
                     format!("{} has no {what}", self.res.name),
                 ))
             };
+            // Entra may name an enterprise attribute without its URN
+            // (`manager[value eq "…"]`): accepted and ignored like any
+            // attribute of a schema the resource type leaves unmapped.
+            let bare_standard = p.urn.is_none()
+                && crate::scim::rfc7643::defines(crate::scim::rfc7643::ENTERPRISE_USER, &p.name);
+            if bare_standard {
+                continue;
+            }
             if !self.has_attribute(p) {
                 return invalid(format!("attribute {}", p.name));
             }

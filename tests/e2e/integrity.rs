@@ -524,4 +524,135 @@ async fn created_without_a_body_is_read_back_and_a_record_without_id_is_502() {
         .get("/Users")
         .await
         .assert_scim_error(502, None);
+    // A Location that is not the record's (a job to poll, an answer other
+    // than 201) names no record: 502, and the user at /9 is not read.
+    let scripts: [Script; 2] = [
+        |m, _| match m.as_str() {
+            "POST" => (201, Some("/api/v1/jobs/9"), String::new()),
+            _ => (
+                200,
+                None,
+                json!({"userId": 9, "login": "o@example.com"}).to_string(),
+            ),
+        },
+        |m, _| match m.as_str() {
+            "POST" => (202, Some("/api/v1/users/9"), String::new()),
+            _ => (
+                200,
+                None,
+                json!({"userId": 9, "login": "o@example.com"}).to_string(),
+            ),
+        },
+    ];
+    for script in scripts {
+        let env = HashMap::from([
+            ("PERIPASS_URL".to_string(), scripted_backend(script).await),
+            (
+                "PERIPASS_API_KEY".to_string(),
+                "integrity-test-key".to_string(),
+            ),
+        ]);
+        let other = Bridge::start(&peripass_settings(""), &[], env).await;
+        other
+            .client
+            .post(
+                "/Users",
+                &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": "new@example.com"}),
+            )
+            .await
+            .assert_scim_error(502, None);
+    }
+}
+
+/// A list answer saying it has no records may leave the array out (an empty
+/// page, not a mismatch); one record without its id is a `502` for the
+/// requests that meet it, but does not make the bridge unready (the
+/// readiness probe checks that the backend answers and fits the mapping).
+#[tokio::test]
+async fn an_empty_answer_without_items_is_empty_and_a_bad_record_keeps_readyz() {
+    let url = scripted_backend(|method, path| match (method.as_str(), path) {
+        ("GET", p) if p.starts_with("/api/v1/users?") => (
+            200,
+            None,
+            json!({"paging": {"page": 1, "pageSize": 50, "totalItems": 0}}).to_string(),
+        ),
+        ("GET", p) if p.starts_with("/api/v1/teams?") => (
+            200,
+            None,
+            json!({"items": [{"name": "no id"}], "total": 1}).to_string(),
+        ),
+        _ => (404, None, json!({"error": "NOT_FOUND"}).to_string()),
+    })
+    .await;
+    let env = HashMap::from([
+        ("PERIPASS_URL".to_string(), url),
+        (
+            "PERIPASS_API_KEY".to_string(),
+            "integrity-test-key".to_string(),
+        ),
+        (
+            "SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS".to_string(),
+            "100".to_string(),
+        ),
+    ]);
+    let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
+    let r = bridge
+        .client
+        .get("/Users?filter=userName+eq+%22nobody@example.com%22")
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["totalResults"], 0);
+    bridge
+        .client
+        .get("/Groups")
+        .await
+        .assert_scim_error(502, None);
+    let health = TestClient::new(format!("http://{}", bridge.addr));
+    let started = Instant::now();
+    // Once probed (a few rounds), `/readyz` says the backend is fine.
+    loop {
+        let r = health.get("/readyz").await;
+        let body = r.json();
+        if body["backend"] == "ok" && started.elapsed() > Duration::from_millis(400) {
+            assert_eq!(r.status, 200, "{body}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A write the backend accepted but answered without a usable record (here
+/// `{"ok": true}`) is read back and answered `200`, never `502`: the write
+/// is made.
+#[tokio::test]
+async fn a_write_answered_without_the_record_is_read_back() {
+    let url = scripted_backend(|method, _| match method.as_str() {
+        "PUT" => (200, None, json!({"ok": true}).to_string()),
+        _ => (
+            200,
+            None,
+            json!({"userId": 7, "version": 3, "login": "jdoe@example.com", "status": "ACTIVE"})
+                .to_string(),
+        ),
+    })
+    .await;
+    let env = HashMap::from([
+        ("PERIPASS_URL".to_string(), url),
+        (
+            "PERIPASS_API_KEY".to_string(),
+            "integrity-test-key".to_string(),
+        ),
+    ]);
+    let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
+    let r = bridge
+        .client
+        .patch(
+            "/Users/7",
+            &patch_ops(json!([{"op": "replace", "path": "displayName", "value": "J"}])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["id"], "7");
 }

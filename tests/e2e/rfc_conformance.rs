@@ -291,6 +291,10 @@ async fn patch_paths_naming_no_attribute_are_400_invalid_path() {
     for path in [
         "title",
         "name.middleName",
+        // Enterprise attributes Entra may name without their URN.
+        "manager",
+        "employeeNumber",
+        "manager[value eq \"42\"]",
         "urn:ietf:params:scim:schemas:extension:CustomExtension:2.0:User:badge",
     ] {
         let r = c
