@@ -27,16 +27,23 @@ pub(super) fn method_not_allowed(allowed: &'static str) -> ScimError {
     e
 }
 
-/// The public SCIM base URL: configured, or derived from the request's Host.
+/// The public SCIM base URL: configured, or derived from the request's
+/// authority: the request target's when it has one (absolute form, HTTP/2's
+/// `:authority`; RFC 9112 §3.2.2 says to ignore `Host` then, and the tenant
+/// is chosen the same way), else `Host`.
 fn base_url<B>(live: &Live, req: &Request<B>) -> String {
     if let Some(u) = &live.settings.public_url {
         return u.clone();
     }
     let host = req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .filter(|h| {
             !h.is_empty()
                 && h.len() < 256

@@ -741,6 +741,13 @@ async fn duplicate_host_is_refused_and_an_absolute_target_wins_over_host() {
     ))
     .await;
     assert_eq!(r.status, 200, "{}", r.head);
+    // And the URLs the answer carries are built from that same authority.
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(
+        body.contains("\"location\":\"http://acme.scim.test:8443/scim/v2/Users/")
+            && !body.contains("127.0.0.1"),
+        "{body}"
+    );
     let r = raw(format!(
         "GET http://127.0.0.1/scim/v2/Users HTTP/1.1\r\nHost: acme.scim.test\r\n{auth}Connection: close\r\n\r\n"
     ))
