@@ -332,13 +332,29 @@ where
     // Taken only once the request is authenticated (a JWT may wait for its
     // key set), and the token endpoint, open to all, has a pool of its own:
     // requests without credentials can never hold the SCIM permits.
-    let mut _permit = None;
+    let (mut _permit, mut _token_slot) = (None, None);
     if !open {
         if let Err(e) = check_headers(live, &req) {
             return (Outcome::Unrouted, Err(e));
         }
-        let pool = if *route == Route::OAuthToken {
-            &state.token_slots
+        let overloaded = || {
+            let e = ScimError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "too many concurrent requests; retry later",
+            )
+            .with_retry_after(Some(1));
+            (Outcome::Overloaded, Err(e))
+        };
+        if *route == Route::OAuthToken {
+            let peer = req
+                .extensions()
+                .get::<super::oauth::PeerAddr>()
+                .map(|p| p.0);
+            let Some(slot) = state.token_slots.take(peer) else {
+                return overloaded();
+            };
+            _token_slot = Some(slot);
         } else {
             match timeout_at(deadline, auth::authorize(live, &req)).await {
                 Err(_) => return (Outcome::Unrouted, Err(too_long())),
@@ -354,19 +370,10 @@ where
                     trust_connection(&req);
                 }
             }
-            &state.concurrency
-        };
-        let Ok(permit) = pool.clone().try_acquire_owned() else {
-            let e = ScimError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "too many concurrent requests; retry later",
-            )
-            .with_retry_after(Some(1));
-            return (Outcome::Overloaded, Err(e));
-        };
-        _permit = Some(permit);
-        if *route != Route::OAuthToken {
+            let Ok(permit) = state.concurrency.try_acquire() else {
+                return overloaded();
+            };
+            _permit = Some(permit);
             if let Some(e) = audited::refuse(state, route, req.method()) {
                 return (Outcome::Routed(route), Err(e));
             }

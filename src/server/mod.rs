@@ -130,7 +130,7 @@ pub struct AppState {
     /// Token endpoint requests being answered (`[auth.oauth]`): a pool of
     /// their own, so that requests nobody has authenticated yet never hold
     /// the SCIM requests' permits.
-    token_slots: Arc<tokio::sync::Semaphore>,
+    token_slots: Arc<oauth::TokenSlots>,
     /// The last result of the periodic backend probe (`/readyz`).
     pub probe: std::sync::Mutex<ProbeStatus>,
     /// `[auth.oauth]` failed client authentications (kept across reloads).
@@ -167,7 +167,7 @@ impl AppState {
             .clone()
             .map(|a| Arc::new(crate::audit::Sink::new(a)));
         AppState {
-            token_slots: Arc::new(tokio::sync::Semaphore::new(oauth::TOKEN_SLOTS)),
+            token_slots: Default::default(),
             concurrency: Arc::new(tokio::sync::Semaphore::new(
                 live.settings.max_concurrent_requests,
             )),

@@ -43,6 +43,69 @@ const MAX_FORM_BYTES: usize = 8192;
 /// `503` at once. Their own pool, apart from the SCIM requests' permits.
 pub(super) const TOKEN_SLOTS: usize = 32;
 
+/// Token requests answered at once from one client address: one address
+/// trickling forms cannot hold every slot.
+const TOKEN_SLOTS_PER_ADDRESS: usize = 4;
+
+/// The token endpoint's slots ([`TOKEN_SLOTS`] in all, at most
+/// [`TOKEN_SLOTS_PER_ADDRESS`] per client address), shared by every tenant.
+#[derive(Debug)]
+pub struct TokenSlots {
+    all: Arc<tokio::sync::Semaphore>,
+    by_addr: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Default for TokenSlots {
+    fn default() -> Self {
+        TokenSlots {
+            all: Arc::new(tokio::sync::Semaphore::new(TOKEN_SLOTS)),
+            by_addr: Mutex::default(),
+        }
+    }
+}
+
+/// One token request being answered; its slot comes back when dropped.
+pub(super) struct TokenSlot {
+    slots: Arc<TokenSlots>,
+    addr: Option<IpAddr>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl TokenSlots {
+    /// A slot for a request from `addr`, or `None` when its address or the
+    /// process has none left.
+    pub(super) fn take(self: &Arc<Self>, addr: Option<IpAddr>) -> Option<TokenSlot> {
+        let mut by_addr = self.by_addr.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = addr {
+            if by_addr.get(&a).copied().unwrap_or(0) >= TOKEN_SLOTS_PER_ADDRESS {
+                return None;
+            }
+        }
+        let permit = self.all.clone().try_acquire_owned().ok()?;
+        if let Some(a) = addr {
+            *by_addr.entry(a).or_default() += 1;
+        }
+        Some(TokenSlot {
+            slots: self.clone(),
+            addr,
+            _permit: permit,
+        })
+    }
+}
+
+impl Drop for TokenSlot {
+    fn drop(&mut self) {
+        let Some(a) = self.addr else { return };
+        let mut by_addr = self.slots.by_addr.lock().unwrap_or_else(|p| p.into_inner());
+        if let std::collections::hash_map::Entry::Occupied(mut e) = by_addr.entry(a) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+}
+
 /// How long a token request's form (under 1 KiB) may take to arrive.
 const FORM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Successful PBKDF2 checks remembered (forgotten all at once when full).

@@ -345,3 +345,55 @@ async fn unauthenticated_requests_never_hold_the_scim_permits() {
     }
     drop(held);
 }
+
+/// One address trickling token requests holds at most a few of the token
+/// endpoint's slots: a token request from another address is still
+/// answered (here `401`, a wrong secret), not `503`.
+#[tokio::test]
+async fn one_address_cannot_hold_every_token_slot() {
+    let key = "limits-signing-key-0123456789-0123456789";
+    let secret = "limits-client-secret-0123456789";
+    register_secret(key);
+    register_secret(secret);
+    let stack = PeripassStack::start_with(
+        crate::support::peripass::Options::default(),
+        &format!(
+            "[auth.oauth]\nsigning_keys = [{key:?}]\n\
+             [[auth.oauth.clients]]\nid = \"limits\"\nsecrets = [{secret:?}]\n"
+        ),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        let mut conn = TcpStream::connect(stack.bridge.addr).await.unwrap();
+        conn.write_all(
+            b"POST /scim/v2/oauth2/token HTTP/1.1\r\nhost: x\r\n\
+              content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type=",
+        )
+        .await
+        .unwrap();
+        held.push(conn);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut conn = sock.connect(stack.bridge.addr).await.unwrap();
+    let body = "grant_type=client_credentials&client_id=limits&client_secret=wrong-secret-0123456789";
+    register_secret("wrong-secret-0123456789");
+    conn.write_all(
+        format!(
+            "POST /scim/v2/oauth2/token HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/x-www-form-urlencoded\r\nconnection: close\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    drop(held);
+}
