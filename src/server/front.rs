@@ -334,7 +334,7 @@ where
     // requests without credentials can never hold the SCIM permits.
     let (mut _permit, mut _token_slot) = (None, None);
     if !open {
-        if let Err(e) = check_headers(live, &req) {
+        if let Err(e) = super::headers::check_headers(live, &req) {
             return (Outcome::Unrouted, Err(e));
         }
         let overloaded = || {
@@ -394,25 +394,6 @@ fn trust_connection<B>(req: &Request<B>) {
     if let Some(t) = req.extensions().get::<super::conn::ConnTrust>() {
         t.0.trust();
     }
-}
-
-/// SCIM 431 beyond `server.max_header_bytes` / `server.max_headers` (hyper
-/// answers a bare 431 beyond twice the size and beyond 100 fields, or twice
-/// the count when that is larger).
-pub(super) fn check_headers<B>(live: &Live, req: &Request<B>) -> Result<(), ScimError> {
-    let h = req.headers();
-    let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if bytes > live.settings.max_header_bytes || h.len() > live.settings.max_headers {
-        return Err(ScimError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            None,
-            format!(
-                "request headers too large: at most {} fields and {} bytes",
-                live.settings.max_headers, live.settings.max_header_bytes
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod auth;
 mod body;
 pub mod conn;
 mod front;
+mod headers;
 pub mod jwt;
 pub mod oauth;
 #[cfg(test)]

@@ -164,7 +164,7 @@ pub(super) async fn pick<'a, B>(
     // What a tenant answers a request without valid credentials: the
     // header limits first (per process, so the same everywhere), then 401.
     let live = state.live();
-    let e = super::front::check_headers(&live, req)
+    let e = super::headers::check_headers(&live, req)
         .err()
         .unwrap_or_else(|| unauthorized(req));
     let request_id = state.request_id_of(req);

@@ -378,7 +378,8 @@ async fn one_address_cannot_hold_every_token_slot() {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
     let mut conn = sock.connect(stack.bridge.addr).await.unwrap();
-    let body = "grant_type=client_credentials&client_id=limits&client_secret=wrong-secret-0123456789";
+    let body =
+        "grant_type=client_credentials&client_id=limits&client_secret=wrong-secret-0123456789";
     register_secret("wrong-secret-0123456789");
     conn.write_all(
         format!(
