@@ -311,14 +311,13 @@ impl std::fmt::Write for Sanitizing<'_, '_> {
     }
 }
 
+/// A log writer for unit tests: what is written stays in memory.
 #[cfg(test)]
-mod tests {
-    use super::PlainFields;
+pub(crate) mod capture {
     use std::sync::{Arc, Mutex};
-    use tracing::{info, info_span, warn};
 
     #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Buf(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -329,6 +328,13 @@ mod tests {
             Ok(())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capture::Buf;
+    use super::PlainFields;
+    use tracing::{info, info_span, warn};
 
     #[derive(Debug)]
     struct Outer(std::io::Error);

@@ -581,17 +581,7 @@ mod tests {
     /// value: the per-address one, not `server.max_connections`.
     #[test]
     fn refusals_log_the_limit_that_was_reached() {
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
+        use crate::logging::capture::Buf;
         let logged = |f: &dyn Fn()| {
             let buf = Buf::default();
             let out = buf.clone();

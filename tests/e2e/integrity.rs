@@ -67,13 +67,7 @@ async fn patch_of_display_name_keeps_a_status_the_mapping_cannot_read() {
         "contact": {"email": "jdoe@example.com", "mobile": null}
     });
     let (url, state) = one_user_backend(stored.clone()).await;
-    let env = HashMap::from([
-        ("PERIPASS_URL".to_string(), url),
-        (
-            "PERIPASS_API_KEY".to_string(),
-            "integrity-test-key".to_string(),
-        ),
-    ]);
+    let env = backend_env(url);
     let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
     // Reads leave the attribute out rather than guess.
     let r = bridge.client.get("/Users/7").await;
@@ -431,6 +425,17 @@ async fn a_list_answer_the_mapping_does_not_fit_is_502_not_an_empty_page() {
     assert_eq!(r.json()["totalResults"], 0);
 }
 
+/// The environment pointing the shipped settings at a test backend.
+fn backend_env(url: String) -> HashMap<String, String> {
+    HashMap::from([
+        ("PERIPASS_URL".to_string(), url),
+        (
+            "PERIPASS_API_KEY".to_string(),
+            "integrity-test-key".to_string(),
+        ),
+    ])
+}
+
 type Script = fn(&Method, &str) -> (u16, Option<&'static str>, String);
 
 /// A backend answering each request as `script` says (status, Location,
@@ -495,13 +500,7 @@ async fn created_without_a_body_is_read_back_and_a_record_without_id_is_502() {
         _ => (404, None, json!({"error": "NOT_FOUND"}).to_string()),
     })
     .await;
-    let env = HashMap::from([
-        ("PERIPASS_URL".to_string(), url),
-        (
-            "PERIPASS_API_KEY".to_string(),
-            "integrity-test-key".to_string(),
-        ),
-    ]);
+    let env = backend_env(url);
     let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
     let r = bridge
         .client
@@ -545,13 +544,7 @@ async fn created_without_a_body_is_read_back_and_a_record_without_id_is_502() {
         },
     ];
     for script in scripts {
-        let env = HashMap::from([
-            ("PERIPASS_URL".to_string(), scripted_backend(script).await),
-            (
-                "PERIPASS_API_KEY".to_string(),
-                "integrity-test-key".to_string(),
-            ),
-        ]);
+        let env = backend_env(scripted_backend(script).await);
         let other = Bridge::start(&peripass_settings(""), &[], env).await;
         other
             .client
@@ -585,17 +578,11 @@ async fn an_empty_answer_without_items_is_empty_and_a_bad_record_keeps_readyz() 
         _ => (404, None, json!({"error": "NOT_FOUND"}).to_string()),
     })
     .await;
-    let env = HashMap::from([
-        ("PERIPASS_URL".to_string(), url),
-        (
-            "PERIPASS_API_KEY".to_string(),
-            "integrity-test-key".to_string(),
-        ),
-        (
-            "SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS".to_string(),
-            "100".to_string(),
-        ),
-    ]);
+    let mut env = backend_env(url);
+    env.insert(
+        "SCIM_BRIDGE__BACKEND__PROBE_INTERVAL_MS".to_string(),
+        "100".to_string(),
+    );
     let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
     let r = bridge
         .client
@@ -638,13 +625,7 @@ async fn a_write_answered_without_the_record_is_read_back() {
         ),
     })
     .await;
-    let env = HashMap::from([
-        ("PERIPASS_URL".to_string(), url),
-        (
-            "PERIPASS_API_KEY".to_string(),
-            "integrity-test-key".to_string(),
-        ),
-    ]);
+    let env = backend_env(url);
     let bridge = Bridge::start(&peripass_settings(""), &[], env).await;
     let r = bridge
         .client

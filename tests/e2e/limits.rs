@@ -300,29 +300,31 @@ async fn deeply_nested_json_is_400_invalid_syntax() {
     assert_eq!(stored["displayName"], body["displayName"], "{stored}");
 }
 
-/// Requests nobody has authenticated never hold the SCIM requests'
-/// permits: token requests whose form trickles in (the token endpoint is
-/// open to all) and requests with a wrong token leave every permit to the
-/// clients that authenticated.
-#[tokio::test]
-async fn unauthenticated_requests_never_hold_the_scim_permits() {
+/// A Peripass stack with `[auth.oauth]` (one client, `limits`), `extra`
+/// settings before it.
+async fn oauth_stack(extra: &str) -> PeripassStack {
     let key = "limits-signing-key-0123456789-0123456789";
     let secret = "limits-client-secret-0123456789";
     register_secret(key);
     register_secret(secret);
-    let stack = PeripassStack::start_with(
+    PeripassStack::start_with(
         crate::support::peripass::Options {
             seed_users: 1,
             ..Default::default()
         },
         &format!(
-            "[server]\nmax_concurrent_requests = 3\n[auth.oauth]\nsigning_keys = [{key:?}]\n\
+            "{extra}[auth.oauth]\nsigning_keys = [{key:?}]\n\
              [[auth.oauth.clients]]\nid = \"limits\"\nsecrets = [{secret:?}]\n"
         ),
     )
-    .await;
+    .await
+}
+
+/// `n` token requests from 127.0.0.1 whose form never completes (held open
+/// while the returned connections live).
+async fn trickling_token_requests(stack: &PeripassStack, n: usize) -> Vec<TcpStream> {
     let mut held = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..n {
         let mut conn = TcpStream::connect(stack.bridge.addr).await.unwrap();
         conn.write_all(
             b"POST /scim/v2/oauth2/token HTTP/1.1\r\nhost: x\r\n\
@@ -332,6 +334,17 @@ async fn unauthenticated_requests_never_hold_the_scim_permits() {
         .unwrap();
         held.push(conn);
     }
+    held
+}
+
+/// Requests nobody has authenticated never hold the SCIM requests'
+/// permits: token requests whose form trickles in (the token endpoint is
+/// open to all) and requests with a wrong token leave every permit to the
+/// clients that authenticated.
+#[tokio::test]
+async fn unauthenticated_requests_never_hold_the_scim_permits() {
+    let stack = oauth_stack("[server]\nmax_concurrent_requests = 3\n").await;
+    let held = trickling_token_requests(&stack, 8).await;
     let wrong = stack
         .scim()
         .with_token("not-the-token-0123456789-0123456789");
@@ -351,29 +364,8 @@ async fn unauthenticated_requests_never_hold_the_scim_permits() {
 /// answered (here `401`, a wrong secret), not `503`.
 #[tokio::test]
 async fn one_address_cannot_hold_every_token_slot() {
-    let key = "limits-signing-key-0123456789-0123456789";
-    let secret = "limits-client-secret-0123456789";
-    register_secret(key);
-    register_secret(secret);
-    let stack = PeripassStack::start_with(
-        crate::support::peripass::Options::default(),
-        &format!(
-            "[auth.oauth]\nsigning_keys = [{key:?}]\n\
-             [[auth.oauth.clients]]\nid = \"limits\"\nsecrets = [{secret:?}]\n"
-        ),
-    )
-    .await;
-    let mut held = Vec::new();
-    for _ in 0..40 {
-        let mut conn = TcpStream::connect(stack.bridge.addr).await.unwrap();
-        conn.write_all(
-            b"POST /scim/v2/oauth2/token HTTP/1.1\r\nhost: x\r\n\
-              content-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type=",
-        )
-        .await
-        .unwrap();
-        held.push(conn);
-    }
+    let stack = oauth_stack("").await;
+    let held = trickling_token_requests(&stack, 40).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
