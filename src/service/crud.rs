@@ -85,7 +85,7 @@ impl ResourceCtx<'_> {
             // `201` with only a `Location` (a common legacy shape): the record
             // is made; it is read back from there.
             Err(e) => match created_at(&resp, &self.res.ops.get) {
-                Some(id) if resp.json().is_none() => {
+                Some(id) => {
                     debug!(resource = %self.res.name, "create answered without the record; read back from its Location");
                     self.fetch_any(&id).await.map_err(|e| {
                         if e.status == StatusCode::NOT_FOUND {
@@ -467,11 +467,12 @@ impl ResourceCtx<'_> {
             check_value_cap(&ops, max_values)?;
             Ok(ops)
         };
-        let ops = if heavy {
+        let mut ops = if heavy {
             offload::offload(parse).await?
         } else {
             parse()?
         };
+        self.qualify_bare_enterprise_paths(&mut ops);
         self.check_patch_paths(&ops)?;
         if let (Some(mi), Some(_), Some(_)) = (
             self.res.members_attr,
@@ -568,11 +569,16 @@ fn created_at(resp: &crate::backend::BackendResponse, get: &OpPlan) -> Option<St
         return None;
     }
     let loc = resp.headers.get(http::header::LOCATION)?.to_str().ok()?;
+    // Query and fragment off first: a URL inside the query is not the path.
+    let loc = loc.split(['?', '#']).next()?;
     let path = match loc.find("://") {
         Some(i) => &loc[i + 3..][loc[i + 3..].find('/')?..],
         None => loc,
     };
-    let path = path.split(['?', '#']).next()?;
+    let path = match path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => path,
+    };
     let lit = |parts: &[PathPart]| -> Option<String> {
         parts
             .iter()

@@ -446,6 +446,29 @@ impl ResourceCtx<'_> {
         }
     }
 
+    /// A PATCH path naming an enterprise attribute without its URN
+    /// (`manager[value eq "…"]`, as Entra may send it) gets the URN when the
+    /// resource type declares the enterprise extension and its core schema
+    /// has no attribute of that name: it then applies where the mapping maps
+    /// it, instead of to a core attribute that does not exist.
+    pub fn qualify_bare_enterprise_paths(&self, ops: &mut [crate::scim::patch::PatchOp]) {
+        use crate::scim::attr::SchemaInfo;
+        use crate::scim::rfc7643::{defines, ENTERPRISE_USER};
+        let Some(ext) = self.res.extension(ENTERPRISE_USER) else {
+            return;
+        };
+        for path in ops.iter_mut().filter_map(|op| op.path.as_mut()) {
+            let a = &mut path.attr;
+            if a.urn.is_none()
+                && defines(ENTERPRISE_USER, &a.name)
+                && !defines(&self.res.schema, &a.name)
+                && self.res.attribute(None, &a.name, None).is_none()
+            {
+                a.urn = Some(ext.to_string());
+            }
+        }
+    }
+
     /// `400 invalidPath` for a PATCH path naming an attribute this resource
     /// type does not have (the rule of [`Self::check_filter_attributes`]), or
     /// a sub-attribute RFC 7643 does not define for a standard attribute
@@ -472,8 +495,10 @@ impl ResourceCtx<'_> {
                 ))
             };
             // Entra may name an enterprise attribute without its URN
-            // (`manager[value eq "…"]`): accepted and ignored like any
-            // attribute of a schema the resource type leaves unmapped.
+            // (`manager[value eq "…"]`): where the resource type does not
+            // declare the extension (else the path was qualified, see
+            // [`Self::qualify_bare_enterprise_paths`]), accepted and ignored
+            // like any attribute of a schema it leaves unmapped.
             let bare_standard = p.urn.is_none()
                 && crate::scim::rfc7643::defines(crate::scim::rfc7643::ENTERPRISE_USER, &p.name);
             if bare_standard {

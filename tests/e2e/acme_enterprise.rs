@@ -228,6 +228,13 @@ async fn manager_reference_in_every_entra_shape() {
         manager_after(json!([{"op": "Remove", "path": format!("{path}[value eq \"{boss}\"]")}]))
             .await;
     assert!(a.is_null() && st.is_null(), "{a} {st}");
+    // The same without the URN, as Entra may send it: applied to the
+    // extension's manager, not ignored.
+    let _ = manager_after(json!([{"op": "Add", "path": path, "value": boss}])).await;
+    let (a, st) =
+        manager_after(json!([{"op": "Remove", "path": format!("manager[value eq \"{boss}\"]")}]))
+            .await;
+    assert!(a.is_null() && st.is_null(), "{a} {st}");
     // A pathless replace with the URN key; then a replace with an empty value clears.
     let (a, st) = manager_after(json!([{"op": "Replace", "value": {path.clone(): boss2}}])).await;
     assert_eq!(st.as_str(), Some(boss2.as_str()), "{a}");
