@@ -142,7 +142,7 @@ impl Drop for Untrusted {
 /// The address a connection counts against: its IPv4 address (an
 /// IPv4-mapped IPv6 one included), or the /64 of an IPv6 one (one host
 /// commonly holds a whole /64, so counting per /128 would not bound it).
-fn address_of(peer: SocketAddr) -> IpAddr {
+pub(super) fn address_of(peer: SocketAddr) -> IpAddr {
     match peer.ip().to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
             u128::from(v6) & !((1u128 << 64) - 1),

@@ -86,7 +86,9 @@ where
         *req.method_mut() = http::Method::GET;
     }
     if let Some(p) = peer {
-        req.extensions_mut().insert(super::oauth::PeerAddr(p.ip()));
+        // Counted as connections are: an IPv6 client by its /64.
+        req.extensions_mut()
+            .insert(super::oauth::PeerAddr(super::conn::address_of(p)));
     }
     state.metrics.in_flight.inc();
     let live = state.live();

@@ -112,7 +112,9 @@ const FORM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 const VERIFIED_MAX: usize = 256;
 
 /// The client connection's address, put in the request's extensions by the
-/// front door (absent for requests without a connection).
+/// front door (absent for requests without a connection): an IPv6 client
+/// by its /64, as the connection limits count it, so that one host cannot
+/// rotate through its addresses to escape the per-address limits.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub IpAddr);
 

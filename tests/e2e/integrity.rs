@@ -482,7 +482,12 @@ async fn scripted_backend(script: Script) -> String {
 #[tokio::test]
 async fn created_without_a_body_is_read_back_and_a_record_without_id_is_502() {
     let url = scripted_backend(|method, path| match (method.as_str(), path) {
-        ("POST", "/api/v1/users") => (201, Some("/api/v1/users/77"), String::new()),
+        // Made: an answer without the record (here a body without the id).
+        ("POST", "/api/v1/users") => (
+            201,
+            Some("/api/v1/users/77"),
+            json!({"accepted": true}).to_string(),
+        ),
         ("GET", "/api/v1/users/77") => (
             200,
             None,
@@ -525,9 +530,21 @@ async fn created_without_a_body_is_read_back_and_a_record_without_id_is_502() {
         .assert_scim_error(502, None);
     // A Location that is not the record's (a job to poll, an answer other
     // than 201) names no record: 502, and the user at /9 is not read.
-    let scripts: [Script; 2] = [
+    let scripts: [Script; 3] = [
         |m, _| match m.as_str() {
             "POST" => (201, Some("/api/v1/jobs/9"), String::new()),
+            _ => (
+                200,
+                None,
+                json!({"userId": 9, "login": "o@example.com"}).to_string(),
+            ),
+        },
+        |m, _| match m.as_str() {
+            "POST" => (
+                201,
+                Some("/api/v1/jobs/9?next=https://h/api/v1/users/9"),
+                String::new(),
+            ),
             _ => (
                 200,
                 None,
