@@ -80,11 +80,11 @@ impl ResourceCtx<'_> {
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.res.name));
         }
-        let f = match self.record_from(op, &resp) {
+        let f = match self.record_in(op, &resp) {
             Ok(f) => f,
             // `201` with only a `Location` (a common legacy shape): the record
             // is made; it is read back from there.
-            Err(e) => match created_at(&resp, &self.res.ops.get) {
+            Err(why) => match created_at(&resp, &self.res.ops.get) {
                 Some(id) => {
                     debug!(resource = %self.res.name, "create answered without the record; read back from its Location");
                     self.fetch_any(&id).await.map_err(|e| {
@@ -99,7 +99,7 @@ impl ResourceCtx<'_> {
                         }
                     })?
                 }
-                _ => return Err(e),
+                None => return Err(self.no_record(why, &resp)),
             },
         };
         let created = self.render(&f, &Projection::default());
@@ -295,8 +295,8 @@ impl ResourceCtx<'_> {
         if resp.status.is_success() {
             // The write is made: an answer without a usable record (no body,
             // another shape, no id) is followed by a read, never a 502.
-            let written = match self.record_from(op, &resp) {
-                Ok(f) if !resp.body.is_empty() => f,
+            let written = match self.record_in(op, &resp) {
+                Ok(f) => f,
                 _ => {
                     debug!(resource = %self.res.name, "write answered without a usable record; read back");
                     self.fetch(id).await?

@@ -40,6 +40,13 @@ impl From<PatchError> for ScimError {
     }
 }
 
+/// Why an answer holds no usable record ([`ResourceCtx::record_in`]).
+enum NoRecord {
+    NotJson,
+    NotAtItem,
+    NoId,
+}
+
 /// A backend record with the ETag it was read with.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -140,36 +147,57 @@ impl ResourceCtx<'_> {
         )
     }
 
-    fn record_from(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, ScimError> {
-        let json = resp.json().ok_or_else(|| {
-            tracing::warn!(
-                status = resp.status.as_u16(),
-                "backend answered without a JSON body where a record was expected"
-            );
-            ScimError::new(
-                StatusCode::BAD_GATEWAY,
-                None,
-                "the backend answered without the resource",
-            )
-        })?;
-        let record = op.item.take(json).filter(Value::is_object).ok_or_else(|| {
-            tracing::warn!("backend answer has no record at the mapping's `item` path");
-            ScimError::new(
-                StatusCode::BAD_GATEWAY,
-                None,
-                "the backend answer does not contain the resource",
-            )
-        })?;
+    /// The record in an answer, or why there is none.
+    fn record_in(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, NoRecord> {
+        let json = resp.json().ok_or(NoRecord::NotJson)?;
+        let record = op
+            .item
+            .take(json)
+            .filter(Value::is_object)
+            .ok_or(NoRecord::NotAtItem)?;
         // A record without its id would be served with `"id": ""` (RFC 7643
         // §3.1: `id` is required and unique): the mapping's `id.field` does
         // not fit the backend's answers, or the answer is something else.
         if self.res.id_of(&record).is_none() {
-            return Err(self.record_without_id("answer"));
+            return Err(NoRecord::NoId);
         }
         Ok(Fetched {
             record,
             etag: resp.etag().map(str::to_string),
         })
+    }
+
+    /// [`Self::record_in`], where an answer must hold the record: `502`,
+    /// logged, when it does not.
+    fn record_from(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, ScimError> {
+        self.record_in(op, resp)
+            .map_err(|why| self.no_record(why, resp))
+    }
+
+    /// The logged `502` for an answer without the record it must hold.
+    fn no_record(&self, why: NoRecord, resp: &BackendResponse) -> ScimError {
+        match why {
+            NoRecord::NotJson => {
+                tracing::warn!(
+                    status = resp.status.as_u16(),
+                    "backend answered without a JSON body where a record was expected"
+                );
+                ScimError::new(
+                    StatusCode::BAD_GATEWAY,
+                    None,
+                    "the backend answered without the resource",
+                )
+            }
+            NoRecord::NotAtItem => {
+                tracing::warn!("backend answer has no record at the mapping's `item` path");
+                ScimError::new(
+                    StatusCode::BAD_GATEWAY,
+                    None,
+                    "the backend answer does not contain the resource",
+                )
+            }
+            NoRecord::NoId => self.record_without_id("answer"),
+        }
     }
 
     /// GET one backend record; ids that cannot exist are 404 without a call.
