@@ -90,10 +90,10 @@ fn with_etag(mut r: Resp, version: Option<&str>) -> Resp {
     r
 }
 
-/// Whether an `If-None-Match` header value matches the resource's current
-/// `version` (RFC 7232 §3.2: weak comparison, as `If-Match` is checked;
-/// `*` matches any current representation).
-fn none_match_hits(header: &str, version: Option<&str>) -> bool {
+/// Whether an `If-None-Match` (or `If-Match`) header value matches the
+/// resource's current `version` (RFC 7232 §3.1/§3.2: weak comparison, as
+/// the writes' `If-Match` is checked; `*` matches any current representation).
+fn etag_list_matches(header: &str, version: Option<&str>) -> bool {
     header.split(',').any(|t| {
         t.trim() == "*" || version.is_some_and(|v| crate::mapping::plan::unquote_etag(t) == v)
     })
@@ -117,7 +117,7 @@ async fn check_if_none_match(
         Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(()),
         Err(e) => return Err(e),
     };
-    if none_match_hits(header, ctx.version(&cur).as_deref()) {
+    if etag_list_matches(header, ctx.version(&cur).as_deref()) {
         return Err(ScimError::new(
             StatusCode::PRECONDITION_FAILED,
             None,
@@ -424,11 +424,23 @@ where
             match method {
                 Method::GET => {
                     let (body, version) = ctx.get(id, &projection).await?;
+                    // RFC 7232 §3.1: a GET whose `If-Match` names no current
+                    // version is `412`, as a write's is.
+                    if if_match
+                        .as_deref()
+                        .is_some_and(|h| !etag_list_matches(h, version.as_deref()))
+                    {
+                        return Err(ScimError::new(
+                            StatusCode::PRECONDITION_FAILED,
+                            None,
+                            "If-Match does not match the resource's current version",
+                        ));
+                    }
                     // RFC 7644 §3.14: unchanged since the version the
                     // client holds → `304`, an empty body.
                     if if_none_match
                         .as_deref()
-                        .is_some_and(|h| none_match_hits(h, version.as_deref()))
+                        .is_some_and(|h| etag_list_matches(h, version.as_deref()))
                     {
                         let mut r = json_bytes(StatusCode::NOT_MODIFIED, Vec::new());
                         r.headers_mut().remove(http::header::CONTENT_TYPE);
@@ -512,7 +524,7 @@ mod tests {
             ("W/\"2\"", Some("3"), false),
             ("W/\"3\"", None, false),
         ] {
-            assert_eq!(none_match_hits(h, v), hit, "{h} {v:?}");
+            assert_eq!(etag_list_matches(h, v), hit, "{h} {v:?}");
         }
     }
 }

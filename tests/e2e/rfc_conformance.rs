@@ -306,3 +306,27 @@ async fn patch_paths_naming_no_attribute_are_400_invalid_path() {
         assert_eq!(r.status, 200, "{path}: {:?}", r.json());
     }
 }
+
+/// RFC 7232 §3.1: a GET whose `If-Match` names no current version is `412`;
+/// one that names it (weakly, or `*`) is answered as usual.
+#[tokio::test]
+async fn if_match_on_get_is_412_when_it_names_another_version() {
+    use http::Method;
+    let s = PeripassStack::start(seeded(1)).await;
+    for (h, status) in [
+        ("W/\"1\"", 200),
+        ("\"1\"", 200),
+        ("W/\"9\", W/\"1\"", 200),
+        ("*", 200),
+        ("W/\"9\"", 412),
+    ] {
+        let r = s
+            .scim()
+            .send(Method::GET, "/Users/1", None, &[("if-match", h)])
+            .await;
+        assert_eq!(r.status, status, "{h}");
+        if status == 412 {
+            r.assert_scim_error(412, None);
+        }
+    }
+}
