@@ -19,21 +19,26 @@ pub(super) const NEVER_SENT: &str = "the backend closed the connection before th
 /// The `502` of an answer larger than the bridge reads: the backend answered.
 pub(super) const TOO_LARGE: &str = "the backend's answer is too large";
 
-/// Whether a failed call may still be carried out by the backend after the
-/// bridge gave up on it: it got no answer at all (a timeout, a connection
-/// closed or broken after the request was written). Not for a call never
-/// sent, a refusal, or any answer the backend gave.
-pub fn unanswered(e: &ScimError) -> bool {
+/// Whether a backend call that failed without a usable answer may still
+/// have been carried out: it timed out (`504`), its connection broke, or its
+/// answer could not be read (`502`). Not when the bridge never sent it: its
+/// own caps or a pause the backend asked for (`503`, `429`), the backend
+/// unreachable (`503`), the connection closed before the request was
+/// written, TLS or credentials refused (a `502` for the operator).
+pub fn may_have_reached(e: &ScimError) -> bool {
     match e.status {
         StatusCode::GATEWAY_TIMEOUT => true,
-        StatusCode::BAD_GATEWAY => !needs_operator(e) && !never_sent(e) && e.detail != TOO_LARGE,
+        StatusCode::BAD_GATEWAY => !needs_operator(e) && e.detail != NEVER_SENT,
         _ => false,
     }
 }
 
-/// Whether `e` is the `502` of a call that never reached the backend.
-pub fn never_sent(e: &ScimError) -> bool {
-    e.status == StatusCode::BAD_GATEWAY && e.detail == NEVER_SENT
+/// [`may_have_reached`], and got no answer at all (a timeout, a connection
+/// closed or broken after the request was written): the backend may still
+/// carry it out after the bridge gave up on it. Not an answer too large to
+/// read: the backend did answer.
+pub fn unanswered(e: &ScimError) -> bool {
+    may_have_reached(e) && e.detail != TOO_LARGE
 }
 
 /// Whether `e` is one of the `502`s only an operator can fix (see
@@ -194,17 +199,38 @@ mod unanswered_tests {
             written: false,
             error: "canceled".into(),
         });
-        // (error, in doubt, the 502 of a call closed before it was sent)
-        for (err, in_doubt, closed_unsent) in [
-            (&timeout, true, false),
-            (&closed_after, true, false),
-            (&e(BackendError::Io("broken".into())), true, false),
-            (&closed_before, false, true),
-            (&e(BackendError::TooLarge), false, false),
+        // (error, in doubt, may have reached the backend)
+        for (err, in_doubt, reached) in [
+            (&timeout, true, true),
+            (&closed_after, true, true),
+            (&e(BackendError::Io("broken".into())), true, true),
+            (&closed_before, false, false),
+            (&e(BackendError::TooLarge), false, true),
             (&e(BackendError::Connect("refused".into())), false, false),
+            (
+                &e(BackendError::Refused(super::super::Refusal::Busy {
+                    retry_after: 1,
+                })),
+                false,
+                false,
+            ),
+            (
+                &e(BackendError::Refused(super::super::Refusal::Paused {
+                    retry_after: 1,
+                })),
+                false,
+                false,
+            ),
+            (
+                &e(BackendError::Tls(
+                    super::super::BackendTlsFailure::Untrusted("expired".into()),
+                )),
+                false,
+                false,
+            ),
         ] {
             assert_eq!(unanswered(err), in_doubt, "{err:?}");
-            assert_eq!(never_sent(err), closed_unsent, "{err:?}");
+            assert_eq!(may_have_reached(err), reached, "{err:?}");
         }
     }
 }

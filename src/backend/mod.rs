@@ -5,7 +5,7 @@ mod errors;
 mod guard;
 mod transport;
 
-pub use errors::{error_code, needs_operator, never_sent, translate_error, unanswered};
+pub use errors::{error_code, may_have_reached, needs_operator, translate_error, unanswered};
 pub use guard::{Guard, Refusal};
 pub use transport::{
     https_connector, BackendTlsFailure, RecordedCall, Responder, Script, Transport,

@@ -44,19 +44,6 @@ fn transient(e: &ScimError) -> bool {
     }
 }
 
-/// Whether a backend call that failed without an answer may still have been
-/// carried out: it timed out (`504`) or its connection broke (`502`). Not
-/// when the bridge never sent it: its own caps or a pause the backend asked
-/// for (`503`, `429`), the backend unreachable (`503`), TLS or credentials
-/// refused (a `502` for the operator).
-fn may_have_reached_backend(e: &ScimError) -> bool {
-    match e.status.as_u16() {
-        504 => true,
-        502 => !crate::backend::needs_operator(e) && !crate::backend::never_sent(e),
-        _ => false,
-    }
-}
-
 /// How a batch of member calls runs.
 #[derive(Clone, Copy)]
 enum Mode<'a> {
@@ -493,7 +480,7 @@ impl ResourceCtx<'_> {
                 }
             }
             Err(e) => {
-                maybe_applied = may_have_reached_backend(&e);
+                maybe_applied = crate::backend::may_have_reached(&e);
                 unanswered = crate::backend::unanswered(&e);
                 Err(e)
             }
@@ -685,31 +672,5 @@ async fn member_exists(ctx: &ResourceCtx<'_>, m: String) -> Result<(), ScimError
             "member '{m}' does not exist"
         ))),
         Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_have_reached_backend;
-    use crate::backend::{BackendError, BackendTlsFailure, Refusal};
-    use crate::scim::error::ScimError;
-
-    #[test]
-    fn only_calls_that_may_have_been_sent_count_as_maybe_applied() {
-        let e = |b: BackendError| ScimError::from(b);
-        assert!(may_have_reached_backend(&e(BackendError::Timeout(
-            std::time::Duration::from_secs(1)
-        ))));
-        assert!(may_have_reached_backend(&e(BackendError::Io(
-            "reset".into()
-        ))));
-        for never_sent in [
-            BackendError::Connect("refused".into()),
-            BackendError::Refused(Refusal::Busy { retry_after: 1 }),
-            BackendError::Refused(Refusal::Paused { retry_after: 1 }),
-            BackendError::Tls(BackendTlsFailure::Untrusted("expired".into())),
-        ] {
-            assert!(!may_have_reached_backend(&e(never_sent)));
-        }
     }
 }
