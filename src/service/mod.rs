@@ -132,17 +132,24 @@ impl ResourceCtx<'_> {
         Ok(sent?)
     }
 
-    /// `502` for a backend record without the mapping's id field, in an
-    /// `answer` or a `list answer`: logged with the key to fix.
-    pub(super) fn record_without_id(&self, answer: &str) -> ScimError {
+    /// `502` for a backend answer the mapping does not fit: `why` is logged
+    /// with the mapping key to fix (`resources.<type>.<key>`), `detail`
+    /// answered. The answer itself is not logged: it holds personal data.
+    pub(super) fn mapping_mismatch(&self, key: &str, why: &str, detail: String) -> ScimError {
         tracing::error!(
             resource = %self.res.name,
-            key = %format!("resources.{}.id.field", self.res.name),
-            "the backend's {answer} holds a record without its id: fix the mapping's id field (or the items path)"
+            key = %format!("resources.{}.{key}", self.res.name),
+            "{why}"
         );
-        ScimError::new(
-            StatusCode::BAD_GATEWAY,
-            None,
+        ScimError::new(StatusCode::BAD_GATEWAY, None, detail)
+    }
+
+    /// [`Self::mapping_mismatch`] for a record without the mapping's id
+    /// field, in an `answer` or a `list answer`.
+    pub(super) fn record_without_id(&self, answer: &str) -> ScimError {
+        self.mapping_mismatch(
+            "id.field",
+            &format!("the backend's {answer} holds a record without its id: fix the mapping's id field (or the items path)"),
             format!("the backend's {answer} holds a record without an id"),
         )
     }

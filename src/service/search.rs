@@ -119,21 +119,13 @@ impl ResourceCtx<'_> {
         Ok((items, total))
     }
 
-    /// `502` for a 2xx list answer the mapping does not fit: logged with the
-    /// mapping key, so ops see which path to fix (the answer itself is not
-    /// logged: it holds personal data).
+    /// [`Self::mapping_mismatch`] for a 2xx list answer whose `key` path
+    /// (`items`, `total`) finds nothing usable.
     fn list_mismatch(&self, key: &str, what: &str) -> ScimError {
-        tracing::error!(
-            resource = %self.res.name,
-            key = %format!("resources.{}.operations.list.{key}", self.res.name),
-            "the backend's list answer does not fit the mapping: the `{key}` path {what}; fix the mapping (scim-bridge explain shows what is read)"
-        );
-        ScimError::new(
-            StatusCode::BAD_GATEWAY,
-            None,
-            format!(
-                "the backend's list answer does not fit the mapping (operations.list.{key} {what})"
-            ),
+        self.mapping_mismatch(
+            &format!("operations.list.{key}"),
+            &format!("the backend's list answer does not fit the mapping: the `{key}` path {what}; fix the mapping (scim-bridge explain shows what is read)"),
+            format!("the backend's list answer does not fit the mapping (operations.list.{key} {what})"),
         )
     }
 
