@@ -133,14 +133,14 @@ pub(super) fn no_placeholder(cx: &mut Ctx, at: &str, key: &str, text: &str) {
     }
 }
 
-/// Whether a string in `v` (a body template) holds `placeholder`.
+/// Whether a string value in `v` (a body template) holds `placeholder`:
+/// where the membership body fills it in (`request::render_body` fills
+/// values, never keys).
 pub(super) fn mentions(v: &Value, placeholder: &str) -> bool {
     match v {
         Value::String(s) => s.contains(placeholder),
         Value::Array(a) => a.iter().any(|v| mentions(v, placeholder)),
-        Value::Object(o) => o
-            .iter()
-            .any(|(k, v)| k.contains(placeholder) || mentions(v, placeholder)),
+        Value::Object(o) => o.values().any(|v| mentions(v, placeholder)),
         _ => false,
     }
 }
