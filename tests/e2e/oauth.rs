@@ -65,6 +65,12 @@ async fn token_request(s: &PeripassStack, form: &str, basic: Option<(&str, &str)
         .await
 }
 
+/// A token issued to `client` for `secret` by the client credentials grant
+/// (Basic credentials); fails the test when none is issued.
+async fn token_for(s: &PeripassStack, client: &str, secret: &str) -> String {
+    issued(&token_request(s, "grant_type=client_credentials", Some((client, secret))).await)
+}
+
 fn issued(r: &Resp) -> String {
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert_eq!(r.header("cache-control"), Some("no-store"));
@@ -87,14 +93,7 @@ fn assert_oauth_error(r: &Resp, status: u16, code: &str) {
 async fn both_client_authentication_methods_issue_tokens_that_work_on_scim_routes() {
     let s = start(&[KEY_OLD], "").await;
     // client_secret_basic
-    let t1 = issued(
-        &token_request(
-            &s,
-            "grant_type=client_credentials",
-            Some((CLIENT, SECRET_A)),
-        )
-        .await,
-    );
+    let t1 = token_for(&s, CLIENT, SECRET_A).await;
     // client_secret_post, with the hashed secret
     let t2 = issued(
         &token_request(
@@ -231,14 +230,7 @@ async fn wrong_secrets_from_elsewhere_do_not_lock_out_a_known_good_secret() {
     )
     .await;
     // The PBKDF2 secret is verified once, before the attack.
-    issued(
-        &token_request(
-            &s,
-            "grant_type=client_credentials",
-            Some((KDF_CLIENT, SECRET_KDF)),
-        )
-        .await,
-    );
+    token_for(&s, KDF_CLIENT, SECRET_KDF).await;
     for (from, client) in [("127.0.0.2", CLIENT), ("127.0.0.3", KDF_CLIENT)] {
         for n in 0..3 {
             let wrong = format!("wrong-secret-{n:02}-0123456789");
@@ -252,22 +244,8 @@ async fn wrong_secrets_from_elsewhere_do_not_lock_out_a_known_good_secret() {
         429
     );
     // The real clients, elsewhere, still get their tokens.
-    issued(
-        &token_request(
-            &s,
-            "grant_type=client_credentials",
-            Some((CLIENT, SECRET_A)),
-        )
-        .await,
-    );
-    issued(
-        &token_request(
-            &s,
-            "grant_type=client_credentials",
-            Some((KDF_CLIENT, SECRET_KDF)),
-        )
-        .await,
-    );
+    token_for(&s, CLIENT, SECRET_A).await;
+    token_for(&s, KDF_CLIENT, SECRET_KDF).await;
     // Guesses refused because the id is locked still lock their address:
     // after max_failures of them, even the right secret is refused there.
     for n in 0..3 {
@@ -459,14 +437,7 @@ async fn rotated_secret_and_rotated_key() {
 async fn no_secret_or_token_is_logged() {
     let tap = LogTap::open();
     let s = start(&[KEY_OLD], "").await;
-    let t = issued(
-        &token_request(
-            &s,
-            "grant_type=client_credentials",
-            Some((CLIENT, SECRET_A)),
-        )
-        .await,
-    );
+    let t = token_for(&s, CLIENT, SECRET_A).await;
     token_request(
         &s,
         "grant_type=client_credentials",
@@ -535,14 +506,7 @@ async fn hash_secret_makes_a_pbkdf2_line_the_token_endpoint_accepts() {
         ),
     )
     .await;
-    let t = issued(
-        &token_request(
-            &s,
-            "grant_type=client_credentials",
-            Some((KDF_CLIENT, SECRET_KDF)),
-        )
-        .await,
-    );
+    let t = token_for(&s, KDF_CLIENT, SECRET_KDF).await;
     assert_eq!(s.scim().with_token(&t).get("/Users").await.status, 200);
     // Again (the remembered success), by form this time.
     issued(

@@ -619,8 +619,9 @@ async fn requests_are_labelled_with_their_tenant() {
     assert_eq!(lines[0]["operation"], "create", "{audit}");
 }
 
-#[tokio::test]
-async fn a_host_name_selects_a_tenant() {
+/// An Acme backend (one person) and a bridge whose one tenant, `acme`, is
+/// selected by the host name `acme.scim.test`.
+async fn acme_tenant_by_host() -> (acme::Running, Bridge) {
     register_secret(ACME_TOKEN);
     let acme = acme::spawn(acme::Options {
         password: ACME_PASSWORD.into(),
@@ -644,6 +645,12 @@ async fn a_host_name_selects_a_tenant() {
         env,
     )
     .await;
+    (acme, bridge)
+}
+
+#[tokio::test]
+async fn a_host_name_selects_a_tenant() {
+    let (_acme, bridge) = acme_tenant_by_host().await;
     let c = TestClient::new(format!("http://{}/scim/v2", bridge.addr)).with_token(ACME_TOKEN);
     let r = c
         .send(
@@ -687,29 +694,7 @@ async fn a_host_name_selects_a_tenant() {
 #[tokio::test]
 async fn duplicate_host_is_refused_and_an_absolute_target_wins_over_host() {
     use tokio::io::AsyncWriteExt;
-    register_secret(ACME_TOKEN);
-    let acme = acme::spawn(acme::Options {
-        password: ACME_PASSWORD.into(),
-        seed_people: 1,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let env = HashMap::from([
-        ("ACME_URL".to_string(), acme.base_url()),
-        ("ACME_PASSWORD".to_string(), ACME_PASSWORD.to_string()),
-    ]);
-    let main =
-        "[[tenants]]\nname = \"acme\"\nsettings = \"acme.toml\"\nhost = \"acme.scim.test\"\n";
-    let bridge = Bridge::start(
-        main,
-        &[
-            ("acme.toml", &tenant_file("acme.yaml", ACME_TOKEN, 0)),
-            ("acme.yaml", ACME_MAPPING),
-        ],
-        env,
-    )
-    .await;
+    let (acme, bridge) = acme_tenant_by_host().await;
     let raw = |head: String| {
         let addr = bridge.addr;
         async move {
