@@ -39,6 +39,13 @@ const PREFIX: &str = "sbo1.";
 /// The largest token request body read.
 const MAX_FORM_BYTES: usize = 8192;
 
+/// What [`Issuer::quick_check`] can tell without a key derivation.
+enum Quick<'a> {
+    Known(bool),
+    /// The client's PBKDF2 secrets must decide.
+    Derive(&'a Client),
+}
+
 /// Token requests answered at once, per process (every tenant): beyond,
 /// `503` at once. Their own pool, apart from the SCIM requests' permits.
 pub(super) const TOKEN_SLOTS: usize = 32;
@@ -204,16 +211,16 @@ impl Issuer {
     /// pool unless this pair already passed since the last reload.
     async fn client_ok(&self, client_id: &str, secret: &str) -> bool {
         match self.quick_check(client_id, secret) {
-            Some(ok) => ok,
-            None => self.slow_check(client_id, secret).await,
+            Quick::Known(ok) => ok,
+            Quick::Derive(client) => self.slow_check(client, client_id, secret).await,
         }
     }
 
-    /// What is known without a key derivation: `Some(true)` for a digest
+    /// What is known without a key derivation: `Known(true)` for a digest
     /// secret or a pair already verified since the last reload,
-    /// `Some(false)` for an unknown client or a wrong secret of a client
-    /// without PBKDF2 secrets, `None` when a derivation must decide.
-    fn quick_check(&self, client_id: &str, secret: &str) -> Option<bool> {
+    /// `Known(false)` for an unknown client or a wrong secret of a client
+    /// without PBKDF2 secrets; else the client whose PBKDF2 secrets decide.
+    fn quick_check(&self, client_id: &str, secret: &str) -> Quick<'_> {
         let given = sha256(secret.as_bytes());
         let mut ok = subtle::Choice::from(0u8);
         let mut known = None;
@@ -227,24 +234,25 @@ impl Issuer {
         }
         let Some(client) = known else {
             let _ = [0u8; 32].ct_eq(&given);
-            return Some(false);
+            return Quick::Known(false);
         };
         if bool::from(ok) {
-            return Some(true);
+            return Quick::Known(true);
         }
         if client.kdf.is_empty() {
-            return Some(false);
+            return Quick::Known(false);
         }
-        self.verified_lock()
+        if self
+            .verified_lock()
             .contains(&verified_key(client_id, secret))
-            .then_some(true)
+        {
+            return Quick::Known(true);
+        }
+        Quick::Derive(client)
     }
 
-    /// The PBKDF2 check, on the blocking pool; a match is remembered.
-    async fn slow_check(&self, client_id: &str, secret: &str) -> bool {
-        let Some(client) = self.clients.iter().find(|c| c.id == client_id) else {
-            return false;
-        };
+    /// `client`'s PBKDF2 check, on the blocking pool; a match is remembered.
+    async fn slow_check(&self, client: &Client, client_id: &str, secret: &str) -> bool {
         let key = verified_key(client_id, secret);
         let (kdf, presented) = (client.kdf.clone(), secret.to_string());
         let ok = tokio::task::spawn_blocking(move || kdf.iter().any(|p| p.verify(&presented)))
@@ -548,7 +556,7 @@ where
         .iter()
         .map(|(u, p)| (u.as_str(), p.as_str()))
         .chain(std::iter::once((client_id.as_str(), secret.as_str())))
-        .find(|(u, p)| issuer.quick_check(u, p) == Some(true))
+        .find(|(u, p)| matches!(issuer.quick_check(u, p), Quick::Known(true)))
         .map(|(u, _)| u.to_string());
     let checked = if quick.is_some() {
         &keys[1..]
