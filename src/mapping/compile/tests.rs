@@ -445,6 +445,11 @@ fn item_and_member_operations_must_name_their_record() {
             ok.replace("body: { uid: \"{member}\" }", "body: { uid: x }"),
             "m.yaml: resources.User.operations.add_member.path: \"/u/{id}/members\" must name the member with {member}",
         ),
+        // A key is never filled in: only values are.
+        (
+            ok.replace("body: { uid: \"{member}\" }", "body: { \"{member}\": true }"),
+            "m.yaml: resources.User.operations.add_member.path: \"/u/{id}/members\" must name the member with {member}",
+        ),
         (
             ok.replace("/u/{id}/members/{member}", "/u/members/{member}"),
             "m.yaml: resources.User.operations.remove_member.path: \"/u/members/{member}\" must name the record with {id}",
