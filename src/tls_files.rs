@@ -221,6 +221,32 @@ pub fn check_server_files(
     Ok(())
 }
 
+/// The system's CA certificates, read once per process: reading and
+/// parsing the system bundle costs several milliseconds (about 18 million
+/// instructions for Debian's), which every reload would otherwise repeat
+/// (docs/performance.md, ninth round). A change to the system bundle needs
+/// a restart, as the backend's TLS files do (docs/tls.md).
+pub fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                warn!(error = %e, "while loading the system CA certificates");
+            }
+            let mut roots = RootCertStore::empty();
+            let (_, ignored) = roots.add_parsable_certificates(found.certs);
+            if ignored > 0 {
+                debug!(ignored, "system CA certificates that could not be used");
+            }
+            if roots.is_empty() {
+                warn!("no system CA certificates found; HTTPS backends will fail verification (set backend.ca_file)");
+            }
+            Arc::new(roots)
+        })
+        .clone()
+}
+
 /// The rustls client configuration for outgoing calls (backend, JWKS URL):
 /// TLS 1.2/1.3 with ring's default (AEAD-only) suites; trust anchors from
 /// `ca_file` (which replaces the system roots) or the system roots; the
@@ -235,22 +261,8 @@ pub fn client_config(
         .with_protocol_versions(PROTOCOL_VERSIONS)
         .expect("the ring provider supports TLS 1.2 and 1.3");
     let roots = match ca_file {
-        Some(path) => read_roots("backend.ca_file", path)?,
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for e in &found.errors {
-                warn!(error = %e, "while loading the system CA certificates");
-            }
-            let mut roots = rustls::RootCertStore::empty();
-            let (_, ignored) = roots.add_parsable_certificates(found.certs);
-            if ignored > 0 {
-                debug!(ignored, "system CA certificates that could not be used");
-            }
-            if roots.is_empty() {
-                warn!("no system CA certificates found; HTTPS backends will fail verification (set backend.ca_file)");
-            }
-            roots
-        }
+        Some(path) => Arc::new(read_roots("backend.ca_file", path)?),
+        None => system_roots(),
     };
     let builder = builder.with_root_certificates(roots);
     match client_cert {
@@ -266,5 +278,20 @@ pub fn client_config(
                 .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(ck))))
         }
         None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_roots_are_read_once_and_shared_by_every_client() {
+        let first = system_roots();
+        assert!(Arc::ptr_eq(&first, &system_roots()));
+        // Two client configurations built without a CA file (as a reload
+        // builds its backend client) trust that same store.
+        client_config(None, None).expect("no files to read");
+        assert!(Arc::ptr_eq(&first, &system_roots()));
     }
 }
