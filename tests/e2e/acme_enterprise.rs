@@ -274,6 +274,46 @@ async fn manager_reference_in_every_entra_shape() {
     assert!(s.requests("POST").is_empty(), "nothing created");
     assert_eq!(s.backend.people().len(), 3);
 
+    // POST and PUT take the one-element array as PATCH does: written, and
+    // an unknown id in it refused (it was read as absent: dropped on POST,
+    // and a PUT cleared the manager).
+    let listed = create(
+        &s,
+        "listed@acme.test",
+        json!({"manager": [{"value": boss}]}),
+    )
+    .await;
+    assert_eq!(s.backend.person(&listed).unwrap()["manager"], boss);
+    let put = |manager: Value| {
+        let (s, user) = (&s, format!("/Users/{listed}"));
+        async move {
+            s.scim()
+                .put(
+                    &user,
+                    &json!({"schemas": [CORE, ENT], "userName": "listed@acme.test",
+                            ENT: {"manager": manager}}),
+                )
+                .await
+        }
+    };
+    assert_eq!(put(json!([{"value": boss2}])).await.status, 200);
+    assert_eq!(s.backend.person(&listed).unwrap()["manager"], boss2);
+    let ghost = "0a0a0a0a-0000-4000-8000-000000000000";
+    put(json!([{"value": ghost}]))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(s.backend.person(&listed).unwrap()["manager"], boss2);
+    let r = s
+        .scim()
+        .post(
+            "/Users",
+            &json!({"schemas": [CORE, ENT], "userName": "orphan2@acme.test",
+                    ENT: {"manager": [{"value": ghost}]}}),
+        )
+        .await;
+    r.assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(s.backend.people().len(), 4);
+
     // /Schemas describes manager as a complex value with a writable $ref.
     let sc = s.scim().get(&format!("/Schemas/{ENT}")).await.json();
     let m = sc["attributes"]

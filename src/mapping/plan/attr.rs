@@ -30,10 +30,21 @@ impl ScimTarget {
         let v = get_ci(self.container(scim)?, &self.name)?;
         let v = if self.selector.is_empty() {
             match &self.sub {
-                // A bare scalar for a complex attribute is its `value`
-                // (Entra's `"manager": "<id>"`).
-                Some(s) if s == "value" && !v.is_object() && !v.is_array() => v,
-                Some(s) => get_ci(v, s)?,
+                Some(s) => {
+                    // A one-element array is its element (Entra's
+                    // `"manager": [{"value": "<id>"}]`, as PATCH reads it).
+                    let el = match v {
+                        Value::Array(a) if a.len() == 1 => &a[0],
+                        other => other,
+                    };
+                    // A bare scalar for a complex attribute is its `value`
+                    // (Entra's `"manager": "<id>"`).
+                    if s == "value" && !el.is_object() && !el.is_array() {
+                        el
+                    } else {
+                        get_ci(el, s)?
+                    }
+                }
                 None => v,
             }
         } else {
