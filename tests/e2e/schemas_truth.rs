@@ -153,6 +153,83 @@ async fn strict_groups_refuse_unmapped_attributes_in_every_write() {
     );
 }
 
+/// A `strict` User type declaring the enterprise extension refuses the
+/// extension's unmapped attributes (Entra maps `manager` by default) as it
+/// refuses core ones, and never a value that asserts nothing: Entra's
+/// create body carries `"roles": []` and nulls, its "null update" `""`.
+#[tokio::test]
+async fn strict_users_refuse_unmapped_extension_attributes_but_not_empty_values() {
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let mapping = edited_peripass_mapping(
+        "    description: Peripass users\n",
+        &format!("    description: Peripass users\n    strict: true\n    extensions: [{ENT}]\n"),
+        "the User's description line",
+    );
+    let s = PeripassStack::start_with_mapping(
+        peripass::Options {
+            seed_users: 1,
+            ..Default::default()
+        },
+        &mapping,
+    )
+    .await;
+    let scim = s.scim();
+    let user = |extra: Value| {
+        let mut u = json!({"schemas": [USER_URN, ENT], "userName": "strict@example.com"});
+        u.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        u
+    };
+    s.backend.clear_requests();
+    let e = scim
+        .post("/Users", &user(json!({ENT: {"manager": {"value": "1"}}})))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{ENT}:manager")),
+        "{e}"
+    );
+    for ops in [
+        json!([{"op": "Replace", "path": format!("{ENT}:manager"), "value": "1"}]),
+        json!([{"op": "Add", "value": {format!("{ENT}:costCenter"): "4130"}}]),
+    ] {
+        scim.patch("/Users/1", &patch_ops(ops.clone()))
+            .await
+            .assert_scim_error(400, Some("invalidValue"));
+    }
+    let writes = s
+        .backend
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "nothing written");
+
+    // Values that assert nothing: accepted, in a POST and in a PATCH.
+    let r = scim
+        .post(
+            "/Users",
+            &user(json!({"roles": [], "title": null, "externalId": null,
+                         ENT: {"manager": null, "costCenter": ""}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let r = scim
+        .patch(
+            "/Users/1",
+            &patch_ops(json!([
+                {"op": "Replace", "path": "title", "value": ""},
+                {"op": "Replace", "path": format!("{ENT}:manager"), "value": null}
+            ])),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
 /// `/ServiceProviderConfig` claims ETag support only when every resource
 /// type has a version: without one, a type's answers carry no `ETag`.
 #[tokio::test]

@@ -368,3 +368,31 @@ mod template_props {
         }
     }
 }
+
+/// Strict mode's list: unmapped attributes of a declared extension count
+/// (enterprise `manager` is an attribute, not a sub-attribute), a value
+/// that asserts nothing never does, and a mapped one never does.
+#[test]
+fn unmapped_attributes_cover_declared_extensions_and_skip_empty_values() {
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let text = MAPPING.replace(
+        "    id: { field: id }\n",
+        &format!("    id: {{ field: id }}\n    extensions: [{ENT}]\n"),
+    ) + &format!("      - {{ scim: \"{ENT}:employeeNumber\", field: badge }}\n");
+    let res = compile_first(&text);
+    let body = json!({
+        "schemas": ["x"], "userName": "a", "title": "Boss",
+        "roles": [], "nickName": null, "profileUrl": "", "name": {},
+        ENT: {"employeeNumber": "7", "manager": {"value": "1"}, "costCenter": "", "division": null}
+    });
+    let mut got = res.unmapped_attributes(&body);
+    got.sort();
+    assert_eq!(got, ["title".to_string(), format!("{ENT}:manager")]);
+    assert!(res
+        .unmapped_attributes(&json!({"userName": "a", ENT: {"employeeNumber": "7"}}))
+        .is_empty());
+    // An extension key named like a core attribute is not that attribute.
+    assert!(res
+        .unmapped_attributes(&json!({ENT: {"userName": "a"}}))
+        .contains(&format!("{ENT}:userName")));
+}

@@ -404,25 +404,51 @@ impl ResourcePlan {
         Ok(Some(Value::Array(out)))
     }
 
-    /// Unmapped top-level attributes of a client body (for strict mode and debug logs).
+    /// Unmapped top-level attributes of a client body (for strict mode and
+    /// debug logs): of the core schema, and of each declared extension
+    /// (named `<urn>:<name>`; enterprise `manager` is an attribute of its
+    /// own, not a sub-attribute). A value that asserts nothing (`null`,
+    /// `""`, `[]`, `{}`: Entra's create body carries `"roles": []`) is
+    /// never one.
     pub fn unmapped_attributes(&self, scim: &Value) -> Vec<String> {
         let Some(obj) = scim.as_object() else {
             return Vec::new();
         };
-        obj.keys()
-            .filter(|k| {
-                let k = k.as_str();
-                !["schemas", "id", "meta"]
+        let mapped = |urn: Option<&str>, name: &str| {
+            self.attributes.iter().any(|a| {
+                a.target.name.eq_ignore_ascii_case(name)
+                    && match (urn, a.target.urn.as_deref()) {
+                        (Some(u), Some(t)) => u.eq_ignore_ascii_case(t),
+                        (Some(_), None) => false,
+                        // A core key: as before, any attribute of that name.
+                        (None, _) => true,
+                    }
+            })
+        };
+        let mut out = Vec::new();
+        for (k, v) in obj {
+            if asserts_nothing(v)
+                || ["schemas", "id", "meta"]
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(k))
-                    && !self.extensions.iter().any(|e| e.eq_ignore_ascii_case(k))
-                    && !self
-                        .attributes
-                        .iter()
-                        .any(|a| a.target.name.eq_ignore_ascii_case(k))
-            })
-            .cloned()
-            .collect()
+            {
+                continue;
+            }
+            if let Some(urn) = self.extensions.iter().find(|e| e.eq_ignore_ascii_case(k)) {
+                if let Value::Object(ext) = v {
+                    out.extend(
+                        ext.iter()
+                            .filter(|(n, x)| !asserts_nothing(x) && !mapped(Some(urn), n))
+                            .map(|(n, _)| format!("{urn}:{n}")),
+                    );
+                }
+                continue;
+            }
+            if !mapped(None, k) {
+                out.push(k.clone());
+            }
+        }
+        out
     }
 
     pub(super) fn schema_def(&self, urn: Option<&str>) -> Option<&SchemaDef> {
@@ -439,6 +465,17 @@ fn names_any(filter: &Filter, pred: &dyn Fn(&str) -> bool) -> bool {
         Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => pred(&p.name),
         Filter::And(a, b) | Filter::Or(a, b) => names_any(a, pred) || names_any(b, pred),
         Filter::Not(a) => names_any(a, pred),
+    }
+}
+
+/// A value that asserts nothing: `null`, `""`, `[]` or `{}`.
+fn asserts_nothing(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
     }
 }
 
