@@ -4,6 +4,7 @@
 //! [`SchemaInfo`] about attributes (canonical name, type, case-exactness). The
 //! mapping layer implements it from the compiled plan; tests implement it by hand.
 
+use serde_json::Value;
 use std::fmt;
 
 /// `[urn:...:]name[.sub]` — an attribute path as it appears in filters and PATCH paths.
@@ -89,4 +90,21 @@ pub trait SchemaInfo {
     /// `urn` is `None` or the core URN for core attributes, an extension URN otherwise.
     /// `None` means the schema does not know it (the caller decides what that means).
     fn attribute(&self, urn: Option<&str>, name: &str, sub: Option<&str>) -> Option<AttrMeta<'_>>;
+
+    /// Whether a write would store `a` and `b` alike for this attribute (or
+    /// sub-attribute): a mapping's write transforms can make two values
+    /// one (`language_only`: `nl-BE` and `nl`). A `remove`'s value names the
+    /// value held when they are alike, so that the value a client wrote
+    /// names what was stored from it. The default: never (only equal values
+    /// name each other).
+    fn stored_alike(
+        &self,
+        _urn: Option<&str>,
+        _name: &str,
+        _sub: Option<&str>,
+        _a: &Value,
+        _b: &Value,
+    ) -> bool {
+        false
+    }
 }

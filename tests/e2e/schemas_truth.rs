@@ -56,6 +56,26 @@ async fn preferred_language_canonical_values_round_trip() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["preferredLanguage"], "nl");
     assert_eq!(s.backend.user(1).unwrap()["language"], "nl");
+    // Entra's later `remove` carries the value it wrote, `nl-BE`: it names
+    // the `nl` stored from it (another language does not).
+    let remove = |value: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .scim()
+                .patch(
+                    "/Users/1",
+                    &patch_ops(
+                        json!([{"op": "Remove", "path": "preferredLanguage", "value": value}]),
+                    ),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            s.backend.user(1).unwrap()["language"].clone()
+        }
+    };
+    assert_eq!(remove("fr-FR").await, "nl");
+    assert_eq!(remove("nl-BE").await, Value::Null);
 }
 
 /// A `strict` resource type refuses, with `400 invalidValue` and before any

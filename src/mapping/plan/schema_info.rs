@@ -111,4 +111,33 @@ impl SchemaInfo for ResourcePlan {
             case_exact: a.case_exact,
         })
     }
+
+    fn stored_alike(
+        &self,
+        urn: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+        a: &Value,
+        b: &Value,
+    ) -> bool {
+        let urn = urn.filter(|u| !u.eq_ignore_ascii_case(&self.schema));
+        self.attributes.iter().any(|p| {
+            !p.transforms.is_empty()
+                && p.target.name.eq_ignore_ascii_case(name)
+                && eq_opt_ci(p.target.urn.as_deref(), urn)
+                && eq_opt_ci(p.target.sub.as_deref(), sub)
+                && matches!(
+                    (p.write_value(a), p.write_value(b)),
+                    (Ok(x), Ok(y)) if !x.is_null() && x == y
+                )
+        })
+    }
+}
+
+/// Two optional names, equal ignoring ASCII case (both absent: equal).
+fn eq_opt_ci(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        (a, b) => a.is_none() && b.is_none(),
+    }
 }

@@ -613,14 +613,21 @@ impl Engine<'_> {
         cur: &Value,
         given: &Value,
     ) -> bool {
+        // As stored: the value the client wrote names what the mapping
+        // stored from it (see `SchemaInfo::stored_alike`).
+        let alike = |sub: Option<&str>, cur: &Value| {
+            as_slice(given)
+                .iter()
+                .any(|g| self.schema.stored_alike(t.scope, t.name, sub, cur, g))
+        };
         if let Some((name, meta)) = sub {
             return cur
                 .as_object()
                 .and_then(|o| get_in(o, name))
-                .is_some_and(|v| names_simple(v, given, meta));
+                .is_some_and(|v| names_simple(v, given, meta) || alike(Some(name), v));
         }
         let Value::Object(cur) = cur else {
-            return names_simple(cur, given, t.meta);
+            return names_simple(cur, given, t.meta) || alike(None, cur);
         };
         let member = |k: &str, want: &Value| {
             get_in(cur, k)
