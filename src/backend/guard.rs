@@ -4,7 +4,7 @@
 //! A call that cannot start within the queue timeout is refused.
 
 use crate::config::BackendLimits;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -28,8 +28,9 @@ pub struct Admitted {
 
 pub struct Guard {
     limits: BackendLimits,
-    slots: std::sync::Arc<Semaphore>,
-    state: Mutex<State>,
+    slots: Arc<Semaphore>,
+    /// Shared with the guards that succeed this one on a reload.
+    state: Arc<Mutex<State>>,
 }
 
 struct State {
@@ -43,13 +44,33 @@ impl Guard {
     pub fn new(limits: BackendLimits) -> Guard {
         Guard {
             limits,
-            slots: std::sync::Arc::new(Semaphore::new(
+            slots: Arc::new(Semaphore::new(
                 limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS),
             )),
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 tat: Instant::now(),
                 paused_until: None,
-            }),
+            })),
+        }
+    }
+
+    /// The guard a reload puts in `prev`'s place, with `limits`: it shares
+    /// `prev`'s bucket and backend pause (a reload neither forgets a
+    /// backend's `Retry-After` nor grants a fresh burst), and its slots when
+    /// `max_concurrency` is unchanged, so the calls still in flight from
+    /// before the reload count against the cap. A changed `max_concurrency`
+    /// gets slots of its own: the calls in flight under the old cap are
+    /// not counted by the new one.
+    pub fn succeeding(prev: &Guard, limits: BackendLimits) -> Guard {
+        let slots = if prev.limits.max_concurrency == limits.max_concurrency {
+            prev.slots.clone()
+        } else {
+            Guard::new(limits).slots
+        };
+        Guard {
+            limits,
+            slots,
+            state: prev.state.clone(),
         }
     }
 
@@ -173,6 +194,40 @@ mod tests {
         );
         drop(a);
         assert!(g.admit().await.is_ok());
+    }
+
+    /// A reload's client carries the caps on: a call admitted before the
+    /// reload still holds its slot, and a backend pause goes on.
+    #[tokio::test]
+    async fn a_reloads_client_keeps_the_slots_and_the_pause() {
+        use crate::backend::BackendClient;
+        use crate::config::BackendTlsSettings;
+        let url = "http://backend.test";
+        let old = BackendClient::new(0, &BackendTlsSettings::default(), limits(1, 0, 100));
+        let held = old.guard(url).admit().await.unwrap();
+        let new = BackendClient::new(0, &BackendTlsSettings::default(), limits(1, 0, 100))
+            .succeeding(&old);
+        assert_eq!(
+            new.guard(url).admit().await.err(),
+            Some(Refusal::Busy { retry_after: 1 }),
+            "the call in flight from before the reload counts"
+        );
+        drop(held);
+        assert!(new.guard(url).admit().await.is_ok());
+        old.guard(url).pause(30);
+        let newer = BackendClient::new(0, &BackendTlsSettings::default(), limits(1, 0, 100))
+            .succeeding(&new);
+        assert_eq!(
+            newer.guard(url).admit().await.err(),
+            Some(Refusal::Paused { retry_after: 30 })
+        );
+        // A changed cap: slots of its own, the pause still shared.
+        let wider = BackendClient::new(0, &BackendTlsSettings::default(), limits(2, 0, 100))
+            .succeeding(&newer);
+        assert!(matches!(
+            wider.guard(url).admit().await.err(),
+            Some(Refusal::Paused { .. })
+        ));
     }
 
     #[tokio::test]

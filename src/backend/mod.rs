@@ -256,6 +256,21 @@ impl BackendClient {
         self
     }
 
+    /// Takes over the guards of `prev`, the client this one replaces on a
+    /// reload (see [`Guard::succeeding`]): before, every reload started each
+    /// backend's caps afresh, so quick reloads let several times
+    /// `max_concurrency` calls reach a slow backend, and a `429` pause was
+    /// forgotten.
+    pub fn succeeding(self, prev: &BackendClient) -> BackendClient {
+        let prev = prev.guards.lock().unwrap_or_else(|p| p.into_inner());
+        let carried = prev
+            .iter()
+            .map(|(url, g)| (url.clone(), Arc::new(Guard::succeeding(g, self.limits))))
+            .collect();
+        *self.guards.lock().unwrap_or_else(|p| p.into_inner()) = carried;
+        self
+    }
+
     /// The guard of the backend at `base_url` (created on first use).
     pub fn guard(&self, base_url: &str) -> Arc<Guard> {
         let mut g = self.guards.lock().unwrap_or_else(|p| p.into_inner());

@@ -64,7 +64,7 @@ pub struct Live {
 impl Live {
     pub fn new(settings: Settings, plan: Plan) -> Live {
         let stamps = loaded_stamps(&settings);
-        Self::with_stamps(settings, plan, stamps, None)
+        Self::with_stamps(settings, plan, stamps, None, None)
     }
 
     /// With a given backend client (`explain` uses a recording one).
@@ -80,17 +80,23 @@ impl Live {
         }
     }
 
+    /// `prev`: the state this one replaces on a reload, whose backend caps
+    /// it carries on ([`BackendClient::succeeding`]).
     fn with_stamps(
         settings: Settings,
         plan: Plan,
         stamps: Vec<Stamp>,
         metrics: Option<Arc<Metrics>>,
+        prev: Option<&Live>,
     ) -> Live {
         let mut client = BackendClient::new(
             settings.backend_read_retries,
             &settings.backend_tls,
             settings.backend_limits,
         );
+        if let Some(prev) = prev {
+            client = client.succeeding(&prev.client);
+        }
         if let Some(m) = metrics {
             client = client.with_metrics(m);
         }
@@ -153,6 +159,7 @@ impl AppState {
             plan,
             stamps,
             Some(metrics.clone()),
+            None,
         ));
         s.metrics = metrics;
         if let Some(a) = &s.audit {

@@ -89,6 +89,7 @@ impl AppState {
                     plan,
                     stamps,
                     Some(self.metrics.clone()),
+                    Some(&current),
                 )));
                 self.record_reload(true);
                 status.reloads += 1;

@@ -67,7 +67,8 @@ impl AppState {
         let peers = Arc::new(OnceLock::new());
         for t in loaded {
             let stamps = reload::loaded_stamps(&t.settings);
-            let live = Live::with_stamps(t.settings, t.plan, stamps, Some(self.metrics.clone()));
+            let live =
+                Live::with_stamps(t.settings, t.plan, stamps, Some(self.metrics.clone()), None);
             let mut s = AppState::from_live(live);
             s.metrics = self.metrics.clone();
             s.env = self.env.clone();
