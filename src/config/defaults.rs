@@ -13,6 +13,11 @@ pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 pub const MEMBERSHIP_DEADLINE_MS: u64 = 120_000;
 /// Longest `server.membership_deadline_ms` accepted (one hour).
 pub const MAX_MEMBERSHIP_DEADLINE_MS: u64 = 3_600_000;
+/// How long a shutdown lets work in flight finish (below Kubernetes'
+/// default 30 s grace period).
+pub const SHUTDOWN_TIMEOUT_MS: u64 = 25_000;
+/// `server.shutdown_timeout_ms` accepted: 1 s to one hour.
+pub const SHUTDOWN_TIMEOUT_RANGE_MS: (u64, u64) = (1_000, 3_600_000);
 /// One backend call.
 pub const BACKEND_TIMEOUT_MS: u64 = 10_000;
 /// Retries of idempotent backend reads on connect errors and 502/503/504.

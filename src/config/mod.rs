@@ -149,6 +149,9 @@ pub struct Settings {
     /// on starting member calls and retrying its undo, whatever the
     /// request's deadline (see `service::membership`).
     pub membership_deadline: Duration,
+    /// `server.shutdown_timeout_ms`: how long a shutdown lets requests and
+    /// membership changes in flight finish (see `server::run_with`).
+    pub shutdown_timeout: Duration,
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,

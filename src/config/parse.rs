@@ -171,6 +171,18 @@ impl Settings {
         let membership_deadline = Duration::from_millis(
             membership_deadline_ms.clamp(1, defaults::MAX_MEMBERSHIP_DEADLINE_MS),
         );
+        let (lo, hi) = defaults::SHUTDOWN_TIMEOUT_RANGE_MS;
+        let shutdown_timeout_ms = raw
+            .server
+            .shutdown_timeout_ms
+            .unwrap_or(defaults::SHUTDOWN_TIMEOUT_MS);
+        if !(lo..=hi).contains(&shutdown_timeout_ms) {
+            c.fail(
+                "server.shutdown_timeout_ms",
+                format!("must be between {lo} and {hi}, got {shutdown_timeout_ms}"),
+            );
+        }
+        let shutdown_timeout = Duration::from_millis(shutdown_timeout_ms.clamp(lo, hi));
         if raw.server.header_read_timeout_ms == Some(0) {
             c.fail(
                 "server.header_read_timeout_ms",
@@ -320,6 +332,7 @@ impl Settings {
                     .max(1),
             ),
             membership_deadline,
+            shutdown_timeout,
             header_read_timeout,
             max_header_bytes,
             max_headers,

@@ -53,6 +53,7 @@ pub(super) struct RawServer {
     pub(super) max_body_bytes: Option<usize>,
     pub(super) request_timeout_ms: Option<u64>,
     pub(super) membership_deadline_ms: Option<u64>,
+    pub(super) shutdown_timeout_ms: Option<u64>,
     pub(super) header_read_timeout_ms: Option<u64>,
     pub(super) max_header_bytes: Option<usize>,
     pub(super) max_headers: Option<usize>,

@@ -289,6 +289,26 @@ fn membership_deadline_has_a_default_is_validated_and_reloads() {
 }
 
 #[test]
+fn shutdown_timeout_has_a_default_and_is_validated() {
+    let base = "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n";
+    let (_d, p) = write_settings(base);
+    let running = Settings::load(&p, env(&[])).unwrap();
+    assert_eq!(running.shutdown_timeout, Duration::from_secs(25));
+    let key = "SCIM_BRIDGE__SERVER__SHUTDOWN_TIMEOUT_MS";
+    let new = Settings::load(&p, env(&[(key, "5000")])).unwrap();
+    assert_eq!(new.shutdown_timeout, Duration::from_secs(5));
+    for bad in ["999", "3600001"] {
+        let e = Settings::load(&p, env(&[(key, bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("server.shutdown_timeout_ms") && e.contains(bad),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn restart_only_keys_keep_their_running_value() {
     let (_d, p) = write_settings(
         "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n",

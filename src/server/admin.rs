@@ -51,6 +51,7 @@ pub(super) async fn serve_admin(
         let Some(slot) = cap.admit(peer) else {
             continue;
         };
+        let grace = state.live().settings.shutdown_timeout;
         let state = state.clone();
         let builder = builder.clone();
         let stop = stop.clone();
@@ -83,17 +84,7 @@ pub(super) async fn serve_admin(
                     r
                 }
             };
-            conn::serve(
-                &builder,
-                stream,
-                peer,
-                opened,
-                limits,
-                super::SHUTDOWN_DEADLINE,
-                stop,
-                handler,
-            )
-            .await;
+            conn::serve(&builder, stream, peer, opened, limits, grace, stop, handler).await;
         });
     }
 }

@@ -38,13 +38,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
-
-/// How long in-flight requests may run after a shutdown signal.
-pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(25);
 
 /// What one request runs on: settings, compiled plan and backend client.
 /// A reload builds a new `Live` and swaps it in atomically; requests already
@@ -294,7 +290,7 @@ fn push_hex(s: &mut String, v: u64, digits: u32) {
 }
 
 /// Serves plain HTTP until `shutdown` completes, then lets in-flight
-/// requests finish (up to [`SHUTDOWN_DEADLINE`]). Tests pass a listener
+/// requests finish (up to `server.shutdown_timeout_ms`). Tests pass a listener
 /// bound to port 0. See [`run_with`] for TLS.
 pub async fn run(
     listener: TcpListener,
@@ -374,6 +370,7 @@ pub async fn run_with(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                let grace = state.live().settings.shutdown_timeout;
                 let state = state.clone();
                 // Until a request authenticates, each carries the handle that
                 // stops the connection counting against its address.
@@ -391,7 +388,7 @@ pub async fn run_with(
                 tokio::spawn(async move {
                     let _slot = slot;
                     match tls {
-                        None => conn::serve(&builder, stream, peer, opened, limits, SHUTDOWN_DEADLINE, stop, handler).await,
+                        None => conn::serve(&builder, stream, peer, opened, limits, grace, stop, handler).await,
                         Some(acceptor) => {
                             let deadline = opened + tls::HANDSHAKE_TIMEOUT.min(limits.first_request_timeout);
                             let stream = tokio::select! {
@@ -401,7 +398,7 @@ pub async fn run_with(
                             let Some(stream) = stream else {
                                 return;
                             };
-                            conn::serve(&builder, stream, peer, opened, limits, SHUTDOWN_DEADLINE, stop, handler).await;
+                            conn::serve(&builder, stream, peer, opened, limits, grace, stop, handler).await;
                         }
                     }
                 });
@@ -421,7 +418,27 @@ pub async fn run_with(
         a.abort();
     }
     let _ = stop_tx.send(true);
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+    let timeout = state.live().settings.shutdown_timeout;
+    let now = tokio::time::Instant::now();
+    let deadline = now + timeout;
+    // Membership changes still going on at 60 % of the timeout start no
+    // further member call and undo the ones made, by 95 % (see
+    // `service::membership`): stopping the runtime would otherwise cut them
+    // off part-way, with nothing said. The rest is for their log lines.
+    let wind_down = {
+        let ongoing = state.ongoing.clone();
+        let (from, by) = (now + timeout.mul_f64(0.6), now + timeout.mul_f64(0.95));
+        tokio::spawn(async move {
+            tokio::time::sleep_until(from).await;
+            if !ongoing.is_empty() {
+                warn!(
+                    ongoing = ongoing.len(),
+                    "shutdown deadline near: membership changes still going on are stopped and undone"
+                );
+            }
+            ongoing.wind_down(by);
+        })
+    };
     if cap.drained(deadline).await {
         info!("all connections closed");
     } else {
@@ -442,6 +459,7 @@ pub async fn run_with(
             "shutdown deadline reached; work still going on is cut off"
         );
     }
+    wind_down.abort();
     Ok(())
 }
 

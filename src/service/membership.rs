@@ -31,6 +31,10 @@ use tracing::debug;
 /// membership deadline when that is shorter.
 pub const UNDO_GRACE: Duration = Duration::from_secs(10);
 
+/// How often a member call in flight looks whether a shutdown is winding
+/// down (see [`ResourceCtx::before_shutdown`]).
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
+
 /// Whether a failed member call may succeed when simply sent again: the
 /// backend was rate limiting (`429`), unavailable or unreachable (`503`),
 /// did not answer in time (`504`) or broke the connection (`502`), but not
@@ -66,6 +70,9 @@ struct OwnedCtx {
     settings: crate::config::Settings,
     base_url: String,
     request_id: Option<String>,
+    /// The process's ongoing work: a shutdown near its deadline tells the
+    /// change to wind down through it ([`Ongoing::ends_by`]).
+    ongoing: Ongoing,
 }
 
 /// One member call's outcome.
@@ -173,6 +180,7 @@ impl ResourceCtx<'_> {
             settings: self.settings.clone(),
             base_url: self.base_url.to_string(),
             request_id: self.request_id.map(str::to_string),
+            ongoing: self.ongoing.clone(),
         };
         let (member_ops, other_ops) = (member_ops.to_vec(), other_ops.to_vec());
         let if_match = if_match.map(str::to_string);
@@ -181,13 +189,12 @@ impl ResourceCtx<'_> {
             let _serialized = guard;
             // The lock is held above; nothing in the task takes it again.
             let unused = WriteLocks::default();
-            let ongoing = Ongoing::default();
             let ctx = ResourceCtx {
                 res: &owned.res,
                 plan: &owned.plan,
                 client: &owned.client,
                 write_locks: &unused,
-                ongoing: &ongoing,
+                ongoing: &owned.ongoing,
                 settings: &owned.settings,
                 base_url: &owned.base_url,
                 request_id: owned.request_id.as_deref(),
@@ -351,11 +358,20 @@ impl ResourceCtx<'_> {
                     }
                     None => {
                         failure.get_or_insert_with(|| {
-                            ScimError::new(
-                                StatusCode::GATEWAY_TIMEOUT,
-                                None,
-                                "the membership change took too long and was undone",
-                            )
+                            if self.ongoing.ends_by().is_some() {
+                                ScimError::new(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    None,
+                                    "the bridge is shutting down: the membership change was stopped and undone; retry",
+                                )
+                                .with_retry_after(Some(1))
+                            } else {
+                                ScimError::new(
+                                    StatusCode::GATEWAY_TIMEOUT,
+                                    None,
+                                    "the membership change took too long and was undone",
+                                )
+                            }
                         });
                     }
                 }
@@ -374,7 +390,10 @@ impl ResourceCtx<'_> {
         }
         if let Some(e) = failure {
             let grace = UNDO_GRACE.min(self.settings.membership_deadline);
-            let until = deadline.max(Instant::now() + grace);
+            let mut until = deadline.max(Instant::now() + grace);
+            if let Some(by) = self.ongoing.ends_by() {
+                until = until.min(by);
+            }
             let e = self.undo_membership(id, done, e, until).await;
             return Err(self.in_doubt(id, &unanswered, e));
         }
@@ -419,7 +438,10 @@ impl ResourceCtx<'_> {
             .map(|m| async move {
                 let r = match mode {
                     Mode::Change { stop, deadline } => {
-                        if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                        if stop.load(Ordering::Relaxed)
+                            || Instant::now() >= deadline
+                            || self.ongoing.ends_by().is_some()
+                        {
                             return MemberResult {
                                 member: m.clone(),
                                 result: None,
@@ -427,14 +449,30 @@ impl ResourceCtx<'_> {
                                 unanswered: false,
                             };
                         }
-                        let r = self.member_call(op, id, m.clone(), adding).await;
+                        let r = self
+                            .before_shutdown(m, self.member_call(op, id, m.clone(), adding))
+                            .await;
                         if r.result.is_err() {
                             stop.store(true, Ordering::Relaxed);
                         }
                         r
                     }
                     Mode::Undo { until } => {
-                        self.member_call_retried(op, id, m, adding, until).await
+                        if self
+                            .ongoing
+                            .ends_by()
+                            .is_some_and(|by| Instant::now() >= by)
+                        {
+                            // No time left to make it: listed as still applied.
+                            return MemberResult {
+                                member: m.clone(),
+                                result: None,
+                                maybe_applied: false,
+                                unanswered: false,
+                            };
+                        }
+                        self.before_shutdown(m, self.member_call_retried(op, id, m, adding, until))
+                            .await
                     }
                 };
                 MemberResult {
@@ -521,6 +559,38 @@ impl ResourceCtx<'_> {
             }
             debug!(resource = %self.res.name, id, member = %m, attempt, wait_ms = wait.as_millis() as u64, "retrying a membership undo call");
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `call`, cut short when a shutdown's wind-down says work must have
+    /// ended ([`Ongoing::ends_by`]): it then counts as a call without an
+    /// answer (the backend may carry it out), so the change undoes it and
+    /// names it. Without a shutdown, just `call`.
+    async fn before_shutdown(
+        &self,
+        member: &str,
+        call: impl std::future::Future<Output = MemberCall>,
+    ) -> MemberCall {
+        let ends = async {
+            loop {
+                match self.ongoing.ends_by() {
+                    Some(by) => break tokio::time::sleep_until(by).await,
+                    None => tokio::time::sleep(SHUTDOWN_POLL).await,
+                }
+            }
+        };
+        tokio::select! {
+            r = call => r,
+            () = ends => MemberCall {
+                member: member.to_string(),
+                result: Err(ScimError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    "the bridge is shutting down: a member call got no answer in time",
+                )),
+                maybe_applied: true,
+                unanswered: true,
+            },
         }
     }
 

@@ -17,7 +17,7 @@ use tokio_util::task::{task_tracker::TaskTrackerToken, TaskTracker};
 
 /// The process's work in flight outside any request (shared by tenants).
 #[derive(Debug, Clone, Default)]
-pub struct Ongoing(TaskTracker);
+pub struct Ongoing(TaskTracker, std::sync::Arc<std::sync::OnceLock<Instant>>);
 
 /// Counts as one piece of ongoing work until dropped.
 pub type OngoingToken = TaskTrackerToken;
@@ -36,6 +36,19 @@ impl Ongoing {
     /// blocking pool): a shutdown waits until it is dropped.
     pub fn token(&self) -> OngoingToken {
         self.0.token()
+    }
+
+    /// The shutdown is near its deadline: work must end by `by`, when the
+    /// runtime stops. A membership change then starts no further member
+    /// call and undoes the ones made, within `by` (see
+    /// `service::membership`). Set once; later calls change nothing.
+    pub fn wind_down(&self, by: Instant) {
+        let _ = self.1.set(by);
+    }
+
+    /// When work must have ended, once [`Self::wind_down`] was called.
+    pub fn ends_by(&self) -> Option<Instant> {
+        self.1.get().copied()
     }
 
     /// How many pieces of work are going on.

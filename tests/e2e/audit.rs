@@ -462,6 +462,75 @@ async fn a_shutdown_waits_for_a_membership_change_whose_client_left() {
     );
 }
 
+/// A membership change still going on when the shutdown nears its deadline
+/// starts no further member call and undoes the ones made, answering `503`;
+/// what it could not undo in time is named in the answer. Before, the
+/// runtime stopped under it: the group was left half changed, with nothing
+/// said (a slow backend; every Kubernetes rollout sends SIGTERM).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_near_its_deadline_undoes_a_membership_change() {
+    let mut s = PeripassStack::start_with(
+        peripass::Options {
+            seed_users: 80,
+            seed_teams: 1,
+            ..Default::default()
+        },
+        "[server]\nshutdown_timeout_ms = 5000\n",
+    )
+    .await;
+    // 80 existence checks, then 80 member calls, 8 at a time: at least
+    // 2 s, then 2 s more; the wind-down comes 0.3 + 3 s in (60 % of the
+    // timeout), with the member calls under way.
+    s.backend.set_latency_ms(200);
+    let scim = s.scim().clone();
+    let answer = tokio::spawn(async move {
+        let ops = json!([{"op": "add", "path": "members",
+            "value": (1..=80).map(|m| json!({"value": m.to_string()})).collect::<Vec<_>>()}]);
+        scim.patch("/Groups/T-0001", &patch_ops(ops)).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let t = std::time::Instant::now();
+    s.bridge.stop().await;
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(4900),
+        "the server finished within the timeout: {:?}",
+        t.elapsed()
+    );
+    let r = answer.await.unwrap();
+    let e = r.assert_scim_error(503, None);
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("shutting down"), "{e}");
+    s.backend.set_latency_ms(0);
+    let left: Vec<String> = s.backend.team("T-0001").unwrap()["memberIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    // Undone, or what is left is named (a cut-off undo call may still
+    // have been carried out: the list may name more than is left).
+    for m in &left {
+        assert!(
+            detail.contains(&format!("added {m}")),
+            "member {m} left in the group without a word: {detail}"
+        );
+    }
+    let calls = |method: &str| {
+        s.backend
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path_and_query.contains("/members"))
+            .count()
+    };
+    let (added, removed) = (calls("POST"), calls("DELETE"));
+    println!("{added} member calls, {removed} undone; left: {left:?}; answer: {detail}");
+    assert!(
+        added > 0,
+        "the change was under way when the wind-down came"
+    );
+    assert!(added < 80, "and not finished");
+}
+
 /// Sends a PATCH adding `members` to team T-0001 with `request_id`, and
 /// closes the connection 60 ms later, without reading the answer.
 async fn add_members_and_leave(
