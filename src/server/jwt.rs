@@ -87,8 +87,10 @@ const JWKS_JOIN_WAIT: Duration = Duration::from_secs(1);
 /// What the verifier and its background loads share.
 struct Shared {
     cfg: JwtSettings,
-    keys: RwLock<Keys>,
-    loads: Mutex<Loads>,
+    /// Shared with the verifiers that succeed this one on a reload, while
+    /// the key source stays the same ([`Verifier::succeeding`]).
+    keys: Arc<RwLock<Keys>>,
+    loads: Arc<Mutex<Loads>>,
     http: Option<Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>>,
 }
 
@@ -141,12 +143,46 @@ impl Verifier {
         Verifier {
             shared: Arc::new(Shared {
                 cfg: cfg.clone(),
-                keys: RwLock::new(keys),
-                loads: Mutex::new(Loads {
+                keys: Arc::new(RwLock::new(keys)),
+                loads: Arc::new(Mutex::new(Loads {
                     last_failure,
                     last_unknown_kid: None,
                     running: None,
-                }),
+                })),
+                http,
+            }),
+        }
+    }
+}
+
+impl Verifier {
+    /// The verifier a reload puts in `prev`'s place. With the same key
+    /// source it keeps `prev`'s keys: for a `jwks_url` it shares them and
+    /// their loads (before, each reload dropped them, so a key endpoint
+    /// briefly unreachable at a reload turned every JWT into a `401` for
+    /// the retry interval); a `jwks_file` is read again, and the old keys
+    /// stay when that fails. Another source starts afresh.
+    pub fn succeeding(cfg: &JwtSettings, prev: &Verifier) -> Verifier {
+        let old = &prev.shared;
+        if old.cfg.jwks != cfg.jwks {
+            return Verifier::new(cfg);
+        }
+        let (keys, loads, http) = match &cfg.jwks {
+            JwksSource::Url(_) => (old.keys.clone(), old.loads.clone(), old.http.clone()),
+            JwksSource::File(_) => {
+                let fresh = Verifier::new(cfg);
+                let read = fresh.shared.keys.read().is_ok_and(|k| k.loaded.is_some());
+                if read {
+                    return fresh;
+                }
+                (old.keys.clone(), old.loads.clone(), None)
+            }
+        };
+        Verifier {
+            shared: Arc::new(Shared {
+                cfg: cfg.clone(),
+                keys,
+                loads,
                 http,
             }),
         }
@@ -234,11 +270,23 @@ impl Shared {
                     }
                     ended.ok = true;
                 }
-                Err(e) => warn!(
-                    error = %e,
-                    retry_in_s = shared.retry().as_secs(),
-                    "loading the JWT signing keys failed; keeping the old ones"
-                ),
+                Err(e) => {
+                    let kept = shared.keys.read().map_or(0, |k| k.keys.len());
+                    if kept > 0 {
+                        warn!(
+                            error = %e,
+                            retry_in_s = shared.retry().as_secs(),
+                            kept,
+                            "loading the JWT signing keys failed; keeping the old ones"
+                        )
+                    } else {
+                        warn!(
+                            error = %e,
+                            retry_in_s = shared.retry().as_secs(),
+                            "loading the JWT signing keys failed; no keys yet: JWT bearer tokens are refused until a load succeeds"
+                        )
+                    }
+                }
             }
         });
     }
@@ -526,6 +574,41 @@ mod tests {
         );
         assert_eq!(hits.load(Ordering::SeqCst), 1);
         assert!(v.shared.loads().running.is_some(), "the load goes on");
+    }
+
+    /// A reload's verifier keeps the keys loaded from the same URL: no new
+    /// load, and a token signed with a known key gets as far as its
+    /// signature. Another URL starts afresh.
+    #[tokio::test]
+    async fn a_reloads_verifier_keeps_the_keys_of_the_same_url() {
+        let n = URL_SAFE_NO_PAD.encode([0xc1u8; 256]);
+        let body = format!(r#"{{"keys":[{{"kty":"RSA","kid":"k","n":"{n}","e":"AQAB"}}]}}"#);
+        let answer: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        );
+        let (url, hits) = key_endpoint(Some(Duration::ZERO), answer).await;
+        let v = verifier(url.clone());
+        assert_eq!(v.verify(&token("k")).await, Err(Reject::Signature));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        let cfg = v.shared.cfg.clone();
+        let next = Verifier::succeeding(&cfg, &v);
+        drop(v);
+        assert_eq!(next.verify(&token("k")).await, Err(Reject::Signature));
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "no new load");
+        let (other, other_hits) = key_endpoint(Some(Duration::ZERO), FAILING).await;
+        let elsewhere = Verifier::succeeding(
+            &JwtSettings {
+                jwks: JwksSource::Url(other),
+                ..cfg
+            },
+            &next,
+        );
+        assert_eq!(elsewhere.verify(&token("k")).await, Err(Reject::UnknownKey));
+        assert_eq!(other_hits.load(Ordering::SeqCst), 1);
     }
 
     /// A load whose requester left still stores the keys; requests that

@@ -99,8 +99,15 @@ impl Live {
         if let Some(t) = &settings.tenant {
             client = client.with_tenant(t);
         }
+        let jwt = settings
+            .jwt
+            .as_ref()
+            .map(|cfg| match prev.and_then(|p| p.jwt.as_ref()) {
+                Some(old) => jwt::Verifier::succeeding(cfg, old),
+                None => jwt::Verifier::new(cfg),
+            });
         Live {
-            jwt: settings.jwt.as_ref().map(jwt::Verifier::new),
+            jwt,
             oauth: settings.oauth.as_ref().and_then(oauth::Issuer::new),
             settings,
             plan,
