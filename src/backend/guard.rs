@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Least time between two `warn` lines about one unreachable backend.
+pub const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
+
 /// Longest pause a backend `Retry-After` can impose.
 pub const MAX_PAUSE: Duration = Duration::from_secs(300);
 
@@ -31,6 +34,9 @@ pub struct Guard {
     slots: Arc<Semaphore>,
     /// Shared with the guards that succeed this one on a reload.
     state: Arc<Mutex<State>>,
+    /// When a failure to connect was last logged at `warn` (see
+    /// [`Guard::warn_unreachable`]).
+    warned: Mutex<Option<Instant>>,
 }
 
 struct State {
@@ -51,6 +57,7 @@ impl Guard {
                 tat: Instant::now(),
                 paused_until: None,
             })),
+            warned: Mutex::new(None),
         }
     }
 
@@ -71,7 +78,21 @@ impl Guard {
             limits,
             slots,
             state: prev.state.clone(),
+            warned: Mutex::new(None),
         }
+    }
+
+    /// Whether a failure to connect to this backend should be logged at
+    /// `warn` now: at most once per [`UNREACHABLE_WARN_EVERY`] (a backend
+    /// down would otherwise log one line per request).
+    pub fn warn_unreachable(&self) -> bool {
+        let now = Instant::now();
+        let mut w = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if w.is_some_and(|t| now.duration_since(t) < UNREACHABLE_WARN_EVERY) {
+            return false;
+        }
+        *w = Some(now);
+        true
     }
 
     /// Calls a bucket may start at once after an idle spell: a tenth of a

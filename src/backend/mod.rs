@@ -107,6 +107,25 @@ impl From<BackendError> for ScimError {
     }
 }
 
+/// `scheme://host[:port]` of a backend URL, without credentials, path or
+/// query (for log lines).
+pub fn origin(url: &str) -> String {
+    match url.parse::<http::Uri>() {
+        Ok(u) => {
+            let mut o = format!(
+                "{}://{}",
+                u.scheme_str().unwrap_or("http"),
+                u.host().unwrap_or("")
+            );
+            if let Some(p) = u.port_u16() {
+                o.push_str(&format!(":{p}"));
+            }
+            o
+        }
+        Err(_) => crate::secret::mask_userinfo(url),
+    }
+}
+
 /// One backend answer, body read.
 #[derive(Debug)]
 pub struct BackendResponse {
@@ -360,7 +379,7 @@ impl BackendClient {
             };
             let elapsed = started.elapsed();
             drop(admitted);
-            self.observe(&guard, &call, &result, elapsed, attempt);
+            self.observe(&guard, backend, &call, &result, elapsed, attempt);
             if !self.should_retry(&call, &result, attempt) {
                 return result;
             }
@@ -444,12 +463,22 @@ impl BackendClient {
     fn observe(
         &self,
         guard: &Guard,
+        backend: &BackendPlan,
         call: &Call<'_>,
         result: &Result<BackendResponse, BackendError>,
         elapsed: Duration,
         attempt: u32,
     ) {
         let _ = CALL_STATS.try_with(|s| s.record(elapsed));
+        if let Err(BackendError::Connect(cause)) = result {
+            if guard.warn_unreachable() {
+                warn!(
+                    backend = %origin(&backend.base_url),
+                    error = %cause,
+                    "cannot connect to the backend"
+                );
+            }
+        }
         if let Ok(r) = result {
             if r.status == StatusCode::TOO_MANY_REQUESTS {
                 if let Some(secs) = r.retry_after() {
@@ -617,6 +646,44 @@ mod tests {
             body: None,
             request_id: None,
         }
+    }
+
+    /// A backend that cannot be reached is reported with the cause (a
+    /// refused port here, a name that does not resolve elsewhere), not only
+    /// hyper's "client error (Connect)"; log lines name its origin without
+    /// credentials, and a backend down warns once per interval, not per call.
+    #[tokio::test]
+    async fn an_unreachable_backend_is_reported_with_its_cause_and_origin() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let backend = BackendPlan {
+            base_url: format!("http://127.0.0.1:{port}"),
+            ..plan()
+        };
+        let client = BackendClient::new(
+            0,
+            &crate::config::BackendTlsSettings::default(),
+            BackendLimits::default(),
+        );
+        match client.send(&backend, get()).await {
+            Err(BackendError::Connect(cause)) => {
+                assert!(cause.to_lowercase().contains("refused"), "{cause}")
+            }
+            other => panic!("{:?}", other.map(|r| r.status)),
+        }
+        assert_eq!(
+            origin("https://svc:p4ss@backend.example:8443/api/v1?k=v"),
+            "https://backend.example:8443"
+        );
+        assert_eq!(
+            origin("http://backend.example/api"),
+            "http://backend.example"
+        );
+        let guard = client.guard(&backend.base_url);
+        // The call above warned already.
+        assert!(!guard.warn_unreachable());
     }
 
     #[tokio::test]

@@ -98,7 +98,9 @@ async fn http_call(
             warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
             BackendError::Tls(t)
         } else if e.is_connect() {
-            BackendError::Connect(e.to_string())
+            // The whole chain: "client error (Connect)" alone does not tell
+            // a name that does not resolve from a refused port.
+            BackendError::Connect(error_chain(&e))
         } else if let Some(written) = closed_by_backend(&e) {
             BackendError::Closed {
                 written,
@@ -127,6 +129,22 @@ async fn http_call(
         headers: parts.headers,
         body,
     })
+}
+
+/// `e` and its sources, each once, joined by `: ` (connector errors name
+/// neither the URL nor credentials).
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = err.source();
+    }
+    out
 }
 
 /// Whether `e` says the backend closed (or reset) the connection before
