@@ -76,6 +76,26 @@ fn kubernetes_manifests_wire_the_sidecar_correctly() {
         .find(|c| c["name"].as_str() == Some("scim-bridge"))
         .expect("a scim-bridge container");
 
+    // Shutdown order: the bridge keeps serving while the endpoints drop
+    // the pod, then drains for server.shutdown_timeout_ms (25 s); the
+    // backend outlives both, and the grace period covers them all.
+    let pre_stop = |c: &Value| c["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64();
+    let backend = containers
+        .iter()
+        .find(|c| c["name"].as_str() != Some("scim-bridge"))
+        .unwrap();
+    let drain = scim_bridge::config::defaults::SHUTDOWN_TIMEOUT_MS / 1000;
+    let (bridge_wait, backend_wait) = (pre_stop(bridge).unwrap(), pre_stop(backend).unwrap());
+    assert!(bridge_wait > 0);
+    assert!(
+        backend_wait > bridge_wait + drain,
+        "the backend outlives the drain"
+    );
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(grace > backend_wait, "{grace} s grace");
+
     // Probes on the named port the container exposes.
     assert_eq!(s(&bridge["readinessProbe"]["httpGet"]["path"]), "/readyz");
     assert_eq!(s(&bridge["livenessProbe"]["httpGet"]["path"]), "/healthz");
