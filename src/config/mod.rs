@@ -374,6 +374,9 @@ pub fn expand_env(text: &str, env: &EnvMap) -> Result<String, String> {
     Ok(out)
 }
 
+/// Largest `${file:…}` secret file read (a token, key or password is far smaller).
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// `${file:/path}`: the file's content, one trailing line break removed.
 /// Errors name the file, never its content.
 fn read_secret_file(path: &str) -> Result<String, String> {
@@ -383,12 +386,31 @@ fn read_secret_file(path: &str) -> Result<String, String> {
             "${{file:{path}}}: the secret file's path must be absolute"
         ));
     }
-    let bytes = std::fs::read(p).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         format!(
             "cannot read secret file {path}: {}",
             std::io::Error::from(e.kind())
         )
-    })?;
+    };
+    // A regular file (a mounted secret, or a link to one) of a bounded
+    // size: `/dev/zero` never ends, a FIFO or `/dev/stdin` would block
+    // `check`, the start and every reload.
+    let file = std::fs::File::open(p).map_err(unreadable)?;
+    if !file.metadata().map_err(unreadable)?.is_file() {
+        return Err(format!("secret file {path} is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_SECRET_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!(
+            "secret file {path} is larger than {} KiB",
+            MAX_SECRET_FILE_BYTES / 1024
+        ));
+    }
     let text =
         String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
     let text = text

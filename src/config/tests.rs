@@ -249,6 +249,20 @@ fn secret_files_errors_never_show_content() {
     std::fs::write(&binary, [0xffu8, 0xfe, b'S', b'e', b'c']).unwrap();
     let e = expand_env(&format!("${{file:{}}}", binary.display()), &None).unwrap_err();
     assert!(e.contains("not UTF-8") && !e.contains("Sec"), "{e}");
+    // Only a regular file of a bounded size: /dev/zero never ends, and a
+    // FIFO would block the load (fuzz review F2).
+    let e = expand_env("${file:/dev/zero}", &None).unwrap_err();
+    assert!(e.contains("not a regular file"), "{e}");
+    let big = d.path.join("big");
+    std::fs::write(&big, "x".repeat(MAX_SECRET_FILE_BYTES as usize + 1)).unwrap();
+    let e = expand_env(&format!("${{file:{}}}", big.display()), &None).unwrap_err();
+    assert!(
+        e.contains("larger than 64 KiB") && !e.contains("xxx"),
+        "{e}"
+    );
+    let fits = d.path.join("fits");
+    std::fs::write(&fits, "y".repeat(MAX_SECRET_FILE_BYTES as usize)).unwrap();
+    assert!(expand_env(&format!("${{file:{}}}", fits.display()), &None).is_ok());
 }
 
 #[test]
