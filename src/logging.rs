@@ -38,53 +38,173 @@ where
 /// Standard output for log lines, without the process-wide lock of
 /// [`std::io::stdout`]: tracing formats each event into its own buffer and
 /// hands it over in one `write_all`, and the line is written with `write(2)`
-/// on a duplicate of descriptor 1. With a worker thread per core logging a
+/// on a descriptor of its own. With a worker thread per core logging a
 /// line per request, the shared lock made the workers wait on each other
 /// (a futex sleep and wake-up per contended line); a single `write` of a
 /// line is not interleaved with another thread's (pipes: lines up to
 /// `PIPE_BUF`, 4 KiB; files: the kernel serialises writes per open file).
-/// Falls back to [`std::io::stdout`] when descriptor 1 cannot be duplicated.
-pub struct StdoutLines(Option<std::fs::File>);
+///
+/// A pipe or a socket (a container runtime's log driver, journald) is
+/// written without blocking: when whoever reads it stops reading, the
+/// lines it has no room for are dropped and counted
+/// ([`dropped_lines`], `scim_bridge_log_lines_dropped_total`) rather than
+/// freezing every worker, `/healthz` and the shutdown with them. A line
+/// longer than the pipe takes at once gets up to a second for the rest.
+/// Files and terminals are written as before. Falls back to
+/// [`std::io::stdout`] when descriptor 1 cannot be duplicated.
+pub struct StdoutLines(Out);
+
+enum Out {
+    /// Our own non-blocking open file description of the pipe (opened
+    /// through `/proc/self/fd/1`, so descriptor 1 itself stays blocking
+    /// for anything else writing to it).
+    Pipe(std::fs::File),
+    /// A duplicate of a socket descriptor 1, written with `MSG_DONTWAIT`.
+    Socket(std::fs::File),
+    /// A duplicate of descriptor 1 (a file or a terminal), written as is.
+    Blocking(std::fs::File),
+    Std,
+}
 
 impl StdoutLines {
     pub fn new() -> StdoutLines {
         use std::os::fd::AsFd;
-        let fd = std::io::stdout().as_fd().try_clone_to_owned().ok();
-        StdoutLines(fd.map(std::fs::File::from))
+        let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return StdoutLines(Out::Std);
+        };
+        let file = std::fs::File::from(fd);
+        let kind = file.metadata().map(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            (m.file_type().is_fifo(), m.file_type().is_socket())
+        });
+        StdoutLines(match kind {
+            Ok((true, _)) => match own_nonblocking(&file) {
+                Some(own) => Out::Pipe(own),
+                None => Out::Blocking(file),
+            },
+            Ok((_, true)) => Out::Socket(file),
+            _ => Out::Blocking(file),
+        })
     }
 }
 
-impl Default for StdoutLines {
-    fn default() -> Self {
-        StdoutLines::new()
+/// A non-blocking open file description of its own for the pipe `pipe`
+/// (opened through `/proc/self/fd/N`: setting `O_NONBLOCK` on a duplicate
+/// would make `pipe` non-blocking too); `None` where that is not possible.
+fn own_nonblocking(pipe: &std::fs::File) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let own = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(format!("/proc/self/fd/{}", pipe.as_raw_fd()))
+        .ok()?;
+    // Still the same pipe (not a new one of that name).
+    same_file(&own, pipe).then_some(own)
+}
+
+fn same_file(a: &std::fs::File, b: &std::fs::File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a.metadata(), b.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
+}
+
+/// Log lines dropped because standard output had no room for them (its
+/// reader stalled); exported as `scim_bridge_log_lines_dropped_total`.
+pub fn dropped_lines() -> &'static prometheus_client::metrics::counter::Counter {
+    static DROPPED: std::sync::LazyLock<prometheus_client::metrics::counter::Counter> =
+        std::sync::LazyLock::new(Default::default);
+    &DROPPED
+}
+
+/// How long a line already partly written waits for room for the rest.
+const REST_OF_LINE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes `line` on a non-blocking descriptor with `write_once` (one
+/// `write(2)` or `send(2)`): a line nothing of which fits is dropped and
+/// counted at once; one partly written waits up to [`REST_OF_LINE_WAIT`]
+/// for room for the rest (a torn line is worse than a late one).
+fn write_nonblocking(
+    fd: std::os::fd::BorrowedFd<'_>,
+    line: &[u8],
+    write_once: impl Fn(&[u8]) -> std::io::Result<usize>,
+) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    let mut rest = line;
+    let started = std::time::Instant::now();
+    while !rest.is_empty() {
+        match write_once(rest) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // The reader is gone (a log shipper restarting): dropped, and
+            // no complaint on standard error, which may be the same pipe.
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                dropped_lines().inc();
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if rest.len() == line.len() || started.elapsed() >= REST_OF_LINE_WAIT {
+                    dropped_lines().inc();
+                    return Ok(());
+                }
+                use rustix::event::{poll, PollFd, PollFlags, Timespec};
+                let wait = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 50_000_000,
+                };
+                let _ = poll(&mut [PollFd::new(&fd, PollFlags::OUT)], Some(&wait));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// One event's writer from [`StdoutLines`].
 pub enum StdoutLine<'a> {
     Fd(&'a std::fs::File),
+    Pipe(&'a std::fs::File),
+    Socket(&'a std::fs::File),
     Std(std::io::Stdout),
 }
 
 impl std::io::Write for StdoutLine<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            StdoutLine::Fd(f) => f.write(buf),
+            StdoutLine::Fd(f) | StdoutLine::Pipe(f) | StdoutLine::Socket(f) => f.write(buf),
             StdoutLine::Std(s) => s.write(buf),
         }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
         match self {
             StdoutLine::Fd(f) => f.write_all(buf),
+            StdoutLine::Pipe(f) => {
+                let f: &std::fs::File = f;
+                write_nonblocking(f.as_fd(), buf, |b| {
+                    let mut w = f;
+                    w.write(b)
+                })
+            }
+            StdoutLine::Socket(f) => {
+                let f: &std::fs::File = f;
+                write_nonblocking(f.as_fd(), buf, |b| {
+                    use rustix::net::{send, SendFlags};
+                    Ok(send(f, b, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)?)
+                })
+            }
             StdoutLine::Std(s) => s.write_all(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            StdoutLine::Fd(_) => Ok(()),
             StdoutLine::Std(s) => s.flush(),
+            _ => Ok(()),
         }
     }
 }
@@ -94,8 +214,10 @@ impl<'a> MakeWriter<'a> for StdoutLines {
 
     fn make_writer(&'a self) -> StdoutLine<'a> {
         match &self.0 {
-            Some(f) => StdoutLine::Fd(f),
-            None => StdoutLine::Std(std::io::stdout()),
+            Out::Blocking(f) => StdoutLine::Fd(f),
+            Out::Pipe(f) => StdoutLine::Pipe(f),
+            Out::Socket(f) => StdoutLine::Socket(f),
+            Out::Std => StdoutLine::Std(std::io::stdout()),
         }
     }
 }
@@ -332,8 +454,41 @@ pub(crate) mod capture {
 
 #[cfg(test)]
 mod tests {
+
+    /// A pipe whose reader stalled: lines that do not fit are dropped and
+    /// counted, at once, instead of blocking the writer (every worker, the
+    /// health check and the shutdown with it); those written are whole.
+    #[test]
+    fn a_stalled_pipe_drops_lines_instead_of_blocking() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsFd;
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let writer = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
+        let own = own_nonblocking(&writer).expect("the pipe reopened");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = vec![b'x'; 199];
+            line.push(b'\n');
+            let before = dropped_lines().get();
+            // 400 KB into a pipe of 64 KiB that nobody reads.
+            for _ in 0..2000 {
+                write_nonblocking(own.as_fd(), &line, |b| (&own).write(b)).unwrap();
+            }
+            tx.send(dropped_lines().get() - before).unwrap();
+        });
+        let dropped = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("writing into a full pipe returned");
+        assert!(dropped >= 1000, "{dropped} dropped");
+        drop(writer);
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len() % 200, 0, "whole lines only");
+        assert_eq!(got.len() / 200 + dropped as usize, 2000);
+    }
+
     use super::capture::Buf;
-    use super::PlainFields;
+    use super::{dropped_lines, own_nonblocking, write_nonblocking, PlainFields};
     use tracing::{info, info_span, warn};
 
     #[derive(Debug)]

@@ -218,6 +218,11 @@ impl Metrics {
             "1 while the audit sink cannot be written",
             audit_sink_failing.clone(),
         );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because standard output (a pipe or socket) had no room: its reader stalled",
+            crate::logging::dropped_lines().clone(),
+        );
         let membership_undo_failures = Counter::default();
         registry.register(
             "membership_undo_failures",
