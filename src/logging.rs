@@ -88,6 +88,12 @@ impl StdoutLines {
     }
 }
 
+impl Default for StdoutLines {
+    fn default() -> Self {
+        StdoutLines::new()
+    }
+}
+
 /// A non-blocking open file description of its own for the pipe `pipe`
 /// (opened through `/proc/self/fd/N`: setting `O_NONBLOCK` on a duplicate
 /// would make `pipe` non-blocking too); `None` where that is not possible.
