@@ -272,7 +272,12 @@ fuzz_target!(|data: &[u8]| {
     // `/readyz` answers its own readiness document (`503` until the first
     // backend probe, which never runs here).
     let not_ready = uri.path() == "/readyz" && status == http::StatusCode::SERVICE_UNAVAILABLE;
-    if (status.is_client_error() || status.is_server_error()) && !not_ready {
+    // A HEAD answer is the GET's without its body (RFC 9110 §9.3.2).
+    let head = method == http::Method::HEAD;
+    if head {
+        assert!(body.is_empty(), "a HEAD answer with a body: {body:?}");
+    }
+    if (status.is_client_error() || status.is_server_error()) && !not_ready && !head {
         let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
             panic!(
                 "{status} without a JSON body ({e}): {:?}",
