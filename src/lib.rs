@@ -60,6 +60,7 @@ pub mod backend;
 pub mod client_secret;
 pub mod config;
 pub mod explain;
+pub mod files;
 pub mod jwks;
 pub mod load;
 pub mod logging;

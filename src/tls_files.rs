@@ -62,7 +62,8 @@ impl TlsFileError {
 }
 
 pub(crate) fn read_file(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsFileError> {
-    std::fs::read(path).map_err(|e| TlsFileError::new(key, path, format!("cannot read: {e}")))
+    crate::files::read_bounded(path, crate::files::MAX_PEM_BYTES)
+        .map_err(|e| TlsFileError::new(key, path, e))
 }
 
 /// Every `CERTIFICATE` block of a PEM file (at least one).

@@ -28,7 +28,7 @@ pub(super) fn check(c: &mut Check, s: &Settings) {
         tls(b.client_config().map(drop));
     }
     if let Some(JwksSource::File(path)) = s.jwt.as_ref().map(|j| &j.jwks) {
-        let r = std::fs::read(path)
+        let r = crate::files::read_bounded(path, crate::files::MAX_DOCUMENT_BYTES)
             .map_err(|e| e.to_string())
             .and_then(|bytes| crate::jwks::parse_jwks(&bytes).map(drop));
         if let Err(m) = r {

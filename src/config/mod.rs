@@ -233,8 +233,8 @@ impl OAuthSettings {
     pub fn all_keys(&self) -> Result<Vec<Secret>, String> {
         let mut keys = self.signing_keys.clone();
         if let Some(f) = &self.signing_key_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+            let text = crate::files::read_text(f, crate::files::MAX_SECRET_BYTES)
+                .map_err(|e| format!("{}: {e}", f.display()))?;
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
@@ -375,7 +375,7 @@ pub fn expand_env(text: &str, env: &EnvMap) -> Result<String, String> {
 }
 
 /// Largest `${file:…}` secret file read (a token, key or password is far smaller).
-pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+pub const MAX_SECRET_FILE_BYTES: u64 = crate::files::MAX_SECRET_BYTES;
 
 /// `${file:/path}`: the file's content, one trailing line break removed.
 /// Errors name the file, never its content.
@@ -386,31 +386,15 @@ fn read_secret_file(path: &str) -> Result<String, String> {
             "${{file:{path}}}: the secret file's path must be absolute"
         ));
     }
-    let unreadable = |e: std::io::Error| {
-        format!(
-            "cannot read secret file {path}: {}",
-            std::io::Error::from(e.kind())
-        )
-    };
     // A regular file (a mounted secret, or a link to one) of a bounded
-    // size: `/dev/zero` never ends, a FIFO or `/dev/stdin` would block
-    // `check`, the start and every reload.
-    let file = std::fs::File::open(p).map_err(unreadable)?;
-    if !file.metadata().map_err(unreadable)?.is_file() {
-        return Err(format!("secret file {path} is not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(file, MAX_SECRET_FILE_BYTES + 1),
-        &mut bytes,
-    )
-    .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
-        return Err(format!(
-            "secret file {path} is larger than {} KiB",
-            MAX_SECRET_FILE_BYTES / 1024
-        ));
-    }
+    // size (see `crate::files`).
+    let bytes = crate::files::read_bounded(p, MAX_SECRET_FILE_BYTES).map_err(|e| match e {
+        crate::files::ReadError::Io(io) => format!(
+            "cannot read secret file {path}: {}",
+            std::io::Error::from(io.kind())
+        ),
+        _ => format!("secret file {path} is {e}"),
+    })?;
     let text =
         String::from_utf8(bytes).map_err(|_| format!("secret file {path} is not UTF-8 text"))?;
     let text = text

@@ -114,7 +114,7 @@ impl Verifier {
         let mut last_failure = None;
         let http = match &cfg.jwks {
             JwksSource::File(p) => {
-                match std::fs::read(p)
+                match crate::files::read_bounded(p, crate::files::MAX_DOCUMENT_BYTES)
                     .map_err(|e| e.to_string())
                     .and_then(|b| parse_jwks(&b))
                 {
@@ -192,10 +192,16 @@ impl Verifier {
 impl Shared {
     async fn fetch(&self) -> Result<Vec<Jwk>, String> {
         match &self.cfg.jwks {
-            JwksSource::File(p) => tokio::fs::read(p)
+            JwksSource::File(p) => {
+                let path = p.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::files::read_bounded(&path, crate::files::MAX_DOCUMENT_BYTES)
+                })
                 .await
+                .map_err(|e| e.to_string())?
                 .map_err(|e| format!("{}: {e}", p.display()))
-                .and_then(|b| parse_jwks(&b)),
+                .and_then(|b| parse_jwks(&b))
+            }
             JwksSource::Url(u) => {
                 let http = self
                     .http

@@ -216,11 +216,11 @@ pub fn compile_file(
     env: &EnvMap,
 ) -> Result<Vec<ResourcePlan>, Vec<MappingError>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_text(path, crate::files::MAX_DOCUMENT_BYTES).map_err(|e| {
         vec![MappingError {
             file: file.clone(),
             at: String::new(),
-            message: format!("cannot read: {e}"),
+            message: e,
         }]
     })?;
     compile_text(&file, &text, Some(settings), env)
