@@ -654,10 +654,11 @@ mod tests {
     /// credentials, and a backend down warns once per interval, not per call.
     #[tokio::test]
     async fn an_unreachable_backend_is_reported_with_its_cause_and_origin() {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        // Bound but not listening: connections are refused, and no other
+        // test can take the port meanwhile.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = socket.local_addr().unwrap().port();
         let backend = BackendPlan {
             base_url: format!("http://127.0.0.1:{port}"),
             ..plan()

@@ -450,7 +450,7 @@ impl ResourceCtx<'_> {
                             };
                         }
                         let r = self
-                            .before_shutdown(m, self.member_call(op, id, m.clone(), adding))
+                            .before_shutdown(m, false, self.member_call(op, id, m.clone(), adding))
                             .await;
                         if r.result.is_err() {
                             stop.store(true, Ordering::Relaxed);
@@ -471,8 +471,12 @@ impl ResourceCtx<'_> {
                                 unanswered: false,
                             };
                         }
-                        self.before_shutdown(m, self.member_call_retried(op, id, m, adding, until))
-                            .await
+                        self.before_shutdown(
+                            m,
+                            true,
+                            self.member_call_retried(op, id, m, adding, until),
+                        )
+                        .await
                     }
                 };
                 MemberResult {
@@ -562,18 +566,26 @@ impl ResourceCtx<'_> {
         }
     }
 
-    /// `call`, cut short when a shutdown's wind-down says work must have
-    /// ended ([`Ongoing::ends_by`]): it then counts as a call without an
-    /// answer (the backend may carry it out), so the change undoes it and
-    /// names it. Without a shutdown, just `call`.
+    /// `call`, cut short once a shutdown winds down: a call of the change
+    /// half way to the end ([`Ongoing::calls_end_by`], leaving the rest for
+    /// the undo), an undo call when work must have ended
+    /// ([`Ongoing::ends_by`]). It then counts as a call without an answer
+    /// (the backend may carry it out): the change undoes it, the undo names
+    /// it as left. Without a shutdown, just `call`.
     async fn before_shutdown(
         &self,
         member: &str,
+        undo: bool,
         call: impl std::future::Future<Output = MemberCall>,
     ) -> MemberCall {
         let ends = async {
             loop {
-                match self.ongoing.ends_by() {
+                let by = if undo {
+                    self.ongoing.ends_by()
+                } else {
+                    self.ongoing.calls_end_by()
+                };
+                match by {
                     Some(by) => break tokio::time::sleep_until(by).await,
                     None => tokio::time::sleep(SHUTDOWN_POLL).await,
                 }

@@ -17,7 +17,11 @@ use tokio_util::task::{task_tracker::TaskTrackerToken, TaskTracker};
 
 /// The process's work in flight outside any request (shared by tenants).
 #[derive(Debug, Clone, Default)]
-pub struct Ongoing(TaskTracker, std::sync::Arc<std::sync::OnceLock<Instant>>);
+pub struct Ongoing(
+    TaskTracker,
+    /// Set by [`Ongoing::wind_down`]: when it was called, and `by`.
+    std::sync::Arc<std::sync::OnceLock<(Instant, Instant)>>,
+);
 
 /// Counts as one piece of ongoing work until dropped.
 pub type OngoingToken = TaskTrackerToken;
@@ -43,12 +47,19 @@ impl Ongoing {
     /// call and undoes the ones made, within `by` (see
     /// `service::membership`). Set once; later calls change nothing.
     pub fn wind_down(&self, by: Instant) {
-        let _ = self.1.set(by);
+        let _ = self.1.set((Instant::now(), by));
     }
 
     /// When work must have ended, once [`Self::wind_down`] was called.
     pub fn ends_by(&self) -> Option<Instant> {
-        self.1.get().copied()
+        self.1.get().map(|&(_, by)| by)
+    }
+
+    /// When calls already under way at the wind-down are given up: half
+    /// way to [`Self::ends_by`], so that the other half is left for
+    /// undoing what was done.
+    pub fn calls_end_by(&self) -> Option<Instant> {
+        self.1.get().map(|&(from, by)| from + (by - from) / 2)
     }
 
     /// How many pieces of work are going on.
@@ -67,5 +78,30 @@ impl Ongoing {
         tokio::time::timeout_at(deadline, self.0.wait())
             .await
             .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls under way are given up half way to the end of the wind-down,
+    /// leaving the other half for the undo; a second wind-down changes
+    /// nothing.
+    #[tokio::test]
+    async fn wind_down_leaves_half_for_the_undo() {
+        let o = Ongoing::default();
+        assert_eq!((o.ends_by(), o.calls_end_by()), (None, None));
+        let by = Instant::now() + std::time::Duration::from_secs(10);
+        o.clone().wind_down(by);
+        o.wind_down(by + std::time::Duration::from_secs(60));
+        assert_eq!(o.ends_by(), Some(by));
+        let cut = o.calls_end_by().unwrap();
+        let half = by - cut;
+        assert!(
+            half >= std::time::Duration::from_millis(4900)
+                && half <= std::time::Duration::from_secs(5),
+            "{half:?} left for the undo"
+        );
     }
 }
