@@ -92,16 +92,17 @@ pub trait SchemaInfo {
     fn attribute(&self, urn: Option<&str>, name: &str, sub: Option<&str>) -> Option<AttrMeta<'_>>;
 
     /// Whether a write would store `a` and `b` alike for this attribute (or
-    /// sub-attribute): a mapping's write transforms can make two values
-    /// one (`language_only`: `nl-BE` and `nl`). A `remove`'s value names the
-    /// value held when they are alike, so that the value a client wrote
-    /// names what was stored from it. The default: never (only equal values
-    /// name each other).
+    /// sub-attribute of `elem`, the object holding it): a mapping's write
+    /// transforms can make two values one (`language_only`: `nl-BE` and
+    /// `nl`). A `remove`'s value names the value held when they are alike,
+    /// so that the value a client wrote names what was stored from it. The
+    /// default: never (only equal values name each other).
     fn stored_alike(
         &self,
         _urn: Option<&str>,
         _name: &str,
         _sub: Option<&str>,
+        _elem: Option<&Value>,
         _a: &Value,
         _b: &Value,
     ) -> bool {

@@ -117,6 +117,7 @@ impl SchemaInfo for ResourcePlan {
         urn: Option<&str>,
         name: &str,
         sub: Option<&str>,
+        elem: Option<&Value>,
         a: &Value,
         b: &Value,
     ) -> bool {
@@ -126,6 +127,9 @@ impl SchemaInfo for ResourcePlan {
                 && p.target.name.eq_ignore_ascii_case(name)
                 && eq_opt_ci(p.target.urn.as_deref(), urn)
                 && eq_opt_ci(p.target.sub.as_deref(), sub)
+                // The element's own kind: a work phone's transform says
+                // nothing about a mobile one.
+                && (p.target.selector.is_empty() || elem.is_some_and(|e| p.target.selects(e)))
                 && matches!(
                     (p.write_value(a), p.write_value(b)),
                     (Ok(x), Ok(y)) if !x.is_null() && x == y

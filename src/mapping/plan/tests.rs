@@ -396,3 +396,44 @@ fn unmapped_attributes_cover_declared_extensions_and_skip_empty_values() {
         .unmapped_attributes(&json!({ENT: {"userName": "a"}}))
         .contains(&format!("{ENT}:userName")));
 }
+
+/// A remove's value names what the attribute's own transforms stored from
+/// it: the selector's element only (a work phone's `trim` says nothing about
+/// a mobile one), and a sub-attribute of a single complex value too.
+#[test]
+fn a_removes_value_is_compared_as_its_own_attribute_stores_it() {
+    use crate::scim::patch::{apply_patch, parse_patch};
+    let text = MAPPING.to_string()
+        + "      - { scim: 'phoneNumbers[type eq \"work\"].value', field: work, transforms: [trim] }\n"
+        + "      - { scim: 'phoneNumbers[type eq \"mobile\"].value', field: mobile }\n"
+        + "      - { scim: name.givenName, field: first, transforms: [trim] }\n";
+    let res = compile_first(&text);
+    let remove = |scim: Value, path: &str, value: &str| {
+        let ops = parse_patch(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": path, "value": value}]
+        }))
+        .unwrap();
+        let mut out = scim;
+        apply_patch(&mut out, &ops, &res).unwrap();
+        out
+    };
+    let work = json!({"phoneNumbers": [{"type": "work", "value": "123"}]});
+    let out = remove(work, "phoneNumbers[type eq \"work\"].value", " 123");
+    assert!(
+        out["phoneNumbers"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(|e| e.get("value").is_none())),
+        "{out}"
+    );
+    let mobile = json!({"phoneNumbers": [{"type": "mobile", "value": "123"}]});
+    let out = remove(
+        mobile.clone(),
+        "phoneNumbers[type eq \"mobile\"].value",
+        " 123",
+    );
+    assert_eq!(out, mobile, "no transform on mobile numbers: another value");
+    let named = json!({"name": {"givenName": "Ann", "familyName": "Lee"}});
+    let out = remove(named, "name.givenName", " Ann ");
+    assert_eq!(out, json!({"name": {"familyName": "Lee"}}));
+}

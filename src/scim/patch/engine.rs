@@ -482,7 +482,20 @@ impl Engine<'_> {
         let Some(value) = value.filter(|_| kind != OpKind::Remove) else {
             if let Some(Value::Object(cur)) = map.get_mut(&t.key) {
                 let named = value.is_none_or(|given| {
-                    get_in(cur, sub).is_some_and(|v| names_simple(v, given, sub_meta))
+                    let elem = Value::Object(cur.clone());
+                    get_in(cur, sub).is_some_and(|v| {
+                        names_simple(v, given, sub_meta)
+                            || as_slice(given).iter().any(|g| {
+                                self.schema.stored_alike(
+                                    t.scope,
+                                    t.name,
+                                    Some(sub_name),
+                                    Some(&elem),
+                                    v,
+                                    g,
+                                )
+                            })
+                    })
                 });
                 if named {
                     remove_ci(cur, sub);
@@ -615,19 +628,20 @@ impl Engine<'_> {
     ) -> bool {
         // As stored: the value the client wrote names what the mapping
         // stored from it (see `SchemaInfo::stored_alike`).
-        let alike = |sub: Option<&str>, cur: &Value| {
-            as_slice(given)
-                .iter()
-                .any(|g| self.schema.stored_alike(t.scope, t.name, sub, cur, g))
+        let alike = |sub: Option<&str>, elem: Option<&Value>, held: &Value| {
+            as_slice(given).iter().any(|g| {
+                self.schema
+                    .stored_alike(t.scope, t.name, sub, elem, held, g)
+            })
         };
         if let Some((name, meta)) = sub {
             return cur
                 .as_object()
                 .and_then(|o| get_in(o, name))
-                .is_some_and(|v| names_simple(v, given, meta) || alike(Some(name), v));
+                .is_some_and(|v| names_simple(v, given, meta) || alike(Some(name), Some(cur), v));
         }
         let Value::Object(cur) = cur else {
-            return names_simple(cur, given, t.meta) || alike(None, cur);
+            return names_simple(cur, given, t.meta) || alike(None, None, cur);
         };
         let member = |k: &str, want: &Value| {
             get_in(cur, k)
