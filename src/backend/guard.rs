@@ -235,6 +235,11 @@ mod tests {
         );
         drop(held);
         assert!(new.guard(url).admit().await.is_ok());
+        // A backend the old client meets only after the reload: the same guard.
+        let other = "http://other.test";
+        let held = old.guard(other).admit().await.unwrap();
+        assert!(new.guard(other).admit().await.is_err());
+        drop(held);
         old.guard(url).pause(30);
         let newer = BackendClient::new(0, &BackendTlsSettings::default(), limits(1, 0, 100))
             .succeeding(&new);

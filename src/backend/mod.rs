@@ -280,7 +280,12 @@ impl BackendClient {
     /// backend's caps afresh, so quick reloads let several times
     /// `max_concurrency` calls reach a slow backend, and a `429` pause was
     /// forgotten.
-    pub fn succeeding(self, prev: &BackendClient) -> BackendClient {
+    pub fn succeeding(mut self, prev: &BackendClient) -> BackendClient {
+        if prev.limits == self.limits {
+            // The same guards, those the old client makes later included.
+            self.guards = prev.guards.clone();
+            return self;
+        }
         let prev = prev.guards.lock().unwrap_or_else(|p| p.into_inner());
         let carried = prev
             .iter()
