@@ -298,6 +298,11 @@ async fn manager_reference_in_every_entra_shape() {
     };
     assert_eq!(put(json!([{"value": boss2}])).await.status, 200);
     assert_eq!(s.backend.person(&listed).unwrap()["manager"], boss2);
+    // Two managers for a single-valued attribute: refused, nothing cleared.
+    put(json!([{"value": boss}, {"value": boss2}]))
+        .await
+        .assert_scim_error(400, Some("invalidValue"));
+    assert_eq!(s.backend.person(&listed).unwrap()["manager"], boss2);
     let ghost = "0a0a0a0a-0000-4000-8000-000000000000";
     put(json!([{"value": ghost}]))
         .await
