@@ -52,15 +52,19 @@ where
 /// longer than the pipe takes at once gets up to a second for the rest.
 /// Files and terminals are written as before. Falls back to
 /// [`std::io::stdout`] when descriptor 1 cannot be duplicated.
-pub struct StdoutLines(Out);
+pub struct StdoutLines(Out, bool);
+
+/// Set when a line was given up part way: the next line starts with the
+/// line break it lacked.
+type Torn = std::sync::atomic::AtomicBool;
 
 enum Out {
     /// Our own non-blocking open file description of the pipe (opened
     /// through `/proc/self/fd/1`, so descriptor 1 itself stays blocking
     /// for anything else writing to it).
-    Pipe(std::fs::File),
+    Pipe(std::fs::File, Torn),
     /// A duplicate of a socket descriptor 1, written with `MSG_DONTWAIT`.
-    Socket(std::fs::File),
+    Socket(std::fs::File, Torn),
     /// A duplicate of descriptor 1 (a file or a terminal), written as is.
     Blocking(std::fs::File),
     Std,
@@ -70,21 +74,33 @@ impl StdoutLines {
     pub fn new() -> StdoutLines {
         use std::os::fd::AsFd;
         let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
-            return StdoutLines(Out::Std);
+            return StdoutLines(Out::Std, false);
         };
         let file = std::fs::File::from(fd);
+        let mut fell_back = false;
         let kind = file.metadata().map(|m| {
             use std::os::unix::fs::FileTypeExt;
             (m.file_type().is_fifo(), m.file_type().is_socket())
         });
-        StdoutLines(match kind {
+        let out = match kind {
             Ok((true, _)) => match own_nonblocking(&file) {
-                Some(own) => Out::Pipe(own),
-                None => Out::Blocking(file),
+                Some(own) => Out::Pipe(own, Torn::default()),
+                None => {
+                    fell_back = true;
+                    Out::Blocking(file)
+                }
             },
-            Ok((_, true)) => Out::Socket(file),
+            Ok((_, true)) => Out::Socket(file, Torn::default()),
             _ => Out::Blocking(file),
-        })
+        };
+        StdoutLines(out, fell_back)
+    }
+
+    /// Standard output is a pipe that could not be reopened without
+    /// blocking (`/proc` missing, or the pipe belongs to another user):
+    /// a stalled reader would block the bridge. `serve` warns about it.
+    pub fn blocks_on_a_stalled_pipe(&self) -> bool {
+        self.1
     }
 }
 
@@ -126,18 +142,31 @@ pub fn dropped_lines() -> &'static prometheus_client::metrics::counter::Counter 
 }
 
 /// How long a line already partly written waits for room for the rest.
-const REST_OF_LINE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const REST_OF_LINE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Writes `line` on a non-blocking descriptor with `write_once` (one
 /// `write(2)` or `send(2)`): a line nothing of which fits is dropped and
 /// counted at once; one partly written waits up to [`REST_OF_LINE_WAIT`]
-/// for room for the rest (a torn line is worse than a late one).
+/// for room for the rest (a torn line is worse than a late one), and when
+/// given up, `torn` makes the next line start with the missing line break
+/// (or be dropped too while there is no room for it).
 fn write_nonblocking(
     fd: std::os::fd::BorrowedFd<'_>,
+    torn: &Torn,
     line: &[u8],
     write_once: impl Fn(&[u8]) -> std::io::Result<usize>,
 ) -> std::io::Result<()> {
     use std::io::ErrorKind;
+    use std::sync::atomic::Ordering::Relaxed;
+    if torn.load(Relaxed) {
+        match write_once(b"\n") {
+            Ok(1) => torn.store(false, Relaxed),
+            _ => {
+                dropped_lines().inc();
+                return Ok(());
+            }
+        }
+    }
     let mut rest = line;
     let started = std::time::Instant::now();
     while !rest.is_empty() {
@@ -152,7 +181,12 @@ fn write_nonblocking(
                 return Ok(());
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if rest.len() == line.len() || started.elapsed() >= REST_OF_LINE_WAIT {
+                if rest.len() == line.len() {
+                    dropped_lines().inc();
+                    return Ok(());
+                }
+                if started.elapsed() >= REST_OF_LINE_WAIT {
+                    torn.store(true, Relaxed);
                     dropped_lines().inc();
                     return Ok(());
                 }
@@ -172,15 +206,15 @@ fn write_nonblocking(
 /// One event's writer from [`StdoutLines`].
 pub enum StdoutLine<'a> {
     Fd(&'a std::fs::File),
-    Pipe(&'a std::fs::File),
-    Socket(&'a std::fs::File),
+    Pipe(&'a std::fs::File, &'a Torn),
+    Socket(&'a std::fs::File, &'a Torn),
     Std(std::io::Stdout),
 }
 
 impl std::io::Write for StdoutLine<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            StdoutLine::Fd(f) | StdoutLine::Pipe(f) | StdoutLine::Socket(f) => f.write(buf),
+            StdoutLine::Fd(f) | StdoutLine::Pipe(f, _) | StdoutLine::Socket(f, _) => f.write(buf),
             StdoutLine::Std(s) => s.write(buf),
         }
     }
@@ -189,16 +223,16 @@ impl std::io::Write for StdoutLine<'_> {
         use std::os::fd::AsFd;
         match self {
             StdoutLine::Fd(f) => f.write_all(buf),
-            StdoutLine::Pipe(f) => {
+            StdoutLine::Pipe(f, torn) => {
                 let f: &std::fs::File = f;
-                write_nonblocking(f.as_fd(), buf, |b| {
+                write_nonblocking(f.as_fd(), torn, buf, |b| {
                     let mut w = f;
                     w.write(b)
                 })
             }
-            StdoutLine::Socket(f) => {
+            StdoutLine::Socket(f, torn) => {
                 let f: &std::fs::File = f;
-                write_nonblocking(f.as_fd(), buf, |b| {
+                write_nonblocking(f.as_fd(), torn, buf, |b| {
                     use rustix::net::{send, SendFlags};
                     Ok(send(f, b, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)?)
                 })
@@ -221,8 +255,8 @@ impl<'a> MakeWriter<'a> for StdoutLines {
     fn make_writer(&'a self) -> StdoutLine<'a> {
         match &self.0 {
             Out::Blocking(f) => StdoutLine::Fd(f),
-            Out::Pipe(f) => StdoutLine::Pipe(f),
-            Out::Socket(f) => StdoutLine::Socket(f),
+            Out::Pipe(f, torn) => StdoutLine::Pipe(f, torn),
+            Out::Socket(f, torn) => StdoutLine::Socket(f, torn),
             Out::Std => StdoutLine::Std(std::io::stdout()),
         }
     }
@@ -478,7 +512,8 @@ mod tests {
             let before = dropped_lines().get();
             // 400 KB into a pipe of 64 KiB that nobody reads.
             for _ in 0..2000 {
-                write_nonblocking(own.as_fd(), &line, |b| (&own).write(b)).unwrap();
+                write_nonblocking(own.as_fd(), &Default::default(), &line, |b| (&own).write(b))
+                    .unwrap();
             }
             tx.send(dropped_lines().get() - before).unwrap();
         });
@@ -493,8 +528,40 @@ mod tests {
         assert_eq!(got.len() / 200 + dropped as usize, 2000);
     }
 
+    /// A line given up part way (longer than the room the stalled pipe
+    /// had) is ended by the next line written once there is room, so the
+    /// lines after it stay whole.
+    #[test]
+    fn a_line_given_up_part_way_is_ended_before_the_next() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsFd;
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let writer = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
+        let own = own_nonblocking(&writer).expect("the pipe reopened");
+        let torn = Torn::default();
+        let write =
+            |line: &[u8]| write_nonblocking(own.as_fd(), &torn, line, |b| (&own).write(b)).unwrap();
+        let mut long = vec![b'L'; 200 * 1024];
+        long.push(b'\n');
+        write(&long);
+        assert!(torn.load(std::sync::atomic::Ordering::Relaxed));
+        write(b"dropped: still no room\n");
+        // Drain what the pipe holds, then write on.
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut held = 0;
+        while held < 64 * 1024 {
+            held += reader.read(&mut buf[held..]).unwrap();
+        }
+        write(b"next\n");
+        drop((own, writer));
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"\nnext\n", "{:?}", String::from_utf8_lossy(&rest));
+        assert!(buf[..held].iter().all(|&b| b == b'L'));
+    }
+
     use super::capture::Buf;
-    use super::{dropped_lines, own_nonblocking, write_nonblocking, PlainFields};
+    use super::{dropped_lines, own_nonblocking, write_nonblocking, PlainFields, Torn};
     use tracing::{info, info_span, warn};
 
     #[derive(Debug)]

@@ -401,11 +401,17 @@ fn init_tracing(format: LogFormat, level: &str) {
         .ok()
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| level.to_string());
-    let sub =
-        scim_bridge::logging::subscriber(format, &filter, scim_bridge::logging::StdoutLines::new());
+    let lines = scim_bridge::logging::StdoutLines::new();
+    let blocking = lines.blocks_on_a_stalled_pipe();
+    let sub = scim_bridge::logging::subscriber(format, &filter, lines);
     // `try_init` also routes `log` records (rustls) into tracing.
     if tracing_subscriber::util::SubscriberInitExt::try_init(sub).is_err() {
         eprintln!("scim-bridge: a tracing subscriber was already installed");
+    }
+    if blocking {
+        tracing::warn!(
+            "standard output is a pipe that could not be reopened without blocking (no /proc, or the pipe belongs to another user): a log reader that stalls would block the bridge"
+        );
     }
 }
 
