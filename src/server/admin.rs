@@ -32,11 +32,7 @@ pub(super) fn health_response() -> Resp {
 /// reach). Its own connection cap ([`defaults::ADMIN_MAX_CONNECTIONS`]) and
 /// the main listener's deadlines, so a flood of either listener leaves the
 /// other one serving.
-pub(super) async fn serve_admin(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
+pub(super) async fn serve_admin(listener: TcpListener, state: Arc<AppState>, stop: conn::Stop) {
     let (builder, limits) = {
         let live = state.live();
         (
@@ -51,7 +47,6 @@ pub(super) async fn serve_admin(
         let Some(slot) = cap.admit(peer) else {
             continue;
         };
-        let grace = state.live().settings.shutdown_timeout;
         let state = state.clone();
         let builder = builder.clone();
         let stop = stop.clone();
@@ -84,7 +79,7 @@ pub(super) async fn serve_admin(
                     r
                 }
             };
-            conn::serve(&builder, stream, peer, opened, limits, grace, stop, handler).await;
+            conn::serve(&builder, stream, peer, opened, limits, stop, handler).await;
         });
     }
 }

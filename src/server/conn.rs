@@ -347,9 +347,15 @@ impl Activity {
     }
 }
 
+/// The shutdown signal every connection watches: `Some(deadline)` once a
+/// shutdown started, with the moment its connections must have closed
+/// (one deadline for all, whatever the settings were at their accept).
+pub(super) type Stop = watch::Receiver<Option<Instant>>;
+
 /// Serves one connection until it ends, is idle too long, misses its
 /// first-request deadline (counted from `opened`, the accept), or `stop`
-/// turns true (graceful shutdown: in-flight requests finish).
+/// says a shutdown started (graceful: in-flight requests finish until its
+/// deadline).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn serve<I, H, Fut>(
     builder: &auto::Builder<TokioExecutor>,
@@ -357,8 +363,7 @@ pub(super) async fn serve<I, H, Fut>(
     peer: SocketAddr,
     opened: Instant,
     limits: ConnectionLimits,
-    shutdown_deadline: Duration,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stop,
     handler: H,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -388,7 +393,7 @@ pub(super) async fn serve<I, H, Fut>(
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let mut closing: Option<Instant> = None;
-    let mut stopping = *stop.borrow();
+    let mut stopping = stop.borrow().is_some();
     if stopping {
         return;
     }
@@ -420,10 +425,10 @@ pub(super) async fn serve<I, H, Fut>(
                     closing = Some(Instant::now() + CLOSE_GRACE);
                 }
             }
-            _ = stop.wait_for(|s| *s), if !stopping => {
+            deadline = stop.wait_for(Option::is_some), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
-                closing = Some(Instant::now() + shutdown_deadline);
+                closing = Some(deadline.ok().and_then(|d| *d).unwrap_or_else(Instant::now));
             }
         }
     }

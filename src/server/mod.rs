@@ -332,7 +332,7 @@ pub async fn run_with(
     // Connections and handshakes still under way see `true` when shutdown
     // starts: handshakes are abandoned (their clients sent no request yet),
     // connections finish their in-flight requests.
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::watch::channel(None);
     tokio::pin!(shutdown);
     let watcher = tokio::spawn(reload::watch_config(state.clone()));
     // With tenants the process's own state serves no SCIM: each tenant
@@ -377,7 +377,6 @@ pub async fn run_with(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let grace = state.live().settings.shutdown_timeout;
                 let state = state.clone();
                 // Until a request authenticates, each carries the handle that
                 // stops the connection counting against its address.
@@ -395,17 +394,17 @@ pub async fn run_with(
                 tokio::spawn(async move {
                     let _slot = slot;
                     match tls {
-                        None => conn::serve(&builder, stream, peer, opened, limits, grace, stop, handler).await,
+                        None => conn::serve(&builder, stream, peer, opened, limits, stop, handler).await,
                         Some(acceptor) => {
                             let deadline = opened + tls::HANDSHAKE_TIMEOUT.min(limits.first_request_timeout);
                             let stream = tokio::select! {
                                 s = tls_handshake(&acceptor, stream, peer, deadline) => s,
-                                _ = stopped.wait_for(|stop| *stop) => None,
+                                _ = stopped.wait_for(Option::is_some) => None,
                             };
                             let Some(stream) = stream else {
                                 return;
                             };
-                            conn::serve(&builder, stream, peer, opened, limits, grace, stop, handler).await;
+                            conn::serve(&builder, stream, peer, opened, limits, stop, handler).await;
                         }
                     }
                 });
@@ -424,10 +423,10 @@ pub async fn run_with(
     if let Some(a) = admin {
         a.abort();
     }
-    let _ = stop_tx.send(true);
     let timeout = state.live().settings.shutdown_timeout;
     let now = tokio::time::Instant::now();
     let deadline = now + timeout;
+    let _ = stop_tx.send(Some(deadline));
     // Membership changes still going on at 60 % of the timeout start no
     // further member call and undo the ones made, by 95 % (see
     // `service::membership`): stopping the runtime would otherwise cut them
