@@ -582,20 +582,25 @@ mod tests {
         assert!(v.shared.loads().running.is_some(), "the load goes on");
     }
 
-    /// A reload's verifier keeps the keys loaded from the same URL: no new
-    /// load, and a token signed with a known key gets as far as its
-    /// signature. Another URL starts afresh.
-    #[tokio::test]
-    async fn a_reloads_verifier_keeps_the_keys_of_the_same_url() {
+    /// A key endpoint's answer holding one RSA key, kid `k`.
+    fn one_key_answer() -> &'static str {
         let n = URL_SAFE_NO_PAD.encode([0xc1u8; 256]);
         let body = format!(r#"{{"keys":[{{"kty":"RSA","kid":"k","n":"{n}","e":"AQAB"}}]}}"#);
-        let answer: &'static str = Box::leak(
+        Box::leak(
             format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             )
             .into_boxed_str(),
-        );
+        )
+    }
+
+    /// A reload's verifier keeps the keys loaded from the same URL: no new
+    /// load, and a token signed with a known key gets as far as its
+    /// signature. Another URL starts afresh.
+    #[tokio::test]
+    async fn a_reloads_verifier_keeps_the_keys_of_the_same_url() {
+        let answer = one_key_answer();
         let (url, hits) = key_endpoint(Some(Duration::ZERO), answer).await;
         let v = verifier(url.clone());
         assert_eq!(v.verify(&token("k")).await, Err(Reject::Signature));
@@ -621,15 +626,7 @@ mod tests {
     /// joined it in time get them.
     #[tokio::test]
     async fn a_load_outlives_the_request_that_started_it() {
-        let n = URL_SAFE_NO_PAD.encode([0xc1u8; 256]);
-        let body = format!(r#"{{"keys":[{{"kty":"RSA","kid":"k","n":"{n}","e":"AQAB"}}]}}"#);
-        let answer: &'static str = Box::leak(
-            format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .into_boxed_str(),
-        );
+        let answer = one_key_answer();
         let (url, hits) = key_endpoint(Some(Duration::from_millis(300)), answer).await;
         let v = Arc::new(verifier(url));
         let first = tokio::spawn({
