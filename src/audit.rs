@@ -378,7 +378,11 @@ impl Sink {
         let r = match &self.cfg.sink {
             AuditSink::Stdout => {
                 let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes()).and_then(|_| out.flush())
+                // After a log line given up part way (a stalled reader),
+                // the audit line starts on a line of its own.
+                crate::logging::end_torn_stdout_line(&mut out)
+                    .and_then(|_| out.write_all(text.as_bytes()))
+                    .and_then(|_| out.flush())
             }
             AuditSink::File(p) => self.write_file(p, text.as_bytes()),
         };

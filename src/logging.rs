@@ -49,7 +49,7 @@ where
 /// lines it has no room for are dropped and counted
 /// ([`dropped_lines`], `scim_bridge_log_lines_dropped_total`) rather than
 /// freezing every worker, `/healthz` and the shutdown with them. A line
-/// longer than the pipe takes at once gets up to a second for the rest.
+/// longer than the pipe takes at once gets up to 250 ms for the rest.
 /// Files and terminals are written as before. Falls back to
 /// [`std::io::stdout`] when descriptor 1 cannot be duplicated.
 pub struct StdoutLines(Out, bool);
@@ -58,13 +58,37 @@ pub struct StdoutLines(Out, bool);
 /// line break it lacked.
 type Torn = std::sync::atomic::AtomicBool;
 
+use std::sync::Arc;
+
+/// Standard output's [`Torn`] flag, shared with every other writer of
+/// standard output (the audit trail's `sink = "stdout"`, see
+/// [`end_torn_stdout_line`]).
+fn stdout_torn() -> Arc<Torn> {
+    static TORN: std::sync::OnceLock<Arc<Torn>> = std::sync::OnceLock::new();
+    TORN.get_or_init(Default::default).clone()
+}
+
+/// For a writer of standard output besides the log lines (the audit
+/// trail's `sink = "stdout"`, written blocking): ends a log line given up
+/// part way, so that what it writes next starts on a line of its own.
+pub fn end_torn_stdout_line(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let torn = stdout_torn();
+    if torn.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        if let Err(e) = out.write_all(b"\n") {
+            torn.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 enum Out {
     /// Our own non-blocking open file description of the pipe (opened
     /// through `/proc/self/fd/1`, so descriptor 1 itself stays blocking
     /// for anything else writing to it).
-    Pipe(std::fs::File, Torn),
+    Pipe(std::fs::File, Arc<Torn>),
     /// A duplicate of a socket descriptor 1, written with `MSG_DONTWAIT`.
-    Socket(std::fs::File, Torn),
+    Socket(std::fs::File, Arc<Torn>),
     /// A duplicate of descriptor 1 (a file or a terminal), written as is.
     Blocking(std::fs::File),
     Std,
@@ -84,13 +108,13 @@ impl StdoutLines {
         });
         let out = match kind {
             Ok((true, _)) => match own_nonblocking(&file) {
-                Some(own) => Out::Pipe(own, Torn::default()),
+                Some(own) => Out::Pipe(own, stdout_torn()),
                 None => {
                     fell_back = true;
                     Out::Blocking(file)
                 }
             },
-            Ok((_, true)) => Out::Socket(file, Torn::default()),
+            Ok((_, true)) => Out::Socket(file, stdout_torn()),
             _ => Out::Blocking(file),
         };
         StdoutLines(out, fell_back)
@@ -158,13 +182,12 @@ fn write_nonblocking(
 ) -> std::io::Result<()> {
     use std::io::ErrorKind;
     use std::sync::atomic::Ordering::Relaxed;
-    if torn.load(Relaxed) {
-        match write_once(b"\n") {
-            Ok(1) => torn.store(false, Relaxed),
-            _ => {
-                dropped_lines().inc();
-                return Ok(());
-            }
+    // Claimed by one writer only: two would each add a line break.
+    if torn.swap(false, Relaxed) {
+        if !matches!(write_once(b"\n"), Ok(1)) {
+            torn.store(true, Relaxed);
+            dropped_lines().inc();
+            return Ok(());
         }
     }
     let mut rest = line;
@@ -526,6 +549,17 @@ mod tests {
         reader.read_to_end(&mut got).unwrap();
         assert_eq!(got.len() % 200, 0, "whole lines only");
         assert_eq!(got.len() / 200 + dropped as usize, 2000);
+    }
+
+    /// Another writer of standard output (the audit trail) ends a log line
+    /// given up part way before its own, once.
+    #[test]
+    fn other_stdout_writers_end_a_torn_line_first() {
+        super::stdout_torn().store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut out = Vec::new();
+        super::end_torn_stdout_line(&mut out).unwrap();
+        super::end_torn_stdout_line(&mut out).unwrap();
+        assert_eq!(out, b"\n");
     }
 
     /// A line given up part way (longer than the room the stalled pipe

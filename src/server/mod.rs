@@ -329,9 +329,9 @@ pub async fn run_with(
     let cap = conn::Cap::new("main", limits.max_connections)
         .with_metrics(&state.metrics)
         .with_untrusted_per_ip(limits.max_untrusted_per_ip);
-    // Connections and handshakes still under way see `true` when shutdown
-    // starts: handshakes are abandoned (their clients sent no request yet),
-    // connections finish their in-flight requests.
+    // Connections and handshakes still under way see the shutdown's
+    // deadline when it starts: handshakes are abandoned (their clients sent
+    // no request yet), connections finish their in-flight requests by then.
     let (stop_tx, stop) = tokio::sync::watch::channel(None);
     tokio::pin!(shutdown);
     let watcher = tokio::spawn(reload::watch_config(state.clone()));
@@ -428,9 +428,10 @@ pub async fn run_with(
     let deadline = now + timeout;
     let _ = stop_tx.send(Some(deadline));
     // Membership changes still going on at 60 % of the timeout start no
-    // further member call and undo the ones made, by 95 % (see
-    // `service::membership`): stopping the runtime would otherwise cut them
-    // off part-way, with nothing said. The rest is for their log lines.
+    // further member call, give up calls still without an answer at
+    // 77.5 %, and undo the ones made by 95 % (see `service::membership`):
+    // stopping the runtime would otherwise cut them off part-way, with
+    // nothing said. The rest is for their log lines.
     let wind_down = {
         let ongoing = state.ongoing.clone();
         let (from, by) = (now + timeout.mul_f64(0.6), now + timeout.mul_f64(0.95));
