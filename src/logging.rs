@@ -183,12 +183,10 @@ fn write_nonblocking(
     use std::io::ErrorKind;
     use std::sync::atomic::Ordering::Relaxed;
     // Claimed by one writer only: two would each add a line break.
-    if torn.swap(false, Relaxed) {
-        if !matches!(write_once(b"\n"), Ok(1)) {
-            torn.store(true, Relaxed);
-            dropped_lines().inc();
-            return Ok(());
-        }
+    if torn.swap(false, Relaxed) && !matches!(write_once(b"\n"), Ok(1)) {
+        torn.store(true, Relaxed);
+        dropped_lines().inc();
+        return Ok(());
     }
     let mut rest = line;
     let started = std::time::Instant::now();
