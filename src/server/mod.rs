@@ -106,9 +106,18 @@ impl Live {
                 Some(old) => jwt::Verifier::succeeding(cfg, old),
                 None => jwt::Verifier::new(cfg),
             });
+        let oauth = settings.oauth.as_ref().and_then(|cfg| {
+            let issuer = oauth::Issuer::new(cfg)?;
+            Some(
+                match prev.and_then(|p| Some((p.oauth.as_ref()?, p.settings.oauth.as_ref()?))) {
+                    Some((old, old_cfg)) => issuer.succeeding(old, old_cfg.clients == cfg.clients),
+                    None => issuer,
+                },
+            )
+        });
         Live {
             jwt,
-            oauth: settings.oauth.as_ref().and_then(oauth::Issuer::new),
+            oauth,
             settings,
             plan,
             client,

@@ -205,6 +205,23 @@ impl Issuer {
         })
     }
 
+    /// The issuer a reload puts in `prev`'s place: the client secrets
+    /// `prev` verified with PBKDF2 stay verified when the clients are
+    /// unchanged (`same_clients`), so a reload that only touches a mapping
+    /// costs no client a new derivation (nor reopens the window in which a
+    /// locked client id refuses its not yet verified secret).
+    pub fn succeeding(mut self, prev: &Issuer, same_clients: bool) -> Issuer {
+        if same_clients {
+            let kept = prev
+                .verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            *self.verified.get_mut().unwrap_or_else(|p| p.into_inner()) = kept;
+        }
+        self
+    }
+
     /// Whether `secret` is one of `client_id`'s secrets: the digests first
     /// (constant time over every digest of the client; an unknown client
     /// compares against a dummy), then its PBKDF2 secrets on the blocking
@@ -712,6 +729,11 @@ mod tests {
         assert_eq!(i.verified_lock().len(), 1);
         // The remembered pair is bound to the client id.
         assert_ne!(key, verified_key("entrb", "pbkdf2-secret-0123456789"));
+        // A reload with the same clients keeps it; other clients do not.
+        let kept = Issuer::new(&s).unwrap().succeeding(&i, true);
+        assert!(kept.verified_lock().contains(&key));
+        let fresh = Issuer::new(&s).unwrap().succeeding(&i, false);
+        assert!(fresh.verified_lock().is_empty());
     }
 
     #[test]
