@@ -329,6 +329,7 @@ pub async fn spawn_on(
         max_rps: AtomicU64::new(opts.max_rps.map_or(0, u64::from)),
         retry_after_secs: AtomicU64::new(opts.retry_after_secs),
         pinned_second: AtomicU64::new(0),
+        accepted: AtomicU64::new(0),
         version_conflicts: AtomicU64::new(0),
         holds: Mutex::new(Vec::new()),
         deletions: Mutex::new(Vec::new()),
@@ -424,6 +425,11 @@ impl Running {
     /// Number of stored teams.
     pub fn team_count(&self) -> usize {
         lock(&self.shared.store).teams.len()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.accepted.load(Ordering::Relaxed)
     }
 
     /// Changes the delay of every answer.
@@ -594,6 +600,8 @@ struct Shared {
     /// (unix second, requests seen in it).
     window: Mutex<(u64, u64)>,
     rng: Mutex<u64>,
+    /// Connections accepted so far.
+    accepted: AtomicU64,
     /// Requests being handled now, and the most seen at once.
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
@@ -774,6 +782,7 @@ async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
+                    shared.accepted.fetch_add(1, Ordering::Relaxed);
                     let shared = shared.clone();
                     let service = service_fn(move |req: Request<Incoming>| {
                         let shared = shared.clone();

@@ -350,6 +350,13 @@ impl BackendClient {
         .with_limits(limits)
     }
 
+    /// A client over this one's transport (its connection pool), with
+    /// `read_retries` and `limits` of its own (a reload that changed
+    /// neither the TLS settings nor the pool's).
+    pub fn with_same_transport(&self, read_retries: u32, limits: BackendLimits) -> BackendClient {
+        BackendClient::with_transport(read_retries, self.transport.clone()).with_limits(limits)
+    }
+
     /// A client carrying its calls over `transport`.
     pub fn with_transport(read_retries: u32, transport: Transport) -> BackendClient {
         BackendClient {

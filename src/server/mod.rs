@@ -85,11 +85,26 @@ impl Live {
         metrics: Option<Arc<Metrics>>,
         prev: Option<&Live>,
     ) -> Live {
-        let mut client = BackendClient::new(
-            settings.backend_read_retries,
-            &settings.backend_tls,
-            settings.backend_limits,
-        );
+        // The connection pool (and its warm connections) stays when nothing
+        // it is built from changed: no TLS files of its own to read again,
+        // the same pool size and idle timeout.
+        let same_pool = |p: &&Live| {
+            let (old, new) = (&p.settings, &settings);
+            new.backend_tls == crate::config::BackendTlsSettings::default()
+                && old.backend_tls == new.backend_tls
+                && old.backend_limits.max_concurrency == new.backend_limits.max_concurrency
+                && old.backend_limits.pool_idle_timeout == new.backend_limits.pool_idle_timeout
+        };
+        let mut client = match prev.filter(same_pool) {
+            Some(p) => p
+                .client
+                .with_same_transport(settings.backend_read_retries, settings.backend_limits),
+            None => BackendClient::new(
+                settings.backend_read_retries,
+                &settings.backend_tls,
+                settings.backend_limits,
+            ),
+        };
         if let Some(prev) = prev {
             client = client.succeeding(&prev.client);
         }

@@ -193,6 +193,58 @@ async fn invalid_change_keeps_old_plan_and_is_reported() {
     }
 }
 
+/// A reload that leaves the backend's TLS and pool settings as they were
+/// keeps the pool: the calls after it go over the connection opened before
+/// (it used to be dropped with every reload, and each replica's next calls
+/// opened new ones).
+#[tokio::test]
+async fn a_reload_keeps_the_backend_connections() {
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
+    // No probe: only the requests below call the backend, one at a time.
+    let settings = settings() + "probe_interval_ms = 0\n";
+    let bridge = Bridge::start(
+        &settings,
+        &[("peripass.yaml", &mapping)],
+        peripass_env(&backend),
+    )
+    .await;
+    assert_eq!(bridge.client.get("/Users/1").await.status, 200);
+    let before = backend.connections_accepted();
+    atomic_write(
+        &bridge.dir().join("peripass.yaml"),
+        &format!("{mapping}\n# edited\n"),
+    );
+    let started = Instant::now();
+    loop {
+        let r = TestClient::new(format!("http://{}", bridge.addr))
+            .get("/readyz")
+            .await
+            .json();
+        if r["reloads"] == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "reload not seen: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(bridge.client.get("/Users/1").await.status, 200);
+    }
+    assert_eq!(
+        backend.connections_accepted(),
+        before,
+        "new backend connections after the reload"
+    );
+}
+
 /// A mapping edit that lands after the load step read the files but before
 /// the bridge serves is picked up by the first polls: the files are stamped
 /// before they are read, so the edit differs from what was loaded (stamped
