@@ -10,6 +10,11 @@ fn settings() -> String {
 }
 
 async fn stack() -> (peripass::Running, Bridge) {
+    stack_with(&settings()).await
+}
+
+/// The example backend and a bridge with `settings` and the shipped mapping.
+async fn stack_with(settings: &str) -> (peripass::Running, Bridge) {
     let backend = peripass::spawn(peripass::Options {
         seed_users: 3,
         ..Default::default()
@@ -18,8 +23,29 @@ async fn stack() -> (peripass::Running, Bridge) {
     .unwrap();
     let env = peripass_env(&backend);
     let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
-    let bridge = Bridge::start(&settings(), &[("peripass.yaml", &mapping)], env).await;
+    let bridge = Bridge::start(settings, &[("peripass.yaml", &mapping)], env).await;
     (backend, bridge)
+}
+
+/// `/readyz` once `done` holds for it, polled (up to 30 s; `what` names
+/// what is waited for).
+async fn readyz_until(
+    b: &Bridge,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let r = TestClient::new(format!("http://{}", b.addr))
+            .get("/readyz")
+            .await
+            .json();
+        if done(&r) {
+            return r;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Editor-style save: write a temp file, rename it over the original.
@@ -147,21 +173,10 @@ async fn invalid_change_keeps_old_plan_and_is_reported() {
             "transforms: [no_such_transform]",
         ),
     );
-    let started = Instant::now();
-    let ready = loop {
-        let r = TestClient::new(format!("http://{}", bridge.addr))
-            .get("/readyz")
-            .await
-            .json();
-        if r["lastReloadError"].is_string() {
-            break r;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "reload failure not reported: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let ready = readyz_until(&bridge, "reload failure not reported", |r| {
+        r["lastReloadError"].is_string()
+    })
+    .await;
     let err = ready["lastReloadError"].as_str().unwrap();
     assert!(
         err.contains("peripass.yaml")
@@ -175,22 +190,11 @@ async fn invalid_change_keeps_old_plan_and_is_reported() {
     assert_eq!(bridge.client.get("/Users?count=1").await.status, 200);
     // Fixing the file clears the error.
     atomic_write(&path, &good);
-    let started = Instant::now();
-    loop {
-        let r = TestClient::new(format!("http://{}", bridge.addr))
-            .get("/readyz")
-            .await
-            .json();
-        if r["lastReloadError"].is_null() {
-            assert_eq!(r["reloads"], 1);
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "fix not picked up: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let r = readyz_until(&bridge, "fix not picked up", |r| {
+        r["lastReloadError"].is_null()
+    })
+    .await;
+    assert_eq!(r["reloads"], 1);
 }
 
 /// A reload that leaves the backend's TLS and pool settings as they were
@@ -199,42 +203,14 @@ async fn invalid_change_keeps_old_plan_and_is_reported() {
 /// opened new ones).
 #[tokio::test]
 async fn a_reload_keeps_the_backend_connections() {
-    let backend = peripass::spawn(peripass::Options {
-        seed_users: 1,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let mapping = std::fs::read_to_string(repo_path("config/mappings/peripass.yaml")).unwrap();
     // No probe: only the requests below call the backend, one at a time.
-    let settings = settings() + "probe_interval_ms = 0\n";
-    let bridge = Bridge::start(
-        &settings,
-        &[("peripass.yaml", &mapping)],
-        peripass_env(&backend),
-    )
-    .await;
+    let (backend, bridge) = stack_with(&(settings() + "probe_interval_ms = 0\n")).await;
     assert_eq!(bridge.client.get("/Users/1").await.status, 200);
     let before = backend.connections_accepted();
-    atomic_write(
-        &bridge.dir().join("peripass.yaml"),
-        &format!("{mapping}\n# edited\n"),
-    );
-    let started = Instant::now();
-    loop {
-        let r = TestClient::new(format!("http://{}", bridge.addr))
-            .get("/readyz")
-            .await
-            .json();
-        if r["reloads"] == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "reload not seen: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = bridge.dir().join("peripass.yaml");
+    let mapping = std::fs::read_to_string(&path).unwrap();
+    atomic_write(&path, &format!("{mapping}\n# edited\n"));
+    readyz_until(&bridge, "reload not seen", |r| r["reloads"] == 1).await;
     for _ in 0..3 {
         assert_eq!(bridge.client.get("/Users/1").await.status, 200);
     }
