@@ -226,7 +226,7 @@ pub fn check_server_files(
 /// parsing the system bundle costs several milliseconds (about 18 million
 /// instructions for Debian's), which every reload would otherwise repeat
 /// (docs/performance.md, ninth round). A change to the system bundle needs
-/// a restart, as the backend's TLS files do (docs/tls.md).
+/// a restart; `backend.ca_file` is read again on every reload (docs/tls.md).
 pub fn system_roots() -> Arc<RootCertStore> {
     static ROOTS: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
     ROOTS
