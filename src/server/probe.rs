@@ -67,6 +67,7 @@ pub(super) async fn probe_backend(state: Arc<AppState>) {
                     settings: &live.settings,
                     base_url: "",
                     request_id: Some("readyz-probe"),
+                    if_none_match: None,
                 };
                 ProbeStatus::from_probe(ctx.probe().await)
             }

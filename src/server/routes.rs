@@ -90,42 +90,7 @@ fn with_etag(mut r: Resp, version: Option<&str>) -> Resp {
     r
 }
 
-/// Whether an `If-None-Match` (or `If-Match`) header value matches the
-/// resource's current `version` (RFC 7232 §3.1/§3.2: weak comparison, as
-/// the writes' `If-Match` is checked; `*` matches any current representation).
-fn etag_list_matches(header: &str, version: Option<&str>) -> bool {
-    header.split(',').any(|t| {
-        t.trim() == "*" || version.is_some_and(|v| crate::mapping::plan::unquote_etag(t) == v)
-    })
-}
-
-/// `If-None-Match` on a PUT, PATCH or DELETE: `412` when it matches the
-/// resource as read now (`*`: the resource exists). Checked before the
-/// write, outside its lock: a change landing in between is not seen (the
-/// write's own `If-Match` check is the atomic one).
-async fn check_if_none_match(
-    ctx: &ResourceCtx<'_>,
-    id: &str,
-    header: Option<&str>,
-) -> Result<(), ScimError> {
-    let Some(header) = header else {
-        return Ok(());
-    };
-    let cur = match ctx.fetch(id).await {
-        Ok(cur) => cur,
-        // No current representation: nothing matches; the write answers.
-        Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if etag_list_matches(header, ctx.version(&cur).as_deref()) {
-        return Err(ScimError::new(
-            StatusCode::PRECONDITION_FAILED,
-            None,
-            "If-None-Match matches the resource's current version",
-        ));
-    }
-    Ok(())
-}
+use crate::mapping::plan::etag_list_matches;
 
 fn parse_usize(name: &str, v: &str) -> Result<i64, ScimError> {
     v.trim()
@@ -222,6 +187,7 @@ fn resource_ctx<'a>(
         settings: &live.settings,
         base_url,
         request_id: Some(request_id),
+        if_none_match: None,
     }
 }
 
@@ -453,7 +419,10 @@ where
                 }
                 Method::PUT => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
-                    check_if_none_match(&ctx, id, if_none_match.as_deref()).await?;
+                    let ctx = ResourceCtx {
+                        if_none_match: if_none_match.as_deref(),
+                        ..ctx
+                    };
                     let (scim, version) =
                         Box::pin(ctx.replace(id, &body, if_match.as_deref())).await?;
                     Ok(with_etag(
@@ -463,7 +432,10 @@ where
                 }
                 Method::PATCH => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
-                    check_if_none_match(&ctx, id, if_none_match.as_deref()).await?;
+                    let ctx = ResourceCtx {
+                        if_none_match: if_none_match.as_deref(),
+                        ..ctx
+                    };
                     let (scim, version) =
                         Box::pin(ctx.patch(id, body, if_match.as_deref())).await?;
                     if scim.is_null() {
@@ -476,7 +448,10 @@ where
                     ))
                 }
                 Method::DELETE => {
-                    check_if_none_match(&ctx, id, if_none_match.as_deref()).await?;
+                    let ctx = ResourceCtx {
+                        if_none_match: if_none_match.as_deref(),
+                        ..ctx
+                    };
                     Box::pin(ctx.delete(id, if_match.as_deref())).await?;
                     Ok(no_content())
                 }

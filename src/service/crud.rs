@@ -122,13 +122,14 @@ impl ResourceCtx<'_> {
         // A conditional delete holds the write lock from the version check to
         // the delete, so no PATCH or PUT of this process lands in between
         // (a backend whose DELETE carries no version cannot refuse it then).
-        let _serialized = match if_match {
-            Some(_) => Some(self.write_locks.lock(&self.res.name, id).await),
-            None => None,
+        let conditional = if_match.is_some() || self.if_none_match.is_some();
+        let _serialized = match conditional {
+            true => Some(self.write_locks.lock(&self.res.name, id).await),
+            false => None,
         };
-        if if_match.is_some() {
+        if conditional {
             let cur = self.fetch(id).await?;
-            self.check_if_match(if_match, &cur)?;
+            self.check_preconditions(if_match, self.if_none_match, &cur)?;
             backend_if_match = cur.etag.clone();
             // Read anyway: the audit trail shows what was deleted.
             crate::audit::note_change(Some(&self.render(&cur, &Projection::default())), None);
@@ -150,26 +151,26 @@ impl ResourceCtx<'_> {
     ) -> Result<(), ScimError> {
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
         let _serialized = self.write_locks.lock(&self.res.name, id).await;
-        let mut if_match = if_match;
+        let (mut if_match, mut if_none_match) = (if_match, self.if_none_match);
         if let Some(op) = &sd.call {
             let cur = self.fetch(id).await?;
             if self.res.is_soft_deleted(&cur.record) {
                 return Err(self.not_found(id));
             }
-            self.check_if_match(if_match, &cur)?;
+            self.check_preconditions(if_match, if_none_match, &cur)?;
             self.lifecycle_call(op, id, &cur).await?;
             if sd.set.is_empty() {
                 return Ok(());
             }
             // Checked already; `set` goes over whatever the call left.
-            if_match = None;
+            (if_match, if_none_match) = (None, None);
         }
         for _ in 0..self.settings.conflict_retries + 1 {
             let cur = self.fetch_any(id).await?;
             if sd.call.is_none() && self.res.is_soft_deleted(&cur.record) {
                 return Err(self.not_found(id));
             }
-            self.check_if_match(if_match, &cur)?;
+            self.check_preconditions(if_match, if_none_match, &cur)?;
             let mut new = cur.record.clone();
             set_fields(&mut new, &sd.set)?;
             match self.write_back(id, &cur, new).await? {
@@ -347,10 +348,11 @@ impl ResourceCtx<'_> {
         // Restoring a soft-deleted record (`lifecycle.restore`): its call is
         // made once, then the change is applied to the record read again.
         let (mut restoring, mut restore_called) = (false, false);
+        let mut if_none_match = self.if_none_match;
         let mut attempt = 0;
         while attempt < attempts {
             let cur = self.fetch(id).await?;
-            self.check_if_match(if_match, &cur)?;
+            self.check_preconditions(if_match, if_none_match, &cur)?;
             let scim = self
                 .res
                 .to_scim(&cur.record, cur.etag.as_deref(), self.base_url, members);
@@ -365,7 +367,7 @@ impl ResourceCtx<'_> {
                 self.lifecycle_call(op, id, &cur).await?;
                 restore_called = true;
                 // Checked against the version before the restore call.
-                if_match = None;
+                (if_match, if_none_match) = (None, None);
                 continue;
             }
             if members {

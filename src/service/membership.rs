@@ -73,6 +73,7 @@ struct OwnedCtx {
     /// The process's ongoing work: a shutdown near its deadline tells the
     /// change to wind down through it ([`Ongoing::ends_by`]).
     ongoing: Ongoing,
+    if_none_match: Option<String>,
 }
 
 /// One member call's outcome.
@@ -181,6 +182,7 @@ impl ResourceCtx<'_> {
             base_url: self.base_url.to_string(),
             request_id: self.request_id.map(str::to_string),
             ongoing: self.ongoing.clone(),
+            if_none_match: self.if_none_match.map(str::to_string),
         };
         let (member_ops, other_ops) = (member_ops.to_vec(), other_ops.to_vec());
         let if_match = if_match.map(str::to_string);
@@ -198,6 +200,7 @@ impl ResourceCtx<'_> {
                 settings: &owned.settings,
                 base_url: &owned.base_url,
                 request_id: owned.request_id.as_deref(),
+                if_none_match: owned.if_none_match.as_deref(),
             };
             ctx.membership_locked(&id, &member_ops, &other_ops, if_match.as_deref(), deadline)
                 .await
@@ -295,7 +298,7 @@ impl ResourceCtx<'_> {
         // Read under the lock, right before the first write: `If-Match` is
         // checked against the version the change is made over.
         let cur = self.fetch(id).await?;
-        self.check_if_match(if_match, &cur)?;
+        self.check_preconditions(if_match, self.if_none_match, &cur)?;
         let current: Vec<String> = match &attr.read {
             Some(crate::mapping::plan::ReadSource::Expr(e)) => e
                 .first(&cur.record)
@@ -379,7 +382,12 @@ impl ResourceCtx<'_> {
         }
         if failure.is_none() && !other_ops.is_empty() {
             let res = self.res;
-            if let Err(e) = self
+            // Checked above, against the group before the member calls.
+            let checked = ResourceCtx {
+                if_none_match: None,
+                ..*self
+            };
+            if let Err(e) = checked
                 .read_modify_write_locked(id, None, false, |_, scim| {
                     std::future::ready(apply_checked(res, other_ops, scim))
                 })
@@ -737,6 +745,7 @@ impl ResourceCtx<'_> {
         };
         let ctx = ResourceCtx {
             res: target,
+            if_none_match: None,
             ..*self
         };
         let futs: Vec<_> = ids.iter().map(|m| member_exists(&ctx, m.clone())).collect();

@@ -68,6 +68,12 @@ pub struct ResourceCtx<'a> {
     /// Public SCIM base URL for `meta.location` (`https://host/scim/v2`).
     pub base_url: &'a str,
     pub request_id: Option<&'a str>,
+    /// The write's `If-None-Match` (PUT, PATCH, DELETE): checked with its
+    /// `If-Match` against the record read under the write lock, the write
+    /// then made over that record's version (see
+    /// [`Self::check_preconditions`]). Never set for the resource types a
+    /// write reads besides its own (members, references).
+    pub if_none_match: Option<&'a str>,
 }
 
 impl ResourceCtx<'_> {
@@ -267,7 +273,26 @@ impl ResourceCtx<'_> {
         self.res.version_of(&f.record, f.etag.as_deref())
     }
 
-    fn check_if_match(&self, if_match: Option<&str>, current: &Fetched) -> Result<(), ScimError> {
+    /// A write's preconditions against `current`, read under the write
+    /// lock: `412` when `if_none_match` names its version (`*`: it exists,
+    /// RFC 7232 §3.2) or `if_match` does not (§3.1). The write that follows
+    /// carries the version read, so a change landing in between is refused
+    /// by the backend, not missed.
+    fn check_preconditions(
+        &self,
+        if_match: Option<&str>,
+        if_none_match: Option<&str>,
+        current: &Fetched,
+    ) -> Result<(), ScimError> {
+        if if_none_match.is_some_and(|h| {
+            crate::mapping::plan::etag_list_matches(h, self.version(current).as_deref())
+        }) {
+            return Err(ScimError::new(
+                StatusCode::PRECONDITION_FAILED,
+                None,
+                "If-None-Match matches the resource's current version",
+            ));
+        }
         let Some(want) = if_match else { return Ok(()) };
         if want.trim() == "*" {
             return Ok(());

@@ -45,6 +45,7 @@ impl ResourceCtx<'_> {
             }
             let ctx = ResourceCtx {
                 res: target,
+                if_none_match: None,
                 ..*self
             };
             match ctx.fetch(id).await {
@@ -84,6 +85,7 @@ impl ResourceCtx<'_> {
             };
             let ctx = ResourceCtx {
                 res: target,
+                if_none_match: None,
                 ..*self
             };
             let name = match ctx.fetch(&id).await {

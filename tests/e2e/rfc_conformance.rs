@@ -237,7 +237,11 @@ async fn if_none_match_is_304_on_get_and_412_on_writes() {
         "no backend write"
     );
     assert_eq!(s.backend.user(1).unwrap()["version"], 1);
-    // Another version: the write goes through.
+    // Another version: the write goes through. The header is checked
+    // against the record read under the write lock, which the write then
+    // goes over: one read, not a read of its own beforehand (a change
+    // landing between that read and the write's was not seen).
+    s.backend.clear_requests();
     let r = s
         .scim()
         .send(
@@ -249,6 +253,17 @@ async fn if_none_match_is_304_on_get_and_412_on_writes() {
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["displayName"], "Yes");
+    let calls: Vec<String> = s
+        .backend
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("GET")).count(),
+        1,
+        "{calls:?}"
+    );
     let r = s
         .scim()
         .send(

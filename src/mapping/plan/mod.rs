@@ -623,6 +623,15 @@ pub fn unquote_etag(e: &str) -> &str {
         .unwrap_or(e)
 }
 
+/// Whether an `If-None-Match` (or `If-Match`) header value matches the
+/// resource's current `version` (RFC 7232 §3.1/§3.2: weak comparison; `*`
+/// matches any current representation).
+pub fn etag_list_matches(header: &str, version: Option<&str>) -> bool {
+    header
+        .split(',')
+        .any(|t| t.trim() == "*" || version.is_some_and(|v| unquote_etag(t) == v))
+}
+
 /// Percent-encodes one path segment (everything but RFC 3986 unreserved characters).
 pub fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
