@@ -54,9 +54,46 @@ where
 /// [`std::io::stdout`] when descriptor 1 cannot be duplicated.
 pub struct StdoutLines(Out, bool);
 
-/// Set when a line was given up part way: the next line starts with the
-/// line break it lacked.
-type Torn = std::sync::atomic::AtomicBool;
+/// Whether a line was given up part way ([`TORN`]): the next line starts
+/// with the line break it lacked. [`CLEAN`], or [`ENDING`] while one writer
+/// writes that break; the others drop (log lines) or wait (the audit
+/// trail) meanwhile, so that no line is written onto the fragment.
+#[derive(Default)]
+pub struct Torn(std::sync::atomic::AtomicU8);
+
+const CLEAN: u8 = 0;
+const TORN: u8 = 1;
+const ENDING: u8 = 2;
+
+impl Torn {
+    fn set(&self) {
+        self.0.store(TORN, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    #[cfg(test)]
+    fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) != CLEAN
+    }
+
+    /// Claims the ending of a torn line: `Some(true)` for the one writer
+    /// that must write the line break now (then [`Self::ended`]),
+    /// `Some(false)` when there is nothing to end, `None` while another
+    /// writer is ending it.
+    fn claim(&self) -> Option<bool> {
+        use std::sync::atomic::Ordering::SeqCst;
+        match self.0.compare_exchange(TORN, ENDING, SeqCst, SeqCst) {
+            Ok(_) => Some(true),
+            Err(CLEAN) => Some(false),
+            Err(_) => None,
+        }
+    }
+
+    /// The claimed line break was written (`true`) or not.
+    fn ended(&self, written: bool) {
+        let next = if written { CLEAN } else { TORN };
+        self.0.store(next, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 use std::sync::Arc;
 
@@ -73,10 +110,17 @@ fn stdout_torn() -> Arc<Torn> {
 /// part way, so that what it writes next starts on a line of its own.
 pub fn end_torn_stdout_line(out: &mut impl std::io::Write) -> std::io::Result<()> {
     let torn = stdout_torn();
-    if torn.swap(false, std::sync::atomic::Ordering::Relaxed) {
-        if let Err(e) = out.write_all(b"\n") {
-            torn.store(true, std::sync::atomic::Ordering::Relaxed);
-            return Err(e);
+    // A log line ending it meanwhile takes one non-blocking write: wait for
+    // it (bounded; the audit line is never dropped).
+    for _ in 0..10_000 {
+        match torn.claim() {
+            Some(false) => return Ok(()),
+            Some(true) => {
+                let r = out.write_all(b"\n");
+                torn.ended(r.is_ok());
+                return r;
+            }
+            None => std::thread::yield_now(),
         }
     }
     Ok(())
@@ -181,12 +225,22 @@ fn write_nonblocking(
     write_once: impl Fn(&[u8]) -> std::io::Result<usize>,
 ) -> std::io::Result<()> {
     use std::io::ErrorKind;
-    use std::sync::atomic::Ordering::Relaxed;
     // Claimed by one writer only: two would each add a line break.
-    if torn.swap(false, Relaxed) && !matches!(write_once(b"\n"), Ok(1)) {
-        torn.store(true, Relaxed);
-        dropped_lines().inc();
-        return Ok(());
+    match torn.claim() {
+        Some(false) => {}
+        Some(true) => {
+            let written = matches!(write_once(b"\n"), Ok(1));
+            torn.ended(written);
+            if !written {
+                dropped_lines().inc();
+                return Ok(());
+            }
+        }
+        // Another writer is ending the torn line: this one would land on it.
+        None => {
+            dropped_lines().inc();
+            return Ok(());
+        }
     }
     let mut rest = line;
     let started = std::time::Instant::now();
@@ -207,7 +261,7 @@ fn write_nonblocking(
                     return Ok(());
                 }
                 if started.elapsed() >= REST_OF_LINE_WAIT {
-                    torn.store(true, Relaxed);
+                    torn.set();
                     dropped_lines().inc();
                     return Ok(());
                 }
@@ -549,11 +603,35 @@ mod tests {
         assert_eq!(got.len() / 200 + dropped as usize, 2000);
     }
 
+    /// While one writer ends a torn line, another's line is dropped rather
+    /// than written onto the fragment; only one writer can claim the end.
+    #[test]
+    fn a_line_is_not_written_while_another_writer_ends_the_torn_one() {
+        let torn = Torn::default();
+        assert_eq!(torn.claim(), Some(false), "nothing to end");
+        torn.set();
+        assert_eq!(torn.claim(), Some(true));
+        assert_eq!(torn.claim(), None, "claimed once");
+        let written = std::sync::Mutex::new(Vec::new());
+        let (r, _w) = std::io::pipe().unwrap();
+        let before = dropped_lines().get();
+        write_nonblocking(std::os::fd::AsFd::as_fd(&r), &torn, b"line\n", |b| {
+            written.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        })
+        .unwrap();
+        assert!(written.lock().unwrap().is_empty());
+        // (Other tests drop lines too, at the same time.)
+        assert!(dropped_lines().get() > before);
+        torn.ended(true);
+        assert_eq!(torn.claim(), Some(false));
+    }
+
     /// Another writer of standard output (the audit trail) ends a log line
     /// given up part way before its own, once.
     #[test]
     fn other_stdout_writers_end_a_torn_line_first() {
-        super::stdout_torn().store(true, std::sync::atomic::Ordering::Relaxed);
+        super::stdout_torn().set();
         let mut out = Vec::new();
         super::end_torn_stdout_line(&mut out).unwrap();
         super::end_torn_stdout_line(&mut out).unwrap();
@@ -576,7 +654,7 @@ mod tests {
         let mut long = vec![b'L'; 200 * 1024];
         long.push(b'\n');
         write(&long);
-        assert!(torn.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(torn.is_set());
         write(b"dropped: still no room\n");
         // Drain what the pipe holds, then write on.
         let mut buf = vec![0u8; 256 * 1024];

@@ -275,9 +275,10 @@ impl ResourceCtx<'_> {
 
     /// A write's preconditions against `current`, read under the write
     /// lock: `412` when `if_none_match` names its version (`*`: it exists,
-    /// RFC 7232 §3.2) or `if_match` does not (§3.1). The write that follows
+    /// RFC 7232 §3.2) or `if_match` does not (§3.1). A PUT or PATCH then
     /// carries the version read, so a change landing in between is refused
-    /// by the backend, not missed.
+    /// by the backend; a DELETE or member call only where the backend's
+    /// takes a version (else the write lock guards it, in this process).
     fn check_preconditions(
         &self,
         if_match: Option<&str>,
