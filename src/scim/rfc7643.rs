@@ -81,31 +81,33 @@ const ENTERPRISE: Attrs = &[
 ];
 
 /// The attributes RFC 7643 defines under `urn`, `None` for any other schema
-/// (a custom extension defines its own).
-pub fn defined(urn: &str) -> Option<Vec<(&'static str, &'static [&'static str])>> {
-    let own = if urn.eq_ignore_ascii_case(CORE_USER) {
-        USER
+/// (a custom extension defines its own). Read from the tables as they are:
+/// request checks (PATCH paths, filters) ask it without allocating.
+pub fn defined(
+    urn: &str,
+) -> Option<impl Iterator<Item = (&'static str, &'static [&'static str])> + Clone> {
+    let (common, own): (Attrs, Attrs) = if urn.eq_ignore_ascii_case(CORE_USER) {
+        (COMMON, USER)
     } else if urn.eq_ignore_ascii_case(CORE_GROUP) {
-        GROUP
+        (COMMON, GROUP)
     } else if urn.eq_ignore_ascii_case(ENTERPRISE_USER) {
-        return Some(ENTERPRISE.to_vec());
+        (&[], ENTERPRISE)
     } else {
         return None;
     };
-    Some(COMMON.iter().chain(own).copied().collect())
+    Some(common.iter().chain(own).copied())
 }
 
 /// Whether RFC 7643 defines attribute `name` (case-insensitively) under the
 /// standard schema `urn`; `false` for any other schema.
 pub fn defines(urn: &str, name: &str) -> bool {
-    defined(urn).is_some_and(|attrs| attrs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)))
+    defined(urn).is_some_and(|mut attrs| attrs.any(|(n, _)| n.eq_ignore_ascii_case(name)))
 }
 
 /// Whether `sub` can be a sub-attribute of `name` under the standard schema
 /// `urn`: `Some(true/false)` when RFC 7643 defines `name` there, `None` when
 /// it does not (a custom attribute: its mapping decides).
 pub fn defines_sub(urn: &str, name: &str, sub: &str) -> Option<bool> {
-    let attrs = defined(urn)?;
-    let (_, subs) = attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))?;
+    let (_, subs) = defined(urn)?.find(|(n, _)| n.eq_ignore_ascii_case(name))?;
     Some(subs.iter().any(|s| s.eq_ignore_ascii_case(sub)))
 }

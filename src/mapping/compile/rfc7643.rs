@@ -31,8 +31,8 @@ pub(super) fn check_standard_name(
     } else {
         "core schema"
     };
-    let names: Vec<&str> = attrs.iter().map(|(n, _)| *n).collect();
-    let Some((name, subs)) = attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(&t.name)) else {
+    let names: Vec<&str> = attrs.clone().map(|(n, _)| n).collect();
+    let Some((name, subs)) = attrs.clone().find(|(n, _)| n.eq_ignore_ascii_case(&t.name)) else {
         cx.err(
             format!("{at}.scim"),
             format!(
