@@ -31,10 +31,6 @@ use tracing::debug;
 /// membership deadline when that is shorter.
 pub const UNDO_GRACE: Duration = Duration::from_secs(10);
 
-/// How often a member call in flight looks whether a shutdown is winding
-/// down (see [`ResourceCtx::before_shutdown`]).
-const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
-
 /// Whether a failed member call may succeed when simply sent again: the
 /// backend was rate limiting (`429`), unavailable or unreachable (`503`),
 /// did not answer in time (`504`) or broke the connection (`502`), but not
@@ -587,16 +583,14 @@ impl ResourceCtx<'_> {
         call: impl std::future::Future<Output = MemberCall>,
     ) -> MemberCall {
         let ends = async {
-            loop {
-                let by = if undo {
-                    self.ongoing.ends_by()
-                } else {
-                    self.ongoing.calls_end_by()
-                };
-                match by {
-                    Some(by) => break tokio::time::sleep_until(by).await,
-                    None => tokio::time::sleep(SHUTDOWN_POLL).await,
-                }
+            self.ongoing.wound_down().await;
+            let by = if undo {
+                self.ongoing.ends_by()
+            } else {
+                self.ongoing.calls_end_by()
+            };
+            if let Some(by) = by {
+                tokio::time::sleep_until(by).await;
             }
         };
         tokio::select! {

@@ -17,11 +17,15 @@ use tokio_util::task::{task_tracker::TaskTrackerToken, TaskTracker};
 
 /// The process's work in flight outside any request (shared by tenants).
 #[derive(Debug, Clone, Default)]
-pub struct Ongoing(
-    TaskTracker,
-    /// Set by [`Ongoing::wind_down`]: when it was called, and `by`.
-    std::sync::Arc<std::sync::OnceLock<(Instant, Instant)>>,
-);
+pub struct Ongoing(TaskTracker, std::sync::Arc<WindDown>);
+
+/// Set by [`Ongoing::wind_down`]: when it was called, and `by`; and the
+/// work waiting for it ([`Ongoing::wound_down`]).
+#[derive(Debug, Default)]
+struct WindDown {
+    at: std::sync::OnceLock<(Instant, Instant)>,
+    notify: tokio::sync::Notify,
+}
 
 /// Counts as one piece of ongoing work until dropped.
 pub type OngoingToken = TaskTrackerToken;
@@ -47,19 +51,33 @@ impl Ongoing {
     /// call and undoes the ones made, within `by` (see
     /// `service::membership`). Set once; later calls change nothing.
     pub fn wind_down(&self, by: Instant) {
-        let _ = self.1.set((Instant::now(), by));
+        if self.1.at.set((Instant::now(), by)).is_ok() {
+            self.1.notify.notify_waiters();
+        }
+    }
+
+    /// Returns once [`Self::wind_down`] was called (at once if it was).
+    pub async fn wound_down(&self) {
+        loop {
+            // Made before the check: a wind-down in between still wakes it.
+            let notified = self.1.notify.notified();
+            if self.1.at.get().is_some() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// When work must have ended, once [`Self::wind_down`] was called.
     pub fn ends_by(&self) -> Option<Instant> {
-        self.1.get().map(|&(_, by)| by)
+        self.1.at.get().map(|&(_, by)| by)
     }
 
     /// When calls already under way at the wind-down are given up: half
     /// way to [`Self::ends_by`], so that the other half is left for
     /// undoing what was done.
     pub fn calls_end_by(&self) -> Option<Instant> {
-        self.1.get().map(|&(from, by)| from + (by - from) / 2)
+        self.1.at.get().map(|&(from, by)| from + (by - from) / 2)
     }
 
     /// How many pieces of work are going on.
@@ -93,8 +111,16 @@ mod tests {
         let o = Ongoing::default();
         assert_eq!((o.ends_by(), o.calls_end_by()), (None, None));
         let by = Instant::now() + std::time::Duration::from_secs(10);
+        let waiting = tokio::spawn({
+            let o = o.clone();
+            async move { o.wound_down().await }
+        });
         o.clone().wind_down(by);
         o.wind_down(by + std::time::Duration::from_secs(60));
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("a wind-down wakes who waits for it")
+            .unwrap();
         assert_eq!(o.ends_by(), Some(by));
         let cut = o.calls_end_by().unwrap();
         let half = by - cut;
