@@ -88,6 +88,17 @@ struct MemberResult {
 }
 
 impl MemberResult {
+    /// A call not attempted: the change was already failing or stopping,
+    /// or there was no time left to make it.
+    fn not_started(member: &str) -> MemberResult {
+        MemberResult {
+            member: member.to_string(),
+            result: None,
+            maybe_applied: false,
+            unanswered: false,
+        }
+    }
+
     /// Whether the change must reverse this call when it fails.
     fn to_undo(&self) -> bool {
         match &self.result {
@@ -446,12 +457,7 @@ impl ResourceCtx<'_> {
                             || Instant::now() >= deadline
                             || self.ongoing.ends_by().is_some()
                         {
-                            return MemberResult {
-                                member: m.clone(),
-                                result: None,
-                                maybe_applied: false,
-                                unanswered: false,
-                            };
+                            return MemberResult::not_started(m);
                         }
                         let r = self
                             .before_shutdown(m, false, self.member_call(op, id, m.clone(), adding))
@@ -468,12 +474,7 @@ impl ResourceCtx<'_> {
                             .is_some_and(|by| Instant::now() >= by)
                         {
                             // No time left to make it: listed as still applied.
-                            return MemberResult {
-                                member: m.clone(),
-                                result: None,
-                                maybe_applied: false,
-                                unanswered: false,
-                            };
+                            return MemberResult::not_started(m);
                         }
                         self.before_shutdown(
                             m,
