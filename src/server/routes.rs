@@ -376,17 +376,20 @@ where
         }
         Route::Item(i, id) => {
             let res = &live.plan.resources[*i];
-            let ctx = ctx(res);
-            let projection = Projection::parse(
-                parse_query(&query)
+            // `If-None-Match` goes with the writes (PUT, PATCH, DELETE),
+            // which check it under their lock; a GET answers it below.
+            let ctx = ResourceCtx {
+                if_none_match: if_none_match.as_deref(),
+                ..ctx(res)
+            };
+            let params = parse_query(&query);
+            let param = |name: &str| {
+                params
                     .iter()
-                    .rfind(|(k, _)| k.eq_ignore_ascii_case("attributes"))
-                    .map(|(_, v)| v.as_str()),
-                parse_query(&query)
-                    .iter()
-                    .rfind(|(k, _)| k.eq_ignore_ascii_case("excludedAttributes"))
-                    .map(|(_, v)| v.as_str()),
-            )?;
+                    .rfind(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            };
+            let projection = Projection::parse(param("attributes"), param("excludedAttributes"))?;
             match method {
                 Method::GET => {
                     let (body, version) = ctx.get(id, &projection).await?;
@@ -419,10 +422,6 @@ where
                 }
                 Method::PUT => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
-                    let ctx = ResourceCtx {
-                        if_none_match: if_none_match.as_deref(),
-                        ..ctx
-                    };
                     let (scim, version) =
                         Box::pin(ctx.replace(id, &body, if_match.as_deref())).await?;
                     Ok(with_etag(
@@ -432,10 +431,6 @@ where
                 }
                 Method::PATCH => {
                     let body = Box::pin(read_json(live, req, deadline)).await?;
-                    let ctx = ResourceCtx {
-                        if_none_match: if_none_match.as_deref(),
-                        ..ctx
-                    };
                     let (scim, version) =
                         Box::pin(ctx.patch(id, body, if_match.as_deref())).await?;
                     if scim.is_null() {
@@ -448,10 +443,6 @@ where
                     ))
                 }
                 Method::DELETE => {
-                    let ctx = ResourceCtx {
-                        if_none_match: if_none_match.as_deref(),
-                        ..ctx
-                    };
                     Box::pin(ctx.delete(id, if_match.as_deref())).await?;
                     Ok(no_content())
                 }

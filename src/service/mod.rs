@@ -285,9 +285,10 @@ impl ResourceCtx<'_> {
         if_none_match: Option<&str>,
         current: &Fetched,
     ) -> Result<(), ScimError> {
-        if if_none_match.is_some_and(|h| {
-            crate::mapping::plan::etag_list_matches(h, self.version(current).as_deref())
-        }) {
+        let have = self.version(current);
+        if if_none_match
+            .is_some_and(|h| crate::mapping::plan::etag_list_matches(h, have.as_deref()))
+        {
             return Err(ScimError::new(
                 StatusCode::PRECONDITION_FAILED,
                 None,
@@ -298,7 +299,6 @@ impl ResourceCtx<'_> {
         if want.trim() == "*" {
             return Ok(());
         }
-        let have = self.version(current);
         let ok = want
             .split(',')
             .any(|w| have.as_deref().is_some_and(|h| unquote_etag(w) == h));
