@@ -95,14 +95,12 @@ impl Torn {
     }
 }
 
-use std::sync::Arc;
-
 /// Standard output's [`Torn`] flag, shared with every other writer of
 /// standard output (the audit trail's `sink = "stdout"`, see
 /// [`end_torn_stdout_line`]).
-fn stdout_torn() -> Arc<Torn> {
-    static TORN: std::sync::OnceLock<Arc<Torn>> = std::sync::OnceLock::new();
-    TORN.get_or_init(Default::default).clone()
+fn stdout_torn() -> &'static Torn {
+    static STDOUT: Torn = Torn(std::sync::atomic::AtomicU8::new(CLEAN));
+    &STDOUT
 }
 
 /// For a writer of standard output besides the log lines (the audit
@@ -130,9 +128,9 @@ enum Out {
     /// Our own non-blocking open file description of the pipe (opened
     /// through `/proc/self/fd/1`, so descriptor 1 itself stays blocking
     /// for anything else writing to it).
-    Pipe(std::fs::File, Arc<Torn>),
+    Pipe(std::fs::File, &'static Torn),
     /// A duplicate of a socket descriptor 1, written with `MSG_DONTWAIT`.
-    Socket(std::fs::File, Arc<Torn>),
+    Socket(std::fs::File, &'static Torn),
     /// A duplicate of descriptor 1 (a file or a terminal), written as is.
     Blocking(std::fs::File),
     Std,
