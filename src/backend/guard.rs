@@ -50,9 +50,7 @@ impl Guard {
     pub fn new(limits: BackendLimits) -> Guard {
         Guard {
             limits,
-            slots: Arc::new(Semaphore::new(
-                limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS),
-            )),
+            slots: slots(limits),
             state: Arc::new(Mutex::new(State {
                 tat: Instant::now(),
                 paused_until: None,
@@ -72,7 +70,7 @@ impl Guard {
         let slots = if prev.limits.max_concurrency == limits.max_concurrency {
             prev.slots.clone()
         } else {
-            Guard::new(limits).slots
+            slots(limits)
         };
         Guard {
             limits,
@@ -164,6 +162,13 @@ impl Guard {
             waited,
         })
     }
+}
+
+/// `limits.max_concurrency` slots for calls in flight.
+fn slots(limits: BackendLimits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(
+        limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS),
+    ))
 }
 
 fn ceil_secs(d: Duration) -> u64 {
