@@ -5,6 +5,7 @@
 //! array of objects whose `key` equals `value` (the discriminator). Reading
 //! and writing one element never touches the array's other elements.
 
+use crate::mapping::record::Json;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -131,16 +132,16 @@ impl FieldPath {
         }
     }
 
-    pub fn get<'a>(&self, record: &'a Value) -> Option<&'a Value> {
+    pub fn get<'a, J: Json>(&self, record: &'a J) -> Option<&'a J> {
         let mut cur = record;
         for seg in &self.segments {
             cur = match seg {
-                Segment::Key(k) => cur.get(k.as_str())?,
+                Segment::Key(k) => cur.member(k)?,
                 Segment::Elem { array, key, value } => cur
-                    .get(array.as_str())?
-                    .as_array()?
+                    .member(array)?
+                    .elements()?
                     .iter()
-                    .find(|e| discriminator_matches(e, key, value))?,
+                    .find(|e| discriminator_matches(*e, key, value))?,
             };
         }
         Some(cur)
@@ -156,7 +157,7 @@ impl FieldPath {
                     .get_mut(array.as_str())?
                     .as_array_mut()?
                     .iter_mut()
-                    .find(|e| discriminator_matches(e, key, value))?,
+                    .find(|e| discriminator_matches(&**e, key, value))?,
             };
         }
         Some(cur)
@@ -223,7 +224,10 @@ impl FieldPath {
                 Segment::Elem { array, key, value } => cur
                     .get_mut(array.as_str())
                     .and_then(Value::as_array_mut)
-                    .and_then(|a| a.iter_mut().find(|e| discriminator_matches(e, key, value))),
+                    .and_then(|a| {
+                        a.iter_mut()
+                            .find(|e| discriminator_matches(&**e, key, value))
+                    }),
             };
             match next {
                 Some(n) => cur = n,
@@ -272,7 +276,7 @@ impl FieldPath {
                 }
                 for e in arr
                     .iter_mut()
-                    .filter(|e| discriminator_matches(e, key, value))
+                    .filter(|e| discriminator_matches(&**e, key, value))
                 {
                     self.clear_at(e, i + 1);
                 }
@@ -320,7 +324,7 @@ impl FieldPath {
 
     /// The value of every element of the selected kind, in array order
     /// (elements without the field are skipped).
-    pub fn get_all<'a>(&self, record: &'a Value) -> Vec<&'a Value> {
+    pub fn get_all<'a, J: Json>(&self, record: &'a J) -> Vec<&'a J> {
         let Some(at) = self.elem_at() else {
             return self.get(record).into_iter().collect();
         };
@@ -330,14 +334,14 @@ impl FieldPath {
         let mut cur = record;
         for seg in &self.segments[..at] {
             match seg {
-                Segment::Key(k) => match cur.get(k.as_str()) {
+                Segment::Key(k) => match cur.member(k) {
                     Some(v) => cur = v,
                     None => return Vec::new(),
                 },
                 Segment::Elem { .. } => return Vec::new(),
             }
         }
-        let Some(arr) = cur.get(array.as_str()).and_then(Value::as_array) else {
+        let Some(arr) = cur.member(array).and_then(J::elements) else {
             return Vec::new();
         };
         let rest = FieldPath {
@@ -345,8 +349,8 @@ impl FieldPath {
             text: String::new(),
         };
         arr.iter()
-            .filter(|e| discriminator_matches(e, key, value))
-            .filter_map(|e| rest.get(e).filter(|v| !v.is_null()))
+            .filter(|e| discriminator_matches(*e, key, value))
+            .filter_map(|e| rest.get(e).filter(|v| !v.is_null_value()))
             .collect()
     }
 
@@ -417,12 +421,16 @@ impl FieldPath {
     }
 }
 
-fn discriminator_matches(elem: &Value, key: &str, value: &str) -> bool {
-    match elem.get(key) {
-        Some(Value::String(s)) => s.eq_ignore_ascii_case(value),
-        Some(Value::Number(n)) => n.to_string() == value,
-        Some(Value::Bool(b)) => b.to_string() == value,
-        _ => false,
+fn discriminator_matches<J: Json>(elem: &J, key: &str, value: &str) -> bool {
+    let Some(v) = elem.member(key) else {
+        return false;
+    };
+    if let Some(s) = v.text() {
+        s.eq_ignore_ascii_case(value)
+    } else if let Some(n) = v.number() {
+        n.to_string() == value
+    } else {
+        v.boolean().is_some_and(|b| b.to_string() == value)
     }
 }
 

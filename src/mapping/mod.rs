@@ -8,6 +8,7 @@ pub mod merge;
 pub mod model;
 pub mod plan;
 pub mod pushdown;
+pub mod record;
 pub mod request;
 pub mod transform;
 

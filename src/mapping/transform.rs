@@ -189,8 +189,8 @@ fn map_str(v: Value, f: impl FnOnce(&str) -> String) -> Result<Value, String> {
 }
 
 /// Converts a backend timestamp to SCIM's RFC 3339 form.
-pub fn timestamp_to_scim(
-    v: &Value,
+pub fn timestamp_to_scim<J: crate::mapping::record::Json>(
+    v: &J,
     format: crate::mapping::model::TimeFormat,
 ) -> Option<std::borrow::Cow<'_, str>> {
     use crate::mapping::model::TimeFormat;
@@ -198,16 +198,16 @@ pub fn timestamp_to_scim(
     match format {
         // Valid RFC 3339 text is passed on as it is, borrowed.
         TimeFormat::Rfc3339 => {
-            let s = v.as_str()?;
+            let s = v.text()?;
             DateTime::parse_from_rfc3339(s).ok()?;
             Some(Cow::Borrowed(s))
         }
         TimeFormat::EpochSeconds => Transform::EpochSeconds
-            .read(v.clone())
+            .read(v.to_value())
             .as_str()
             .map(|s| Cow::Owned(s.to_string())),
         TimeFormat::EpochMillis => Transform::EpochMillis
-            .read(v.clone())
+            .read(v.to_value())
             .as_str()
             .map(|s| Cow::Owned(s.to_string())),
     }

@@ -38,9 +38,13 @@ impl ResourceCtx<'_> {
         id: &str,
         projection: &Projection,
     ) -> Result<(Vec<u8>, Option<String>), ScimError> {
-        let f = self.fetch(id).await?;
         // One buffer sized for a typical resource: no regrowth while writing it.
         let mut body = Vec::with_capacity(1024);
+        if self.res.renders_raw(&self.res.ops.get, projection) {
+            let version = self.fetch_rendered(id, projection, &mut body).await?;
+            return Ok((body, version));
+        }
+        let f = self.fetch(id).await?;
         if self.res.attributes.iter().any(|a| a.reference_display) {
             let mut scim = self.render(&f, projection);
             self.fill_reference_names(&mut scim).await;

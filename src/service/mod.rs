@@ -12,6 +12,7 @@
 use crate::backend::{translate_error, BackendClient, BackendResponse, Call};
 use crate::config::Settings;
 use crate::mapping::plan::{unquote_etag, OpPlan, ResourcePlan};
+use crate::mapping::record::{Json, Raw};
 use crate::scim::error::ScimError;
 use crate::scim::patch::PatchError;
 use crate::scim::query::Projection;
@@ -171,7 +172,7 @@ impl ResourceCtx<'_> {
         // A record without its id would be served with `"id": ""` (RFC 7643
         // §3.1: `id` is required and unique): the mapping's `id.field` does
         // not fit the backend's answers, or the answer is something else.
-        if self.res.id_of(&record).is_none() {
+        if !self.res.has_id(&record) {
             return Err(NoRecord::NoId);
         }
         Ok(Fetched {
@@ -224,13 +225,59 @@ impl ResourceCtx<'_> {
 
     /// [`Self::fetch`], soft-deleted records included.
     pub async fn fetch_any(&self, id: &str) -> Result<Fetched, ScimError> {
+        let resp = self.get_answer(id).await?;
+        self.record_from(&self.res.ops.get, &resp)
+    }
+
+    /// The backend's successful answer to the `get` of `id`.
+    async fn get_answer(&self, id: &str) -> Result<BackendResponse, ScimError> {
         let id = self.res.check_id(id).ok_or_else(|| self.not_found(id))?;
-        let op = &self.res.ops.get;
-        let resp = self.call(op, Some(id), None, None, None).await?;
+        let resp = self
+            .call(&self.res.ops.get, Some(id), None, None, None)
+            .await?;
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.what(id)));
         }
-        self.record_from(op, &resp)
+        Ok(resp)
+    }
+
+    /// [`Self::fetch`] then [`Self::render_json`], with the answer read as
+    /// a [`Raw`] that borrows from it instead of a `Value` tree (the plan
+    /// and the projection must allow it: [`ResourcePlan::renders_raw`]).
+    /// The record's version is returned.
+    pub(super) async fn fetch_rendered(
+        &self,
+        id: &str,
+        projection: &Projection,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<String>, ScimError> {
+        let op = &self.res.ops.get;
+        let resp = self.get_answer(id).await?;
+        let doc = resp
+            .text()
+            .and_then(|t| Raw::parse(t).ok())
+            .ok_or_else(|| self.no_record(NoRecord::NotJson, &resp))?;
+        let record = op
+            .item
+            .first(&doc)
+            .filter(|r| r.is_object_value())
+            .ok_or_else(|| self.no_record(NoRecord::NotAtItem, &resp))?;
+        if !self.res.has_id(record) {
+            return Err(self.no_record(NoRecord::NoId, &resp));
+        }
+        if self.res.is_hidden(record) {
+            return Err(self.not_found(id));
+        }
+        let etag = resp.etag();
+        self.res.write_scim(
+            record,
+            etag,
+            self.base_url,
+            self.with_members(projection),
+            projection,
+            out,
+        );
+        Ok(self.res.version_of(record, etag))
     }
 
     /// Whether the members attribute is wanted (a group's costly part).

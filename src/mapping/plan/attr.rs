@@ -1,6 +1,7 @@
 //! Where one attribute lives on both sides and how its values convert.
 
 use super::*;
+use crate::mapping::record::Json;
 use crate::mapping::transform::Transform;
 use crate::scim::attr::AttrKind;
 use crate::scim::error::ScimError;
@@ -219,10 +220,10 @@ pub(super) fn is_primary(el: &Value) -> bool {
 }
 
 /// Equality for selector values and value maps: strings case-insensitively.
-pub fn loose_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
-        _ => a == b,
+pub fn loose_eq<J: Json>(a: &Value, b: &J) -> bool {
+    match (a.as_str(), b.text()) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => b.same_as(a),
     }
 }
 
@@ -338,13 +339,13 @@ impl AttrPlan {
     }
 
     /// Every SCIM value of a `multiple` attribute, in backend order.
-    pub fn read_all(&self, record: &Value) -> Vec<Value> {
+    pub fn read_all<J: Json>(&self, record: &J) -> Vec<Value> {
         let Some(field) = &self.write else {
             return Vec::new();
         };
         let mut out: Vec<Value> = Vec::new();
         for v in field.get_all(record) {
-            if let Some(v) = self.scim_of(v.clone()) {
+            if let Some(v) = self.scim_of(v.to_value()) {
                 if !out.contains(&v) {
                     out.push(v);
                 }

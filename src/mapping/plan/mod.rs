@@ -3,6 +3,7 @@
 
 use crate::mapping::fieldpath::FieldPath;
 use crate::mapping::model::{IdKind, TimeFormat, UpdateStyle};
+use crate::mapping::record::Json;
 use http::{HeaderName, HeaderValue, Method};
 use jsonpath_rust::parser::model::JpQuery;
 use regex::Regex;
@@ -67,15 +68,11 @@ pub enum ReadExpr {
 
 impl ReadExpr {
     /// First value the expression selects.
-    pub fn first<'a>(&self, v: &'a Value) -> Option<&'a Value> {
+    pub fn first<'a, J: Json>(&self, v: &'a J) -> Option<&'a J> {
         match self {
             ReadExpr::Field(p) => p.get(v),
             ReadExpr::Root => Some(v),
-            ReadExpr::JsonPath(q) => jsonpath_rust::query::js_path_process(q, v)
-                .ok()?
-                .into_iter()
-                .next()
-                .map(|r| r.val()),
+            ReadExpr::JsonPath(q) => v.query_first(q),
         }
     }
 }
@@ -154,23 +151,22 @@ pub struct Template {
 }
 
 impl Template {
-    pub fn render(&self, record: &Value) -> Option<String> {
+    pub fn render<J: Json>(&self, record: &J) -> Option<String> {
         let mut out = Collapsed::default();
         let mut any = false;
         for part in &self.parts {
             match part {
                 TemplatePart::Lit(s) => out.push_str(s),
-                TemplatePart::Field(p) => match p.get(record) {
-                    Some(Value::String(s)) if !s.is_empty() => {
+                TemplatePart::Field(p) => {
+                    let Some(v) = p.get(record) else { continue };
+                    if let Some(s) = v.text().filter(|s| !s.is_empty()) {
                         any = true;
                         out.push_str(s)
-                    }
-                    Some(Value::Number(n)) => {
+                    } else if let Some(n) = v.number() {
                         any = true;
                         out.push_str(&n.to_string())
                     }
-                    _ => {}
-                },
+                }
             }
         }
         (any && !out.text.is_empty()).then_some(out.text)
@@ -515,16 +511,16 @@ impl ResourcePlan {
     }
 
     /// Does the record hold every value a soft delete sets?
-    pub fn is_soft_deleted(&self, record: &Value) -> bool {
+    pub fn is_soft_deleted<J: Json>(&self, record: &J) -> bool {
         self.soft_delete.as_ref().is_some_and(|sd| {
             sd.marker
                 .iter()
-                .all(|(f, v)| f.get(record).is_some_and(|got| got == v))
+                .all(|(f, v)| f.get(record).is_some_and(|got| got.same_as(v)))
         })
     }
 
     /// Hidden from reads: soft-deleted, and the mapping answers 404 for those.
-    pub fn is_hidden(&self, record: &Value) -> bool {
+    pub fn is_hidden<J: Json>(&self, record: &J) -> bool {
         self.soft_delete
             .as_ref()
             .is_some_and(|sd| !sd.reads_inactive)
@@ -547,20 +543,25 @@ impl ResourcePlan {
             .map_or(&[], |sd| &sd.list_params[..])
     }
 
+    /// Whether a backend record has an id ([`Self::id_of`] without the copy).
+    pub fn has_id<J: Json>(&self, record: &J) -> bool {
+        id_text(self.id.field.get(record)).is_some()
+    }
+
     /// The SCIM id of a backend record.
-    pub fn id_of(&self, record: &Value) -> Option<String> {
+    pub fn id_of<J: Json>(&self, record: &J) -> Option<String> {
         id_text(self.id.field.get(record)).map(Cow::into_owned)
     }
 
     /// The backend version of a record (body field or ETag), unquoted.
-    pub fn version_of(&self, record: &Value, etag: Option<&str>) -> Option<String> {
+    pub fn version_of<J: Json>(&self, record: &J, etag: Option<&str>) -> Option<String> {
         self.version_text(record, etag).map(Cow::into_owned)
     }
 
     /// [`Self::version_of`], borrowed where it can be.
-    pub(super) fn version_text<'a>(
+    pub(super) fn version_text<'a, J: Json>(
         &self,
-        record: &'a Value,
+        record: &'a J,
         etag: Option<&'a str>,
     ) -> Option<Cow<'a, str>> {
         let vp = self.version.as_ref()?;
@@ -573,11 +574,11 @@ impl ResourcePlan {
 
 /// The text of an id-like backend value (an id, a version): a string as it
 /// is, a number as its text; nothing for other values.
-pub(super) fn id_text(v: Option<&Value>) -> Option<Cow<'_, str>> {
-    match v? {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(number_text(n))),
-        _ => None,
+pub(super) fn id_text<J: Json>(v: Option<&J>) -> Option<Cow<'_, str>> {
+    let v = v?;
+    match v.text() {
+        Some(s) => Some(Cow::Borrowed(s)),
+        None => v.number().map(|n| Cow::Owned(number_text(n))),
     }
 }
 

@@ -12,10 +12,35 @@
 //! both paths to the same output.
 
 use super::*;
+use crate::mapping::record::{Json, Raw};
 use crate::mapping::transform::timestamp_to_scim;
 use crate::scim::attr::AttrKind;
 use crate::scim::query::Projection;
 use std::borrow::Cow;
+
+/// A record's value as a rendered node: borrowed where it can be.
+pub trait AsNode: Json {
+    fn as_node(&self) -> Node<'_>;
+}
+
+impl AsNode for Value {
+    fn as_node(&self) -> Node<'_> {
+        Node::Ref(self)
+    }
+}
+
+/// Strings and booleans are borrowed; other values are converted (a number
+/// costs no allocation; an array or object, rare as one attribute's value,
+/// becomes the `Value` the tree knows how to merge into).
+impl AsNode for Raw<'_> {
+    fn as_node(&self) -> Node<'_> {
+        match self {
+            Raw::Str(s) => Node::Text(Cow::Borrowed(s)),
+            Raw::Bool(b) => Node::Bool(*b),
+            other => Node::Val(other.to_value()),
+        }
+    }
+}
 
 /// One JSON value of a rendered resource.
 #[derive(Debug)]
@@ -265,8 +290,8 @@ fn write_str(s: &str, out: &mut Vec<u8>) {
 impl AttrPlan {
     /// [`Self::read_value`]'s conversion of one backend value, borrowing it
     /// when no value map, transform or coercion changes it.
-    fn scim_node<'a>(&'a self, raw: &'a Value) -> Option<Node<'a>> {
-        if raw.is_null() {
+    fn scim_node<'a, J: AsNode>(&'a self, raw: &'a J) -> Option<Node<'a>> {
+        if raw.is_null_value() {
             return None;
         }
         if self.transforms.is_empty() && !self.values.is_empty() {
@@ -288,14 +313,14 @@ impl AttrPlan {
         let coerced = matches!(
             self.kind,
             AttrKind::Boolean | AttrKind::Integer | AttrKind::Decimal
-        ) && (raw.is_string() || raw.is_array());
+        ) && (raw.text().is_some() || raw.elements().is_some());
         if self.values.is_empty() && self.transforms.is_empty() && !coerced {
-            if self.kind == AttrKind::String && raw.as_str() == Some("") {
+            if self.kind == AttrKind::String && raw.text() == Some("") {
                 return None;
             }
-            return Some(Node::Ref(raw));
+            return Some(raw.as_node());
         }
-        self.scim_of(raw.clone()).map(Node::Val)
+        self.scim_of(raw.to_value()).map(Node::Val)
     }
 }
 
@@ -382,9 +407,9 @@ impl ScimTarget {
 
 impl ResourcePlan {
     /// [`Self::to_scim`] as a borrowed tree.
-    pub fn render<'a>(
+    pub fn render<'a, J: AsNode>(
         &'a self,
-        record: &'a Value,
+        record: &'a J,
         etag: Option<&'a str>,
         base_url: &str,
         with_members: bool,
@@ -462,21 +487,21 @@ impl ResourcePlan {
     }
 
     /// [`Self::read_members`] as a tree.
-    fn members_node<'a>(
+    fn members_node<'a, J: Json>(
         &'a self,
         a: &'a AttrPlan,
-        record: &'a Value,
+        record: &'a J,
         base_url: &str,
     ) -> Option<Node<'a>> {
         let mp = a.members.as_ref()?;
         let arr = match a.read.as_ref()? {
-            ReadSource::Expr(e) => e.first(record)?.as_array()?,
+            ReadSource::Expr(e) => e.first(record)?.elements()?,
             ReadSource::Template(_) => return None,
         };
         let mut out = Vec::with_capacity(arr.len());
         for el in arr {
             let v = match &mp.key {
-                Some(k) => el.get(k),
+                Some(k) => el.member(k),
                 None => Some(el),
             };
             let Some(id) = id_text(v) else { continue };
@@ -496,9 +521,9 @@ impl ResourcePlan {
     /// JSON, to `out`. `false` (nothing written) for a projection the tree
     /// does not apply: only none, or `excludedAttributes` naming top-level
     /// core attributes (`members`, as Entra asks for groups), are.
-    pub fn write_scim(
+    pub fn write_scim<J: AsNode>(
         &self,
-        record: &Value,
+        record: &J,
         etag: Option<&str>,
         base_url: &str,
         with_members: bool,
@@ -525,6 +550,26 @@ impl ResourcePlan {
         }
         node.write(out);
         true
+    }
+}
+
+impl ResourcePlan {
+    /// Whether a record `op` answers can be read as a [`Raw`] and written
+    /// with `projection` straight from it: every read a field path or a
+    /// template (JSONPath queries read `Value`s), no `reference.display`
+    /// (it fills names into a `Value`), and a projection
+    /// [`Self::write_scim`] applies itself.
+    pub fn renders_raw(&self, op: &OpPlan, projection: &Projection) -> bool {
+        let field_reads = |e: &ReadExpr| !matches!(e, ReadExpr::JsonPath(_));
+        field_reads(&op.item)
+            && tree_projects(projection, &self.schema)
+            && self.attributes.iter().all(|a| {
+                !a.reference_display
+                    && match &a.read {
+                        Some(ReadSource::Expr(e)) => field_reads(e),
+                        _ => true,
+                    }
+            })
     }
 }
 

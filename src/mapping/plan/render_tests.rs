@@ -3,6 +3,7 @@
 //! one that uses every feature the render path has a rule for.
 
 use super::*;
+use crate::mapping::record::Raw;
 use crate::scim::query::Projection;
 use proptest::prelude::*;
 use serde_json::json;
@@ -80,6 +81,12 @@ fn plans() -> &'static [ResourcePlan] {
             include_str!("../../../tests/fixtures/acme.yaml"),
         ));
         all.extend(compile("features.yaml", FEATURES));
+        // Its one JSONPath read keeps it on the `Value` path: without it,
+        // every other rule is also rendered from a `Raw` record.
+        let by_fields =
+            FEATURES.replace("      - { scim: nickName, read: \"$.aliases[0]\" }\n", "");
+        assert_ne!(by_fields, FEATURES);
+        all.extend(compile("features-by-fields.yaml", &by_fields));
         all
     })
 }
@@ -243,11 +250,25 @@ fn rendered(
 }
 
 fn check_all(record: &Value) -> Result<(), TestCaseError> {
+    let text = serde_json::to_string(record).unwrap();
+    let raw = Raw::parse(&text).unwrap();
     for res in plans() {
         for etag in [None, Some("W/\"r3\"")] {
             for members in [true, false] {
                 for p in tree_projections(&res.schema) {
                     let want = oracle(res, record, etag, members, &p);
+                    // The same record read from its text as a `Raw`: the
+                    // same bytes, where the plan reads records that way.
+                    if res.renders_raw(&res.ops.get, &p) {
+                        let mut from_raw = Vec::new();
+                        res.write_scim(&raw, etag, "https://h/scim/v2", members, &p, &mut from_raw);
+                        prop_assert_eq!(
+                            String::from_utf8_lossy(&from_raw),
+                            String::from_utf8_lossy(&want),
+                            "{} read as Raw",
+                            res.file
+                        );
+                    }
                     let got = rendered(res, record, etag, members, &p);
                     let Some(got) = got else {
                         return Err(TestCaseError::fail(format!(
@@ -461,4 +482,32 @@ proptest! {
             }
         }
     }
+}
+
+/// The `Raw` comparison in `check_all` is not vacuous: the shipped
+/// mappings read every record by field paths; a JSONPath read keeps the
+/// `Value` path.
+#[test]
+fn shipped_mappings_render_from_raw_records() {
+    let raw: Vec<&str> = plans()
+        .iter()
+        .filter(|r| r.renders_raw(&r.ops.get, &Projection::default()))
+        .map(|r| r.name.as_str())
+        .collect();
+    let files: Vec<&str> = plans()
+        .iter()
+        .filter(|r| r.renders_raw(&r.ops.get, &Projection::default()))
+        .map(|r| r.file.as_str())
+        .collect();
+    assert!(raw.contains(&"User") && raw.contains(&"Group"), "{raw:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("features-by-fields.yaml")),
+        "{files:?}"
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.ends_with("/features.yaml") || *f == "features.yaml"),
+        "{files:?}"
+    );
 }
