@@ -11,7 +11,7 @@
 
 use crate::backend::{translate_error, BackendClient, BackendResponse, Call};
 use crate::config::Settings;
-use crate::mapping::plan::{unquote_etag, OpPlan, ResourcePlan};
+use crate::mapping::plan::{unquote_etag, AsNode, OpPlan, ResourcePlan};
 use crate::mapping::record::{Json, Raw};
 use crate::scim::error::ScimError;
 use crate::scim::patch::PatchError;
@@ -269,14 +269,7 @@ impl ResourceCtx<'_> {
             return Err(self.not_found(id));
         }
         let etag = resp.etag();
-        self.res.write_scim(
-            record,
-            etag,
-            self.base_url,
-            self.with_members(projection),
-            projection,
-            out,
-        );
+        self.render_record(record, etag, projection, out);
         Ok(self.res.version_of(record, etag))
     }
 
@@ -288,22 +281,34 @@ impl ResourceCtx<'_> {
     }
 
     pub fn render(&self, f: &Fetched, projection: &Projection) -> Value {
-        let scim = self.res.to_scim(
-            &f.record,
-            f.etag.as_deref(),
-            self.base_url,
-            self.with_members(projection),
-        );
+        self.render_of(&f.record, f.etag.as_deref(), projection)
+    }
+
+    fn render_of<J: Json>(&self, record: &J, etag: Option<&str>, projection: &Projection) -> Value {
+        let scim = self
+            .res
+            .to_scim(record, etag, self.base_url, self.with_members(projection));
         projection.apply(&self.res.schema, scim)
     }
 
-    /// [`Self::render`] as JSON appended to `out`: written straight from the
-    /// record ([`ResourcePlan::write_scim`]: no `Value` tree), or through
-    /// `render` for a projection the direct path does not apply.
+    /// [`Self::render`] as JSON appended to `out`.
     pub fn render_json(&self, f: &Fetched, projection: &Projection, out: &mut Vec<u8>) {
+        self.render_record(&f.record, f.etag.as_deref(), projection, out)
+    }
+
+    /// A record rendered as JSON appended to `out`: written straight from
+    /// it ([`ResourcePlan::write_scim`]: no `Value` tree), or through a
+    /// `Value` for a projection the direct path does not apply.
+    pub(super) fn render_record<J: AsNode>(
+        &self,
+        record: &J,
+        etag: Option<&str>,
+        projection: &Projection,
+        out: &mut Vec<u8>,
+    ) {
         let direct = self.res.write_scim(
-            &f.record,
-            f.etag.as_deref(),
+            record,
+            etag,
             self.base_url,
             self.with_members(projection),
             projection,
@@ -311,7 +316,7 @@ impl ResourceCtx<'_> {
         );
         if !direct {
             // A `Value` always serialises (string keys, finite numbers).
-            serde_json::to_writer(out, &self.render(f, projection)).ok();
+            serde_json::to_writer(out, &self.render_of(record, etag, projection)).ok();
         }
     }
 

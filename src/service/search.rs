@@ -1,10 +1,11 @@
 //! List and search: filter pushdown, paging through the backend, and the
 //! search at the server root across resource types.
 
-use super::{Fetched, ResourceCtx};
-use crate::backend::{translate_error, Call};
-use crate::mapping::plan::Paging;
+use super::ResourceCtx;
+use crate::backend::{translate_error, BackendResponse, Call};
+use crate::mapping::plan::{AsNode, Paging};
 use crate::mapping::pushdown::{filter_mentions, pushdown};
+use crate::mapping::record::{Json, Raw};
 #[cfg(test)]
 use crate::scim::discovery::list_response;
 use crate::scim::discovery::LIST_URN;
@@ -14,6 +15,31 @@ use crate::scim::query::Projection;
 use http::StatusCode;
 use serde_json::Value;
 use tracing::debug;
+
+/// A list answer that is not JSON.
+fn not_json() -> ScimError {
+    ScimError::new(
+        StatusCode::BAD_GATEWAY,
+        None,
+        "the backend list answer is not JSON",
+    )
+}
+
+/// A list answer read as a [`Raw`].
+fn raw_answer(resp: &BackendResponse) -> Result<Raw<'_>, ScimError> {
+    resp.text()
+        .and_then(|t| Raw::parse(t).ok())
+        .ok_or_else(not_json)
+}
+
+/// What a search keeps of the records it scans.
+struct Scan<'q> {
+    filter: Option<&'q Filter>,
+    with_members: bool,
+    start_index: usize,
+    count: usize,
+    projection: &'q Projection,
+}
 
 /// A SCIM search, parsed.
 #[derive(Debug, Default)]
@@ -44,10 +70,16 @@ impl ResourceCtx<'_> {
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
         let (items, total) = self.list_page_unchecked(params, offset, size).await?;
-        if items.iter().any(|r| self.res.id_of(r).is_none()) {
+        self.check_ids(&items)?;
+        Ok((items, total))
+    }
+
+    /// `502` when a record of a list answer has no id.
+    fn check_ids<J: Json>(&self, records: &[J]) -> Result<(), ScimError> {
+        if records.iter().any(|r| !self.res.has_id(r)) {
             return Err(self.record_without_id("list answer"));
         }
-        Ok((items, total))
+        Ok(())
     }
 
     /// [`Self::list_page`] without the check of each record's id.
@@ -57,6 +89,80 @@ impl ResourceCtx<'_> {
         offset: usize,
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
+        let (resp, beyond) = self.list_call(params, offset, size).await?;
+        self.value_page(&resp, beyond)
+    }
+
+    /// The records of a list answer, as `Value`s, and its total.
+    fn value_page(
+        &self,
+        resp: &BackendResponse,
+        beyond: bool,
+    ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
+        let mut json = resp.json().ok_or_else(not_json)?;
+        let total = self.list_total(&json);
+        if beyond {
+            return Ok((Vec::new(), total));
+        }
+        // Moved out, not copied: the answer is not used again.
+        let items = self.res.ops.list.items.take(&mut json);
+        Ok((self.checked_page(items, total)?, total))
+    }
+
+    /// [`Self::value_page`], the records read as [`Raw`]s borrowing from
+    /// the answer `doc` (read by [`Self::list_call`] and [`raw_answer`]).
+    fn raw_page<'d>(
+        &self,
+        doc: &'d Raw<'d>,
+        beyond: bool,
+    ) -> Result<(&'d [Raw<'d>], Option<usize>), ScimError> {
+        let total = self.list_total(doc);
+        if beyond {
+            return Ok((&[], total));
+        }
+        let items = self.checked_page(self.res.ops.list.items.elements_in(doc), total)?;
+        Ok((items, total))
+    }
+
+    /// The total a list answer gives (a number, or a number as text).
+    fn list_total<J: Json>(&self, doc: &J) -> Option<usize> {
+        let v = self.res.ops.list.total.first(doc)?;
+        v.number()
+            .and_then(serde_json::Number::as_u64)
+            .or_else(|| v.text()?.parse().ok())
+            .map(|n| n as usize)
+    }
+
+    /// The records found at the mapping's `items` path (`None`: no array
+    /// there), checked against the `total`.
+    fn checked_page<T: Default + AsRef<[R]>, R>(
+        &self,
+        items: Option<T>,
+        total: Option<usize>,
+    ) -> Result<T, ScimError> {
+        // An answer saying it has no records may leave the array out.
+        let items = match items {
+            Some(items) => items,
+            None if total == Some(0) => T::default(),
+            None => return Err(self.list_mismatch("items", "holds no array of records")),
+        };
+        // A total the mapping names but the answer lacks would turn into a
+        // guess (`totalResults` too small: clients stop paging).
+        if total.is_none() && !items.as_ref().is_empty() {
+            return Err(self.list_mismatch("total", "holds no number"));
+        }
+        Ok(items)
+    }
+
+    /// One list call, answered with success; and whether the page asked
+    /// for lies beyond the backend's integer range (then the first page of
+    /// one record was asked for, for the total only).
+    async fn list_call(
+        &self,
+        params: &[(String, String)],
+        offset: usize,
+        size: usize,
+    ) -> Result<(BackendResponse, bool), ScimError> {
         let list = &self.res.ops.list;
         // A page beyond the backend's integer range is empty; the first
         // page of one record is asked for instead, for the total.
@@ -89,34 +195,7 @@ impl ResourceCtx<'_> {
         if !resp.status.is_success() {
             return Err(translate_error(&self.res.backend, &resp, &self.res.name));
         }
-        let mut json = resp.json().ok_or_else(|| {
-            ScimError::new(
-                StatusCode::BAD_GATEWAY,
-                None,
-                "the backend list answer is not JSON",
-            )
-        })?;
-        let total = list
-            .total
-            .first(&json)
-            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-            .map(|n| n as usize);
-        if beyond {
-            return Ok((Vec::new(), total));
-        }
-        // Moved out, not copied: the answer is not used again.
-        // An answer saying it has no records may leave the array out.
-        let items = match list.items.take(&mut json) {
-            Some(items) => items,
-            None if total == Some(0) => Vec::new(),
-            None => return Err(self.list_mismatch("items", "holds no array of records")),
-        };
-        // A total the mapping names but the answer lacks would turn into a
-        // guess (`totalResults` too small: clients stop paging).
-        if total.is_none() && !items.is_empty() {
-            return Err(self.list_mismatch("total", "holds no number"));
-        }
-        Ok((items, total))
+        Ok((resp, beyond))
     }
 
     /// [`Self::mapping_mismatch`] for a 2xx list answer whose `key` path
@@ -172,15 +251,17 @@ impl ResourceCtx<'_> {
 
     /// Whether a backend record is a result of `filter` (none: every one),
     /// evaluated on the attributes the filter names only.
-    fn is_result(&self, f: &Fetched, filter: Option<&Filter>, with_members: bool) -> bool {
+    fn is_result<J: Json>(
+        &self,
+        record: &J,
+        etag: Option<&str>,
+        filter: Option<&Filter>,
+        with_members: bool,
+    ) -> bool {
         filter.is_none_or(|filter| {
-            let scim = self.res.to_scim_for_filter(
-                &f.record,
-                f.etag.as_deref(),
-                self.base_url,
-                with_members,
-                filter,
-            );
+            let scim =
+                self.res
+                    .to_scim_for_filter(record, etag, self.base_url, with_members, filter);
             matches(filter, &scim, self.res)
         })
     }
@@ -214,55 +295,58 @@ impl ResourceCtx<'_> {
             let name = &self.res.attributes[i].target.name;
             q.projection.wants(name) || filter.is_some_and(|f| filter_mentions(f, name))
         });
-        // Counted when it matches; rendered when on the page asked for.
-        let keep = |f: Fetched, listed: &mut Listed| {
-            if self.is_result(&f, filter, with_members) {
-                listed.total += 1;
-                if listed.total >= start_index && listed.items < count {
-                    listed.push(self, &f, &q.projection);
-                }
-            }
+        let scan = Scan {
+            filter,
+            with_members,
+            start_index,
+            count,
+            projection: &q.projection,
         };
         if let Some(id) = &pd.id {
             match self.fetch(id).await {
-                Ok(f) => keep(f, &mut listed),
+                Ok(f) => self.keep(&f.record, f.etag.as_deref(), &scan, &mut listed),
                 Err(e) if e.status == StatusCode::NOT_FOUND => {}
                 Err(e) => return Err(e),
             }
             return Ok(listed);
         }
         let max = self.res.ops.list.paging.max();
-        let (first, backend_total) = self.list_page(&pd.params, 0, max).await?;
-        if let Some(t) = backend_total.filter(|t| *t > self.res.scan_limit) {
-            if !pd.fully_pushed {
-                return Err(ScimError::bad_request(
-                    "tooMany",
-                    format!(
-                        "the filter cannot be answered by the backend alone and would scan {t} records (limit {}); narrow it with attributes the backend can filter on",
-                        self.res.scan_limit
-                    ),
-                ));
-            }
-            // Fully pushed down but large: page through the backend's answer and re-check each record.
-            let (records, total) = self.list_range(&pd.params, start_index - 1, count).await?;
-            for record in records.into_iter().filter(|r| !self.res.is_hidden(r)) {
-                let f = Fetched { record, etag: None };
-                if self.is_result(&f, filter, with_members) {
-                    listed.push(self, &f, &q.projection);
-                }
-            }
-            listed.total = total.unwrap_or(t);
-            return Ok(listed);
-        }
+        let raw = self.res.lists_raw();
         let mut offset = 0;
-        let mut page = first;
         let mut scanned = 0usize;
+        let mut backend_total = None;
         loop {
-            let n = page.len();
-            scanned += n;
-            for record in page.into_iter().filter(|r| !self.res.is_hidden(r)) {
-                keep(Fetched { record, etag: None }, &mut listed);
+            let (resp, beyond) = self.list_call(&pd.params, offset, max).await?;
+            // The records read as `Raw`s borrowing from the answer where
+            // the mapping allows, as `Value`s otherwise.
+            let (n, total) = if raw {
+                let doc = raw_answer(&resp)?;
+                let (page, total) = self.raw_page(&doc, beyond)?;
+                self.check_ids(page)?;
+                (
+                    self.scan_page(page, total, offset, &scan, &mut listed),
+                    total,
+                )
+            } else {
+                let (page, total) = self.value_page(&resp, beyond)?;
+                self.check_ids(&page)?;
+                (
+                    self.scan_page(&page, total, offset, &scan, &mut listed),
+                    total,
+                )
+            };
+            let n = match n {
+                Some(n) => n,
+                None => {
+                    return self
+                        .search_large(&pd, total.unwrap_or_default(), &scan)
+                        .await
+                }
+            };
+            if offset == 0 {
+                backend_total = total;
             }
+            scanned += n;
             offset += max;
             if n < max || n == 0 || backend_total.is_some_and(|t| offset >= t) {
                 break;
@@ -276,8 +360,70 @@ impl ResourceCtx<'_> {
                     ),
                 ));
             }
-            page = self.list_page(&pd.params, offset, max).await?.0;
         }
+        Ok(listed)
+    }
+
+    /// Counts `record` when it is a result, and renders it when it is on
+    /// the page asked for.
+    fn keep<J: AsNode>(&self, record: &J, etag: Option<&str>, scan: &Scan, listed: &mut Listed) {
+        if self.is_result(record, etag, scan.filter, scan.with_members) {
+            listed.total += 1;
+            if listed.total >= scan.start_index && listed.items < scan.count {
+                listed.push(self, record, etag, scan.projection);
+            }
+        }
+    }
+
+    /// One page of a search's scan through the backend's list, given with
+    /// the backend's total: its records kept ([`Self::keep`]), soft-deleted
+    /// ones left out. `None` (nothing kept) when the first page's total is
+    /// more than the mapping's scan limit: [`Self::search_large`] goes on.
+    fn scan_page<J: AsNode>(
+        &self,
+        page: &[J],
+        total: Option<usize>,
+        offset: usize,
+        scan: &Scan,
+        listed: &mut Listed,
+    ) -> Option<usize> {
+        if offset == 0 && total.is_some_and(|t| t > self.res.scan_limit) {
+            return None;
+        }
+        for record in page.iter().filter(|r| !self.res.is_hidden(*r)) {
+            self.keep(record, None, scan, listed);
+        }
+        Some(page.len())
+    }
+
+    /// A search whose backend total `t` is over the scan limit: only a
+    /// filter the backend answers fully is paged through the backend (each
+    /// record re-checked); others are refused.
+    async fn search_large(
+        &self,
+        pd: &crate::mapping::pushdown::Pushdown,
+        t: usize,
+        scan: &Scan<'_>,
+    ) -> Result<Listed, ScimError> {
+        if !pd.fully_pushed {
+            return Err(ScimError::bad_request(
+                "tooMany",
+                format!(
+                    "the filter cannot be answered by the backend alone and would scan {t} records (limit {}); narrow it with attributes the backend can filter on",
+                    self.res.scan_limit
+                ),
+            ));
+        }
+        let mut listed = Listed::new(scan.start_index);
+        let (records, total) = self
+            .list_range(&pd.params, scan.start_index - 1, scan.count)
+            .await?;
+        for record in records.iter().filter(|r| !self.res.is_hidden(*r)) {
+            if self.is_result(record, None, scan.filter, scan.with_members) {
+                listed.push(self, record, None, scan.projection);
+            }
+        }
+        listed.total = total.unwrap_or(t);
         Ok(listed)
     }
 
@@ -293,8 +439,8 @@ impl ResourceCtx<'_> {
         // (`lifecycle.list_query`) or shown (`deleted_reads: inactive`);
         // the filter below only guards against a backend ignoring it.
         let mut listed = Listed::new(start_index);
-        for record in records.into_iter().filter(|r| !self.res.is_hidden(r)) {
-            listed.push(self, &Fetched { record, etag: None }, &q.projection);
+        for record in records.iter().filter(|r| !self.res.is_hidden(*r)) {
+            listed.push(self, record, None, &q.projection);
         }
         listed.total = total.unwrap_or(start_index - 1 + listed.items);
         Ok(listed)
@@ -338,9 +484,15 @@ impl Listed {
     }
 
     /// Adds one resource, rendered from its backend record.
-    fn push(&mut self, ctx: &ResourceCtx<'_>, f: &Fetched, projection: &Projection) {
+    fn push<J: AsNode>(
+        &mut self,
+        ctx: &ResourceCtx<'_>,
+        record: &J,
+        etag: Option<&str>,
+        projection: &Projection,
+    ) {
         self.comma();
-        ctx.render_json(f, projection, &mut self.json);
+        ctx.render_record(record, etag, projection, &mut self.json);
     }
 
     #[cfg(test)]

@@ -262,9 +262,9 @@ pub struct MembersPlan {
 
 impl MembersPlan {
     /// Backend array element → SCIM member id.
-    pub fn id_of(&self, el: &Value) -> Option<String> {
+    pub fn id_of<J: Json>(&self, el: &J) -> Option<String> {
         let v = match &self.key {
-            Some(k) => el.get(k)?,
+            Some(k) => el.member(k)?,
             None => el,
         };
         super::id_text(Some(v)).map(std::borrow::Cow::into_owned)
@@ -330,9 +330,9 @@ pub enum ReadSource {
 
 impl AttrPlan {
     /// Backend record → SCIM value (`None` when absent or unmappable).
-    pub fn read_value(&self, record: &Value) -> Option<Value> {
+    pub fn read_value<J: Json>(&self, record: &J) -> Option<Value> {
         let raw = match self.read.as_ref()? {
-            ReadSource::Expr(e) => e.first(record)?.clone(),
+            ReadSource::Expr(e) => e.first(record)?.to_value(),
             ReadSource::Template(t) => return t.render(record).map(Value::String),
         };
         self.scim_of(raw)

@@ -34,7 +34,7 @@ mod translate;
 pub use crate::scim::json::get_ci;
 pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
 pub use attr::{loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget};
-pub use render::{Node, Obj};
+pub use render::{AsNode, Node, Obj};
 pub use translate::{member_ids, member_value};
 
 /// Every resource type the bridge serves, by endpoint.
@@ -108,6 +108,23 @@ impl ItemsExpr {
             ItemsExpr::JsonPath(q) => jsonpath_rust::query::js_path_process(q, v)
                 .map(|refs| refs.into_iter().map(|r| r.val()).collect())
                 .unwrap_or_default(),
+        }
+    }
+
+    /// What [`Self::take`] takes, borrowed from a document read as `J`.
+    /// A JSONPath query selects nothing from a [`crate::mapping::record::Raw`]
+    /// ([`ResourcePlan::lists_raw`] keeps such mappings on `Value`s).
+    pub fn elements_in<'a, J: Json>(&self, doc: &'a J) -> Option<&'a [J]> {
+        match self {
+            ItemsExpr::ArrayField(e) => {
+                let v = e.first(doc)?;
+                if v.is_null_value() {
+                    Some(&[])
+                } else {
+                    v.elements()
+                }
+            }
+            ItemsExpr::JsonPath(_) => None,
         }
     }
 

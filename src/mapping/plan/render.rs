@@ -560,17 +560,33 @@ impl ResourcePlan {
     /// (it fills names into a `Value`), and a projection
     /// [`Self::write_scim`] applies itself.
     pub fn renders_raw(&self, op: &OpPlan, projection: &Projection) -> bool {
-        let field_reads = |e: &ReadExpr| !matches!(e, ReadExpr::JsonPath(_));
-        field_reads(&op.item)
+        by_fields(&op.item)
             && tree_projects(projection, &self.schema)
-            && self.attributes.iter().all(|a| {
-                !a.reference_display
-                    && match &a.read {
-                        Some(ReadSource::Expr(e)) => field_reads(e),
-                        _ => true,
-                    }
-            })
+            && self.reads_by_fields()
+            && !self.attributes.iter().any(|a| a.reference_display)
     }
+
+    /// Whether the records of a list answer can be read as [`Raw`]s: the
+    /// records and the total are found by field paths, and every
+    /// attribute is read by one (or a template).
+    pub fn lists_raw(&self) -> bool {
+        let list = &self.ops.list;
+        matches!(&list.items, ItemsExpr::ArrayField(e) if by_fields(e))
+            && by_fields(&list.total)
+            && self.reads_by_fields()
+    }
+
+    fn reads_by_fields(&self) -> bool {
+        self.attributes.iter().all(|a| match &a.read {
+            Some(ReadSource::Expr(e)) => by_fields(e),
+            _ => true,
+        })
+    }
+}
+
+/// Not a JSONPath query (which reads `Value`s only).
+fn by_fields(e: &ReadExpr) -> bool {
+    !matches!(e, ReadExpr::JsonPath(_))
 }
 
 /// Whether [`ResourcePlan::write_scim`] applies `p` itself: no

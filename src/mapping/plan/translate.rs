@@ -10,9 +10,9 @@ impl ResourcePlan {
     /// What [`Self::to_scim`] gives for the attributes `filter` names: the
     /// resource to evaluate it on, without building the rest (all of it
     /// when the filter names `schemas` or a bare URN).
-    pub fn to_scim_for_filter(
+    pub fn to_scim_for_filter<J: Json>(
         &self,
-        record: &Value,
+        record: &J,
         etag: Option<&str>,
         base_url: &str,
         with_members: bool,
@@ -26,9 +26,9 @@ impl ResourcePlan {
     }
 
     /// Backend record → SCIM resource.
-    pub fn to_scim(
+    pub fn to_scim<J: Json>(
         &self,
-        record: &Value,
+        record: &J,
         etag: Option<&str>,
         base_url: &str,
         with_members: bool,
@@ -42,9 +42,9 @@ impl ResourcePlan {
     /// to be evaluated, built without the rest. Attributes whose own name is
     /// a URN are always kept (they could take an extension's place).
     /// `schemas` lists the extensions of the attributes kept.
-    pub fn to_scim_where(
+    pub fn to_scim_where<J: Json>(
         &self,
-        record: &Value,
+        record: &J,
         etag: Option<&str>,
         base_url: &str,
         with_members: bool,
@@ -130,15 +130,15 @@ impl ResourcePlan {
         Value::Object(out)
     }
 
-    pub(super) fn read_members(
+    pub(super) fn read_members<J: Json>(
         &self,
         a: &AttrPlan,
-        record: &Value,
+        record: &J,
         base_url: &str,
     ) -> Option<Value> {
         let mp = a.members.as_ref()?;
         let arr = match a.read.as_ref()? {
-            ReadSource::Expr(e) => e.first(record)?.as_array()?,
+            ReadSource::Expr(e) => e.first(record)?.elements()?,
             ReadSource::Template(_) => return None,
         };
         let mut out = Vec::with_capacity(arr.len());
