@@ -480,47 +480,51 @@ pub(super) fn compile_resource(
         return None;
     }
     let schemas = build_schemas(name, r, &attributes);
-    Some(ResourcePlan {
-        soft_delete,
-        name: name.to_string(),
-        endpoint: ep.to_string(),
-        schema: r.schema.clone(),
-        extensions: r.extensions.clone(),
-        description: r
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("{name} resources")),
-        strict: r.strict,
-        backend,
-        id: IdPlan {
-            field: id_field?,
-            kind: r.id.kind,
-            pattern,
-        },
-        version,
-        created,
-        last_modified,
-        update: r.update,
-        conflict_status,
-        conflict_code: r.conflict.as_ref().and_then(|c| c.code.clone()),
-        ops: Operations {
-            list,
-            get,
-            create,
-            replace,
-            patch,
-            delete,
-            add_member,
-            remove_member,
-        },
-        filters,
-        attributes,
-        constants,
-        scan_limit,
-        schemas,
-        members_attr,
-        file: cx.file.clone(),
-    })
+    Some(
+        ResourcePlan {
+            soft_delete,
+            name: name.to_string(),
+            endpoint: ep.to_string(),
+            schema: r.schema.clone(),
+            extensions: r.extensions.clone(),
+            description: r
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("{name} resources")),
+            strict: r.strict,
+            backend,
+            id: IdPlan {
+                field: id_field?,
+                kind: r.id.kind,
+                pattern,
+            },
+            version,
+            created,
+            last_modified,
+            update: r.update,
+            conflict_status,
+            conflict_code: r.conflict.as_ref().and_then(|c| c.code.clone()),
+            ops: Operations {
+                list,
+                get,
+                create,
+                replace,
+                patch,
+                delete,
+                add_member,
+                remove_member,
+            },
+            filters,
+            attributes,
+            constants,
+            scan_limit,
+            schemas,
+            members_attr,
+            file: cx.file.clone(),
+            layout: None,
+        }
+        .with_layout(),
+    )
 }
 
 pub(super) fn norm(s: &str) -> String {

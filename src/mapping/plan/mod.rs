@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod attr;
+mod layout;
 mod references;
 mod render;
 #[cfg(test)]
@@ -432,6 +433,9 @@ pub struct ResourcePlan {
     pub file: String,
     /// Soft delete (`lifecycle`), `None` for a hard delete.
     pub soft_delete: Option<SoftDeletePlan>,
+    /// The direct render's layout ([`layout::Layout`]), where the mapping
+    /// has one; set by [`Self::with_layout`].
+    pub layout: Option<layout::Layout>,
 }
 
 #[derive(Debug)]
@@ -558,6 +562,12 @@ impl ResourcePlan {
             .as_ref()
             .filter(|sd| !sd.reads_inactive)
             .map_or(&[], |sd| &sd.list_params[..])
+    }
+
+    /// The plan with its layout compiled.
+    pub fn with_layout(mut self) -> Self {
+        self.layout = layout::Layout::compile(&self);
+        self
     }
 
     /// Whether a backend record has an id ([`Self::id_of`] without the copy).

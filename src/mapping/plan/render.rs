@@ -271,7 +271,7 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
 /// A JSON string. Text `serde_json` would not escape (no control
 /// character, quote or backslash: the common case) is copied as it is;
 /// anything else is escaped by `serde_json` itself.
-fn write_str(s: &str, out: &mut Vec<u8>) {
+pub(super) fn write_str(s: &str, out: &mut Vec<u8>) {
     // A fold, not `any`: without an early exit the loop can be vectorised
     // (measured: 14 % fewer instructions than `any` on Peripass users).
     let special = s.bytes().fold(false, |acc, b| {
@@ -436,24 +436,8 @@ impl ResourcePlan {
                 }
                 continue;
             }
-            let v = match a.read.as_ref() {
-                Some(ReadSource::Expr(e)) => e.first(record).and_then(|raw| a.scim_node(raw)),
-                Some(ReadSource::Template(t)) => t.render(record).map(|s| Node::Text(s.into())),
-                None => None,
-            };
-            let Some(v) = v else { continue };
-            let reference = match (&a.reference, v.as_str()) {
-                (Some(endpoint), Some(id)) => Some(resource_url(base_url, endpoint, id)),
-                _ => None,
-            };
-            match reference {
-                Some(r) => {
-                    let mut m = Obj::with_capacity(2);
-                    m.insert("$ref", Node::Text(r.into()));
-                    m.insert("value", v);
-                    a.target.place_node(&mut out, Node::Obj(m), true);
-                }
-                None => a.target.place_node(&mut out, v, false),
+            if let Some((v, whole)) = self.attr_value(a, record, base_url) {
+                a.target.place_node(&mut out, v, whole);
             }
         }
         if self.is_soft_deleted(record) {
@@ -486,8 +470,46 @@ impl ResourcePlan {
         Node::Obj(out)
     }
 
+    /// A single-valued attribute's value in the resource; `true` with a
+    /// reference's `{"$ref", "value"}`, which is placed at the attribute
+    /// itself.
+    pub(super) fn attr_value<'a, J: AsNode>(
+        &'a self,
+        a: &'a AttrPlan,
+        record: &'a J,
+        base_url: &str,
+    ) -> Option<(Node<'a>, bool)> {
+        let v = match a.read.as_ref()? {
+            ReadSource::Expr(e) => a.scim_node(e.first(record)?)?,
+            ReadSource::Template(t) => Node::Text(t.render(record)?.into()),
+        };
+        let Some(endpoint) = &a.reference else {
+            return Some((v, false));
+        };
+        let Some(id) = v.as_str() else {
+            return Some((v, false));
+        };
+        let mut m = Obj::with_capacity(2);
+        m.insert(
+            "$ref",
+            Node::Text(resource_url(base_url, endpoint, id).into()),
+        );
+        m.insert("value", v);
+        Some((Node::Obj(m), true))
+    }
+
+    /// [`Self::attr_value`]'s value.
+    pub(super) fn attr_node<'a, J: AsNode>(
+        &'a self,
+        a: &'a AttrPlan,
+        record: &'a J,
+        base_url: &str,
+    ) -> Option<Node<'a>> {
+        self.attr_value(a, record, base_url).map(|(v, _)| v)
+    }
+
     /// [`Self::read_members`] as a tree.
-    fn members_node<'a, J: Json>(
+    pub(super) fn members_node<'a, J: Json>(
         &'a self,
         a: &'a AttrPlan,
         record: &'a J,
@@ -533,6 +555,23 @@ impl ResourcePlan {
         if !tree_projects(projection, &self.schema) {
             return false;
         }
+        match &self.layout {
+            Some(l) => l.write(self, record, etag, base_url, with_members, projection, out),
+            None => self.write_tree(record, etag, base_url, with_members, projection, out),
+        }
+        true
+    }
+
+    /// [`Self::write_scim`] through a tree ([`Self::render`]).
+    pub(super) fn write_tree<J: AsNode>(
+        &self,
+        record: &J,
+        etag: Option<&str>,
+        base_url: &str,
+        with_members: bool,
+        projection: &Projection,
+        out: &mut Vec<u8>,
+    ) {
         let mut node = self.render(record, etag, base_url, with_members);
         if let Node::Obj(obj) = &mut node {
             for p in &projection.excluded {
@@ -549,7 +588,6 @@ impl ResourcePlan {
             }
         }
         node.write(out);
-        true
     }
 }
 

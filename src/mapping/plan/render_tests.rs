@@ -87,6 +87,12 @@ fn plans() -> &'static [ResourcePlan] {
             FEATURES.replace("      - { scim: nickName, read: \"$.aliases[0]\" }\n", "");
         assert_ne!(by_fields, FEATURES);
         all.extend(compile("features-by-fields.yaml", &by_fields));
+        // And without `multiple`, it has a layout: every other rule
+        // (lifecycle, epochs, transforms, selectors, a reference in an
+        // extension) is also written through one.
+        let laid_out = by_fields.replace(", multiple: true }", " }");
+        assert_ne!(laid_out, by_fields);
+        all.extend(compile("features-laid-out.yaml", &laid_out));
         all
     })
 }
@@ -257,6 +263,15 @@ fn check_all(record: &Value) -> Result<(), TestCaseError> {
             for members in [true, false] {
                 for p in tree_projections(&res.schema) {
                     let want = oracle(res, record, etag, members, &p);
+                    // The tree, also where a layout writes the resource.
+                    let mut tree = Vec::new();
+                    res.write_tree(record, etag, "https://h/scim/v2", members, &p, &mut tree);
+                    prop_assert_eq!(
+                        String::from_utf8_lossy(&tree),
+                        String::from_utf8_lossy(&want),
+                        "{} through the tree",
+                        res.file
+                    );
                     // The same record read from its text as a `Raw`: the
                     // same bytes, where the plan reads records that way.
                     if res.renders_raw(&res.ops.get, &p) {
@@ -500,6 +515,27 @@ fn shipped_mappings_render_from_raw_records() {
         .map(|r| r.file.as_str())
         .collect();
     assert!(raw.contains(&"User") && raw.contains(&"Group"), "{raw:?}");
+    // The layout is not vacuous either: the shipped mapping and the Acme
+    // fixture have one; `multiple: true` keeps the features mapping on the
+    // tree.
+    let laid_out: Vec<String> = plans()
+        .iter()
+        .filter(|r| r.layout.is_some())
+        .map(|r| format!("{} {}", r.file, r.name))
+        .collect();
+    for want in [
+        "peripass.yaml User",
+        "peripass.yaml Group",
+        "acme.yaml User",
+        "acme.yaml Group",
+        "features-laid-out.yaml User",
+    ] {
+        assert!(laid_out.iter().any(|l| l == want), "{want}: {laid_out:?}");
+    }
+    assert!(
+        !laid_out.iter().any(|l| l.starts_with("features.yaml")),
+        "{laid_out:?}"
+    );
     assert!(
         files.iter().any(|f| f.ends_with("features-by-fields.yaml")),
         "{files:?}"
@@ -510,4 +546,43 @@ fn shipped_mappings_render_from_raw_records() {
             .any(|f| f.ends_with("/features.yaml") || *f == "features.yaml"),
         "{files:?}"
     );
+}
+
+/// Elements picked by selectors come in the order of the first attribute
+/// with a value, not of the mapping's first attribute for each: the
+/// layout's order is the tree's.
+#[test]
+fn selected_elements_keep_the_order_values_come_in() {
+    let text = r#"
+version: 1
+backend: { base_url: "http://127.0.0.1:1" }
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    id: { field: id }
+    operations:
+      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
+      get: { path: "/u/{id}" }
+    attributes:
+      - { scim: userName, field: login }
+      - { scim: 'emails[type eq "work"].value', field: work }
+      - { scim: 'emails[type eq "home"].value', field: home }
+      - { scim: 'emails[type eq "work"].display', field: label }
+"#;
+    let res = &compile("order.yaml", text)[0];
+    assert!(res.layout.is_some());
+    for record in [
+        json!({"id": "1", "home": "h@x", "label": "Work"}),
+        json!({"id": "1", "work": "w@x", "home": "h@x", "label": "Work"}),
+        json!({"id": "1", "label": "Work"}),
+        json!({"id": "1"}),
+    ] {
+        let want = oracle(res, &record, None, true, &Projection::default());
+        let got = rendered(res, &record, None, true, &Projection::default()).unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
 }
