@@ -242,7 +242,11 @@ fn remove_path(obj: &mut Map<String, Value>, p: &AttrPath, core: &str) {
         }
         return;
     }
-    if p.urn.is_none()
+    // `returned: always` (RFC 7643 §3.1, §7): never excluded, also when
+    // named with the core schema's URN.
+    if p.urn
+        .as_deref()
+        .is_none_or(|u| u.eq_ignore_ascii_case(core))
         && p.sub.is_none()
         && ["id", "schemas"]
             .iter()
@@ -403,6 +407,24 @@ mod tests {
         let out = p.apply(CORE, r);
         assert_eq!(out["name"], json!({"familyName": "F", "formatted": "G F"}));
         assert_eq!(out["emails"].as_array().unwrap().len(), 2);
+    }
+
+    /// `id` and `schemas` are `returned: always` (RFC 7643 §3.1, §7):
+    /// excluding them does nothing, also when they are named with the core
+    /// schema's URN; an extension's own `id` may go.
+    #[test]
+    fn always_returned_attributes_are_never_excluded() {
+        const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let r = json!({"id": "1", "schemas": [CORE], "userName": "a", ENT: {"id": "x", "division": "d"}});
+        for excluded in ["id,schemas", "ID", &format!("{CORE}:id,{CORE}:SCHEMAS")] {
+            let p = Projection::parse(None, Some(excluded)).unwrap();
+            assert_eq!(p.apply(CORE, r.clone()), r, "{excluded}");
+        }
+        let p = Projection::parse(None, Some(&format!("{ENT}:id,{CORE}:userName"))).unwrap();
+        assert_eq!(
+            p.apply(CORE, r.clone()),
+            json!({"id": "1", "schemas": [CORE], ENT: {"division": "d"}})
+        );
     }
 
     #[test]

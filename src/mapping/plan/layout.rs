@@ -420,12 +420,13 @@ impl Layout {
         };
         let id = id_text(plan.id.field.get(record)).unwrap_or_default();
         let soft_deleted = plan.is_soft_deleted(record);
-        // As the tree's projection: a bare `id` or `schemas` stays.
+        // `id` and `schemas` are always returned.
         let excluded = |key: &str| {
-            projection.excluded.iter().any(|p| {
-                p.name.eq_ignore_ascii_case(key)
-                    && !(p.urn.is_none() && ["id", "schemas"].contains(&key))
-            })
+            !["id", "schemas"].contains(&key)
+                && projection
+                    .excluded
+                    .iter()
+                    .any(|p| p.name.eq_ignore_ascii_case(key))
         };
         out.push(b'{');
         let mut any = false;

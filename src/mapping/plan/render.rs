@@ -575,10 +575,10 @@ impl ResourcePlan {
         let mut node = self.render(record, etag, base_url, with_members);
         if let Node::Obj(obj) = &mut node {
             for p in &projection.excluded {
-                if p.urn.is_none()
-                    && ["id", "schemas"]
-                        .iter()
-                        .any(|k| k.eq_ignore_ascii_case(&p.name))
+                // `tree_projects`: no URN, or the core schema's.
+                if ["id", "schemas"]
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(&p.name))
                 {
                     continue;
                 }
