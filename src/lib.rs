@@ -24,9 +24,13 @@
 //! - [`mapping`]: mapping files → compiled [`mapping::Plan`]: `model.rs` (the
 //!   file as written), `compile/` (one file per part of a mapping), `plan/`
 //!   (compiled types and SCIM ⇄ backend translation; `render.rs` writes a
-//!   resource straight to JSON for reads), and the pure translation
-//!   helpers `pushdown.rs` (filters → backend queries), `merge.rs` (RFC 7396),
-//!   `request.rs` (backend paths, queries and bodies), `transform.rs`, `lint.rs`.
+//!   resource straight to JSON for reads, through the per-resource-type
+//!   layout of `layout.rs` where the mapping has one), `record.rs` (the
+//!   [`mapping::record::Json`] view of a backend record, and
+//!   [`mapping::record::Raw`], a record borrowing from the answer's text),
+//!   and the pure translation helpers `pushdown.rs` (filters → backend
+//!   queries), `merge.rs` (RFC 7396), `request.rs` (backend paths, queries
+//!   and bodies), `transform.rs`, `lint.rs`.
 //! - [`backend`]: the client calling the legacy API: `send` (admit → call →
 //!   observe → retry) over a `Transport` (hyper HTTP(S), or `explain`'s
 //!   recording one), per-backend guards, and error translation (`errors.rs`).
