@@ -223,8 +223,15 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(Raw::Arr(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
-        // A user record has about a dozen members: one allocation for them.
+        // An empty object allocates nothing (an answer of a million `{}`
+        // must not cost a million allocations of members); one with members
+        // gets room for a user record's dozen at once, about what `Value`
+        // spends on its first `BTreeMap` node.
+        let Some(first) = map.next_key_seed(KeySeed)? else {
+            return Ok(Raw::Obj(Vec::new()));
+        };
         let mut out = Vec::with_capacity(16);
+        out.push((first, map.next_value()?));
         while let Some(k) = map.next_key_seed(KeySeed)? {
             out.push((k, map.next_value()?));
         }
@@ -276,6 +283,22 @@ mod tests {
         assert!(matches!(m[1].0, Cow::Owned(ref k) if k == "bA"));
         assert_eq!(r.member("bA").and_then(Json::text), Some("x\"y"));
         assert_eq!(r.to_value(), serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    /// Empty objects and arrays allocate nothing: an answer full of them
+    /// costs no more as a `Raw` than as a `Value`.
+    #[test]
+    fn empty_containers_allocate_nothing() {
+        let r = Raw::parse("[{},[],{\"a\":{}}]").unwrap();
+        let Raw::Arr(items) = &r else { panic!("{r:?}") };
+        let capacity = |v: &Raw| match v {
+            Raw::Obj(m) => m.capacity(),
+            Raw::Arr(a) => a.capacity(),
+            _ => usize::MAX,
+        };
+        assert_eq!(capacity(&items[0]), 0);
+        assert_eq!(capacity(&items[1]), 0);
+        assert_eq!(items[2].member("a").map(capacity), Some(0));
     }
 
     #[test]

@@ -329,6 +329,8 @@ impl ResourceCtx<'_> {
                 )
             } else {
                 let (page, total) = self.value_page(&resp, beyond)?;
+                // The records are moved out: the answer's bytes can go.
+                drop(resp);
                 self.check_ids(&page)?;
                 (
                     self.scan_page(&page, total, offset, &scan, &mut listed),

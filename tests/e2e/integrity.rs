@@ -657,8 +657,9 @@ async fn a_write_answered_without_the_record_is_read_back() {
 
 /// A mapping reading one attribute through a JSONPath query keeps records
 /// as `Value`s (a `Raw` record answers no query); its answers are the
-/// shipped mapping's, which reads every record as a `Raw`: GET, a filter,
-/// a page of the list and a projection.
+/// shipped mapping's, which reads GET and filtered searches as `Raw`s. The
+/// unfiltered page and the projection (read as `Value`s by both) check
+/// the JSONPath read itself.
 #[tokio::test]
 async fn a_jsonpath_read_answers_as_field_path_reads_do() {
     let mapping = edited_peripass_mapping(

@@ -515,6 +515,34 @@ fn shipped_mappings_render_from_raw_records() {
         .map(|r| r.file.as_str())
         .collect();
     assert!(raw.contains(&"User") && raw.contains(&"Group"), "{raw:?}");
+    // Lists likewise, but for a JSONPath query finding the records or the total.
+    for r in plans() {
+        let by_fields = r.renders_raw(&r.ops.get, &Projection::default());
+        assert_eq!(r.lists_raw(), by_fields, "{} {}", r.file, r.name);
+    }
+    let shipped = include_str!("../../../config/mappings/peripass.yaml").replace(
+        "backend:\n",
+        "backend:\n  base_url: \"http://127.0.0.1:1\"\n",
+    );
+    for (from, to) in [
+        ("items: \"$.data[*]\"", "items: \"$.data[?(@.userId)]\""),
+        (
+            "total: \"$.paging.totalItems\"",
+            "total: \"$['paging']['totalItems']\"",
+        ),
+    ] {
+        let edited = shipped.replacen(from, to, 1);
+        assert_ne!(edited, shipped, "{from}");
+        let users = compile("peripass.yaml", &edited)
+            .into_iter()
+            .find(|r| r.name == "User")
+            .unwrap();
+        assert!(!users.lists_raw(), "{to}");
+        assert!(
+            users.renders_raw(&users.ops.get, &Projection::default()),
+            "{to}"
+        );
+    }
     // The layout is not vacuous either: the shipped mapping and the Acme
     // fixture have one; `multiple: true` keeps the features mapping on the
     // tree.
@@ -584,5 +612,161 @@ resources:
             String::from_utf8(got).unwrap(),
             String::from_utf8(want).unwrap()
         );
+    }
+}
+
+/// Mapping shapes at the edge of what a layout expresses: each compiles,
+/// has a layout or not as listed (a broken refusal rule fails here), and
+/// renders `to_scim`'s bytes either way, from a `Value` and from a `Raw`.
+const EDGE_HEAD: &str = r#"
+version: 1
+backend: { base_url: "http://127.0.0.1:1" }
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    extensions: [urn:ietf:params:scim:schemas:extension:enterprise:2.0:User, "urn:example:ext:1.0:User"]
+    id: { field: id }
+    LIFECYCLE
+    operations:
+      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
+      get: { path: "/u/{id}" }
+      create: { path: /u }
+      replace: { path: "/u/{id}" }
+    attributes:
+      - { scim: userName, field: login }
+"#;
+
+const SOFT: &str = "lifecycle: { set: { state: gone }, deleted_reads: inactive }";
+const ENT_MANAGER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
+
+/// (name, lifecycle, attributes, laid out?)
+fn edge_shapes() -> Vec<(&'static str, &'static str, String, bool)> {
+    let x = "urn:example:ext:1.0:User";
+    vec![
+        ("soft delete, active mapped", SOFT, "- { scim: active, field: status, type: boolean, values: { \"true\": ACTIVE, \"false\": DISABLED } }".into(), true),
+        ("soft delete, active not mapped", SOFT, "- { scim: displayName, field: first }".into(), true),
+        ("active in an extension, soft delete", SOFT, format!("- {{ scim: '{x}:active', field: status }}"), true),
+        ("boolean selectors", "", "- { scim: 'roles[primary eq true].value', field: first }\n- { scim: 'roles[primary eq false].value', field: last }".into(), true),
+        ("selectors in an extension", "", format!("- {{ scim: '{x}:emails[type eq \"work\"].value', field: first }}\n- {{ scim: '{x}:emails[type eq \"home\"].value', field: last }}"), true),
+        ("extension attributes named id and schemas", "", format!("- {{ scim: '{x}:id', field: first }}\n- {{ scim: '{x}:schemas', field: last }}"), true),
+        ("groups writing different sub-attributes", "", "- { scim: 'emails[type eq \"work\"].value', field: first }\n- { scim: 'emails[type eq \"home\"].primary', field: last, type: boolean }\n- { scim: 'emails[type eq \"work\"].display', field: kind }".into(), true),
+        ("references in two extensions", "", format!("- {{ scim: '{ENT_MANAGER}', field: boss, reference: {{ resource: /Users }} }}\n- {{ scim: '{x}:boss', field: boss, reference: {{ resource: /Users }} }}"), true),
+        ("a template in a selected element", "", "- { scim: 'emails[type eq \"work\"].value', template: \"{first}@{last}\" }\n- { scim: 'emails[type eq \"work\"].display', field: kind }".into(), true),
+        ("two address groups and a template", "", "- { scim: 'addresses[type eq \"work\"].streetAddress', field: 'addresses[kind=work].number' }\n- { scim: 'addresses[type eq \"work\"].locality', field: 'addresses[kind=work].label' }\n- { scim: 'addresses[type eq \"home\"].locality', field: 'addresses[kind=home].label' }\n- { scim: 'addresses[type eq \"work\"].formatted', template: \"{first} {last}\" }".into(), true),
+        ("selector values 1 and \"1\"", "", format!("- {{ scim: '{x}:x[n eq 1].value', field: first }}\n- {{ scim: '{x}:x[n eq \"1\"].value', field: last }}"), true),
+        ("value maps to numbers", "", format!("- {{ scim: '{x}:flag', field: status, type: boolean, values: {{ \"true\": 1, \"false\": 0 }} }}\n- {{ scim: '{x}:n', field: number, type: integer }}"), true),
+        ("selector values differing in case", "", "- { scim: 'emails[type eq \"work\"].value', field: first }\n- { scim: 'emails[type eq \"Work\"].display', field: last }".into(), false),
+        ("a whole attribute and its sub-attribute", "", "- { scim: name, field: names }\n- { scim: name.givenName, field: first }".into(), false),
+        ("a reference and a sub-attribute beside it", "", format!("- {{ scim: '{ENT_MANAGER}.value', field: boss, reference: {{ resource: /Users }} }}\n- {{ scim: '{ENT_MANAGER}.displayName', field: first }}"), false),
+        ("a selected and a plain path at one name", "", format!("- {{ scim: '{x}:x[n eq 1].value', field: first }}\n- {{ scim: '{x}:x.value', field: last }}"), false),
+        ("two selector keys at one name", "", format!("- {{ scim: '{x}:things[type eq \"a\"].value', field: first }}\n- {{ scim: '{x}:things[kind eq \"a\"].display', field: last }}"), false),
+        ("a sub-attribute named as the selector key", "", "- { scim: 'emails[type eq \"work\"].value', field: first }\n- { scim: 'emails[type eq \"home\"].Type', field: last }".into(), false),
+    ]
+}
+
+fn edge_plans() -> &'static [(&'static str, ResourcePlan)] {
+    static PLANS: std::sync::OnceLock<Vec<(&'static str, ResourcePlan)>> =
+        std::sync::OnceLock::new();
+    PLANS.get_or_init(|| {
+        edge_shapes()
+            .into_iter()
+            .map(|(name, life, attrs, laid_out)| {
+                let attrs: String = attrs.lines().map(|l| format!("      {l}\n")).collect();
+                let text = EDGE_HEAD.replace("LIFECYCLE", life) + &attrs;
+                let res = compile(name, &text).remove(0);
+                assert_eq!(res.layout.is_some(), laid_out, "{name}: layout");
+                assert!(
+                    res.renders_raw(&res.ops.get, &Projection::default()),
+                    "{name}"
+                );
+                (name, res)
+            })
+            .collect()
+    })
+}
+
+/// `record` printed with an earlier decoy value for some keys and some
+/// keys `\u`-escaped: the same `Value` when read, and a `Raw` that must
+/// read the same.
+fn with_repeats(v: &Value, decoy: &Value, n: &mut usize, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                *n += 1;
+                let key = if *n % 3 == 0 && k.chars().all(|c| (c as u32) < 0x10000) {
+                    let esc: String = k.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+                    format!("\"{esc}\"")
+                } else {
+                    serde_json::to_string(k).unwrap()
+                };
+                if *n % 2 == 0 {
+                    out.push_str(&format!("{key}:{decoy},"));
+                }
+                out.push_str(&key);
+                out.push(':');
+                with_repeats(x, decoy, n, out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                with_repeats(x, decoy, n, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn edge_shapes_render_as_to_scim(record in prop_oneof![record(), shaped_record()]) {
+        let text = serde_json::to_string(&record).unwrap();
+        let raw = Raw::parse(&text).unwrap();
+        for (name, res) in edge_plans() {
+            for p in tree_projections(&res.schema) {
+                let want = oracle(res, &record, None, true, &p);
+                let got = rendered(res, &record, None, true, &p).unwrap();
+                prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{}", name);
+                let mut from_raw = Vec::new();
+                res.write_scim(&raw, None, "https://h/scim/v2", true, &p, &mut from_raw);
+                prop_assert_eq!(String::from_utf8_lossy(&from_raw), String::from_utf8_lossy(&want), "{} from a Raw", name);
+            }
+        }
+    }
+
+    /// Repeated and escaped keys: a `Raw` reads the last value, as a
+    /// `Value` does, through the render, `to_scim`, the hidden check and ids.
+    #[test]
+    fn repeated_keys_render_as_to_scim(
+        record in prop_oneof![record(), shaped_record()],
+        decoy in json_value(),
+        start in 0usize..6,
+    ) {
+        let mut text = String::new();
+        with_repeats(&record, &decoy, &mut { start }, &mut text);
+        prop_assert_eq!(&serde_json::from_str::<Value>(&text).unwrap(), &record);
+        let raw = Raw::parse(&text).unwrap();
+        let all = plans().iter().chain(edge_plans().iter().map(|(_, r)| r));
+        for res in all.filter(|r| r.renders_raw(&r.ops.get, &Projection::default())) {
+            let want = oracle(res, &record, Some("W/\"e\""), true, &Projection::default());
+            let mut got = Vec::new();
+            res.write_scim(&raw, Some("W/\"e\""), "https://h/scim/v2", true, &Projection::default(), &mut got);
+            prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{}", res.file);
+            prop_assert_eq!(res.to_scim(&raw, None, "b", true), res.to_scim(&record, None, "b", true));
+            prop_assert_eq!(res.is_hidden(&raw), res.is_hidden(&record));
+            prop_assert_eq!(res.id_of(&raw), res.id_of(&record));
+        }
     }
 }
