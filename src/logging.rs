@@ -383,24 +383,32 @@ impl tracing_subscriber::fmt::time::FormatTime for LineTime {
 pub struct PlainFields;
 
 impl<'w> FormatFields<'w> for PlainFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> std::fmt::Result {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        // Gathered in one buffer and handed over at once: through the
+        // `Writer` every piece (a space, a name, `=`, a value) is a call of
+        // its own through `dyn fmt::Write`.
         let mut v = PlainVisitor {
-            w: writer,
+            w: String::with_capacity(256),
             first: true,
             result: Ok(()),
         };
         fields.record(&mut v);
-        v.result
+        v.result?;
+        writer.write_str(&v.w)
     }
 }
 
-struct PlainVisitor<'w> {
-    w: Writer<'w>,
+struct PlainVisitor {
+    w: String,
     first: bool,
     result: std::fmt::Result,
 }
 
-impl PlainVisitor<'_> {
+impl PlainVisitor {
     /// Writes the separating space and `name=`; false for fields not written.
     fn name(&mut self, field: &Field) -> bool {
         if self.result.is_err() {
@@ -430,7 +438,7 @@ impl PlainVisitor<'_> {
     }
 }
 
-impl Visit for PlainVisitor<'_> {
+impl Visit for PlainVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.name(field) {
             return;
@@ -508,20 +516,23 @@ fn shown_name(field: &Field) -> &'static str {
     name.strip_prefix("r#").unwrap_or(name)
 }
 
-fn write_display_sanitized(w: &mut Writer<'_>, value: &dyn std::fmt::Display) -> std::fmt::Result {
+fn write_display_sanitized<W: std::fmt::Write>(
+    w: &mut W,
+    value: &dyn std::fmt::Display,
+) -> std::fmt::Result {
     let mut w = Sanitizing(w);
     write!(w, "{value}")
 }
 
-fn write_sanitized(w: &mut Writer<'_>, text: &str) -> std::fmt::Result {
+fn write_sanitized<W: std::fmt::Write>(w: &mut W, text: &str) -> std::fmt::Result {
     Sanitizing(w).write_str(text)
 }
 
 /// Escapes the characters a terminal acts on (ESC, BEL, BS, FF, DEL and the
 /// C1 controls), as tracing-subscriber does for messages and errors.
-struct Sanitizing<'a, 'w>(&'a mut Writer<'w>);
+struct Sanitizing<'a, W>(&'a mut W);
 
-impl std::fmt::Write for Sanitizing<'_, '_> {
+impl<W: std::fmt::Write> std::fmt::Write for Sanitizing<'_, W> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         let mut rest = s;
         while let Some(i) = rest.find(|c: char| {
