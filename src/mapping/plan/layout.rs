@@ -11,9 +11,8 @@
 //! not express (`multiple`, nested selectors, names that collide) has
 //! none, and keeps the tree.
 
-use super::render::write_str;
+use super::render::{write_str, Rendering};
 use super::*;
-use crate::scim::query::Projection;
 use std::collections::BTreeMap;
 
 /// A resource type's output, keys in the order they are written.
@@ -402,17 +401,14 @@ impl<J: AsNode> Ctx<'_, J> {
 impl Layout {
     /// Appends the resource [`ResourcePlan::render`] writes, for a
     /// projection that excludes only top-level core attributes.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn write<J: AsNode>(
         &self,
         plan: &ResourcePlan,
         record: &J,
-        etag: Option<&str>,
-        base_url: &str,
-        with_members: bool,
-        projection: &Projection,
+        r: &Rendering,
         out: &mut Vec<u8>,
     ) {
+        let base_url = r.base_url;
         let cx = Ctx {
             plan,
             record,
@@ -423,7 +419,7 @@ impl Layout {
         // `id` and `schemas` are always returned.
         let excluded = |key: &str| {
             !["id", "schemas"].contains(&key)
-                && projection
+                && r.projection
                     .excluded
                     .iter()
                     .any(|p| p.name.eq_ignore_ascii_case(key))
@@ -445,7 +441,7 @@ impl Layout {
                     true
                 }
                 Kind::Meta => {
-                    self.write_meta(plan, record, etag, base_url, &id, out);
+                    self.write_meta(plan, record, r.etag, base_url, &id, out);
                     true
                 }
                 Kind::Schemas => {
@@ -461,7 +457,7 @@ impl Layout {
                     true
                 }
                 Kind::Members(i) => {
-                    with_members
+                    r.with_members
                         && plan
                             .members_node(&plan.attributes[*i], record, base_url)
                             .map(|m| m.write(out))

@@ -18,6 +18,14 @@ use crate::scim::attr::AttrKind;
 use crate::scim::query::Projection;
 use std::borrow::Cow;
 
+/// What [`ResourcePlan::write_scim`] writes a record with.
+pub(super) struct Rendering<'a> {
+    pub etag: Option<&'a str>,
+    pub base_url: &'a str,
+    pub with_members: bool,
+    pub projection: &'a Projection,
+}
+
 /// A record's value as a rendered node: borrowed where it can be.
 pub trait AsNode: Json {
     fn as_node(&self) -> Node<'_>;
@@ -555,26 +563,24 @@ impl ResourcePlan {
         if !tree_projects(projection, &self.schema) {
             return false;
         }
+        let r = Rendering {
+            etag,
+            base_url,
+            with_members,
+            projection,
+        };
         match &self.layout {
-            Some(l) => l.write(self, record, etag, base_url, with_members, projection, out),
-            None => self.write_tree(record, etag, base_url, with_members, projection, out),
+            Some(l) => l.write(self, record, &r, out),
+            None => self.write_tree(record, &r, out),
         }
         true
     }
 
     /// [`Self::write_scim`] through a tree ([`Self::render`]).
-    pub(super) fn write_tree<J: AsNode>(
-        &self,
-        record: &J,
-        etag: Option<&str>,
-        base_url: &str,
-        with_members: bool,
-        projection: &Projection,
-        out: &mut Vec<u8>,
-    ) {
-        let mut node = self.render(record, etag, base_url, with_members);
+    pub(super) fn write_tree<J: AsNode>(&self, record: &J, r: &Rendering, out: &mut Vec<u8>) {
+        let mut node = self.render(record, r.etag, r.base_url, r.with_members);
         if let Node::Obj(obj) = &mut node {
-            for p in &projection.excluded {
+            for p in &r.projection.excluded {
                 // `tree_projects`: no URN, or the core schema's.
                 if ["id", "schemas"]
                     .iter()

@@ -265,7 +265,13 @@ fn check_all(record: &Value) -> Result<(), TestCaseError> {
                     let want = oracle(res, record, etag, members, &p);
                     // The tree, also where a layout writes the resource.
                     let mut tree = Vec::new();
-                    res.write_tree(record, etag, "https://h/scim/v2", members, &p, &mut tree);
+                    let r = super::render::Rendering {
+                        etag,
+                        base_url: "https://h/scim/v2",
+                        with_members: members,
+                        projection: &p,
+                    };
+                    res.write_tree(record, &r, &mut tree);
                     prop_assert_eq!(
                         String::from_utf8_lossy(&tree),
                         String::from_utf8_lossy(&want),
