@@ -164,21 +164,28 @@ impl ResourceCtx<'_> {
     /// The record in an answer, or why there is none.
     fn record_in(&self, op: &OpPlan, resp: &BackendResponse) -> Result<Fetched, NoRecord> {
         let json = resp.json().ok_or(NoRecord::NotJson)?;
-        let record = op
-            .item
-            .take(json)
-            .filter(Value::is_object)
-            .ok_or(NoRecord::NotAtItem)?;
-        // A record without its id would be served with `"id": ""` (RFC 7643
-        // §3.1: `id` is required and unique): the mapping's `id.field` does
-        // not fit the backend's answers, or the answer is something else.
-        if !self.res.has_id(&record) {
-            return Err(NoRecord::NoId);
-        }
         Ok(Fetched {
-            record,
+            record: self.fit_record::<_, Value>(op.item.take(json))?,
             etag: resp.etag().map(str::to_string),
         })
+    }
+
+    /// What an answer's `item` path found, if it is a record to serve: an
+    /// object with its id. A record without its id would be served with
+    /// `"id": ""` (RFC 7643 §3.1: `id` is required and unique): the
+    /// mapping's `id.field` does not fit the backend's answers, or the
+    /// answer is something else.
+    fn fit_record<R: std::borrow::Borrow<J>, J: Json>(
+        &self,
+        found: Option<R>,
+    ) -> Result<R, NoRecord> {
+        let record = found
+            .filter(|r| r.borrow().is_object_value())
+            .ok_or(NoRecord::NotAtItem)?;
+        if !self.res.has_id(record.borrow()) {
+            return Err(NoRecord::NoId);
+        }
+        Ok(record)
     }
 
     /// [`Self::record_in`], where an answer must hold the record: `502`,
@@ -257,14 +264,9 @@ impl ResourceCtx<'_> {
             .text()
             .and_then(|t| Raw::parse(t).ok())
             .ok_or_else(|| self.no_record(NoRecord::NotJson, &resp))?;
-        let record = op
-            .item
-            .first(&doc)
-            .filter(|r| r.is_object_value())
-            .ok_or_else(|| self.no_record(NoRecord::NotAtItem, &resp))?;
-        if !self.res.has_id(record) {
-            return Err(self.no_record(NoRecord::NoId, &resp));
-        }
+        let record = self
+            .fit_record::<_, Raw>(op.item.first(&doc))
+            .map_err(|why| self.no_record(why, &resp))?;
         if self.res.is_hidden(record) {
             return Err(self.not_found(id));
         }
