@@ -277,9 +277,12 @@ impl Layout {
 
 /// What writing one resource needs.
 struct Ctx<'a, J> {
+    layout: &'a Layout,
     plan: &'a ResourcePlan,
     record: &'a J,
-    base_url: &'a str,
+    r: &'a Rendering<'a>,
+    id: Cow<'a, str>,
+    soft_deleted: bool,
 }
 
 impl<J: AsNode> Ctx<'_, J> {
@@ -287,7 +290,7 @@ impl<J: AsNode> Ctx<'_, J> {
     fn value(&self, attrs: &[usize]) -> Option<Node<'_>> {
         attrs.iter().rev().find_map(|&i| {
             self.plan
-                .attr_node(&self.plan.attributes[i], self.record, self.base_url)
+                .attr_node(&self.plan.attributes[i], self.record, self.r.base_url)
         })
     }
 
@@ -302,12 +305,13 @@ impl<J: AsNode> Ctx<'_, J> {
         }
     }
 
-    /// Writes the entries with a value as an object's members; whether one
-    /// of them came from the record (a selector's constant does not count).
-    fn members(&self, es: &[Entry], out: &mut Vec<u8>) -> bool {
+    /// Writes the entries with a value, but those `skip` names, as an
+    /// object's members; whether one of them came from the record (a
+    /// selector's constant does not count).
+    fn members(&self, es: &[Entry], skip: impl Fn(&Entry) -> bool, out: &mut Vec<u8>) -> bool {
         let mut any = false;
         let mut valued = false;
-        for e in es {
+        for e in es.iter().filter(|e| !skip(e)) {
             let mark = out.len();
             if any {
                 out.push(b',');
@@ -323,24 +327,59 @@ impl<J: AsNode> Ctx<'_, J> {
         valued
     }
 
-    /// Writes the value of an entry (not `id`, `meta`, `schemas`,
-    /// members); whether it has one.
+    /// Writes the value of an entry; whether it has one.
     fn entry(&self, e: &Entry, out: &mut Vec<u8>) -> bool {
+        let (plan, base_url) = (self.plan, self.r.base_url);
         match &e.kind {
-            Kind::Leaf { attrs, .. } => match self.value(attrs) {
-                Some(v) => {
-                    v.write(out);
-                    true
+            Kind::Id => write_str(&self.id, out),
+            Kind::Meta => {
+                out.push(b'{');
+                let meta = plan.meta_members(self.record, self.r.etag, base_url, &self.id);
+                for (n, (key, v)) in meta
+                    .iter()
+                    .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+                    .enumerate()
+                {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    // A constant key, nothing in it to escape.
+                    out.push(b'"');
+                    out.extend_from_slice(key.as_bytes());
+                    out.extend_from_slice(b"\":");
+                    write_str(v, out);
                 }
-                None => false,
-            },
-            Kind::Const(v) => {
-                Node::Ref(v).write(out);
-                true
+                out.push(b'}');
             }
+            Kind::Schemas => {
+                out.push(b'[');
+                write_str(&plan.schema, out);
+                for (ext, at) in plan.extensions.iter().zip(&self.layout.extensions) {
+                    if at.is_some_and(|at| self.present(&self.layout.top[at])) {
+                        out.push(b',');
+                        write_str(ext, out);
+                    }
+                }
+                out.push(b']');
+            }
+            Kind::Members(i) => {
+                return self.r.with_members
+                    && plan
+                        .members_node(&plan.attributes[*i], self.record, base_url)
+                        .map(|m| m.write(out))
+                        .is_some()
+            }
+            Kind::Leaf {
+                soft_active: true, ..
+            } if self.soft_deleted => out.extend_from_slice(b"false"),
+            Kind::Leaf { attrs, .. } => match self.value(attrs) {
+                Some(v) => v.write(out),
+                None => return false,
+            },
+            Kind::Const(v) => Node::Ref(v).write(out),
             Kind::Reference { attr, sub } => {
-                let a = &self.plan.attributes[*attr];
-                match (self.plan.attr_value(a, self.record, self.base_url), sub) {
+                let a = &plan.attributes[*attr];
+                match (plan.attr_value(a, self.record, base_url), sub) {
                     (None, _) => return false,
                     (Some((v, true)), _) | (Some((v, false)), None) => v.write(out),
                     (Some((v, false)), Some(sub)) => {
@@ -350,30 +389,25 @@ impl<J: AsNode> Ctx<'_, J> {
                         out.push(b'}');
                     }
                 }
-                true
             }
             Kind::Object(es) => {
                 out.push(b'{');
-                let any = self.members(es, out);
+                let any = self.members(es, |_| false, out);
                 out.push(b'}');
-                any
+                return any;
             }
             Kind::Selected(groups) if groups.len() == 1 => {
                 out.extend_from_slice(b"[{");
-                let any = self.members(&groups[0].entries, out);
+                let any = self.members(&groups[0].entries, |_| false, out);
                 out.extend_from_slice(b"}]");
-                any
+                return any;
             }
             Kind::Selected(groups) => {
                 // Elements in the order their first valued attribute comes.
                 let mut firsts: Vec<(usize, &Group)> = groups
                     .iter()
                     .filter_map(|g| {
-                        let first = g.attrs.iter().find(|&&i| {
-                            self.plan
-                                .attr_node(&self.plan.attributes[i], self.record, self.base_url)
-                                .is_some()
-                        })?;
+                        let first = g.attrs.iter().find(|&&i| self.value(&[i]).is_some())?;
                         Some((*first, g))
                     })
                     .collect();
@@ -387,14 +421,13 @@ impl<J: AsNode> Ctx<'_, J> {
                         out.push(b',');
                     }
                     out.push(b'{');
-                    self.members(&g.entries, out);
+                    self.members(&g.entries, |_| false, out);
                     out.push(b'}');
                 }
                 out.push(b']');
-                true
             }
-            Kind::Id | Kind::Meta | Kind::Schemas | Kind::Members(_) => false,
         }
+        true
     }
 }
 
@@ -408,110 +441,24 @@ impl Layout {
         r: &Rendering,
         out: &mut Vec<u8>,
     ) {
-        let base_url = r.base_url;
         let cx = Ctx {
+            layout: self,
             plan,
             record,
-            base_url,
+            r,
+            id: id_text(plan.id.field.get(record)).unwrap_or_default(),
+            soft_deleted: plan.is_soft_deleted(record),
         };
-        let id = id_text(plan.id.field.get(record)).unwrap_or_default();
-        let soft_deleted = plan.is_soft_deleted(record);
         // `id` and `schemas` are always returned.
-        let excluded = |key: &str| {
-            !["id", "schemas"].contains(&key)
+        let excluded = |e: &Entry| {
+            !["id", "schemas"].contains(&e.key.as_str())
                 && r.projection
                     .excluded
                     .iter()
-                    .any(|p| p.name.eq_ignore_ascii_case(key))
+                    .any(|p| p.name.eq_ignore_ascii_case(&e.key))
         };
         out.push(b'{');
-        let mut any = false;
-        for e in &self.top {
-            if excluded(&e.key) {
-                continue;
-            }
-            let mark = out.len();
-            if any {
-                out.push(b',');
-            }
-            out.extend_from_slice(&e.head);
-            let wrote = match &e.kind {
-                Kind::Id => {
-                    write_str(&id, out);
-                    true
-                }
-                Kind::Meta => {
-                    self.write_meta(plan, record, r.etag, base_url, &id, out);
-                    true
-                }
-                Kind::Schemas => {
-                    out.push(b'[');
-                    write_str(&plan.schema, out);
-                    for (ext, at) in plan.extensions.iter().zip(&self.extensions) {
-                        if at.is_some_and(|at| cx.present(&self.top[at])) {
-                            out.push(b',');
-                            write_str(ext, out);
-                        }
-                    }
-                    out.push(b']');
-                    true
-                }
-                Kind::Members(i) => {
-                    r.with_members
-                        && plan
-                            .members_node(&plan.attributes[*i], record, base_url)
-                            .map(|m| m.write(out))
-                            .is_some()
-                }
-                Kind::Leaf {
-                    soft_active: true, ..
-                } if soft_deleted => {
-                    out.extend_from_slice(b"false");
-                    true
-                }
-                _ => cx.entry(e, out),
-            };
-            if wrote {
-                any = true;
-            } else {
-                out.truncate(mark);
-            }
-        }
-        out.push(b'}');
-    }
-
-    fn write_meta<J: Json>(
-        &self,
-        plan: &ResourcePlan,
-        record: &J,
-        etag: Option<&str>,
-        base_url: &str,
-        id: &str,
-        out: &mut Vec<u8>,
-    ) {
-        out.push(b'{');
-        for (key, at) in [
-            (&b"\"created\":"[..], &plan.created),
-            (&b"\"lastModified\":"[..], &plan.last_modified),
-        ] {
-            let Some((f, fmt)) = at else { continue };
-            if let Some(t) = f
-                .get(record)
-                .and_then(|v| crate::mapping::transform::timestamp_to_scim(v, *fmt))
-            {
-                out.extend_from_slice(key);
-                write_str(&t, out);
-                out.push(b',');
-            }
-        }
-        out.extend_from_slice(b"\"location\":");
-        write_str(&resource_url(base_url, &plan.endpoint, id), out);
-        out.extend_from_slice(b",\"resourceType\":");
-        write_str(&plan.name, out);
-        if let Some(v) = plan.version_text(record, etag) {
-            out.extend_from_slice(b",\"version\":");
-            write_str(&weak_etag(&v), out);
-        }
+        cx.members(&self.top, excluded, out);
         out.push(b'}');
     }
 }

@@ -424,7 +424,7 @@ impl ResourcePlan {
     ) -> Node<'a> {
         let mut out = Obj::with_capacity(self.attributes.len() + 4);
         let id = id_text(self.id.field.get(record)).unwrap_or_default();
-        let location = resource_url(base_url, &self.endpoint, &id);
+        let meta_members = self.meta_members(record, etag, base_url, &id);
         out.insert("id", Node::Text(id));
         for (i, a) in self.attributes.iter().enumerate() {
             if a.mutability == Mutability::WriteOnly {
@@ -459,23 +459,44 @@ impl ResourcePlan {
             }
         }
         let mut meta = Obj::with_capacity(5);
-        meta.insert("resourceType", Node::Text(Cow::Borrowed(&self.name)));
-        for (key, at) in [
-            ("created", &self.created),
-            ("lastModified", &self.last_modified),
-        ] {
-            let Some((f, fmt)) = at else { continue };
-            if let Some(t) = f.get(record).and_then(|v| timestamp_to_scim(v, *fmt)) {
-                meta.insert(key, Node::Text(t));
+        for (key, v) in meta_members {
+            if let Some(v) = v {
+                meta.insert(key, Node::Text(v));
             }
-        }
-        meta.insert("location", Node::Text(location.into()));
-        if let Some(v) = self.version_text(record, etag) {
-            meta.insert("version", Node::Text(weak_etag(&v).into()));
         }
         out.insert("meta", Node::Obj(meta));
         out.insert("schemas", Node::Arr(schemas));
         Node::Obj(out)
+    }
+
+    /// `meta`'s members in key order, as written: `created` and
+    /// `lastModified` where the record has them, `location`,
+    /// `resourceType`, and `version` where there is one.
+    pub(super) fn meta_members<'a, J: Json>(
+        &'a self,
+        record: &'a J,
+        etag: Option<&'a str>,
+        base_url: &str,
+        id: &str,
+    ) -> [(&'static str, Option<Cow<'a, str>>); 5] {
+        let at = |t: &'a Option<(FieldPath, TimeFormat)>| {
+            let (f, fmt) = t.as_ref()?;
+            timestamp_to_scim(f.get(record)?, *fmt)
+        };
+        [
+            ("created", at(&self.created)),
+            ("lastModified", at(&self.last_modified)),
+            (
+                "location",
+                Some(resource_url(base_url, &self.endpoint, id).into()),
+            ),
+            ("resourceType", Some(Cow::Borrowed(&self.name))),
+            (
+                "version",
+                self.version_text(record, etag)
+                    .map(|v| weak_etag(&v).into()),
+            ),
+        ]
     }
 
     /// A single-valued attribute's value in the resource; `true` with a
