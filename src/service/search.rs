@@ -101,12 +101,9 @@ impl ResourceCtx<'_> {
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
         let mut json = resp.json().ok_or_else(not_json)?;
         let total = self.list_total(&json);
-        if beyond {
-            return Ok((Vec::new(), total));
-        }
         // Moved out, not copied: the answer is not used again.
-        let items = self.res.ops.list.items.take(&mut json);
-        Ok((self.checked_page(items, total)?, total))
+        let items = self.checked_page(|| self.res.ops.list.items.take(&mut json), total, beyond)?;
+        Ok((items, total))
     }
 
     /// [`Self::value_page`], the records read as [`Raw`]s borrowing from
@@ -117,10 +114,8 @@ impl ResourceCtx<'_> {
         beyond: bool,
     ) -> Result<(&'d [Raw<'d>], Option<usize>), ScimError> {
         let total = self.list_total(doc);
-        if beyond {
-            return Ok((&[], total));
-        }
-        let items = self.checked_page(self.res.ops.list.items.elements_in(doc), total)?;
+        let items =
+            self.checked_page(|| self.res.ops.list.items.elements_in(doc), total, beyond)?;
         Ok((items, total))
     }
 
@@ -133,15 +128,21 @@ impl ResourceCtx<'_> {
             .map(|n| n as usize)
     }
 
-    /// The records found at the mapping's `items` path (`None`: no array
-    /// there), checked against the `total`.
+    /// The records `found` at the mapping's `items` path (`None`: no array
+    /// there), checked against the `total`; none for a page `beyond` the
+    /// backend's range ([`Self::list_call`]), whose answer gives only the
+    /// total.
     fn checked_page<T: Default + AsRef<[R]>, R>(
         &self,
-        items: Option<T>,
+        found: impl FnOnce() -> Option<T>,
         total: Option<usize>,
+        beyond: bool,
     ) -> Result<T, ScimError> {
+        if beyond {
+            return Ok(T::default());
+        }
         // An answer saying it has no records may leave the array out.
-        let items = match items {
+        let items = match found() {
             Some(items) => items,
             None if total == Some(0) => T::default(),
             None => return Err(self.list_mismatch("items", "holds no array of records")),
