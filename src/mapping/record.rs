@@ -12,10 +12,11 @@
 //! parsed the same way, and [`Json::to_value`] gives that very `Value`.
 
 use jsonpath_rust::parser::model::JpQuery;
-use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
-use std::fmt;
+
+mod parse;
+pub use parse::NotJson;
 
 /// What the read path asks of a JSON value.
 pub trait Json: Sized {
@@ -92,9 +93,9 @@ pub enum Raw<'a> {
 
 impl<'a> Raw<'a> {
     /// Reads `text` as one JSON value (`serde_json::from_str`'s rules:
-    /// trailing characters and nesting deeper than 128 are errors).
-    pub fn parse(text: &'a str) -> Result<Raw<'a>, serde_json::Error> {
-        serde_json::from_str(text)
+    /// trailing characters and nesting deeper than 127 are errors).
+    pub fn parse(text: &'a str) -> Result<Raw<'a>, NotJson> {
+        parse::parse(text)
     }
 }
 
@@ -170,103 +171,6 @@ impl Json for Raw<'_> {
     }
 }
 
-impl<'de> Deserialize<'de> for Raw<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RawVisitor)
-    }
-}
-
-struct RawVisitor;
-
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = Raw<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Raw<'de>, E> {
-        Ok(Raw::Bool(b))
-    }
-    fn visit_i64<E>(self, n: i64) -> Result<Raw<'de>, E> {
-        Ok(Raw::Num(n.into()))
-    }
-    fn visit_u64<E>(self, n: u64) -> Result<Raw<'de>, E> {
-        Ok(Raw::Num(n.into()))
-    }
-    // As `Value`'s visitor: a float that is not finite is `null`.
-    fn visit_f64<E>(self, n: f64) -> Result<Raw<'de>, E> {
-        Ok(Number::from_f64(n).map_or(Raw::Null, Raw::Num))
-    }
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Raw<'de>, E> {
-        Ok(Raw::Str(Cow::Borrowed(s)))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Raw<'de>, E> {
-        Ok(Raw::Str(Cow::Owned(s.to_string())))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Raw<'de>, E> {
-        Ok(Raw::Str(Cow::Owned(s)))
-    }
-    fn visit_none<E>(self) -> Result<Raw<'de>, E> {
-        Ok(Raw::Null)
-    }
-    fn visit_unit<E>(self) -> Result<Raw<'de>, E> {
-        Ok(Raw::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw<'de>, D::Error> {
-        Deserialize::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw<'de>, A::Error> {
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Raw::Arr(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
-        // An empty object allocates nothing (an answer of a million `{}`
-        // must not cost a million allocations of members); one with members
-        // gets room for a user record's dozen at once, about what `Value`
-        // spends on its first `BTreeMap` node.
-        let Some(first) = map.next_key_seed(KeySeed)? else {
-            return Ok(Raw::Obj(Vec::new()));
-        };
-        let mut out = Vec::with_capacity(16);
-        out.push((first, map.next_value()?));
-        while let Some(k) = map.next_key_seed(KeySeed)? {
-            out.push((k, map.next_value()?));
-        }
-        Ok(Raw::Obj(out))
-    }
-}
-
-/// An object key, borrowed when it has no escapes.
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(s))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(s.to_string()))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(s))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,6 +232,87 @@ mod tests {
         }
     }
 
+    /// Texts at the edges of the grammar: each is read as `serde_json`
+    /// reads it, or refused when it refuses it.
+    #[test]
+    fn reads_the_edges_as_serde_json_does() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let deep_objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        let texts: Vec<String> = [
+            "0",
+            "-0",
+            "-0.0",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "1E-2",
+            "1.5e300",
+            "-1e-400",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "9999999999999999999",
+            "99999999999999999999",
+            "1e309",
+            "123456789012345678901234567890",
+            "0.1",
+            "2.2250738585072011e-308",
+            "+1",
+            "0x10",
+            "\"\\u00e9\"",
+            "\"\\uD83D\\uDE00\"",
+            "\"\\uD83D\"",
+            "\"\\uDE00\"",
+            "\"\\uD83Dx\"",
+            "\"\\uD83D\\u0041\"",
+            "\"\\uD83D\\n\"",
+            "\"\\u12\"",
+            "\"\\u12G4\"",
+            "\"\\x\"",
+            "\"a\tb\"",
+            "\"a\u{7f}b\"",
+            "\"\\/\\b\\f\"",
+            "\"unterminated",
+            "\"\\",
+            "\"\\u",
+            " \t\r\n1 \n",
+            "\u{feff}1",
+            "1 2",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "{,}",
+            "[,]",
+            "{1:2}",
+            "{\"a\":}",
+            "[]",
+            "{}",
+            "[[],{}]",
+            "nulls",
+            "tru",
+            "falsey",
+            "NaN",
+            "Infinity",
+            "\u{a0}1",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([deep(127), deep(128), deep_objects(127), deep_objects(128)])
+        .collect();
+        for text in &texts {
+            let want = serde_json::from_str::<Value>(text).ok();
+            let got = Raw::parse(text).ok().map(|r| r.to_value());
+            assert_eq!(got, want, "{text:?}");
+        }
+        // Both sides of each boundary were met.
+        assert!(Raw::parse(&deep(127)).is_ok() && Raw::parse(&deep(128)).is_err());
+        assert!(Raw::parse("\"\\uD83D\\uDE00\"").is_ok() && Raw::parse("\"\\uD83D\"").is_err());
+    }
+
     fn arb_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -359,6 +344,17 @@ mod tests {
             prop_assert_eq!(r.text(), v.text());
             prop_assert_eq!(r.number(), v.number());
             prop_assert_eq!(r.elements().map(<[Raw]>::len), v.elements().map(<[Value]>::len));
+        }
+
+        /// Any text made of JSON's pieces: read or refused as `serde_json`
+        /// reads or refuses it.
+        #[test]
+        fn any_text_reads_as_serde_json_reads_it(
+            text in "([\\[\\]{}\",: 0-9.eE+\\-\\\\/ntrufalsDdCc\u{e9}\t]|\\\\u[0-9A-Fa-f]{4}|true|null){0,24}"
+        ) {
+            let want = serde_json::from_str::<Value>(&text).ok();
+            let got = Raw::parse(&text).ok().map(|r| r.to_value());
+            prop_assert_eq!(got, want, "{:?}", text);
         }
 
         /// Text with repeated keys (which a `Value` cannot print).

@@ -1,0 +1,374 @@
+//! Reading a [`Raw`] from a backend answer's text.
+//!
+//! The grammar is RFC 8259's, with `serde_json::from_str`'s rules where the
+//! RFC leaves room: nesting deeper than 127 containers, a number outside
+//! `f64`'s range and an unpaired surrogate in a `\u` escape are errors, and
+//! only whitespace may follow the value. A text this reads is one
+//! `serde_json` reads as the same `Value`, and the other way round (the
+//! `record` fuzz target and the property tests hold it to that).
+//!
+//! Written for the one job instead of through serde's `Deserializer`: a
+//! key or a string is one scan for its closing quote, a small integer is
+//! read in place, and nothing goes through a visitor. Numbers with a sign,
+//! a fraction or an exponent are handed to `serde_json` itself, so that
+//! they mean exactly what they mean in a `Value`.
+
+use super::Raw;
+use serde_json::Number;
+use std::borrow::Cow;
+
+/// Why a text is not one JSON value (the byte offset where reading
+/// stopped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotJson(pub usize);
+
+impl std::fmt::Display for NotJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not JSON (at byte {})", self.0)
+    }
+}
+
+impl std::error::Error for NotJson {}
+
+/// Containers nested deeper than this are refused, as `serde_json` does.
+const MAX_DEPTH: usize = 127;
+
+pub(super) fn parse(text: &str) -> Result<Raw<'_>, NotJson> {
+    let mut r = Reader {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+        depth: 0,
+    };
+    r.skip_ws();
+    let v = r.value()?;
+    r.skip_ws();
+    if r.at != r.bytes.len() {
+        return Err(NotJson(r.at));
+    }
+    Ok(v)
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+    depth: usize,
+}
+
+/// Bytes that end the plain run of a string: the closing quote, an escape,
+/// and the control characters JSON does not allow unescaped.
+static STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+impl<'a> Reader<'a> {
+    fn fail<T>(&self) -> Result<T, NotJson> {
+        Err(NotJson(self.at))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The byte after whitespace, not consumed.
+    fn next_token(&mut self) -> Result<u8, NotJson> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b) => Ok(b),
+            None => self.fail(),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], v: Raw<'a>) -> Result<Raw<'a>, NotJson> {
+        if self.bytes[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(v)
+        } else {
+            self.fail()
+        }
+    }
+
+    /// A value starting at the current byte (whitespace skipped).
+    fn value(&mut self) -> Result<Raw<'a>, NotJson> {
+        match self.peek() {
+            Some(b'"') => {
+                self.at += 1;
+                self.string().map(Raw::Str)
+            }
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'n') => self.literal(b"null", Raw::Null),
+            Some(b't') => self.literal(b"true", Raw::Bool(true)),
+            Some(b'f') => self.literal(b"false", Raw::Bool(false)),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.fail(),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), NotJson> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.fail();
+        }
+        self.at += 1;
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<Raw<'a>, NotJson> {
+        self.enter()?;
+        if self.next_token()? == b'}' {
+            self.at += 1;
+            self.depth -= 1;
+            // An empty object allocates nothing (an answer of a million
+            // `{}` must not cost a million allocations).
+            return Ok(Raw::Obj(Vec::new()));
+        }
+        // Room for a user record's dozen members at once.
+        let mut members = Vec::with_capacity(16);
+        loop {
+            if self.next_token()? != b'"' {
+                return self.fail();
+            }
+            self.at += 1;
+            let key = self.string()?;
+            if self.next_token()? != b':' {
+                return self.fail();
+            }
+            self.at += 1;
+            self.skip_ws();
+            members.push((key, self.value()?));
+            match self.next_token()? {
+                b',' => self.at += 1,
+                b'}' => break,
+                _ => return self.fail(),
+            }
+        }
+        self.at += 1;
+        self.depth -= 1;
+        Ok(Raw::Obj(members))
+    }
+
+    fn array(&mut self) -> Result<Raw<'a>, NotJson> {
+        self.enter()?;
+        let mut items = Vec::new();
+        if self.next_token()? != b']' {
+            loop {
+                self.skip_ws();
+                items.push(self.value()?);
+                match self.next_token()? {
+                    b',' => self.at += 1,
+                    b']' => break,
+                    _ => return self.fail(),
+                }
+            }
+        }
+        self.at += 1;
+        self.depth -= 1;
+        Ok(Raw::Arr(items))
+    }
+
+    /// The rest of a string whose opening quote was read: borrowed when it
+    /// has no escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>, NotJson> {
+        let start = self.at;
+        self.plain_run();
+        match self.peek() {
+            Some(b'"') => {
+                let s = &self.text[start..self.at];
+                self.at += 1;
+                Ok(Cow::Borrowed(s))
+            }
+            Some(b'\\') => {
+                let mut owned = String::with_capacity(self.at - start + 16);
+                owned.push_str(&self.text[start..self.at]);
+                self.escaped(owned).map(Cow::Owned)
+            }
+            // A control character, or the end of the text.
+            _ => self.fail(),
+        }
+    }
+
+    /// Moves to the next byte that ends a plain run ([`STOPS`]) or to the
+    /// end of the text.
+    fn plain_run(&mut self) {
+        // Eight bytes at a time: a byte equal to `"` or `\`, or below 0x20,
+        // sets its top bit in `found`. A borrow can also set bits above the
+        // first such byte, never below it, so the lowest bit is exact.
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const TOPS: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.bytes.get(self.at..self.at + 8) {
+            let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            let x = u64::from_le_bytes(chunk);
+            let quote = x ^ (ONES * u64::from(b'"'));
+            let backslash = x ^ (ONES * u64::from(b'\\'));
+            let found = ((quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash)
+                | (x.wrapping_sub(ONES * 0x20) & !x))
+                & TOPS;
+            if found != 0 {
+                self.at += (found.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.at += 8;
+        }
+        let rest = &self.bytes[self.at..];
+        self.at += rest
+            .iter()
+            .position(|&b| STOPS[b as usize])
+            .unwrap_or(rest.len());
+    }
+
+    /// The rest of a string from its first escape on, into `out`.
+    fn escaped(&mut self, mut out: String) -> Result<String, NotJson> {
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    self.escape(&mut out)?;
+                }
+                _ => return self.fail(),
+            }
+            let start = self.at;
+            self.plain_run();
+            out.push_str(&self.text[start..self.at]);
+        }
+    }
+
+    /// One escape after its backslash.
+    fn escape(&mut self, out: &mut String) -> Result<(), NotJson> {
+        let Some(b) = self.peek() else {
+            return self.fail();
+        };
+        self.at += 1;
+        let c = match b {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let n = self.hex4()?;
+                match n {
+                    0xD800..=0xDBFF => {
+                        // A leading surrogate: its trailing one must follow.
+                        if !self.bytes[self.at..].starts_with(b"\\u") {
+                            return self.fail();
+                        }
+                        self.at += 2;
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return self.fail();
+                        }
+                        let c =
+                            0x1_0000 + ((u32::from(n) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
+                        match char::from_u32(c) {
+                            Some(c) => c,
+                            None => return self.fail(),
+                        }
+                    }
+                    0xDC00..=0xDFFF => return self.fail(),
+                    n => match char::from_u32(u32::from(n)) {
+                        Some(c) => c,
+                        None => return self.fail(),
+                    },
+                }
+            }
+            _ => return self.fail(),
+        };
+        out.push(c);
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u16, NotJson> {
+        let Some(digits) = self.bytes.get(self.at..self.at + 4) else {
+            self.at = self.bytes.len();
+            return self.fail();
+        };
+        let mut n = 0u16;
+        for &d in digits {
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => return self.fail(),
+            };
+            n = (n << 4) | u16::from(v);
+        }
+        self.at += 4;
+        Ok(n)
+    }
+
+    /// A number (RFC 8259 §6): a plain integer of up to 19 digits is read
+    /// here; anything else (a sign, a fraction, an exponent, a longer
+    /// integer) is parsed by `serde_json`, to mean what it means there.
+    fn number(&mut self) -> Result<Raw<'a>, NotJson> {
+        let start = self.at;
+        let digits = |r: &mut Self| {
+            let from = r.at;
+            while let Some(b'0'..=b'9') = r.peek() {
+                r.at += 1;
+            }
+            r.at - from
+        };
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.at += 1;
+        }
+        let int_digits = digits(self);
+        if int_digits == 0 || (int_digits > 1 && self.bytes[self.at - int_digits] == b'0') {
+            return self.fail();
+        }
+        let mut plain = !negative && int_digits <= 19;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if digits(self) == 0 {
+                return self.fail();
+            }
+            plain = false;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if digits(self) == 0 {
+                return self.fail();
+            }
+            plain = false;
+        }
+        let token = &self.text[start..self.at];
+        if plain {
+            if let Ok(n) = token.parse::<u64>() {
+                return Ok(Raw::Num(Number::from(n)));
+            }
+        }
+        match serde_json::from_str::<Number>(token) {
+            Ok(n) => Ok(Raw::Num(n)),
+            Err(_) => Err(NotJson(start)),
+        }
+    }
+}
