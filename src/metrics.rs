@@ -109,6 +109,8 @@ pub struct Metrics {
     pub tenant_backend_calls: Family<TenantBackendLabels, Counter>,
     /// `[[tenants]]`: 1 while the tenant's last reload failed.
     pub tenant_config_stale: Family<TenantLabel, Gauge>,
+    /// Tells this `Metrics` apart in the per-thread [`Hot`] caches.
+    id: u64,
 }
 
 impl Default for Metrics {
@@ -247,7 +249,9 @@ impl Metrics {
             "1 while the tenant's last reload failed and its previous configuration serves",
             tenant_config_stale.clone(),
         );
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             tenant_requests,
             tenant_backend_calls,
             tenant_config_stale,
@@ -286,19 +290,29 @@ impl Metrics {
         took: Duration,
     ) {
         let resource = label(resource);
-        self.request_duration
-            .get_or_create(&OpLabels {
-                resource: resource.clone(),
-                operation: operation.into(),
-            })
-            .observe(took.as_secs_f64());
-        self.requests
-            .get_or_create(&RequestLabels {
-                resource,
-                operation: operation.into(),
-                status,
-            })
-            .inc();
+        let key = Hot::key(self.id, &resource, operation, status);
+        let make = || {
+            let count = self
+                .requests
+                .get_or_create(&RequestLabels {
+                    resource: resource.clone(),
+                    operation: operation.into(),
+                    status,
+                })
+                .clone();
+            let took = self
+                .request_duration
+                .get_or_create(&OpLabels {
+                    resource: resource.clone(),
+                    operation: operation.into(),
+                })
+                .clone();
+            (count, took)
+        };
+        Hot::with(key, make, |(count, hist)| {
+            hist.observe(took.as_secs_f64());
+            count.inc();
+        });
     }
 
     /// A request of a tenant (besides [`Metrics::record_request`]).
@@ -358,17 +372,84 @@ impl Metrics {
     }
 
     pub fn record_backend(&self, operation: &'static str, status: Label, took: Duration) {
-        self.backend_calls
-            .get_or_create(&BackendLabels {
-                operation: operation.into(),
+        // Not `requests`' keys: a status label is text, a request's a number.
+        let key = Hot::key(self.id, &status, operation, u16::MAX);
+        let make = || {
+            let count = self
+                .backend_calls
+                .get_or_create(&BackendLabels {
+                    operation: operation.into(),
+                    status: status.clone(),
+                })
+                .clone();
+            let took = self
+                .backend_duration
+                .get_or_create(&OpOnly {
+                    operation: operation.into(),
+                })
+                .clone();
+            (count, took)
+        };
+        Hot::with(key, make, |(count, hist)| {
+            count.inc();
+            hist.observe(took.as_secs_f64());
+        });
+    }
+}
+
+/// The counter and histogram of each label set a thread counted lately,
+/// found by the labels' addresses instead of by hashing them into the
+/// families' maps (two SipHash lookups per request and per backend call).
+/// Only borrowed (`'static`) labels are kept; a `Metrics` is told apart by
+/// its id, so a new one (a test's) never counts into an old one's metrics.
+struct Hot;
+
+/// (metrics id, label address, label length, operation address, status).
+type HotKey = (u64, usize, usize, usize, u16);
+
+impl Hot {
+    /// At most this many label sets per thread; others are looked up.
+    const SIZE: usize = 32;
+
+    fn key(id: u64, label: &Label, operation: &'static str, status: u16) -> Option<HotKey> {
+        match label {
+            Cow::Borrowed(l) => Some((
+                id,
+                l.as_ptr() as usize,
+                l.len(),
+                operation.as_ptr() as usize,
                 status,
+            )),
+            Cow::Owned(_) => None,
+        }
+    }
+
+    fn with(
+        key: Option<HotKey>,
+        make: impl FnOnce() -> (Counter, Histogram),
+        f: impl Fn(&(Counter, Histogram)),
+    ) {
+        thread_local! {
+            static HOT: std::cell::RefCell<Vec<(HotKey, (Counter, Histogram))>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let Some(key) = key else {
+            return f(&make());
+        };
+        let found = HOT.with_borrow(|hot| {
+            hot.iter().find(|(k, _)| *k == key).map(|(_, m)| {
+                f(m);
             })
-            .inc();
-        self.backend_duration
-            .get_or_create(&OpOnly {
-                operation: operation.into(),
-            })
-            .observe(took.as_secs_f64());
+        });
+        if found.is_none() {
+            let m = make();
+            f(&m);
+            HOT.with_borrow_mut(|hot| {
+                if hot.len() < Hot::SIZE {
+                    hot.push((key, m));
+                }
+            });
+        }
     }
 }
 
@@ -406,5 +487,68 @@ pub fn status_label(status: http::StatusCode) -> Label {
     match COMMON.iter().find(|c| **c == s) {
         Some(c) => Cow::Borrowed(c),
         None => Cow::Owned(s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, starts: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(starts))
+    }
+
+    /// The per-thread cache counts into the `Metrics` it was asked by: a
+    /// second one on the same thread starts from nothing, and the first
+    /// keeps its counts.
+    #[test]
+    fn each_metrics_counts_its_own_requests() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        for _ in 0..3 {
+            a.record_request("User", "get", 200, Duration::from_millis(2));
+            a.record_backend(
+                "get_user",
+                status_label(http::StatusCode::OK),
+                Duration::ZERO,
+            );
+        }
+        b.record_request("User", "get", 200, Duration::from_millis(2));
+        let req = r#"scim_bridge_requests_total{resource="User",operation="get",status="200"}"#;
+        let be = r#"scim_bridge_backend_calls_total{operation="get_user",status="200"}"#;
+        let count =
+            r#"scim_bridge_request_duration_seconds_count{resource="User",operation="get"}"#;
+        let (ta, tb) = (a.encode(), b.encode());
+        assert_eq!(line(&ta, req), Some(&*format!("{req} 3")), "{ta}");
+        assert_eq!(line(&ta, be), Some(&*format!("{be} 3")), "{ta}");
+        assert_eq!(line(&ta, count), Some(&*format!("{count} 3")), "{ta}");
+        assert_eq!(line(&tb, req), Some(&*format!("{req} 1")), "{tb}");
+        assert_eq!(line(&tb, be), None, "{tb}");
+    }
+
+    /// Beyond the cache's size, and for labels it does not keep (an
+    /// uncommon status), counts still land.
+    #[test]
+    fn counts_beyond_the_cache_and_owned_labels_land() {
+        let m = Metrics::new();
+        let statuses: Vec<u16> = (200..200 + 2 * Hot::SIZE as u16).collect();
+        for _ in 0..2 {
+            for s in &statuses {
+                m.record_request("Group", "search", *s, Duration::ZERO);
+            }
+            m.record_backend(
+                "list_users",
+                status_label(http::StatusCode::IM_A_TEAPOT),
+                Duration::ZERO,
+            );
+        }
+        let text = m.encode();
+        for s in statuses {
+            let want = format!(
+                r#"scim_bridge_requests_total{{resource="Group",operation="search",status="{s}"}} 2"#
+            );
+            assert!(text.lines().any(|l| l == want), "{want} in {text}");
+        }
+        let teapot = r#"scim_bridge_backend_calls_total{operation="list_users",status="418"} 2"#;
+        assert!(text.lines().any(|l| l == teapot), "{text}");
     }
 }
