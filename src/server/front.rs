@@ -204,19 +204,79 @@ impl Unanswered<'_> {
             }
         }
         let (backend_calls, backend_ms) = self.stats.snapshot();
+        RequestLine {
+            request_id: self.request_id,
+            peer: self.peer,
+            tenant: live.settings.tenant.as_deref(),
+            method: self.method,
+            route: &outcome.template(&live.plan),
+            resource_type: &labels.resource,
+            status,
+            ms: self.started.elapsed().as_millis() as u64,
+            backend_calls: u64::from(backend_calls),
+            backend_ms,
+        }
+        .log();
+    }
+}
+
+/// The line logged for every request.
+struct RequestLine<'a> {
+    request_id: &'a str,
+    peer: Option<SocketAddr>,
+    tenant: Option<&'a str>,
+    method: &'a http::Method,
+    route: &'a str,
+    resource_type: &'a str,
+    status: u16,
+    ms: u64,
+    backend_calls: u64,
+    backend_ms: u64,
+}
+
+impl RequestLine<'_> {
+    fn log(&self) {
+        if crate::logging::plain_lines() {
+            self.log_plain();
+        } else {
+            self.log_fields();
+        }
+    }
+
+    /// As separate fields (`json` lines, and `pretty` ones in colour).
+    fn log_fields(&self) {
         info!(
             request_id = self.request_id,
             peer = %Peer(self.peer),
-            tenant = live.settings.tenant.as_deref(),
+            tenant = self.tenant,
             method = %self.method,
-            route = &*outcome.template(&live.plan),
-            resource_type = %labels.resource,
-            status,
-            ms = self.started.elapsed().as_millis() as u64,
-            backend_calls,
-            backend_ms,
+            route = self.route,
+            resource_type = %self.resource_type,
+            status = self.status,
+            ms = self.ms,
+            backend_calls = self.backend_calls,
+            backend_ms = self.backend_ms,
             "request"
         );
+    }
+
+    /// The same text, rendered beforehand as one field: a `pretty` line
+    /// without colours.
+    fn log_plain(&self) {
+        let mut l = crate::logging::PlainLine::new("request");
+        l.text("request_id", self.request_id);
+        l.display_with("peer", |w| Peer(self.peer).write_to(w));
+        if let Some(t) = self.tenant {
+            l.text("tenant", t);
+        }
+        l.display("method", self.method.as_str());
+        l.text("route", self.route);
+        l.display("resource_type", self.resource_type);
+        l.number("status", u64::from(self.status));
+        l.number("ms", self.ms);
+        l.number("backend_calls", self.backend_calls);
+        l.number("backend_ms", self.backend_ms);
+        info!(plain_line = l.as_str());
     }
 }
 
@@ -246,25 +306,32 @@ impl Drop for Unanswered<'_> {
 /// (empty without a connection).
 struct Peer(Option<SocketAddr>);
 
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Peer {
+    /// What `SocketAddrV4`'s Display writes, without its padding support
+    /// (a fifth of the log line's formatting) and without `fmt` at all for
+    /// the plain line; an IPv6 address through its Display.
+    fn write_to<W: std::fmt::Write>(&self, w: &mut W) -> std::fmt::Result {
         match self.0 {
-            // What `SocketAddrV4`'s Display writes, without its padding
-            // support (a fifth of the log line's formatting).
             Some(SocketAddr::V4(a)) => {
                 let mut n = itoa::Buffer::new();
                 for (i, octet) in a.ip().octets().into_iter().enumerate() {
                     if i > 0 {
-                        f.write_str(".")?;
+                        w.write_char('.')?;
                     }
-                    f.write_str(n.format(octet))?;
+                    w.write_str(n.format(octet))?;
                 }
-                f.write_str(":")?;
-                f.write_str(n.format(a.port()))
+                w.write_char(':')?;
+                w.write_str(n.format(a.port()))
             }
-            Some(p) => p.fmt(f),
+            Some(p) => write!(w, "{p}"),
             None => Ok(()),
         }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_to(f)
     }
 }
 
@@ -400,7 +467,88 @@ fn trust_connection<B>(req: &Request<B>) {
 
 #[cfg(test)]
 mod tests {
-    use super::Peer;
+    use super::{Peer, RequestLine};
+    use crate::logging::capture::Buf;
+
+    #[derive(Clone, Copy)]
+    enum Fmt {
+        /// What `serve` installs for `pretty` without a terminal.
+        Plain,
+        /// tracing-subscriber's own field formatter, without colours.
+        Default,
+        /// `pretty` at a terminal.
+        Colours,
+        Json,
+    }
+
+    /// What `log` logs through the formatter `f`, without the timestamp.
+    fn logged(f: Fmt, log: impl Fn()) -> String {
+        let buf = Buf::default();
+        let out = buf.clone();
+        let b = tracing_subscriber::fmt()
+            .with_ansi(matches!(f, Fmt::Colours))
+            .without_time()
+            .with_writer(move || out.clone());
+        let d: tracing::Dispatch = match f {
+            Fmt::Json => b.json().finish().into(),
+            Fmt::Default | Fmt::Colours => b.finish().into(),
+            Fmt::Plain => b.fmt_fields(crate::logging::PlainFields).finish().into(),
+        };
+        tracing::dispatcher::with_default(&d, log);
+        let v = buf.0.lock().unwrap().clone();
+        String::from_utf8(v).unwrap()
+    }
+
+    /// The request line rendered beforehand is the text its fields make,
+    /// byte for byte, through tracing-subscriber's own formatter too; and
+    /// it is only taken where the formatter is `PlainFields`.
+    #[test]
+    fn the_plain_request_line_is_the_line_its_fields_make() {
+        let v6 = "[2001:db8::1]:443".parse().unwrap();
+        let method = http::Method::from_bytes(b"PROPFIND").unwrap();
+        let lines = [
+            (
+                "sb-1f-7",
+                Some("127.0.0.1:5000".parse().unwrap()),
+                None,
+                &http::Method::GET,
+            ),
+            (
+                "with \"quote\" \\ \u{e9}",
+                Some(v6),
+                Some("acme"),
+                &http::Method::PATCH,
+            ),
+            ("plain", None, Some("t\"x"), &method),
+        ];
+        for (request_id, peer, tenant, method) in lines {
+            let line = RequestLine {
+                request_id,
+                peer,
+                tenant,
+                method,
+                route: "/Users/{id}",
+                resource_type: "Users",
+                status: 200,
+                ms: 3,
+                backend_calls: 1,
+                backend_ms: 2,
+            };
+            let plain = logged(Fmt::Plain, || line.log_plain());
+            assert!(plain.contains(" request request_id="), "{plain}");
+            assert_eq!(plain, logged(Fmt::Plain, || line.log_fields()));
+            assert_eq!(plain, logged(Fmt::Default, || line.log_fields()));
+            // `log` takes the plain line under `PlainFields` only.
+            assert_eq!(logged(Fmt::Plain, || line.log()), plain);
+            let json = logged(Fmt::Json, || line.log());
+            assert!(json.contains(r#""backend_calls":1"#), "{json}");
+            for f in [Fmt::Json, Fmt::Colours, Fmt::Default] {
+                let text = logged(f, || line.log());
+                assert!(!text.contains(crate::logging::PLAIN_LINE), "{text}");
+                assert!(text.contains("backend_ms"), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn peer_is_written_as_the_socket_address() {
