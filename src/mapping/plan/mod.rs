@@ -170,7 +170,12 @@ pub struct Template {
 
 impl Template {
     pub fn render<J: Json>(&self, record: &J) -> Option<String> {
-        let mut out = Collapsed::default();
+        // Room for a name or two at once: growing from nothing took two
+        // reallocations for "First Last".
+        let mut out = Collapsed {
+            text: String::with_capacity(32),
+            gap: false,
+        };
         let mut any = false;
         for part in &self.parts {
             match part {
