@@ -872,7 +872,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let (settings, plan) = scim_bridge::load(&settings_file(), Some(env.clone()))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let log_level = settings.log_level.clone();
-    let sub = scim_bridge::logging::subscriber(format, &log_level, || LineCounter);
+    // Without colours whatever this process's standard output is: the
+    // lines go to a counter, as `serve`'s go to a pipe or a file.
+    let sub = scim_bridge::logging::subscriber(format, &log_level, || LineCounter, false);
     tracing::subscriber::set_global_default(sub)?;
     let bridge_l = TcpListener::bind("127.0.0.1:0").await?;
     let bridge_addr = bridge_l.local_addr()?;

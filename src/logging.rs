@@ -11,10 +11,13 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// A subscriber writing to `writer` (stdout for `serve`; a buffer in tests).
 /// `filter` is a tracing filter such as `info` or `scim_bridge=debug,h2=trace`.
+/// `colours`: `pretty` lines painted for a terminal (the caller knows
+/// whether `writer` is one; `serve` asks of standard output).
 pub fn subscriber<W>(
     format: LogFormat,
     filter: &str,
     writer: W,
+    colours: bool,
 ) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
@@ -23,7 +26,7 @@ where
     // Colours only for a person at a terminal: escape codes in a log file or
     // a collector are noise, and painting every field name costs time on
     // every request's line.
-    let ansi = format == LogFormat::Pretty && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let ansi = format == LogFormat::Pretty && colours;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

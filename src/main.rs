@@ -403,7 +403,8 @@ fn init_tracing(format: LogFormat, level: &str) {
         .unwrap_or_else(|| level.to_string());
     let lines = scim_bridge::logging::StdoutLines::new();
     let blocking = lines.blocks_on_a_stalled_pipe();
-    let sub = scim_bridge::logging::subscriber(format, &filter, lines);
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let sub = scim_bridge::logging::subscriber(format, &filter, lines, colours);
     // `try_init` also routes `log` records (rustls) into tracing.
     if tracing_subscriber::util::SubscriberInitExt::try_init(sub).is_err() {
         eprintln!("scim-bridge: a tracing subscriber was already installed");

@@ -109,6 +109,7 @@ pub fn init_log_capture() {
             scim_bridge::config::LogFormat::Json,
             "trace",
             move || Tee { file: file.clone() },
+            false,
         );
         tracing_subscriber::util::SubscriberInitExt::try_init(sub)
             .expect("tests/support installs the only log subscriber");
