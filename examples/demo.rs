@@ -58,12 +58,19 @@ async fn main() -> anyhow::Result<()> {
     let settings_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/scim-bridge.toml");
     let (settings, plan) =
         scim_bridge::load(&settings_file, Some(env.clone())).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SCIM_BRIDGE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // The lines `serve` writes (colours only at a terminal).
+    let filter = std::env::var("SCIM_BRIDGE_LOG")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| settings.log_level.clone());
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let sub = scim_bridge::logging::subscriber(
+        settings.log_format,
+        &filter,
+        scim_bridge::logging::StdoutLines::new(),
+        colours,
+    );
+    tracing_subscriber::util::SubscriberInitExt::try_init(sub)?;
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;
     let token = env.get("SCIM_BRIDGE_TOKEN").cloned().unwrap_or_default();
