@@ -481,22 +481,66 @@ mod tests {
         Json,
     }
 
-    /// What `log` logs through the formatter `f`, without the timestamp.
-    fn logged(f: Fmt, log: impl Fn()) -> String {
-        let buf = Buf::default();
+    /// A subscriber formatting with `f` into `buf`, without the timestamp.
+    fn dispatch(f: Fmt, buf: &Buf) -> tracing::Dispatch {
         let out = buf.clone();
         let b = tracing_subscriber::fmt()
             .with_ansi(matches!(f, Fmt::Colours))
             .without_time()
             .with_writer(move || out.clone());
-        let d: tracing::Dispatch = match f {
+        match f {
             Fmt::Json => b.json().finish().into(),
             Fmt::Default | Fmt::Colours => b.finish().into(),
-            Fmt::Plain => b.fmt_fields(crate::logging::PlainFields).finish().into(),
-        };
-        tracing::dispatcher::with_default(&d, log);
+            Fmt::Plain => {
+                let fields = crate::logging::PlainFields { prerendered: true };
+                b.fmt_fields(fields).finish().into()
+            }
+        }
+    }
+
+    /// What `log` logs through the formatter `f`.
+    fn logged(f: Fmt, log: impl Fn()) -> String {
+        let buf = Buf::default();
+        tracing::dispatcher::with_default(&dispatch(f, &buf), log);
         let v = buf.0.lock().unwrap().clone();
         String::from_utf8(v).unwrap()
+    }
+
+    /// A filter that looks for the request line's fields by name (a field
+    /// rule) still finds them: the line keeps its fields there.
+    #[test]
+    fn a_filter_on_a_field_still_finds_the_request_line() {
+        use crate::config::LogFormat;
+        let line = RequestLine {
+            request_id: "sb-1",
+            peer: None,
+            tenant: None,
+            method: &http::Method::GET,
+            route: "/Users/{id}",
+            resource_type: "Users",
+            status: 200,
+            ms: 3,
+            backend_calls: 1,
+            backend_ms: 2,
+        };
+        for (filter, logged) in [
+            ("warn,[{backend_ms}]=info", true),
+            ("warn", false),
+            ("info", true),
+        ] {
+            let buf = Buf::default();
+            let out = buf.clone();
+            let sub =
+                crate::logging::subscriber(LogFormat::Pretty, filter, move || out.clone(), false);
+            tracing::subscriber::with_default(sub, || line.log());
+            let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+            assert_eq!(
+                text.contains(" request request_id=\"sb-1\""),
+                logged,
+                "{filter}: {text}"
+            );
+            assert!(!text.contains(crate::logging::PLAIN_LINE), "{text}");
+        }
     }
 
     /// The request line rendered beforehand is the text its fields make,
@@ -540,6 +584,18 @@ mod tests {
             assert_eq!(plain, logged(Fmt::Default, || line.log_fields()));
             // `log` takes the plain line under `PlainFields` only.
             assert_eq!(logged(Fmt::Plain, || line.log()), plain);
+            // The path is taken where it can be, and only there.
+            for (f, plain) in [
+                (Fmt::Plain, true),
+                (Fmt::Default, false),
+                (Fmt::Json, false),
+            ] {
+                let d = dispatch(f, &Buf::default());
+                assert_eq!(
+                    tracing::dispatcher::with_default(&d, crate::logging::plain_lines),
+                    plain
+                );
+            }
             let json = logged(Fmt::Json, || line.log());
             assert!(json.contains(r#""backend_calls":1"#), "{json}");
             for f in [Fmt::Json, Fmt::Colours, Fmt::Default] {
