@@ -404,8 +404,9 @@ impl Metrics {
 /// its id, so a new one (a test's) never counts into an old one's metrics.
 struct Hot;
 
-/// (metrics id, label address, label length, operation address, status).
-type HotKey = (u64, usize, usize, usize, u16);
+/// (metrics id, label address and length, operation address and length,
+/// status).
+type HotKey = (u64, usize, usize, usize, usize, u16);
 
 impl Hot {
     /// At most this many label sets per thread; others are looked up.
@@ -418,6 +419,7 @@ impl Hot {
                 l.as_ptr() as usize,
                 l.len(),
                 operation.as_ptr() as usize,
+                operation.len(),
                 status,
             )),
             Cow::Owned(_) => None,
@@ -436,15 +438,22 @@ impl Hot {
         let Some(key) = key else {
             return f(&make());
         };
-        let found = HOT.with_borrow(|hot| {
-            hot.iter().find(|(k, _)| *k == key).map(|(_, m)| {
-                f(m);
+        // `try_with`: counted from a destructor after the thread's cache
+        // is gone, the lookup is made without it.
+        let found = HOT
+            .try_with(|hot| {
+                hot.borrow()
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, m)| f(m))
             })
-        });
+            .ok()
+            .flatten();
         if found.is_none() {
             let m = make();
             f(&m);
-            HOT.with_borrow_mut(|hot| {
+            let _ = HOT.try_with(|hot| {
+                let mut hot = hot.borrow_mut();
                 if hot.len() < Hot::SIZE {
                     hot.push((key, m));
                 }
@@ -523,6 +532,24 @@ mod tests {
         assert_eq!(line(&ta, count), Some(&*format!("{count} 3")), "{ta}");
         assert_eq!(line(&tb, req), Some(&*format!("{req} 1")), "{tb}");
         assert_eq!(line(&tb, be), None, "{tb}");
+    }
+
+    /// Two operations at one address (one a prefix of the other) are two
+    /// label sets.
+    #[test]
+    fn operations_sharing_an_address_count_apart() {
+        static OP: &str = "getx";
+        let m = Metrics::new();
+        m.record_request("User", &OP[..3], 200, Duration::ZERO);
+        m.record_request("User", OP, 200, Duration::ZERO);
+        m.record_request("User", OP, 200, Duration::ZERO);
+        let text = m.encode();
+        for (op, n) in [("get", 1), ("getx", 2)] {
+            let want = format!(
+                r#"scim_bridge_requests_total{{resource="User",operation="{op}",status="200"}} {n}"#
+            );
+            assert!(text.lines().any(|l| l == want), "{want} in {text}");
+        }
     }
 
     /// Beyond the cache's size, and for labels it does not keep (an
