@@ -298,6 +298,15 @@ mod tests {
             "NaN",
             "Infinity",
             "\u{a0}1",
+            // A control character past the first eight bytes (the scan that
+            // takes eight at a time), the last control character, whitespace
+            // JSON does not have, a hex digit that is not one.
+            "\"abcdefgh\u{1}ijkl\"",
+            "\"abcdefghij\u{1f}\"",
+            "\"abcdefghijklmnop\"",
+            "\u{c}1",
+            "\u{b}1",
+            "\"\\u00g0\"",
         ]
         .into_iter()
         .map(String::from)
