@@ -301,7 +301,8 @@ mod tests {
             // A control character past the first eight bytes (the scan that
             // takes eight at a time), the last control character, whitespace
             // JSON does not have, a hex digit that is not one.
-            "\"abcdefgh\u{1}ijkl\"",
+            "\"abcdefgh\u{1}ijklmnopqrst\"",
+            "\"abcdefghij\u{1f}klmnopqrst\"",
             "\"abcdefghij\u{1f}\"",
             "\"abcdefghijklmnop\"",
             "\u{c}1",
