@@ -681,6 +681,43 @@ pub(crate) mod capture {
             Ok(())
         }
     }
+
+    /// How a test's lines are formatted (always without the timestamp).
+    #[derive(Clone, Copy)]
+    pub(crate) enum Fmt {
+        /// What `serve` installs for `pretty` without a terminal.
+        Plain,
+        /// tracing-subscriber's own field formatter, without colours.
+        Default,
+        /// `pretty` at a terminal.
+        Colours,
+        Json,
+    }
+
+    /// A subscriber formatting with `f` into `buf`.
+    pub(crate) fn dispatch(f: Fmt, buf: &Buf) -> tracing::Dispatch {
+        let out = buf.clone();
+        let b = tracing_subscriber::fmt()
+            .with_ansi(matches!(f, Fmt::Colours))
+            .without_time()
+            .with_writer(move || out.clone());
+        match f {
+            Fmt::Json => b.json().finish().into(),
+            Fmt::Default | Fmt::Colours => b.finish().into(),
+            Fmt::Plain => {
+                let fields = super::PlainFields { prerendered: true };
+                b.fmt_fields(fields).finish().into()
+            }
+        }
+    }
+
+    /// What `log` logs through the formatter `f`.
+    pub(crate) fn logged(f: Fmt, log: impl Fn()) -> String {
+        let buf = Buf::default();
+        tracing::dispatcher::with_default(&dispatch(f, &buf), log);
+        let v = buf.0.lock().unwrap().clone();
+        String::from_utf8(v).unwrap()
+    }
 }
 
 #[cfg(test)]
@@ -786,8 +823,7 @@ mod tests {
         assert!(buf[..held].iter().all(|&b| b == b'L'));
     }
 
-    use super::capture::Buf;
-    use super::{dropped_lines, own_nonblocking, write_nonblocking, PlainFields, Torn};
+    use super::{dropped_lines, own_nonblocking, write_nonblocking, Torn};
     use tracing::{info, info_span, warn};
 
     #[derive(Debug)]
@@ -852,20 +888,8 @@ mod tests {
     }
 
     fn lines(plain: bool) -> String {
-        let buf = Buf::default();
-        let out = buf.clone();
-        let b = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .without_time()
-            .with_writer(move || out.clone());
-        let run = |d: tracing::Dispatch| tracing::dispatcher::with_default(&d, events);
-        if plain {
-            run(b.fmt_fields(PlainFields::default()).finish().into());
-        } else {
-            run(b.finish().into());
-        }
-        let v = buf.0.lock().unwrap().clone();
-        String::from_utf8(v).unwrap()
+        use super::capture::{logged, Fmt};
+        logged(if plain { Fmt::Plain } else { Fmt::Default }, events)
     }
 
     /// The same text as tracing-subscriber's `SystemTime` (compared within
@@ -901,20 +925,7 @@ mod tests {
     #[test]
     fn a_forged_plain_line_is_sanitised_as_a_message() {
         let text = "forged \x1b[31mred\x1b[0m \u{85} \x7f";
-        let run = |log: &dyn Fn()| {
-            let buf = Buf::default();
-            let out = buf.clone();
-            let d: tracing::Dispatch = tracing_subscriber::fmt()
-                .with_ansi(false)
-                .without_time()
-                .with_writer(move || out.clone())
-                .fmt_fields(PlainFields { prerendered: true })
-                .finish()
-                .into();
-            tracing::dispatcher::with_default(&d, log);
-            let v = buf.0.lock().unwrap().clone();
-            String::from_utf8(v).unwrap()
-        };
+        let run = |log: &dyn Fn()| super::capture::logged(super::capture::Fmt::Plain, log);
         let forged = run(&|| info!(plain_line = text));
         let message = run(&|| info!("{text}"));
         assert_eq!(forged, message);

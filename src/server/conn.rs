@@ -586,20 +586,8 @@ mod tests {
     /// value: the per-address one, not `server.max_connections`.
     #[test]
     fn refusals_log_the_limit_that_was_reached() {
-        use crate::logging::capture::Buf;
-        let logged = |f: &dyn Fn()| {
-            let buf = Buf::default();
-            let out = buf.clone();
-            let d: tracing::Dispatch = tracing_subscriber::fmt()
-                .with_ansi(false)
-                .without_time()
-                .with_writer(move || out.clone())
-                .finish()
-                .into();
-            tracing::dispatcher::with_default(&d, f);
-            let v = buf.0.lock().unwrap().clone();
-            String::from_utf8(v).unwrap()
-        };
+        use crate::logging::capture::Fmt;
+        let logged = |f: &dyn Fn()| crate::logging::capture::logged(Fmt::Default, f);
         let a: SocketAddr = "192.0.2.7:1".parse().unwrap();
         let text = logged(&|| {
             let cap = Cap::new("test", 1024).with_untrusted_per_ip(2);
