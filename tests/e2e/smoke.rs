@@ -23,3 +23,67 @@ async fn entra_test_connection_returns_empty_list() {
     let g = s.scim().get("/Groups").await;
     assert_eq!(g.status, 200);
 }
+
+/// The real binary's request line in the shipped `pretty` format: rendered
+/// beforehand as one text (the default filter), and written from the
+/// separate fields (a filter with a field rule, which looks for them by
+/// name): the same line either way, without colours in a file.
+#[tokio::test]
+async fn the_binary_writes_one_plain_request_line_per_request() {
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    register_secret(&backend.api_key());
+    let dir = TempDir::new();
+    let settings = dir.0.join("settings.toml");
+    std::fs::write(&settings, peripass_settings("")).unwrap();
+    let mut shapes = Vec::new();
+    for filter in ["info", "info,[{no_such_field}]=trace"] {
+        let env = [
+            ("PERIPASS_URL", backend.base_url()),
+            ("PERIPASS_API_KEY", backend.api_key()),
+            ("SCIM_BRIDGE_LOG", filter.to_string()),
+        ];
+        let bridge = BridgeProcess::start(&settings, &env).await;
+        assert_eq!(bridge.client.get("/Users/1").await.status, 200);
+        let started = std::time::Instant::now();
+        let line = loop {
+            let text = std::fs::read_to_string(&bridge.log).unwrap_or_default();
+            if let Some(l) = text.lines().find(|l| l.contains("route=\"/Users/{id}\"")) {
+                break l.to_string();
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{text}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert!(
+            !line.contains("plain_line") && !line.contains('\x1b'),
+            "{line}"
+        );
+        // The line without its timestamp and the values that vary.
+        let (_, rest) = line.split_once(' ').unwrap();
+        let shape: Vec<&str> = rest
+            .split(' ')
+            .map(|w| match w.split_once('=') {
+                Some(("request_id" | "peer" | "ms" | "backend_ms", _)) => {
+                    w.split('=').next().unwrap()
+                }
+                _ => w,
+            })
+            .collect();
+        assert_eq!(
+            shape.join(" "),
+            " INFO scim_bridge::server::front: request request_id peer method=GET \
+             route=\"/Users/{id}\" resource_type=Users status=200 ms backend_calls=1 backend_ms",
+            "{filter}: {line}"
+        );
+        assert!(rest.contains("request_id=\"sb-"), "{line}");
+        shapes.push(shape.join(" "));
+    }
+    assert_eq!(shapes[0], shapes[1]);
+}
