@@ -565,6 +565,11 @@ impl BackendClient {
     }
 }
 
+/// The request id's header, read from the client, sent to the backend and
+/// returned in the answer (a constant: a name given as text is parsed on
+/// every use).
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The HTTP request for `call`: the backend's base URL and headers, the
 /// call's own headers, `Accept`, `X-Request-Id` and the body.
 fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, BackendError> {
@@ -587,7 +592,7 @@ fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, Ba
         HeaderValue::from_static("application/json"),
     );
     if let Some(id) = call.request_id.and_then(|i| HeaderValue::from_str(i).ok()) {
-        headers.insert(HeaderName::from_static("x-request-id"), id);
+        headers.insert(X_REQUEST_ID, id);
     }
     let body = call.body.as_ref().map(|(ct, b)| {
         headers.insert(http::header::CONTENT_TYPE, ct.clone());

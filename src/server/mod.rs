@@ -237,7 +237,7 @@ impl AppState {
     /// characters), else a new one ([`Self::request_id`]).
     fn request_id_of<B>(&self, req: &http::Request<B>) -> String {
         req.headers()
-            .get(X_REQUEST_ID)
+            .get(crate::backend::X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_string)
@@ -248,7 +248,7 @@ impl AppState {
     /// allows only header-safe text, so it always fits).
     fn tag_request_id(resp: &mut Resp, id: &str) {
         if let Ok(v) = HeaderValue::from_str(id) {
-            resp.headers_mut().insert(X_REQUEST_ID, v);
+            resp.headers_mut().insert(crate::backend::X_REQUEST_ID, v);
         }
     }
 
@@ -262,10 +262,6 @@ impl AppState {
         RequestIds::get().id(n)
     }
 }
-
-/// The request id's header (a constant: a name given as text is parsed
-/// on every use).
-const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// The per-process secrets behind generated request ids: a random prefix,
 /// and the key of a 4-round Feistel permutation of 64-bit numbers whose
