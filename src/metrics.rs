@@ -309,10 +309,7 @@ impl Metrics {
                 .clone();
             (count, took)
         };
-        Hot::with(key, make, |(count, hist)| {
-            hist.observe(took.as_secs_f64());
-            count.inc();
-        });
+        Hot::count(key, make, took);
     }
 
     /// A request of a tenant (besides [`Metrics::record_request`]).
@@ -390,10 +387,7 @@ impl Metrics {
                 .clone();
             (count, took)
         };
-        Hot::with(key, make, |(count, hist)| {
-            count.inc();
-            hist.observe(took.as_secs_f64());
-        });
+        Hot::count(key, make, took);
     }
 }
 
@@ -426,11 +420,13 @@ impl Hot {
         }
     }
 
-    fn with(
-        key: Option<HotKey>,
-        make: impl FnOnce() -> (Counter, Histogram),
-        f: impl Fn(&(Counter, Histogram)),
-    ) {
+    /// One more in the counter and `took` in the histogram of the label
+    /// set `key` (found, or made by `make` and kept).
+    fn count(key: Option<HotKey>, make: impl FnOnce() -> (Counter, Histogram), took: Duration) {
+        let f = |(count, hist): &(Counter, Histogram)| {
+            count.inc();
+            hist.observe(took.as_secs_f64());
+        };
         thread_local! {
             static HOT: std::cell::RefCell<Vec<(HotKey, (Counter, Histogram))>> =
                 const { std::cell::RefCell::new(Vec::new()) };
