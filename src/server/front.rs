@@ -263,6 +263,11 @@ impl RequestLine<'_> {
     /// The same text, rendered beforehand as one field: a `pretty` line
     /// without colours.
     fn log_plain(&self) {
+        // Not rendered for nothing when the level is off (the fields of
+        // `info!` are only evaluated when it is on).
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
         let mut l = crate::logging::PlainLine::new("request");
         l.text("request_id", self.request_id);
         l.display_with("peer", |w| Peer(self.peer).write_to(w));
