@@ -587,24 +587,13 @@ fn shipped_mappings_render_from_raw_records() {
 /// layout's order is the tree's.
 #[test]
 fn selected_elements_keep_the_order_values_come_in() {
-    let text = r#"
-version: 1
-backend: { base_url: "http://127.0.0.1:1" }
-resources:
-  User:
-    endpoint: /Users
-    schema: urn:ietf:params:scim:schemas:core:2.0:User
-    id: { field: id }
-    operations:
-      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
-      get: { path: "/u/{id}" }
-    attributes:
-      - { scim: userName, field: login }
-      - { scim: 'emails[type eq "work"].value', field: work }
-      - { scim: 'emails[type eq "home"].value', field: home }
-      - { scim: 'emails[type eq "work"].display', field: label }
-"#;
-    let res = &compile("order.yaml", text)[0];
+    let text = edge_mapping(
+        "",
+        "- { scim: 'emails[type eq \"work\"].value', field: work }\n\
+         - { scim: 'emails[type eq \"home\"].value', field: home }\n\
+         - { scim: 'emails[type eq \"work\"].display', field: label }",
+    );
+    let res = &compile("order.yaml", &text)[0];
     assert!(res.layout.is_some());
     for record in [
         json!({"id": "1", "home": "h@x", "label": "Work"}),
@@ -643,6 +632,16 @@ resources:
       - { scim: userName, field: login }
 "#;
 
+/// [`EDGE_HEAD`] with `lifecycle` and the attribute lines `attrs` (each
+/// `- { … }`) after `userName`.
+fn edge_mapping(lifecycle: &str, attrs: &str) -> String {
+    let attrs: String = attrs
+        .lines()
+        .map(|l| format!("      {}\n", l.trim()))
+        .collect();
+    EDGE_HEAD.replace("LIFECYCLE", lifecycle) + &attrs
+}
+
 const SOFT: &str = "lifecycle: { set: { state: gone }, deleted_reads: inactive }";
 const ENT_MANAGER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
 
@@ -678,9 +677,7 @@ fn edge_plans() -> &'static [(&'static str, ResourcePlan)] {
         edge_shapes()
             .into_iter()
             .map(|(name, life, attrs, laid_out)| {
-                let attrs: String = attrs.lines().map(|l| format!("      {l}\n")).collect();
-                let text = EDGE_HEAD.replace("LIFECYCLE", life) + &attrs;
-                let res = compile(name, &text).remove(0);
+                let res = compile(name, &edge_mapping(life, &attrs)).remove(0);
                 assert_eq!(res.layout.is_some(), laid_out, "{name}: layout");
                 assert!(
                     res.renders_raw(&res.ops.get, &Projection::default()),
