@@ -3,13 +3,13 @@
 
 mod errors;
 mod guard;
+mod pool;
 mod transport;
 
 pub use errors::{error_code, may_have_reached, needs_operator, translate_error, unanswered};
 pub use guard::{Guard, Refusal};
-pub use transport::{
-    https_connector, BackendTlsFailure, RecordedCall, Responder, Script, Transport,
-};
+pub use pool::{https_connector, BackendTlsFailure};
+pub use transport::{RecordedCall, Responder, Script, Transport};
 
 use crate::config::{BackendLimits, BackendTlsSettings};
 use crate::mapping::plan::BackendPlan;

@@ -1,0 +1,774 @@
+//! Kept-alive connections to the backend, and the sending of one request
+//! over one of them.
+//!
+//! A bridge talks to one backend origin (two across a reload that moved
+//! it), so the pool is a stack of idle HTTP/1.1 connections, each tagged
+//! with its origin, and at most one shared HTTP/2 connection (when TLS
+//! negotiated `h2`). It does what hyper-util's pool did for the bridge,
+//! with a plain comparison instead of hashing an origin key twice per
+//! call:
+//! - an idle connection is used again only within `idle_timeout` of its
+//!   last answer, and the newest first; a sweeper task closes older ones;
+//! - at most `max_idle` connections wait idle; with a zero `idle_timeout`
+//!   none does (a new connection per call);
+//! - a request a kept-alive connection refuses before writing any of it
+//!   (closed meanwhile) is sent again on another connection; one refused
+//!   by a new connection is an error;
+//! - HTTP/1.1 requests go out in origin form with a `Host` header.
+
+use super::BackendError;
+use bytes::Bytes;
+use http::header::HOST;
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tower_service::Service;
+use tracing::debug;
+
+type Body = Full<Bytes>;
+
+/// Idle connections kept per backend at most, whatever the concurrency
+/// cap (`max_rps = 0` with a huge `max_concurrency` must not keep thousands).
+pub const MAX_IDLE_PER_HOST: usize = 1024;
+
+pub struct Pool {
+    connector: HttpsConnector<HttpConnector>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    idle: Mutex<Vec<Idle>>,
+    h2: Mutex<Option<Shared>>,
+    sweeping: AtomicBool,
+}
+
+/// An HTTP/1.1 connection waiting for its next call.
+struct Idle {
+    origin: Origin,
+    sender: http1::SendRequest<Body>,
+    since: Instant,
+}
+
+/// The HTTP/2 connection every call to its origin shares.
+struct Shared {
+    origin: Origin,
+    sender: http2::SendRequest<Body>,
+    since: Instant,
+}
+
+/// `scheme://authority`, compared as written.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl Origin {
+    fn of(uri: &Uri) -> Option<Origin> {
+        Some(Origin {
+            scheme: uri.scheme()?.clone(),
+            authority: uri.authority()?.clone(),
+        })
+    }
+
+    fn is(&self, other: &Origin) -> bool {
+        self.authority.as_str() == other.authority.as_str() && self.scheme == other.scheme
+    }
+}
+
+/// A connection lent to one call.
+pub(super) enum Lease {
+    H1 {
+        origin: Origin,
+        sender: http1::SendRequest<Body>,
+    },
+    H2,
+}
+
+impl Pool {
+    pub(super) fn new(
+        tls: rustls::ClientConfig,
+        max_idle: usize,
+        idle_timeout: Duration,
+    ) -> Arc<Pool> {
+        let max_idle = if idle_timeout.is_zero() {
+            0
+        } else {
+            max_idle.clamp(1, MAX_IDLE_PER_HOST)
+        };
+        Arc::new(Pool {
+            connector: https_connector(tls),
+            max_idle,
+            idle_timeout,
+            idle: Mutex::new(Vec::new()),
+            h2: Mutex::new(None),
+            sweeping: AtomicBool::new(false),
+        })
+    }
+
+    /// Sends `req` (an absolute URI) and returns the answer's head with the
+    /// connection it came on, to be handed back with [`Pool::give_back`]
+    /// once the body is read.
+    pub(super) async fn send(
+        self: &Arc<Self>,
+        req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Lease), BackendError> {
+        let Some(origin) = Origin::of(req.uri()) else {
+            return Err(BackendError::Io(
+                "bad request URI: no scheme or host".into(),
+            ));
+        };
+        let (mut parts, body) = req.into_parts();
+        let absolute = std::mem::take(&mut parts.uri);
+        let mut req = Request::from_parts(parts, body);
+        loop {
+            let (conn, reused) = match self.take(&origin).await {
+                Some(c) => (c, true),
+                // Boxed: the TLS and HTTP/2 handshakes make a large future,
+                // which would otherwise be copied with every call's.
+                None => (Box::pin(self.connect(&origin)).await?, false),
+            };
+            let sent = match conn {
+                Conn::H1(mut sender) => {
+                    if !req.headers().contains_key(HOST) {
+                        req.headers_mut().insert(HOST, host_header(&absolute)?);
+                    }
+                    *req.uri_mut() = origin_form(&absolute);
+                    match sender.try_send_request(req).await {
+                        Ok(resp) => {
+                            return Ok((
+                                resp,
+                                Lease::H1 {
+                                    origin: origin.clone(),
+                                    sender,
+                                },
+                            ))
+                        }
+                        Err(e) => e,
+                    }
+                }
+                Conn::H2(mut sender) => {
+                    *req.uri_mut() = absolute.clone();
+                    match sender.try_send_request(req).await {
+                        Ok(resp) => return Ok((resp, Lease::H2)),
+                        Err(e) => e,
+                    }
+                }
+            };
+            let mut sent = sent;
+            match sent.take_message() {
+                // Not a byte of it written: a kept-alive connection closed
+                // meanwhile. Another one (or a new one) gets it.
+                Some(back) if reused => {
+                    debug!(error = %sent.error(), "kept-alive backend connection refused a call; sending it again");
+                    req = back;
+                }
+                _ => return Err(send_error(sent.into_error())),
+            }
+        }
+    }
+
+    /// Hands a connection back after its answer's body was read in full.
+    pub(super) fn give_back(self: &Arc<Self>, lease: Lease) {
+        let Lease::H1 { origin, sender } = lease else {
+            return;
+        };
+        if self.max_idle == 0 || sender.is_closed() {
+            return;
+        }
+        let mut idle = lock(&self.idle);
+        if idle.len() < self.max_idle {
+            idle.push(Idle {
+                origin,
+                sender,
+                since: Instant::now(),
+            });
+        }
+        drop(idle);
+        self.sweep_later();
+    }
+
+    /// A kept-alive connection to `origin`, ready for a call.
+    async fn take(&self, origin: &Origin) -> Option<Conn> {
+        {
+            let mut h2 = lock(&self.h2);
+            if let Some(shared) = h2.as_mut() {
+                if shared.origin.is(origin) && !shared.sender.is_closed() {
+                    shared.since = Instant::now();
+                    return Some(Conn::H2(shared.sender.clone()));
+                }
+                if shared.sender.is_closed() {
+                    *h2 = None;
+                }
+            }
+        }
+        loop {
+            let mut sender = {
+                let mut idle = lock(&self.idle);
+                // The newest first: the one least likely to be closing.
+                let at = idle.iter().rposition(|i| i.origin.is(origin))?;
+                let found = idle.swap_remove(at);
+                if found.since.elapsed() >= self.idle_timeout || found.sender.is_closed() {
+                    continue;
+                }
+                found.sender
+            };
+            // Ready at once unless the connection is still finishing the
+            // last answer; an error means it closed: try the next one.
+            if sender.ready().await.is_ok() {
+                return Some(Conn::H1(sender));
+            }
+        }
+    }
+
+    async fn connect(self: &Arc<Self>, origin: &Origin) -> Result<Conn, BackendError> {
+        let dst = Uri::builder()
+            .scheme(origin.scheme.clone())
+            .authority(origin.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?;
+        let io = self
+            .connector
+            .clone()
+            .call(dst)
+            .await
+            .map_err(|e| connect_error(&*e))?;
+        if io.connected().is_negotiated_h2() {
+            let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    debug!(error = %e, "backend HTTP/2 connection ended");
+                }
+            });
+            sender
+                .ready()
+                .await
+                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
+            if self.max_idle > 0 {
+                *lock(&self.h2) = Some(Shared {
+                    origin: origin.clone(),
+                    sender: sender.clone(),
+                    since: Instant::now(),
+                });
+                self.sweep_later();
+            }
+            Ok(Conn::H2(sender))
+        } else {
+            let (mut sender, conn) = http1::handshake(io)
+                .await
+                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    debug!(error = %e, "backend connection ended");
+                }
+            });
+            sender
+                .ready()
+                .await
+                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
+            Ok(Conn::H1(sender))
+        }
+    }
+
+    /// Starts the task that closes connections idle for longer than
+    /// `idle_timeout`, once per pool; it ends with the pool.
+    fn sweep_later(self: &Arc<Self>) {
+        if self.sweeping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let pool: Weak<Pool> = Arc::downgrade(self);
+        let every = (self.idle_timeout / 2).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(pool) = pool.upgrade() else {
+                    return;
+                };
+                pool.sweep();
+            }
+        });
+    }
+
+    fn sweep(&self) {
+        let timeout = self.idle_timeout;
+        lock(&self.idle).retain(|i| i.since.elapsed() < timeout && !i.sender.is_closed());
+        let mut h2 = lock(&self.h2);
+        if h2
+            .as_ref()
+            .is_some_and(|s| s.since.elapsed() >= timeout || s.sender.is_closed())
+        {
+            *h2 = None;
+        }
+    }
+
+    /// Idle HTTP/1.1 connections (tests).
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        lock(&self.idle).len()
+    }
+}
+
+enum Conn {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `uri`'s path and query alone (`/` when it has none).
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(p) if p.as_str() != "/" => {
+            let mut parts = http::uri::Parts::default();
+            parts.path_and_query = Some(p.clone());
+            Uri::from_parts(parts).unwrap_or_default()
+        }
+        _ => Uri::default(),
+    }
+}
+
+/// The `Host` header for `uri`: its host, and its port unless that is the
+/// scheme's default (mappings render it once, `BackendPlan::host`; this is
+/// for requests without one).
+fn host_header(uri: &Uri) -> Result<HeaderValue, BackendError> {
+    let host = uri.host().unwrap_or_default();
+    let default_port = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    let text = match uri.port_u16() {
+        Some(p) if Some(p) != default_port => format!("{host}:{p}"),
+        _ => host.to_string(),
+    };
+    HeaderValue::from_str(&text).map_err(|e| BackendError::Io(format!("bad request URI: {e}")))
+}
+
+fn connect_error(e: &(dyn std::error::Error + 'static)) -> BackendError {
+    if let Some(t) = BackendTlsFailure::find(e) {
+        tracing::warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
+        BackendError::Tls(t)
+    } else {
+        // The whole chain: the connector's own message alone does not tell
+        // a name that does not resolve from a refused port.
+        BackendError::Connect(error_chain(e))
+    }
+}
+
+fn send_error(e: hyper::Error) -> BackendError {
+    // TLS 1.3: a backend refusing the client certificate says so after the
+    // bridge's side of the handshake finished, on the first read.
+    if let Some(t) = BackendTlsFailure::find(&e) {
+        tracing::warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
+        return BackendError::Tls(t);
+    }
+    match closed_by_backend(&e) {
+        Some(written) => BackendError::Closed {
+            written,
+            error: e.to_string(),
+        },
+        None => BackendError::Io(e.to_string()),
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 over `https://` (with `tls`) or plain `http://`.
+pub fn https_connector(tls: rustls::ClientConfig) -> HttpsConnector<HttpConnector> {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build()
+}
+
+/// `e` and its sources, each once, joined by `: ` (connector errors name
+/// neither the URL nor credentials).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = err.source();
+    }
+    out
+}
+
+/// Whether `e` says the backend closed (or reset) the connection before
+/// answering: `Some(false)` when not a byte of the request was written
+/// (hyper hands such a request back as canceled; hyper-util already resent
+/// it if the connection was a kept-alive one), `Some(true)` when the request
+/// was written, or may have been, so the backend may have acted on it.
+fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
+    use std::io::ErrorKind;
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_canceled() {
+                return Some(false);
+            }
+            if h.is_incomplete_message() {
+                return Some(true);
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            ) {
+                return Some(true);
+            }
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// Why TLS with the backend failed, in words safe to show a SCIM client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendTlsFailure {
+    /// The backend's certificate did not verify; the reason is rustls' own
+    /// (unknown issuer, expired, not valid for the host name, …).
+    Untrusted(String),
+    /// Anything else: an alert from the backend (e.g. it wants a client
+    /// certificate), no common protocol version or suite.
+    Handshake(String),
+}
+
+impl std::fmt::Display for BackendTlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendTlsFailure::Untrusted(r) => {
+                write!(f, "the backend's TLS certificate was not trusted ({r})")
+            }
+            BackendTlsFailure::Handshake(r) => {
+                write!(f, "the TLS handshake with the backend failed ({r})")
+            }
+        }
+    }
+}
+
+impl BackendTlsFailure {
+    /// Finds a rustls error in an error's source chain. hyper-rustls wraps
+    /// it in `io::Error`s (sometimes two deep), whose `source()` skips the
+    /// wrapped error, so those are opened with `get_ref`.
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<BackendTlsFailure> {
+        fn walk<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+            if let Some(t) = e.downcast_ref::<rustls::Error>() {
+                return Some(t);
+            }
+            if let Some(inner) = e
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                if let Some(t) = walk(inner) {
+                    return Some(t);
+                }
+            }
+            e.source().and_then(walk)
+        }
+        walk(e).map(|t| match t {
+            rustls::Error::InvalidCertificate(c) => {
+                BackendTlsFailure::Untrusted(cert_error_words(c))
+            }
+            other => BackendTlsFailure::Handshake(other.to_string()),
+        })
+    }
+}
+
+fn cert_error_words(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::UnknownIssuer => "issued by a CA the bridge does not trust".into(),
+        C::Expired | C::ExpiredContext { .. } => "expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "not valid for the backend's host name".into()
+        }
+        C::Revoked => "revoked".into(),
+        C::BadSignature => "bad signature".into(),
+        C::BadEncoding => "malformed certificate".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    /// A backend answering `200 {"n":N}` on HTTP/1.1 keep-alive, where N
+    /// counts the TCP connections it accepted; each connection answers
+    /// `per_conn` requests and then closes. Every request's head is
+    /// recorded.
+    async fn backend(per_conn: usize) -> (Uri, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/api/v1/users?x=1", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (count, seen) = (accepted.clone(), heads.clone());
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut sock = BufReader::new(sock);
+                    for _ in 0..per_conn {
+                        let mut head = String::new();
+                        loop {
+                            let mut line = String::new();
+                            if sock.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            head.push_str(&line);
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        let mut body = vec![0; length];
+                        sock.read_exact(&mut body).await.unwrap();
+                        seen.lock().unwrap().push(head);
+                        let answer = format!("{{\"n\":{n}}}");
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        sock.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                    }
+                    // Closes the connection.
+                });
+            }
+        });
+        (uri, accepted, heads)
+    }
+
+    fn tls() -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    }
+
+    async fn call(
+        pool: &Arc<Pool>,
+        uri: &Uri,
+        method: http::Method,
+    ) -> Result<String, BackendError> {
+        use http_body_util::BodyExt;
+        let req = Request::builder()
+            .method(method)
+            .uri(uri.clone())
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        let (resp, lease) = pool.send(req).await?;
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        pool.give_back(lease);
+        Ok(String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn one_connection_carries_sequential_calls_in_origin_form_with_a_host() {
+        let (uri, accepted, heads) = backend(100).await;
+        let pool = Pool::new(tls(), 32, Duration::from_secs(10));
+        for _ in 0..5 {
+            assert_eq!(
+                call(&pool, &uri, http::Method::GET).await.unwrap(),
+                r#"{"n":1}"#
+            );
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.idle_count(), 1);
+        let heads = heads.lock().unwrap();
+        let first = heads[0].to_ascii_lowercase();
+        assert!(
+            first.starts_with("get /api/v1/users?x=1 http/1.1\r\n"),
+            "{first}"
+        );
+        let port = uri.port_u16().unwrap();
+        assert!(
+            first.contains(&format!("\r\nhost: 127.0.0.1:{port}\r\n")),
+            "{first}"
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_open_connections_and_keep_at_most_max_idle() {
+        let (uri, accepted, _) = backend(100).await;
+        let pool = Pool::new(tls(), 2, Duration::from_secs(10));
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let (pool, uri) = (pool.clone(), uri.clone());
+                tokio::spawn(async move { call(&pool, &uri, http::Method::GET).await.unwrap() })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap();
+        }
+        assert!(accepted.load(Ordering::SeqCst) >= 2);
+        assert_eq!(pool.idle_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_zero_idle_timeout_keeps_no_connection() {
+        let (uri, accepted, _) = backend(100).await;
+        let pool = Pool::new(tls(), 32, Duration::ZERO);
+        for _ in 0..3 {
+            call(&pool, &uri, http::Method::GET).await.unwrap();
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert_eq!(pool.idle_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn connections_idle_past_the_timeout_are_not_used_and_are_swept() {
+        let (uri, accepted, _) = backend(100).await;
+        let pool = Pool::new(tls(), 32, Duration::from_millis(150));
+        call(&pool, &uri, http::Method::GET).await.unwrap();
+        assert_eq!(pool.idle_count(), 1);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The sweeper closed it.
+        assert_eq!(pool.idle_count(), 0);
+        assert_eq!(
+            call(&pool, &uri, http::Method::GET).await.unwrap(),
+            r#"{"n":2}"#
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_not_used() {
+        // The backend closes each connection after one answer.
+        let (uri, accepted, _) = backend(1).await;
+        let pool = Pool::new(tls(), 32, Duration::from_secs(10));
+        assert_eq!(
+            call(&pool, &uri, http::Method::GET).await.unwrap(),
+            r#"{"n":1}"#
+        );
+        // The close reaches the idle connection; the next call (a write,
+        // which must not meet a dead connection) gets a new one.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            call(&pool, &uri, http::Method::POST).await.unwrap(),
+            r#"{"n":2}"#
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri: Uri = format!("http://{}/x", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        drop(listener);
+        let pool = Pool::new(tls(), 32, Duration::from_secs(10));
+        match call(&pool, &uri, http::Method::GET).await {
+            Err(BackendError::Connect(e)) => assert!(e.to_lowercase().contains("refused"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An `https://` backend that negotiates `h2`: every call, sequential
+    /// or at once, shares one connection.
+    #[tokio::test]
+    async fn an_h2_backend_gets_one_shared_connection() {
+        use hyper::service::service_fn;
+        use hyper_util::rt::TokioIo;
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
+            )
+            .unwrap();
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let tls = acceptor.accept(tcp).await.unwrap();
+                    let svc = service_fn(|req: Request<Incoming>| async move {
+                        let text = format!("{:?} {}", req.version(), req.uri());
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            text,
+                        ))))
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let pool = Pool::new(client, 32, Duration::from_secs(10));
+        let uri: Uri = format!("https://localhost:{port}/api/v1/users/1")
+            .parse()
+            .unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                call(&pool, &uri, http::Method::GET).await.unwrap(),
+                format!("HTTP/2.0 https://localhost:{port}/api/v1/users/1")
+            );
+        }
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let (pool, uri) = (pool.clone(), uri.clone());
+                tokio::spawn(async move { call(&pool, &uri, http::Method::POST).await.unwrap() })
+            })
+            .collect();
+        for c in calls {
+            assert!(c.await.unwrap().starts_with("HTTP/2.0 "));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.idle_count(), 0);
+    }
+}
