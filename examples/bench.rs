@@ -1,7 +1,7 @@
 //! The performance bench: how close the bridge comes to a bare proxy hop.
 //!
 //!     cargo run --release --example bench -- [--concurrency 32] [--seconds 5] [--warmup 1]
-//!         [--kinds get,filter,patch] [--targets backend,hop,bridge] [--rate 1000]
+//!         [--rounds 4] [--kinds get,filter,patch] [--targets backend,hop,bridge] [--rate 1000]
 //!         [--users 1000] [--log-format pretty|json] [--bridge-bin target/release/scim-bridge]
 //!
 //! In one run, all on 127.0.0.1:0, it starts
@@ -19,7 +19,11 @@
 //! Hop and bridge run in the same runtime as the load, so each pays the same
 //! overheads. Each target then gets the same closed-loop load: `--concurrency`
 //! keep-alive connections, each sending its next request as soon as the last
-//! answer is read, for `--warmup` + `--seconds` per request kind. The bridge gets
+//! answer is read, for `--warmup` + `--seconds` per request kind, the seconds cut
+//! into `--rounds` slices that the targets take in turn (hop, bridge, hop,
+//! bridge, …; 200 ms of warm-up before each later slice): the ratio is the
+//! median of the rounds' ratios, each between two slices run one after the
+//! other, so a shared machine slowing down part way falls on both. The bridge gets
 //! SCIM requests (`GET /Users/{id}`, `GET /Users?filter=userName eq "…"`, a PATCH
 //! mix as Entra sends it); the hop and the backend get the backend request each
 //! of them turns into (the PATCH's PUT, i.e. one call where the bridge needs a
@@ -160,6 +164,9 @@ struct Args {
     users: usize,
     log_json: bool,
     bridge_bin: Option<PathBuf>,
+    /// Closed-loop measurements are cut into this many slices per target,
+    /// taken in turn (hop, bridge, hop, bridge, …).
+    rounds: usize,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -173,6 +180,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         users: 1000,
         log_json: false,
         bridge_bin: None,
+        rounds: 4,
     };
     while let Some(flag) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -194,6 +202,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 a.seconds = num("--seconds", val("--seconds")?)?.clamp(0.1, 120.0)
             }
             "--warmup" => a.warmup = num("--warmup", val("--warmup")?)?.min(30.0),
+            "--rounds" => {
+                a.rounds = (num("--rounds", val("--rounds")?)? as usize).clamp(1, 100)
+            }
             "--rate" => {
                 a.rate = Some((num("--rate", val("--rate")?)? as u32).clamp(1, 100_000))
             }
@@ -555,6 +566,13 @@ impl Sample {
         self.latencies_ns.extend(o.latencies_ns);
         self.errors += o.errors;
     }
+    /// Another round's measurement of the same target and kind.
+    fn add(&mut self, o: Sample) {
+        self.measured += o.measured;
+        self.sent += o.sent;
+        self.merge(o);
+        self.latencies_ns.sort_unstable();
+    }
     fn percentile(&self, p: f64) -> Duration {
         if self.latencies_ns.is_empty() {
             return Duration::ZERO;
@@ -801,6 +819,8 @@ struct Row {
     cpu_micros: Option<u64>,
     /// Allocations in this process during the run (in-process targets only).
     allocs: Option<u64>,
+    /// Requests per second in each round, in the order they ran.
+    round_rps: Vec<f64>,
 }
 
 impl Row {
@@ -990,55 +1010,84 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     );
     for (mode, conns) in &modes {
         for kind in &args.kinds {
-            for t in &targets {
-                let calls0 = stub.calls.load(Ordering::Relaxed);
-                let lines0 = LOG_LINES.load(Ordering::Relaxed);
-                let (cpu0, allocs0) = (cpu_micros(t.pid), ALLOCS.load(Ordering::Relaxed));
-                let sample = match conns {
-                    Some(c) => {
-                        closed_loop(t, *kind, *c, warmup, measure, args.users, &bodies).await?
+            // Closed loops run in rounds, the targets taking turns, so that
+            // a change in the machine's speed (a shared host's neighbours)
+            // falls on hop and bridge alike; an open loop runs once.
+            let rounds = if conns.is_some() { args.rounds } else { 1 };
+            let first = rows.len();
+            for round in 0..rounds {
+                for (ti, t) in targets.iter().enumerate() {
+                    // A full warm-up before the first round; after that, a
+                    // short one (the connections are new each round).
+                    let warm = if round == 0 {
+                        warmup
+                    } else {
+                        warmup.min(Duration::from_millis(200))
+                    };
+                    let slice = measure / rounds as u32;
+                    let calls0 = stub.calls.load(Ordering::Relaxed);
+                    let lines0 = LOG_LINES.load(Ordering::Relaxed);
+                    let (cpu0, allocs0) = (cpu_micros(t.pid), ALLOCS.load(Ordering::Relaxed));
+                    let sample = match conns {
+                        Some(c) => {
+                            closed_loop(t, *kind, *c, warm, slice, args.users, &bodies).await?
+                        }
+                        None => {
+                            open_loop(
+                                t,
+                                *kind,
+                                args.rate.unwrap_or(1000),
+                                warm,
+                                slice,
+                                args.users,
+                                &bodies,
+                            )
+                            .await?
+                        }
+                    };
+                    // Let the last answers' backend calls and log lines land.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let calls = stub.calls.load(Ordering::Relaxed) - calls0;
+                    let lines = LOG_LINES.load(Ordering::Relaxed) - lines0;
+                    let cpu = cpu_micros(t.pid)
+                        .zip(cpu0)
+                        .map(|(b, a)| b.saturating_sub(a));
+                    // Allocations are counted in this process only.
+                    let allocs = t
+                        .pid
+                        .is_none()
+                        .then(|| ALLOCS.load(Ordering::Relaxed) - allocs0);
+                    let rps = sample.rps();
+                    if round == 0 {
+                        rows.push(Row {
+                            target: t.name.clone(),
+                            kind: *kind,
+                            mode: mode.clone(),
+                            sample,
+                            backend_calls: calls,
+                            log_lines: (t.name == "bridge").then_some(lines),
+                            cpu_micros: cpu,
+                            allocs,
+                            round_rps: vec![rps],
+                        });
+                    } else {
+                        let row = &mut rows[first + ti];
+                        row.sample.add(sample);
+                        row.backend_calls += calls;
+                        row.log_lines = row.log_lines.map(|l| l + lines);
+                        row.cpu_micros = row.cpu_micros.zip(cpu).map(|(a, b)| a + b);
+                        row.allocs = row.allocs.zip(allocs).map(|(a, b)| a + b);
+                        row.round_rps.push(rps);
                     }
-                    None => {
-                        open_loop(
-                            t,
-                            *kind,
-                            args.rate.unwrap_or(1000),
-                            warmup,
-                            measure,
-                            args.users,
-                            &bodies,
-                        )
-                        .await?
-                    }
-                };
-                // Let the last answers' backend calls and log lines land.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let calls = stub.calls.load(Ordering::Relaxed) - calls0;
-                let lines = LOG_LINES.load(Ordering::Relaxed) - lines0;
-                let cpu = cpu_micros(t.pid)
-                    .zip(cpu0)
-                    .map(|(b, a)| b.saturating_sub(a));
-                // Allocations are counted in this process only.
-                let allocs = t
-                    .pid
-                    .is_none()
-                    .then(|| ALLOCS.load(Ordering::Relaxed) - allocs0);
+                }
+            }
+            for row in &rows[first..] {
                 eprintln!(
                     "  {mode:>10} {:<20} {:<12} {:>9.0} req/s",
                     kind.name(),
-                    t.name,
-                    sample.rps()
+                    row.target,
+                    row.sample.rps()
                 );
-                rows.push(Row {
-                    target: t.name.clone(),
-                    kind: *kind,
-                    mode: mode.clone(),
-                    sample,
-                    backend_calls: calls,
-                    log_lines: (t.name == "bridge").then_some(lines),
-                    cpu_micros: cpu,
-                    allocs,
-                });
             }
         }
     }
@@ -1101,7 +1150,7 @@ fn fmt_dur(d: Duration) -> String {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<10} {:<12} {:<20} {:>9} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}",
+        "{:<10} {:<12} {:<20} {:>9} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}  {}",
         "mode",
         "target",
         "kind",
@@ -1116,7 +1165,8 @@ fn print_table(rows: &[Row]) {
         "cpu/req",
         "cpu +",
         "alloc/req",
-        "alloc +"
+        "alloc +",
+        "ratio per round"
     );
     for r in rows {
         // The hop this target is compared with.
@@ -1139,7 +1189,7 @@ fn print_table(rows: &[Row]) {
         let (cpu_added, allocs_added) = (diff(Row::cpu_per_req), diff(Row::allocs_per_req));
         let (ratio, added) = match hop {
             Some(h) => (
-                format!("{:.2}", r.sample.rps() / h.sample.rps().max(1e-9)),
+                format!("{:.2}", median_ratio(&r.round_rps, &h.round_rps)),
                 {
                     let (a, b) = (r.sample.percentile(0.5), h.sample.percentile(0.5));
                     if a >= b {
@@ -1154,7 +1204,7 @@ fn print_table(rows: &[Row]) {
         // Backend calls include those of the warm-up and of answers that
         // landed after the window: divided by every request sent in the run.
         println!(
-            "{:<10} {:<12} {:<20} {:>9.0} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}",
+            "{:<10} {:<12} {:<20} {:>9.0} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}  {}",
             r.mode,
             r.target,
             r.kind.name(),
@@ -1171,8 +1221,30 @@ fn print_table(rows: &[Row]) {
             plus(cpu_added, "µs"),
             opt(r.allocs_per_req(), ""),
             plus(allocs_added, ""),
+            hop.map_or(String::new(), |h| round_ratios(&r.round_rps, &h.round_rps)),
         );
     }
+}
+
+/// The median over rounds of this target's rate over the hop's in the same
+/// round (the two ran one after the other).
+fn median_ratio(mine: &[f64], hop: &[f64]) -> f64 {
+    let mut r: Vec<f64> = mine.iter().zip(hop).map(|(a, b)| a / b.max(1e-9)).collect();
+    r.sort_by(f64::total_cmp);
+    match r.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => r[n / 2],
+        n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+    }
+}
+
+/// Each round's ratio, for the table's last column.
+fn round_ratios(mine: &[f64], hop: &[f64]) -> String {
+    mine.iter()
+        .zip(hop)
+        .map(|(a, b)| format!("{:.2}", a / b.max(1e-9)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn per_request(count: u64, requests: u64) -> String {
