@@ -1150,7 +1150,7 @@ fn fmt_dur(d: Duration) -> String {
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:<10} {:<12} {:<20} {:>9} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}  {}",
+        "{:<10} {:<12} {:<20} {:>9} {:>10} {:>10} {:>6} {:>10} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9}  ratio per round",
         "mode",
         "target",
         "kind",
@@ -1166,7 +1166,6 @@ fn print_table(rows: &[Row]) {
         "cpu +",
         "alloc/req",
         "alloc +",
-        "ratio per round"
     );
     for r in rows {
         // The hop this target is compared with.
