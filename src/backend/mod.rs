@@ -185,9 +185,14 @@ pub struct BackendClient {
     /// `[[tenants]]`: the tenant label of this client's calls in metrics.
     tenant: Option<Arc<str>>,
     limits: BackendLimits,
-    /// One [`Guard`] per backend base URL, shared by every request.
-    guards: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Guard>>>>,
+    /// One [`Guard`] per backend base URL, shared by every request. A list:
+    /// the mappings name a handful of URLs at most (usually one), and a
+    /// comparison costs less than hashing the URL on every call.
+    guards: Arc<std::sync::Mutex<Guards>>,
 }
+
+/// Each backend base URL with its [`Guard`].
+type Guards = Vec<(String, Arc<Guard>)>;
 
 tokio::task_local! {
     /// Backend calls made while serving the current request (for its log line).
@@ -302,12 +307,12 @@ impl BackendClient {
     /// The guard of the backend at `base_url` (created on first use).
     pub fn guard(&self, base_url: &str) -> Arc<Guard> {
         let mut g = self.guards.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(guard) = g.get(base_url) {
+        if let Some((_, guard)) = g.iter().find(|(url, _)| url == base_url) {
             return guard.clone();
         }
-        g.entry(base_url.to_string())
-            .or_insert_with(|| Arc::new(Guard::new(self.limits)))
-            .clone()
+        let guard = Arc::new(Guard::new(self.limits));
+        g.push((base_url.to_string(), guard.clone()));
+        guard
     }
 
     /// A client that sends nothing: every call is recorded and answered by `responder`.

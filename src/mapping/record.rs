@@ -25,6 +25,11 @@ pub trait Json: Sized {
     fn elements(&self) -> Option<&[Self]>;
     fn text(&self) -> Option<&str>;
     fn number(&self) -> Option<&Number>;
+    /// A number's text as `Number`'s `Display` writes it, when the value
+    /// holds it already (a [`Raw`] integer); `None` otherwise.
+    fn number_text(&self) -> Option<&str> {
+        None
+    }
     fn boolean(&self) -> Option<bool>;
     fn is_null_value(&self) -> bool;
     fn is_object_value(&self) -> bool;
@@ -84,7 +89,10 @@ impl Json for Value {
 pub enum Raw<'a> {
     Null,
     Bool(bool),
-    Num(Number),
+    /// A number, with its text when that is what `Number`'s `Display`
+    /// writes (a plain integer): ids and versions are then borrowed, not
+    /// formatted again ([`Json::number_text`]).
+    Num(Number, Option<&'a str>),
     Str(Cow<'a, str>),
     Arr(Vec<Raw<'a>>),
     /// Members in the text's order, repeated keys included.
@@ -120,7 +128,13 @@ impl Json for Raw<'_> {
     }
     fn number(&self) -> Option<&Number> {
         match self {
-            Raw::Num(n) => Some(n),
+            Raw::Num(n, _) => Some(n),
+            _ => None,
+        }
+    }
+    fn number_text(&self) -> Option<&str> {
+        match self {
+            Raw::Num(_, t) => *t,
             _ => None,
         }
     }
@@ -140,7 +154,7 @@ impl Json for Raw<'_> {
         match self {
             Raw::Null => Value::Null,
             Raw::Bool(b) => Value::Bool(*b),
-            Raw::Num(n) => Value::Number(n.clone()),
+            Raw::Num(n, _) => Value::Number(n.clone()),
             Raw::Str(s) => Value::String(s.to_string()),
             Raw::Arr(a) => Value::Array(a.iter().map(Json::to_value).collect()),
             // Inserted in order: a repeated key's last value stays.
@@ -157,7 +171,7 @@ impl Json for Raw<'_> {
         match (self, v) {
             (Raw::Null, Value::Null) => true,
             (Raw::Bool(a), Value::Bool(b)) => a == b,
-            (Raw::Num(a), Value::Number(b)) => a == b,
+            (Raw::Num(a, _), Value::Number(b)) => a == b,
             (Raw::Str(a), Value::String(b)) => a == b,
             (Raw::Arr(a), Value::Array(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
@@ -341,6 +355,43 @@ mod tests {
         })
     }
 
+    /// Every number's kept text is what its `Number` displays.
+    fn texts_display(r: &Raw) -> bool {
+        match r {
+            Raw::Num(n, Some(t)) => n.to_string() == *t,
+            Raw::Arr(a) => a.iter().all(texts_display),
+            Raw::Obj(m) => m.iter().all(|(_, v)| texts_display(v)),
+            _ => true,
+        }
+    }
+
+    /// Plain integers keep their text; other numbers do not.
+    #[test]
+    fn integers_keep_their_text() {
+        let r =
+            Raw::parse(r#"[0,7,9999999999999999999,18446744073709551615,-1,1.0,1e2,"7"]"#).unwrap();
+        let texts: Vec<_> = r
+            .elements()
+            .unwrap()
+            .iter()
+            .map(Json::number_text)
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                Some("0"),
+                Some("7"),
+                Some("9999999999999999999"),
+                None,
+                None,
+                None,
+                None,
+                None
+            ]
+        );
+        assert!(texts_display(&r));
+    }
+
     proptest! {
         /// The `Raw` of a text is the `Value` of that text, and answers the
         /// read path's questions as the `Value` does.
@@ -353,6 +404,7 @@ mod tests {
             prop_assert_eq!(r.member(&key).map(Json::to_value), v.member(&key).cloned());
             prop_assert_eq!(r.text(), v.text());
             prop_assert_eq!(r.number(), v.number());
+            prop_assert!(texts_display(&r), "{:?}", r);
             prop_assert_eq!(r.elements().map(<[Raw]>::len), v.elements().map(<[Value]>::len));
         }
 
@@ -363,6 +415,9 @@ mod tests {
             text in "([\\[\\]{}\",: 0-9.eE+\\-\\\\/ntrufalsDdCc\u{e9}\t]|\\\\u[0-9A-Fa-f]{4}|true|null){0,24}"
         ) {
             let want = serde_json::from_str::<Value>(&text).ok();
+            if let Ok(r) = Raw::parse(&text) {
+                prop_assert!(texts_display(&r), "{:?}", r);
+            }
             let got = Raw::parse(&text).ok().map(|r| r.to_value());
             prop_assert_eq!(got, want, "{:?}", text);
         }

@@ -47,8 +47,9 @@ fn base_url<B>(live: &Live, req: &Request<B>) -> String {
         .filter(|h| {
             !h.is_empty()
                 && h.len() < 256
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+                && h.bytes().all(|b| {
+                    matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b':' | b'[' | b']')
+                })
         })
         .map(std::borrow::Cow::Borrowed)
         .unwrap_or_else(|| live.settings.listen.to_string().into());

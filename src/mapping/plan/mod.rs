@@ -610,7 +610,10 @@ pub(super) fn id_text<J: Json>(v: Option<&J>) -> Option<Cow<'_, str>> {
     let v = v?;
     match v.text() {
         Some(s) => Some(Cow::Borrowed(s)),
-        None => v.number().map(|n| Cow::Owned(number_text(n))),
+        None => match v.number_text() {
+            Some(t) => Some(Cow::Borrowed(t)),
+            None => v.number().map(|n| Cow::Owned(number_text(n))),
+        },
     }
 }
 

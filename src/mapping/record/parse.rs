@@ -363,11 +363,13 @@ impl<'a> Reader<'a> {
         let token = &self.text[start..self.at];
         if plain {
             if let Ok(n) = token.parse::<u64>() {
-                return Ok(Raw::Num(Number::from(n)));
+                // No sign, fraction, exponent or leading zero: the text is
+                // what `Number` displays.
+                return Ok(Raw::Num(Number::from(n), Some(token)));
             }
         }
         match serde_json::from_str::<Number>(token) {
-            Ok(n) => Ok(Raw::Num(n)),
+            Ok(n) => Ok(Raw::Num(n, None)),
             Err(_) => Err(NotJson(start)),
         }
     }
