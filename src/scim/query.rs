@@ -19,11 +19,18 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 
 /// `application/x-www-form-urlencoded` decoding of one name or value: `+` is
 /// a space, `%XX` a byte (a `%` without two hex digits stays as it is), and
-/// bytes that are not UTF-8 become U+FFFD. One pass, one allocation.
+/// bytes that are not UTF-8 become U+FFFD. One pass, one allocation; the
+/// runs between escapes are copied whole, and a text without `%` or `+` is
+/// copied as it is.
 fn decode(s: &str) -> String {
     let b = s.as_bytes();
+    let special = |c: &u8| *c == b'%' || *c == b'+';
+    let Some(first) = b.iter().position(special) else {
+        return s.to_string();
+    };
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
+    out.extend_from_slice(&b[..first]);
+    let mut i = first;
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
@@ -34,7 +41,12 @@ fn decode(s: &str) -> String {
                 }
                 _ => out.push(b'%'),
             },
-            c => out.push(c),
+            _ => {
+                let end = b[i..].iter().position(special).map_or(b.len(), |p| i + p);
+                out.extend_from_slice(&b[i..end]);
+                i = end;
+                continue;
+            }
         }
         i += 1;
     }

@@ -437,3 +437,44 @@ fn a_removes_value_is_compared_as_its_own_attribute_stores_it() {
     let out = remove(named, "name.givenName", " Ann ");
     assert_eq!(out, json!({"name": {"familyName": "Lee"}}));
 }
+
+mod encoding {
+    use proptest::prelude::*;
+
+    /// What `percent_encoding` writes for a path segment: every byte but
+    /// RFC 3986's unreserved characters, as `%XX` in capitals.
+    fn reference(s: &str) -> String {
+        use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+        const SEG: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        utf8_percent_encode(s, SEG).to_string()
+    }
+
+    #[test]
+    fn segments_are_encoded_as_percent_encoding_does() {
+        for s in [
+            "",
+            "a",
+            "é",
+            "aé",
+            "éa",
+            "a b/c?d#e%f",
+            "~-._",
+            "\u{1F600}x",
+            "user1@example.com",
+            "\0\x7f",
+        ] {
+            assert_eq!(super::super::encode_segment(s), reference(s), "{s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_encoded_as_percent_encoding_does(s in any::<String>()) {
+            prop_assert_eq!(super::super::encode_segment(&s), reference(&s));
+        }
+    }
+}

@@ -92,10 +92,9 @@ pub(super) fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
                 Tok::Str(value)
             }
             _ => {
-                while chars
-                    .peek()
-                    .is_some_and(|&(_, ch)| !ch.is_ascii_whitespace() && !"()[]\"".contains(ch))
-                {
+                while chars.peek().is_some_and(|&(_, ch)| {
+                    !ch.is_ascii_whitespace() && !matches!(ch, '(' | ')' | '[' | ']' | '"')
+                }) {
                     chars.next();
                     pos += 1;
                 }

@@ -15,7 +15,7 @@ pub(super) fn is_attr_name(s: &str) -> bool {
     let mut chars = s.chars();
     s.eq_ignore_ascii_case("$ref")
         || (chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-            && chars.all(|c| c.is_ascii_alphanumeric() || "-_$".contains(c)))
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$')))
 }
 
 /// Parses `[urn:...:]name[.sub]`. The URN is everything before the last colon,
