@@ -32,8 +32,9 @@
 //!   queries), `merge.rs` (RFC 7396), `request.rs` (backend paths, queries
 //!   and bodies), `transform.rs`, `lint.rs`.
 //! - [`backend`]: the client calling the legacy API: `send` (admit → call →
-//!   observe → retry) over a `Transport` (hyper HTTP(S), or `explain`'s
-//!   recording one), per-backend guards, and error translation (`errors.rs`).
+//!   observe → retry) over a `Transport` (HTTP(S) over the connection pool
+//!   `pool.rs`, or `explain`'s recording one), per-backend guards, and error
+//!   translation (`errors.rs`).
 //! - [`service`]: SCIM operations of one resource type against the backend:
 //!   `crud.rs` (get, create, delete, read-modify-write), `search.rs` (search
 //!   and paging), `membership.rs` (per-member calls with their undo),
