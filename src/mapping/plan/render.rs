@@ -43,6 +43,10 @@ impl AsNode for Value {
 impl AsNode for Raw<'_> {
     fn as_node(&self) -> Node<'_> {
         match self {
+            // Borrowed from the answer's text: the reader stopped at every
+            // quote, backslash and control character, so there is nothing
+            // in it to escape.
+            Raw::Str(Cow::Borrowed(s)) => Node::Plain(s),
             Raw::Str(s) => Node::Text(Cow::Borrowed(s)),
             Raw::Bool(b) => Node::Bool(*b),
             other => Node::Val(other.to_value()),
@@ -58,6 +62,9 @@ pub enum Node<'a> {
     /// A value converted on the way (value map, transform, coercion).
     Val(Value),
     Text(Cow<'a, str>),
+    /// Text with nothing to escape in JSON (no `"`, `\\` or control
+    /// character): a string a backend answer held without an escape.
+    Plain(&'a str),
     Bool(bool),
     Obj(Obj<'a>),
     Arr(Vec<Node<'a>>),
@@ -126,6 +133,7 @@ impl<'a> Node<'a> {
         match self {
             Node::Ref(Value::String(s)) | Node::Val(Value::String(s)) => Some(s),
             Node::Text(t) => Some(t),
+            Node::Plain(t) => Some(t),
             _ => None,
         }
     }
@@ -137,6 +145,7 @@ impl<'a> Node<'a> {
             Node::Ref(v) => (*v).clone(),
             Node::Val(v) => v.clone(),
             Node::Text(t) => Value::String(t.to_string()),
+            Node::Plain(t) => Value::String(t.to_string()),
             Node::Bool(b) => Value::Bool(*b),
             Node::Obj(o) => Value::Object(
                 o.0.iter()
@@ -153,6 +162,7 @@ impl<'a> Node<'a> {
             Node::Ref(v) => loose_eq(v, want),
             Node::Val(v) => loose_eq(v, want),
             Node::Text(t) => want.as_str().is_some_and(|w| t.eq_ignore_ascii_case(w)),
+            Node::Plain(t) => want.as_str().is_some_and(|w| t.eq_ignore_ascii_case(w)),
             Node::Bool(b) => want.as_bool() == Some(*b),
             Node::Obj(_) | Node::Arr(_) => loose_eq(&self.to_value(), want),
         }
@@ -216,6 +226,13 @@ impl Node<'_> {
             Node::Ref(v) => write_value(v, out),
             Node::Val(v) => write_value(v, out),
             Node::Text(t) => write_str(t, out),
+            Node::Plain(t) => {
+                debug_assert!(!t.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+                out.reserve(t.len() + 2);
+                out.push(b'"');
+                out.extend_from_slice(t.as_bytes());
+                out.push(b'"');
+            }
             Node::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Node::Obj(o) => {
                 out.push(b'{');
