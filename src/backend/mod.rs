@@ -578,10 +578,19 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The HTTP request for `call`: the backend's base URL and headers, the
 /// call's own headers, `Accept`, `X-Request-Id` and the body.
 fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, BackendError> {
-    let mut uri = String::with_capacity(backend.base_url.len() + call.path_and_query.len());
-    uri.push_str(&backend.base_url);
-    uri.push_str(&call.path_and_query);
-    // Moved into the URI, not copied.
+    let uri = match &backend.uri_base {
+        // Only the path is parsed: the scheme and authority were at load.
+        Some(base) => base
+            .join(&call.path_and_query)
+            .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?,
+        None => {
+            let mut uri = String::with_capacity(backend.base_url.len() + call.path_and_query.len());
+            uri.push_str(&backend.base_url);
+            uri.push_str(&call.path_and_query);
+            http::Uri::try_from(uri)
+                .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?
+        }
+    };
     let mut req = Request::builder().method(call.method.clone()).uri(uri);
     let headers = req.headers_mut().expect("builder is valid before body");
     headers.reserve(backend.headers.len() + call.headers.len() + 4);
@@ -630,6 +639,7 @@ mod tests {
     fn plan() -> BackendPlan {
         BackendPlan {
             base_url: "http://backend.invalid".into(),
+            uri_base: crate::mapping::plan::UriBase::of("http://backend.invalid"),
             host: None,
             headers: vec![],
             timeout: Duration::from_secs(5),
@@ -685,8 +695,10 @@ mod tests {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let port = socket.local_addr().unwrap().port();
+        let base_url = format!("http://127.0.0.1:{port}");
         let backend = BackendPlan {
-            base_url: format!("http://127.0.0.1:{port}"),
+            uri_base: crate::mapping::plan::UriBase::of(&base_url),
+            base_url,
             ..plan()
         };
         let client = BackendClient::new(

@@ -20,7 +20,7 @@ use super::BackendError;
 use bytes::Bytes;
 use http::header::HOST;
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, Uri};
+use http::{Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
@@ -137,7 +137,9 @@ impl Pool {
             let sent = match conn {
                 Conn::H1(mut sender) => {
                     if !req.headers().contains_key(HOST) {
-                        req.headers_mut().insert(HOST, host_header(&absolute)?);
+                        let host = crate::mapping::plan::host_header(&absolute)
+                            .ok_or_else(|| BackendError::Io("bad request URI: no host".into()))?;
+                        req.headers_mut().insert(HOST, host);
                     }
                     *req.uri_mut() = origin_form(&absolute);
                     match sender.try_send_request(req).await {
@@ -338,23 +340,6 @@ fn origin_form(uri: &Uri) -> Uri {
         }
         _ => Uri::default(),
     }
-}
-
-/// The `Host` header for `uri`: its host, and its port unless that is the
-/// scheme's default (mappings render it once, `BackendPlan::host`; this is
-/// for requests without one).
-fn host_header(uri: &Uri) -> Result<HeaderValue, BackendError> {
-    let host = uri.host().unwrap_or_default();
-    let default_port = match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    };
-    let text = match uri.port_u16() {
-        Some(p) if Some(p) != default_port => format!("{host}:{p}"),
-        _ => host.to_string(),
-    };
-    HeaderValue::from_str(&text).map_err(|e| BackendError::Io(format!("bad request URI: {e}")))
 }
 
 fn connect_error(e: &(dyn std::error::Error + 'static)) -> BackendError {

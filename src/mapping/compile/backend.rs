@@ -96,6 +96,7 @@ pub(super) fn compile_backend(
     let base_url = base?;
     Some(BackendPlan {
         host: host_header(&base_url),
+        uri_base: crate::mapping::plan::UriBase::of(&base_url),
         base_url,
         headers,
         timeout,
@@ -107,16 +108,7 @@ pub(super) fn compile_backend(
 /// The `Host` header the HTTP client sends for `base_url`: the host, with
 /// the port only when it is not the scheme's default (as hyper-util writes it).
 fn host_header(base_url: &str) -> Option<HeaderValue> {
-    let uri: http::Uri = base_url.parse().ok()?;
-    let host = uri.host()?;
-    let default_port = match uri.scheme_str() {
-        Some("https") => 443,
-        _ => 80,
-    };
-    match uri.port_u16() {
-        Some(p) if p != default_port => HeaderValue::from_str(&format!("{host}:{p}")).ok(),
-        _ => HeaderValue::from_str(host).ok(),
-    }
+    crate::mapping::plan::host_header(&base_url.parse().ok()?)
 }
 
 /// `backend.auth` → the auth header; returns a summary without the secret.

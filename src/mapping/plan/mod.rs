@@ -348,12 +348,70 @@ pub struct BackendPlan {
     /// the scheme's default), rendered once: the HTTP client would otherwise
     /// format it on every call.
     pub host: Option<HeaderValue>,
+    /// `base_url` parsed once ([`UriBase::of`]); `None` when it does not
+    /// parse, and each call's URL is then parsed whole (and refused).
+    pub uri_base: Option<UriBase>,
     /// Auth and static headers; values marked sensitive so they never print.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
     pub errors: ErrorPlan,
     /// A one-line description without secrets (for `check`).
     pub auth_summary: String,
+}
+
+/// A backend base URL's scheme and authority, parsed once, and its path
+/// prefix: a call's URI is put together from them and the call's path and
+/// query (parsed alone), the same URI as `base_url + path` parsed whole.
+#[derive(Debug, Clone)]
+pub struct UriBase {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// The path after the authority, without a trailing `/` (may be empty).
+    pub prefix: String,
+}
+
+impl UriBase {
+    /// `None` for a URL without a scheme or host, or with a query or
+    /// fragment.
+    pub fn of(base_url: &str) -> Option<UriBase> {
+        let uri: http::Uri = base_url.parse().ok()?;
+        if uri.query().is_some() || base_url.contains('#') {
+            return None;
+        }
+        let (_, rest) = base_url.split_once("://")?;
+        let prefix = rest.find('/').map_or("", |at| &rest[at..]);
+        Some(UriBase {
+            scheme: uri.scheme()?.clone(),
+            authority: uri.authority()?.clone(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// The URI of `path_and_query` (starting with `/`) under this base.
+    pub fn join(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
+        let mut path = String::with_capacity(self.prefix.len() + path_and_query.len());
+        path.push_str(&self.prefix);
+        path.push_str(path_and_query);
+        Ok(http::Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()?)
+    }
+}
+
+/// The `Host` header an HTTP client sends for `uri`: the host, with the
+/// port only when it is not the scheme's default.
+pub fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    match uri.port_u16() {
+        Some(p) if p != default_port => HeaderValue::from_str(&format!("{host}:{p}")).ok(),
+        _ => HeaderValue::from_str(host).ok(),
+    }
 }
 
 #[derive(Debug)]

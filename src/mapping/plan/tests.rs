@@ -478,3 +478,40 @@ mod encoding {
         }
     }
 }
+
+/// A call's URI put together from the parsed base and its path is the URI
+/// of the whole URL parsed at once.
+#[test]
+fn uri_base_joins_as_the_whole_url_parses() {
+    let bases = [
+        "http://127.0.0.1:8080",
+        "https://peripass.example",
+        "http://backend.internal/legacy",
+        "http://backend.internal/a/b",
+        "http://user:pw@[::1]:9000/api",
+        "https://peripass.example:443",
+    ];
+    let paths = [
+        "/api/v1/users/1",
+        "/api/v1/users?login=a%40b.c&offset=0&limit=100",
+        "/teams/T-1/members/u%2F1",
+        "/",
+    ];
+    for base in bases {
+        let b = UriBase::of(base).unwrap_or_else(|| panic!("{base}"));
+        for path in paths {
+            let whole: http::Uri = format!("{base}{path}").parse().unwrap();
+            let joined = b.join(path).unwrap();
+            assert_eq!(joined, whole, "{base} {path}");
+            assert_eq!(joined.to_string(), whole.to_string(), "{base} {path}");
+        }
+    }
+    for bad in [
+        "backend.internal",
+        "http://h/x?y=1",
+        "http://h/x#f",
+        "/relative",
+    ] {
+        assert!(UriBase::of(bad).is_none(), "{bad}");
+    }
+}
