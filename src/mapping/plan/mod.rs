@@ -392,11 +392,11 @@ impl UriBase {
         let mut path = String::with_capacity(self.prefix.len() + path_and_query.len());
         path.push_str(&self.prefix);
         path.push_str(path_and_query);
-        Ok(http::Uri::builder()
+        http::Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(path)
-            .build()?)
+            .build()
     }
 }
 
