@@ -247,16 +247,9 @@ impl Pool {
                 .timer(TokioTimer::new())
                 .handshake(io)
                 .await
-                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    debug!(error = %e, "backend HTTP/2 connection ended");
-                }
-            });
-            sender
-                .ready()
-                .await
-                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
+                .map_err(connect_failed)?;
+            drive(conn);
+            sender.ready().await.map_err(connect_failed)?;
             if self.max_idle > 0 {
                 *lock(&self.h2) = Some(Shared {
                     origin: origin.clone(),
@@ -267,18 +260,9 @@ impl Pool {
             }
             Ok(Conn::H2(sender))
         } else {
-            let (mut sender, conn) = http1::handshake(io)
-                .await
-                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    debug!(error = %e, "backend connection ended");
-                }
-            });
-            sender
-                .ready()
-                .await
-                .map_err(|e| BackendError::Connect(error_chain(&e)))?;
+            let (mut sender, conn) = http1::handshake(io).await.map_err(connect_failed)?;
+            drive(conn);
+            sender.ready().await.map_err(connect_failed)?;
             Ok(Conn::H1(sender))
         }
     }
@@ -324,6 +308,21 @@ impl Pool {
 enum Conn {
     H1(http1::SendRequest<Body>),
     H2(http2::SendRequest<Body>),
+}
+
+/// Runs a connection (HTTP/1.1 or HTTP/2) until it closes.
+fn drive(conn: impl std::future::Future<Output = hyper::Result<()>> + Send + 'static) {
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            debug!(error = %e, "backend connection ended");
+        }
+    });
+}
+
+/// A handshake that failed, or a new connection that closed before it was
+/// ready.
+fn connect_failed(e: hyper::Error) -> BackendError {
+    BackendError::Connect(error_chain(&e))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
