@@ -392,9 +392,8 @@ impl tracing_subscriber::fmt::time::FormatTime for LineTime {
 /// of through `write!` and a no-op colour: about 1.3k instructions less
 /// per line. `time: false` leaves out the timestamp (tests).
 ///
-/// Events from the `log` crate would show the target `log` here, where
-/// `Full` shows the record's own: the bridge installs no `LogTracer`, so
-/// none reach the subscriber.
+/// Events from the `log` crate (rustls logs through it; `try_init` installs
+/// a `LogTracer`) show the record's own target and level, as in `Full`.
 pub struct PlainEvent {
     pub time: bool,
 }
@@ -410,8 +409,10 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
+        use tracing_log::NormalizeEvent;
         use tracing_subscriber::fmt::time::FormatTime;
-        let meta = event.metadata();
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         if self.time {
             if LineTime.format_time(&mut writer).is_err() {
                 writer.write_str("<unknown time>")?;
@@ -965,6 +966,31 @@ mod tests {
     fn lines(plain: bool) -> String {
         use super::capture::{logged, Fmt};
         logged(if plain { Fmt::Plain } else { Fmt::Default }, events)
+    }
+
+    /// An event from the `log` crate (rustls logs through it) shows its own
+    /// target on a plain line, as in tracing-subscriber's format, not `log`.
+    #[test]
+    fn log_crate_events_keep_their_target() {
+        use tracing_log::log;
+        let ev = || {
+            let record = log::Record::builder()
+                .args(format_args!("Sending fatal alert BadCertificate"))
+                .level(log::Level::Warn)
+                .target("rustls::common_state")
+                .module_path_static(Some("rustls::common_state"))
+                .file_static(Some("src/common_state.rs"))
+                .line(Some(42))
+                .build();
+            tracing_log::format_trace(&record).unwrap();
+        };
+        use super::capture::{logged, Fmt};
+        let plain = logged(Fmt::Plain, ev);
+        assert_eq!(plain, logged(Fmt::Default, ev));
+        assert!(
+            plain.contains(" WARN rustls::common_state: Sending fatal alert"),
+            "{plain}"
+        );
     }
 
     /// The same text as tracing-subscriber's `SystemTime` (compared within

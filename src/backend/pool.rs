@@ -1,9 +1,10 @@
 //! Kept-alive connections to the backend, and the sending of one request
 //! over one of them.
 //!
-//! A bridge talks to one backend origin (two across a reload that moved
-//! it), so the pool is a stack of idle HTTP/1.1 connections, each tagged
-//! with its origin, and at most one shared HTTP/2 connection (when TLS
+//! A bridge talks to a handful of backend origins at most (one per
+//! mapping's `base_url`, two across a reload that moved one), so the pool
+//! is a stack of idle HTTP/1.1 connections, each tagged with its origin,
+//! and a short list of shared HTTP/2 connections, one per origin (when TLS
 //! negotiated `h2`). It does what hyper-util's pool did for the bridge,
 //! with a plain comparison instead of hashing an origin key twice per
 //! call:
@@ -14,7 +15,9 @@
 //! - a request a kept-alive connection refuses before writing any of it
 //!   (closed meanwhile) is sent again on another connection; one refused
 //!   by a new connection is an error;
-//! - HTTP/1.1 requests go out in origin form with a `Host` header.
+//! - HTTP/1.1 requests go out in origin form with a `Host` header;
+//! - a shared HTTP/2 connection is pinged while calls use it, so one the
+//!   network dropped silently is closed (and replaced) within seconds.
 
 use super::BackendError;
 use bytes::Bytes;
@@ -39,12 +42,19 @@ type Body = Full<Bytes>;
 /// cap (`max_rps = 0` with a huge `max_concurrency` must not keep thousands).
 pub const MAX_IDLE_PER_HOST: usize = 1024;
 
+/// A shared HTTP/2 connection in use is pinged this often; one that does
+/// not answer within the timeout is closed, and the next call connects
+/// anew (a backend that vanished without closing would otherwise hold
+/// every call until TCP gives up, minutes later).
+const H2_PING_EVERY: Duration = Duration::from_secs(10);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct Pool {
     connector: HttpsConnector<HttpConnector>,
     max_idle: usize,
     idle_timeout: Duration,
     idle: Mutex<Vec<Idle>>,
-    h2: Mutex<Option<Shared>>,
+    h2: Mutex<Vec<Shared>>,
     sweeping: AtomicBool,
 }
 
@@ -55,7 +65,8 @@ struct Idle {
     since: Instant,
 }
 
-/// The HTTP/2 connection every call to its origin shares.
+/// The HTTP/2 connection every call to its origin shares; `since` is its
+/// last call's start.
 struct Shared {
     origin: Origin,
     sender: http2::SendRequest<Body>,
@@ -107,7 +118,7 @@ impl Pool {
             max_idle,
             idle_timeout,
             idle: Mutex::new(Vec::new()),
-            h2: Mutex::new(None),
+            h2: Mutex::new(Vec::new()),
             sweeping: AtomicBool::new(false),
         })
     }
@@ -198,17 +209,8 @@ impl Pool {
 
     /// A kept-alive connection to `origin`, ready for a call.
     async fn take(&self, origin: &Origin) -> Option<Conn> {
-        {
-            let mut h2 = lock(&self.h2);
-            if let Some(shared) = h2.as_mut() {
-                if shared.origin.is(origin) && !shared.sender.is_closed() {
-                    shared.since = Instant::now();
-                    return Some(Conn::H2(shared.sender.clone()));
-                }
-                if shared.sender.is_closed() {
-                    *h2 = None;
-                }
-            }
+        if let Some(sender) = self.shared(origin) {
+            return Some(Conn::H2(sender));
         }
         loop {
             let mut sender = {
@@ -229,6 +231,20 @@ impl Pool {
         }
     }
 
+    /// The live HTTP/2 connection to `origin`, if any; closed ones and ones
+    /// idle for `idle_timeout` (the backend may be closing them) go.
+    fn shared(&self, origin: &Origin) -> Option<http2::SendRequest<Body>> {
+        let mut h2 = lock(&self.h2);
+        if h2.is_empty() {
+            return None;
+        }
+        let timeout = self.idle_timeout;
+        h2.retain(|s| s.since.elapsed() < timeout && !s.sender.is_closed());
+        let shared = h2.iter_mut().find(|s| s.origin.is(origin))?;
+        shared.since = Instant::now();
+        Some(shared.sender.clone())
+    }
+
     async fn connect(self: &Arc<Self>, origin: &Origin) -> Result<Conn, BackendError> {
         let dst = Uri::builder()
             .scheme(origin.scheme.clone())
@@ -245,17 +261,27 @@ impl Pool {
         if io.connected().is_negotiated_h2() {
             let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
+                .keep_alive_interval(H2_PING_EVERY)
+                .keep_alive_timeout(H2_PING_TIMEOUT)
                 .handshake(io)
                 .await
                 .map_err(connect_failed)?;
             drive(conn);
             sender.ready().await.map_err(connect_failed)?;
             if self.max_idle > 0 {
-                *lock(&self.h2) = Some(Shared {
+                let mut h2 = lock(&self.h2);
+                h2.retain(|s| !s.sender.is_closed());
+                // Concurrent first calls each connected: the first one in
+                // stays shared, the others serve their own call and close.
+                if let Some(live) = h2.iter().find(|s| s.origin.is(origin)) {
+                    return Ok(Conn::H2(live.sender.clone()));
+                }
+                h2.push(Shared {
                     origin: origin.clone(),
                     sender: sender.clone(),
                     since: Instant::now(),
                 });
+                drop(h2);
                 self.sweep_later();
             }
             Ok(Conn::H2(sender))
@@ -289,13 +315,7 @@ impl Pool {
     fn sweep(&self) {
         let timeout = self.idle_timeout;
         lock(&self.idle).retain(|i| i.since.elapsed() < timeout && !i.sender.is_closed());
-        let mut h2 = lock(&self.h2);
-        if h2
-            .as_ref()
-            .is_some_and(|s| s.since.elapsed() >= timeout || s.sender.is_closed())
-        {
-            *h2 = None;
-        }
+        lock(&self.h2).retain(|s| s.since.elapsed() < timeout && !s.sender.is_closed());
     }
 
     /// Idle HTTP/1.1 connections (tests).
@@ -685,15 +705,14 @@ mod tests {
         }
     }
 
-    /// An `https://` backend that negotiates `h2`: every call, sequential
-    /// or at once, shares one connection.
-    #[tokio::test]
-    async fn an_h2_backend_gets_one_shared_connection() {
+    /// An `https://` backend on `localhost` with `cert` that negotiates
+    /// `h2` and answers each request with its version and URI: its port and
+    /// the connections it accepted.
+    async fn h2_backend(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> (u16, Arc<AtomicUsize>) {
         use hyper::service::service_fn;
         use hyper_util::rt::TokioIo;
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
@@ -726,14 +745,33 @@ mod tests {
                 });
             }
         });
+        (port, accepted)
+    }
+
+    fn localhost_cert() -> rcgen::CertifiedKey<rcgen::KeyPair> {
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap()
+    }
+
+    /// A client configuration that trusts `cert`.
+    fn trusting(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert.cert.der().clone()).unwrap();
-        let client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let pool = Pool::new(client, 32, Duration::from_secs(10));
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+    }
+
+    /// An `https://` backend that negotiates `h2`: every call, sequential
+    /// or at once, shares one connection.
+    #[tokio::test]
+    async fn an_h2_backend_gets_one_shared_connection() {
+        let cert = localhost_cert();
+        let (port, accepted) = h2_backend(&cert).await;
+        let pool = Pool::new(trusting(&cert), 32, Duration::from_secs(10));
         let uri: Uri = format!("https://localhost:{port}/api/v1/users/1")
             .parse()
             .unwrap();
@@ -754,5 +792,48 @@ mod tests {
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(pool.idle_count(), 0);
+    }
+
+    /// Two `h2` backends (two mappings' `base_url`s) called in turn keep a
+    /// shared connection each, instead of replacing each other's at every
+    /// call; concurrent first calls to a third leave one shared connection,
+    /// which the next calls use; one idle past `idle_timeout` is not used.
+    #[tokio::test]
+    async fn h2_connections_are_kept_per_backend() {
+        let cert = localhost_cert();
+        let (port_a, accepted_a) = h2_backend(&cert).await;
+        let (port_b, accepted_b) = h2_backend(&cert).await;
+        let (port_c, accepted_c) = h2_backend(&cert).await;
+        let pool = Pool::new(trusting(&cert), 32, Duration::from_millis(400));
+        let uri = |port: u16| -> Uri { format!("https://localhost:{port}/x").parse().unwrap() };
+        for _ in 0..5 {
+            for port in [port_a, port_b] {
+                assert!(call(&pool, &uri(port), http::Method::GET)
+                    .await
+                    .unwrap()
+                    .starts_with("HTTP/2.0 "));
+            }
+        }
+        assert_eq!(accepted_a.load(Ordering::SeqCst), 1);
+        assert_eq!(accepted_b.load(Ordering::SeqCst), 1);
+        let first: Vec<_> = (0..6)
+            .map(|_| {
+                let (pool, uri) = (pool.clone(), uri(port_c));
+                tokio::spawn(async move { call(&pool, &uri, http::Method::GET).await.unwrap() })
+            })
+            .collect();
+        for c in first {
+            c.await.unwrap();
+        }
+        let opened = accepted_c.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            call(&pool, &uri(port_c), http::Method::GET).await.unwrap();
+        }
+        assert_eq!(accepted_c.load(Ordering::SeqCst), opened);
+        // Past the idle timeout a call connects anew (the sweeper runs
+        // every 200 ms here, the check at checkout covers the gap).
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        call(&pool, &uri(port_a), http::Method::GET).await.unwrap();
+        assert_eq!(accepted_a.load(Ordering::SeqCst), 2);
     }
 }

@@ -597,6 +597,19 @@ pub fn check_base_url(u: &str) -> Result<String, String> {
     if uri.query().is_some() {
         return Err(format!("{shown:?} must not carry a query string"));
     }
+    // `http::Uri` drops a fragment: every call would go to the base itself
+    // (a `DELETE /users/{id}` to the collection).
+    if u.contains('#') {
+        return Err(format!("{shown:?} must not carry a fragment (`#…`)"));
+    }
+    // Never sent over HTTP/1.1 and forbidden in HTTP/2's `:authority`
+    // (RFC 9113 §8.3.1): credentials go in the mapping's `auth` headers.
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(format!(
+            "{shown:?} must not carry credentials (`user:password@`): they are never sent; \
+             set the backend's credentials in the mapping's `auth` section"
+        ));
+    }
     Ok(u.trim_end_matches('/').to_string())
 }
 

@@ -75,6 +75,32 @@ fn errors_name_file_key_and_value_without_secrets() {
     assert!(e.contains("bogus"), "{e}");
 }
 
+/// `backend.base_url` with a fragment (dropped by the URI parser, so every
+/// call would go to the base itself) or with credentials (never sent) is
+/// refused, naming the key, without the password.
+#[test]
+fn base_url_fragment_and_credentials_are_refused() {
+    for (url, says) in [
+        ("http://h.example/api#x", "fragment"),
+        ("http://svc:LEAKME-base@h.example/api", "credentials"),
+        ("http://h.example/api?k=v", "query"),
+    ] {
+        let (_d, p) = write_settings(&format!(
+            "mappings = [\"x.yaml\"]\n[auth]\nbearer_tokens = [\"long-enough\"]\ninsecure_allow_weak_tokens = true\n[backend]\nbase_url = \"{url}\"\n"
+        ));
+        let e = Settings::load(&p, env(&[])).unwrap_err().to_string();
+        assert!(
+            e.contains("backend.base_url") && e.contains(says),
+            "{url}: {e}"
+        );
+        assert!(!e.contains("LEAKME"), "{url}: {e}");
+    }
+    assert_eq!(
+        super::check_base_url("http://h.example/api/").as_deref(),
+        Ok("http://h.example/api")
+    );
+}
+
 /// `auth.jwt.jwks_url` errors quote the URL without its user:password@,
 /// well formed or not.
 #[test]

@@ -605,9 +605,9 @@ async fn listen_given_on_the_command_line_is_not_a_change() {
     );
 }
 
-/// Finding 7: `explain` masks every configured header value and URL
-/// credentials; the backend bearer token is expanded once (a `$` in it
-/// survives).
+/// Finding 7: `explain` masks every configured header value; a base URL
+/// with credentials (never sent) is refused without showing them; the
+/// backend bearer token is expanded once (a `$` in it survives).
 #[tokio::test]
 async fn explain_masks_headers_and_url_credentials() {
     let dir = TempDir::new();
@@ -638,7 +638,7 @@ resources:
     );
     register_secret("svc-password-1234");
     register_secret("from-env-secret-5555");
-    std::fs::write(dir.0.join("m.yaml"), mapping).unwrap();
+    std::fs::write(dir.0.join("m.yaml"), &mapping).unwrap();
     std::fs::write(
         dir.0.join("s.toml"),
         format!("mappings = [\"m.yaml\"]\n[auth]\nbearer_tokens = [\"{TOKEN}\"]\n"),
@@ -652,6 +652,22 @@ resources:
         ),
         (ALLOW_WEAK_TOKENS.to_string(), "true".to_string()),
     ]);
+    let Err(refused) = scim_bridge::load(&dir.0.join("s.toml"), Some(env.clone())) else {
+        panic!("a base URL with credentials is refused")
+    };
+    let refused = refused.to_string();
+    assert!(
+        refused.contains("backend.base_url") && refused.contains("credentials"),
+        "{refused}"
+    );
+    for s in ["svc-password-1234", "svc-user"] {
+        assert!(!refused.contains(s), "{s} shown: {refused}");
+    }
+    std::fs::write(
+        dir.0.join("m.yaml"),
+        mapping.replace("svc-user:svc-password-1234@", ""),
+    )
+    .unwrap();
     // The token is sent as it is: expanded once.
     let (_, plan) = scim_bridge::load(&dir.0.join("s.toml"), Some(env.clone())).unwrap();
     let auth = plan.resources[0]
@@ -691,9 +707,7 @@ resources:
         );
     }
     assert!(
-        report.calls[0]
-            .url
-            .starts_with("http://***@127.0.0.1:9/u/abc"),
+        report.calls[0].url.starts_with("http://127.0.0.1:9/u/abc"),
         "{}",
         report.calls[0].url
     );

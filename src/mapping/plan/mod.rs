@@ -372,7 +372,8 @@ pub struct UriBase {
 
 impl UriBase {
     /// `None` for a URL without a scheme or host, or with a query or
-    /// fragment.
+    /// fragment. Credentials (`user:password@`, refused by the settings'
+    /// check) are left out of the authority: they are never sent.
     pub fn of(base_url: &str) -> Option<UriBase> {
         let uri: http::Uri = base_url.parse().ok()?;
         if uri.query().is_some() || base_url.contains('#') {
@@ -380,10 +381,15 @@ impl UriBase {
         }
         let (_, rest) = base_url.split_once("://")?;
         let prefix = rest.find('/').map_or("", |at| &rest[at..]);
+        let authority = uri.authority()?;
+        let authority = match authority.as_str().rsplit_once('@') {
+            Some((_, host_port)) => host_port.parse().ok()?,
+            None => authority.clone(),
+        };
         Some(UriBase {
             scheme: uri.scheme()?.clone(),
-            authority: uri.authority()?.clone(),
-            prefix: prefix.to_string(),
+            authority,
+            prefix: prefix.trim_end_matches('/').to_string(),
         })
     }
 

@@ -488,7 +488,7 @@ fn uri_base_joins_as_the_whole_url_parses() {
         "https://peripass.example",
         "http://backend.internal/legacy",
         "http://backend.internal/a/b",
-        "http://user:pw@[::1]:9000/api",
+        "http://[::1]:9000/api",
         "https://peripass.example:443",
     ];
     let paths = [
@@ -514,4 +514,11 @@ fn uri_base_joins_as_the_whole_url_parses() {
     ] {
         assert!(UriBase::of(bad).is_none(), "{bad}");
     }
+    // Credentials are never part of a call's URI (nor of HTTP/2's
+    // `:authority`); a trailing `/` is not doubled.
+    let b = UriBase::of("http://user:pw@[::1]:9000/api/").unwrap();
+    assert_eq!(
+        b.join("/users/1").unwrap().to_string(),
+        "http://[::1]:9000/api/users/1"
+    );
 }
