@@ -453,9 +453,14 @@ where
             }
         }
     }
+    // Boxed: unboxed, the routed request's future made this one, and each
+    // wrapping it (the task-local scopes, the connection's), as large, and
+    // each was copied whole when it was moved.
     let answer = timeout_at(
         deadline,
-        routes::dispatch(state, live, req, route, request_id, deadline),
+        Box::pin(routes::dispatch(
+            state, live, req, route, request_id, deadline,
+        )),
     )
     .await
     .unwrap_or_else(|_| Err(too_long()));

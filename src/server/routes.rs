@@ -244,10 +244,16 @@ where
         }
         Ok(())
     };
+    // Each route's work is boxed where it waits: inline, the largest (a
+    // GET's, 6.7 kB with its backend call) made this future 14 kB for every
+    // request, copied whole at each move (now 1.4 kB).
     match route {
-        Route::OAuthToken => {
-            Ok(super::oauth::token_endpoint(live.oauth.as_ref(), &state.oauth_limiter, req).await)
-        }
+        Route::OAuthToken => Ok(Box::pin(super::oauth::token_endpoint(
+            live.oauth.as_ref(),
+            &state.oauth_limiter,
+            req,
+        ))
+        .await),
         Route::Health => {
             only_get(&method)?;
             Ok(health_response())
@@ -340,7 +346,7 @@ where
                     check_filter_types(ctx.res, &q)?;
                     Ok(json_bytes(
                         StatusCode::OK,
-                        ctx.search(&q).await?.into_json(),
+                        Box::pin(ctx.search(&q)).await?.into_json(),
                     ))
                 }
                 Method::POST => {
@@ -372,7 +378,7 @@ where
             check_filter_types(ctx.res, &q)?;
             Ok(json_bytes(
                 StatusCode::OK,
-                ctx.search(&q).await?.into_json(),
+                Box::pin(ctx.search(&q)).await?.into_json(),
             ))
         }
         Route::Item(i, id) => {
@@ -393,7 +399,7 @@ where
             let projection = Projection::parse(param("attributes"), param("excludedAttributes"))?;
             match method {
                 Method::GET => {
-                    let (body, version) = ctx.get(id, &projection).await?;
+                    let (body, version) = Box::pin(ctx.get(id, &projection)).await?;
                     // RFC 7232 §3.1: a GET whose `If-Match` names no current
                     // version is `412`, as a write's is.
                     if if_match
