@@ -73,6 +73,14 @@ struct Shared {
     since: Instant,
 }
 
+impl Shared {
+    /// Open, and used within `idle_timeout` (the backend may be closing an
+    /// older one).
+    fn usable(&self, idle_timeout: Duration) -> bool {
+        self.since.elapsed() < idle_timeout && !self.sender.is_closed()
+    }
+}
+
 /// `scheme://authority`, compared as written.
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct Origin {
@@ -238,8 +246,7 @@ impl Pool {
         if h2.is_empty() {
             return None;
         }
-        let timeout = self.idle_timeout;
-        h2.retain(|s| s.since.elapsed() < timeout && !s.sender.is_closed());
+        h2.retain(|s| s.usable(self.idle_timeout));
         let shared = h2.iter_mut().find(|s| s.origin.is(origin))?;
         shared.since = Instant::now();
         Some(shared.sender.clone())
@@ -270,7 +277,7 @@ impl Pool {
             sender.ready().await.map_err(connect_failed)?;
             if self.max_idle > 0 {
                 let mut h2 = lock(&self.h2);
-                h2.retain(|s| !s.sender.is_closed());
+                h2.retain(|s| s.usable(self.idle_timeout));
                 // Concurrent first calls each connected: the first one in
                 // stays shared, the others serve their own call and close.
                 if let Some(live) = h2.iter().find(|s| s.origin.is(origin)) {
@@ -315,7 +322,7 @@ impl Pool {
     fn sweep(&self) {
         let timeout = self.idle_timeout;
         lock(&self.idle).retain(|i| i.since.elapsed() < timeout && !i.sender.is_closed());
-        lock(&self.h2).retain(|s| s.since.elapsed() < timeout && !s.sender.is_closed());
+        lock(&self.h2).retain(|s| s.usable(timeout));
     }
 
     /// Idle HTTP/1.1 connections (tests).
@@ -804,7 +811,7 @@ mod tests {
         let (port_a, accepted_a) = h2_backend(&cert).await;
         let (port_b, accepted_b) = h2_backend(&cert).await;
         let (port_c, accepted_c) = h2_backend(&cert).await;
-        let pool = Pool::new(trusting(&cert), 32, Duration::from_millis(400));
+        let pool = Pool::new(trusting(&cert), 32, Duration::from_secs(1));
         let uri = |port: u16| -> Uri { format!("https://localhost:{port}/x").parse().unwrap() };
         for _ in 0..5 {
             for port in [port_a, port_b] {
@@ -831,8 +838,8 @@ mod tests {
         }
         assert_eq!(accepted_c.load(Ordering::SeqCst), opened);
         // Past the idle timeout a call connects anew (the sweeper runs
-        // every 200 ms here, the check at checkout covers the gap).
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        // every 500 ms here, the check at checkout covers the gap).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         call(&pool, &uri(port_a), http::Method::GET).await.unwrap();
         assert_eq!(accepted_a.load(Ordering::SeqCst), 2);
     }
