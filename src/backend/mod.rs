@@ -3,6 +3,8 @@
 
 mod errors;
 mod guard;
+#[doc(hidden)]
+pub mod h1;
 mod pool;
 mod transport;
 
@@ -499,6 +501,15 @@ impl BackendClient {
                     "cannot connect to the backend"
                 );
             }
+        }
+        if let Err(BackendError::Io(cause)) = result {
+            // Not HTTP as the bridge reads it (or a failing connection): the
+            // client gets a bare `502`, the operator the reason.
+            warn!(
+                backend = %origin(&backend.base_url),
+                error = %cause,
+                "the backend gave an unusable answer"
+            );
         }
         if let Ok(r) = result {
             if r.status == StatusCode::TOO_MANY_REQUESTS {

@@ -18,18 +18,25 @@
 //! - HTTP/1.1 requests go out in origin form with a `Host` header;
 //! - a shared HTTP/2 connection is pinged while calls use it, so one the
 //!   network dropped silently is closed (and replaced) within seconds.
+//!
+//! An HTTP/1.1 call writes its request and reads its answer itself
+//! ([`super::h1`]): no connection task, no channel between the call and
+//! its connection. An idle connection is checked at checkout (nothing
+//! arrived, not closed) without waiting. HTTP/2 connections are hyper's,
+//! each driven by a task of its own.
 
-use super::BackendError;
+use super::h1::{self, Failed, H1};
+use super::transport::OutgoingRequest;
+use super::{BackendError, BackendResponse, MAX_BACKEND_BODY};
 use bytes::Bytes;
 use http::header::HOST;
 use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper_rustls::HttpsConnector;
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http2;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -37,6 +44,13 @@ use tower_service::Service;
 use tracing::debug;
 
 type Body = Full<Bytes>;
+
+/// A backend connection's stream, plain or TLS, as tokio reads it.
+type Io = TokioIo<MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>>;
+
+/// An HTTP/1.1 connection, boxed: with its TLS state it is over a
+/// kilobyte, copied whenever the pool or a call's future moved it.
+type Conn1 = Box<H1<Io>>;
 
 /// Idle connections kept per backend at most, whatever the concurrency
 /// cap (`max_rps = 0` with a huge `max_concurrency` must not keep thousands).
@@ -61,7 +75,7 @@ pub struct Pool {
 /// An HTTP/1.1 connection waiting for its next call.
 struct Idle {
     origin: Origin,
-    sender: http1::SendRequest<Body>,
+    conn: Conn1,
     since: Instant,
 }
 
@@ -101,15 +115,6 @@ impl Origin {
     }
 }
 
-/// A connection lent to one call.
-pub(super) enum Lease {
-    H1 {
-        origin: Origin,
-        sender: http1::SendRequest<Body>,
-    },
-    H2,
-}
-
 impl Pool {
     pub(super) fn new(
         tls: rustls::ClientConfig,
@@ -131,83 +136,74 @@ impl Pool {
         })
     }
 
-    /// Sends `req` (an absolute URI) and returns the answer's head with the
-    /// connection it came on, to be handed back with [`Pool::give_back`]
-    /// once the body is read.
-    pub(super) async fn send(
+    /// Sends `req` (an absolute URI) and reads its answer in full (at most
+    /// [`MAX_BACKEND_BODY`] bytes).
+    pub(super) async fn call(
         self: &Arc<Self>,
-        req: Request<Body>,
-    ) -> Result<(Response<Incoming>, Lease), BackendError> {
+        req: OutgoingRequest,
+    ) -> Result<BackendResponse, BackendError> {
         let Some(origin) = Origin::of(req.uri()) else {
             return Err(BackendError::Io(
                 "bad request URI: no scheme or host".into(),
             ));
         };
-        let (mut parts, body) = req.into_parts();
-        let absolute = std::mem::take(&mut parts.uri);
-        let mut req = Request::from_parts(parts, body);
+        // The HTTP/1.1 request's bytes, written once whichever connection
+        // carries them.
+        let mut wire: Option<Vec<u8>> = None;
         loop {
-            let (conn, reused) = match self.take(&origin).await {
+            let (conn, reused) = match self.take(&origin) {
                 Some(c) => (c, true),
                 // Boxed: the TLS and HTTP/2 handshakes make a large future,
                 // which would otherwise be copied with every call's.
                 None => (Box::pin(self.connect(&origin)).await?, false),
             };
-            let sent = match conn {
-                Conn::H1(mut sender) => {
-                    if !req.headers().contains_key(HOST) {
-                        let host = crate::mapping::plan::host_header(&absolute)
-                            .ok_or_else(|| BackendError::Io("bad request URI: no host".into()))?;
-                        req.headers_mut().insert(HOST, host);
+            let mut conn = match conn {
+                Conn::H2(sender) => match h2_call(sender, &req).await {
+                    // Not sent: as for HTTP/1.1 below.
+                    Err((true, e)) if reused => {
+                        debug!(error = %e, "kept-alive backend connection refused a call; sending it again");
+                        continue;
                     }
-                    *req.uri_mut() = origin_form(&absolute);
-                    match sender.try_send_request(req).await {
-                        Ok(resp) => {
-                            return Ok((
-                                resp,
-                                Lease::H1 {
-                                    origin: origin.clone(),
-                                    sender,
-                                },
-                            ))
-                        }
-                        Err(e) => e,
-                    }
-                }
-                Conn::H2(mut sender) => {
-                    *req.uri_mut() = absolute.clone();
-                    match sender.try_send_request(req).await {
-                        Ok(resp) => return Ok((resp, Lease::H2)),
-                        Err(e) => e,
-                    }
-                }
+                    result => return result.map_err(|(_, e)| e),
+                },
+                Conn::H1(c) => c,
             };
-            let mut sent = sent;
-            match sent.take_message() {
+            let bytes = match &wire {
+                Some(w) => w,
+                None => wire.insert(h1_request(&req)?),
+            };
+            let head_request = req.method() == Method::HEAD;
+            match conn.call(bytes, head_request, MAX_BACKEND_BODY).await {
+                Ok(a) => {
+                    if a.keep && !h1::asks_to_close(req.headers()) {
+                        self.give_back(origin, conn);
+                    }
+                    return Ok(BackendResponse {
+                        status: a.status,
+                        headers: a.headers,
+                        body: a.body,
+                    });
+                }
                 // Not a byte of it written: a kept-alive connection closed
                 // meanwhile. Another one (or a new one) gets it.
-                Some(back) if reused => {
-                    debug!(error = %sent.error(), "kept-alive backend connection refused a call; sending it again");
-                    req = back;
+                Err(Failed::NotWritten(e)) if reused => {
+                    debug!(error = %e, "kept-alive backend connection refused a call; sending it again");
                 }
-                _ => return Err(send_error(sent.into_error())),
+                Err(f) => return Err(h1_error(f)),
             }
         }
     }
 
-    /// Hands a connection back after its answer's body was read in full.
-    pub(super) fn give_back(self: &Arc<Self>, lease: Lease) {
-        let Lease::H1 { origin, sender } = lease else {
-            return;
-        };
-        if self.max_idle == 0 || sender.is_closed() {
+    /// Keeps a connection whose answer was read in full for the next call.
+    fn give_back(self: &Arc<Self>, origin: Origin, conn: Conn1) {
+        if self.max_idle == 0 {
             return;
         }
         let mut idle = lock(&self.idle);
         if idle.len() < self.max_idle {
             idle.push(Idle {
                 origin,
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
@@ -216,25 +212,19 @@ impl Pool {
     }
 
     /// A kept-alive connection to `origin`, ready for a call.
-    async fn take(&self, origin: &Origin) -> Option<Conn> {
+    fn take(&self, origin: &Origin) -> Option<Conn> {
         if let Some(sender) = self.shared(origin) {
             return Some(Conn::H2(sender));
         }
         loop {
-            let mut sender = {
+            // The newest first: the one least likely to be closing.
+            let mut found = {
                 let mut idle = lock(&self.idle);
-                // The newest first: the one least likely to be closing.
                 let at = idle.iter().rposition(|i| i.origin.is(origin))?;
-                let found = idle.swap_remove(at);
-                if found.since.elapsed() >= self.idle_timeout || found.sender.is_closed() {
-                    continue;
-                }
-                found.sender
+                idle.swap_remove(at)
             };
-            // Ready at once unless the connection is still finishing the
-            // last answer; an error means it closed: try the next one.
-            if sender.ready().await.is_ok() {
-                return Some(Conn::H1(sender));
+            if found.since.elapsed() < self.idle_timeout && found.conn.alive() {
+                return Some(Conn::H1(found.conn));
             }
         }
     }
@@ -265,39 +255,35 @@ impl Pool {
             .call(dst)
             .await
             .map_err(|e| connect_error(&*e))?;
-        if io.connected().is_negotiated_h2() {
-            let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .keep_alive_interval(H2_PING_EVERY)
-                .keep_alive_timeout(H2_PING_TIMEOUT)
-                .handshake(io)
-                .await
-                .map_err(connect_failed)?;
-            drive(conn);
-            sender.ready().await.map_err(connect_failed)?;
-            if self.max_idle > 0 {
-                let mut h2 = lock(&self.h2);
-                h2.retain(|s| s.usable(self.idle_timeout));
-                // Concurrent first calls each connected: the first one in
-                // stays shared, the others serve their own call and close.
-                if let Some(live) = h2.iter().find(|s| s.origin.is(origin)) {
-                    return Ok(Conn::H2(live.sender.clone()));
-                }
-                h2.push(Shared {
-                    origin: origin.clone(),
-                    sender: sender.clone(),
-                    since: Instant::now(),
-                });
-                drop(h2);
-                self.sweep_later();
-            }
-            Ok(Conn::H2(sender))
-        } else {
-            let (mut sender, conn) = http1::handshake(io).await.map_err(connect_failed)?;
-            drive(conn);
-            sender.ready().await.map_err(connect_failed)?;
-            Ok(Conn::H1(sender))
+        if !io.connected().is_negotiated_h2() {
+            return Ok(Conn::H1(Box::new(H1::new(TokioIo::new(io)))));
         }
+        let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(H2_PING_EVERY)
+            .keep_alive_timeout(H2_PING_TIMEOUT)
+            .handshake(io)
+            .await
+            .map_err(connect_failed)?;
+        drive(conn);
+        sender.ready().await.map_err(connect_failed)?;
+        if self.max_idle > 0 {
+            let mut h2 = lock(&self.h2);
+            h2.retain(|s| s.usable(self.idle_timeout));
+            // Concurrent first calls each connected: the first one in
+            // stays shared, the others serve their own call and close.
+            if let Some(live) = h2.iter().find(|s| s.origin.is(origin)) {
+                return Ok(Conn::H2(live.sender.clone()));
+            }
+            h2.push(Shared {
+                origin: origin.clone(),
+                sender: sender.clone(),
+                since: Instant::now(),
+            });
+            drop(h2);
+            self.sweep_later();
+        }
+        Ok(Conn::H2(sender))
     }
 
     /// Starts the task that closes connections idle for longer than
@@ -321,7 +307,16 @@ impl Pool {
 
     fn sweep(&self) {
         let timeout = self.idle_timeout;
-        lock(&self.idle).retain(|i| i.since.elapsed() < timeout && !i.sender.is_closed());
+        let gone: Vec<Idle> = {
+            let mut idle = lock(&self.idle);
+            let (keep, gone) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|i| i.since.elapsed() < timeout);
+            *idle = keep;
+            gone
+        };
+        // Closed outside the lock.
+        drop(gone);
         lock(&self.h2).retain(|s| s.usable(timeout));
     }
 
@@ -333,8 +328,98 @@ impl Pool {
 }
 
 enum Conn {
-    H1(http1::SendRequest<Body>),
+    H1(Conn1),
     H2(http2::SendRequest<Body>),
+}
+
+/// The HTTP/1.1 bytes of `req`: origin form, `Host` from the URI unless
+/// the headers name one.
+fn h1_request(req: &OutgoingRequest) -> Result<Vec<u8>, BackendError> {
+    let uri = req.uri();
+    let host = match req.headers().contains_key(HOST) {
+        true => None,
+        false => Some(
+            crate::mapping::plan::host_header(uri)
+                .ok_or_else(|| BackendError::Io("bad request URI: no host".into()))?,
+        ),
+    };
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    Ok(h1::encode(
+        req.method(),
+        target,
+        host.as_ref(),
+        req.headers(),
+        req.body().as_deref(),
+    ))
+}
+
+fn h1_error(f: Failed) -> BackendError {
+    let closed = |written: bool, e: &dyn std::fmt::Display| BackendError::Closed {
+        written,
+        error: e.to_string(),
+    };
+    match f {
+        Failed::NotWritten(e) => closed(false, &e),
+        Failed::Closed => closed(true, &"connection closed before the answer was complete"),
+        Failed::TooLarge => BackendError::TooLarge,
+        Failed::Invalid(what) => BackendError::Io(format!("invalid HTTP answer: {what}")),
+        Failed::Io(e) => {
+            // TLS 1.3: a backend refusing the client certificate says so
+            // after the bridge's side of the handshake finished, on the
+            // first read.
+            if let Some(t) = BackendTlsFailure::find(&e) {
+                tracing::warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
+                return BackendError::Tls(t);
+            }
+            use std::io::ErrorKind;
+            match e.kind() {
+                ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof => closed(true, &e),
+                _ => BackendError::Io(e.to_string()),
+            }
+        }
+    }
+}
+
+/// One call on a shared HTTP/2 connection, its answer read in full. The
+/// error says whether the request was not sent at all (the connection had
+/// closed).
+async fn h2_call(
+    mut sender: http2::SendRequest<Body>,
+    req: &OutgoingRequest,
+) -> Result<BackendResponse, (bool, BackendError)> {
+    let mut out = Request::new(Full::new(req.body().clone().unwrap_or_default()));
+    *out.method_mut() = req.method().clone();
+    *out.uri_mut() = req.uri().clone();
+    *out.headers_mut() = req.headers().clone();
+    let resp = match sender.try_send_request(out).await {
+        Ok(resp) => resp,
+        Err(mut e) => {
+            let not_sent = e.take_message().is_some();
+            return Err((not_sent, send_error(e.into_error())));
+        }
+    };
+    let (parts, body) = resp.into_parts();
+    let body = Limited::new(body, MAX_BACKEND_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                (false, BackendError::TooLarge)
+            } else {
+                (false, BackendError::Io(e.to_string()))
+            }
+        })?
+        .to_bytes();
+    Ok(BackendResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
 }
 
 /// Runs a connection (HTTP/1.1 or HTTP/2) until it closes.
@@ -354,18 +439,6 @@ fn connect_failed(e: hyper::Error) -> BackendError {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// `uri`'s path and query alone (`/` when it has none).
-fn origin_form(uri: &Uri) -> Uri {
-    match uri.path_and_query() {
-        Some(p) if p.as_str() != "/" => {
-            let mut parts = http::uri::Parts::default();
-            parts.path_and_query = Some(p.clone());
-            Uri::from_parts(parts).unwrap_or_default()
-        }
-        _ => Uri::default(),
-    }
 }
 
 fn connect_error(e: &(dyn std::error::Error + 'static)) -> BackendError {
@@ -525,6 +598,8 @@ fn cert_error_words(e: &rustls::CertificateError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Response;
+    use hyper::body::Incoming;
     use std::sync::atomic::AtomicUsize;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -598,16 +673,13 @@ mod tests {
         uri: &Uri,
         method: http::Method,
     ) -> Result<String, BackendError> {
-        use http_body_util::BodyExt;
         let req = Request::builder()
             .method(method)
             .uri(uri.clone())
-            .body(Full::new(Bytes::from_static(b"{}")))
+            .body(Some(Bytes::from_static(b"{}")))
             .unwrap();
-        let (resp, lease) = pool.send(req).await?;
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        pool.give_back(lease);
-        Ok(String::from_utf8(body.to_vec()).unwrap())
+        let answer = pool.call(req).await?;
+        Ok(String::from_utf8(answer.body.to_vec()).unwrap())
     }
 
     #[tokio::test]

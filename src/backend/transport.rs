@@ -3,10 +3,9 @@
 //! which sends nothing and answers every call from a script.
 
 use super::pool::Pool;
-use super::{BackendError, BackendResponse, MAX_BACKEND_BODY};
+use super::{BackendError, BackendResponse};
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Full, Limited};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,40 +43,11 @@ impl Transport {
     ) -> Result<BackendResponse, BackendError> {
         match self {
             Transport::Recording(script) => Ok(script.answer(&req)),
-            Transport::Http(pool) => tokio::time::timeout(timeout, http_call(pool, req))
+            Transport::Http(pool) => tokio::time::timeout(timeout, pool.call(req))
                 .await
                 .map_err(|_| BackendError::Timeout(timeout))?,
         }
     }
-}
-
-async fn http_call(
-    pool: &Arc<Pool>,
-    req: OutgoingRequest,
-) -> Result<BackendResponse, BackendError> {
-    let req = req.map(|b| Full::new(b.unwrap_or_default()));
-    let (resp, lease) = pool.send(req).await?;
-    let (parts, body) = resp.into_parts();
-    let body = Limited::new(body, MAX_BACKEND_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                BackendError::TooLarge
-            } else {
-                BackendError::Io(e.to_string())
-            }
-        })?
-        .to_bytes();
-    // Read in full: the connection can carry the next call.
-    pool.give_back(lease);
-    Ok(BackendResponse {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
 }
 
 /// A backend call as `explain` shows it (secret header values masked).

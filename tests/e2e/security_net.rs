@@ -895,3 +895,123 @@ async fn generated_request_ids_reveal_neither_pid_nor_request_count() {
     assert!(r.head.contains("x-request-id: mine-42\r\n"), "{}", r.head);
     bridge.shutdown().await;
 }
+
+/// A legacy backend speaking raw HTTP/1.1: one answer per request, in the
+/// order given, each written in the pieces given (`None`: close the
+/// connection after it). Returns its URL and the connections it accepted.
+async fn scripted_backend(
+    answers: Vec<(Vec<&'static [u8]>, bool)>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut answers = answers.into_iter();
+        while let Ok((mut s, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            loop {
+                // A request: the head up to the empty line (GETs: no body).
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                if !head.ends_with(b"\r\n\r\n") {
+                    break;
+                }
+                let Some((pieces, close)) = answers.next() else {
+                    return;
+                };
+                for p in pieces {
+                    s.write_all(p).await.unwrap();
+                    s.flush().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                if close {
+                    break;
+                }
+            }
+        }
+    });
+    (url, accepted)
+}
+
+/// The shapes RFC 9112 lets a backend answer in reach the client as the
+/// same user: a chunked body in pieces (with an extension and a trailer
+/// field), an interim `100` before the answer, a body delimited by the
+/// close. An answer whose framing cannot be trusted (two lengths) is a
+/// `502` SCIM error, and the log says what was wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_answers_in_every_http11_framing_are_read_and_broken_ones_refused() {
+    use std::sync::atomic::Ordering;
+    const USER: &[u8] = br#"{"userId":7,"login":"ada@example.com","firstName":"Ada","lastName":"L","displayName":"Ada L","contact":{"email":"ada@example.com","mobile":null},"language":"en","status":"ACTIVE","externalRef":null,"role":"Operator","createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z","version":3}"#;
+    let (first, rest) = USER.split_at(40);
+    let chunked: Vec<&'static [u8]> = vec![
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"28;note=first\r\n",
+        first,
+        b"\r\n",
+        Box::leak(format!("{:x}\r\n", rest.len()).into_boxed_str()).as_bytes(),
+        rest,
+        b"\r\n0\r\nX-Checksum: none\r\n\r\n",
+    ];
+    let length = Box::leak(format!("Content-Length: {}\r\n\r\n", USER.len()).into_boxed_str());
+    let answers = vec![
+        (chunked, false),
+        (
+            vec![
+                b"HTTP/1.1 100 Continue\r\n\r\n" as &[u8],
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n",
+                length.as_bytes(),
+                USER,
+            ],
+            false,
+        ),
+        (
+            vec![
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" as &[u8],
+                USER,
+            ],
+            true,
+        ),
+        (
+            vec![
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Length: 11\r\n\r\n" as &[u8],
+                USER,
+            ],
+            true,
+        ),
+    ];
+    let (url, accepted) = scripted_backend(answers).await;
+    let tap = LogTap::open();
+    let bridge = Bridge::start(
+        &settings(""),
+        &[],
+        std::collections::HashMap::from([("PERIPASS_URL".into(), url)]),
+    )
+    .await;
+    for n in 0..3 {
+        let r = bridge.client.get("/Users/7").await;
+        assert_eq!(r.status, 200, "answer {n}: {:?}", r.body);
+        let user = r.json();
+        assert_eq!(user["userName"], "ada@example.com", "answer {n}");
+        assert_eq!(user["meta"]["version"], "W/\"3\"", "answer {n}");
+    }
+    // The first two on one kept-alive connection; the third closed its own.
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    let r = bridge.client.get("/Users/7").await;
+    r.assert_scim_error(502, None);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    let log = tap.text();
+    assert!(
+        log.contains("the backend gave an unusable answer")
+            && log.contains("Content-Length has different values"),
+        "{log}"
+    );
+    bridge.shutdown().await;
+}

@@ -1,0 +1,517 @@
+//! One HTTP/1.1 connection to a backend, driven by the call that uses it.
+//!
+//! hyper's client runs every connection as a task of its own and passes it
+//! each request and answer over channels: per call, the connection task is
+//! woken to write, woken again to read, and wakes the call back (often on
+//! the other worker thread). A backend call is one request and one answer
+//! read in full, so here the call writes its request and reads its answer
+//! itself, on the connection the pool lends it; an idle connection is just
+//! a socket (or TLS stream) with its read buffer. What RFC 9112 asks of a
+//! client, and what this does:
+//! - the request: the request line in origin form, `Host` first (§3.2),
+//!   the headers, and the body framed by `Content-Length` (also `0` for a
+//!   POST, PUT or PATCH without one, §6.2). Only the bridge frames the body:
+//!   a `Content-Length` or `Transfer-Encoding` among the headers is not sent.
+//! - the answer's length (§6.3): none after HEAD, 1xx, 204 and 304;
+//!   `chunked` when it is the last transfer coding (extensions ignored,
+//!   trailers read and dropped); read to the close when another coding is
+//!   last; else `Content-Length`, whose values must be one number (`5, 5`
+//!   is `5`); else to the close. Anything else is an invalid answer, never
+//!   a guess;
+//! - interim answers (1xx) are skipped; `101` (never asked for) is invalid;
+//! - the answer's head is at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
+//!   fields; the body at most the caller's limit, refused from its
+//!   `Content-Length` before it is read;
+//! - the connection carries another call only when the answer was read in
+//!   full, nothing followed it, and neither side asked to close (HTTP/1.0,
+//!   `Connection: close`, a body delimited by the close, `Transfer-Encoding`
+//!   next to `Content-Length`).
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// Longest answer head (status line and fields) read.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields in an answer.
+pub const MAX_HEADERS: usize = 100;
+/// Read at least this much room at a time.
+const READ_ROOM: usize = 8 * 1024;
+/// Longest chunk-size line, extensions and CRLF included.
+const MAX_CHUNK_LINE: usize = 4096;
+/// Most room made for a body ahead of its bytes.
+const MAX_RESERVE: usize = 1024 * 1024;
+
+/// A connection and the bytes read from it but not yet used.
+pub struct H1<S> {
+    io: S,
+    buf: BytesMut,
+}
+
+/// An answer read in full.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The connection can carry the next call.
+    pub keep: bool,
+}
+
+/// Why a call got no answer.
+#[derive(Debug)]
+pub enum Failed {
+    /// Not a byte of the request was accepted: the connection had closed.
+    NotWritten(std::io::Error),
+    /// Reading or writing failed after the request (or part of it) went out.
+    Io(std::io::Error),
+    /// The backend closed the connection before the answer was complete.
+    Closed,
+    /// Not a valid HTTP/1.1 answer.
+    Invalid(String),
+    /// The body is larger than the caller's limit.
+    TooLarge,
+}
+
+fn invalid(what: impl Into<String>) -> Failed {
+    Failed::Invalid(what.into())
+}
+
+/// How the answer's body ends.
+#[derive(Debug, PartialEq, Eq)]
+enum Length {
+    Empty,
+    Fixed(u64),
+    Chunked,
+    Close,
+}
+
+/// The parsed head of an answer.
+struct Head {
+    status: StatusCode,
+    http10: bool,
+    headers: HeaderMap,
+    len: usize,
+}
+
+/// The request's bytes: request line, `Host`, the headers, the framing and
+/// the body. `target` is the origin form (`/path?query`), `host` the
+/// `Host` to send when `headers` has none.
+pub fn encode(
+    method: &Method,
+    target: &str,
+    host: Option<&HeaderValue>,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+) -> Vec<u8> {
+    let body_len = body.map_or(0, <[u8]>::len);
+    let mut out = Vec::with_capacity(128 + target.len() + 48 * headers.len() + body_len);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(if target.is_empty() { "/" } else { target }.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if let Some(h) = headers.get(HOST).or(host) {
+        field(&mut out, HOST.as_str(), h.as_bytes());
+    }
+    for (k, v) in headers {
+        if k != HOST && k != CONTENT_LENGTH && k != TRANSFER_ENCODING {
+            field(&mut out, k.as_str(), v.as_bytes());
+        }
+    }
+    if body.is_some() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        out.extend_from_slice(b"content-length: ");
+        let mut n = itoa::Buffer::new();
+        out.extend_from_slice(n.format(body_len).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if let Some(b) = body {
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether a `Connection` field of `headers` lists `close`.
+pub fn asks_to_close(headers: &HeaderMap) -> bool {
+    tokens(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"close"))
+}
+
+/// The comma-separated elements of every `name` field, trimmed.
+fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// The head at the start of `buf`, if it is all there.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut fields);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() >= MAX_HEAD {
+                Err(invalid(format!("answer head longer than {MAX_HEAD} bytes")))
+            } else {
+                Ok(None)
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(invalid(format!("more than {MAX_HEADERS} header fields")))
+        }
+        Err(e) => return Err(invalid(format!("answer head: {e}"))),
+    };
+    if len > MAX_HEAD {
+        return Err(invalid(format!("answer head longer than {MAX_HEAD} bytes")));
+    }
+    let status = resp
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or_else(|| invalid("answer status"))?;
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    for f in resp.headers.iter() {
+        let name = HeaderName::from_bytes(f.name.as_bytes())
+            .map_err(|_| invalid(format!("header field name {:?}", f.name)))?;
+        let value = HeaderValue::from_bytes(f.value)
+            .map_err(|_| invalid(format!("value of header field {name}")))?;
+        headers.append(name, value);
+    }
+    Ok(Some(Head {
+        status,
+        http10: resp.version == Some(0),
+        headers,
+        len,
+    }))
+}
+
+/// How the body of an answer with `head` ends, and whether the connection
+/// can be kept (RFC 9112 §6.3, §9.3).
+fn framing(head: &Head, head_request: bool, limit: usize) -> Result<(Length, bool), Failed> {
+    let h = &head.headers;
+    let mut keep = !head.http10 && !asks_to_close(h);
+    let status = head.status.as_u16();
+    if head_request || status == 204 || status == 304 {
+        return Ok((Length::Empty, keep));
+    }
+    if h.contains_key(TRANSFER_ENCODING) {
+        if head.http10 {
+            return Err(invalid("Transfer-Encoding in an HTTP/1.0 answer"));
+        }
+        let last = tokens(h, &TRANSFER_ENCODING).last();
+        if last.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")) {
+            // With a Content-Length too, the coding wins; the connection
+            // is not trusted with another call.
+            keep &= !h.contains_key(CONTENT_LENGTH);
+            return Ok((Length::Chunked, keep));
+        }
+        return Ok((Length::Close, false));
+    }
+    if h.contains_key(CONTENT_LENGTH) {
+        let mut length = None;
+        for t in h
+            .get_all(CONTENT_LENGTH)
+            .into_iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        {
+            let t = t.trim_ascii();
+            let n = (!t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(t).ok()?.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(|| invalid("Content-Length is not a number"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(invalid("Content-Length has different values"));
+            }
+            length = Some(n);
+        }
+        let n = length.ok_or_else(|| invalid("Content-Length is empty"))?;
+        if n > limit as u64 {
+            return Err(Failed::TooLarge);
+        }
+        return Ok((Length::Fixed(n), keep));
+    }
+    Ok((Length::Close, false))
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
+    pub fn new(io: S) -> H1<S> {
+        H1 {
+            io,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Whether an idle connection can carry a call: nothing arrived on it
+    /// and the backend did not close it (a read that would wait, checked
+    /// without waiting).
+    pub fn alive(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let mut rb = ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut rb),
+            Poll::Pending
+        )
+    }
+
+    /// Writes `request` (from [`encode`]) and reads the answer, its body at
+    /// most `limit` bytes.
+    pub async fn call(
+        &mut self,
+        request: &[u8],
+        head_request: bool,
+        limit: usize,
+    ) -> Result<Answer, Failed> {
+        self.write(request).await?;
+        self.read(head_request, limit).await
+    }
+
+    async fn write(&mut self, request: &[u8]) -> Result<(), Failed> {
+        let mut at = 0;
+        while at < request.len() {
+            match self.io.write(&request[at..]).await {
+                Ok(0) => {
+                    let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                    return Err(if at == 0 {
+                        Failed::NotWritten(e)
+                    } else {
+                        Failed::Io(e)
+                    });
+                }
+                Ok(n) => at += n,
+                Err(e) if at == 0 => return Err(Failed::NotWritten(e)),
+                Err(e) => return Err(Failed::Io(e)),
+            }
+        }
+        self.io.flush().await.map_err(Failed::Io)
+    }
+
+    /// Reads more into the buffer; `Closed` at the end of the stream.
+    async fn fill(&mut self, want: usize) -> Result<(), Failed> {
+        // Room for what is expected, but not all of a large body at once
+        // on the backend's word alone.
+        let want = want.clamp(1, MAX_RESERVE);
+        if self.buf.capacity() - self.buf.len() < want {
+            self.buf.reserve(want.max(READ_ROOM));
+        }
+        match self.io.read_buf(&mut self.buf).await {
+            Ok(0) => Err(Failed::Closed),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Failed::Io(e)),
+        }
+    }
+
+    /// Reads until a line feed comes after `*from` (then `*from` moves past
+    /// what was read) or the buffer holds more than `max` bytes; `false` at
+    /// the end of the stream. A head or a line is parsed again only when
+    /// it may have ended: a backend sending one byte at a time costs one
+    /// parse per line, not one per byte.
+    async fn more_lines(&mut self, from: &mut usize, max: usize) -> Result<bool, Failed> {
+        loop {
+            if self.buf[*from..].contains(&b'\n') || self.buf.len() > max {
+                *from = self.buf.len();
+                return Ok(true);
+            }
+            *from = self.buf.len();
+            match self.fill(READ_ROOM).await {
+                Ok(()) => {}
+                Err(Failed::Closed) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn read(&mut self, head_request: bool, limit: usize) -> Result<Answer, Failed> {
+        let (mut from, mut more) = (0, true);
+        let head = loop {
+            match parse_head(&self.buf)? {
+                Some(h) => {
+                    self.buf.advance(h.len);
+                    from = 0;
+                    match h.status.as_u16() {
+                        101 => return Err(invalid("101 Switching Protocols, never asked for")),
+                        100..=199 => continue,
+                        _ => break h,
+                    }
+                }
+                None if more => more = self.more_lines(&mut from, MAX_HEAD).await?,
+                None => return Err(Failed::Closed),
+            }
+        };
+        let (length, mut keep) = framing(&head, head_request, limit)?;
+        let body = match length {
+            Length::Empty => Bytes::new(),
+            Length::Fixed(n) => {
+                let n = n as usize;
+                while self.buf.len() < n {
+                    self.fill(n - self.buf.len()).await?;
+                }
+                self.buf.split_to(n).freeze()
+            }
+            Length::Chunked => self.chunked(limit).await?,
+            Length::Close => loop {
+                if self.buf.len() > limit {
+                    return Err(Failed::TooLarge);
+                }
+                match self.fill(READ_ROOM).await {
+                    Ok(()) => {}
+                    Err(Failed::Closed) => break self.buf.split().freeze(),
+                    Err(e) => return Err(e),
+                }
+            },
+        };
+        // Bytes after the answer: the backend is not speaking HTTP/1.1 as
+        // expected; the connection carries nothing more. (Bytes that come
+        // later make the idle connection fail [`H1::alive`].)
+        keep &= self.buf.is_empty();
+        Ok(Answer {
+            status: head.status,
+            headers: head.headers,
+            body,
+            keep,
+        })
+    }
+
+    /// A `chunked` body (RFC 9112 §7.1), its trailer fields dropped.
+    async fn chunked(&mut self, limit: usize) -> Result<Bytes, Failed> {
+        let mut body = BytesMut::new();
+        loop {
+            let (mut from, mut more) = (0, true);
+            let (used, size) = loop {
+                // At least one hex digit (httparse takes an empty size as 0).
+                if self.buf.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
+                    return Err(invalid("chunk size"));
+                }
+                match httparse::parse_chunk_size(&self.buf) {
+                    Ok(httparse::Status::Complete(c)) if c.0 <= MAX_CHUNK_LINE => break c,
+                    Ok(httparse::Status::Partial) if self.buf.len() <= MAX_CHUNK_LINE => {
+                        if !more {
+                            return Err(Failed::Closed);
+                        }
+                        more = self.more_lines(&mut from, MAX_CHUNK_LINE).await?;
+                    }
+                    _ => return Err(invalid("chunk size")),
+                }
+            };
+            self.buf.advance(used);
+            if size == 0 {
+                break;
+            }
+            if size > (limit - body.len()) as u64 {
+                return Err(Failed::TooLarge);
+            }
+            let size = size as usize;
+            while self.buf.len() < size + 2 {
+                self.fill(size + 2 - self.buf.len()).await?;
+            }
+            if &self.buf[size..size + 2] != b"\r\n" {
+                return Err(invalid("chunk data not followed by CRLF"));
+            }
+            body.extend_from_slice(&self.buf[..size]);
+            self.buf.advance(size + 2);
+        }
+        // The trailer section: field lines up to an empty one (a bare LF
+        // ends a line too, RFC 9112 §2.2).
+        let (mut seen, mut from, mut more) = (0, 0, true);
+        loop {
+            if let Some(at) = self.buf.iter().position(|&b| b == b'\n') {
+                let empty = at == 0 || (at == 1 && self.buf[0] == b'\r');
+                self.buf.advance(at + 1);
+                if empty {
+                    return Ok(body.freeze());
+                }
+                seen += at + 1;
+                if seen > MAX_HEAD {
+                    return Err(invalid(format!("trailer longer than {MAX_HEAD} bytes")));
+                }
+                from = 0;
+                continue;
+            }
+            // A line that cannot end within the limit (the `+ 1`: a lone
+            // CR may start the closing empty line).
+            if seen + self.buf.len() > MAX_HEAD + 1 {
+                return Err(invalid(format!("trailer longer than {MAX_HEAD} bytes")));
+            }
+            if !more {
+                return Err(Failed::Closed);
+            }
+            more = self.more_lines(&mut from, MAX_HEAD + 1).await?;
+        }
+    }
+}
+
+/// Reads one answer from `input`, delivered `step` bytes per read, to the
+/// end (fuzzing: must never panic, and agree however the bytes arrive).
+#[doc(hidden)]
+pub fn read_answer(
+    input: &[u8],
+    step: usize,
+    head_request: bool,
+    limit: usize,
+) -> Result<Answer, String> {
+    let mut h = H1::new(Trickle {
+        data: input,
+        step: step.max(1),
+    });
+    let read = std::pin::pin!(h.read(head_request, limit));
+    // The stream never waits: the first poll finishes.
+    match read.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r.map_err(|e| format!("{e:?}")),
+        Poll::Pending => Err("waited on a stream that never waits".into()),
+    }
+}
+
+/// A stream that reads `data`, `step` bytes at a time, and takes any write.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl AsyncRead for Trickle<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let n = self.step.min(self.data.len()).min(buf.remaining());
+        buf.put_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Trickle<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+#[path = "h1_tests.rs"]
+mod tests;
