@@ -19,6 +19,9 @@
 //!   is `5`); else to the close. Anything else is an invalid answer, never
 //!   a guess;
 //! - interim answers (1xx) are skipped; `101` (never asked for) is invalid;
+//! - the fields about the connection and the framing (`Connection`,
+//!   `Keep-Alive`, `Transfer-Encoding`, `Content-Length`, …) say how to
+//!   read the answer and are not passed on with it;
 //! - the answer's head is at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
 //!   fields; the body at most the caller's limit, refused from its
 //!   `Content-Length` before it is read;
@@ -27,6 +30,7 @@
 //!   `Connection: close`, a body delimited by the close, `Transfer-Encoding`
 //!   next to `Content-Length`).
 
+use super::transport::Fields;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -90,12 +94,50 @@ enum Length {
     Close,
 }
 
-/// The parsed head of an answer.
+/// The parsed head of an answer: its fields but those of the connection
+/// and the framing, which say how to read it instead.
 struct Head {
     status: StatusCode,
     http10: bool,
     headers: HeaderMap,
     len: usize,
+    /// `Connection: close`.
+    close: bool,
+    /// With `Transfer-Encoding`: whether `chunked` is its last coding.
+    chunked_last: Option<bool>,
+    content_length: ContentLength,
+}
+
+#[derive(Clone, Copy)]
+enum ContentLength {
+    Absent,
+    Is(u64),
+    Invalid(&'static str),
+}
+
+/// Fields about the connection or the message's framing (RFC 9110 §7.6.1,
+/// RFC 9112 §6): read here, not passed on with the answer.
+fn is_framing(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    ]
+    .iter()
+    .any(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+}
+
+/// The comma-separated elements of a field value, trimmed, empty ones left out.
+fn elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
 }
 
 /// The request's bytes: request line, `Host`, the headers, the framing and
@@ -105,19 +147,19 @@ pub fn encode(
     method: &Method,
     target: &str,
     host: Option<&HeaderValue>,
-    headers: &HeaderMap,
+    headers: &Fields,
     body: Option<&[u8]>,
 ) -> Vec<u8> {
     let body_len = body.map_or(0, <[u8]>::len);
-    let mut out = Vec::with_capacity(128 + target.len() + 48 * headers.len() + body_len);
+    let mut out = Vec::with_capacity(192 + target.len() + body_len);
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(if target.is_empty() { "/" } else { target }.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if let Some(h) = headers.get(HOST).or(host) {
+    if let Some(h) = headers.get(&HOST).or(host) {
         field(&mut out, HOST.as_str(), h.as_bytes());
     }
-    for (k, v) in headers {
+    for (k, v) in headers.iter() {
         if k != HOST && k != CONTENT_LENGTH && k != TRANSFER_ENCODING {
             field(&mut out, k.as_str(), v.as_bytes());
         }
@@ -143,18 +185,10 @@ fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 }
 
 /// Whether a `Connection` field of `headers` lists `close`.
-pub fn asks_to_close(headers: &HeaderMap) -> bool {
-    tokens(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"close"))
-}
-
-/// The comma-separated elements of every `name` field, trimmed.
-fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
+pub fn asks_to_close(headers: &Fields) -> bool {
+    headers.iter().any(|(k, v)| {
+        k == CONNECTION && elements(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"))
+    })
 }
 
 /// The head at the start of `buf`, if it is all there.
@@ -182,68 +216,93 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or_else(|| invalid("answer status"))?;
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
-    for f in resp.headers.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes())
-            .map_err(|_| invalid(format!("header field name {:?}", f.name)))?;
-        let value = HeaderValue::from_bytes(f.value)
-            .map_err(|_| invalid(format!("value of header field {name}")))?;
-        headers.append(name, value);
-    }
-    Ok(Some(Head {
+    let mut head = Head {
         status,
         http10: resp.version == Some(0),
-        headers,
+        headers: HeaderMap::with_capacity(resp.headers.len()),
         len,
-    }))
+        close: false,
+        chunked_last: None,
+        content_length: ContentLength::Absent,
+    };
+    for f in resp.headers.iter() {
+        if !is_framing(f.name) {
+            let name = HeaderName::from_bytes(f.name.as_bytes())
+                .map_err(|_| invalid(format!("header field name {:?}", f.name)))?;
+            let value = HeaderValue::from_bytes(f.value)
+                .map_err(|_| invalid(format!("value of header field {name}")))?;
+            head.headers.append(name, value);
+        } else if f.name.eq_ignore_ascii_case("connection") {
+            head.close |= elements(f.value).any(|t| t.eq_ignore_ascii_case(b"close"));
+        } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
+            // The last coding of all the fields, in order.
+            let last = elements(f.value).last();
+            let was = head.chunked_last.unwrap_or(false);
+            head.chunked_last = Some(last.map_or(was, |t| t.eq_ignore_ascii_case(b"chunked")));
+        } else if f.name.eq_ignore_ascii_case("content-length") {
+            head.content_length = content_length(head.content_length, f.value);
+        }
+    }
+    Ok(Some(head))
+}
+
+/// `so_far` with one more `Content-Length` field: every element a number,
+/// all of them equal (RFC 9112 §6.3 item 5).
+fn content_length(so_far: ContentLength, value: &[u8]) -> ContentLength {
+    let mut at = so_far;
+    // An empty field or element is no number either.
+    if value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().is_empty())
+    {
+        return ContentLength::Invalid("Content-Length is not a number");
+    }
+    for t in elements(value) {
+        let n = match (t.len() <= 19 && t.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(t).ok()?.parse::<u64>().ok())
+            .flatten()
+        {
+            Some(n) => n,
+            None => return ContentLength::Invalid("Content-Length is not a number"),
+        };
+        at = match at {
+            ContentLength::Absent => ContentLength::Is(n),
+            ContentLength::Is(l) if l == n => at,
+            ContentLength::Is(_) => {
+                return ContentLength::Invalid("Content-Length has different values")
+            }
+            ContentLength::Invalid(_) => return at,
+        };
+    }
+    at
 }
 
 /// How the body of an answer with `head` ends, and whether the connection
 /// can be kept (RFC 9112 §6.3, §9.3).
 fn framing(head: &Head, head_request: bool, limit: usize) -> Result<(Length, bool), Failed> {
-    let h = &head.headers;
-    let mut keep = !head.http10 && !asks_to_close(h);
+    let mut keep = !head.http10 && !head.close;
     let status = head.status.as_u16();
     if head_request || status == 204 || status == 304 {
         return Ok((Length::Empty, keep));
     }
-    if h.contains_key(TRANSFER_ENCODING) {
+    if let Some(chunked) = head.chunked_last {
         if head.http10 {
             return Err(invalid("Transfer-Encoding in an HTTP/1.0 answer"));
         }
-        let last = tokens(h, &TRANSFER_ENCODING).last();
-        if last.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked")) {
+        if chunked {
             // With a Content-Length too, the coding wins; the connection
             // is not trusted with another call.
-            keep &= !h.contains_key(CONTENT_LENGTH);
+            keep &= matches!(head.content_length, ContentLength::Absent);
             return Ok((Length::Chunked, keep));
         }
         return Ok((Length::Close, false));
     }
-    if h.contains_key(CONTENT_LENGTH) {
-        let mut length = None;
-        for t in h
-            .get_all(CONTENT_LENGTH)
-            .into_iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        {
-            let t = t.trim_ascii();
-            let n = (!t.is_empty() && t.len() <= 19 && t.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(t).ok()?.parse::<u64>().ok())
-                .flatten()
-                .ok_or_else(|| invalid("Content-Length is not a number"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(invalid("Content-Length has different values"));
-            }
-            length = Some(n);
-        }
-        let n = length.ok_or_else(|| invalid("Content-Length is empty"))?;
-        if n > limit as u64 {
-            return Err(Failed::TooLarge);
-        }
-        return Ok((Length::Fixed(n), keep));
+    match head.content_length {
+        ContentLength::Absent => Ok((Length::Close, false)),
+        ContentLength::Invalid(why) => Err(invalid(why)),
+        ContentLength::Is(n) if n > limit as u64 => Err(Failed::TooLarge),
+        ContentLength::Is(n) => Ok((Length::Fixed(n), keep)),
     }
-    Ok((Length::Close, false))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {

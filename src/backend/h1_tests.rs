@@ -31,7 +31,11 @@ fn a_content_length_answer_keeps_the_connection() {
     assert_eq!(&a.body[..], b"{\"a\":1}");
     assert_eq!(a.headers.get("etag").unwrap(), "\"3\"");
     assert_eq!(a.headers.get("content-type").unwrap(), "application/json");
+    assert!(a.headers.get("content-length").is_none());
     assert!(a.keep);
+    let a = ok("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nDate: x\r\n\r\n0\r\n\r\n");
+    let names: Vec<_> = a.headers.keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["date"]);
 }
 
 #[test]
@@ -210,11 +214,22 @@ fn heads_too_long_or_malformed_are_invalid() {
 
 #[test]
 fn the_request_is_framed_by_the_bridge_alone() {
-    let mut headers = HeaderMap::new();
-    headers.insert("x-api-key", HeaderValue::from_static("k"));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
-    headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let mut headers = Fields::default();
+    headers.set(
+        HeaderName::from_static("x-api-key"),
+        HeaderValue::from_static("old"),
+    );
+    headers.set(CONTENT_LENGTH, HeaderValue::from_static("999"));
+    headers.set(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    headers.set(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // Set again: replaced in place.
+    headers.set(
+        HeaderName::from_static("x-api-key"),
+        HeaderValue::from_static("k"),
+    );
     let host = HeaderValue::from_static("backend:8081");
     let wire = encode(
         &Method::PUT,
@@ -229,15 +244,18 @@ fn the_request_is_framed_by_the_bridge_alone() {
     );
     // A Host among the headers goes first and wins; a GET without a body
     // has no length, a POST without one says 0.
-    let mut headers = HeaderMap::new();
-    headers.insert("accept", HeaderValue::from_static("application/json"));
-    headers.insert(HOST, HeaderValue::from_static("named"));
+    let mut headers = Fields::default();
+    headers.set(
+        http::header::ACCEPT,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.set(HOST, HeaderValue::from_static("named"));
     let wire = encode(&Method::GET, "", Some(&host), &headers, None);
     assert_eq!(
         String::from_utf8(wire).unwrap(),
         "GET / HTTP/1.1\r\nhost: named\r\naccept: application/json\r\n\r\n"
     );
-    let wire = encode(&Method::POST, "/x", None, &HeaderMap::new(), None);
+    let wire = encode(&Method::POST, "/x", None, &Fields::default(), None);
     assert_eq!(
         String::from_utf8(wire).unwrap(),
         "POST /x HTTP/1.1\r\ncontent-length: 0\r\n\r\n"
@@ -246,11 +264,11 @@ fn the_request_is_framed_by_the_bridge_alone() {
 
 #[test]
 fn connection_close_in_the_request_is_seen() {
-    let mut h = HeaderMap::new();
+    let mut h = Fields::default();
     assert!(!asks_to_close(&h));
-    h.insert(CONNECTION, HeaderValue::from_static("Keep-Alive"));
+    h.set(CONNECTION, HeaderValue::from_static("Keep-Alive"));
     assert!(!asks_to_close(&h));
-    h.append(CONNECTION, HeaderValue::from_static("foo, CLOSE"));
+    h.set(CONNECTION, HeaderValue::from_static("foo, CLOSE"));
     assert!(asks_to_close(&h));
 }
 
@@ -278,7 +296,7 @@ async fn calls_on_a_stream_and_the_idle_check() {
         seen
     });
     for want in ["hello", "again"] {
-        let wire = encode(&Method::GET, "/x", None, &HeaderMap::new(), None);
+        let wire = encode(&Method::GET, "/x", None, &Fields::default(), None);
         let a = h.call(&wire, false, LIMIT).await.unwrap();
         assert_eq!(&a.body[..], want.as_bytes());
         assert!(a.keep);
@@ -288,7 +306,7 @@ async fn calls_on_a_stream_and_the_idle_check() {
     // The backend's end is gone: the idle connection is not alive, and a
     // call on it is refused before a byte is written.
     assert!(!h.alive());
-    let wire = encode(&Method::POST, "/x", None, &HeaderMap::new(), None);
+    let wire = encode(&Method::POST, "/x", None, &Fields::default(), None);
     assert!(matches!(
         h.call(&wire, false, LIMIT).await,
         Err(Failed::NotWritten(_))

@@ -19,12 +19,12 @@ use crate::scim::error::ScimError;
 use crate::tls_files::TlsFileError;
 use bytes::Bytes;
 use guard::Admitted;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
-use transport::OutgoingRequest;
+use transport::{Fields, OutgoingRequest};
 
 /// Largest backend answer read into memory (a 10,000-member team is ~100 KiB).
 pub const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;
@@ -602,29 +602,31 @@ fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, Ba
                 .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?
         }
     };
-    let mut req = Request::builder().method(call.method.clone()).uri(uri);
-    let headers = req.headers_mut().expect("builder is valid before body");
-    headers.reserve(backend.headers.len() + call.headers.len() + 4);
+    let mut headers = Fields::with_capacity(backend.headers.len() + call.headers.len() + 4);
     // First, so a `Host` among the mapping's headers still wins.
     if let Some(h) = &backend.host {
-        headers.insert(http::header::HOST, h.clone());
+        headers.set(http::header::HOST, h.clone());
     }
     for (k, v) in backend.headers.iter().chain(call.headers.iter()) {
-        headers.insert(k.clone(), v.clone());
+        headers.set(k.clone(), v.clone());
     }
-    headers.insert(
+    headers.set(
         http::header::ACCEPT,
         HeaderValue::from_static("application/json"),
     );
     if let Some(id) = call.request_id.and_then(|i| HeaderValue::from_str(i).ok()) {
-        headers.insert(X_REQUEST_ID, id);
+        headers.set(X_REQUEST_ID, id);
     }
     let body = call.body.as_ref().map(|(ct, b)| {
-        headers.insert(http::header::CONTENT_TYPE, ct.clone());
+        headers.set(http::header::CONTENT_TYPE, ct.clone());
         b.clone()
     });
-    req.body(body)
-        .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))
+    Ok(OutgoingRequest {
+        method: call.method.clone(),
+        uri,
+        headers,
+        body,
+    })
 }
 
 #[cfg(test)]

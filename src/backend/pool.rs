@@ -142,7 +142,7 @@ impl Pool {
         self: &Arc<Self>,
         req: OutgoingRequest,
     ) -> Result<BackendResponse, BackendError> {
-        let Some(origin) = Origin::of(req.uri()) else {
+        let Some(origin) = Origin::of(&req.uri) else {
             return Err(BackendError::Io(
                 "bad request URI: no scheme or host".into(),
             ));
@@ -172,10 +172,10 @@ impl Pool {
                 Some(w) => w,
                 None => wire.insert(h1_request(&req)?),
             };
-            let head_request = req.method() == Method::HEAD;
+            let head_request = req.method == Method::HEAD;
             match conn.call(bytes, head_request, MAX_BACKEND_BODY).await {
                 Ok(a) => {
-                    if a.keep && !h1::asks_to_close(req.headers()) {
+                    if a.keep && !h1::asks_to_close(&req.headers) {
                         self.give_back(origin, conn);
                     }
                     return Ok(BackendResponse {
@@ -335,21 +335,20 @@ enum Conn {
 /// The HTTP/1.1 bytes of `req`: origin form, `Host` from the URI unless
 /// the headers name one.
 fn h1_request(req: &OutgoingRequest) -> Result<Vec<u8>, BackendError> {
-    let uri = req.uri();
-    let host = match req.headers().contains_key(HOST) {
-        true => None,
-        false => Some(
-            crate::mapping::plan::host_header(uri)
+    let host = match req.headers.get(&HOST) {
+        Some(_) => None,
+        None => Some(
+            crate::mapping::plan::host_header(&req.uri)
                 .ok_or_else(|| BackendError::Io("bad request URI: no host".into()))?,
         ),
     };
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
     Ok(h1::encode(
-        req.method(),
+        &req.method,
         target,
         host.as_ref(),
-        req.headers(),
-        req.body().as_deref(),
+        &req.headers,
+        req.body.as_deref(),
     ))
 }
 
@@ -390,10 +389,14 @@ async fn h2_call(
     mut sender: http2::SendRequest<Body>,
     req: &OutgoingRequest,
 ) -> Result<BackendResponse, (bool, BackendError)> {
-    let mut out = Request::new(Full::new(req.body().clone().unwrap_or_default()));
-    *out.method_mut() = req.method().clone();
-    *out.uri_mut() = req.uri().clone();
-    *out.headers_mut() = req.headers().clone();
+    let mut out = Request::new(Full::new(req.body.clone().unwrap_or_default()));
+    *out.method_mut() = req.method.clone();
+    *out.uri_mut() = req.uri.clone();
+    let headers = out.headers_mut();
+    headers.reserve(req.headers.iter().count());
+    for (k, v) in req.headers.iter() {
+        headers.insert(k.clone(), v.clone());
+    }
     let resp = match sender.try_send_request(out).await {
         Ok(resp) => resp,
         Err(mut e) => {
@@ -673,11 +676,12 @@ mod tests {
         uri: &Uri,
         method: http::Method,
     ) -> Result<String, BackendError> {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri.clone())
-            .body(Some(Bytes::from_static(b"{}")))
-            .unwrap();
+        let req = OutgoingRequest {
+            method,
+            uri: uri.clone(),
+            headers: Default::default(),
+            body: Some(Bytes::from_static(b"{}")),
+        };
         let answer = pool.call(req).await?;
         Ok(String::from_utf8(answer.body.to_vec()).unwrap())
     }
