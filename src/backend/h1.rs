@@ -30,7 +30,7 @@
 //!   `Connection: close`, a body delimited by the close, `Transfer-Encoding`
 //!   next to `Content-Length`).
 
-use super::transport::Fields;
+use super::outgoing::Fields;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};

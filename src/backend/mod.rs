@@ -5,6 +5,7 @@ mod errors;
 mod guard;
 #[doc(hidden)]
 pub mod h1;
+mod outgoing;
 mod pool;
 mod transport;
 
@@ -20,11 +21,11 @@ use crate::tls_files::TlsFileError;
 use bytes::Bytes;
 use guard::Admitted;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use outgoing::{Fields, OutgoingRequest};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
-use transport::{Fields, OutgoingRequest};
 
 /// Largest backend answer read into memory (a 10,000-member team is ~100 KiB).
 pub const MAX_BACKEND_BODY: usize = 64 * 1024 * 1024;

@@ -26,7 +26,7 @@
 //! each driven by a task of its own.
 
 use super::h1::{self, Failed, H1};
-use super::transport::OutgoingRequest;
+use super::outgoing::OutgoingRequest;
 use super::{BackendError, BackendResponse, MAX_BACKEND_BODY};
 use bytes::Bytes;
 use http::header::HOST;

@@ -2,49 +2,11 @@
 //! connection [`Pool`], rustls), or the recording transport `explain` uses,
 //! which sends nothing and answers every call from a script.
 
+use super::outgoing::OutgoingRequest;
 use super::pool::Pool;
 use super::{BackendError, BackendResponse};
-use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Uri};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A built request: the absolute URI, the header fields in the order they
-/// are sent (each name once), the body if any.
-#[derive(Debug)]
-pub struct OutgoingRequest {
-    pub method: Method,
-    pub uri: Uri,
-    pub headers: Fields,
-    pub body: Option<Bytes>,
-}
-
-/// Header fields, each name once, in the order first set: a handful per
-/// call, so a list (a map hashes every name, twice per field).
-#[derive(Debug, Default)]
-pub struct Fields(Vec<(HeaderName, HeaderValue)>);
-
-impl Fields {
-    pub fn with_capacity(n: usize) -> Fields {
-        Fields(Vec::with_capacity(n))
-    }
-
-    /// Sets `name` to `value`, replacing its value if it has one.
-    pub fn set(&mut self, name: HeaderName, value: HeaderValue) {
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
-            Some(field) => field.1 = value,
-            None => self.0.push((name, value)),
-        }
-    }
-
-    pub fn get(&self, name: &HeaderName) -> Option<&HeaderValue> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.0.iter().map(|(n, v)| (n, v))
-    }
-}
 
 /// Carries calls to a backend.
 #[derive(Clone)]
