@@ -13,15 +13,17 @@
 //!   POST, PUT or PATCH without one, §6.2). Only the bridge frames the body:
 //!   a `Content-Length` or `Transfer-Encoding` among the headers is not sent.
 //! - the answer's length (§6.3): none after HEAD, 1xx, 204 and 304;
-//!   `chunked` when it is the last transfer coding (extensions ignored,
-//!   trailers read and dropped); read to the close when another coding is
-//!   last; else `Content-Length`, whose values must be one number (`5, 5`
+//!   `chunked` (extensions ignored, trailers read and dropped; a control
+//!   character in a chunk-size line, a bare LF included, is invalid); else
+//!   `Content-Length`, whose values must be one number (`5, 5`
 //!   is `5`); else to the close. Anything else is an invalid answer, never
 //!   a guess;
 //! - interim answers (1xx) are skipped; `101` (never asked for) is invalid;
 //! - the fields about the connection and the framing (`Connection`,
 //!   `Keep-Alive`, `Transfer-Encoding`, `Content-Length`, …) say how to
 //!   read the answer and are not passed on with it;
+//! - `Transfer-Encoding` must be `chunked` alone (the bridge asks for no
+//!   other coding and cannot undo one);
 //! - the answer's head is at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
 //!   fields; the body at most the caller's limit, refused from its
 //!   `Content-Length` before it is read;
@@ -39,14 +41,19 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// Longest answer head (status line and fields) read.
-pub const MAX_HEAD: usize = 64 * 1024;
+/// Longest answer head (status line and fields) read: what hyper's client
+/// allowed (its largest read buffer), so backends that send large cookies
+/// keep working.
+pub const MAX_HEAD: usize = 400 * 1024;
 /// Most header fields in an answer.
 pub const MAX_HEADERS: usize = 100;
 /// Read at least this much room at a time.
 const READ_ROOM: usize = 8 * 1024;
 /// Longest chunk-size line, extensions and CRLF included.
 const MAX_CHUNK_LINE: usize = 4096;
+/// An idle connection keeps a read buffer of at most this much: after a
+/// larger answer the buffer is let go (it shares the body's allocation).
+const MAX_IDLE_BUF: usize = 64 * 1024;
 /// Most room made for a body ahead of its bytes.
 const MAX_RESERVE: usize = 1024 * 1024;
 
@@ -69,7 +76,10 @@ pub struct Answer {
 /// Why a call got no answer.
 #[derive(Debug)]
 pub enum Failed {
-    /// Not a byte of the request was accepted: the connection had closed.
+    /// The first write of the request failed: the connection had closed.
+    /// Over TCP not a byte went out; over TLS records may have, but never
+    /// the whole request (the write failed before it was all sent), so
+    /// the backend cannot have acted on it.
     NotWritten(std::io::Error),
     /// Reading or writing failed after the request (or part of it) went out.
     Io(std::io::Error),
@@ -103,8 +113,8 @@ struct Head {
     len: usize,
     /// `Connection: close`.
     close: bool,
-    /// With `Transfer-Encoding`: whether `chunked` is its last coding.
-    chunked_last: Option<bool>,
+    /// With `Transfer-Encoding`: whether it is `chunked` alone.
+    chunked_alone: Option<bool>,
     content_length: ContentLength,
 }
 
@@ -222,9 +232,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
         headers: HeaderMap::with_capacity(resp.headers.len()),
         len,
         close: false,
-        chunked_last: None,
+        chunked_alone: None,
         content_length: ContentLength::Absent,
     };
+    let (mut te_codings, mut te_chunked) = (0, true);
     for f in resp.headers.iter() {
         if !is_framing(f.name) {
             let name = HeaderName::from_bytes(f.name.as_bytes())
@@ -235,10 +246,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
         } else if f.name.eq_ignore_ascii_case("connection") {
             head.close |= elements(f.value).any(|t| t.eq_ignore_ascii_case(b"close"));
         } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
-            // The last coding of all the fields, in order.
-            let last = elements(f.value).last();
-            let was = head.chunked_last.unwrap_or(false);
-            head.chunked_last = Some(last.map_or(was, |t| t.eq_ignore_ascii_case(b"chunked")));
+            // The bridge asks for no transfer coding (no `TE`) and can
+            // undo only `chunked`, applied once (RFC 9112 §6.1, §7).
+            for t in elements(f.value) {
+                te_codings += 1;
+                te_chunked &= t.eq_ignore_ascii_case(b"chunked");
+            }
+            head.chunked_alone = Some(te_codings == 1 && te_chunked);
         } else if f.name.eq_ignore_ascii_case("content-length") {
             head.content_length = content_length(head.content_length, f.value);
         }
@@ -285,17 +299,19 @@ fn framing(head: &Head, head_request: bool, limit: usize) -> Result<(Length, boo
     if head_request || status == 204 || status == 304 {
         return Ok((Length::Empty, keep));
     }
-    if let Some(chunked) = head.chunked_last {
+    if let Some(chunked) = head.chunked_alone {
         if head.http10 {
             return Err(invalid("Transfer-Encoding in an HTTP/1.0 answer"));
         }
-        if chunked {
-            // With a Content-Length too, the coding wins; the connection
-            // is not trusted with another call.
-            keep &= matches!(head.content_length, ContentLength::Absent);
-            return Ok((Length::Chunked, keep));
+        if !chunked {
+            return Err(invalid(
+                "Transfer-Encoding other than chunked alone (the bridge cannot decode it)",
+            ));
         }
-        return Ok((Length::Close, false));
+        // With a Content-Length too, the coding wins; the connection is not
+        // trusted with another call.
+        keep &= matches!(head.content_length, ContentLength::Absent);
+        return Ok((Length::Chunked, keep));
     }
     match head.content_length {
         ContentLength::Absent => Ok((Length::Close, false)),
@@ -322,10 +338,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         }
         let mut byte = [0u8; 1];
         let mut rb = ReadBuf::new(&mut byte);
-        let mut cx = Context::from_waker(Waker::noop());
+        let io = &mut self.io;
+        // Outside tokio's cooperative budget: a task that spent it would
+        // see `Pending` without a read, and a closed connection as alive.
+        let check = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut *io).poll_read(cx, &mut rb))
+        })));
         matches!(
-            Pin::new(&mut self.io).poll_read(&mut cx, &mut rb),
-            Poll::Pending
+            check.poll(&mut Context::from_waker(Waker::noop())),
+            Poll::Ready(Poll::Pending)
         )
     }
 
@@ -439,6 +460,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         // expected; the connection carries nothing more. (Bytes that come
         // later make the idle connection fail [`H1::alive`].)
         keep &= self.buf.is_empty();
+        if self.buf.capacity() > MAX_IDLE_BUF || body.len() > MAX_IDLE_BUF {
+            // Not kept with the connection: a large answer's allocation
+            // (the body's too, which the buffer shares).
+            self.buf = BytesMut::new();
+        }
         Ok(Answer {
             status: head.status,
             headers: head.headers,
@@ -455,7 +481,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
             let (used, size) = loop {
                 // At least one hex digit (httparse takes an empty size as 0).
                 if self.buf.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
-                    return Err(invalid("chunk size"));
+                    return Err(invalid("chunk size line"));
+                }
+                // No control character in the line but its CRLF: httparse
+                // takes anything after `;` as an extension, a bare LF
+                // included, which would frame the body differently from
+                // a reader that ends lines at a bare LF (RFC 9112 §7.1.1).
+                if let Some(lf) = self.buf.iter().position(|&b| b == b'\n') {
+                    let line = &self.buf[..lf];
+                    let bad = |&b: &u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+                    if line.last() != Some(&b'\r') || line[..lf - 1].iter().any(bad) {
+                        return Err(invalid("chunk size line"));
+                    }
                 }
                 match httparse::parse_chunk_size(&self.buf) {
                     Ok(httparse::Status::Complete(c)) if c.0 <= MAX_CHUNK_LINE => break c,
@@ -465,7 +502,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
                         }
                         more = self.more_lines(&mut from, MAX_CHUNK_LINE).await?;
                     }
-                    _ => return Err(invalid("chunk size")),
+                    _ => return Err(invalid("chunk size line")),
                 }
             };
             self.buf.advance(used);

@@ -311,9 +311,13 @@ impl Pool {
             let mut idle = lock(&self.idle);
             let (keep, gone) = std::mem::take(&mut *idle)
                 .into_iter()
-                .partition(|i| i.since.elapsed() < timeout);
-            *idle = keep;
-            gone
+                .map(|mut i| {
+                    let usable = i.since.elapsed() < timeout && i.conn.alive();
+                    (usable, i)
+                })
+                .partition::<Vec<_>, _>(|(usable, _)| *usable);
+            *idle = keep.into_iter().map(|(_, i)| i).collect();
+            gone.into_iter().map(|(_, i)| i).collect()
         };
         // Closed outside the lock.
         drop(gone);
@@ -772,6 +776,19 @@ mod tests {
             r#"{"n":2}"#
         );
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// The sweeper also closes idle connections the backend closed, before
+    /// their idle timeout.
+    #[tokio::test]
+    async fn connections_the_backend_closed_are_swept_before_their_timeout() {
+        let (uri, _, _) = backend(1).await;
+        // Idle timeout 2 s: the sweeper runs every second.
+        let pool = Pool::new(tls(), 32, Duration::from_secs(2));
+        call(&pool, &uri, http::Method::GET).await.unwrap();
+        assert_eq!(pool.idle_count(), 1);
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        assert_eq!(pool.idle_count(), 0);
     }
 
     #[tokio::test]
