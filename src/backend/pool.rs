@@ -783,11 +783,12 @@ mod tests {
     #[tokio::test]
     async fn connections_the_backend_closed_are_swept_before_their_timeout() {
         let (uri, _, _) = backend(1).await;
-        // Idle timeout 2 s: the sweeper runs every second.
+        // Idle timeout 2 s: the sweeper runs every second, so by 1.5 s it
+        // has run once, on a connection younger than its timeout.
         let pool = Pool::new(tls(), 32, Duration::from_secs(2));
         call(&pool, &uri, http::Method::GET).await.unwrap();
         assert_eq!(pool.idle_count(), 1);
-        tokio::time::sleep(Duration::from_millis(1300)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(pool.idle_count(), 0);
     }
 
