@@ -125,21 +125,38 @@ enum ContentLength {
     Invalid(&'static str),
 }
 
-/// Fields about the connection or the message's framing (RFC 9110 §7.6.1,
-/// RFC 9112 §6): read here, not passed on with the answer.
-fn is_framing(name: &str) -> bool {
+/// A field about the connection or the message's framing (RFC 9110
+/// §7.6.1, RFC 9112 §6): read here, not passed on with the answer.
+#[derive(Clone, Copy)]
+enum Framing {
+    Connection,
+    TransferEncoding,
+    ContentLength,
+    /// Read by no one: `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`,
+    /// `Upgrade`.
+    Other,
+}
+
+/// What `name` says about the framing, if anything.
+fn framing_field(name: &str) -> Option<Framing> {
     [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
+        ("connection", Framing::Connection),
+        ("transfer-encoding", Framing::TransferEncoding),
+        ("content-length", Framing::ContentLength),
+        ("keep-alive", Framing::Other),
+        ("proxy-connection", Framing::Other),
+        ("te", Framing::Other),
+        ("trailer", Framing::Other),
+        ("upgrade", Framing::Other),
     ]
-    .iter()
-    .any(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+    .into_iter()
+    .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+    .map(|(_, f)| f)
+}
+
+/// Whether a `Connection` field's value lists `close`.
+fn lists_close(value: &[u8]) -> bool {
+    elements(value).any(|t| t.eq_ignore_ascii_case(b"close"))
 }
 
 /// The comma-separated elements of a field value, trimmed, empty ones left out.
@@ -196,9 +213,9 @@ fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 
 /// Whether a `Connection` field of `headers` lists `close`.
 pub fn asks_to_close(headers: &Fields) -> bool {
-    headers.iter().any(|(k, v)| {
-        k == CONNECTION && elements(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"))
-    })
+    headers
+        .iter()
+        .any(|(k, v)| k == CONNECTION && lists_close(v.as_bytes()))
 }
 
 /// The head at the start of `buf`, if it is all there.
@@ -237,24 +254,28 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
     };
     let (mut te_codings, mut te_chunked) = (0, true);
     for f in resp.headers.iter() {
-        if !is_framing(f.name) {
-            let name = HeaderName::from_bytes(f.name.as_bytes())
-                .map_err(|_| invalid(format!("header field name {:?}", f.name)))?;
-            let value = HeaderValue::from_bytes(f.value)
-                .map_err(|_| invalid(format!("value of header field {name}")))?;
-            head.headers.append(name, value);
-        } else if f.name.eq_ignore_ascii_case("connection") {
-            head.close |= elements(f.value).any(|t| t.eq_ignore_ascii_case(b"close"));
-        } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
-            // The bridge asks for no transfer coding (no `TE`) and can
-            // undo only `chunked`, applied once (RFC 9112 §6.1, §7).
-            for t in elements(f.value) {
-                te_codings += 1;
-                te_chunked &= t.eq_ignore_ascii_case(b"chunked");
+        match framing_field(f.name) {
+            None => {
+                let name = HeaderName::from_bytes(f.name.as_bytes())
+                    .map_err(|_| invalid(format!("header field name {:?}", f.name)))?;
+                let value = HeaderValue::from_bytes(f.value)
+                    .map_err(|_| invalid(format!("value of header field {name}")))?;
+                head.headers.append(name, value);
             }
-            head.chunked_alone = Some(te_codings == 1 && te_chunked);
-        } else if f.name.eq_ignore_ascii_case("content-length") {
-            head.content_length = content_length(head.content_length, f.value);
+            Some(Framing::Connection) => head.close |= lists_close(f.value),
+            Some(Framing::TransferEncoding) => {
+                // The bridge asks for no transfer coding (no `TE`) and can
+                // undo only `chunked`, applied once (RFC 9112 §6.1, §7).
+                for t in elements(f.value) {
+                    te_codings += 1;
+                    te_chunked &= t.eq_ignore_ascii_case(b"chunked");
+                }
+                head.chunked_alone = Some(te_codings == 1 && te_chunked);
+            }
+            Some(Framing::ContentLength) => {
+                head.content_length = content_length(head.content_length, f.value)
+            }
+            Some(Framing::Other) => {}
         }
     }
     Ok(Some(head))
@@ -264,14 +285,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
 /// all of them equal (RFC 9112 §6.3 item 5).
 fn content_length(so_far: ContentLength, value: &[u8]) -> ContentLength {
     let mut at = so_far;
-    // An empty field or element is no number either.
-    if value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().is_empty())
-    {
-        return ContentLength::Invalid("Content-Length is not a number");
-    }
-    for t in elements(value) {
+    // Every element, empty ones too: an empty field or element is no number.
+    for t in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
         let n = match (t.len() <= 19 && t.iter().all(u8::is_ascii_digit))
             .then(|| std::str::from_utf8(t).ok()?.parse::<u64>().ok())
             .flatten()

@@ -79,6 +79,14 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Idle for less than `idle_timeout` (the backend may be closing an
+    /// older one), and neither closed nor sent anything meanwhile.
+    fn usable(&mut self, idle_timeout: Duration) -> bool {
+        self.since.elapsed() < idle_timeout && self.conn.alive()
+    }
+}
+
 /// The HTTP/2 connection every call to its origin shares; `since` is its
 /// last call's start.
 struct Shared {
@@ -223,7 +231,7 @@ impl Pool {
                 let at = idle.iter().rposition(|i| i.origin.is(origin))?;
                 idle.swap_remove(at)
             };
-            if found.since.elapsed() < self.idle_timeout && found.conn.alive() {
+            if found.usable(self.idle_timeout) {
                 return Some(Conn::H1(found.conn));
             }
         }
@@ -307,18 +315,17 @@ impl Pool {
 
     fn sweep(&self) {
         let timeout = self.idle_timeout;
-        let gone: Vec<Idle> = {
+        let mut gone = Vec::new();
+        {
             let mut idle = lock(&self.idle);
-            let (keep, gone) = std::mem::take(&mut *idle)
-                .into_iter()
-                .map(|mut i| {
-                    let usable = i.since.elapsed() < timeout && i.conn.alive();
-                    (usable, i)
-                })
-                .partition::<Vec<_>, _>(|(usable, _)| *usable);
-            *idle = keep.into_iter().map(|(_, i)| i).collect();
-            gone.into_iter().map(|(_, i)| i).collect()
-        };
+            for mut i in std::mem::take(&mut *idle) {
+                if i.usable(timeout) {
+                    idle.push(i);
+                } else {
+                    gone.push(i);
+                }
+            }
+        }
         // Closed outside the lock.
         drop(gone);
         lock(&self.h2).retain(|s| s.usable(timeout));
@@ -366,23 +373,7 @@ fn h1_error(f: Failed) -> BackendError {
         Failed::Closed => closed(true, &"connection closed before the answer was complete"),
         Failed::TooLarge => BackendError::TooLarge,
         Failed::Invalid(what) => BackendError::Io(format!("invalid HTTP answer: {what}")),
-        Failed::Io(e) => {
-            // TLS 1.3: a backend refusing the client certificate says so
-            // after the bridge's side of the handshake finished, on the
-            // first read.
-            if let Some(t) = BackendTlsFailure::find(&e) {
-                tracing::warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
-                return BackendError::Tls(t);
-            }
-            use std::io::ErrorKind;
-            match e.kind() {
-                ErrorKind::ConnectionReset
-                | ErrorKind::ConnectionAborted
-                | ErrorKind::BrokenPipe
-                | ErrorKind::UnexpectedEof => closed(true, &e),
-                _ => BackendError::Io(e.to_string()),
-            }
-        }
+        Failed::Io(e) => call_failed(&e),
     }
 }
 
@@ -405,7 +396,7 @@ async fn h2_call(
         Ok(resp) => resp,
         Err(mut e) => {
             let not_sent = e.take_message().is_some();
-            return Err((not_sent, send_error(e.into_error())));
+            return Err((not_sent, call_failed(&e.into_error())));
         }
     };
     let (parts, body) = resp.into_parts();
@@ -448,25 +439,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn connect_error(e: &(dyn std::error::Error + 'static)) -> BackendError {
-    if let Some(t) = BackendTlsFailure::find(e) {
-        tracing::warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
-        BackendError::Tls(t)
-    } else {
-        // The whole chain: the connector's own message alone does not tell
-        // a name that does not resolve from a refused port.
-        BackendError::Connect(error_chain(e))
-    }
+/// `Tls` when TLS with the backend failed somewhere in `e`'s chain
+/// (logged once here, with what to check).
+fn tls_failed(e: &(dyn std::error::Error + 'static)) -> Option<BackendError> {
+    let t = BackendTlsFailure::find(e)?;
+    tracing::warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
+    Some(BackendError::Tls(t))
 }
 
-fn send_error(e: hyper::Error) -> BackendError {
+fn connect_error(e: &(dyn std::error::Error + 'static)) -> BackendError {
+    // The whole chain: the connector's own message alone does not tell a
+    // name that does not resolve from a refused port.
+    tls_failed(e).unwrap_or_else(|| BackendError::Connect(error_chain(e)))
+}
+
+/// A call that failed once connected (HTTP/1.1 or HTTP/2).
+fn call_failed(e: &(dyn std::error::Error + 'static)) -> BackendError {
     // TLS 1.3: a backend refusing the client certificate says so after the
     // bridge's side of the handshake finished, on the first read.
-    if let Some(t) = BackendTlsFailure::find(&e) {
-        tracing::warn!(error = %t, "TLS with the backend failed (check backend.ca_file, backend.client_cert_file and the backend's certificate)");
-        return BackendError::Tls(t);
+    if let Some(tls) = tls_failed(e) {
+        return tls;
     }
-    match closed_by_backend(&e) {
+    match closed_by_backend(e) {
         Some(written) => BackendError::Closed {
             written,
             error: e.to_string(),
