@@ -897,7 +897,7 @@ async fn generated_request_ids_reveal_neither_pid_nor_request_count() {
 }
 
 /// A legacy backend speaking raw HTTP/1.1: one answer per request, in the
-/// order given, each written in the pieces given (`None`: close the
+/// order given, each written in the pieces given (`true`: close the
 /// connection after it). Returns its URL and the connections it accepted.
 async fn scripted_backend(
     answers: Vec<(Vec<&'static [u8]>, bool)>,
