@@ -89,12 +89,13 @@ pub(super) struct Parser {
 
 impl Parser {
     fn new(input: &str) -> Result<Parser, FilterError> {
+        let (toks, end) = lex(input)?;
         Ok(Parser {
-            toks: lex(input)?,
+            toks,
             pos: 0,
             depth: 0,
             in_value_path: false,
-            end: input.chars().count(),
+            end,
         })
     }
 
