@@ -181,7 +181,6 @@ pub fn load_tenant(
     // limits, request permits, metrics and logging.
     s.listen = main.listen;
     s.connections = main.connections;
-    s.header_read_timeout = main.header_read_timeout;
     s.max_header_bytes = main.max_header_bytes;
     s.max_headers = main.max_headers;
     s.max_concurrent_requests = main.max_concurrent_requests;

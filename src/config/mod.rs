@@ -152,7 +152,6 @@ pub struct Settings {
     /// `server.shutdown_timeout_ms`: how long a shutdown lets requests and
     /// membership changes in flight finish (see `server::run_with`).
     pub shutdown_timeout: Duration,
-    pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub max_concurrent_requests: usize,
@@ -288,6 +287,9 @@ pub struct ConnectionLimits {
     pub first_request_timeout: Duration,
     /// No request in flight for this long closes the connection.
     pub idle_timeout: Duration,
+    /// An HTTP/1 request head must be whole this long after the previous
+    /// request ended (the first: after the accept) (slow-loris).
+    pub header_read_timeout: Duration,
     /// HTTP/2 PING interval (and timeout); `None`: no pings.
     pub http2_keepalive_interval: Option<Duration>,
 }
@@ -299,6 +301,7 @@ impl Default for ConnectionLimits {
             max_untrusted_per_ip: defaults::MAX_UNTRUSTED_CONNECTIONS_PER_IP,
             first_request_timeout: Duration::from_millis(defaults::FIRST_REQUEST_TIMEOUT_MS),
             idle_timeout: Duration::from_millis(defaults::IDLE_TIMEOUT_MS),
+            header_read_timeout: Duration::from_millis(defaults::HEADER_READ_TIMEOUT_MS),
             http2_keepalive_interval: Some(Duration::from_millis(
                 defaults::HTTP2_KEEPALIVE_INTERVAL_MS,
             )),
@@ -531,7 +534,6 @@ impl Settings {
         self.tls = running.tls.clone();
         keep!(
             listen => "server.listen",
-            header_read_timeout => "server.header_read_timeout_ms",
             max_header_bytes => "server.max_header_bytes",
             max_headers => "server.max_headers",
             max_concurrent_requests => "server.max_concurrent_requests",
@@ -561,6 +563,10 @@ impl Settings {
             (
                 new.idle_timeout != old.idle_timeout,
                 "server.idle_timeout_ms",
+            ),
+            (
+                new.header_read_timeout != old.header_read_timeout,
+                "server.header_read_timeout_ms",
             ),
             (
                 new.http2_keepalive_interval != old.http2_keepalive_interval,

@@ -183,18 +183,6 @@ impl Settings {
             );
         }
         let shutdown_timeout = Duration::from_millis(shutdown_timeout_ms.clamp(lo, hi));
-        if raw.server.header_read_timeout_ms == Some(0) {
-            c.fail(
-                "server.header_read_timeout_ms",
-                "must be greater than 0 (slow-loris protection cannot be turned off)".into(),
-            );
-        }
-        let header_read_timeout = Duration::from_millis(
-            raw.server
-                .header_read_timeout_ms
-                .filter(|ms| *ms > 0)
-                .unwrap_or(defaults::HEADER_READ_TIMEOUT_MS),
-        );
         let backend_base_url = raw
             .backend
             .base_url
@@ -333,7 +321,6 @@ impl Settings {
             ),
             membership_deadline,
             shutdown_timeout,
-            header_read_timeout,
             max_header_bytes,
             max_headers,
             max_concurrent_requests,
@@ -435,6 +422,19 @@ fn connection_limits(c: &mut Check, s: &super::raw::RawServer) -> ConnectionLimi
             s.idle_timeout_ms,
             defaults::IDLE_TIMEOUT_MS,
         ),
+        header_read_timeout: {
+            if s.header_read_timeout_ms == Some(0) {
+                c.fail(
+                    "server.header_read_timeout_ms",
+                    "must be greater than 0 (slow-loris protection cannot be turned off)".into(),
+                );
+            }
+            Duration::from_millis(
+                s.header_read_timeout_ms
+                    .filter(|ms| *ms > 0)
+                    .unwrap_or(defaults::HEADER_READ_TIMEOUT_MS),
+            )
+        },
         http2_keepalive_interval: match s
             .http2_keepalive_interval_ms
             .unwrap_or(defaults::HTTP2_KEEPALIVE_INTERVAL_MS)

@@ -266,11 +266,12 @@ pub(super) fn builder(s: &Settings) -> auto::Builder<TokioExecutor> {
     // Header limits: `front` answers a SCIM 431 beyond the configured ones;
     // hyper's hard limits, larger, answer a bare 431 (or close an HTTP/2
     // stream). Changes need a restart.
+    // HTTP/1 has no timer: its header read timeout is the connection
+    // watchdog's (`Activity::expiry`). hyper's arms a timer for every
+    // request head (an allocation, a timer wheel insert and removal, under
+    // the wheel's lock); the watchdog's sleeps through requests.
     let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(s.header_read_timeout)
-        .max_buf_size((2 * s.max_header_bytes).max(8192));
+    b.http1().max_buf_size((2 * s.max_header_bytes).max(8192));
     if let Some(n) = http1_max_headers(s.max_headers) {
         b.http1().max_headers(n);
     }
@@ -308,6 +309,8 @@ struct Activity {
     /// Milliseconds after `opened` of the last request end (stored before
     /// `in_flight` goes down, so an idle connection with requests has one).
     last_ms: AtomicU64,
+    /// A request came over HTTP/2: no header read timeout.
+    http2: AtomicBool,
 }
 
 struct InFlight(Arc<Activity>);
@@ -326,23 +329,31 @@ impl Activity {
             .store(self.opened.elapsed().as_millis() as u64, Ordering::SeqCst);
     }
 
-    fn begin(self: &Arc<Self>) -> InFlight {
+    fn begin(self: &Arc<Self>, version: http::Version) -> InFlight {
+        if version == http::Version::HTTP_2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.requests.fetch_add(1, Ordering::SeqCst);
         InFlight(self.clone())
     }
 
     /// When the connection is to be closed if nothing happens; `None` while
-    /// a request is in flight (its own deadline bounds it).
+    /// a request is in flight (its own deadline bounds it). Over HTTP/1 the
+    /// next request's head is being waited for from the end of the last
+    /// one (hyper reads it then): it must be whole within the header read
+    /// timeout, the first one within that and the first-request timeout.
     fn expiry(&self, limits: &ConnectionLimits) -> Option<Instant> {
         if self.in_flight.load(Ordering::SeqCst) > 0 {
             return None;
         }
         let since = self.opened + Duration::from_millis(self.last_ms.load(Ordering::SeqCst));
         Some(if self.requests.load(Ordering::SeqCst) == 0 {
-            self.opened + limits.first_request_timeout
-        } else {
+            self.opened + limits.first_request_timeout.min(limits.header_read_timeout)
+        } else if self.http2.load(Ordering::Relaxed) {
             since + limits.idle_timeout
+        } else {
+            since + limits.idle_timeout.min(limits.header_read_timeout)
         })
     }
 }
@@ -375,11 +386,12 @@ pub(super) async fn serve<I, H, Fut>(
         in_flight: AtomicUsize::new(0),
         requests: AtomicU64::new(0),
         last_ms: AtomicU64::new(0),
+        http2: AtomicBool::new(false),
     });
     let handler = Arc::new(handler);
     let act = activity.clone();
     let svc = service_fn(move |req| {
-        let guard = act.begin();
+        let guard = act.begin(req.version());
         // Boxed: the request's future is kilobytes (the backend call's
         // state included) and hyper moves the service future several times
         // per request; a box is moved as a pointer.
@@ -398,11 +410,12 @@ pub(super) async fn serve<I, H, Fut>(
         return;
     }
     loop {
-        // Never later than one idle timeout from now: a request that starts
-        // and ends meanwhile moves the deadline, and the watchdog, not told,
-        // must not sleep past it (the first-request deadline may be later).
+        // Never later than the shortest timeout from now: a request that
+        // starts and ends meanwhile moves the deadline, and the watchdog,
+        // not told, must not sleep past it (the first-request deadline may
+        // be later).
         let wake = closing.unwrap_or_else(|| {
-            let idle = Instant::now() + limits.idle_timeout;
+            let idle = Instant::now() + limits.idle_timeout.min(limits.header_read_timeout);
             activity.expiry(&limits).map_or(idle, |t| t.min(idle))
         });
         tokio::select! {

@@ -286,8 +286,8 @@ async fn over_the_connection_cap_new_connections_are_closed_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http1_and_http2_connections_are_closed() {
     let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
-    // hyper's own header read timeout would close an idle HTTP/1 connection
-    // too: set far away so only the idle timeout can.
+    // The header read timeout would close an idle HTTP/1 connection too:
+    // set far away so only the idle timeout can.
     let bridge = bridge_with(
         &backend,
         "idle_timeout_ms = 500\nheader_read_timeout_ms = 120000\nfirst_request_timeout_ms = 120000",
@@ -316,6 +316,68 @@ async fn idle_http1_and_http2_connections_are_closed() {
     drop(resp);
     let ended = tokio::time::timeout(Duration::from_secs(60), conn).await;
     assert!(ended.is_ok(), "an idle HTTP/2 connection stayed open");
+    bridge.shutdown().await;
+}
+
+/// The header read timeout (slow-loris) holds for every HTTP/1 request
+/// head, not only the first: a head dribbled after a completed request is
+/// cut off within it, though the idle timeout is a minute away. HTTP/2 has
+/// no header read timeout: an idle HTTP/2 connection lives on past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_second_head_is_cut_off_and_http2_keeps_its_idle_timeout() {
+    let backend = peripass::spawn(peripass::Options::default()).await.unwrap();
+    let bridge = bridge_with(
+        &backend,
+        "idle_timeout_ms = 60000\nheader_read_timeout_ms = 500\nfirst_request_timeout_ms = 120000",
+    )
+    .await;
+    let addr = bridge.addr;
+
+    let mut h1 = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(keep_alive_get(&mut h1, "/healthz", None).await.0, 200);
+    let started = Instant::now();
+    // One byte every 300 ms: the head would take 10 s.
+    let mut dribbled = 0;
+    for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaa\r\n" {
+        if h1.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        dribbled += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    assert!(
+        closed_within(&mut h1, Duration::from_secs(5)).await,
+        "a slow second head was not cut off ({dribbled} bytes sent)"
+    );
+    // The timeout (0.5 s) and the watchdog's close grace (1 s), with room
+    // for a loaded machine; the idle timeout is 60 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let (mut sender, conn) = h2c(addr).await;
+    {
+        let req = http::Request::builder()
+            .method(Method::GET)
+            .uri(format!("http://{addr}/healthz"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = sender.send_request(req).await.expect("h2 request");
+        assert_eq!(resp.status(), 200);
+        drop(resp);
+        // Idle four header read timeouts (and the close grace) long.
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        assert!(
+            !conn.is_finished(),
+            "an idle HTTP/2 connection was closed early"
+        );
+    }
+    conn.abort();
     bridge.shutdown().await;
 }
 
