@@ -148,14 +148,18 @@ impl Guard {
         if waited {
             tokio::time::sleep_until(start_at.into()).await;
         }
-        let permit = match tokio::time::timeout_at(
-            deadline.into(),
-            self.slots.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(p)) => p,
-            _ => return Err(Refusal::Busy { retry_after: 1 }),
+        // A free slot is taken without a timer (making one costs more than
+        // the call's other bookkeeping).
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                match tokio::time::timeout_at(deadline.into(), self.slots.clone().acquire_owned())
+                    .await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(Refusal::Busy { retry_after: 1 }),
+                }
+            }
         };
         Ok(Admitted {
             _permit: permit,
