@@ -166,7 +166,8 @@ impl Pool {
                 None => (Box::pin(self.connect(&origin)).await?, false),
             };
             let mut conn = match conn {
-                Conn::H2(sender) => match h2_call(sender, &req).await {
+                // Boxed: an HTTP/2 call's state would size every HTTP/1 call's.
+                Conn::H2(sender) => match Box::pin(h2_call(sender, &req)).await {
                     // Not sent: as for HTTP/1.1 below.
                     Err((true, e)) if reused => {
                         debug!(error = %e, "kept-alive backend connection refused a call; sending it again");
