@@ -18,11 +18,14 @@ impl ResourcePlan {
         with_members: bool,
         filter: &Filter,
     ) -> Value {
-        let all = names_any(filter, &|name| {
-            name.eq_ignore_ascii_case("schemas") || name.starts_with("urn:")
-        });
-        let wanted = |name: &str| all || names_any(filter, &|n| n.eq_ignore_ascii_case(name));
-        self.to_scim_where(record, etag, base_url, with_members, &wanted)
+        // The names once, not a walk of the filter per attribute.
+        let mut names = Vec::new();
+        filter_names(filter, &mut names);
+        let all = names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("schemas") || n.starts_with("urn:"));
+        let wanted = (!all).then_some(&names[..]);
+        self.to_scim_where(record, etag, base_url, with_members, wanted)
     }
 
     /// Backend record → SCIM resource.
@@ -33,13 +36,13 @@ impl ResourcePlan {
         base_url: &str,
         with_members: bool,
     ) -> Value {
-        self.to_scim_where(record, etag, base_url, with_members, &|_| true)
+        self.to_scim_where(record, etag, base_url, with_members, None)
     }
 
     /// [`Self::to_scim`] with only the top-level attributes `wanted` names
-    /// (ASCII case-insensitively, as filters name them), `id` always, `meta`
-    /// and `schemas` when wanted: what a filter over those attributes needs
-    /// to be evaluated, built without the rest. Attributes whose own name is
+    /// (all with `None`; ASCII case-insensitively, as filters name them),
+    /// `id` always, `meta` and `schemas` when wanted: what a filter over
+    /// those attributes needs to be evaluated, built without the rest. Attributes whose own name is
     /// a URN are always kept (they could take an extension's place).
     /// `schemas` lists the extensions of the attributes kept.
     pub fn to_scim_where<J: Json>(
@@ -48,8 +51,11 @@ impl ResourcePlan {
         etag: Option<&str>,
         base_url: &str,
         with_members: bool,
-        wanted: &dyn Fn(&str) -> bool,
+        wanted: Option<&[&str]>,
     ) -> Value {
+        let wanted = |name: &str| {
+            wanted.is_none_or(|names| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+        };
         let mut out = Map::new();
         let id = self.id_of(record).unwrap_or_default();
         out.insert("id".into(), Value::String(id.clone()));
@@ -460,11 +466,17 @@ impl ResourcePlan {
 }
 
 /// Whether a top-level attribute path of `filter` has a name `pred` holds for.
-fn names_any(filter: &Filter, pred: &dyn Fn(&str) -> bool) -> bool {
+/// The top-level attribute names `filter` compares, in order.
+fn filter_names<'f>(filter: &'f Filter, out: &mut Vec<&'f str>) {
     match filter {
-        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => pred(&p.name),
-        Filter::And(a, b) | Filter::Or(a, b) => names_any(a, pred) || names_any(b, pred),
-        Filter::Not(a) => names_any(a, pred),
+        Filter::Present(p) | Filter::Compare(p, _, _) | Filter::ValuePath(p, _) => {
+            out.push(&p.name)
+        }
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            filter_names(a, out);
+            filter_names(b, out);
+        }
+        Filter::Not(a) => filter_names(a, out),
     }
 }
 

@@ -217,13 +217,14 @@ impl Parser {
 
     /// `attrPath pr`, `attrPath op value` or `attrPath[valFilter]...`.
     fn parse_attr_expr(&mut self) -> Result<Filter, FilterError> {
-        let Some(Token {
-            tok: Tok::Word(word),
-            start,
-            ..
-        }) = self.peek().cloned()
-        else {
-            return self.fail("expected an attribute path");
+        // Taken, not copied: the parser never looks back at a token.
+        let (word, start) = match self.toks.get_mut(self.pos) {
+            Some(Token {
+                tok: Tok::Word(word),
+                start,
+                ..
+            }) => (std::mem::take(word), *start),
+            _ => return self.fail("expected an attribute path"),
         };
         self.pos += 1;
         let path = parse_attr_path(&word, start)?;
@@ -320,8 +321,8 @@ impl Parser {
 
     /// The operator and value after an attribute path (`text` names it in errors).
     fn parse_comparison(&mut self, path: AttrPath, text: &str) -> Result<Filter, FilterError> {
-        let op_word = self.peek_word(0).unwrap_or_default().to_ascii_lowercase();
-        if op_word == "pr" {
+        let op_word = self.peek_word(0).unwrap_or_default();
+        if op_word.eq_ignore_ascii_case("pr") {
             self.pos += 1;
             let has_value = match self.peek_tok() {
                 Some(Tok::Str(_)) => true,
@@ -333,15 +334,17 @@ impl Parser {
             }
             return Ok(Filter::Present(path));
         }
-        let Some(op) = CompareOp::from_word(&op_word) else {
+        let Some(op) = CompareOp::from_word(op_word) else {
             return self.fail(format_args!(
                 "expected {EXPECTED_OPERATOR} after {}",
                 quote(text)
             ));
         };
         self.pos += 1;
-        let value = match self.peek_tok() {
-            Some(Tok::Str(s)) => Some(Value::String(s.clone())),
+        // A string is taken, not copied: every error below is about a
+        // bare literal, so no message describes the taken token.
+        let value = match self.toks.get_mut(self.pos).map(|t| &mut t.tok) {
+            Some(Tok::Str(s)) => Some(Value::String(std::mem::take(s))),
             Some(Tok::Word(w)) => bare_literal(w),
             _ => None,
         };
