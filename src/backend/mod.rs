@@ -21,7 +21,7 @@ use crate::tls_files::TlsFileError;
 use bytes::Bytes;
 use guard::Admitted;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use outgoing::{Fields, OutgoingRequest};
+use outgoing::{Fields, Origin, OutgoingRequest, Target};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -590,19 +590,28 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The HTTP request for `call`: the backend's base URL and headers, the
 /// call's own headers, `Accept`, `X-Request-Id` and the body.
 fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, BackendError> {
-    let uri = match &backend.uri_base {
-        // Only the path is parsed: the scheme and authority were at load.
-        Some(base) => base
-            .join(&call.path_and_query)
-            .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?,
+    let bad = |e: &dyn std::fmt::Display| BackendError::Io(format!("bad request URI: {e}"));
+    let (origin, target) = match &backend.uri_base {
+        // The scheme and authority were parsed at load; the target is only
+        // checked (no URI is built for an HTTP/1.1 call).
+        Some(base) => (
+            Origin {
+                scheme: base.scheme.clone(),
+                authority: base.authority.clone(),
+            },
+            base.target(&call.path_and_query),
+        ),
         None => {
-            let mut uri = String::with_capacity(backend.base_url.len() + call.path_and_query.len());
-            uri.push_str(&backend.base_url);
-            uri.push_str(&call.path_and_query);
-            http::Uri::try_from(uri)
-                .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?
+            let mut url = String::with_capacity(backend.base_url.len() + call.path_and_query.len());
+            url.push_str(&backend.base_url);
+            url.push_str(&call.path_and_query);
+            let uri = http::Uri::try_from(url).map_err(|e| bad(&e))?;
+            let origin = Origin::of(&uri).ok_or_else(|| bad(&"no scheme or host"))?;
+            let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+            (origin, target)
         }
     };
+    let target = Target::new(target).map_err(|e| bad(&e))?;
     let mut headers = Fields::with_capacity(backend.headers.len() + call.headers.len() + 4);
     // First, so a `Host` among the mapping's headers still wins.
     if let Some(h) = &backend.host {
@@ -624,7 +633,8 @@ fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, Ba
     });
     Ok(OutgoingRequest {
         method: call.method.clone(),
-        uri,
+        origin,
+        target,
         headers,
         body,
     })

@@ -26,11 +26,10 @@
 //! each driven by a task of its own.
 
 use super::h1::{self, Failed, H1};
-use super::outgoing::OutgoingRequest;
+use super::outgoing::{Origin, OutgoingRequest};
 use super::{BackendError, BackendResponse, MAX_BACKEND_BODY};
 use bytes::Bytes;
 use http::header::HOST;
-use http::uri::{Authority, Scheme};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http2;
@@ -103,26 +102,6 @@ impl Shared {
     }
 }
 
-/// `scheme://authority`, compared as written.
-#[derive(Clone, PartialEq, Eq)]
-pub(super) struct Origin {
-    scheme: Scheme,
-    authority: Authority,
-}
-
-impl Origin {
-    fn of(uri: &Uri) -> Option<Origin> {
-        Some(Origin {
-            scheme: uri.scheme()?.clone(),
-            authority: uri.authority()?.clone(),
-        })
-    }
-
-    fn is(&self, other: &Origin) -> bool {
-        self.authority.as_str() == other.authority.as_str() && self.scheme == other.scheme
-    }
-}
-
 impl Pool {
     pub(super) fn new(
         tls: rustls::ClientConfig,
@@ -150,11 +129,7 @@ impl Pool {
         self: &Arc<Self>,
         req: OutgoingRequest,
     ) -> Result<BackendResponse, BackendError> {
-        let Some(origin) = Origin::of(&req.uri) else {
-            return Err(BackendError::Io(
-                "bad request URI: no scheme or host".into(),
-            ));
-        };
+        let origin = req.origin.clone();
         // The HTTP/1.1 request's bytes, written once whichever connection
         // carries them.
         let mut wire: Option<Vec<u8>> = None;
@@ -350,11 +325,12 @@ fn h1_request(req: &OutgoingRequest) -> Result<Vec<u8>, BackendError> {
     let host = match req.headers.get(&HOST) {
         Some(_) => None,
         None => Some(
-            crate::mapping::plan::host_header(&req.uri)
+            req.origin
+                .host_header()
                 .ok_or_else(|| BackendError::Io("bad request URI: no host".into()))?,
         ),
     };
-    let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let target = req.target.as_str();
     Ok(h1::encode(
         &req.method,
         target,
@@ -387,7 +363,9 @@ async fn h2_call(
 ) -> Result<BackendResponse, (bool, BackendError)> {
     let mut out = Request::new(Full::new(req.body.clone().unwrap_or_default()));
     *out.method_mut() = req.method.clone();
-    *out.uri_mut() = req.uri.clone();
+    *out.uri_mut() = req
+        .uri()
+        .map_err(|e| (false, BackendError::Io(format!("bad request URI: {e}"))))?;
     let headers = out.headers_mut();
     headers.reserve(req.headers.iter().count());
     for (k, v) in req.headers.iter() {
@@ -677,7 +655,9 @@ mod tests {
     ) -> Result<String, BackendError> {
         let req = OutgoingRequest {
             method,
-            uri: uri.clone(),
+            origin: Origin::of(uri).unwrap(),
+            target: super::super::outgoing::Target::new(uri.path_and_query().unwrap().to_string())
+                .unwrap(),
             headers: Default::default(),
             body: Some(Bytes::from_static(b"{}")),
         };

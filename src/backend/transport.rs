@@ -77,7 +77,7 @@ impl Script {
     fn answer(&self, req: &OutgoingRequest) -> BackendResponse {
         let rec = RecordedCall {
             method: req.method.to_string(),
-            url: crate::secret::mask_userinfo(&req.uri.to_string()),
+            url: crate::secret::mask_userinfo(&req.url()),
             headers: req
                 .headers
                 .iter()

@@ -393,28 +393,29 @@ impl UriBase {
         })
     }
 
-    /// The URI of `path_and_query` (starting with `/`) under this base.
-    pub fn join(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
+    /// The request target of `path_and_query` (starting with `/`) under
+    /// this base: the prefix, then the path and query.
+    pub fn target(&self, path_and_query: &str) -> String {
         let mut path = String::with_capacity(self.prefix.len() + path_and_query.len());
         path.push_str(&self.prefix);
         path.push_str(path_and_query);
-        http::Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()
+        path
     }
 }
 
 /// The `Host` header an HTTP client sends for `uri`: the host, with the
 /// port only when it is not the scheme's default.
 pub fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
-    let host = uri.host()?;
-    let default_port = match uri.scheme_str() {
+    host_header_for(uri.scheme_str(), uri.host()?, uri.port_u16())
+}
+
+/// [`host_header`] of a URI's parts.
+pub fn host_header_for(scheme: Option<&str>, host: &str, port: Option<u16>) -> Option<HeaderValue> {
+    let default_port = match scheme {
         Some("https") => 443,
         _ => 80,
     };
-    match uri.port_u16() {
+    match port {
         Some(p) if p != default_port => HeaderValue::from_str(&format!("{host}:{p}")).ok(),
         _ => HeaderValue::from_str(host).ok(),
     }

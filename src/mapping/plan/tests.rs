@@ -501,9 +501,9 @@ fn uri_base_joins_as_the_whole_url_parses() {
         let b = UriBase::of(base).unwrap_or_else(|| panic!("{base}"));
         for path in paths {
             let whole: http::Uri = format!("{base}{path}").parse().unwrap();
-            let joined = b.join(path).unwrap();
-            assert_eq!(joined, whole, "{base} {path}");
-            assert_eq!(joined.to_string(), whole.to_string(), "{base} {path}");
+            let joined = format!("{}://{}{}", b.scheme, b.authority, b.target(path));
+            assert_eq!(joined.parse::<http::Uri>().unwrap(), whole, "{base} {path}");
+            assert_eq!(joined, whole.to_string(), "{base} {path}");
         }
     }
     for bad in [
@@ -518,7 +518,7 @@ fn uri_base_joins_as_the_whole_url_parses() {
     // `:authority`); a trailing `/` is not doubled.
     let b = UriBase::of("http://user:pw@[::1]:9000/api/").unwrap();
     assert_eq!(
-        b.join("/users/1").unwrap().to_string(),
+        format!("{}://{}{}", b.scheme, b.authority, b.target("/users/1")),
         "http://[::1]:9000/api/users/1"
     );
 }
