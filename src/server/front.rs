@@ -190,13 +190,11 @@ impl Unanswered<'_> {
     fn finish(&self, outcome: &Outcome<'_>, status: u16) {
         let live = self.live;
         let labels = outcome.labels(self.method, &live.plan);
+        let took = self.started.elapsed();
         if !labels.is_admin() {
-            self.state.metrics.record_request(
-                &labels.resource,
-                labels.operation,
-                status,
-                self.started.elapsed(),
-            );
+            self.state
+                .metrics
+                .record_request(&labels.resource, labels.operation, status, took);
             if let Some(t) = &live.settings.tenant {
                 self.state.metrics.record_tenant_request(
                     t,
@@ -215,7 +213,7 @@ impl Unanswered<'_> {
             route: &outcome.template(&live.plan),
             resource_type: &labels.resource,
             status,
-            ms: self.started.elapsed().as_millis() as u64,
+            ms: took.as_millis() as u64,
             backend_calls: u64::from(backend_calls),
             backend_ms,
         }
