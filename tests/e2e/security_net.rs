@@ -281,6 +281,27 @@ async fn over_the_connection_cap_new_connections_are_closed_at_once() {
     bridge.shutdown().await;
 }
 
+/// An HTTP/2 connection with prior knowledge (h2c), as hyper's client
+/// speaks it, after one `/healthz` over it: its sender (kept, or the client
+/// would close the connection itself) and its task, which ends when the
+/// connection does.
+async fn h2c_served_once(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let (mut sender, conn) = h2c(addr).await;
+    let req = http::Request::builder()
+        .method(Method::GET)
+        .uri(format!("http://{addr}/healthz"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.expect("h2 request");
+    assert_eq!(resp.status(), 200);
+    (sender, conn)
+}
+
 /// A kept-alive HTTP/1 connection and an HTTP/2 connection with no request
 /// in flight are closed after `server.idle_timeout_ms`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,16 +325,7 @@ async fn idle_http1_and_http2_connections_are_closed() {
     );
     assert!(idle_since.elapsed() >= Duration::from_millis(400));
 
-    // HTTP/2 with prior knowledge (h2c), as hyper's client speaks it.
-    let (mut sender, conn) = h2c(addr).await;
-    let req = http::Request::builder()
-        .method(Method::GET)
-        .uri(format!("http://{addr}/healthz"))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .unwrap();
-    let resp = sender.send_request(req).await.expect("h2 request");
-    assert_eq!(resp.status(), 200);
-    drop(resp);
+    let (_sender, conn) = h2c_served_once(addr).await;
     let ended = tokio::time::timeout(Duration::from_secs(60), conn).await;
     assert!(ended.is_ok(), "an idle HTTP/2 connection stayed open");
     bridge.shutdown().await;
@@ -360,23 +372,13 @@ async fn a_slow_second_head_is_cut_off_and_http2_keeps_its_idle_timeout() {
         started.elapsed()
     );
 
-    let (mut sender, conn) = h2c(addr).await;
-    {
-        let req = http::Request::builder()
-            .method(Method::GET)
-            .uri(format!("http://{addr}/healthz"))
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let resp = sender.send_request(req).await.expect("h2 request");
-        assert_eq!(resp.status(), 200);
-        drop(resp);
-        // Idle four header read timeouts (and the close grace) long.
-        tokio::time::sleep(Duration::from_millis(2000)).await;
-        assert!(
-            !conn.is_finished(),
-            "an idle HTTP/2 connection was closed early"
-        );
-    }
+    let (_sender, conn) = h2c_served_once(addr).await;
+    // Idle four header read timeouts (and the close grace) long.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(
+        !conn.is_finished(),
+        "an idle HTTP/2 connection was closed early"
+    );
     conn.abort();
     bridge.shutdown().await;
 }
