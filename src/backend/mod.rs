@@ -587,10 +587,15 @@ impl BackendClient {
 /// every use).
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// A request the bridge cannot send: its URI (or the part of it named) is
+/// not one.
+fn bad_uri(why: impl std::fmt::Display) -> BackendError {
+    BackendError::Io(format!("bad request URI: {why}"))
+}
+
 /// The HTTP request for `call`: the backend's base URL and headers, the
 /// call's own headers, `Accept`, `X-Request-Id` and the body.
 fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, BackendError> {
-    let bad = |e: &dyn std::fmt::Display| BackendError::Io(format!("bad request URI: {e}"));
     let (origin, target) = match &backend.uri_base {
         // The scheme and authority were parsed at load; the target is only
         // checked (no URI is built for an HTTP/1.1 call).
@@ -605,13 +610,13 @@ fn request(backend: &BackendPlan, call: &Call<'_>) -> Result<OutgoingRequest, Ba
             let mut url = String::with_capacity(backend.base_url.len() + call.path_and_query.len());
             url.push_str(&backend.base_url);
             url.push_str(&call.path_and_query);
-            let uri = http::Uri::try_from(url).map_err(|e| bad(&e))?;
-            let origin = Origin::of(&uri).ok_or_else(|| bad(&"no scheme or host"))?;
+            let uri = http::Uri::try_from(url).map_err(bad_uri)?;
+            let origin = Origin::of(&uri).ok_or_else(|| bad_uri("no scheme or host"))?;
             let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
             (origin, target)
         }
     };
-    let target = Target::new(target).map_err(|e| bad(&e))?;
+    let target = Target::new(target).map_err(bad_uri)?;
     let mut headers = Fields::with_capacity(backend.headers.len() + call.headers.len() + 4);
     // First, so a `Host` among the mapping's headers still wins.
     if let Some(h) = &backend.host {

@@ -41,8 +41,8 @@ impl OutgoingRequest {
     }
 }
 
-/// `scheme://authority`, compared as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `scheme://authority`, compared as written ([`Origin::is`]).
+#[derive(Debug, Clone)]
 pub struct Origin {
     pub scheme: Scheme,
     pub authority: Authority,

@@ -232,7 +232,7 @@ impl Pool {
             .authority(origin.authority.clone())
             .path_and_query("/")
             .build()
-            .map_err(|e| BackendError::Io(format!("bad request URI: {e}")))?;
+            .map_err(super::bad_uri)?;
         let io = self
             .connector
             .clone()
@@ -319,15 +319,15 @@ enum Conn {
     H2(http2::SendRequest<Body>),
 }
 
-/// The HTTP/1.1 bytes of `req`: origin form, `Host` from the URI unless
-/// the headers name one.
+/// The HTTP/1.1 bytes of `req`: origin form, `Host` from the origin
+/// unless the headers name one.
 fn h1_request(req: &OutgoingRequest) -> Result<Vec<u8>, BackendError> {
     let host = match req.headers.get(&HOST) {
         Some(_) => None,
         None => Some(
             req.origin
                 .host_header()
-                .ok_or_else(|| BackendError::Io("bad request URI: no host".into()))?,
+                .ok_or_else(|| super::bad_uri("no host"))?,
         ),
     };
     let target = req.target.as_str();
@@ -363,9 +363,7 @@ async fn h2_call(
 ) -> Result<BackendResponse, (bool, BackendError)> {
     let mut out = Request::new(Full::new(req.body.clone().unwrap_or_default()));
     *out.method_mut() = req.method.clone();
-    *out.uri_mut() = req
-        .uri()
-        .map_err(|e| (false, BackendError::Io(format!("bad request URI: {e}"))))?;
+    *out.uri_mut() = req.uri().map_err(|e| (false, super::bad_uri(e)))?;
     let headers = out.headers_mut();
     headers.reserve(req.headers.iter().count());
     for (k, v) in req.headers.iter() {

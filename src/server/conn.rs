@@ -266,6 +266,7 @@ pub(super) fn builder(s: &Settings) -> auto::Builder<TokioExecutor> {
     // Header limits: `front` answers a SCIM 431 beyond the configured ones;
     // hyper's hard limits, larger, answer a bare 431 (or close an HTTP/2
     // stream). Changes need a restart.
+    //
     // HTTP/1 has no timer: its header read timeout is the connection
     // watchdog's (`Activity::expiry`). hyper's arms a timer for every
     // request head (an allocation, a timer wheel insert and removal, under
@@ -353,9 +354,16 @@ impl Activity {
         } else if self.http2.load(Ordering::Relaxed) {
             since + limits.idle_timeout
         } else {
-            since + limits.idle_timeout.min(limits.header_read_timeout)
+            since + http1_idle(limits)
         })
     }
+}
+
+/// How long an HTTP/1 connection waits for its next request head: the
+/// header read timeout runs while it waits, so the shorter of that and the
+/// idle timeout. No request end sets an earlier deadline than this.
+fn http1_idle(limits: &ConnectionLimits) -> Duration {
+    limits.idle_timeout.min(limits.header_read_timeout)
 }
 
 /// The shutdown signal every connection watches: `Some(deadline)` once a
@@ -415,7 +423,7 @@ pub(super) async fn serve<I, H, Fut>(
         // not told, must not sleep past it (the first-request deadline may
         // be later).
         let wake = closing.unwrap_or_else(|| {
-            let idle = Instant::now() + limits.idle_timeout.min(limits.header_read_timeout);
+            let idle = Instant::now() + http1_idle(&limits);
             activity.expiry(&limits).map_or(idle, |t| t.min(idle))
         });
         tokio::select! {

@@ -42,8 +42,9 @@ impl ResourcePlan {
     /// [`Self::to_scim`] with only the top-level attributes `wanted` names
     /// (all with `None`; ASCII case-insensitively, as filters name them),
     /// `id` always, `meta` and `schemas` when wanted: what a filter over
-    /// those attributes needs to be evaluated, built without the rest. Attributes whose own name is
-    /// a URN are always kept (they could take an extension's place).
+    /// those attributes needs to be evaluated, built without the rest.
+    /// Attributes whose own name is a URN are always kept (they could take
+    /// an extension's place).
     /// `schemas` lists the extensions of the attributes kept.
     pub fn to_scim_where<J: Json>(
         &self,
@@ -465,7 +466,6 @@ impl ResourcePlan {
     }
 }
 
-/// Whether a top-level attribute path of `filter` has a name `pred` holds for.
 /// The top-level attribute names `filter` compares, in order.
 fn filter_names<'f>(filter: &'f Filter, out: &mut Vec<&'f str>) {
     match filter {

@@ -88,20 +88,15 @@ pub(super) fn lex(input: &str) -> Result<(Vec<Token>, usize), FilterError> {
                 // its text (serde_json would give the same, or the error).
                 let inner = &raw[1..raw.len() - 1];
                 if !inner.bytes().any(|b| b == b'\\' || b < 0x20) {
-                    toks.push(Token {
-                        tok: Tok::Str(inner.to_string()),
-                        start,
-                        end: pos,
-                    });
-                    continue;
+                    Tok::Str(inner.to_string())
+                } else {
+                    Tok::Str(serde_json::from_str::<String>(raw).map_err(|e| {
+                        // serde's message ends with "at line 1 column N"; the position says that.
+                        let why = e.to_string();
+                        let why = why.split(" at line").next().unwrap_or_default();
+                        error(format!("invalid string literal: {why}"), start)
+                    })?)
                 }
-                let value = serde_json::from_str::<String>(raw).map_err(|e| {
-                    // serde's message ends with "at line 1 column N"; the position says that.
-                    let why = e.to_string();
-                    let why = why.split(" at line").next().unwrap_or_default();
-                    error(format!("invalid string literal: {why}"), start)
-                })?;
-                Tok::Str(value)
             }
             _ => {
                 while chars.peek().is_some_and(|&(_, ch)| {
