@@ -9,6 +9,9 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::{FormatFields, Writer};
 use tracing_subscriber::fmt::MakeWriter;
 
+mod batch;
+pub use batch::{flush_thread_lines, BatchedStdout};
+
 /// A subscriber writing to `writer` (stdout for `serve`; a buffer in tests).
 /// `filter` is a tracing filter such as `info` or `scim_bridge=debug,h2=trace`.
 /// `colours`: `pretty` lines painted for a terminal (the caller knows
@@ -223,7 +226,8 @@ pub fn dropped_lines() -> &'static prometheus_client::metrics::counter::Counter 
 /// How long a line already partly written waits for room for the rest.
 const REST_OF_LINE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Writes `line` on a non-blocking descriptor with `write_once` (one
+/// Writes `line` (or a batch of lines, counted by their line breaks) on a
+/// non-blocking descriptor with `write_once` (one
 /// `write(2)` or `send(2)`): a line nothing of which fits is dropped and
 /// counted at once; one partly written waits up to [`REST_OF_LINE_WAIT`]
 /// for room for the rest (a torn line is worse than a late one), and when
@@ -243,13 +247,13 @@ fn write_nonblocking(
             let written = matches!(write_once(b"\n"), Ok(1));
             torn.ended(written);
             if !written {
-                dropped_lines().inc();
+                dropped(line);
                 return Ok(());
             }
         }
         // Another writer is ending the torn line: this one would land on it.
         None => {
-            dropped_lines().inc();
+            dropped(line);
             return Ok(());
         }
     }
@@ -263,17 +267,17 @@ fn write_nonblocking(
             // The reader is gone (a log shipper restarting): dropped, and
             // no complaint on standard error, which may be the same pipe.
             Err(e) if e.kind() == ErrorKind::BrokenPipe => {
-                dropped_lines().inc();
+                dropped(rest);
                 return Ok(());
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 if rest.len() == line.len() {
-                    dropped_lines().inc();
+                    dropped(rest);
                     return Ok(());
                 }
                 if started.elapsed() >= REST_OF_LINE_WAIT {
                     torn.set();
-                    dropped_lines().inc();
+                    dropped(rest);
                     return Ok(());
                 }
                 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -287,6 +291,13 @@ fn write_nonblocking(
         }
     }
     Ok(())
+}
+
+/// Counts the lines of `unwritten` (a line, or the rest of a batch: the
+/// lines whose line break was not written) as dropped.
+fn dropped(unwritten: &[u8]) {
+    let lines = unwritten.iter().filter(|&&b| b == b'\n').count().max(1);
+    dropped_lines().inc_by(lines as u64);
 }
 
 /// One event's writer from [`StdoutLines`].
@@ -339,6 +350,13 @@ impl<'a> MakeWriter<'a> for StdoutLines {
     type Writer = StdoutLine<'a>;
 
     fn make_writer(&'a self) -> StdoutLine<'a> {
+        self.make_line()
+    }
+}
+
+impl StdoutLines {
+    /// A writer of one line (or one batch of lines).
+    fn make_line(&self) -> StdoutLine<'_> {
         match &self.0 {
             Out::Blocking(f) => StdoutLine::Fd(f),
             Out::Pipe(f, torn) => StdoutLine::Pipe(f, torn),
@@ -801,6 +819,20 @@ mod tests {
     /// health check and the shutdown with it); those written are whole.
     #[test]
     fn a_stalled_pipe_drops_lines_instead_of_blocking() {
+        stalled_pipe_drops_whole_writes(1);
+    }
+
+    /// The same with a worker's batches (20 lines of 200 bytes, under
+    /// `PIPE_BUF`): a batch goes in whole or not at all, and a dropped
+    /// batch counts each of its lines.
+    #[test]
+    fn a_stalled_pipe_drops_whole_batches_counting_their_lines() {
+        stalled_pipe_drops_whole_writes(20);
+    }
+
+    /// 2,000 lines of 200 bytes, `per_write` at a time, into a pipe of
+    /// 64 KiB that nobody reads.
+    fn stalled_pipe_drops_whole_writes(per_write: usize) {
         use std::io::{Read, Write};
         use std::os::fd::AsFd;
         let (mut reader, writer) = std::io::pipe().unwrap();
@@ -810,11 +842,13 @@ mod tests {
         std::thread::spawn(move || {
             let mut line = vec![b'x'; 199];
             line.push(b'\n');
+            let lines = line.repeat(per_write);
             let before = dropped_lines().get();
-            // 400 KB into a pipe of 64 KiB that nobody reads.
-            for _ in 0..2000 {
-                write_nonblocking(own.as_fd(), &Default::default(), &line, |b| (&own).write(b))
-                    .unwrap();
+            for _ in 0..2000 / per_write {
+                write_nonblocking(own.as_fd(), &Default::default(), &lines, |b| {
+                    (&own).write(b)
+                })
+                .unwrap();
             }
             tx.send(dropped_lines().get() - before).unwrap();
         });
@@ -825,7 +859,7 @@ mod tests {
         drop(writer);
         let mut got = Vec::new();
         reader.read_to_end(&mut got).unwrap();
-        assert_eq!(got.len() % 200, 0, "whole lines only");
+        assert_eq!(got.len() % (200 * per_write), 0, "whole writes only");
         assert_eq!(got.len() / 200 + dropped as usize, 2000);
     }
 

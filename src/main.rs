@@ -401,7 +401,7 @@ fn init_tracing(format: LogFormat, level: &str) {
         .ok()
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| level.to_string());
-    let lines = scim_bridge::logging::StdoutLines::new();
+    let lines = scim_bridge::logging::BatchedStdout::new();
     let blocking = lines.blocks_on_a_stalled_pipe();
     let colours = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let sub = scim_bridge::logging::subscriber(format, &filter, lines, colours);
@@ -432,8 +432,10 @@ fn serve(config: PathBuf, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     if settings.insecure_allow_weak_tokens {
         tracing::warn!("auth.insecure_allow_weak_tokens is on: short or published bearer tokens are accepted (demo and tests only)");
     }
+    // A worker writes the log lines it collected when it runs out of work.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(scim_bridge::logging::flush_thread_lines)
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.listen)

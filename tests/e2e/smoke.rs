@@ -87,3 +87,82 @@ async fn the_binary_writes_one_plain_request_line_per_request() {
     }
     assert_eq!(shapes[0], shapes[1]);
 }
+
+/// The real binary's worker threads write their request lines in batches
+/// (when they run out of work, at 4 KiB, or after 50 ms): under load and
+/// at a SIGTERM right after the last answer, every answered request has
+/// its one line, whole and not doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_request_line_is_written_once_and_whole_with_batched_lines() {
+    let backend = peripass::spawn(peripass::Options {
+        seed_users: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    register_secret(&backend.api_key());
+    let dir = TempDir::new();
+    let settings = dir.0.join("settings.toml");
+    std::fs::write(&settings, peripass_settings("")).unwrap();
+    let env = [
+        ("PERIPASS_URL", backend.base_url()),
+        ("PERIPASS_API_KEY", backend.api_key()),
+        ("SCIM_BRIDGE_LOG", "info".to_string()),
+    ];
+    let mut bridge = BridgeProcess::start(&settings, &env).await;
+    let request_lines = |log: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("route=\"/Users/{id}\""))
+            .map(str::to_string)
+            .collect()
+    };
+    let burst = |n: usize| {
+        let client = bridge.client.clone();
+        async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..16 {
+                let c = client.clone();
+                tasks.spawn(async move {
+                    for _ in 0..n {
+                        assert_eq!(c.get("/Users/1").await.status, 200);
+                    }
+                });
+            }
+            while let Some(t) = tasks.join_next().await {
+                t.unwrap();
+            }
+        }
+    };
+    // While the bridge runs: the lines come once its workers are idle.
+    burst(25).await;
+    let started = std::time::Instant::now();
+    while request_lines(&bridge.log).len() < 400 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{} of 400 lines written",
+            request_lines(&bridge.log).len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A SIGTERM as soon as the last of another 400 answers is in.
+    burst(25).await;
+    let status = bridge.terminate().await;
+    assert!(status.success(), "{status}");
+    let lines = request_lines(&bridge.log);
+    assert_eq!(lines.len(), 800, "request lines after the shutdown");
+    let mut ids = std::collections::HashSet::new();
+    for l in &lines {
+        // Whole: from its timestamp to its last field.
+        assert!(
+            l.starts_with("20") && l.contains(" INFO ") && l.contains(" backend_ms="),
+            "{l}"
+        );
+        let id = l
+            .split("request_id=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
+        assert!(ids.insert(id.unwrap().to_string()), "a line twice: {l}");
+    }
+}

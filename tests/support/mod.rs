@@ -437,6 +437,29 @@ impl BridgeProcess {
     }
 }
 
+impl BridgeProcess {
+    /// Sends SIGTERM (what Kubernetes sends) and waits, at most 30 s, for
+    /// the process to finish its shutdown; its exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let st = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -TERM");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "scim-bridge did not stop within 30 s of SIGTERM"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// The `127.0.0.1:PORT` in a "listening" log line (JSON or text).
 pub fn listening_addr(line: &str) -> Option<SocketAddr> {
     let at = line.find("127.0.0.1:")?;
