@@ -19,36 +19,31 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 
 /// `application/x-www-form-urlencoded` decoding of one name or value: `+` is
 /// a space, `%XX` a byte (a `%` without two hex digits stays as it is), and
-/// bytes that are not UTF-8 become U+FFFD. One pass, one allocation; the
-/// runs between escapes are copied whole, and a text without `%` or `+` is
+/// bytes that are not UTF-8 become U+FFFD. One pass, one allocation, a byte
+/// at a time (a filter's runs between escapes are a few bytes long: copying
+/// each as a slice cost more than the bytes); a text without `%` or `+` is
 /// copied as it is.
 fn decode(s: &str) -> String {
     let b = s.as_bytes();
-    let special = |c: &u8| *c == b'%' || *c == b'+';
-    let Some(first) = b.iter().position(special) else {
+    let Some(first) = b.iter().position(|c| *c == b'%' || *c == b'+') else {
         return s.to_string();
     };
     let mut out = Vec::with_capacity(b.len());
     out.extend_from_slice(&b[..first]);
     let mut i = first;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (b.get(i + 1).and_then(hex), b.get(i + 2).and_then(hex)) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            _ => {
-                let end = b[i..].iter().position(special).map_or(b.len(), |p| i + p);
-                out.extend_from_slice(&b[i..end]);
-                i = end;
-                continue;
-            }
-        }
+    while let Some(&c) = b.get(i) {
         i += 1;
+        out.push(match c {
+            b'+' => b' ',
+            b'%' => match (b.get(i).and_then(hex), b.get(i + 1).and_then(hex)) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h << 4 | l
+                }
+                _ => b'%',
+            },
+            c => c,
+        });
     }
     match String::from_utf8(out) {
         Ok(s) => s,
@@ -57,7 +52,12 @@ fn decode(s: &str) -> String {
 }
 
 fn hex(c: &u8) -> Option<u8> {
-    (*c as char).to_digit(16).map(|d| d as u8)
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// A parsed `attributes` / `excludedAttributes` list.
