@@ -9,8 +9,9 @@
 //! - Leaves: [`secret`], [`client_secret`] (OAuth client secrets as stored:
 //!   plain, `sha256:`, PBKDF2), [`suggest`] ("did you mean"), [`metrics`],
 //!   [`tls_files`] (PEM reading, server and client TLS material), [`jwks`]
-//!   (JSON Web Key Sets); [`logging`] (the subscriber `serve` installs)
-//!   stands on `config` only.
+//!   (JSON Web Key Sets); [`logging`] (the subscriber `serve` installs;
+//!   `batch.rs`: worker threads' lines written in batches) stands on
+//!   `config` only.
 //! - [`config`]: settings file + environment overrides → [`config::Settings`]:
 //!   `parse.rs` checks syntax and values, collecting every error into
 //!   `check.rs`'s collector (shared with `tenants.rs`); `files.rs`
