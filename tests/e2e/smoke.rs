@@ -24,12 +24,9 @@ async fn entra_test_connection_returns_empty_list() {
     assert_eq!(g.status, 200);
 }
 
-/// The real binary's request line in the shipped `pretty` format: rendered
-/// beforehand as one text (the default filter), and written from the
-/// separate fields (a filter with a field rule, which looks for them by
-/// name): the same line either way, without colours in a file.
-#[tokio::test]
-async fn the_binary_writes_one_plain_request_line_per_request() {
+/// A Peripass backend with two users, and a settings file for a bridge in
+/// front of it (the folder holding it goes with the `TempDir`).
+async fn backend_and_settings() -> (peripass::Running, TempDir, std::path::PathBuf) {
     let backend = peripass::spawn(peripass::Options {
         seed_users: 2,
         ..Default::default()
@@ -40,6 +37,16 @@ async fn the_binary_writes_one_plain_request_line_per_request() {
     let dir = TempDir::new();
     let settings = dir.0.join("settings.toml");
     std::fs::write(&settings, peripass_settings("")).unwrap();
+    (backend, dir, settings)
+}
+
+/// The real binary's request line in the shipped `pretty` format: rendered
+/// beforehand as one text (the default filter), and written from the
+/// separate fields (a filter with a field rule, which looks for them by
+/// name): the same line either way, without colours in a file.
+#[tokio::test]
+async fn the_binary_writes_one_plain_request_line_per_request() {
+    let (backend, _dir, settings) = backend_and_settings().await;
     let mut shapes = Vec::new();
     for filter in ["info", "info,[{no_such_field}]=trace"] {
         let env = [
@@ -94,16 +101,7 @@ async fn the_binary_writes_one_plain_request_line_per_request() {
 /// its one line, whole and not doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_request_line_is_written_once_and_whole_with_batched_lines() {
-    let backend = peripass::spawn(peripass::Options {
-        seed_users: 2,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    register_secret(&backend.api_key());
-    let dir = TempDir::new();
-    let settings = dir.0.join("settings.toml");
-    std::fs::write(&settings, peripass_settings("")).unwrap();
+    let (backend, _dir, settings) = backend_and_settings().await;
     let env = [
         ("PERIPASS_URL", backend.base_url()),
         ("PERIPASS_API_KEY", backend.api_key()),
