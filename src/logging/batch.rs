@@ -5,8 +5,10 @@
 //! throughput on a 2-core machine (docs/performance.md, sixteenth round).
 //! A worker thread now collects its lines and writes them in one `write`
 //! when it runs out of work ([`flush_thread_lines`], called by the runtime
-//! before the worker parks), when the batch would pass [`BATCH_BYTES`] or
-//! when its first line is [`BATCH_AGE`] old. A worker goes idle within
+//! before the worker parks), when the batch would pass [`BATCH_BYTES`] or,
+//! with the next line, once its first line is [`BATCH_AGE`] old. A worker
+//! that stays busy without logging keeps its lines until it goes idle. A
+//! worker goes idle within
 //! microseconds of its last answer, so an idle bridge's lines are written
 //! as they were; under load a batch holds the lines of one round of work.
 //!
@@ -33,8 +35,8 @@ use std::time::{Duration, Instant};
 /// The most a batch holds: `PIPE_BUF`, what a pipe takes in one piece.
 pub(super) const BATCH_BYTES: usize = 4096;
 
-/// The oldest a batch's first line gets before the batch is written, for
-/// a worker that stays busy without logging much.
+/// How old a batch's first line may get before the next line writes the
+/// batch (a worker that stays busy while logging little).
 pub(super) const BATCH_AGE: Duration = Duration::from_millis(50);
 
 /// A thread's lines not written yet.
