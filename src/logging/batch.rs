@@ -8,9 +8,9 @@
 //! before the worker parks), when the batch would pass [`BATCH_BYTES`] or,
 //! with the next line, once its first line is [`BATCH_AGE`] old. A worker
 //! that stays busy without logging keeps its lines until it goes idle. A
-//! worker goes idle within
-//! microseconds of its last answer, so an idle bridge's lines are written
-//! as they were; under load a batch holds the lines of one round of work.
+//! worker goes idle within microseconds of its last answer, so an idle
+//! bridge's lines are written as they were; under load a batch holds the
+//! lines of one round of work.
 //!
 //! What stays as it was:
 //! - a batch is at most `PIPE_BUF` (4 KiB), so a pipe takes it whole or
