@@ -52,12 +52,7 @@ fn decode(s: &str) -> String {
 }
 
 fn hex(c: &u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    (*c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// A parsed `attributes` / `excludedAttributes` list.
