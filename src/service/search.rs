@@ -10,7 +10,7 @@ use crate::mapping::record::{Json, Raw};
 use crate::scim::discovery::list_response;
 use crate::scim::discovery::LIST_URN;
 use crate::scim::error::ScimError;
-use crate::scim::filter::{matches, Filter};
+use crate::scim::filter::Filter;
 use crate::scim::query::Projection;
 use http::StatusCode;
 use serde_json::Value;
@@ -260,10 +260,8 @@ impl ResourceCtx<'_> {
         with_members: bool,
     ) -> bool {
         filter.is_none_or(|filter| {
-            let scim =
-                self.res
-                    .to_scim_for_filter(record, etag, self.base_url, with_members, filter);
-            matches(filter, &scim, self.res)
+            self.res
+                .satisfies(record, etag, self.base_url, with_members, filter)
         })
     }
 

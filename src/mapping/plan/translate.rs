@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::mapping::transform::timestamp_to_scim;
+use crate::scim::attr::{AttrKind, SchemaInfo};
 use crate::scim::error::ScimError;
-use crate::scim::filter::Filter;
+use crate::scim::filter::{eq_value, matches, CompareOp, Filter};
 use serde_json::Map;
 
 impl ResourcePlan {
@@ -26,6 +27,75 @@ impl ResourcePlan {
             .any(|n| n.eq_ignore_ascii_case("schemas") || n.starts_with("urn:"));
         let wanted = (!all).then_some(&names[..]);
         self.to_scim_where(record, etag, base_url, with_members, wanted)
+    }
+
+    /// Whether `record` satisfies `filter`: what [`matches`] says of
+    /// [`Self::to_scim_for_filter`]'s resource. The filter Entra sends for
+    /// every lookup, `attr eq "value"` on a single-valued core attribute,
+    /// is compared on that attribute's value alone, with the comparison
+    /// [`eq_value`] makes for `matches`: no resource is built for it.
+    pub fn satisfies<J: Json>(
+        &self,
+        record: &J,
+        etag: Option<&str>,
+        base_url: &str,
+        with_members: bool,
+        filter: &Filter,
+    ) -> bool {
+        if let Some(m) = self.eq_on_one_attribute(record, filter) {
+            return m;
+        }
+        let scim = self.to_scim_for_filter(record, etag, base_url, with_members, filter);
+        matches(filter, &scim, self)
+    }
+
+    /// `filter`'s answer when it is `name eq <literal>` on the one plain
+    /// attribute placed at the top-level key `name` (no sub-attribute,
+    /// selector, reference or extension; not `multiple`, not the members;
+    /// not one the resource builds itself: `id`, `meta`, `schemas`,
+    /// `active`); `None` for any other filter.
+    pub(super) fn eq_on_one_attribute<J: Json>(&self, record: &J, filter: &Filter) -> Option<bool> {
+        let Filter::Compare(path, CompareOp::Eq, literal) = filter else {
+            return None;
+        };
+        if literal.is_null()
+            || path.sub.is_some()
+            || path
+                .urn
+                .as_deref()
+                .is_some_and(|u| !u.eq_ignore_ascii_case(&self.schema))
+            || ["id", "meta", "schemas", "active"]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&path.name))
+        {
+            return None;
+        }
+        let mut placed = self
+            .attributes
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.target.name.eq_ignore_ascii_case(&path.name));
+        let (i, a) = placed.next()?;
+        if placed.next().is_some()
+            || Some(i) == self.members_attr
+            || a.mutability == Mutability::WriteOnly
+            || a.multiple
+            || a.reference.is_some()
+            || a.target.urn.is_some()
+            || a.target.sub.is_some()
+            || !a.target.selector.is_empty()
+        {
+            return None;
+        }
+        let meta = self.attribute(None, &path.name, None);
+        if meta.is_some_and(|m| m.kind == AttrKind::Complex) {
+            return None;
+        }
+        match a.read_value(record) {
+            None => Some(false),
+            Some(Value::Array(_) | Value::Object(_)) => None,
+            Some(v) => Some(eq_value(&v, literal, meta)),
+        }
     }
 
     /// Backend record → SCIM resource.
