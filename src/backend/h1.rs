@@ -67,6 +67,7 @@ pub struct H1<S> {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
+    /// Only the fields the bridge reads ([`KEPT_FIELDS`]).
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The connection can carry the next call.
@@ -152,6 +153,24 @@ fn framing_field(name: &str) -> Option<Framing> {
     .into_iter()
     .find(|(n, _)| n.len() == name.len() && n.eq_ignore_ascii_case(name))
     .map(|(_, f)| f)
+}
+
+/// The answer's header fields the bridge reads: `ETag` (a record's
+/// version), `Retry-After` (a `429` or `503`), `Location` (a create's new
+/// id). An answer keeps only these ([`Answer::headers`]): building a
+/// `HeaderMap` entry for every other field (`Date`, `Content-Type`, …) cost
+/// more than reading the head.
+const KEPT_FIELDS: [HeaderName; 3] = [
+    http::header::ETAG,
+    http::header::RETRY_AFTER,
+    http::header::LOCATION,
+];
+
+/// `name` as one of [`KEPT_FIELDS`] (any case), if it is one.
+fn kept_field(name: &str) -> Option<HeaderName> {
+    KEPT_FIELDS
+        .into_iter()
+        .find(|k| k.as_str().len() == name.len() && k.as_str().eq_ignore_ascii_case(name))
 }
 
 /// Whether a `Connection` field's value lists `close`.
@@ -252,7 +271,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
     let mut head = Head {
         status,
         http10: resp.version == Some(0),
-        headers: HeaderMap::with_capacity(resp.headers.len()),
+        headers: HeaderMap::new(),
         len,
         close: false,
         chunked_alone: None,
@@ -262,11 +281,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Failed> {
     for f in resp.headers.iter() {
         match framing_field(f.name) {
             None => {
-                let name = HeaderName::from_bytes(f.name.as_bytes())
-                    .map_err(|_| invalid(format!("header field name {:?}", f.name)))?;
-                let value = HeaderValue::from_bytes(f.value)
-                    .map_err(|_| invalid(format!("value of header field {name}")))?;
-                head.headers.append(name, value);
+                if let Some(name) = kept_field(f.name) {
+                    let value = HeaderValue::from_bytes(f.value)
+                        .map_err(|_| invalid(format!("value of header field {name}")))?;
+                    head.headers.append(name, value);
+                }
             }
             Some(Framing::Connection) => head.close |= lists_close(f.value),
             Some(Framing::TransferEncoding) => {

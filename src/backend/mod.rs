@@ -133,6 +133,9 @@ pub fn origin(url: &str) -> String {
 #[derive(Debug)]
 pub struct BackendResponse {
     pub status: StatusCode,
+    /// What the bridge reads of them: `ETag`, `Retry-After`, `Location`.
+    /// An HTTP/1.1 answer keeps only these (`h1::KEPT_FIELDS`); a field
+    /// read anywhere else must be added there.
     pub headers: HeaderMap,
     pub body: Bytes,
 }
