@@ -11,7 +11,6 @@ use crate::scim::attr::AttrKind;
 use crate::scim::error::scim_type_from_str;
 use crate::scim::filter::{eq_assignments, parse_patch_path};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
-use regex::Regex;
 use serde_json::Value;
 use std::fmt;
 use std::path::Path;

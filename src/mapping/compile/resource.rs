@@ -58,19 +58,16 @@ pub(super) fn compile_resource(
         }
     }
     let id_field = cx.field(&format!("{at}.id.field"), &r.id.field);
-    let pattern =
-        r.id.pattern
-            .as_ref()
-            .and_then(|p| match Regex::new(&format!("^(?:{p})$")) {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    cx.err(
-                        format!("{at}.id.pattern"),
-                        format!("invalid regex {p:?}: {e}"),
-                    );
-                    None
-                }
-            });
+    let pattern = r.id.pattern.as_ref().and_then(|p| match IdPattern::new(p) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            cx.err(
+                format!("{at}.id.pattern"),
+                format!("invalid regex {p:?}: {e}"),
+            );
+            None
+        }
+    });
     let version = r.version.as_ref().map(|v| {
         if v.field.is_none() && !v.etag {
             cx.err(

@@ -6,13 +6,13 @@ use crate::mapping::model::{IdKind, TimeFormat, UpdateStyle};
 use crate::mapping::record::Json;
 use http::{HeaderName, HeaderValue, Method};
 use jsonpath_rust::parser::model::JpQuery;
-use regex::Regex;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 mod attr;
+mod id_pattern;
 mod layout;
 mod references;
 mod render;
@@ -35,6 +35,7 @@ mod translate;
 pub use crate::scim::json::get_ci;
 pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
 pub use attr::{loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget};
+pub use id_pattern::IdPattern;
 pub use render::{AsNode, Node, Obj};
 pub use translate::{member_ids, member_value};
 
@@ -462,7 +463,7 @@ impl ErrorPlan {
 pub struct IdPlan {
     pub field: FieldPath,
     pub kind: IdKind,
-    pub pattern: Option<Regex>,
+    pub pattern: Option<IdPattern>,
 }
 
 #[derive(Debug)]
