@@ -14,8 +14,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -417,6 +419,8 @@ pub(super) async fn serve<I, H, Fut>(
     if stopping {
         return;
     }
+    // A stop signalled before this connection's loop watched for it.
+    let stop_seen = stop.clone();
     loop {
         // Never later than the shortest timeout from now: a request that
         // starts and ends meanwhile moves the deadline, and the watchdog,
@@ -426,19 +430,57 @@ pub(super) async fn serve<I, H, Fut>(
             let idle = Instant::now() + http1_idle(&limits);
             activity.expiry(&limits).map_or(idle, |t| t.min(idle))
         });
-        tokio::select! {
-            r = conn.as_mut() => {
+        let sleep = tokio::time::sleep_until(wake);
+        tokio::pin!(sleep);
+        let stopped = stop.wait_for(Option::is_some);
+        tokio::pin!(stopped);
+        // The connection is polled whenever the task wakes (two or three
+        // times a request); the watchdog's sleep and the stop signal only
+        // when they may be ready. Once polled, each holds the task's waker
+        // and wakes it when it fires, so until then a glance (the sleep's
+        // state, the signal's version) is all a wake-up needs, not a poll
+        // of each (about 700 instructions a request, with `select!`).
+        // Both are polled outside the task's budget, so a first poll always
+        // registers them (a `Sleep` polled with the budget spent only asks
+        // to be polled again, and would not be).
+        let mut watching = false;
+        let event = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Event::Ended(r));
+            }
+            if (!watching || sleep.is_elapsed())
+                && Pin::new(&mut tokio::task::unconstrained(sleep.as_mut()))
+                    .poll(cx)
+                    .is_ready()
+            {
+                return Poll::Ready(Event::Watchdog);
+            }
+            if !stopping && (!watching || stop_seen.has_changed().unwrap_or(true)) {
+                let polled = Pin::new(&mut tokio::task::unconstrained(stopped.as_mut())).poll(cx);
+                if let Poll::Ready(d) = polled {
+                    return Poll::Ready(Event::Stop(d.ok().and_then(|d| *d)));
+                }
+            }
+            watching = true;
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Ended(r) => {
                 if let Err(e) = r {
                     debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            _ = tokio::time::sleep_until(wake) => {
+            Event::Watchdog => {
                 if closing.is_some() {
                     debug!(%peer, "connection did not close in time; dropped");
                     return;
                 }
-                if activity.expiry(&limits).is_some_and(|t| t <= Instant::now()) {
+                if activity
+                    .expiry(&limits)
+                    .is_some_and(|t| t <= Instant::now())
+                {
                     let first = activity.requests.load(Ordering::SeqCst) == 0;
                     debug!(%peer, first_request = first, "closing a connection: {}",
                         if first { "no request within server.first_request_timeout_ms" } else { "idle for server.idle_timeout_ms" });
@@ -446,13 +488,23 @@ pub(super) async fn serve<I, H, Fut>(
                     closing = Some(Instant::now() + CLOSE_GRACE);
                 }
             }
-            deadline = stop.wait_for(Option::is_some), if !stopping => {
+            Event::Stop(deadline) => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
-                closing = Some(deadline.ok().and_then(|d| *d).unwrap_or_else(Instant::now));
+                closing = Some(deadline.unwrap_or_else(Instant::now));
             }
         }
     }
+}
+
+/// What woke a connection's loop ([`serve`]).
+enum Event<E> {
+    /// The connection ended (`Err`: with an error).
+    Ended(Result<(), E>),
+    /// The watchdog's sleep ended.
+    Watchdog,
+    /// A shutdown started; its deadline, if it has one.
+    Stop(Option<Instant>),
 }
 
 /// Warns at start when the process may open fewer files than the

@@ -242,6 +242,58 @@ async fn shutdown_finishes_in_flight_requests_and_refuses_new_connections() {
     backend.shutdown().await;
 }
 
+/// A kept-alive connection waiting for its next request is closed as soon
+/// as a shutdown starts, not when its idle timeout (60 s) or the shutdown
+/// deadline (25 s) comes: the connection's loop, asleep with nothing to do,
+/// is woken by the signal itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed_when_a_shutdown_starts() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let PeripassStack {
+        backend,
+        mut bridge,
+    } = PeripassStack::start(one_user()).await;
+    let mut conn = tokio::net::TcpStream::connect(bridge.addr).await.unwrap();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: bridge\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    // Idle: the connection's task has gone to sleep.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    bridge.signal_shutdown();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(8), conn.read(&mut buf))
+            .await
+            .expect("the idle connection was not closed within 8 s of the shutdown")
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+    }
+    println!(
+        "idle connection closed {:?} after the shutdown began",
+        t.elapsed()
+    );
+    bridge.shutdown().await;
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    backend.shutdown().await;
+}
+
 /// A whole scenario at TRACE level (every crate, hyper and h2 included),
 /// logged as JSON: one `request` line per request with its backend calls,
 /// and no token, API key or password anywhere in the logs of every test that
