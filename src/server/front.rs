@@ -85,15 +85,17 @@ where
     if head {
         *req.method_mut() = http::Method::GET;
     }
-    if let Some(p) = peer {
-        // Counted as connections are: an IPv6 client by its /64.
-        req.extensions_mut()
-            .insert(super::oauth::PeerAddr(super::conn::address_of(p)));
-    }
     state.metrics.in_flight.inc();
     let live = state.live();
     let oauth_path = live.oauth.as_ref().map(|o| o.token_path.as_str());
     let route = if oauth_path == Some(req.uri().path()) {
+        // The token endpoint's slots and failure limits go by address
+        // (counted as connections are: an IPv6 client by its /64). Only
+        // its requests carry it: an extension costs three allocations.
+        if let Some(p) = peer {
+            req.extensions_mut()
+                .insert(super::oauth::PeerAddr(super::conn::address_of(p)));
+        }
         Route::OAuthToken
     } else {
         Router {
