@@ -8,32 +8,13 @@ use crate::scim::filter::{eq_value, matches, CompareOp, Filter};
 use serde_json::Map;
 
 impl ResourcePlan {
-    /// What [`Self::to_scim`] gives for the attributes `filter` names: the
-    /// resource to evaluate it on, without building the rest (all of it
-    /// when the filter names `schemas` or a bare URN).
-    pub fn to_scim_for_filter<J: Json>(
-        &self,
-        record: &J,
-        etag: Option<&str>,
-        base_url: &str,
-        with_members: bool,
-        filter: &Filter,
-    ) -> Value {
-        // The names once, not a walk of the filter per attribute.
-        let mut names = Vec::new();
-        filter_names(filter, &mut names);
-        let all = names
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case("schemas") || n.starts_with("urn:"));
-        let wanted = (!all).then_some(&names[..]);
-        self.to_scim_where(record, etag, base_url, with_members, wanted)
-    }
-
-    /// Whether `record` satisfies `filter`: what [`matches`] says of
-    /// [`Self::to_scim_for_filter`]'s resource. The filter Entra sends for
-    /// every lookup, `attr eq "value"` on a single-valued core attribute,
-    /// is compared on that attribute's value alone, with the comparison
-    /// [`eq_value`] makes for `matches`: no resource is built for it.
+    /// Whether `record` satisfies `filter`: what [`matches`] says of the
+    /// resource [`Self::to_scim`] gives, evaluated on the attributes the
+    /// filter names only (all of them when it names `schemas` or a bare
+    /// URN). The filter Entra sends for every lookup, `attr eq "value"` on
+    /// a single-valued core attribute, is compared on that attribute's
+    /// value alone, with the comparison [`eq_value`] makes for `matches`:
+    /// no resource is built for it.
     pub fn satisfies<J: Json>(
         &self,
         record: &J,
@@ -45,7 +26,14 @@ impl ResourcePlan {
         if let Some(m) = self.eq_on_one_attribute(record, filter) {
             return m;
         }
-        let scim = self.to_scim_for_filter(record, etag, base_url, with_members, filter);
+        // The names once, not a walk of the filter per attribute.
+        let mut names = Vec::new();
+        filter_names(filter, &mut names);
+        let all = names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("schemas") || n.starts_with("urn:"));
+        let wanted = (!all).then_some(&names[..]);
+        let scim = self.to_scim_where(record, etag, base_url, with_members, wanted);
         matches(filter, &scim, self)
     }
 
