@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod attr;
+#[cfg(test)]
+mod filter_tests;
 mod id_pattern;
 mod layout;
 mod references;
