@@ -154,6 +154,7 @@ fn client_filter(method: &http::Method, uri: &http::Uri, body: &[u8]) -> Option<
             .into_iter()
             .rfind(|(k, _)| k.eq_ignore_ascii_case("filter"))?
             .1
+            .into_owned()
     };
     parse_filter(&text).ok()
 }

@@ -1,15 +1,16 @@
 //! Filter pushdown planning: which terms of a SCIM filter the backend's list
 //! operation can answer with the query parameters the mapping declares.
 
-use crate::mapping::plan::{loose_eq, scalar_key, AttrPlan, ResourcePlan};
+use crate::mapping::plan::{into_scalar_key, loose_eq, scalar_key, AttrPlan, ResourcePlan};
 use crate::scim::filter::{eq_assignments, CompareOp, Filter};
 use serde_json::Value;
 
 /// What part of a filter the backend can answer.
 #[derive(Debug, Default)]
-pub struct Pushdown {
-    /// Backend query parameters (already transformed to backend values).
-    pub params: Vec<(String, String)>,
+pub struct Pushdown<'p> {
+    /// Backend query parameters (already transformed to backend values),
+    /// named as the plan names them.
+    pub params: Vec<(&'p str, String)>,
     /// `id eq "…"`: answer with the get operation.
     pub id: Option<String>,
     /// No record can match (e.g. an id that cannot exist): no backend call at all.
@@ -18,27 +19,26 @@ pub struct Pushdown {
     pub fully_pushed: bool,
 }
 
-fn conjuncts<'a>(f: &'a Filter, out: &mut Vec<&'a Filter>) {
+/// Calls `each` with every term of the `and`s at the top of `f`, in order.
+fn for_each_conjunct(f: &Filter, each: &mut impl FnMut(&Filter)) {
     match f {
         Filter::And(a, b) => {
-            conjuncts(a, out);
-            conjuncts(b, out);
+            for_each_conjunct(a, each);
+            for_each_conjunct(b, each);
         }
-        other => out.push(other),
+        other => each(other),
     }
 }
 
 /// Splits a filter into what the backend can answer (pushed) and what the
 /// bridge re-checks. It never widens: terms it cannot push stay in the
 /// bridge-side check, which always evaluates the whole filter.
-pub fn pushdown(res: &ResourcePlan, filter: &Filter) -> Pushdown {
-    let mut terms = Vec::new();
-    conjuncts(filter, &mut terms);
+pub fn pushdown<'p>(res: &'p ResourcePlan, filter: &Filter) -> Pushdown<'p> {
     let mut pd = Pushdown {
         fully_pushed: true,
         ..Default::default()
     };
-    for t in terms {
+    for_each_conjunct(filter, &mut |t| {
         let pushed = match t {
             Filter::Compare(p, CompareOp::Eq, v)
                 if p.sub.is_none()
@@ -104,7 +104,7 @@ pub fn pushdown(res: &ResourcePlan, filter: &Filter) -> Pushdown {
         if !pushed {
             pd.fully_pushed = false;
         }
-    }
+    });
     if pd.id.is_some() {
         pd.params.clear();
     }
@@ -131,9 +131,9 @@ fn urn_eq(res: &ResourcePlan, target: Option<&str>, given: Option<&str>) -> bool
     opt_eq(target, given)
 }
 
-fn push_term(
-    res: &ResourcePlan,
-    pd: &mut Pushdown,
+fn push_term<'p>(
+    res: &'p ResourcePlan,
+    pd: &mut Pushdown<'p>,
     pred: impl Fn(&AttrPlan) -> bool,
     v: &Value,
 ) -> bool {
@@ -148,10 +148,10 @@ fn push_term(
         let Ok(bv) = a.write_value(v) else {
             return false;
         };
-        let Some(text) = scalar_key(&bv) else {
+        let Some(text) = into_scalar_key(bv) else {
             return false;
         };
-        pd.params.push((f.param.clone(), text));
+        pd.params.push((&f.param, text));
         return true;
     }
     false

@@ -92,7 +92,7 @@ impl ListPlan {
         first <= MAX && size <= MAX
     }
 
-    pub fn page_path(&self, params: &[(String, String)], offset: usize, size: usize) -> String {
+    pub fn page_path(&self, params: &[(&str, String)], offset: usize, size: usize) -> String {
         // One buffer for the whole path and query, each piece encoded into it.
         let wanted = params
             .iter()

@@ -5,9 +5,11 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::parse_patch_path;
 use crate::scim::json::{find_key, get_ci};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, as Entra sends).
-pub fn parse_query(q: &str) -> Vec<(String, String)> {
+/// A name or value without `%` or `+` is borrowed from `q`.
+pub fn parse_query(q: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -22,11 +24,11 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 /// bytes that are not UTF-8 become U+FFFD. One pass, one allocation, a byte
 /// at a time (a filter's runs between escapes are a few bytes long: copying
 /// each as a slice cost more than the bytes); a text without `%` or `+` is
-/// copied as it is.
-fn decode(s: &str) -> String {
+/// borrowed as it is.
+fn decode(s: &str) -> Cow<'_, str> {
     let b = s.as_bytes();
     let Some(first) = b.iter().position(|c| *c == b'%' || *c == b'+') else {
-        return s.to_string();
+        return Cow::Borrowed(s);
     };
     let mut out = Vec::with_capacity(b.len());
     out.extend_from_slice(&b[..first]);
@@ -45,10 +47,10 @@ fn decode(s: &str) -> String {
             c => c,
         });
     }
-    match String::from_utf8(out) {
+    Cow::Owned(match String::from_utf8(out) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
+    })
 }
 
 fn hex(c: &u8) -> Option<u8> {

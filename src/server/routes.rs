@@ -394,7 +394,7 @@ where
                 params
                     .iter()
                     .rfind(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.as_str())
+                    .map(|(_, v)| v.as_ref())
             };
             let projection = Projection::parse(param("attributes"), param("excludedAttributes"))?;
             match method {

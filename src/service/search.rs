@@ -65,7 +65,7 @@ impl ResourceCtx<'_> {
     /// One backend page; every record carries its id.
     pub(super) async fn list_page(
         &self,
-        params: &[(String, String)],
+        params: &[(&str, String)],
         offset: usize,
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
@@ -85,7 +85,7 @@ impl ResourceCtx<'_> {
     /// [`Self::list_page`] without the check of each record's id.
     async fn list_page_unchecked(
         &self,
-        params: &[(String, String)],
+        params: &[(&str, String)],
         offset: usize,
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
@@ -160,7 +160,7 @@ impl ResourceCtx<'_> {
     /// one record was asked for, for the total only).
     async fn list_call(
         &self,
-        params: &[(String, String)],
+        params: &[(&str, String)],
         offset: usize,
         size: usize,
     ) -> Result<(BackendResponse, bool), ScimError> {
@@ -176,11 +176,15 @@ impl ResourceCtx<'_> {
         };
         // `lifecycle.list_query`: the backend leaves soft-deleted records out.
         let extra = self.res.list_params();
-        let with_extra: Vec<(String, String)>;
+        let with_extra: Vec<(&str, String)>;
         let params = if extra.is_empty() {
             params
         } else {
-            with_extra = extra.iter().chain(params).cloned().collect();
+            with_extra = extra
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .chain(params.iter().cloned())
+                .collect();
             &with_extra[..]
         };
         let path = list.page_path(params, offset, size);
@@ -212,7 +216,7 @@ impl ResourceCtx<'_> {
     /// Backend records `[start, start+count)` (0-based), unfiltered but for `params`.
     pub(super) async fn list_range(
         &self,
-        params: &[(String, String)],
+        params: &[(&str, String)],
         start: usize,
         count: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
@@ -402,7 +406,7 @@ impl ResourceCtx<'_> {
     /// record re-checked); others are refused.
     async fn search_large(
         &self,
-        pd: &crate::mapping::pushdown::Pushdown,
+        pd: &crate::mapping::pushdown::Pushdown<'_>,
         t: usize,
         scan: &Scan<'_>,
     ) -> Result<Listed, ScimError> {

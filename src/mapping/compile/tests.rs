@@ -157,7 +157,7 @@ fn bracketed_filter_param_is_accepted_and_encoded() {
     let path = r
         .ops
         .list
-        .page_path(&[(r.filters[0].param.clone(), "j doe&x".into())], 0, 10);
+        .page_path(&[(r.filters[0].param.as_str(), "j doe&x".into())], 0, 10);
     assert!(
         path.ends_with("&filter%5Busername%5D=j%20doe%26x"),
         "{path}"

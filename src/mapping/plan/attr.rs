@@ -227,6 +227,14 @@ pub fn loose_eq<J: Json>(a: &Value, b: &J) -> bool {
     }
 }
 
+/// [`scalar_key`] of a value given away: its string is taken, not copied.
+pub fn into_scalar_key(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        other => scalar_key(&other),
+    }
+}
+
 /// Text key of a scalar for value maps (`true`, `ACTIVE`, `3`).
 pub fn scalar_key(v: &Value) -> Option<String> {
     match v {

@@ -36,7 +36,9 @@ mod translate;
 /// Case-insensitive key lookup (SCIM attribute names are case-insensitive).
 pub use crate::scim::json::get_ci;
 pub use crate::scim::schema::{Mutability, SchemaAttr, SchemaDef};
-pub use attr::{loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget};
+pub use attr::{
+    into_scalar_key, loose_eq, scalar_key, AttrPlan, MembersPlan, ReadSource, ScimTarget,
+};
 pub use id_pattern::IdPattern;
 pub use render::{AsNode, Node, Obj};
 pub use translate::{member_ids, member_value};

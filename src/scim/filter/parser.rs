@@ -78,8 +78,8 @@ pub(super) const EXPECTED_OPERATOR: &str =
     "a comparison operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr)";
 
 /// Recursive descent over the token list; `depth` counts open `(`/`[`.
-pub(super) struct Parser {
-    toks: Vec<Token>,
+pub(super) struct Parser<'a> {
+    toks: Vec<Token<'a>>,
     pos: usize,
     depth: usize,
     in_value_path: bool,
@@ -87,8 +87,8 @@ pub(super) struct Parser {
     end: usize,
 }
 
-impl Parser {
-    fn new(input: &str) -> Result<Parser, FilterError> {
+impl<'a> Parser<'a> {
+    fn new(input: &'a str) -> Result<Parser<'a>, FilterError> {
         let (toks, end) = lex(input)?;
         Ok(Parser {
             toks,
@@ -99,15 +99,15 @@ impl Parser {
         })
     }
 
-    fn peek(&self) -> Option<&Token> {
+    fn peek(&self) -> Option<&Token<'a>> {
         self.toks.get(self.pos)
     }
 
-    fn peek_tok(&self) -> Option<&Tok> {
+    fn peek_tok(&self) -> Option<&Tok<'a>> {
         self.peek().map(|t| &t.tok)
     }
 
-    fn peek_word(&self, offset: usize) -> Option<&str> {
+    fn peek_word(&self, offset: usize) -> Option<&'a str> {
         match self.toks.get(self.pos + offset).map(|t| &t.tok) {
             Some(Tok::Word(w)) => Some(w),
             _ => None,
@@ -217,26 +217,25 @@ impl Parser {
 
     /// `attrPath pr`, `attrPath op value` or `attrPath[valFilter]...`.
     fn parse_attr_expr(&mut self) -> Result<Filter, FilterError> {
-        // Taken, not copied: the parser never looks back at a token.
-        let (word, start) = match self.toks.get_mut(self.pos) {
+        let (word, start) = match self.peek() {
             Some(Token {
                 tok: Tok::Word(word),
                 start,
                 ..
-            }) => (std::mem::take(word), *start),
+            }) => (*word, *start),
             _ => return self.fail("expected an attribute path"),
         };
         self.pos += 1;
-        let path = parse_attr_path(&word, start)?;
+        let path = parse_attr_path(word, start)?;
         if self.peek_tok() != Some(&Tok::LBracket) {
-            return self.parse_comparison(path, &word);
+            return self.parse_comparison(path, word);
         }
         if self.in_value_path {
             let position = self.peek().map_or(self.end, |t| t.start);
             return Err(error(
                 format!(
                     "nested value filters are not allowed: found \"[\" after {} inside a value filter",
-                    quote(&word)
+                    quote(word)
                 ),
                 position,
             ));
@@ -245,7 +244,7 @@ impl Parser {
             return Err(error(
                 format!(
                     "a value filter \"[...]\" cannot follow a sub-attribute ({})",
-                    quote(&word)
+                    quote(word)
                 ),
                 start,
             ));
@@ -344,7 +343,7 @@ impl Parser {
         // A string is taken, not copied: every error below is about a
         // bare literal, so no message describes the taken token.
         let value = match self.toks.get_mut(self.pos).map(|t| &mut t.tok) {
-            Some(Tok::Str(s)) => Some(Value::String(std::mem::take(s))),
+            Some(Tok::Str(s)) => Some(Value::String(std::mem::take(s).into_owned())),
             Some(Tok::Word(w)) => bare_literal(w),
             _ => None,
         };
@@ -410,14 +409,14 @@ pub fn parse_patch_path(input: &str) -> Result<PatchPath, FilterError> {
         };
     };
     parser.pos += 1;
-    let attr = parse_attr_path(&word, start)?;
+    let attr = parse_attr_path(word, start)?;
     let (mut filter, mut value_sub) = (None, None);
     if parser.peek_tok() == Some(&Tok::LBracket) {
         if attr.sub.is_some() {
             return Err(error(
                 format!(
                     "a value filter \"[...]\" cannot follow a sub-attribute ({})",
-                    quote(&word)
+                    quote(word)
                 ),
                 start,
             ));
