@@ -352,6 +352,42 @@ async fn jwks_url_is_cached_and_refreshed_on_an_unknown_kid() {
     );
 }
 
+/// A JWT whose signing keys cannot be fetched (the key endpoint takes the
+/// connection and never answers) is answered when the request's deadline
+/// passes, not after the key fetch's own 10 s timeout.
+#[tokio::test]
+async fn a_jwt_waiting_for_its_keys_is_answered_at_the_request_deadline() {
+    let [a, _, _] = keys();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/discovery/keys", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    let stack = PeripassStack::start_with(
+        Default::default(),
+        &format!(
+            "[server]\nrequest_timeout_ms = 400\n{}",
+            jwt_settings(&format!("jwks_url = \"{url}\""))
+        ),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = stack
+        .scim()
+        .with_token(&sign(a, &claims()))
+        .get("/Users")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "answered after {took:?}"
+    );
+}
+
 #[tokio::test]
 async fn jwt_settings_errors_name_the_key() {
     let dir = TempDir::new();
