@@ -170,7 +170,7 @@ const KEPT_FIELDS: [HeaderName; 3] = [
 fn kept_field(name: &str) -> Option<HeaderName> {
     KEPT_FIELDS
         .into_iter()
-        .find(|k| k.as_str().len() == name.len() && k.as_str().eq_ignore_ascii_case(name))
+        .find(|k| k.as_str().eq_ignore_ascii_case(name))
 }
 
 /// Whether a `Connection` field's value lists `close`.

@@ -13,22 +13,23 @@ use http::{Request, StatusCode};
 pub(super) async fn authorize<B>(live: &Live, req: &Request<B>) -> Result<Principal, ScimError> {
     match check(live, req) {
         Checked::Done(answer) => answer,
-        Checked::VerifyJwt(token) => verify_jwt(live, token).await,
+        Checked::VerifyJwt(verifier, token) => verify_jwt(verifier, token).await,
     }
 }
 
 /// What [`check`] could tell at once.
 pub(super) enum Checked<'r> {
     Done(Result<Principal, ScimError>),
-    /// A JWT for [`verify_jwt`], which may have to fetch its signing keys.
-    VerifyJwt(&'r str),
+    /// A JWT for [`verify_jwt`] with `[auth.jwt]`'s verifier, which may
+    /// have to fetch its signing keys.
+    VerifyJwt(&'r super::jwt::Verifier, &'r str),
 }
 
 /// [`authorize`] up to the one step that may wait: the answer for a static
 /// token, an OAuth access token or a malformed header, or the JWT still to
 /// verify. The request path waits (and builds a timeout) only for the
 /// latter.
-pub(super) fn check<'r, B>(live: &Live, req: &'r Request<B>) -> Checked<'r> {
+pub(super) fn check<'r, B>(live: &'r Live, req: &'r Request<B>) -> Checked<'r> {
     let token = match bearer(req) {
         Ok(token) => token,
         Err(e) => return Checked::Done(Err(e)),
@@ -51,7 +52,9 @@ pub(super) fn check<'r, B>(live: &Live, req: &'r Request<B>) -> Checked<'r> {
         }));
     }
     match &live.jwt {
-        Some(_) if token.bytes().filter(|&b| b == b'.').count() == 2 => Checked::VerifyJwt(token),
+        Some(v) if token.bytes().filter(|&b| b == b'.').count() == 2 => {
+            Checked::VerifyJwt(v, token)
+        }
         _ => Checked::Done(Err(ScimError::invalid_token(
             "missing or invalid bearer token",
         ))),
@@ -85,10 +88,10 @@ fn bearer<B>(req: &Request<B>) -> Result<&str, ScimError> {
 }
 
 /// The JWT [`check`] left, verified against `[auth.jwt]`.
-pub(super) async fn verify_jwt(live: &Live, token: &str) -> Result<Principal, ScimError> {
-    let Some(v) = &live.jwt else {
-        return Err(ScimError::invalid_token("missing or invalid bearer token"));
-    };
+pub(super) async fn verify_jwt(
+    v: &super::jwt::Verifier,
+    token: &str,
+) -> Result<Principal, ScimError> {
     v.verify_claims(token)
         .await
         .map(|c| Principal::Jwt {

@@ -437,8 +437,8 @@ where
             // a static token is answered at once.
             let authorized = match auth::check(live, &req) {
                 auth::Checked::Done(answer) => Ok(answer),
-                auth::Checked::VerifyJwt(t) => {
-                    timeout_at(deadline, auth::verify_jwt(live, t)).await
+                auth::Checked::VerifyJwt(v, t) => {
+                    timeout_at(deadline, auth::verify_jwt(v, t)).await
                 }
             };
             match authorized {
