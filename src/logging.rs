@@ -10,7 +10,9 @@ use tracing_subscriber::fmt::format::{FormatFields, Writer};
 use tracing_subscriber::fmt::MakeWriter;
 
 mod batch;
+mod direct;
 pub use batch::{flush_thread_lines, BatchedStdout};
+pub use direct::write_direct;
 
 /// A subscriber writing to `writer` (stdout for `serve`; a buffer in tests).
 /// `filter` is a tracing filter such as `info` or `scim_bridge=debug,h2=trace`.
@@ -31,17 +33,17 @@ where
     // a collector are noise, and painting every field name costs time on
     // every request's line.
     let ansi = format == LogFormat::Pretty && colours;
+    // Shared with the direct path of pre-rendered lines.
+    let writer = direct::Shared(std::sync::Arc::new(writer));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(writer);
+        .with_writer(writer.clone());
     match format {
         LogFormat::Json => Box::new(b.json().finish()),
         LogFormat::Pretty if ansi => Box::new(b.finish()),
         LogFormat::Pretty => {
-            let fields = PlainFields {
-                prerendered: !directives.contains('['),
-            };
+            let fields = PlainFields::new(!directives.contains('['), writer.0, true);
             Box::new(
                 b.fmt_fields(fields)
                     .event_format(PlainEvent { time: true })
@@ -483,6 +485,24 @@ pub struct PlainFields {
     /// instead of its fields ([`plain_lines`]): not when the filter has
     /// span or field rules (`[…]`), which look for the fields by name.
     pub prerendered: bool,
+    /// Where such a line may be written without an event ([`write_direct`]):
+    /// the subscriber's own writer.
+    direct: Option<Box<dyn direct::DirectLines>>,
+}
+
+impl PlainFields {
+    /// The fields of a subscriber writing to `writer`, `time`: with the
+    /// timestamp (as its `PlainEvent`).
+    pub fn new<W>(prerendered: bool, writer: std::sync::Arc<W>, time: bool) -> PlainFields
+    where
+        W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+    {
+        PlainFields {
+            prerendered,
+            direct: prerendered
+                .then(|| Box::new(direct::Direct { writer, time }) as Box<dyn direct::DirectLines>),
+        }
+    }
 }
 
 impl<'w> FormatFields<'w> for PlainFields {
@@ -544,21 +564,9 @@ impl PlainVisitor {
 impl Visit for PlainVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == PLAIN_LINE && self.first {
-            // A [`PlainLine`], the whole text already: written as it is.
-            // It has no control characters (its strings are quoted, its
-            // message sanitised); another event's field of that name that
-            // has some is sanitised as a message is.
+            // A [`PlainLine`], the whole text already.
             self.first = false;
-            // A fold, not `any`: without an early exit the check is
-            // vectorised (`any` cost 1.7k instructions per request line).
-            let controls = value
-                .bytes()
-                .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
-            if controls {
-                self.result = write_sanitized(&mut self.w, value);
-            } else {
-                self.w.push_str(value);
-            }
+            self.result = push_plain_line(&mut self.w, value);
             return;
         }
         if !self.name(field) {
@@ -620,6 +628,23 @@ impl Visit for PlainVisitor {
                 write!(self.w, "{value:?}")
             }
         });
+    }
+}
+
+/// A [`PlainLine`]'s text, written as it is: it has no control characters
+/// (its strings are quoted, its message sanitised); another event's field
+/// of that name that has some is sanitised as a message is.
+fn push_plain_line(w: &mut String, value: &str) -> std::fmt::Result {
+    // A fold, not `any`: without an early exit the check is vectorised
+    // (`any` cost 1.7k instructions per request line).
+    let controls = value
+        .bytes()
+        .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
+    if controls {
+        write_sanitized(w, value)
+    } else {
+        w.push_str(value);
+        Ok(())
     }
 }
 
@@ -729,6 +754,11 @@ struct Sanitizing<'a, W>(&'a mut W);
 
 impl<W: std::fmt::Write> std::fmt::Write for Sanitizing<'_, W> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // Printable ASCII (a message, usually) has nothing to escape: not
+        // decoded char by char.
+        if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return self.0.write_str(s);
+        }
         let mut rest = s;
         while let Some(i) = rest.find(|c: char| {
             matches!(
@@ -785,6 +815,7 @@ pub(crate) mod capture {
     /// A subscriber formatting with `f` into `buf`.
     pub(crate) fn dispatch(f: Fmt, buf: &Buf) -> tracing::Dispatch {
         let out = buf.clone();
+        let direct = buf.clone();
         let b = tracing_subscriber::fmt()
             .with_ansi(matches!(f, Fmt::Colours))
             .without_time()
@@ -793,7 +824,8 @@ pub(crate) mod capture {
             Fmt::Json => b.json().finish().into(),
             Fmt::Default | Fmt::Colours => b.finish().into(),
             Fmt::Plain => {
-                let fields = super::PlainFields { prerendered: true };
+                let writer = Arc::new(move || direct.clone());
+                let fields = super::PlainFields::new(true, writer, false);
                 b.fmt_fields(fields)
                     .event_format(super::PlainEvent { time: false })
                     .finish()

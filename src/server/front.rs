@@ -284,7 +284,9 @@ impl RequestLine<'_> {
         l.number("ms", self.ms);
         l.number("backend_calls", self.backend_calls);
         l.number("backend_ms", self.backend_ms);
-        info!(plain_line = l.as_str());
+        if !crate::logging::write_direct(module_path!(), &l) {
+            info!(plain_line = l.as_str());
+        }
     }
 }
 
