@@ -4,9 +4,10 @@
 //! A call that cannot start within the queue timeout is refused.
 
 use crate::config::BackendLimits;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 /// Least time between two `warn` lines about one unreachable backend.
 pub const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -23,20 +24,35 @@ pub enum Refusal {
     Busy { retry_after: u64 },
 }
 
-/// Whether the call had to wait for the rate cap or a backend pause.
-pub struct Admitted {
-    pub _permit: OwnedSemaphorePermit,
+/// Whether the call had to wait for the rate cap or a backend pause; its
+/// concurrency slot, given back when dropped.
+pub struct Admitted<'g> {
+    _slot: Slot<'g>,
     pub waited: bool,
 }
 
 pub struct Guard {
     limits: BackendLimits,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     /// Shared with the guards that succeed this one on a reload.
-    state: Arc<Mutex<State>>,
+    state: Arc<Shared>,
     /// When a failure to connect was last logged at `warn` (see
     /// [`Guard::warn_unreachable`]).
     warned: Mutex<Option<Instant>>,
+}
+
+/// The bucket and the pause, with a flag that spares a call the lock when
+/// there is neither a rate cap nor a pause.
+struct Shared {
+    /// Set while `paused_until` may be set (with the lock held).
+    paused: AtomicBool,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 struct State {
@@ -51,10 +67,13 @@ impl Guard {
         Guard {
             limits,
             slots: slots(limits),
-            state: Arc::new(Mutex::new(State {
-                tat: Instant::now(),
-                paused_until: None,
-            })),
+            state: Arc::new(Shared {
+                paused: AtomicBool::new(false),
+                state: Mutex::new(State {
+                    tat: Instant::now(),
+                    paused_until: None,
+                }),
+            }),
             warned: Mutex::new(None),
         }
     }
@@ -102,19 +121,30 @@ impl Guard {
     /// Pauses every call until `secs` from now (capped at [`MAX_PAUSE`]).
     pub fn pause(&self, secs: u64) {
         let until = Instant::now() + Duration::from_secs(secs).min(MAX_PAUSE);
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock();
         if st.paused_until.is_none_or(|p| p < until) {
             st.paused_until = Some(until);
         }
+        self.state.paused.store(true, Ordering::Relaxed);
     }
 
     /// Waits for the pause, a rate token and a concurrency slot, all within
     /// the queue timeout.
-    pub async fn admit(&self) -> Result<Admitted, Refusal> {
+    pub async fn admit(&self) -> Result<Admitted<'_>, Refusal> {
+        // Neither a rate cap nor a pause: no clock, no lock, no timer
+        // unless every slot is taken.
+        if self.limits.max_rps == 0 && !self.state.paused.load(Ordering::Relaxed) {
+            if let Some(slot) = self.slots.try_take() {
+                return Ok(Admitted {
+                    _slot: slot,
+                    waited: false,
+                });
+            }
+        }
         let now = Instant::now();
         let deadline = now + self.limits.queue_timeout;
         let start_at = {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = self.state.lock();
             let mut earliest = now;
             if let Some(p) = st.paused_until {
                 if p > now {
@@ -126,6 +156,7 @@ impl Guard {
                     earliest = p;
                 } else {
                     st.paused_until = None;
+                    self.state.paused.store(false, Ordering::Relaxed);
                 }
             }
             if self.limits.max_rps > 0 {
@@ -148,31 +179,99 @@ impl Guard {
         if waited {
             tokio::time::sleep_until(start_at.into()).await;
         }
-        // A free slot is taken without a timer (making one costs more than
-        // the call's other bookkeeping).
-        let permit = match self.slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                match tokio::time::timeout_at(deadline.into(), self.slots.clone().acquire_owned())
-                    .await
-                {
-                    Ok(Ok(p)) => p,
-                    _ => return Err(Refusal::Busy { retry_after: 1 }),
-                }
-            }
-        };
-        Ok(Admitted {
-            _permit: permit,
-            waited,
-        })
+        match self.slots.take_by(deadline).await {
+            Some(slot) => Ok(Admitted {
+                _slot: slot,
+                waited,
+            }),
+            None => Err(Refusal::Busy { retry_after: 1 }),
+        }
     }
 }
 
 /// `limits.max_concurrency` slots for calls in flight.
-fn slots(limits: BackendLimits) -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(
-        limits.max_concurrency.clamp(1, Semaphore::MAX_PERMITS),
-    ))
+fn slots(limits: BackendLimits) -> Arc<Slots> {
+    Arc::new(Slots::new(limits.max_concurrency.max(1)))
+}
+
+/// Slots for calls in flight: a count, and the calls waiting for one.
+///
+/// tokio's `Semaphore` locked its list of waiters on every release, and
+/// an owned permit cloned and dropped the semaphore's `Arc`: three writes
+/// to memory both worker threads share, per backend call. Here a call
+/// that finds a slot free touches the count alone; a release wakes a
+/// waiter only when there is one. Waiters are not served in order: a call
+/// arriving as a slot comes back may take it first, and a waiter that gets
+/// no slot within the queue timeout is refused, as before.
+struct Slots {
+    free: AtomicUsize,
+    /// Calls waiting in [`Slots::take_by`].
+    waiting: AtomicUsize,
+    returned: Notify,
+}
+
+/// A slot held; given back when dropped.
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: AtomicUsize::new(n),
+            waiting: AtomicUsize::new(0),
+            returned: Notify::new(),
+        }
+    }
+
+    fn try_take(&self) -> Option<Slot<'_>> {
+        self.free
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| Slot(self))
+    }
+
+    /// A slot, waiting for one until `deadline`.
+    async fn take_by(&self, deadline: Instant) -> Option<Slot<'_>> {
+        if let Some(s) = self.try_take() {
+            return Some(s);
+        }
+        // Counted before looking again: a release either sees this waiter
+        // (and notifies) or came before that look (which then finds its slot).
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
+        let timer = tokio::time::sleep_until(deadline.into());
+        tokio::pin!(timer);
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(s) = self.try_take() {
+                return Some(s);
+            }
+            tokio::select! {
+                () = &mut returned => {}
+                // One last look: a slot that came back at the deadline.
+                () = &mut timer => return self.try_take(),
+            }
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let s = self.0;
+        s.free.fetch_add(1, Ordering::SeqCst);
+        if s.waiting.load(Ordering::SeqCst) > 0 {
+            // Stored when nobody listens yet; passed on to another waiter
+            // when the one woken leaves without it.
+            s.returned.notify_one();
+        }
+    }
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -234,7 +333,8 @@ mod tests {
         use crate::config::BackendTlsSettings;
         let url = "http://backend.test";
         let old = BackendClient::new(0, &BackendTlsSettings::default(), limits(1, 0, 100));
-        let held = old.guard(url).admit().await.unwrap();
+        let old_guard = old.guard(url);
+        let held = old_guard.admit().await.unwrap();
         let new = BackendClient::new(0, &BackendTlsSettings::default(), limits(1, 0, 100))
             .succeeding(&old);
         assert_eq!(
@@ -246,7 +346,8 @@ mod tests {
         assert!(new.guard(url).admit().await.is_ok());
         // A backend the old client meets only after the reload: the same guard.
         let other = "http://other.test";
-        let held = old.guard(other).admit().await.unwrap();
+        let other_guard = old.guard(other);
+        let held = other_guard.admit().await.unwrap();
         assert!(new.guard(other).admit().await.is_err());
         drop(held);
         old.guard(url).pause(30);
@@ -278,5 +379,64 @@ mod tests {
             g.admit().await.err(),
             Some(Refusal::Paused { retry_after: 5 })
         );
+    }
+
+    /// A call waiting for a slot gets the one given back before its
+    /// deadline; a pause that has passed lets calls through without the
+    /// lock again.
+    #[tokio::test]
+    async fn a_waiting_call_gets_the_slot_given_back() {
+        let g = Arc::new(Guard::new(limits(1, 0, 2000)));
+        let held = g.admit().await.unwrap();
+        let waiter = {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let t0 = Instant::now();
+                let a = g.admit().await.map(|_| ());
+                (a, t0.elapsed())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(held);
+        let (admitted, took) = waiter.await.unwrap();
+        assert_eq!(admitted, Ok(()));
+        assert!(took < Duration::from_millis(1000), "{took:?}");
+
+        g.pause(1);
+        assert!(g.state.paused.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(!g.admit().await.unwrap().waited);
+        assert!(
+            !g.state.paused.load(Ordering::Relaxed),
+            "cleared once passed"
+        );
+    }
+
+    /// Many calls at once on a few slots: never more in flight than the
+    /// cap, and every one of them admitted (the queue timeout is long).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn slots_hold_the_cap_under_contention() {
+        let g = Arc::new(Guard::new(limits(3, 0, 30_000)));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let calls = (0..64).map(|_| {
+            let (g, inside, peak) = (g.clone(), inside.clone(), peak.clone());
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let a = g.admit().await.expect("admitted");
+                    let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    drop(a);
+                }
+            })
+        });
+        for c in futures_util::future::join_all(calls).await {
+            c.unwrap();
+        }
+        assert!(peak.load(Ordering::SeqCst) <= 3);
+        assert_eq!(g.slots.free.load(Ordering::SeqCst), 3);
+        assert_eq!(g.slots.waiting.load(Ordering::SeqCst), 0);
     }
 }

@@ -461,7 +461,11 @@ impl BackendClient {
 
     /// Waits for the guard's concurrency slot, rate token or pause; a
     /// refusal is counted and logged.
-    async fn admit(&self, guard: &Guard, call: &Call<'_>) -> Result<Admitted, BackendError> {
+    async fn admit<'g>(
+        &self,
+        guard: &'g Guard,
+        call: &Call<'_>,
+    ) -> Result<Admitted<'g>, BackendError> {
         match guard.admit().await {
             Ok(admitted) => {
                 if admitted.waited {

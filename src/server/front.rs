@@ -68,9 +68,11 @@ where
         AppState::tag_request_id(&mut resp, &request_id);
         return resp;
     }
-    let state = match super::tenants::pick(state, &req).await {
+    let state = match super::tenants::pick(state, &req) {
         Ok(s) => s,
-        Err(mut answer) => {
+        Err(picked) => {
+            // Boxed: this wait would size every request's future.
+            let mut answer = Box::pin(picked.answer(state, &req)).await;
             if req.method() == http::Method::HEAD {
                 super::without_body(&mut answer);
             }
@@ -457,7 +459,7 @@ where
                     trust_connection(&req);
                 }
             }
-            let Ok(permit) = state.concurrency.try_acquire() else {
+            let Some(permit) = state.concurrency.try_take() else {
                 return overloaded();
             };
             _permit = Some(permit);

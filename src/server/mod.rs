@@ -16,6 +16,7 @@ mod probe;
 mod reload;
 pub mod router;
 mod routes;
+mod slots;
 pub mod tenants;
 pub mod tls;
 
@@ -156,11 +157,8 @@ pub struct AppState {
     /// lines of requests already gone): a shutdown waits for it. Shared by
     /// every tenant's state.
     pub ongoing: crate::service::Ongoing,
-    /// Source of request ids when the client sends no `X-Request-Id`.
-    /// (Shared by every tenant's state: ids stay unique in the process.)
-    next_request_id: Arc<AtomicU64>,
     /// `server.max_concurrent_requests` permits (sized at start; a change needs a restart).
-    concurrency: Arc<tokio::sync::Semaphore>,
+    concurrency: Arc<slots::Slots>,
     /// Token endpoint requests being answered (`[auth.oauth]`): a pool of
     /// their own, so that requests nobody has authenticated yet never hold
     /// the SCIM requests' permits.
@@ -203,9 +201,7 @@ impl AppState {
             .map(|a| Arc::new(crate::audit::Sink::new(a)));
         AppState {
             token_slots: Default::default(),
-            concurrency: Arc::new(tokio::sync::Semaphore::new(
-                live.settings.max_concurrent_requests,
-            )),
+            concurrency: Arc::new(slots::Slots::new(live.settings.max_concurrent_requests)),
             live: arc_swap::ArcSwap::from_pointee(live),
             metrics: Arc::new(Metrics::new()),
             env: None,
@@ -213,7 +209,6 @@ impl AppState {
             failed_stamps: Default::default(),
             write_locks: WriteLocks::default(),
             ongoing: Default::default(),
-            next_request_id: Arc::new(AtomicU64::new(1)),
             probe: Default::default(),
             oauth_limiter: Default::default(),
             audit,
@@ -258,9 +253,35 @@ impl AppState {
     /// counter), unique across replicas with near certainty (the prefix),
     /// and telling neither the process id nor how many requests came before.
     fn request_id(&self) -> String {
-        let n = self.next_request_id.fetch_add(1, Ordering::Relaxed);
-        RequestIds::get().id(n)
+        RequestIds::get().id(request_number())
     }
+}
+
+/// How many request numbers a thread takes from [`NEXT_REQUEST`] at once.
+const REQUEST_NUMBERS: u64 = 1024;
+
+/// The next request number not handed to a thread yet, shared by every
+/// state of the process (a tenant's too): numbers, and so ids, are unique
+/// in the process.
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+/// A number no other request of this process gets. Each thread takes
+/// [`REQUEST_NUMBERS`] at a time from [`NEXT_REQUEST`], so that the two
+/// worker threads do not both write that counter on every request.
+fn request_number() -> u64 {
+    thread_local! {
+        /// This thread's block: the next number, and the end of the block.
+        static BLOCK: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    BLOCK.with(|b| {
+        let (mut next, mut end) = b.get();
+        if next == end {
+            next = NEXT_REQUEST.fetch_add(REQUEST_NUMBERS, Ordering::Relaxed);
+            end = next + REQUEST_NUMBERS;
+        }
+        b.set((next + 1, end));
+        next
+    })
 }
 
 /// The per-process secrets behind generated request ids: a random prefix,
@@ -635,6 +656,27 @@ pub fn error_response(e: &ScimError) -> Resp {
 mod request_id_tests {
     use super::RequestIds;
     use std::collections::HashSet;
+
+    /// Request numbers are distinct across threads and within each, and
+    /// a thread's come in order.
+    #[test]
+    fn request_numbers_are_unique_across_threads() {
+        let per_thread: Vec<Vec<u64>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..3000).map(|_| super::request_number()).collect()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut all: Vec<u64> = per_thread.concat();
+        for t in &per_thread {
+            assert!(t.windows(2).all(|w| w[0] < w[1]));
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+        assert!(all[0] >= 1);
+    }
 
     /// The SipHash written out for request ids is SipHash: with 2 and 4
     /// rounds it gives std's (deprecated, but still SipHash-2-4) `SipHasher`.

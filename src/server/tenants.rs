@@ -75,7 +75,6 @@ impl AppState {
             s.audit = self.audit.clone();
             s.concurrency = self.concurrency.clone();
             s.token_slots = self.token_slots.clone();
-            s.next_request_id = self.next_request_id.clone();
             s.ongoing = self.ongoing.clone();
             s.tenant = Some(Arc::new(TenantOf {
                 tenant: t.tenant,
@@ -130,10 +129,11 @@ fn host_of<B>(req: &Request<B>) -> Option<&str> {
 /// answer itself (`/readyz`, or for a request no tenant serves the answer a
 /// tenant gives a request without valid credentials, [`unauthorized`]: an
 /// unauthenticated client cannot tell which tenants exist).
-pub(super) async fn pick<'a, B>(
-    state: &'a AppState,
-    req: &Request<B>,
-) -> Result<&'a AppState, Resp> {
+///
+/// Not `async` itself: only `/readyz` waits (for a token's check), and a
+/// wait here would size every request's future for it (870 bytes, copied
+/// with the future into the connection's slot on every request).
+pub(super) fn pick<'a, B>(state: &'a AppState, req: &Request<B>) -> Result<&'a AppState, Picked> {
     if state.tenants.is_empty() {
         return Ok(state);
     }
@@ -141,7 +141,7 @@ pub(super) async fn pick<'a, B>(
     match path {
         // The main file's bearer tokens (the operators') open `/metrics`.
         "/healthz" | "/metrics" => return Ok(state),
-        "/readyz" => return Err(readyz(state, req).await),
+        "/readyz" => return Err(Picked::Readyz),
         _ => {}
     }
     if let Some(host) = host_of(req) {
@@ -172,7 +172,25 @@ pub(super) async fn pick<'a, B>(
     tracing::info!(request_id, method = %req.method(), status = e.status.as_u16(), "request for no tenant");
     let mut resp = error_response(&e);
     AppState::tag_request_id(&mut resp, &request_id);
-    Err(resp)
+    Err(Picked::Answer(Box::new(resp)))
+}
+
+/// A request [`pick`] serves without a tenant.
+pub(super) enum Picked {
+    /// This answer.
+    Answer(Box<Resp>),
+    /// The process's `/readyz` ([`readyz`]).
+    Readyz,
+}
+
+impl Picked {
+    /// The answer to `req`.
+    pub(super) async fn answer<B>(self, state: &AppState, req: &Request<B>) -> Resp {
+        match self {
+            Picked::Answer(r) => *r,
+            Picked::Readyz => readyz(state, req).await,
+        }
+    }
 }
 
 /// With tenants, the one answer to a request that no tenant authenticates,
