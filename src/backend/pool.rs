@@ -49,7 +49,30 @@ type Io = TokioIo<MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>>;
 
 /// An HTTP/1.1 connection, boxed: with its TLS state it is over a
 /// kilobyte, copied whenever the pool or a call's future moved it.
-type Conn1 = Box<H1<Io>>;
+type Conn1 = Box<Line>;
+
+/// An HTTP/1.1 connection and the timer of its calls' deadlines.
+///
+/// The timer is made once per connection and moved to each call's
+/// deadline: a deadline later than the one before is a compare-and-swap
+/// on the timer, where a timer per call cloned the runtime's handle (an
+/// `Arc` both worker threads write) and was inserted into and removed from
+/// the timer wheel under its lock. A deadline the connection's timer
+/// passed while it was idle is inserted again.
+struct Line {
+    h1: H1<Io>,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Line {
+    fn new(h1: H1<Io>) -> Conn1 {
+        Box::new(Line {
+            h1,
+            // Set to each call's deadline before the call.
+            timer: Box::pin(tokio::time::sleep(Duration::from_secs(86_400))),
+        })
+    }
+}
 
 /// Idle connections kept per backend at most, whatever the concurrency
 /// cap (`max_rps = 0` with a huge `max_concurrency` must not keep thousands).
@@ -82,7 +105,7 @@ impl Idle {
     /// Idle for less than `idle_timeout` (the backend may be closing an
     /// older one), and neither closed nor sent anything meanwhile.
     fn usable(&mut self, idle_timeout: Duration) -> bool {
-        self.since.elapsed() < idle_timeout && self.conn.alive()
+        self.since.elapsed() < idle_timeout && self.conn.h1.alive()
     }
 }
 
@@ -124,11 +147,15 @@ impl Pool {
     }
 
     /// Sends `req` (an absolute URI) and reads its answer in full (at most
-    /// [`MAX_BACKEND_BODY`] bytes).
+    /// [`MAX_BACKEND_BODY`] bytes), within `timeout`: connecting, sending
+    /// again on another connection, reading the whole body, all of it.
     pub(super) async fn call(
         self: &Arc<Self>,
         req: OutgoingRequest,
+        timeout: Duration,
     ) -> Result<BackendResponse, BackendError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let late = || BackendError::Timeout(timeout);
         let origin = req.origin.clone();
         // The HTTP/1.1 request's bytes, written once whichever connection
         // carries them.
@@ -138,18 +165,28 @@ impl Pool {
                 Some(c) => (c, true),
                 // Boxed: the TLS and HTTP/2 handshakes make a large future,
                 // which would otherwise be copied with every call's.
-                None => (Box::pin(self.connect(&origin)).await?, false),
+                None => (
+                    tokio::time::timeout_at(deadline, Box::pin(self.connect(&origin)))
+                        .await
+                        .map_err(|_| late())??,
+                    false,
+                ),
             };
             let mut conn = match conn {
                 // Boxed: an HTTP/2 call's state would size every HTTP/1 call's.
-                Conn::H2(sender) => match Box::pin(h2_call(sender, &req)).await {
-                    // Not sent: as for HTTP/1.1 below.
-                    Err((true, e)) if reused => {
-                        debug!(error = %e, "kept-alive backend connection refused a call; sending it again");
-                        continue;
+                Conn::H2(sender) => {
+                    match tokio::time::timeout_at(deadline, Box::pin(h2_call(sender, &req)))
+                        .await
+                        .map_err(|_| late())?
+                    {
+                        // Not sent: as for HTTP/1.1 below.
+                        Err((true, e)) if reused => {
+                            debug!(error = %e, "kept-alive backend connection refused a call; sending it again");
+                            continue;
+                        }
+                        result => return result.map_err(|(_, e)| e),
                     }
-                    result => return result.map_err(|(_, e)| e),
-                },
+                }
                 Conn::H1(c) => c,
             };
             let bytes = match &wire {
@@ -157,7 +194,16 @@ impl Pool {
                 None => wire.insert(h1_request(&req)?),
             };
             let head_request = req.method == Method::HEAD;
-            match conn.call(bytes, head_request, MAX_BACKEND_BODY).await {
+            let line = &mut *conn;
+            line.timer.as_mut().reset(deadline);
+            let answer = tokio::select! {
+                biased;
+                a = line.h1.call(bytes, head_request, MAX_BACKEND_BODY) => a,
+                // The connection goes with the call (a late answer would
+                // be taken for the next call's).
+                () = line.timer.as_mut() => return Err(late()),
+            };
+            match answer {
                 Ok(a) => {
                     if a.keep && !h1::asks_to_close(&req.headers) {
                         self.give_back(origin, conn);
@@ -240,7 +286,7 @@ impl Pool {
             .await
             .map_err(|e| connect_error(&*e))?;
         if !io.connected().is_negotiated_h2() {
-            return Ok(Conn::H1(Box::new(H1::new(TokioIo::new(io)))));
+            return Ok(Conn::H1(Line::new(H1::new(TokioIo::new(io)))));
         }
         let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -651,6 +697,15 @@ mod tests {
         uri: &Uri,
         method: http::Method,
     ) -> Result<String, BackendError> {
+        call_within(pool, uri, method, Duration::from_secs(10)).await
+    }
+
+    async fn call_within(
+        pool: &Arc<Pool>,
+        uri: &Uri,
+        method: http::Method,
+        timeout: Duration,
+    ) -> Result<String, BackendError> {
         let req = OutgoingRequest {
             method,
             origin: Origin::of(uri).unwrap(),
@@ -659,8 +714,68 @@ mod tests {
             headers: Default::default(),
             body: Some(Bytes::from_static(b"{}")),
         };
-        let answer = pool.call(req).await?;
+        let answer = pool.call(req, timeout).await?;
         Ok(String::from_utf8(answer.body.to_vec()).unwrap())
+    }
+
+    /// A kept-alive connection's timer keeps each call's own deadline: a
+    /// later one, an earlier one than the call before, and one set after
+    /// the timer ran out while the connection was idle. The backend
+    /// answers the calls it is told to and leaves the others hanging.
+    #[tokio::test]
+    async fn each_call_on_a_kept_connection_keeps_its_own_deadline() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/x", l.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        // Answered, answered, hangs (one connection); then answered, hangs.
+        tokio::spawn(async move {
+            for answers in [2, 1] {
+                let (s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let (r, mut w) = s.into_split();
+                    let mut r = BufReader::new(r);
+                    for _ in 0..answers {
+                        let mut line = String::new();
+                        while r.read_line(&mut line).await.unwrap() > 0
+                            && !line.ends_with("\r\n\r\n")
+                        {}
+                        let mut body = [0u8; 2];
+                        r.read_exact(&mut body).await.unwrap();
+                        w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await
+                            .unwrap();
+                    }
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    drop((r, w));
+                });
+            }
+        });
+        let pool = Pool::new(tls(), 32, Duration::from_secs(10));
+        let get = http::Method::GET;
+        let timed = |timeout| {
+            let (pool, uri, get) = (pool.clone(), uri.clone(), get.clone());
+            async move {
+                let t0 = Instant::now();
+                let r = call_within(&pool, &uri, get, timeout).await;
+                (r, t0.elapsed())
+            }
+        };
+        let ms = Duration::from_millis;
+        // A short deadline, then a long one: the timer moves later.
+        assert_eq!(timed(ms(300)).await.0.unwrap(), "ok");
+        assert_eq!(timed(ms(5000)).await.0.unwrap(), "ok");
+        // Then a short one again, on the same connection, unanswered.
+        let (r, took) = timed(ms(300)).await;
+        assert!(matches!(r, Err(BackendError::Timeout(_))), "{r:?}");
+        assert!(took >= ms(290) && took < ms(2000), "{took:?}");
+        // A new connection: answered, then idle past its deadline (the
+        // timer runs out), then a call that hangs.
+        assert_eq!(timed(ms(200)).await.0.unwrap(), "ok");
+        tokio::time::sleep(ms(400)).await;
+        let (r, took) = timed(ms(300)).await;
+        assert!(matches!(r, Err(BackendError::Timeout(_))), "{r:?}");
+        assert!(took >= ms(290) && took < ms(2000), "{took:?}");
     }
 
     #[tokio::test]

@@ -41,9 +41,8 @@ impl Transport {
             Transport::Recording(script) => Ok(script.answer(&req)),
             // Boxed: the call's state (1 kB) is copied once, into the box,
             // instead of into each future that awaits it on the way up.
-            Transport::Http(pool) => tokio::time::timeout(timeout, Box::pin(pool.call(req)))
-                .await
-                .map_err(|_| BackendError::Timeout(timeout))?,
+            // The pool keeps the deadline (a timer per connection).
+            Transport::Http(pool) => Box::pin(pool.call(req, timeout)).await,
         }
     }
 }

@@ -81,8 +81,11 @@ where
             // Formatting into a `String` does not fail.
             let _ = push_plain_line(buf, text);
             buf.push('\n');
-            // A line that cannot be written is dropped, as tracing drops it.
-            let _ = self.writer.make_writer().write_all(buf.as_bytes());
+            // Reported as tracing-subscriber reports an event it could not
+            // write (its `log_internal_errors`, on by default).
+            if let Err(e) = self.writer.make_writer().write_all(buf.as_bytes()) {
+                eprintln!("[tracing-subscriber] Unable to write an event to the Writer for this Subscriber! Error: {e}\n");
+            }
         };
         // A line logged while this thread writes one (the writer logging)
         // gets a buffer of its own.
