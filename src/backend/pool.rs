@@ -719,18 +719,20 @@ mod tests {
     }
 
     /// A kept-alive connection's timer keeps each call's own deadline: a
-    /// later one, an earlier one than the call before, and one set after
-    /// the timer ran out while the connection was idle. The backend
-    /// answers the calls it is told to and leaves the others hanging.
+    /// later one, an earlier one than the call before, one set after the
+    /// timer ran out while the connection was idle, and a new connection's
+    /// first. The backend answers the calls it is told to and leaves the
+    /// others hanging.
     #[tokio::test]
     async fn each_call_on_a_kept_connection_keeps_its_own_deadline() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let uri: Uri = format!("http://{}/x", l.local_addr().unwrap())
             .parse()
             .unwrap();
-        // Answered, answered, hangs (one connection); then answered, hangs.
+        // Answered, answered, hangs (one connection); then answered, hangs;
+        // then a connection that hangs from its first call.
         tokio::spawn(async move {
-            for answers in [2, 1] {
+            for answers in [2, 1, 0] {
                 let (s, _) = l.accept().await.unwrap();
                 tokio::spawn(async move {
                     let (r, mut w) = s.into_split();
@@ -773,6 +775,10 @@ mod tests {
         // timer runs out), then a call that hangs.
         assert_eq!(timed(ms(200)).await.0.unwrap(), "ok");
         tokio::time::sleep(ms(400)).await;
+        let (r, took) = timed(ms(300)).await;
+        assert!(matches!(r, Err(BackendError::Timeout(_))), "{r:?}");
+        assert!(took >= ms(290) && took < ms(2000), "{took:?}");
+        // A new connection's timer, set for the first time.
         let (r, took) = timed(ms(300)).await;
         assert!(matches!(r, Err(BackendError::Timeout(_))), "{r:?}");
         assert!(took >= ms(290) && took < ms(2000), "{took:?}");
