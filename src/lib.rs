@@ -9,7 +9,8 @@
 //! - Leaves: [`secret`], [`client_secret`] (OAuth client secrets as stored:
 //!   plain, `sha256:`, PBKDF2), [`suggest`] ("did you mean"), [`metrics`],
 //!   [`tls_files`] (PEM reading, server and client TLS material), [`jwks`]
-//!   (JSON Web Key Sets); [`logging`] (the subscriber `serve` installs;
+//!   (JSON Web Key Sets), [`slots`] (capped slots for work in flight:
+//!   requests, backend calls); [`logging`] (the subscriber `serve` installs;
 //!   `batch.rs`: worker threads' lines written in batches) stands on
 //!   `config` only.
 //! - [`config`]: settings file + environment overrides → [`config::Settings`]:
@@ -76,6 +77,7 @@ pub mod scim;
 pub mod secret;
 pub mod server;
 pub mod service;
+pub mod slots;
 pub mod suggest;
 pub mod tls_files;
 

@@ -4,10 +4,10 @@
 //! A call that cannot start within the queue timeout is refused.
 
 use crate::config::BackendLimits;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::slots::{Slot, Slots};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 /// Least time between two `warn` lines about one unreachable backend.
 pub const UNREACHABLE_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -189,89 +189,10 @@ impl Guard {
     }
 }
 
-/// `limits.max_concurrency` slots for calls in flight.
+/// `limits.max_concurrency` slots for calls in flight ([`Slots`]: waiters
+/// are not served strictly in arrival order).
 fn slots(limits: BackendLimits) -> Arc<Slots> {
     Arc::new(Slots::new(limits.max_concurrency.max(1)))
-}
-
-/// Slots for calls in flight: a count, and the calls waiting for one.
-///
-/// tokio's `Semaphore` locked its list of waiters on every release, and
-/// an owned permit cloned and dropped the semaphore's `Arc`: three writes
-/// to memory both worker threads share, per backend call. Here a call
-/// that finds a slot free touches the count alone; a release wakes a
-/// waiter only when there is one. Waiters are not served in order: a call
-/// arriving as a slot comes back may take it first, and a waiter that gets
-/// no slot within the queue timeout is refused, as before.
-struct Slots {
-    free: AtomicUsize,
-    /// Calls waiting in [`Slots::take_by`].
-    waiting: AtomicUsize,
-    returned: Notify,
-}
-
-/// A slot held; given back when dropped.
-struct Slot<'a>(&'a Slots);
-
-impl Slots {
-    fn new(n: usize) -> Slots {
-        Slots {
-            free: AtomicUsize::new(n),
-            waiting: AtomicUsize::new(0),
-            returned: Notify::new(),
-        }
-    }
-
-    fn try_take(&self) -> Option<Slot<'_>> {
-        self.free
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .ok()
-            .map(|_| Slot(self))
-    }
-
-    /// A slot, waiting for one until `deadline`.
-    async fn take_by(&self, deadline: Instant) -> Option<Slot<'_>> {
-        if let Some(s) = self.try_take() {
-            return Some(s);
-        }
-        // Counted before looking again: a release either sees this waiter
-        // (and notifies) or came before that look (which then finds its slot).
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        struct Waiting<'a>(&'a AtomicUsize);
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        let _waiting = Waiting(&self.waiting);
-        let timer = tokio::time::sleep_until(deadline.into());
-        tokio::pin!(timer);
-        loop {
-            let returned = self.returned.notified();
-            tokio::pin!(returned);
-            returned.as_mut().enable();
-            if let Some(s) = self.try_take() {
-                return Some(s);
-            }
-            tokio::select! {
-                () = &mut returned => {}
-                // One last look: a slot that came back at the deadline.
-                () = &mut timer => return self.try_take(),
-            }
-        }
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let s = self.0;
-        s.free.fetch_add(1, Ordering::SeqCst);
-        if s.waiting.load(Ordering::SeqCst) > 0 {
-            // Stored when nobody listens yet; passed on to another waiter
-            // when the one woken leaves without it.
-            s.returned.notify_one();
-        }
-    }
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -416,6 +337,7 @@ mod tests {
     /// cap, and every one of them admitted (the queue timeout is long).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn slots_hold_the_cap_under_contention() {
+        use std::sync::atomic::AtomicUsize;
         let g = Arc::new(Guard::new(limits(3, 0, 30_000)));
         let inside = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
@@ -436,7 +358,7 @@ mod tests {
             c.unwrap();
         }
         assert!(peak.load(Ordering::SeqCst) <= 3);
-        assert_eq!(g.slots.free.load(Ordering::SeqCst), 3);
-        assert_eq!(g.slots.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(g.slots.free(), 3);
+        assert_eq!(g.slots.waiting(), 0);
     }
 }

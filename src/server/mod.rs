@@ -16,7 +16,6 @@ mod probe;
 mod reload;
 pub mod router;
 mod routes;
-mod slots;
 pub mod tenants;
 pub mod tls;
 
@@ -158,7 +157,7 @@ pub struct AppState {
     /// every tenant's state.
     pub ongoing: crate::service::Ongoing,
     /// `server.max_concurrent_requests` permits (sized at start; a change needs a restart).
-    concurrency: Arc<slots::Slots>,
+    concurrency: Arc<crate::slots::Slots>,
     /// Token endpoint requests being answered (`[auth.oauth]`): a pool of
     /// their own, so that requests nobody has authenticated yet never hold
     /// the SCIM requests' permits.
@@ -201,7 +200,9 @@ impl AppState {
             .map(|a| Arc::new(crate::audit::Sink::new(a)));
         AppState {
             token_slots: Default::default(),
-            concurrency: Arc::new(slots::Slots::new(live.settings.max_concurrent_requests)),
+            concurrency: Arc::new(crate::slots::Slots::new(
+                live.settings.max_concurrent_requests,
+            )),
             live: arc_swap::ArcSwap::from_pointee(live),
             metrics: Arc::new(Metrics::new()),
             env: None,
