@@ -481,24 +481,23 @@ where
 /// from about 15.7k to 6.7k instructions (with [`LineTime`]).
 #[derive(Default)]
 pub struct PlainFields {
-    /// Whether a line rendered beforehand ([`PlainLine`]) may be handed over
-    /// instead of its fields ([`plain_lines`]): not when the filter has
-    /// span or field rules (`[…]`), which look for the fields by name.
-    pub prerendered: bool,
-    /// Where such a line may be written without an event ([`write_direct`]):
-    /// the subscriber's own writer.
+    /// Where a line rendered beforehand ([`PlainLine`]) may be written
+    /// without an event ([`write_direct`]): the subscriber's own writer.
+    /// `None` when such a line may not stand in for its fields at all
+    /// ([`plain_lines`]): the filter has span or field rules (`[…]`), which
+    /// look for the fields by name.
     direct: Option<Box<dyn direct::DirectLines>>,
 }
 
 impl PlainFields {
     /// The fields of a subscriber writing to `writer`, `time`: with the
-    /// timestamp (as its `PlainEvent`).
+    /// timestamp (as its `PlainEvent`); `prerendered`: whether lines
+    /// rendered beforehand may stand in for their fields.
     pub fn new<W>(prerendered: bool, writer: std::sync::Arc<W>, time: bool) -> PlainFields
     where
         W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
     {
         PlainFields {
-            prerendered,
             direct: prerendered
                 .then(|| Box::new(direct::Direct { writer, time }) as Box<dyn direct::DirectLines>),
         }
@@ -672,7 +671,7 @@ fn write_quoted(w: &mut String, value: &str) -> std::fmt::Result {
 pub fn plain_lines() -> bool {
     tracing::dispatcher::get_default(|d| {
         d.downcast_ref::<PlainFields>()
-            .is_some_and(|f| f.prerendered)
+            .is_some_and(|f| f.direct.is_some())
     })
 }
 

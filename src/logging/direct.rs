@@ -104,7 +104,6 @@ where
 pub fn write_direct(target: &str, line: &PlainLine) -> bool {
     tracing::dispatcher::get_default(|d| {
         let Some(PlainFields {
-            prerendered: true,
             direct: Some(direct),
         }) = d.downcast_ref::<PlainFields>()
         else {
