@@ -2,11 +2,14 @@
 //! templates, operation names and status codes only: never ids, names or
 //! secrets, so cardinality stays bounded and nothing personal leaks.
 
+mod shards;
+
+pub use shards::{LatencyHistogram, ShardedCounter, ShardedGauge};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::borrow::Cow;
 use std::time::Duration;
@@ -65,25 +68,19 @@ pub struct TenantLabel {
     pub tenant: String,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-fn latency_histogram() -> Histogram {
-    // 1 ms … ~16 s
-    Histogram::new(exponential_buckets(0.001, 2.0, 15))
-}
-
 /// Every metric the bridge exports.
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
-    pub request_duration: HistogramFamily<OpLabels>,
-    pub in_flight: Gauge,
+    /// The metrics each request updates are sharded per thread ([`shards`]).
+    pub requests: Family<RequestLabels, ShardedCounter>,
+    pub request_duration: Family<OpLabels, LatencyHistogram>,
+    pub in_flight: ShardedGauge,
     /// Connections open on the main listener.
     pub connections_open: Gauge,
     /// Connections closed at once because `server.max_connections` were open.
     pub connections_refused: Counter,
-    pub backend_calls: Family<BackendLabels, Counter>,
-    pub backend_duration: HistogramFamily<OpOnly>,
+    pub backend_calls: Family<BackendLabels, ShardedCounter>,
+    pub backend_duration: Family<OpOnly, LatencyHistogram>,
     pub backend_retries: Family<OpOnly, Counter>,
     /// Backend answers 429 (the backend is rate limiting the bridge).
     pub backend_rate_limited: Counter,
@@ -122,20 +119,19 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("scim_bridge");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let requests = Family::<RequestLabels, ShardedCounter>::default();
         registry.register(
             "requests",
             "SCIM requests by resource type, operation and status",
             requests.clone(),
         );
-        let request_duration: HistogramFamily<OpLabels> =
-            Family::new_with_constructor(latency_histogram);
+        let request_duration = Family::<OpLabels, LatencyHistogram>::default();
         registry.register(
             "request_duration_seconds",
             "SCIM request duration",
             request_duration.clone(),
         );
-        let in_flight = Gauge::default();
+        let in_flight = ShardedGauge::default();
         registry.register(
             "in_flight_requests",
             "SCIM requests being served",
@@ -153,14 +149,13 @@ impl Metrics {
             "Connections closed at once: server.max_connections were open, or server.max_untrusted_connections_per_ip from that address",
             connections_refused.clone(),
         );
-        let backend_calls = Family::<BackendLabels, Counter>::default();
+        let backend_calls = Family::<BackendLabels, ShardedCounter>::default();
         registry.register(
             "backend_calls",
             "Backend calls by operation and status (or error)",
             backend_calls.clone(),
         );
-        let backend_duration: HistogramFamily<OpOnly> =
-            Family::new_with_constructor(latency_histogram);
+        let backend_duration = Family::<OpOnly, LatencyHistogram>::default();
         registry.register(
             "backend_call_duration_seconds",
             "Backend call duration",
@@ -422,13 +417,17 @@ impl Hot {
 
     /// One more in the counter and `took` in the histogram of the label
     /// set `key` (found, or made by `make` and kept).
-    fn count(key: Option<HotKey>, make: impl FnOnce() -> (Counter, Histogram), took: Duration) {
-        let f = |(count, hist): &(Counter, Histogram)| {
+    fn count(
+        key: Option<HotKey>,
+        make: impl FnOnce() -> (ShardedCounter, LatencyHistogram),
+        took: Duration,
+    ) {
+        let f = |(count, hist): &(ShardedCounter, LatencyHistogram)| {
             count.inc();
             hist.observe(took.as_secs_f64());
         };
         thread_local! {
-            static HOT: std::cell::RefCell<Vec<(HotKey, (Counter, Histogram))>> =
+            static HOT: std::cell::RefCell<Vec<(HotKey, (ShardedCounter, LatencyHistogram))>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
         let Some(key) = key else {
@@ -465,7 +464,17 @@ static NAMES: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec:
 
 fn label(resource: &str) -> Label {
     let find = |names: &[&'static str]| names.iter().copied().find(|n| *n == resource);
-    if let Some(n) = find(&NAMES.read().unwrap_or_else(|p| p.into_inner())) {
+    // The names this thread met, so that a request takes no lock (a read
+    // lock writes the lock's count, shared by every thread).
+    thread_local! {
+        static MET: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if let Some(n) = MET.try_with(|m| find(&m.borrow())).ok().flatten() {
+        return Cow::Borrowed(n);
+    }
+    let known = find(&NAMES.read().unwrap_or_else(|p| p.into_inner()));
+    if let Some(n) = known {
+        let _ = MET.try_with(|m| m.borrow_mut().push(n));
         return Cow::Borrowed(n);
     }
     let mut names = NAMES.write().unwrap_or_else(|p| p.into_inner());
