@@ -193,8 +193,10 @@ pub struct BackendClient {
     limits: BackendLimits,
     /// One [`Guard`] per backend base URL, shared by every request. A list:
     /// the mappings name a handful of URLs at most (usually one), and a
-    /// comparison costs less than hashing the URL on every call.
-    guards: Arc<std::sync::Mutex<Guards>>,
+    /// comparison costs less than hashing the URL on every call. Read
+    /// without a lock (a lock is a write every worker thread makes on each
+    /// call); a URL met for the first time is added by copying the list.
+    guards: Arc<arc_swap::ArcSwap<Guards>>,
 }
 
 /// Each backend base URL with its [`Guard`].
@@ -301,24 +303,37 @@ impl BackendClient {
             self.guards = prev.guards.clone();
             return self;
         }
-        let prev = prev.guards.lock().unwrap_or_else(|p| p.into_inner());
-        let carried = prev
+        let carried: Guards = prev
+            .guards
+            .load()
             .iter()
             .map(|(url, g)| (url.clone(), Arc::new(Guard::succeeding(g, self.limits))))
             .collect();
-        *self.guards.lock().unwrap_or_else(|p| p.into_inner()) = carried;
+        self.guards.store(Arc::new(carried));
         self
     }
 
     /// The guard of the backend at `base_url` (created on first use).
     pub fn guard(&self, base_url: &str) -> Arc<Guard> {
-        let mut g = self.guards.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, guard)) = g.iter().find(|(url, _)| url == base_url) {
-            return guard.clone();
+        let find = |list: &Guards| {
+            list.iter()
+                .find(|(url, _)| url == base_url)
+                .map(|(_, g)| g.clone())
+        };
+        if let Some(g) = find(&self.guards.load()) {
+            return g;
         }
-        let guard = Arc::new(Guard::new(self.limits));
-        g.push((base_url.to_string(), guard.clone()));
-        guard
+        // Made once: `rcu` may run its function again when another URL is
+        // added meanwhile, and the URL may be added by another call.
+        let made = Arc::new(Guard::new(self.limits));
+        let old = self.guards.rcu(|list| {
+            let mut list = Guards::clone(list);
+            if find(&list).is_none() {
+                list.push((base_url.to_string(), made.clone()));
+            }
+            list
+        });
+        find(&old).unwrap_or(made)
     }
 
     /// A client that sends nothing: every call is recorded and answered by `responder`.
