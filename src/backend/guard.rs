@@ -287,6 +287,32 @@ mod tests {
         ));
     }
 
+    /// Threads meeting backend URLs for the first time at once each get
+    /// the one guard of their URL: none made twice, none lost.
+    #[test]
+    fn a_url_met_at_once_by_many_threads_has_one_guard() {
+        use crate::backend::BackendClient;
+        use crate::config::BackendTlsSettings;
+        use std::sync::Arc;
+        let client = BackendClient::new(0, &BackendTlsSettings::default(), limits(1, 0, 100));
+        let urls: Vec<String> = (0..6).map(|i| format!("http://b{i}.test")).collect();
+        let got: Vec<Vec<Arc<Guard>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| urls.iter().map(|u| client.guard(u)).collect()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, url) in urls.iter().enumerate() {
+            let kept = client.guard(url);
+            assert!(got.iter().all(|g| Arc::ptr_eq(&g[i], &kept)), "{url}");
+        }
+        for (i, a) in urls.iter().enumerate() {
+            for b in &urls[i + 1..] {
+                assert!(!Arc::ptr_eq(&client.guard(a), &client.guard(b)));
+            }
+        }
+    }
+
     #[tokio::test]
     async fn pause_delays_or_refuses() {
         let g = Guard::new(limits(10, 0, 2000));
