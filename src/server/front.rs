@@ -13,13 +13,15 @@ use std::sync::Arc;
 use tokio::time::{timeout_at, Instant};
 use tracing::{info, warn};
 
-/// One request of a connection.
-pub(super) async fn handle(
+/// One request of a connection. Not an `async fn` around
+/// [`handle_logged`]: that would hold its future in one of its own, copied
+/// into it (1.6 kB) when first polled, and the answer moved once more.
+pub(super) fn handle(
     state: Arc<AppState>,
     req: http::Request<Incoming>,
     peer: SocketAddr,
-) -> Resp {
-    handle_logged(&state, req, Some(peer)).await
+) -> impl std::future::Future<Output = Resp> + Send {
+    handle_logged(state, req, Some(peer))
 }
 
 /// Serves one request without a connection (used by `explain`).
@@ -31,15 +33,14 @@ where
     handle_logged(state, req, None).await
 }
 
-async fn handle_logged<B>(
-    state: &AppState,
-    mut req: http::Request<B>,
-    peer: Option<SocketAddr>,
-) -> Resp
+/// A request, its state owned (a connection's `Arc`) or borrowed.
+async fn handle_logged<S, B>(state: S, mut req: http::Request<B>, peer: Option<SocketAddr>) -> Resp
 where
+    S: std::ops::Deref<Target = AppState>,
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    let state: &AppState = &state;
     let started = std::time::Instant::now();
     // RFC 9112 §3.2: a request with several `Host` fields is refused (which
     // one a proxy in front acted on is unknowable; tenants are chosen by it).
