@@ -91,6 +91,10 @@ pub struct Pool {
     idle_timeout: Duration,
     idle: Mutex<Vec<Idle>>,
     h2: Mutex<Vec<Shared>>,
+    /// Whether `h2` may hold a connection: read on every call, so that a
+    /// pool without HTTP/2 connections takes no lock for them (a lock is a
+    /// write every worker thread makes). Written under `h2`'s lock.
+    h2_any: AtomicBool,
     sweeping: AtomicBool,
 }
 
@@ -142,6 +146,7 @@ impl Pool {
             idle_timeout,
             idle: Mutex::new(Vec::new()),
             h2: Mutex::new(Vec::new()),
+            h2_any: AtomicBool::new(false),
             sweeping: AtomicBool::new(false),
         })
     }
@@ -262,11 +267,13 @@ impl Pool {
     /// The live HTTP/2 connection to `origin`, if any; closed ones and ones
     /// idle for `idle_timeout` (the backend may be closing them) go.
     fn shared(&self, origin: &Origin) -> Option<http2::SendRequest<Body>> {
-        let mut h2 = lock(&self.h2);
-        if h2.is_empty() {
+        // A connection added meanwhile is found by a later call.
+        if !self.h2_any.load(Ordering::Relaxed) {
             return None;
         }
+        let mut h2 = lock(&self.h2);
         h2.retain(|s| s.usable(self.idle_timeout));
+        self.h2_any.store(!h2.is_empty(), Ordering::Relaxed);
         let shared = h2.iter_mut().find(|s| s.origin.is(origin))?;
         shared.since = Instant::now();
         Some(shared.sender.clone())
@@ -310,6 +317,7 @@ impl Pool {
                 sender: sender.clone(),
                 since: Instant::now(),
             });
+            self.h2_any.store(true, Ordering::Relaxed);
             drop(h2);
             self.sweep_later();
         }
@@ -319,7 +327,9 @@ impl Pool {
     /// Starts the task that closes connections idle for longer than
     /// `idle_timeout`, once per pool; it ends with the pool.
     fn sweep_later(self: &Arc<Self>) {
-        if self.sweeping.swap(true, Ordering::Relaxed) {
+        // Read first: a swap is a write, on every call, to memory every
+        // worker thread reads.
+        if self.sweeping.load(Ordering::Relaxed) || self.sweeping.swap(true, Ordering::Relaxed) {
             return;
         }
         let pool: Weak<Pool> = Arc::downgrade(self);
@@ -350,7 +360,9 @@ impl Pool {
         }
         // Closed outside the lock.
         drop(gone);
-        lock(&self.h2).retain(|s| s.usable(timeout));
+        let mut h2 = lock(&self.h2);
+        h2.retain(|s| s.usable(timeout));
+        self.h2_any.store(!h2.is_empty(), Ordering::Relaxed);
     }
 
     /// Idle HTTP/1.1 connections (tests).
