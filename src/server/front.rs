@@ -13,11 +13,32 @@ use std::sync::Arc;
 use tokio::time::{timeout_at, Instant};
 use tracing::{info, warn};
 
+/// A connection's hold on the state. Each request takes a clone of this
+/// `Arc`, whose count only the connection's task writes, instead of one of
+/// the state's own, whose count every request on every thread wrote.
+#[derive(Clone)]
+// The outer `Arc` is the point: a count of the connection's own.
+#[allow(clippy::redundant_allocation)]
+pub(super) struct ConnState(Arc<Arc<AppState>>);
+
+impl ConnState {
+    pub(super) fn new(state: Arc<AppState>) -> ConnState {
+        ConnState(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for ConnState {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
 /// One request of a connection. Not an `async fn` around
 /// [`handle_logged`]: that would hold its future in one of its own, copied
 /// into it (1.6 kB) when first polled, and the answer moved once more.
 pub(super) fn handle(
-    state: Arc<AppState>,
+    state: ConnState,
     req: http::Request<Incoming>,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = Resp> + Send {

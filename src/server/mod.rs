@@ -470,7 +470,7 @@ pub async fn run_with(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let state = state.clone();
+                let state = front::ConnState::new(state.clone());
                 // Until a request authenticates, each carries the handle that
                 // stops the connection counting against its address.
                 let untrusted = slot.untrusted();
