@@ -103,39 +103,47 @@ impl ListPlan {
         q.push('?');
         q.push_str(&self.query);
         let mut first = self.query.is_empty();
-        let mut push = |k: &str, v: &str| {
+        let mut push = |k: &str, v: Param| {
             if !std::mem::replace(&mut first, false) {
                 q.push('&');
             }
             push_encoded(&mut q, k);
             q.push('=');
-            push_encoded(&mut q, v);
+            match v {
+                Param::Text(text) => push_encoded(&mut q, text),
+                // Digits need no encoding.
+                Param::Number(n) => q.push_str(itoa::Buffer::new().format(n)),
+            }
         };
-        let mut n = itoa::Buffer::new();
-        let mut m = itoa::Buffer::new();
         match &self.paging {
             Paging::Page {
                 page_param,
                 size_param,
                 ..
             } => {
-                push(page_param, n.format(offset / size.max(1) + 1));
-                push(size_param, m.format(size));
+                push(page_param, Param::Number(offset / size.max(1) + 1));
+                push(size_param, Param::Number(size));
             }
             Paging::Offset {
                 offset_param,
                 limit_param,
                 ..
             } => {
-                push(offset_param, n.format(offset));
-                push(limit_param, m.format(size));
+                push(offset_param, Param::Number(offset));
+                push(limit_param, Param::Number(size));
             }
         }
         for (k, v) in params {
-            push(k, v);
+            push(k, Param::Text(v));
         }
         q
     }
+}
+
+/// A query parameter's value in [`ListPlan::page_path`].
+enum Param<'a> {
+    Text(&'a str),
+    Number(usize),
 }
 
 #[cfg(test)]
