@@ -691,6 +691,7 @@ impl PlainLine {
         PlainLine(w)
     }
 
+    #[inline]
     fn name(&mut self, name: &str) {
         self.0.push(' ');
         self.0.push_str(name);
@@ -698,18 +699,21 @@ impl PlainLine {
     }
 
     /// A `&str` field (quoted, as `{:?}` writes it).
+    #[inline]
     pub fn text(&mut self, name: &str, value: &str) {
         self.name(name);
         let _ = write_quoted(&mut self.0, value);
     }
 
     /// A `%` field whose text is `value`.
+    #[inline]
     pub fn display(&mut self, name: &str, value: &str) {
         self.name(name);
         self.0.push_str(value);
     }
 
     /// A `%` field whose text `write` writes (what its `Display` writes).
+    #[inline]
     pub fn display_with(
         &mut self,
         name: &str,
@@ -719,6 +723,7 @@ impl PlainLine {
         let _ = write(&mut self.0);
     }
 
+    #[inline]
     pub fn number(&mut self, name: &str, value: u64) {
         self.name(name);
         self.0.push_str(itoa::Buffer::new().format(value));

@@ -344,6 +344,7 @@ impl Peer {
     /// What `SocketAddrV4`'s Display writes, without its padding support
     /// (a fifth of the log line's formatting) and without `fmt` at all for
     /// the plain line; an IPv6 address through its Display.
+    #[inline]
     fn write_to<W: std::fmt::Write>(&self, w: &mut W) -> std::fmt::Result {
         match self.0 {
             Some(SocketAddr::V4(a)) => {
