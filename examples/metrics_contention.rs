@@ -25,12 +25,26 @@ fn per_request(threads: usize, n: u64, request: impl Fn(u64) + Sync) -> f64 {
     t.elapsed().as_nanos() as f64 / n as f64
 }
 
+/// The updates of one request with one backend call, on counter `c`,
+/// gauge `g` and histogram `h` (either kind: the methods share names).
+macro_rules! request {
+    ($c:ident, $g:ident, $h:ident) => {
+        |i: u64| {
+            $g.inc();
+            $c.inc();
+            $h.observe((i % 7) as f64 * 0.0003);
+            $c.inc();
+            $h.observe(0.0002);
+            $g.dec();
+        }
+    };
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5_000_000);
-    let seconds = |i: u64| (i % 7) as f64 * 0.0003;
     println!("threads  prometheus-client  sharded   (ns per request, {n} requests per thread)");
     for threads in [1, 2] {
         let (c, g, h) = (
@@ -38,27 +52,13 @@ fn main() {
             Gauge::<i64>::default(),
             Histogram::new(exponential_buckets(0.001, 2.0, 15)),
         );
-        let plain = per_request(threads, n, |i| {
-            g.inc();
-            c.inc();
-            h.observe(seconds(i));
-            c.inc();
-            h.observe(0.0002);
-            g.dec();
-        });
+        let plain = per_request(threads, n, request!(c, g, h));
         let (c, g, h) = (
             ShardedCounter::default(),
             ShardedGauge::default(),
             LatencyHistogram::default(),
         );
-        let sharded = per_request(threads, n, |i| {
-            g.inc();
-            c.inc();
-            h.observe(seconds(i));
-            c.inc();
-            h.observe(0.0002);
-            g.dec();
-        });
+        let sharded = per_request(threads, n, request!(c, g, h));
         println!("{threads:>7}  {plain:>17.1}  {sharded:>7.1}");
     }
 }
