@@ -70,8 +70,10 @@ impl EncodeMetric for ShardedCounter {
     }
 }
 
-/// A gauge counted up and down (prometheus-client's `Gauge`, sharded): a
-/// shard may go below zero, the sum does not.
+/// A count of things in progress, up and down (prometheus-client's
+/// `Gauge`, sharded). A shard may go below zero (up on one thread, down on
+/// another); the sum does not, but a read racing updates on two shards may
+/// see the down before the up: it is written as zero then.
 #[derive(Clone, Debug)]
 pub struct ShardedGauge(Arc<[Line<AtomicI64>]>);
 
@@ -91,7 +93,11 @@ impl ShardedGauge {
     }
 
     pub fn get(&self) -> i64 {
-        self.0.iter().map(|l| l.0.load(Ordering::Relaxed)).sum()
+        self.0
+            .iter()
+            .map(|l| l.0.load(Ordering::Relaxed))
+            .sum::<i64>()
+            .max(0)
     }
 }
 
@@ -277,6 +283,20 @@ mod tests {
         assert!(ours.contains("h_count 144"), "{ours}");
         assert_eq!(counter.get(), 144);
         assert_eq!(gauge.get(), 72);
+    }
+
+    /// A read that sees a request's end on one shard before its start on
+    /// another writes zero, not -1.
+    #[test]
+    fn a_gauge_read_between_shards_is_never_negative() {
+        let g = ShardedGauge::default();
+        std::thread::scope(|s| {
+            s.spawn(|| g.dec());
+        });
+        assert_eq!(g.get(), 0);
+        g.inc();
+        g.inc();
+        assert_eq!(g.get(), 1);
     }
 
     #[test]
