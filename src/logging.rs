@@ -418,6 +418,30 @@ pub struct PlainEvent {
     pub time: bool,
 }
 
+/// The start of a [`PlainEvent`] line: the time (when `time`) and the
+/// level. The direct path ([`write_direct`]) starts its lines with it too,
+/// into its `String` (no `dyn` writer in between).
+fn write_line_start(
+    time: bool,
+    level: &tracing::Level,
+    w: &mut impl std::fmt::Write,
+) -> std::fmt::Result {
+    use tracing_subscriber::fmt::time::FormatTime;
+    if time {
+        if LineTime.format_time(&mut Writer::new(w)).is_err() {
+            w.write_str("<unknown time>")?;
+        }
+        w.write_char(' ')?;
+    }
+    w.write_str(match *level {
+        tracing::Level::TRACE => "TRACE ",
+        tracing::Level::DEBUG => "DEBUG ",
+        tracing::Level::INFO => " INFO ",
+        tracing::Level::WARN => " WARN ",
+        tracing::Level::ERROR => "ERROR ",
+    })
+}
+
 impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for PlainEvent
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
@@ -430,22 +454,9 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         use tracing_log::NormalizeEvent;
-        use tracing_subscriber::fmt::time::FormatTime;
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        if self.time {
-            if LineTime.format_time(&mut writer).is_err() {
-                writer.write_str("<unknown time>")?;
-            }
-            writer.write_char(' ')?;
-        }
-        writer.write_str(match *meta.level() {
-            tracing::Level::TRACE => "TRACE ",
-            tracing::Level::DEBUG => "DEBUG ",
-            tracing::Level::INFO => " INFO ",
-            tracing::Level::WARN => " WARN ",
-            tracing::Level::ERROR => "ERROR ",
-        })?;
+        write_line_start(self.time, meta.level(), &mut writer)?;
         if let Some(scope) = ctx.event_scope() {
             let mut seen = false;
             for span in scope.from_root() {

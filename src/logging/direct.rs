@@ -15,19 +15,16 @@
 //! `tracing::enabled!`, and no span is entered (a line inside a span shows
 //! the span's scope; those go through the event).
 
-use super::{push_plain_line, LineTime, PlainFields, PlainLine};
+use super::{push_plain_line, write_line_start, PlainFields, PlainLine};
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::sync::Arc;
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Where a subscriber's pre-rendered lines go.
 pub(super) trait DirectLines: Send + Sync {
-    /// Writes `text` as the line of an event at `level` (as `PlainEvent`
-    /// writes it: `" INFO "`) from `target`.
-    fn write(&self, level: &str, target: &str, text: &str);
+    /// Writes `text` as the line of an event at `level` from `target`.
+    fn write(&self, level: &tracing::Level, target: &str, text: &str);
 }
 
 /// The subscriber's own writer, shared between its formatting layer and
@@ -63,22 +60,16 @@ impl<W> DirectLines for Direct<W>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    fn write(&self, level: &str, target: &str, text: &str) {
+    fn write(&self, level: &tracing::Level, target: &str, text: &str) {
         thread_local! {
             static LINE: RefCell<String> = const { RefCell::new(String::new()) };
         }
         let write = |buf: &mut String| {
             buf.clear();
-            if self.time {
-                if LineTime.format_time(&mut Writer::new(buf)).is_err() {
-                    buf.push_str("<unknown time>");
-                }
-                buf.push(' ');
-            }
-            buf.push_str(level);
+            // Formatting into a `String` does not fail.
+            let _ = write_line_start(self.time, level, buf);
             buf.push_str(target);
             buf.push_str(": ");
-            // Formatting into a `String` does not fail.
             let _ = push_plain_line(buf, text);
             buf.push('\n');
             // Reported as tracing-subscriber reports an event it could not
@@ -112,7 +103,7 @@ pub fn write_direct(target: &str, line: &PlainLine) -> bool {
         if d.current_span().id().is_some() {
             return false;
         }
-        direct.write(" INFO ", target, line.as_str());
+        direct.write(&tracing::Level::INFO, target, line.as_str());
         true
     })
 }
