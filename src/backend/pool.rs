@@ -272,8 +272,7 @@ impl Pool {
             return None;
         }
         let mut h2 = lock(&self.h2);
-        h2.retain(|s| s.usable(self.idle_timeout));
-        self.h2_any.store(!h2.is_empty(), Ordering::Relaxed);
+        self.prune_h2(&mut h2);
         let shared = h2.iter_mut().find(|s| s.origin.is(origin))?;
         shared.since = Instant::now();
         Some(shared.sender.clone())
@@ -306,7 +305,7 @@ impl Pool {
         sender.ready().await.map_err(connect_failed)?;
         if self.max_idle > 0 {
             let mut h2 = lock(&self.h2);
-            h2.retain(|s| s.usable(self.idle_timeout));
+            self.prune_h2(&mut h2);
             // Concurrent first calls each connected: the first one in
             // stays shared, the others serve their own call and close.
             if let Some(live) = h2.iter().find(|s| s.origin.is(origin)) {
@@ -360,8 +359,14 @@ impl Pool {
         }
         // Closed outside the lock.
         drop(gone);
-        let mut h2 = lock(&self.h2);
-        h2.retain(|s| s.usable(timeout));
+        self.prune_h2(&mut lock(&self.h2));
+    }
+
+    /// Drops the HTTP/2 connections closed or idle for `idle_timeout` (the
+    /// backend may be closing them) from `h2` (its lock held), and says in
+    /// [`Pool::h2_any`] whether any is left.
+    fn prune_h2(&self, h2: &mut Vec<Shared>) {
+        h2.retain(|s| s.usable(self.idle_timeout));
         self.h2_any.store(!h2.is_empty(), Ordering::Relaxed);
     }
 
