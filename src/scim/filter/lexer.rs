@@ -60,33 +60,41 @@ pub(super) fn check_length(input: &str, what: &str) -> Result<(), FilterError> {
 /// serde_json, which gives exact JSON escape semantics incl. surrogate pairs.
 /// Positions count characters; the text of a token is sliced from the input.
 /// With the tokens, the input's length in characters.
+///
+/// The scan reads bytes: every byte that ends a token (whitespace, a
+/// bracket, a quote, a backslash) is ASCII and never part of a longer
+/// character, so byte offsets are character boundaries. They are the
+/// character positions when the input is ASCII, and counted into them
+/// afterwards when it is not.
 pub(super) fn lex(input: &str) -> Result<(Vec<Token<'_>>, usize), FilterError> {
+    let b = input.as_bytes();
     let mut toks = Vec::new();
-    let mut chars = input.char_indices().peekable();
-    // Character position of the next character.
-    let mut pos = 0;
-    while let Some((from, c)) = chars.next() {
-        let start = pos;
-        pos += 1;
+    let mut at = 0;
+    while let Some(&c) = b.get(at) {
+        let from = at;
+        at += 1;
         let tok = match c {
             c if c.is_ascii_whitespace() => continue,
-            '(' => Tok::LParen,
-            ')' => Tok::RParen,
-            '[' => Tok::LBracket,
-            ']' => Tok::RBracket,
-            '"' => {
+            b'(' => Tok::LParen,
+            b')' => Tok::RParen,
+            b'[' => Tok::LBracket,
+            b']' => Tok::RBracket,
+            b'"' => {
                 let mut escaped = false;
                 loop {
-                    let Some((_, ch)) = chars.next() else {
-                        return Err(error("unterminated string: missing closing '\"'", start));
+                    let Some(&ch) = b.get(at) else {
+                        return Err(error(
+                            "unterminated string: missing closing '\"'",
+                            char_position(input, from),
+                        ));
                     };
-                    pos += 1;
-                    if ch == '"' && !escaped {
+                    at += 1;
+                    if ch == b'"' && !escaped {
                         break;
                     }
-                    escaped = !escaped && ch == '\\';
+                    escaped = !escaped && ch == b'\\';
                 }
-                let raw = &input[from..chars.peek().map_or(input.len(), |&(b, _)| b)];
+                let raw = &input[from..at];
                 // Without an escape or a control character the literal is
                 // its text (serde_json would give the same, or the error).
                 let inner = &raw[1..raw.len() - 1];
@@ -98,29 +106,49 @@ pub(super) fn lex(input: &str) -> Result<(Vec<Token<'_>>, usize), FilterError> {
                             // serde's message ends with "at line 1 column N"; the position says that.
                             let why = e.to_string();
                             let why = why.split(" at line").next().unwrap_or_default();
-                            error(format!("invalid string literal: {why}"), start)
+                            error(
+                                format!("invalid string literal: {why}"),
+                                char_position(input, from),
+                            )
                         },
                     )?))
                 }
             }
             _ => {
-                while chars.peek().is_some_and(|&(_, ch)| {
-                    !ch.is_ascii_whitespace() && !matches!(ch, '(' | ')' | '[' | ']' | '"')
+                while b.get(at).is_some_and(|&ch| {
+                    !ch.is_ascii_whitespace() && !matches!(ch, b'(' | b')' | b'[' | b']' | b'"')
                 }) {
-                    chars.next();
-                    pos += 1;
+                    at += 1;
                 }
-                let to = chars.peek().map_or(input.len(), |&(b, _)| b);
-                Tok::Word(&input[from..to])
+                Tok::Word(&input[from..at])
             }
         };
         toks.push(Token {
             tok,
-            start,
-            end: pos,
+            start: from,
+            end: at,
         });
     }
-    Ok((toks, pos))
+    if input.is_ascii() {
+        return Ok((toks, input.len()));
+    }
+    // Byte offsets into character positions, counting each stretch once.
+    let (mut byte, mut chars) = (0, 0);
+    let mut count_to = |to: usize| {
+        chars += input[byte..to].chars().count();
+        byte = to;
+        chars
+    };
+    for t in &mut toks {
+        t.start = count_to(t.start);
+        t.end = count_to(t.end);
+    }
+    Ok((toks, count_to(input.len())))
+}
+
+/// The character position of byte offset `at` (a character boundary).
+fn char_position(input: &str, at: usize) -> usize {
+    input[..at].chars().count()
 }
 
 #[cfg(test)]
