@@ -36,6 +36,38 @@ pub fn quote(s: &str, max_chars: usize) -> String {
     }
 }
 
+/// The length of the run at the start of `b` that a JSON string holds as
+/// it is: up to the first `"`, `\\` or control character (below 0x20), or
+/// all of `b`. Eight bytes at a time: such a byte sets its top bit in
+/// `found`; a borrow can also set bits above the first one, never below,
+/// so the lowest set bit is exact.
+#[inline]
+pub fn plain_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(chunk);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let found = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (x.wrapping_sub(ONES * 0x20) & !x))
+            & TOPS;
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + b[at..]
+        .iter()
+        .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
+        .unwrap_or(b.len() - at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +93,37 @@ mod tests {
         assert_eq!(quote("a\"b", 10), r#""a\"b""#);
         assert_eq!(quote("éééé", 2), "\"éé\"...");
         assert_eq!(quote("éé", 2), "\"éé\"");
+    }
+
+    /// Every byte that needs escaping, at every offset in and around an
+    /// eight-byte chunk, with bytes on both sides of the bounds (0x1f/0x20,
+    /// 0x21/0x22/0x23, 0x5b/0x5c/0x5d, 0x7f, 0x80, 0xff).
+    #[test]
+    fn plain_run_stops_at_the_first_byte_to_escape() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
+                .unwrap_or(b.len())
+        };
+        let fillers = [b'a', 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff];
+        let stops = [0u8, 0x1f, b'"', b'\\', b'\n'];
+        for len in 0..20 {
+            for &f in &fillers {
+                let plain = vec![f; len];
+                assert_eq!(plain_run(&plain), len);
+                for at in 0..len {
+                    for &stop in &stops {
+                        let mut b = plain.clone();
+                        b[at] = stop;
+                        // A second stop later on must not move the first.
+                        if at + 3 < len {
+                            b[at + 3] = b'"';
+                        }
+                        assert_eq!(plain_run(&b), naive(&b), "{b:?}");
+                        assert_eq!(plain_run(&b), at);
+                    }
+                }
+            }
+        }
     }
 }

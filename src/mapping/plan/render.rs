@@ -297,12 +297,7 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
 /// character, quote or backslash: the common case) is copied as it is;
 /// anything else is escaped by `serde_json` itself.
 pub(super) fn write_str(s: &str, out: &mut Vec<u8>) {
-    // A fold, not `any`: without an early exit the loop can be vectorised
-    // (measured: 14 % fewer instructions than `any` on Peripass users).
-    let special = s.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if special {
+    if crate::scim::json::plain_run(s.as_bytes()) < s.len() {
         serde_json::to_writer(&mut *out, s).unwrap_or_default();
         return;
     }

@@ -56,20 +56,6 @@ struct Reader<'a> {
     depth: usize,
 }
 
-/// Bytes that end the plain run of a string: the closing quote, an escape,
-/// and the control characters JSON does not allow unescaped.
-static STOPS: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
-        b += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
 impl<'a> Reader<'a> {
     fn fail<T>(&self) -> Result<T, NotJson> {
         Err(NotJson(self.at))
@@ -203,36 +189,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Moves to the next byte that ends a plain run ([`STOPS`]) or to the
-    /// end of the text.
+    /// Moves to the next quote, backslash or control character, or to the
+    /// end of the text ([`crate::scim::json::plain_run`]).
     fn plain_run(&mut self) {
-        // Eight bytes at a time: a byte equal to `"` or `\`, or below 0x20,
-        // sets its top bit in `found`. A borrow can also set bits above the
-        // first such byte, never below it, so the lowest bit is exact.
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const TOPS: u64 = 0x8080_8080_8080_8080;
-        while let Some(chunk) = self.bytes.get(self.at..self.at + 8) {
-            let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
-                break;
-            };
-            let x = u64::from_le_bytes(chunk);
-            let quote = x ^ (ONES * u64::from(b'"'));
-            let backslash = x ^ (ONES * u64::from(b'\\'));
-            let found = ((quote.wrapping_sub(ONES) & !quote)
-                | (backslash.wrapping_sub(ONES) & !backslash)
-                | (x.wrapping_sub(ONES * 0x20) & !x))
-                & TOPS;
-            if found != 0 {
-                self.at += (found.trailing_zeros() / 8) as usize;
-                return;
-            }
-            self.at += 8;
-        }
-        let rest = &self.bytes[self.at..];
-        self.at += rest
-            .iter()
-            .position(|&b| STOPS[b as usize])
-            .unwrap_or(rest.len());
+        self.at += crate::scim::json::plain_run(&self.bytes[self.at..]);
     }
 
     /// The rest of a string from its first escape on, into `out`.
