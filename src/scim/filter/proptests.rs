@@ -86,3 +86,84 @@ proptest! {
         prop_assert_eq!(parse_filter(&text), Ok(f), "printed as {}", text);
     }
 }
+
+/// Text near the plain comparison's shape, mostly in it: names with dots,
+/// colons and brackets; any operator word; one space, two, a tab or none;
+/// backslashes, quotes, tabs and non-ASCII in the literal; something after.
+fn near_plain_comparison() -> impl Strategy<Value = String> {
+    let word = prop::sample::select(vec![
+        "userName",
+        "name.givenName",
+        "not",
+        "and",
+        "$ref",
+        "urn:x:a",
+        "a.b.c",
+        "1a",
+        "é",
+        "emails[type",
+        "x",
+        "a.",
+    ]);
+    let sep = prop_oneof![8 => Just(" "), 1 => Just("  "), 1 => Just("\t"), 1 => Just("")];
+    let op = prop::sample::select(vec![
+        "eq", "EQ", "Ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr", "eqq", "",
+    ]);
+    let body = "([a-z @.é]|\\\\|\\\\\"|\\\\u00e9|\t|\")*";
+    let end = prop_oneof![8 => Just("\""), 1 => Just("\" "), 1 => Just(""), 1 => Just("\"]")];
+    (word, sep.clone(), op, sep, body, end)
+        .prop_map(|(w, s1, op, s2, body, end)| format!("{w}{s1}{op}{s2}\"{body}{end}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The shortcut reads each such text as the parser does, or leaves it
+    /// to the parser.
+    #[test]
+    fn plain_comparison_is_what_the_parser_reads(s in near_plain_comparison()) {
+        prop_assert_eq!(parse_filter(&s), parse_tokens(&s), "{:?}", s);
+    }
+}
+
+/// The shortcut is taken for what Entra sends (the property above would
+/// pass if it never were), and not for what it must leave alone.
+#[test]
+fn plain_comparison_takes_entra_lookups_only() {
+    use super::parser::plain_comparison;
+    let taken = [
+        r#"userName eq "bjensen@example.com""#,
+        r#"externalId eq "0a3c5e2f-4b8e""#,
+        r#"displayName EQ "Group One""#,
+        r#"name.givenName sw "J""#,
+        r#"userName eq """#,
+    ];
+    for s in taken {
+        let f = plain_comparison(s).unwrap_or_else(|| panic!("{s:?} not taken"));
+        assert_eq!(Ok(f), parse_tokens(s), "{s:?}");
+    }
+    let left = [
+        r#"userName eq "a\"b""#,
+        r#"userName  eq "x""#,
+        r#"userName eq "x" "#,
+        r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x""#,
+        r#"emails[type eq "work"]"#,
+        r#"userName pr"#,
+        r#"active eq true"#,
+        r#"userName eq "a" and x eq "b""#,
+        "userName\teq \"x\"",
+        r#"userName eq "a\\b""#,
+        r#"userName eq "\u00e9""#,
+        "userName eq \"a\tb\"",
+        "userName eq \"a\u{1}\"",
+        r#"a. eq "x""#,
+        r#"a.b.c eq "x""#,
+    ];
+    for s in left {
+        assert!(plain_comparison(s).is_none(), "{s:?} taken");
+        assert_eq!(parse_filter(s), parse_tokens(s), "{s:?}");
+    }
+    let long = format!("a eq \"{}\"", "x".repeat(super::MAX_FILTER_LEN));
+    assert!(plain_comparison(&long).is_none());
+    assert!(parse_filter(&long).is_err());
+}
