@@ -39,6 +39,7 @@ fn eq_filters(whole: &Value) -> Vec<String> {
     for (name, v) in whole.as_object().into_iter().flatten() {
         let mut literals = vec![
             json!("zz-no-such-value"),
+            json!(""),
             json!(12),
             json!(true),
             json!("False"),
@@ -120,6 +121,25 @@ fn satisfies_compares_one_attribute_for_entras_lookups() {
         (r#"emails.value eq "x""#, None),
         (r#"id eq "7""#, None),
         (r#"userName ne "x""#, None),
+    ] {
+        let f = crate::scim::filter::parse_filter(filter).unwrap();
+        assert_eq!(peripass.eq_on_one_attribute(&record, &f), want, "{filter}");
+        assert_eq!(
+            peripass.eq_on_one_attribute(&raw, &f),
+            want,
+            "{filter} (raw)"
+        );
+    }
+    // An empty or null field is absent: `eq ""` does not match it.
+    let record = json!({"userId": 7, "login": "", "externalRef": null, "displayName": " "});
+    let text = record.to_string();
+    let raw = Raw::parse(&text).unwrap();
+    for (filter, want) in [
+        (r#"userName eq """#, Some(false)),
+        (r#"externalId eq """#, Some(false)),
+        (r#"externalId eq "null""#, Some(false)),
+        (r#"displayName eq " ""#, Some(true)),
+        (r#"displayName eq """#, Some(false)),
     ] {
         let f = crate::scim::filter::parse_filter(filter).unwrap();
         assert_eq!(peripass.eq_on_one_attribute(&record, &f), want, "{filter}");

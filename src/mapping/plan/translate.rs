@@ -4,7 +4,7 @@ use super::*;
 use crate::mapping::transform::timestamp_to_scim;
 use crate::scim::attr::{AttrKind, SchemaInfo};
 use crate::scim::error::ScimError;
-use crate::scim::filter::{eq_value, matches, CompareOp, Filter};
+use crate::scim::filter::{eq_text, eq_value, matches, CompareOp, Filter};
 use serde_json::Map;
 
 impl ResourcePlan {
@@ -78,6 +78,17 @@ impl ResourcePlan {
         let meta = self.attribute(None, &path.name, None);
         if meta.is_some_and(|m| m.kind == AttrKind::Complex) {
             return None;
+        }
+        // A text field read as it is (no value map, transform or type to
+        // coerce to) is compared where it lies; `read_value` gives the
+        // same: absent for null and for "".
+        if let Some(raw) = a.plain_text_source().and_then(|e| e.first(record)) {
+            if raw.is_null_value() {
+                return Some(false);
+            }
+            if let Some(t) = raw.text() {
+                return Some(!t.is_empty() && eq_text(t, literal, meta));
+            }
         }
         match a.read_value(record) {
             None => Some(false),

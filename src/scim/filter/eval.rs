@@ -157,11 +157,29 @@ pub(super) fn attr_meta(
 /// attribute described by `meta` (its case rule, numbers by value, boolean
 /// strings); `None`: an unknown attribute (untyped, case-insensitive).
 pub fn eq_value(value: &Value, literal: &Value, meta: Option<AttrMeta<'_>>) -> bool {
-    let meta = meta.map_or_else(Meta::default, |m| Meta {
+    values_equal(value, literal, meta_of(meta))
+}
+
+/// [`eq_value`] of a string value, without making it a `Value` (the
+/// common case: `userName eq "x"` against a record's text).
+pub fn eq_text(value: &str, literal: &Value, meta: Option<AttrMeta<'_>>) -> bool {
+    let meta = meta_of(meta);
+    if meta.numeric() {
+        return values_equal(&Value::String(value.to_string()), literal, meta);
+    }
+    // `values_equal`'s arms for a string value.
+    match literal {
+        Value::String(b) => text_order(value, b, meta).is_eq(),
+        Value::Bool(b) => parse_bool(value) == Some(*b),
+        _ => false,
+    }
+}
+
+fn meta_of(meta: Option<AttrMeta<'_>>) -> Meta {
+    meta.map_or_else(Meta::default, |m| Meta {
         kind: Some(m.kind),
         case_exact: m.case_exact,
-    });
-    values_equal(value, literal, meta)
+    })
 }
 
 /// Comparisons the schema makes meaningless, refused as `400 invalidFilter`

@@ -123,7 +123,7 @@ mod tests;
 
 #[cfg(test)]
 use eval::parse_rfc3339;
-pub use eval::{check_types, eq_value, matches, resolve};
+pub use eval::{check_types, eq_text, eq_value, matches, resolve};
 pub use parser::{parse_filter, parse_patch_path, parse_tokens};
 
 // ---------------------------------------------------------------------------

@@ -24,6 +24,14 @@ pub(super) fn coerce_scalar(value: Value, kind: AttrKind) -> Value {
     let Value::String(s) = &value else {
         return value;
     };
+    // Text stays text for every other kind (checked before the trim: most
+    // values read are strings).
+    if !matches!(
+        kind,
+        AttrKind::Boolean | AttrKind::Integer | AttrKind::Decimal
+    ) {
+        return value;
+    }
     let s = s.trim();
     let coerced = match kind {
         AttrKind::Boolean if s.eq_ignore_ascii_case("true") => Some(Value::Bool(true)),

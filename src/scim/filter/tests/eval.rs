@@ -366,3 +366,72 @@ fn resolve_flattens_multi_valued_attributes() {
         vec![&json!("Barbara")]
     );
 }
+
+/// `eq_text` answers as `eq_value` does for the same text as a `Value`,
+/// for every kind an attribute can have, either case rule, and literals
+/// of every type (a dateTime, booleans as text, numbers as text).
+#[test]
+fn eq_text_is_eq_value_of_a_string() {
+    use crate::scim::attr::{AttrKind, AttrMeta};
+    let texts = [
+        "",
+        "a",
+        "A",
+        "zoë",
+        "ZOË",
+        " true",
+        "true",
+        "False",
+        "12",
+        "12.0",
+        "1e3",
+        " 7 ",
+        "2020-01-01T00:00:00Z",
+        "2020-01-01T01:00:00+01:00",
+    ];
+    let literals = [
+        json!("a"),
+        json!("zoë"),
+        json!("TRUE"),
+        json!(true),
+        json!(false),
+        json!(12),
+        json!(12.0),
+        json!(1000),
+        json!(null),
+        json!("2020-01-01T00:00:00Z"),
+        json!(["a"]),
+    ];
+    let kinds = [
+        AttrKind::String,
+        AttrKind::Boolean,
+        AttrKind::Integer,
+        AttrKind::Decimal,
+        AttrKind::DateTime,
+        AttrKind::Reference,
+        AttrKind::Binary,
+        AttrKind::Complex,
+    ];
+    let mut metas = vec![None];
+    for kind in kinds {
+        for case_exact in [false, true] {
+            metas.push(Some(AttrMeta {
+                name: "x",
+                kind,
+                multi_valued: false,
+                case_exact,
+            }));
+        }
+    }
+    for t in texts {
+        for l in &literals {
+            for m in &metas {
+                assert_eq!(
+                    eq_text(t, l, *m),
+                    eq_value(&json!(t), l, *m),
+                    "{t:?} {l} {m:?}"
+                );
+            }
+        }
+    }
+}
