@@ -107,46 +107,44 @@ fn satisfies_compares_one_attribute_for_entras_lookups() {
         .iter()
         .find(|r| r.file.ends_with("peripass.yaml") && r.name == "User")
         .expect("the Peripass User plan");
-    let record = json!({"userId": 7, "login": "Zoe@Example.com", "externalRef": "E-1",
-                        "firstName": "Zoë", "lastName": "Ng", "status": "ACTIVE"});
-    let text = record.to_string();
-    let raw = Raw::parse(&text).unwrap();
-    for (filter, want) in [
-        (r#"userName eq "zoe@example.com""#, Some(true)),
-        (r#"USERNAME eq "zoe@example.org""#, Some(false)),
-        (r#"externalId eq "E-1""#, Some(true)),
-        (r#"externalId eq "e-1""#, Some(false)),
-        (r#"displayName eq "x""#, Some(false)),
-        (r#"name.givenName eq "Zoë""#, None),
-        (r#"emails.value eq "x""#, None),
-        (r#"id eq "7""#, None),
-        (r#"userName ne "x""#, None),
-    ] {
-        let f = crate::scim::filter::parse_filter(filter).unwrap();
-        assert_eq!(peripass.eq_on_one_attribute(&record, &f), want, "{filter}");
-        assert_eq!(
-            peripass.eq_on_one_attribute(&raw, &f),
-            want,
-            "{filter} (raw)"
-        );
-    }
+    // Each filter's answer on `record`, read as a `Value` and as a `Raw`.
+    let check = |record: Value, cases: &[(&str, Option<bool>)]| {
+        let text = record.to_string();
+        let raw = Raw::parse(&text).unwrap();
+        for &(filter, want) in cases {
+            let f = crate::scim::filter::parse_filter(filter).unwrap();
+            assert_eq!(peripass.eq_on_one_attribute(&record, &f), want, "{filter}");
+            assert_eq!(
+                peripass.eq_on_one_attribute(&raw, &f),
+                want,
+                "{filter} (raw)"
+            );
+        }
+    };
+    check(
+        json!({"userId": 7, "login": "Zoe@Example.com", "externalRef": "E-1",
+               "firstName": "Zoë", "lastName": "Ng", "status": "ACTIVE"}),
+        &[
+            (r#"userName eq "zoe@example.com""#, Some(true)),
+            (r#"USERNAME eq "zoe@example.org""#, Some(false)),
+            (r#"externalId eq "E-1""#, Some(true)),
+            (r#"externalId eq "e-1""#, Some(false)),
+            (r#"displayName eq "x""#, Some(false)),
+            (r#"name.givenName eq "Zoë""#, None),
+            (r#"emails.value eq "x""#, None),
+            (r#"id eq "7""#, None),
+            (r#"userName ne "x""#, None),
+        ],
+    );
     // An empty or null field is absent: `eq ""` does not match it.
-    let record = json!({"userId": 7, "login": "", "externalRef": null, "displayName": " "});
-    let text = record.to_string();
-    let raw = Raw::parse(&text).unwrap();
-    for (filter, want) in [
-        (r#"userName eq """#, Some(false)),
-        (r#"externalId eq """#, Some(false)),
-        (r#"externalId eq "null""#, Some(false)),
-        (r#"displayName eq " ""#, Some(true)),
-        (r#"displayName eq """#, Some(false)),
-    ] {
-        let f = crate::scim::filter::parse_filter(filter).unwrap();
-        assert_eq!(peripass.eq_on_one_attribute(&record, &f), want, "{filter}");
-        assert_eq!(
-            peripass.eq_on_one_attribute(&raw, &f),
-            want,
-            "{filter} (raw)"
-        );
-    }
+    check(
+        json!({"userId": 7, "login": "", "externalRef": null, "displayName": " "}),
+        &[
+            (r#"userName eq """#, Some(false)),
+            (r#"externalId eq """#, Some(false)),
+            (r#"externalId eq "null""#, Some(false)),
+            (r#"displayName eq " ""#, Some(true)),
+            (r#"displayName eq """#, Some(false)),
+        ],
+    );
 }
