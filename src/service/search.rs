@@ -256,7 +256,7 @@ impl ResourceCtx<'_> {
 
     /// Whether a backend record is a result of `filter` (none: every one),
     /// evaluated on the attributes the filter names only.
-    fn is_result<J: Json>(
+    fn is_result<J: AsNode>(
         &self,
         record: &J,
         etag: Option<&str>,

@@ -337,22 +337,6 @@ pub enum ReadSource {
 }
 
 impl AttrPlan {
-    /// The field a `String` attribute reads without a value map or a
-    /// transform: its backend text is its SCIM text ([`Self::read_value`]
-    /// gives that text, or nothing for null and `""`).
-    pub(super) fn plain_text_source(&self) -> Option<&ReadExpr> {
-        match &self.read {
-            Some(ReadSource::Expr(e))
-                if self.kind == AttrKind::String
-                    && self.values.is_empty()
-                    && self.transforms.is_empty() =>
-            {
-                Some(e)
-            }
-            _ => None,
-        }
-    }
-
     /// Backend record → SCIM value (`None` when absent or unmappable).
     pub fn read_value<J: Json>(&self, record: &J) -> Option<Value> {
         let raw = match self.read.as_ref()? {

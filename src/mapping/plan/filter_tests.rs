@@ -113,9 +113,13 @@ fn satisfies_compares_one_attribute_for_entras_lookups() {
         let raw = Raw::parse(&text).unwrap();
         for &(filter, want) in cases {
             let f = crate::scim::filter::parse_filter(filter).unwrap();
-            assert_eq!(peripass.eq_on_one_attribute(&record, &f), want, "{filter}");
             assert_eq!(
-                peripass.eq_on_one_attribute(&raw, &f),
+                peripass.eq_on_one_attribute(&record, "https://h", &f),
+                want,
+                "{filter}"
+            );
+            assert_eq!(
+                peripass.eq_on_one_attribute(&raw, "https://h", &f),
                 want,
                 "{filter} (raw)"
             );

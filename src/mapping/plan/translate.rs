@@ -15,7 +15,7 @@ impl ResourcePlan {
     /// a single-valued core attribute, is compared on that attribute's
     /// value alone, with the comparison [`eq_value`] makes for `matches`:
     /// no resource is built for it.
-    pub fn satisfies<J: Json>(
+    pub fn satisfies<J: AsNode>(
         &self,
         record: &J,
         etag: Option<&str>,
@@ -23,7 +23,7 @@ impl ResourcePlan {
         with_members: bool,
         filter: &Filter,
     ) -> bool {
-        if let Some(m) = self.eq_on_one_attribute(record, filter) {
+        if let Some(m) = self.eq_on_one_attribute(record, base_url, filter) {
             return m;
         }
         // The names once, not a walk of the filter per attribute.
@@ -42,7 +42,12 @@ impl ResourcePlan {
     /// selector, reference or extension; not `multiple`, not the members;
     /// not one the resource builds itself: `id`, `meta`, `schemas`,
     /// `active`); `None` for any other filter.
-    pub(super) fn eq_on_one_attribute<J: Json>(&self, record: &J, filter: &Filter) -> Option<bool> {
+    pub(super) fn eq_on_one_attribute<J: AsNode>(
+        &self,
+        record: &J,
+        base_url: &str,
+        filter: &Filter,
+    ) -> Option<bool> {
         let Filter::Compare(path, CompareOp::Eq, literal) = filter else {
             return None;
         };
@@ -79,21 +84,20 @@ impl ResourcePlan {
         if meta.is_some_and(|m| m.kind == AttrKind::Complex) {
             return None;
         }
-        // A text field read as it is (no value map, transform or type to
-        // coerce to) is compared where it lies; `read_value` gives the
-        // same: absent for null and for "".
-        if let Some(raw) = a.plain_text_source().and_then(|e| e.first(record)) {
-            if raw.is_null_value() {
-                return Some(false);
-            }
-            if let Some(t) = raw.text() {
-                return Some(!t.is_empty() && eq_text(t, literal, meta));
-            }
+        // The value as the resource is rendered with it (`attr_node`):
+        // borrowed from the record when nothing converts it.
+        let Some(v) = self.attr_node(a, record, base_url) else {
+            return Some(false);
+        };
+        if let Some(t) = v.as_str() {
+            return Some(eq_text(t, literal, meta));
         }
-        match a.read_value(record) {
-            None => Some(false),
-            Some(Value::Array(_) | Value::Object(_)) => None,
-            Some(v) => Some(eq_value(&v, literal, meta)),
+        match v {
+            Node::Obj(_) | Node::Arr(_) => None,
+            v => match v.to_value() {
+                Value::Array(_) | Value::Object(_) => None,
+                v => Some(eq_value(&v, literal, meta)),
+            },
         }
     }
 
