@@ -167,7 +167,11 @@ pub fn eq_text(value: &str, literal: &Value, meta: Option<AttrMeta<'_>>) -> bool
     if meta.numeric() {
         return values_equal(&Value::String(value.to_string()), literal, meta);
     }
-    // `values_equal`'s arms for a string value.
+    text_equal(value, literal, meta)
+}
+
+/// [`values_equal`] of a string value, once numbers are ruled out.
+fn text_equal(value: &str, literal: &Value, meta: Meta) -> bool {
     match literal {
         Value::String(b) => text_order(value, b, meta).is_eq(),
         Value::Bool(b) => parse_bool(value) == Some(*b),
@@ -368,12 +372,10 @@ pub(super) fn values_equal(value: &Value, literal: &Value, meta: Meta) -> bool {
         }
     }
     match (value, literal) {
-        (Value::String(a), Value::String(b)) => text_order(a, b, meta).is_eq(),
+        (Value::String(a), literal) => text_equal(a, literal, meta),
         (Value::Number(a), Value::Number(b)) => cmp_numbers(a, b) == Some(Ordering::Equal),
         (Value::Bool(a), Value::Bool(b)) => a == b,
-        (Value::String(s), Value::Bool(b)) | (Value::Bool(b), Value::String(s)) => {
-            parse_bool(s) == Some(*b)
-        }
+        (Value::Bool(b), Value::String(s)) => parse_bool(s) == Some(*b),
         _ => false,
     }
 }
