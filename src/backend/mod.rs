@@ -416,7 +416,7 @@ impl BackendClient {
             let admitted = self.admit(&guard, &call).await?;
             let started = Instant::now();
             let result = match request(backend, &call) {
-                Ok(req) => self.transport.call(req, backend.timeout).await,
+                Ok(req) => self.transport.call(req, started, backend.timeout).await,
                 Err(e) => Err(e),
             };
             let elapsed = started.elapsed();

@@ -6,7 +6,7 @@ use super::outgoing::OutgoingRequest;
 use super::pool::Pool;
 use super::{BackendError, BackendResponse};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Carries calls to a backend.
 #[derive(Clone)]
@@ -31,10 +31,12 @@ impl Transport {
         Transport::Http(Pool::new(tls, max_idle_per_host, idle_timeout))
     }
 
-    /// One call, its answer's body read, within `timeout`.
+    /// One call, its answer's body read, within `timeout` of `started`
+    /// (when the call began; see [`Pool::call`]).
     pub async fn call(
         &self,
         req: OutgoingRequest,
+        started: Instant,
         timeout: Duration,
     ) -> Result<BackendResponse, BackendError> {
         match self {
@@ -42,7 +44,7 @@ impl Transport {
             // Boxed: the call's state (1 kB) is copied once, into the box,
             // instead of into each future that awaits it on the way up.
             // The pool keeps the deadline (a timer per connection).
-            Transport::Http(pool) => Box::pin(pool.call(req, timeout)).await,
+            Transport::Http(pool) => Box::pin(pool.call(req, started, timeout)).await,
         }
     }
 }
