@@ -262,6 +262,9 @@ struct Counters {
     unexpected_5xx: AtomicU64,
     unexpected_4xx: AtomicU64,
     transport_errors: AtomicU64,
+    /// What each kind of transport error said, with when (seconds into
+    /// the run) it was first seen: a failed soak says what failed.
+    transport_detail: Mutex<BTreeMap<String, (u64, f64)>>,
     explained_5xx: AtomicU64,
     explained_429: AtomicU64,
     retries: AtomicU64,
@@ -299,6 +302,8 @@ struct Ctx {
     seed_users: usize,
     /// Users the soak deleted (kept for the final check).
     deleted: Mutex<Vec<Arc<UserEntry>>>,
+    /// When the context was made (the times in the report count from it).
+    started: Instant,
 }
 
 struct Answer {
@@ -326,7 +331,30 @@ fn explained_by_fault(status: u16, body: &Value) -> bool {
     }
 }
 
+/// An error with its sources (`client error (SendRequest): connection
+/// closed before message completed`, not only the first part).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 impl Ctx {
+    /// Counts a transport error and keeps what it said.
+    fn transport_error(&self, what: String) {
+        self.counters
+            .transport_errors
+            .fetch_add(1, Ordering::Relaxed);
+        let at = self.started.elapsed().as_secs_f64();
+        let mut detail = self.counters.transport_detail.lock().unwrap();
+        detail.entry(what).or_insert((0, at)).0 += 1;
+    }
+
     /// Sends one request, retrying as Entra does: `429` and `5xx` (after
     /// `Retry-After`, capped at 5 s) and transport errors; anything else is
     /// returned. `None` when every attempt failed.
@@ -345,7 +373,7 @@ impl Ctx {
                 )))
                 .expect("valid request");
             let sent = tokio::time::timeout(REQUEST_TIMEOUT, async {
-                let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+                let resp = self.client.request(req).await.map_err(|e| chain(&e))?;
                 let status = resp.status().as_u16();
                 let retry_after = resp
                     .headers()
@@ -356,7 +384,7 @@ impl Ctx {
                     .into_body()
                     .collect()
                     .await
-                    .map_err(|e| e.to_string())?
+                    .map_err(|e| chain(&e))?
                     .to_bytes();
                 let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                 Ok::<_, String>((status, retry_after, body))
@@ -364,10 +392,15 @@ impl Ctx {
             .await;
             let (status, retry_after, body) = match sent {
                 Ok(Ok(x)) => x,
-                Ok(Err(_)) | Err(_) => {
-                    self.counters
-                        .transport_errors
-                        .fetch_add(1, Ordering::Relaxed);
+                Ok(Err(e)) => {
+                    self.transport_error(format!("{method} {path}: {e}"));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(_) => {
+                    self.transport_error(format!(
+                        "{method} {path}: no answer within {REQUEST_TIMEOUT:?}"
+                    ));
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -1107,6 +1140,7 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
         steady: args.steady,
         seed_users: args.seed_users,
         deleted: Mutex::default(),
+        started: Instant::now(),
     });
     // Wait for the bridge to answer (faults are still off).
     let ready_by = Instant::now() + Duration::from_secs(30);
@@ -1394,6 +1428,9 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     );
     for (what, n) in c.unexpected.lock().unwrap().iter().take(15) {
         println!("  {n:>6} x {what}");
+    }
+    for (what, (n, at)) in c.transport_detail.lock().unwrap().iter().take(15) {
+        println!("  {n:>6} x transport error, first at {at:.1}s: {what}");
     }
     println!(
         "writes: {} intended, {} confirmed ({} user, {} group, {} delete), {} with unknown outcome; creates answered 409 on retry: {}; deletes answered 404 on retry: {}; operations skipped on busy objects: {}",
