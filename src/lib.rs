@@ -10,9 +10,11 @@
 //!   plain, `sha256:`, PBKDF2), [`suggest`] ("did you mean"), [`metrics`],
 //!   [`tls_files`] (PEM reading, server and client TLS material), [`jwks`]
 //!   (JSON Web Key Sets), [`slots`] (capped slots for work in flight:
-//!   requests, backend calls); [`logging`] (the subscriber `serve` installs;
-//!   `batch.rs`: worker threads' lines written in batches) stands on
-//!   `config` only.
+//!   requests, backend calls); [`logging`] (the subscriber `serve` installs
+//!   and its line formats; `stdout.rs`: standard output without the lock, a
+//!   stalled reader costing counted dropped lines; `batch.rs`: worker
+//!   threads' lines written in batches; `direct.rs`: the request line
+//!   without a tracing event) stands on `config` only.
 //! - [`config`]: settings file + environment overrides → [`config::Settings`]:
 //!   `parse.rs` checks syntax and values, collecting every error into
 //!   `check.rs`'s collector (shared with `tenants.rs`); `files.rs`
