@@ -262,9 +262,10 @@ struct Counters {
     unexpected_5xx: AtomicU64,
     unexpected_4xx: AtomicU64,
     transport_errors: AtomicU64,
-    /// What each kind of transport error said, with when (seconds into
-    /// the run) it was first seen: a failed soak says what failed.
-    transport_detail: Mutex<BTreeMap<String, (u64, f64)>>,
+    /// Each transport error's text, with how often it came, when (seconds
+    /// into the run) and on which request it was first seen: a failed soak
+    /// says what failed.
+    transport_detail: Mutex<BTreeMap<String, (u64, f64, String)>>,
     explained_5xx: AtomicU64,
     explained_429: AtomicU64,
     retries: AtomicU64,
@@ -346,13 +347,13 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 impl Ctx {
     /// Counts a transport error and keeps what it said.
-    fn transport_error(&self, what: String) {
+    fn transport_error(&self, request: String, error: String) {
         self.counters
             .transport_errors
             .fetch_add(1, Ordering::Relaxed);
         let at = self.started.elapsed().as_secs_f64();
         let mut detail = self.counters.transport_detail.lock().unwrap();
-        detail.entry(what).or_insert((0, at)).0 += 1;
+        detail.entry(error).or_insert((0, at, request)).0 += 1;
     }
 
     /// Sends one request, retrying as Entra does: `429` and `5xx` (after
@@ -390,17 +391,12 @@ impl Ctx {
                 Ok::<_, String>((status, retry_after, body))
             })
             .await;
+            let sent =
+                sent.unwrap_or_else(|_| Err(format!("no answer within {REQUEST_TIMEOUT:?}")));
             let (status, retry_after, body) = match sent {
-                Ok(Ok(x)) => x,
-                Ok(Err(e)) => {
-                    self.transport_error(format!("{method} {path}: {e}"));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(_) => {
-                    self.transport_error(format!(
-                        "{method} {path}: no answer within {REQUEST_TIMEOUT:?}"
-                    ));
+                Ok(x) => x,
+                Err(e) => {
+                    self.transport_error(format!("{method} {path}"), e);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
@@ -1429,8 +1425,8 @@ async fn soak(args: Args) -> anyhow::Result<bool> {
     for (what, n) in c.unexpected.lock().unwrap().iter().take(15) {
         println!("  {n:>6} x {what}");
     }
-    for (what, (n, at)) in c.transport_detail.lock().unwrap().iter().take(15) {
-        println!("  {n:>6} x transport error, first at {at:.1}s: {what}");
+    for (what, (n, at, first)) in c.transport_detail.lock().unwrap().iter().take(15) {
+        println!("  {n:>6} x transport error: {what} (first at {at:.1}s: {first})");
     }
     println!(
         "writes: {} intended, {} confirmed ({} user, {} group, {} delete), {} with unknown outcome; creates answered 409 on retry: {}; deletes answered 404 on retry: {}; operations skipped on busy objects: {}",
