@@ -13,7 +13,7 @@ mod batch;
 mod direct;
 mod stdout;
 pub use batch::{flush_thread_lines, BatchedStdout};
-pub use direct::write_direct;
+pub use direct::{offer_line, Offered};
 pub use stdout::{dropped_lines, end_torn_stdout_line, StdoutLine, StdoutLines};
 
 /// A subscriber writing to `writer` (stdout for `serve`; a buffer in tests).
@@ -106,7 +106,7 @@ pub struct PlainEvent {
 }
 
 /// The start of a [`PlainEvent`] line: the time (when `time`) and the
-/// level. The direct path ([`write_direct`]) starts its lines with it too,
+/// level. The direct path ([`offer_line`]) starts its lines with it too,
 /// into its `String` (no `dyn` writer in between).
 fn write_line_start(
     time: bool,
@@ -180,7 +180,7 @@ where
 #[derive(Default)]
 pub struct PlainFields {
     /// Where a line rendered beforehand ([`PlainLine`]) may be written
-    /// without an event ([`write_direct`]): the subscriber's own writer.
+    /// without an event ([`offer_line`]): the subscriber's own writer.
     /// `None` when such a line may not stand in for its fields at all
     /// ([`plain_lines`]): the filter has span or field rules (`[…]`), which
     /// look for the fields by name.
@@ -332,12 +332,7 @@ impl Visit for PlainVisitor {
 /// (its strings are quoted, its message sanitised); another event's field
 /// of that name that has some is sanitised as a message is.
 fn push_plain_line(w: &mut String, value: &str) -> std::fmt::Result {
-    // A fold, not `any`: without an early exit the check is vectorised
-    // (`any` cost 1.7k instructions per request line).
-    let controls = value
-        .bytes()
-        .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
-    if controls {
+    if has_controls(value) {
         write_sanitized(w, value)
     } else {
         w.push_str(value);
@@ -345,13 +340,23 @@ fn push_plain_line(w: &mut String, value: &str) -> std::fmt::Result {
     }
 }
 
+/// Whether `text` may hold a control character [`write_sanitized`]
+/// escapes (`0xc2` starts the C1 controls' encoding).
+fn has_controls(text: &str) -> bool {
+    // A fold, not `any`: without an early exit the check is vectorised
+    // (`any` cost 1.7k instructions per request line).
+    text.bytes()
+        .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f) | (b == 0xc2))
+}
+
 /// A string field's value as `{:?}` writes it, without `fmt` for the usual
 /// printable text.
 fn write_quoted(w: &mut String, value: &str) -> std::fmt::Result {
-    if value
-        .bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-    {
+    // A fold, not `all`: without an early exit the check is vectorised
+    // (about 250 instructions less for a request id).
+    if value.bytes().fold(true, |acc, b| {
+        acc & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
+    }) {
         w.push('"');
         w.push_str(value);
         w.push('"');
@@ -384,9 +389,18 @@ pub const PLAIN_LINE: &str = "plain_line";
 
 impl PlainLine {
     pub fn new(message: &str) -> PlainLine {
-        let mut w = String::with_capacity(256);
-        let _ = write_sanitized(&mut w, message);
-        PlainLine(w)
+        PlainLine::continuing(String::with_capacity(256), message)
+    }
+
+    /// A line whose text goes on from `start` (the direct path's line
+    /// start, in its buffer).
+    fn continuing(mut start: String, message: &str) -> PlainLine {
+        let _ = write_sanitized(&mut start, message);
+        PlainLine(start)
+    }
+
+    fn into_string(self) -> String {
+        self.0
     }
 
     #[inline]

@@ -6,7 +6,7 @@
 //! which walked its layers, formatted the timestamp, level and target into
 //! a buffer of its own, visited the event's one field, copied the line
 //! into a second buffer and then into the output: about 2k instructions a
-//! request on top of rendering the line. [`write_direct`] writes the same
+//! request on top of rendering the line. [`offer_line`] writes the same
 //! bytes (`PlainEvent`'s timestamp, level and target, then the text as
 //! `PlainFields` writes it) to the same writer, in one buffer kept per
 //! thread. It is taken only where the event would have been written that
@@ -15,7 +15,7 @@
 //! `tracing::enabled!`, and no span is entered (a line inside a span shows
 //! the span's scope; those go through the event).
 
-use super::{push_plain_line, write_line_start, PlainFields, PlainLine};
+use super::{has_controls, push_plain_line, write_line_start, PlainFields, PlainLine};
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -23,8 +23,15 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Where a subscriber's pre-rendered lines go.
 pub(super) trait DirectLines: Send + Sync {
-    /// Writes `text` as the line of an event at `level` from `target`.
-    fn write(&self, level: &tracing::Level, target: &str, text: &str);
+    /// Writes the line of an event at `level` from `target` whose text is
+    /// `message`, then what `fill` adds ([`PlainLine`]'s fields).
+    fn write(
+        &self,
+        level: &tracing::Level,
+        target: &str,
+        message: &str,
+        fill: &dyn Fn(&mut PlainLine),
+    );
 }
 
 /// The subscriber's own writer, shared between its formatting layer and
@@ -60,7 +67,13 @@ impl<W> DirectLines for Direct<W>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    fn write(&self, level: &tracing::Level, target: &str, text: &str) {
+    fn write(
+        &self,
+        level: &tracing::Level,
+        target: &str,
+        message: &str,
+        fill: &dyn Fn(&mut PlainLine),
+    ) {
         thread_local! {
             static LINE: RefCell<String> = const { RefCell::new(String::new()) };
         }
@@ -70,7 +83,19 @@ where
             let _ = write_line_start(self.time, level, buf);
             buf.push_str(target);
             buf.push_str(": ");
-            let _ = push_plain_line(buf, text);
+            // The text is rendered straight after the line's start, in
+            // this thread's buffer: no line of its own to allocate and
+            // copy.
+            let text = buf.len();
+            let mut line = PlainLine::continuing(std::mem::take(buf), message);
+            fill(&mut line);
+            *buf = line.into_string();
+            // What `PlainFields` makes of the text as one field: a field
+            // written as it is (`display`) may hold a control character.
+            if has_controls(&buf[text..]) {
+                let raw = buf.split_off(text);
+                let _ = push_plain_line(buf, &raw);
+            }
             buf.push('\n');
             // Reported as tracing-subscriber reports an event it could not
             // write (its `log_internal_errors`, on by default).
@@ -87,24 +112,42 @@ where
     }
 }
 
-/// Writes `line` as an `INFO` event from `target` would be written, when
-/// the current subscriber has a direct path ([`PlainFields::direct`]) and
-/// no span is entered; `false` (nothing written) otherwise, and the caller
-/// logs the event. The caller has checked the level (`tracing::enabled!`
-/// at its own call site, whose target is `target`).
-pub fn write_direct(target: &str, line: &PlainLine) -> bool {
+/// What [`offer_line`] did with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// Written (or, with the level off, nothing to write).
+    Done,
+    /// A span is entered: the caller logs the line as an event's one
+    /// field ([`PLAIN_LINE`](super::PLAIN_LINE)), which shows the scope.
+    AsEvent,
+    /// The subscriber does not take lines rendered beforehand
+    /// ([`plain_lines`](super::plain_lines)): the caller logs the fields.
+    AsFields,
+}
+
+/// Writes the line of an `INFO` event from `target` whose text is
+/// `message` and what `fill` adds, straight to the subscriber's output,
+/// when the current subscriber has a direct path ([`PlainFields::direct`])
+/// and no span is entered; [`Offered`] says what the caller does
+/// otherwise. `on`: the caller's `tracing::enabled!` at its own call site
+/// (target `target`), taken before (inside the dispatcher's call a scoped
+/// subscriber would not be seen).
+pub fn offer_line(target: &str, message: &str, on: bool, fill: &dyn Fn(&mut PlainLine)) -> Offered {
     tracing::dispatcher::get_default(|d| {
         let Some(PlainFields {
             direct: Some(direct),
         }) = d.downcast_ref::<PlainFields>()
         else {
-            return false;
+            return Offered::AsFields;
         };
-        if d.current_span().id().is_some() {
-            return false;
+        if !on {
+            return Offered::Done;
         }
-        direct.write(&tracing::Level::INFO, target, line.as_str());
-        true
+        if d.current_span().id().is_some() {
+            return Offered::AsEvent;
+        }
+        direct.write(&tracing::Level::INFO, target, message, fill);
+        Offered::Done
     })
 }
 
@@ -112,6 +155,7 @@ pub fn write_direct(target: &str, line: &PlainLine) -> bool {
 mod tests {
     use super::super::capture::Buf;
     use super::super::{PlainEvent, PlainFields, PlainLine};
+    use super::Offered;
     use std::sync::Arc;
 
     /// A `pretty` subscriber whose events go to `events` and whose direct
@@ -140,12 +184,22 @@ mod tests {
     /// a filter with field rules, through the event (which shows the scope).
     #[test]
     fn a_line_is_written_directly_outside_spans_only() {
-        let mut line = PlainLine::new("request");
-        line.text("request_id", "sb-1");
-        line.number("status", 200);
+        let fill = |line: &mut PlainLine| {
+            line.text("request_id", "sb-1");
+            line.number("status", 200);
+        };
         let log = || {
-            if !super::write_direct("scim_bridge::here", &line) {
-                tracing::info!(target: "scim_bridge::here", plain_line = line.as_str());
+            let on = tracing::enabled!(target: "scim_bridge::here", tracing::Level::INFO);
+            match super::offer_line("scim_bridge::here", "request", on, &fill) {
+                Offered::Done => {}
+                Offered::AsEvent => {
+                    let mut line = PlainLine::new("request");
+                    fill(&mut line);
+                    tracing::info!(target: "scim_bridge::here", plain_line = line.as_str());
+                }
+                Offered::AsFields => {
+                    tracing::info!(target: "scim_bridge::here", request_id = "sb-1", status = 200, "request");
+                }
             }
         };
         let want = " INFO scim_bridge::here: request request_id=\"sb-1\" status=200\n";

@@ -263,10 +263,20 @@ struct RequestLine<'a> {
 
 impl RequestLine<'_> {
     fn log(&self) {
-        if crate::logging::plain_lines() {
-            self.log_plain();
-        } else {
-            self.log_fields();
+        use crate::logging::{offer_line, Offered, PlainLine};
+        // Not rendered for nothing when the level is off (the fields of
+        // `info!` are only evaluated when it is on).
+        let on = tracing::enabled!(tracing::Level::INFO);
+        let fill = |l: &mut PlainLine| self.fill(l);
+        match offer_line(module_path!(), "request", on, &fill) {
+            Offered::Done => {}
+            // Inside a span: the same text, as the event's one field.
+            Offered::AsEvent => {
+                let mut l = PlainLine::new("request");
+                fill(&mut l);
+                info!(plain_line = l.as_str());
+            }
+            Offered::AsFields => self.log_fields(),
         }
     }
 
@@ -287,15 +297,9 @@ impl RequestLine<'_> {
         );
     }
 
-    /// The same text, rendered beforehand as one field: a `pretty` line
+    /// The same text as [`Self::log_fields`]'s fields: a `pretty` line
     /// without colours.
-    fn log_plain(&self) {
-        // Not rendered for nothing when the level is off (the fields of
-        // `info!` are only evaluated when it is on).
-        if !tracing::enabled!(tracing::Level::INFO) {
-            return;
-        }
-        let mut l = crate::logging::PlainLine::new("request");
+    fn fill(&self, l: &mut crate::logging::PlainLine) {
         l.text("request_id", self.request_id);
         l.display_with("peer", |w| Peer(self.peer).write_to(w));
         if let Some(t) = self.tenant {
@@ -308,9 +312,6 @@ impl RequestLine<'_> {
         l.number("ms", self.ms);
         l.number("backend_calls", self.backend_calls);
         l.number("backend_ms", self.backend_ms);
-        if !crate::logging::write_direct(module_path!(), &l) {
-            info!(plain_line = l.as_str());
-        }
     }
 }
 
@@ -595,12 +596,11 @@ mod tests {
         ];
         for (request_id, peer, tenant, method) in lines {
             let line = get_line(request_id, peer, tenant, method);
-            let plain = logged(Fmt::Plain, || line.log_plain());
+            // `log` takes the plain line under `PlainFields` (below).
+            let plain = logged(Fmt::Plain, || line.log());
             assert!(plain.contains(" request request_id="), "{plain}");
             assert_eq!(plain, logged(Fmt::Plain, || line.log_fields()));
             assert_eq!(plain, logged(Fmt::Default, || line.log_fields()));
-            // `log` takes the plain line under `PlainFields` only.
-            assert_eq!(logged(Fmt::Plain, || line.log()), plain);
             // The path is taken where it can be, and only there.
             for (f, plain) in [
                 (Fmt::Plain, true),
@@ -621,6 +621,25 @@ mod tests {
                 assert!(text.contains("backend_ms"), "{text}");
             }
         }
+    }
+
+    /// A field written as it is that holds a control character: the
+    /// direct path's line is the fields' line with the character escaped
+    /// (the line as one message, as before it was written directly).
+    #[test]
+    fn a_control_character_in_a_plain_field_is_escaped() {
+        let mut line = get_line("sb-2", None, None, &http::Method::GET);
+        line.resource_type = "Us\u{7}ers\u{1b}[2J";
+        let plain = logged(Fmt::Plain, || line.log());
+        assert!(
+            plain.contains(" resource_type=Us\\x07ers\\x1b[2J "),
+            "{plain}"
+        );
+        let fields = logged(Fmt::Plain, || line.log_fields());
+        assert_eq!(
+            plain,
+            fields.replace('\u{7}', "\\x07").replace('\u{1b}', "\\x1b")
+        );
     }
 
     #[test]

@@ -43,8 +43,8 @@ enum Kind {
         attrs: Vec<usize>,
         soft_active: bool,
     },
-    /// A constant: a selector's value in its element.
-    Const(Value),
+    /// A constant: a selector's value in its element, as JSON.
+    Const(Vec<u8>),
     /// A reference, the only attribute at its key: `{"$ref", "value"}`
     /// for an id, else the value (as `{"sub": value}` with a `sub`).
     Reference {
@@ -74,6 +74,13 @@ enum Draft {
     Object(BTreeMap<String, Draft>),
     /// The selector's key; per selector value, its sub-attributes.
     Selected(String, Vec<(Value, BTreeMap<String, Draft>)>),
+}
+
+/// A constant's JSON, written once at load.
+fn constant(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    Node::Ref(v).write(&mut out);
+    out
 }
 
 /// Not expressible: the tree renders this mapping.
@@ -147,7 +154,7 @@ fn entries(map: BTreeMap<String, Draft>, soft_active: bool) -> Vec<Entry> {
                                 Entry {
                                     head: head(&k),
                                     key: k.clone(),
-                                    kind: Kind::Const(v),
+                                    kind: Kind::Const(constant(&v)),
                                 },
                             );
                             Group { entries: es, attrs }
@@ -332,25 +339,7 @@ impl<J: AsNode> Ctx<'_, J> {
         let (plan, base_url) = (self.plan, self.r.base_url);
         match &e.kind {
             Kind::Id => write_str(&self.id, out),
-            Kind::Meta => {
-                out.push(b'{');
-                let meta = plan.meta_members(self.record, self.r.etag, base_url, &self.id);
-                for (n, (key, v)) in meta
-                    .iter()
-                    .filter_map(|(k, v)| Some((k, v.as_ref()?)))
-                    .enumerate()
-                {
-                    if n > 0 {
-                        out.push(b',');
-                    }
-                    // A constant key, nothing in it to escape.
-                    out.push(b'"');
-                    out.extend_from_slice(key.as_bytes());
-                    out.extend_from_slice(b"\":");
-                    write_str(v, out);
-                }
-                out.push(b'}');
-            }
+            Kind::Meta => self.meta(out),
             Kind::Schemas => {
                 out.push(b'[');
                 write_str(&plan.schema, out);
@@ -376,7 +365,7 @@ impl<J: AsNode> Ctx<'_, J> {
                 Some(v) => v.write(out),
                 None => return false,
             },
-            Kind::Const(v) => Node::Ref(v).write(out),
+            Kind::Const(v) => out.extend_from_slice(v),
             Kind::Reference { attr, sub } => {
                 let a = &plan.attributes[*attr];
                 match (plan.attr_value(a, self.record, base_url), sub) {
@@ -431,6 +420,58 @@ impl<J: AsNode> Ctx<'_, J> {
     }
 }
 
+impl<'a, J: AsNode> Ctx<'a, J> {
+    /// `meta`, as [`ResourcePlan::meta_members`] gives it, written without
+    /// building its texts first: the location and the version straight
+    /// into `out` when nothing in them needs escaping (always, but for a
+    /// base URL, an endpoint or a version holding a quote, a backslash or
+    /// a control character).
+    fn meta(&self, out: &mut Vec<u8>) {
+        let (plan, base_url) = (self.plan, self.r.base_url);
+        let plain = |s: &str| crate::scim::json::plain_run(s.as_bytes()) == s.len();
+        out.push(b'{');
+        let at = |t: &'a Option<(FieldPath, TimeFormat)>| {
+            let (f, fmt) = t.as_ref()?;
+            crate::mapping::transform::timestamp_to_scim(f.get(self.record)?, *fmt)
+        };
+        if let Some(t) = at(&plan.created) {
+            out.extend_from_slice(b"\"created\":");
+            write_str(&t, out);
+            out.push(b',');
+        }
+        if let Some(t) = at(&plan.last_modified) {
+            out.extend_from_slice(b"\"lastModified\":");
+            write_str(&t, out);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"location\":");
+        if plain(base_url) && plain(&plan.endpoint) {
+            // The id is percent-encoded: nothing in it to escape.
+            out.push(b'"');
+            out.extend_from_slice(base_url.as_bytes());
+            out.extend_from_slice(plan.endpoint.as_bytes());
+            out.push(b'/');
+            push_encoded(out, &self.id);
+            out.push(b'"');
+        } else {
+            write_str(&resource_url(base_url, &plan.endpoint, &self.id), out);
+        }
+        out.extend_from_slice(b",\"resourceType\":");
+        write_str(&plan.name, out);
+        if let Some(v) = plan.version_text(self.record, self.r.etag) {
+            out.extend_from_slice(b",\"version\":");
+            if plain(&v) {
+                out.extend_from_slice(b"\"W/\\\"");
+                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(b"\\\"\"");
+            } else {
+                write_str(&weak_etag(&v), out);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
 impl Layout {
     /// Appends the resource [`ResourcePlan::render`] writes, for a
     /// projection that excludes only top-level core attributes.
@@ -450,12 +491,13 @@ impl Layout {
             soft_deleted: plan.is_soft_deleted(record),
         };
         // `id` and `schemas` are always returned.
+        // The projection's list first: it is empty for most requests.
         let excluded = |e: &Entry| {
-            !["id", "schemas"].contains(&e.key.as_str())
-                && r.projection
-                    .excluded
-                    .iter()
-                    .any(|p| p.name.eq_ignore_ascii_case(&e.key))
+            r.projection
+                .excluded
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(&e.key))
+                && !["id", "schemas"].contains(&e.key.as_str())
         };
         out.push(b'{');
         cx.members(&self.top, excluded, out);

@@ -745,14 +745,39 @@ pub fn encode_segment(s: &str) -> String {
     out
 }
 
+/// Where [`push_encoded`] appends: ASCII pieces only, so a `String` and a
+/// `Vec<u8>` of JSON alike.
+pub trait AsciiSink {
+    fn put(&mut self, s: &str);
+    /// One ASCII byte.
+    fn put_byte(&mut self, b: u8);
+}
+
+impl AsciiSink for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    fn put_byte(&mut self, b: u8) {
+        self.push(char::from(b));
+    }
+}
+
+impl AsciiSink for Vec<u8> {
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+    fn put_byte(&mut self, b: u8) {
+        self.push(b);
+    }
+}
+
 /// [`encode_segment`], appended to `out`.
-pub fn push_encoded(out: &mut String, s: &str) {
+pub fn push_encoded<O: AsciiSink>(out: &mut O, s: &str) {
     // Runs of bytes kept as they are are copied whole; through
     // `percent_encoding`'s iterator every encoded byte was a piece of its
     // own (a path and query took about 2k instructions).
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let b = s.as_bytes();
-    out.reserve(b.len());
     let mut from = 0;
     // A kept run is ASCII: it starts and ends on character boundaries
     // (`get` checks; it never fails here).
@@ -761,14 +786,14 @@ pub fn push_encoded(out: &mut String, s: &str) {
             continue;
         }
         if from < i {
-            out.push_str(s.get(from..i).unwrap_or_default());
+            out.put(s.get(from..i).unwrap_or_default());
         }
-        out.push('%');
-        out.push(char::from(HEX[(c >> 4) as usize]));
-        out.push(char::from(HEX[(c & 0xf) as usize]));
+        out.put_byte(b'%');
+        out.put_byte(HEX[(c >> 4) as usize]);
+        out.put_byte(HEX[(c & 0xf) as usize]);
         from = i + 1;
     }
-    out.push_str(s.get(from..).unwrap_or_default());
+    out.put(s.get(from..).unwrap_or_default());
 }
 
 /// The bytes [`push_encoded`] keeps: ASCII letters, digits and `-._~`
