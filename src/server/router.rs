@@ -72,13 +72,21 @@ impl Router<'_> {
         else {
             return Route::OutsideBase;
         };
-        let segments: Vec<&str> = rest
-            .trim_matches('/')
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .collect();
+        // No route has more than two segments under the base path: the
+        // first four are kept (no allocation), and how many there are.
+        let mut kept = [""; 4];
+        let mut count = 0;
+        for s in rest.trim_matches('/').split('/').filter(|s| !s.is_empty()) {
+            if let Some(k) = kept.get_mut(count) {
+                *k = s;
+            }
+            count += 1;
+        }
+        // Every pattern below has fewer than four elements: a longer path
+        // matches none of them, as its whole list would not.
+        let segments = &kept[..count.min(kept.len())];
         let id = |s: Option<&&str>| s.map(|s| decode_segment(s));
-        match segments.as_slice() {
+        match segments {
             ["ServiceProviderConfig"] => return Route::ServiceProviderConfig,
             ["ResourceTypes", id_seg @ ..] if id_seg.len() <= 1 => {
                 return Route::ResourceTypes(id(id_seg.first()))
@@ -102,14 +110,14 @@ impl Router<'_> {
         }) else {
             return if first.eq_ignore_ascii_case("Groups") {
                 Route::UnmappedGroups {
-                    segments: segments.len(),
+                    segments: count,
                     search: segments.get(1) == Some(&".search"),
                 }
             } else {
                 Route::UnknownResource(first.to_string())
             };
         };
-        match segments.as_slice() {
+        match segments {
             [_] => Route::Collection(index),
             [_, ".search"] => Route::Search(index),
             [_, id] => Route::Item(index, decode_segment(id)),

@@ -61,6 +61,26 @@ fn paths_route_to_typed_routes() {
         ("/scim/v2/Users/.search", Route::Search(0)),
         ("/scim/v2/Users/a%20b", Route::Item(0, "a b".into())),
         ("/scim/v2/Users/1/x", Route::NotFound("/Users/1/x".into())),
+        // More segments than the router keeps: still no route.
+        (
+            "/scim/v2/Users/1/x/y/z",
+            Route::NotFound("/Users/1/x/y/z".into()),
+        ),
+        (
+            "/scim/v2/ResourceTypes/User/a/b/c",
+            Route::UnknownResource("ResourceTypes".into()),
+        ),
+        (
+            "/scim/v2/Schemas/a/b",
+            Route::UnknownResource("Schemas".into()),
+        ),
+        (
+            "/scim/v2/Groups/1/x/y/z/w",
+            Route::UnmappedGroups {
+                segments: 6,
+                search: false,
+            },
+        ),
         ("/scim/v2/Devices", Route::UnknownResource("Devices".into())),
         (
             "/scim/v2/Groups",
