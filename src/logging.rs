@@ -63,34 +63,45 @@ pub struct LineTime;
 
 impl tracing_subscriber::fmt::time::FormatTime for LineTime {
     fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
-        thread_local! {
-            static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let (secs, micros) = (now.as_secs(), now.subsec_micros());
-        SECOND.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.0 != secs || c.1.is_empty() {
-                let t = i64::try_from(secs)
-                    .ok()
-                    .and_then(|s| chrono::DateTime::<chrono::Utc>::from_timestamp(s, 0))
-                    .unwrap_or_default();
-                c.1.clear();
-                write!(c.1, "{}", t.format("%Y-%m-%dT%H:%M:%S"))?;
-                c.0 = secs;
-            }
-            w.write_str(&c.1)
-        })?;
-        let mut frac = *b".000000Z";
-        let mut m = micros;
-        for d in frac[1..7].iter_mut().rev() {
-            *d = b'0' + (m % 10) as u8;
-            m /= 10;
-        }
-        w.write_str(std::str::from_utf8(&frac).unwrap_or(".000000Z"))
+        write_time(w)
     }
+}
+
+/// [`LineTime`]'s text, written to `w` (the direct path's `String`
+/// without a `dyn` writer in between).
+fn write_time(w: &mut impl std::fmt::Write) -> std::fmt::Result {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    write_time_at(w, now.as_secs(), now.subsec_micros())
+}
+
+/// [`write_time`] of the moment `secs` and `micros` after the epoch.
+fn write_time_at(w: &mut impl std::fmt::Write, secs: u64, micros: u32) -> std::fmt::Result {
+    thread_local! {
+        static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+    }
+    SECOND.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs || c.1.is_empty() {
+            let t = i64::try_from(secs)
+                .ok()
+                .and_then(|s| chrono::DateTime::<chrono::Utc>::from_timestamp(s, 0))
+                .unwrap_or_default();
+            c.1.clear();
+            write!(c.1, "{}", t.format("%Y-%m-%dT%H:%M:%S"))?;
+            c.0 = secs;
+        }
+        w.write_str(&c.1)
+    })?;
+    // Character by character: no `&str` of the digits to check as UTF-8.
+    w.write_char('.')?;
+    let mut div = 100_000;
+    while div > 0 {
+        w.write_char(char::from(b'0' + (micros / div % 10) as u8))?;
+        div /= 10;
+    }
+    w.write_char('Z')
 }
 
 /// A `pretty` line without colours: what tracing-subscriber's `Full`
@@ -113,9 +124,8 @@ fn write_line_start(
     level: &tracing::Level,
     w: &mut impl std::fmt::Write,
 ) -> std::fmt::Result {
-    use tracing_subscriber::fmt::time::FormatTime;
     if time {
-        if LineTime.format_time(&mut Writer::new(w)).is_err() {
+        if write_time(w).is_err() {
             w.write_str("<unknown time>")?;
         }
         w.write_char(' ')?;
@@ -682,6 +692,20 @@ mod tests {
             assert!(c >= b, "{b} then {c}");
         }
         assert!(same_second > 0);
+    }
+
+    /// The fraction's digits in order, zero-padded; a second rendered
+    /// again when it changes.
+    #[test]
+    fn line_time_writes_the_moment_it_is_given() {
+        let at = |secs, micros| {
+            let mut s = String::new();
+            super::write_time_at(&mut s, secs, micros).unwrap();
+            s
+        };
+        assert_eq!(at(1_700_000_000, 12_345), "2023-11-14T22:13:20.012345Z");
+        assert_eq!(at(1_700_000_000, 987_654), "2023-11-14T22:13:20.987654Z");
+        assert_eq!(at(1_700_000_001, 0), "2023-11-14T22:13:21.000000Z");
     }
 
     /// Another event's first field named `plain_line` with control
