@@ -415,6 +415,43 @@ fn projections_the_tree_cannot_apply_fall_back() {
     }
 }
 
+/// `meta` as the layout writes it straight (location and version without
+/// building their texts) is the tree's, also for a base URL and a version
+/// that need escaping, which take the other way.
+#[test]
+fn meta_written_straight_is_the_trees() {
+    for res in plans().iter().filter(|r| r.layout.is_some()) {
+        for base_url in ["https://h/scim/v2", "https://h/\"q\"\\"] {
+            for rev in [json!("r9"), json!("a\"b\\c\u{1}"), json!(12)] {
+                let mut record = base_record(false, 2, json!("w@x"));
+                record["rev"] = rev.clone();
+                record["version"] = rev;
+                let p = Projection::default();
+                let r = super::render::Rendering {
+                    etag: None,
+                    base_url,
+                    with_members: true,
+                    projection: &p,
+                };
+                let (mut tree, mut layout) = (Vec::new(), Vec::new());
+                res.write_tree(&record, &r, &mut tree);
+                assert!(res.write_scim(&record, None, base_url, true, &p, &mut layout));
+                assert_eq!(
+                    String::from_utf8_lossy(&layout),
+                    String::from_utf8_lossy(&tree),
+                    "{} {base_url}",
+                    res.file
+                );
+                let v: Value = serde_json::from_slice(&layout).unwrap();
+                assert!(v["meta"]["location"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(base_url));
+            }
+        }
+    }
+}
+
 /// The features mapping really exercises what it claims (the random tests
 /// would pass trivially on a mapping whose output is mostly empty).
 #[test]
