@@ -29,7 +29,8 @@
 //!   file as written), `compile/` (one file per part of a mapping), `plan/`
 //!   (compiled types and SCIM ⇄ backend translation; `render.rs` writes a
 //!   resource straight to JSON for reads, through the per-resource-type
-//!   layout of `layout.rs` where the mapping has one), `record.rs` (the
+//!   layout of `layout.rs` where the mapping has one; `encode.rs`
+//!   percent-encodes what goes into paths and URLs), `record.rs` (the
 //!   [`mapping::record::Json`] view of a backend record, and
 //!   [`mapping::record::Raw`], a record borrowing from the answer's text),
 //!   and the pure translation helpers `pushdown.rs` (filters → backend
