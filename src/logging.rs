@@ -192,8 +192,8 @@ pub struct PlainFields {
     /// Where a line rendered beforehand ([`PlainLine`]) may be written
     /// without an event ([`offer_line`]): the subscriber's own writer.
     /// `None` when such a line may not stand in for its fields at all
-    /// ([`plain_lines`]): the filter has span or field rules (`[…]`), which
-    /// look for the fields by name.
+    /// ([`offer_line`] answers [`Offered::AsFields`]): the filter has span
+    /// or field rules (`[…]`), which look for the fields by name.
     direct: Option<Box<dyn direct::DirectLines>>,
 }
 
@@ -376,21 +376,9 @@ fn write_quoted(w: &mut String, value: &str) -> std::fmt::Result {
     }
 }
 
-/// Whether the current subscriber writes `pretty` lines without colours
-/// (its fields through [`PlainFields`]) and its filter has no span or field
-/// rules: a line's fields can then be rendered beforehand as [`PlainLine`]
-/// and handed over as one field, which is the same text at a fraction of
-/// tracing's cost per field.
-pub fn plain_lines() -> bool {
-    tracing::dispatcher::get_default(|d| {
-        d.downcast_ref::<PlainFields>()
-            .is_some_and(|f| f.direct.is_some())
-    })
-}
-
 /// A message and its fields written as [`PlainFields`] writes them, for
 /// an event whose only field is this text, named [`PLAIN_LINE`] (see
-/// [`plain_lines`]): the request line, a dozen fields on every request.
+/// [`offer_line`]): the request line, a dozen fields on every request.
 pub struct PlainLine(String);
 
 /// The name of a [`PlainLine`]'s field, which [`PlainFields`] writes as

@@ -120,8 +120,10 @@ pub enum Offered {
     /// A span is entered: the caller logs the line as an event's one
     /// field ([`PLAIN_LINE`](super::PLAIN_LINE)), which shows the scope.
     AsEvent,
-    /// The subscriber does not take lines rendered beforehand
-    /// ([`plain_lines`](super::plain_lines)): the caller logs the fields.
+    /// The subscriber does not take lines rendered beforehand (it is not
+    /// a `pretty` one without colours, whose fields go through
+    /// [`PlainFields`], or its filter has span or field rules): the caller
+    /// logs the fields.
     AsFields,
 }
 

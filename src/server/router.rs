@@ -82,8 +82,8 @@ impl Router<'_> {
             }
             count += 1;
         }
-        // Every pattern below has fewer than four elements: a longer path
-        // matches none of them, as its whole list would not.
+        // The patterns below match lists of at most two: four kept stand
+        // for any longer path, which matches none of them either.
         let segments = &kept[..count.min(kept.len())];
         let id = |s: Option<&&str>| s.map(|s| decode_segment(s));
         match segments {
