@@ -11,7 +11,7 @@
 //! not express (`multiple`, nested selectors, names that collide) has
 //! none, and keeps the tree.
 
-use super::render::{write_str, Rendering};
+use super::render::{is_plain, write_str, Rendering};
 use super::*;
 use std::collections::BTreeMap;
 
@@ -418,9 +418,7 @@ impl<J: AsNode> Ctx<'_, J> {
         }
         true
     }
-}
 
-impl<'a, J: AsNode> Ctx<'a, J> {
     /// `meta`, as [`ResourcePlan::meta_members`] gives it, written without
     /// building its texts first: the location and the version straight
     /// into `out` when nothing in them needs escaping (always, but for a
@@ -428,30 +426,22 @@ impl<'a, J: AsNode> Ctx<'a, J> {
     /// a control character).
     fn meta(&self, out: &mut Vec<u8>) {
         let (plan, base_url) = (self.plan, self.r.base_url);
-        let plain = |s: &str| crate::scim::json::plain_run(s.as_bytes()) == s.len();
         out.push(b'{');
-        let at = |t: &'a Option<(FieldPath, TimeFormat)>| {
-            let (f, fmt) = t.as_ref()?;
-            crate::mapping::transform::timestamp_to_scim(f.get(self.record)?, *fmt)
-        };
-        if let Some(t) = at(&plan.created) {
+        if let Some(t) = plan.meta_time(&plan.created, self.record) {
             out.extend_from_slice(b"\"created\":");
             write_str(&t, out);
             out.push(b',');
         }
-        if let Some(t) = at(&plan.last_modified) {
+        if let Some(t) = plan.meta_time(&plan.last_modified, self.record) {
             out.extend_from_slice(b"\"lastModified\":");
             write_str(&t, out);
             out.push(b',');
         }
         out.extend_from_slice(b"\"location\":");
-        if plain(base_url) && plain(&plan.endpoint) {
+        if is_plain(base_url) && is_plain(&plan.endpoint) {
             // The id is percent-encoded: nothing in it to escape.
             out.push(b'"');
-            out.extend_from_slice(base_url.as_bytes());
-            out.extend_from_slice(plan.endpoint.as_bytes());
-            out.push(b'/');
-            push_encoded(out, &self.id);
+            push_resource_url(out, base_url, &plan.endpoint, &self.id);
             out.push(b'"');
         } else {
             write_str(&resource_url(base_url, &plan.endpoint, &self.id), out);
@@ -460,7 +450,7 @@ impl<'a, J: AsNode> Ctx<'a, J> {
         write_str(&plan.name, out);
         if let Some(v) = plan.version_text(self.record, self.r.etag) {
             out.extend_from_slice(b",\"version\":");
-            if plain(&v) {
+            if is_plain(&v) {
                 out.extend_from_slice(b"\"W/\\\"");
                 out.extend_from_slice(v.as_bytes());
                 out.extend_from_slice(b"\\\"\"");

@@ -693,11 +693,21 @@ pub(super) fn id_text<J: Json>(v: Option<&J>) -> Option<Cow<'_, str>> {
 /// a reference's or a member's `$ref`).
 pub(super) fn resource_url(base_url: &str, endpoint: &str, id: &str) -> String {
     let mut s = String::with_capacity(base_url.len() + endpoint.len() + id.len() + 8);
-    s.push_str(base_url);
-    s.push_str(endpoint);
-    s.push('/');
-    push_encoded(&mut s, id);
+    push_resource_url(&mut s, base_url, endpoint, id);
     s
+}
+
+/// [`resource_url`], appended to `out`.
+pub(super) fn push_resource_url<O: AsciiSink>(
+    out: &mut O,
+    base_url: &str,
+    endpoint: &str,
+    id: &str,
+) {
+    out.put(base_url);
+    out.put(endpoint);
+    out.put_byte(b'/');
+    push_encoded(out, id);
 }
 
 /// The text of a number (an id, a version): `Number`'s `Display`, without

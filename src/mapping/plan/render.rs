@@ -293,11 +293,17 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Whether `s` holds nothing JSON escapes in a string (no control
+/// character, quote or backslash).
+pub(super) fn is_plain(s: &str) -> bool {
+    crate::scim::json::plain_run(s.as_bytes()) == s.len()
+}
+
 /// A JSON string. Text `serde_json` would not escape (no control
 /// character, quote or backslash: the common case) is copied as it is;
 /// anything else is escaped by `serde_json` itself.
 pub(super) fn write_str(s: &str, out: &mut Vec<u8>) {
-    if crate::scim::json::plain_run(s.as_bytes()) < s.len() {
+    if !is_plain(s) {
         serde_json::to_writer(&mut *out, s).unwrap_or_default();
         return;
     }
@@ -491,13 +497,9 @@ impl ResourcePlan {
         base_url: &str,
         id: &str,
     ) -> [(&'static str, Option<Cow<'a, str>>); 5] {
-        let at = |t: &'a Option<(FieldPath, TimeFormat)>| {
-            let (f, fmt) = t.as_ref()?;
-            timestamp_to_scim(f.get(record)?, *fmt)
-        };
         [
-            ("created", at(&self.created)),
-            ("lastModified", at(&self.last_modified)),
+            ("created", self.meta_time(&self.created, record)),
+            ("lastModified", self.meta_time(&self.last_modified, record)),
             (
                 "location",
                 Some(resource_url(base_url, &self.endpoint, id).into()),
@@ -509,6 +511,17 @@ impl ResourcePlan {
                     .map(|v| weak_etag(&v).into()),
             ),
         ]
+    }
+
+    /// A `meta` timestamp (`created`, `last_modified`) of `record`, in
+    /// SCIM's form.
+    pub(super) fn meta_time<'a, J: Json>(
+        &self,
+        t: &Option<(FieldPath, TimeFormat)>,
+        record: &'a J,
+    ) -> Option<Cow<'a, str>> {
+        let (f, fmt) = t.as_ref()?;
+        timestamp_to_scim(f.get(record)?, *fmt)
     }
 
     /// A single-valued attribute's value in the resource; `true` with a
