@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use scim_bridge::mapping::compile::compile_read;
 use scim_bridge::mapping::fieldpath::FieldPath;
 use scim_bridge::scim::filter::parse_patch_path;
-use scim_bridge::scim::query::{parse_query, Projection};
+use scim_bridge::scim::query::{query_pairs, Projection};
 use scim_bridge_fuzz::{rich_scim_user, user_record};
 use serde_json::json;
 
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again.attr, path.attr);
         }
     }
-    let _ = parse_query(text);
+    let _ = query_pairs(text).count();
     let user = rich_scim_user();
     if let Ok(p) = Projection::parse(Some(text), None) {
         let _ = p.wants("emails");

@@ -150,9 +150,9 @@ fn client_filter(method: &http::Method, uri: &http::Uri, body: &[u8]) -> Option<
         let v: Value = serde_json::from_slice(body).ok()?;
         v.get("filter")?.as_str()?.to_string()
     } else {
-        scim_bridge::scim::query::parse_query(uri.query()?)
-            .into_iter()
-            .rfind(|(k, _)| k.eq_ignore_ascii_case("filter"))?
+        scim_bridge::scim::query::query_pairs(uri.query()?)
+            .filter(|(k, _)| k.eq_ignore_ascii_case("filter"))
+            .last()?
             .1
             .into_owned()
     };

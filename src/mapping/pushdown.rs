@@ -4,13 +4,15 @@
 use crate::mapping::plan::{into_scalar_key, loose_eq, scalar_key, AttrPlan, ResourcePlan};
 use crate::scim::filter::{eq_assignments, CompareOp, Filter};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// What part of a filter the backend can answer.
 #[derive(Debug, Default)]
 pub struct Pushdown<'p> {
     /// Backend query parameters (already transformed to backend values),
-    /// named as the plan names them.
-    pub params: Vec<(&'p str, String)>,
+    /// named as the plan names them; a value the write leaves as it is
+    /// stays borrowed from the filter.
+    pub params: Vec<(&'p str, Cow<'p, str>)>,
     /// `id eq "…"`: answer with the get operation.
     pub id: Option<String>,
     /// No record can match (e.g. an id that cannot exist): no backend call at all.
@@ -20,7 +22,7 @@ pub struct Pushdown<'p> {
 }
 
 /// Calls `each` with every term of the `and`s at the top of `f`, in order.
-fn for_each_conjunct(f: &Filter, each: &mut impl FnMut(&Filter)) {
+fn for_each_conjunct<'f>(f: &'f Filter, each: &mut impl FnMut(&'f Filter)) {
     match f {
         Filter::And(a, b) => {
             for_each_conjunct(a, each);
@@ -33,7 +35,7 @@ fn for_each_conjunct(f: &Filter, each: &mut impl FnMut(&Filter)) {
 /// Splits a filter into what the backend can answer (pushed) and what the
 /// bridge re-checks. It never widens: terms it cannot push stay in the
 /// bridge-side check, which always evaluates the whole filter.
-pub fn pushdown<'p>(res: &'p ResourcePlan, filter: &Filter) -> Pushdown<'p> {
+pub fn pushdown<'p>(res: &'p ResourcePlan, filter: &'p Filter) -> Pushdown<'p> {
     let mut pd = Pushdown {
         fully_pushed: true,
         ..Default::default()
@@ -135,7 +137,7 @@ fn push_term<'p>(
     res: &'p ResourcePlan,
     pd: &mut Pushdown<'p>,
     pred: impl Fn(&AttrPlan) -> bool,
-    v: &Value,
+    v: &'p Value,
 ) -> bool {
     for f in &res.filters {
         let a = &res.attributes[f.attr];
@@ -145,11 +147,17 @@ fn push_term<'p>(
         if pd.params.iter().any(|(k, _)| *k == f.param) {
             return false; // a backend may not AND repeated parameters: keep it bridge-side
         }
-        let Ok(bv) = a.write_value(v) else {
-            return false;
-        };
-        let Some(text) = into_scalar_key(bv) else {
-            return false;
+        let text = match v {
+            Value::String(s) if a.writes_text_as_is() => Cow::Borrowed(s.as_str()),
+            _ => {
+                let Ok(bv) = a.write_value(v) else {
+                    return false;
+                };
+                let Some(text) = into_scalar_key(bv) else {
+                    return false;
+                };
+                Cow::Owned(text)
+            }
         };
         pd.params.push((&f.param, text));
         return true;
@@ -167,5 +175,70 @@ pub fn filter_mentions(f: &Filter, name: &str) -> bool {
             filter_mentions(a, name) || filter_mentions(b, name)
         }
         Filter::Not(a) => filter_mentions(a, name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::filter::parse_filter;
+
+    fn plan() -> ResourcePlan {
+        crate::mapping::compile::compile_text(
+            "t.yaml",
+            r#"
+version: 1
+backend: { base_url: "http://127.0.0.1:1" }
+resources:
+  User:
+    endpoint: /Users
+    schema: urn:ietf:params:scim:schemas:core:2.0:User
+    id: { field: id }
+    operations:
+      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
+      get: { path: "/u/{id}" }
+    filters:
+      - { scim: userName, param: login }
+      - { scim: active, param: status }
+      - { scim: preferredLanguage, param: lang }
+      - { scim: nickName, param: nick }
+    attributes:
+      - { scim: userName, field: login }
+      - { scim: active, field: status, type: boolean, values: { "true": ACTIVE, "false": DISABLED } }
+      - { scim: preferredLanguage, field: language, transforms: [language_only] }
+      - { scim: nickName, field: nick, transforms: [lowercase] }
+"#,
+            None,
+            &None,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .remove(0)
+    }
+
+    /// A text the write leaves as it is is sent as the filter holds it,
+    /// borrowed; a value map, a transform or a coercion still applies.
+    #[test]
+    fn parameters_are_the_written_values_and_plain_text_is_borrowed() {
+        let res = plan();
+        let f = parse_filter(
+            r#"userName eq "Ann@X" and active eq "True" and preferredLanguage eq "nl-BE" and nickName eq "AB""#,
+        )
+        .unwrap();
+        let pd = pushdown(&res, &f);
+        assert!(pd.fully_pushed);
+        let got: Vec<(&str, &str)> = pd.params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("login", "Ann@X"),
+                ("status", "ACTIVE"),
+                ("lang", "nl"),
+                ("nick", "ab")
+            ]
+        );
+        assert!(matches!(pd.params[0].1, Cow::Borrowed(_)));
+        for (_, v) in &pd.params[1..] {
+            assert!(matches!(v, Cow::Owned(_)), "{v:?}");
+        }
     }
 }

@@ -7,6 +7,7 @@ use crate::mapping::plan::{
     encode_segment, push_encoded, ListPlan, MembersPlan, OpPlan, Paging, PathPart,
 };
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 impl OpPlan {
     /// The path and query of this call, with `{id}` and `{member}` percent-encoded.
@@ -92,7 +93,7 @@ impl ListPlan {
         first <= MAX && size <= MAX
     }
 
-    pub fn page_path(&self, params: &[(&str, String)], offset: usize, size: usize) -> String {
+    pub fn page_path(&self, params: &[(&str, Cow<'_, str>)], offset: usize, size: usize) -> String {
         // One buffer for the whole path and query, each piece encoded into it.
         let wanted = params
             .iter()

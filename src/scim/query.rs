@@ -7,16 +7,14 @@ use crate::scim::json::{find_key, get_ci};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, as Entra sends).
-/// A name or value without `%` or `+` is borrowed from `q`.
-pub fn parse_query(q: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+/// Decodes `application/x-www-form-urlencoded` pairs (`+` is a space, as
+/// Entra sends), in order, one by one (nothing collected). A name or value
+/// without `%` or `+` is borrowed from `q`.
+pub fn query_pairs(q: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    q.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (decode(k), decode(v))
+    })
 }
 
 /// `application/x-www-form-urlencoded` decoding of one name or value: `+` is
@@ -367,7 +365,8 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent() {
-        let q = parse_query("filter=userName+eq+%22a%2Bb%40c%22&count=5&aadOptscim062020");
+        let q: Vec<_> =
+            query_pairs("filter=userName+eq+%22a%2Bb%40c%22&count=5&aadOptscim062020").collect();
         assert_eq!(q[0], ("filter".into(), "userName eq \"a+b@c\"".into()));
         assert_eq!(q[1], ("count".into(), "5".into()));
         assert_eq!(q[2], ("aadOptscim062020".into(), "".into()));

@@ -9,7 +9,7 @@ use crate::mapping::plan::ResourcePlan;
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
 use crate::scim::filter::parse_filter;
-use crate::scim::query::{parse_query, Projection};
+use crate::scim::query::{query_pairs, Projection};
 use crate::service::{ResourceCtx, SearchQuery};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
@@ -108,7 +108,7 @@ fn search_from_query(query: &str) -> Result<SearchQuery, ScimError> {
     // Parameter names are matched as SCIM matches attribute names (and as
     // `.search` bodies are read): case-insensitively. A `FILTER=` taken for
     // an unknown parameter would widen the query to the whole collection.
-    for (k, v) in parse_query(query) {
+    for (k, v) in query_pairs(query) {
         let is = |name: &str| k.eq_ignore_ascii_case(name);
         match () {
             _ if is("filter") => {
@@ -232,10 +232,7 @@ where
     // status code 403", so that no client takes the whole list for matches.
     let discovery_get = |method: &Method| {
         only_get(method)?;
-        if parse_query(&query)
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("filter"))
-        {
+        if query_pairs(&query).any(|(k, _)| k.eq_ignore_ascii_case("filter")) {
             return Err(ScimError::new(
                 StatusCode::FORBIDDEN,
                 None,
@@ -389,14 +386,16 @@ where
                 if_none_match: if_none_match.as_deref(),
                 ..ctx(res)
             };
-            let params = parse_query(&query);
-            let param = |name: &str| {
-                params
-                    .iter()
-                    .rfind(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.as_ref())
-            };
-            let projection = Projection::parse(param("attributes"), param("excludedAttributes"))?;
+            // The last of a repeated parameter counts.
+            let (mut attrs, mut excl) = (None, None);
+            for (k, v) in query_pairs(&query) {
+                if k.eq_ignore_ascii_case("attributes") {
+                    attrs = Some(v);
+                } else if k.eq_ignore_ascii_case("excludedAttributes") {
+                    excl = Some(v);
+                }
+            }
+            let projection = Projection::parse(attrs.as_deref(), excl.as_deref())?;
             match method {
                 Method::GET => {
                     let (body, version) = Box::pin(ctx.get(id, &projection)).await?;

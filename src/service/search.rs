@@ -14,6 +14,7 @@ use crate::scim::filter::Filter;
 use crate::scim::query::Projection;
 use http::StatusCode;
 use serde_json::Value;
+use std::borrow::Cow;
 use tracing::debug;
 
 /// A list answer that is not JSON.
@@ -65,7 +66,7 @@ impl ResourceCtx<'_> {
     /// One backend page; every record carries its id.
     pub(super) async fn list_page(
         &self,
-        params: &[(&str, String)],
+        params: &[(&str, Cow<'_, str>)],
         offset: usize,
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
@@ -85,7 +86,7 @@ impl ResourceCtx<'_> {
     /// [`Self::list_page`] without the check of each record's id.
     async fn list_page_unchecked(
         &self,
-        params: &[(&str, String)],
+        params: &[(&str, Cow<'_, str>)],
         offset: usize,
         size: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {
@@ -160,7 +161,7 @@ impl ResourceCtx<'_> {
     /// one record was asked for, for the total only).
     async fn list_call(
         &self,
-        params: &[(&str, String)],
+        params: &[(&str, Cow<'_, str>)],
         offset: usize,
         size: usize,
     ) -> Result<(BackendResponse, bool), ScimError> {
@@ -176,13 +177,13 @@ impl ResourceCtx<'_> {
         };
         // `lifecycle.list_query`: the backend leaves soft-deleted records out.
         let extra = self.res.list_params();
-        let with_extra: Vec<(&str, String)>;
+        let with_extra: Vec<(&str, Cow<'_, str>)>;
         let params = if extra.is_empty() {
             params
         } else {
             with_extra = extra
                 .iter()
-                .map(|(k, v)| (k.as_str(), v.clone()))
+                .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())))
                 .chain(params.iter().cloned())
                 .collect();
             &with_extra[..]
@@ -216,7 +217,7 @@ impl ResourceCtx<'_> {
     /// Backend records `[start, start+count)` (0-based), unfiltered but for `params`.
     pub(super) async fn list_range(
         &self,
-        params: &[(&str, String)],
+        params: &[(&str, Cow<'_, str>)],
         start: usize,
         count: usize,
     ) -> Result<(Vec<Value>, Option<usize>), ScimError> {

@@ -383,6 +383,16 @@ impl AttrPlan {
         }
     }
 
+    /// Whether [`Self::write_value`] gives a SCIM string back as it is:
+    /// a text kind (no coercion), no transform, no value map.
+    pub fn writes_text_as_is(&self) -> bool {
+        !matches!(
+            self.kind,
+            AttrKind::Boolean | AttrKind::Integer | AttrKind::Decimal | AttrKind::Complex
+        ) && self.transforms.is_empty()
+            && self.values.is_empty()
+    }
+
     /// SCIM value → backend value, checking the SCIM type first.
     pub fn write_value(&self, v: &Value) -> Result<Value, ScimError> {
         let v = crate::scim::patch::coerce(v.clone(), self.kind);

@@ -298,7 +298,16 @@ impl<'a> Reader<'a> {
         if negative {
             self.at += 1;
         }
-        let int_digits = digits(self);
+        // The integer part's value, read with its digits: up to 19 digits
+        // always fit in a `u64` (wrapping only past that, where it is not
+        // used).
+        let mut int_value = 0u64;
+        let int_from = self.at;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            int_value = int_value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            self.at += 1;
+        }
+        let int_digits = self.at - int_from;
         if int_digits == 0 || (int_digits > 1 && self.bytes[self.at - int_digits] == b'0') {
             return self.fail();
         }
@@ -322,11 +331,9 @@ impl<'a> Reader<'a> {
         }
         let token = &self.text[start..self.at];
         if plain {
-            if let Ok(n) = token.parse::<u64>() {
-                // No sign, fraction, exponent or leading zero: the text is
-                // what `Number` displays.
-                return Ok(Raw::Num(Number::from(n), Some(token)));
-            }
+            // No sign, fraction, exponent or leading zero, at most 19
+            // digits: the text is what `Number` displays.
+            return Ok(Raw::Num(Number::from(int_value), Some(token)));
         }
         match serde_json::from_str::<Number>(token) {
             Ok(n) => Ok(Raw::Num(n, None)),
