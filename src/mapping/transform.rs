@@ -74,6 +74,19 @@ impl Transform {
         )
     }
 
+    /// Whether [`Self::read`] gives every value back as it is (the lossy
+    /// write-only ones and `empty_is_null`).
+    pub fn reads_as_is(self) -> bool {
+        matches!(
+            self,
+            Transform::Lowercase
+                | Transform::Uppercase
+                | Transform::Trim
+                | Transform::LanguageOnly
+                | Transform::EmptyIsNull
+        )
+    }
+
     /// SCIM → backend. `Err` carries a message for a 400 invalidValue.
     pub fn write(self, v: Value) -> Result<Value, String> {
         if v.is_null() {
@@ -238,6 +251,31 @@ pub fn timestamp_to_scim<J: crate::mapping::record::Json>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `reads_as_is` is exactly the transforms whose `read` changes no
+    /// value of any shape (the render borrows the backend's value for them).
+    #[test]
+    fn reads_as_is_is_what_read_leaves_alone() {
+        let values = [
+            json!(null),
+            json!(true),
+            json!(7),
+            json!(1700000000),
+            json!("nl-BE"),
+            json!("en_us"),
+            json!(" Mixed Case "),
+            json!("42"),
+            json!("true"),
+            json!(""),
+            json!(["a"]),
+            json!({"a": 1}),
+        ];
+        for name in TRANSFORM_NAMES {
+            let t = Transform::parse(name).unwrap();
+            let unchanged = values.iter().all(|v| t.read(v.clone()) == *v);
+            assert_eq!(t.reads_as_is(), unchanged, "{name}");
+        }
+    }
 
     /// What the quick check takes, chrono takes too; it takes the usual
     /// form and leaves the rest (lower-case separators, offsets,

@@ -320,7 +320,10 @@ impl AttrPlan {
         if raw.is_null_value() {
             return None;
         }
-        if self.transforms.is_empty() && !self.values.is_empty() {
+        // Transforms that read every value back as it is (`language_only`,
+        // `lowercase`, …) change nothing here.
+        let read_as_is = self.transforms.iter().all(|t| t.reads_as_is());
+        if read_as_is && !self.values.is_empty() {
             // The SCIM key of the backend value, as `scim_of` coerces it.
             let (k, _) = self.values.iter().find(|(_, b)| loose_eq(b, raw))?;
             match self.kind {
@@ -340,7 +343,7 @@ impl AttrPlan {
             self.kind,
             AttrKind::Boolean | AttrKind::Integer | AttrKind::Decimal
         ) && (raw.text().is_some() || raw.elements().is_some());
-        if self.values.is_empty() && self.transforms.is_empty() && !coerced {
+        if self.values.is_empty() && read_as_is && !coerced {
             if self.kind == AttrKind::String && raw.text() == Some("") {
                 return None;
             }
