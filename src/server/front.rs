@@ -2,6 +2,7 @@
 //! limits, load shedding and authentication, then [`routes::dispatch`]; and
 //! the request's log line and metrics, labelled from its typed [`Route`].
 
+use super::deadline::{within, DeadlineTimer};
 use super::router::{Outcome, Route, Router};
 use super::{audited, auth, error_response, routes, AppState, Live, Resp};
 use crate::scim::error::ScimError;
@@ -13,26 +14,49 @@ use std::sync::Arc;
 use tokio::time::{timeout_at, Instant};
 use tracing::{info, warn};
 
-/// A connection's hold on the state. Each request takes a clone of this
-/// `Arc`, whose count only the connection's task writes, instead of one of
-/// the state's own, whose count every request on every thread wrote.
+/// A connection's hold on the state, and its requests' deadline timer.
+/// Each request takes a clone of this `Arc`, whose count only the
+/// connection's task writes, instead of one of the state's own, whose
+/// count every request on every thread wrote.
 #[derive(Clone)]
-// The outer `Arc` is the point: a count of the connection's own.
-#[allow(clippy::redundant_allocation)]
-pub(super) struct ConnState(Arc<Arc<AppState>>);
+pub(super) struct ConnState(Arc<Conn>);
+
+struct Conn {
+    state: Arc<AppState>,
+    deadline: DeadlineTimer,
+}
 
 impl ConnState {
     pub(super) fn new(state: Arc<AppState>) -> ConnState {
-        ConnState(Arc::new(state))
+        ConnState(Arc::new(Conn {
+            state,
+            deadline: DeadlineTimer::default(),
+        }))
     }
 }
 
 impl std::ops::Deref for ConnState {
     type Target = AppState;
     fn deref(&self) -> &AppState {
-        &self.0
+        &self.0.state
     }
 }
+
+/// The state a request is served with, and its connection's deadline
+/// timer when it has a connection.
+trait RequestState: std::ops::Deref<Target = AppState> {
+    fn deadline_timer(&self) -> Option<&DeadlineTimer> {
+        None
+    }
+}
+
+impl RequestState for ConnState {
+    fn deadline_timer(&self) -> Option<&DeadlineTimer> {
+        Some(&self.0.deadline)
+    }
+}
+
+impl RequestState for &AppState {}
 
 /// One request of a connection. Not an `async fn` around
 /// [`handle_logged`]: that would hold its future in one of its own, copied
@@ -57,10 +81,11 @@ where
 /// A request, its state owned (a connection's `Arc`) or borrowed.
 async fn handle_logged<S, B>(state: S, mut req: http::Request<B>, peer: Option<SocketAddr>) -> Resp
 where
-    S: std::ops::Deref<Target = AppState>,
+    S: RequestState,
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    let timer = state.deadline_timer();
     let state: &AppState = &state;
     let started = std::time::Instant::now();
     // RFC 9112 §3.2: a request with several `Host` fields is refused (which
@@ -150,7 +175,15 @@ where
     // connection's box of this one.
     let served = crate::backend::CALL_STATS.scope(
         stats.clone(),
-        Box::pin(front_door(state, &live, req, &route, &request_id, started)),
+        Box::pin(front_door(
+            state,
+            &live,
+            req,
+            &route,
+            &request_id,
+            started,
+            timer,
+        )),
     );
     let (outcome, result) = match &recorder {
         Some(r) => crate::audit::RECORDER.scope(r.clone(), served).await,
@@ -390,6 +423,7 @@ async fn front_door<'r, B>(
     route: &'r Route,
     request_id: &str,
     started: std::time::Instant,
+    timer: Option<&DeadlineTimer>,
 ) -> (Outcome<'r>, Result<Resp, ScimError>)
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -500,14 +534,15 @@ where
     // those wrapping it (the task-local scopes, the connection's) stay small
     // and are moved cheaply; with the box a GET took 0.6k instructions less
     // under callgrind than without (docs/performance.md, thirteenth round).
-    let answer = timeout_at(
+    let answer = within(
+        timer,
         deadline,
         Box::pin(routes::dispatch(
             state, live, req, route, request_id, deadline,
         )),
     )
     .await
-    .unwrap_or_else(|_| Err(too_long()));
+    .unwrap_or_else(|| Err(too_long()));
     (Outcome::Routed(route), answer)
 }
 

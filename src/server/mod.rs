@@ -6,6 +6,7 @@ mod audited;
 mod auth;
 mod body;
 pub mod conn;
+mod deadline;
 mod front;
 mod headers;
 pub mod jwt;
