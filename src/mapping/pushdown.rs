@@ -183,61 +183,50 @@ mod tests {
     use super::*;
     use crate::scim::filter::parse_filter;
 
-    fn plan() -> ResourcePlan {
-        crate::mapping::compile::compile_text(
-            "t.yaml",
-            r#"
-version: 1
-backend: { base_url: "http://127.0.0.1:1" }
-resources:
-  User:
-    endpoint: /Users
-    schema: urn:ietf:params:scim:schemas:core:2.0:User
-    id: { field: id }
-    operations:
-      list: { path: /u, items: "$.data[*]", total: "$.total", paging: { style: offset, max_page_size: 10 } }
-      get: { path: "/u/{id}" }
-    filters:
-      - { scim: userName, param: login }
-      - { scim: active, param: status }
-      - { scim: preferredLanguage, param: lang }
-      - { scim: nickName, param: nick }
-    attributes:
-      - { scim: userName, field: login }
-      - { scim: active, field: status, type: boolean, values: { "true": ACTIVE, "false": DISABLED } }
-      - { scim: preferredLanguage, field: language, transforms: [language_only] }
-      - { scim: nickName, field: nick, transforms: [lowercase] }
-"#,
-            None,
-            &None,
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"))
-        .remove(0)
+    /// The shipped Peripass mapping, with `preferredLanguage` (written
+    /// through `language_only`) also filterable.
+    fn peripass_user() -> ResourcePlan {
+        let text = include_str!("../../config/mappings/peripass.yaml")
+            .replace(
+                "backend:\n",
+                "backend:\n  base_url: \"http://127.0.0.1:1\"\n",
+            )
+            .replace(
+                "      - { scim: active, param: status }\n",
+                "      - { scim: active, param: status }\n      - { scim: preferredLanguage, param: lang }\n",
+            );
+        crate::mapping::compile::compile_text("peripass.yaml", &text, None, &None)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .into_iter()
+            .find(|r| r.name == "User")
+            .unwrap()
     }
 
     /// A text the write leaves as it is is sent as the filter holds it,
     /// borrowed; a value map, a transform or a coercion still applies.
     #[test]
     fn parameters_are_the_written_values_and_plain_text_is_borrowed() {
-        let res = plan();
+        let res = peripass_user();
         let f = parse_filter(
-            r#"userName eq "Ann@X" and active eq "True" and preferredLanguage eq "nl-BE" and nickName eq "AB""#,
+            r#"userName eq "Ann@X" and externalId eq "E-1" and active eq "True" and preferredLanguage eq "nl-BE""#,
         )
         .unwrap();
         let pd = pushdown(&res, &f);
-        assert!(pd.fully_pushed);
+        assert!(pd.fully_pushed, "{pd:?}");
         let got: Vec<(&str, &str)> = pd.params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         assert_eq!(
             got,
             [
                 ("login", "Ann@X"),
+                ("externalRef", "E-1"),
                 ("status", "ACTIVE"),
-                ("lang", "nl"),
-                ("nick", "ab")
+                ("lang", "nl")
             ]
         );
-        assert!(matches!(pd.params[0].1, Cow::Borrowed(_)));
-        for (_, v) in &pd.params[1..] {
+        for (_, v) in &pd.params[..2] {
+            assert!(matches!(v, Cow::Borrowed(_)), "{v:?}");
+        }
+        for (_, v) in &pd.params[2..] {
             assert!(matches!(v, Cow::Owned(_)), "{v:?}");
         }
     }

@@ -83,84 +83,50 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// A request given `deadline` seconds that needs `work` seconds: its
+    /// answer (`None`: out of time) and the seconds it took.
+    async fn request(timer: Option<&DeadlineTimer>, deadline: u64, work: u64) -> (Option<()>, u64) {
+        let start = Instant::now();
+        let answer = within(
+            timer,
+            start + Duration::from_secs(deadline),
+            tokio::time::sleep(Duration::from_secs(work)),
+        )
+        .await;
+        (answer, (Instant::now() - start).as_secs())
+    }
+
+    fn kept(timer: &DeadlineTimer) -> bool {
+        timer.0.lock().unwrap().is_some()
+    }
+
     /// The kept timer ends a request at its own deadline, not an earlier
     /// request's, and is given back after a request that ran out of time.
     #[tokio::test(start_paused = true)]
     async fn a_kept_timer_keeps_each_requests_deadline() {
         let timer = DeadlineTimer::default();
-        let now = Instant::now();
-        // It waits, so its deadline is filed in the timer wheel.
-        let first = within(
-            Some(&timer),
-            now + Duration::from_secs(5),
-            tokio::time::sleep(Duration::from_secs(1)),
-        )
-        .await;
-        assert_eq!(first, Some(()));
-        assert!(timer.0.lock().unwrap().is_some(), "given back");
-        // A later request with a later deadline, running past the first
-        // one's: that has no say any more.
-        let start = Instant::now();
-        let slow = within(
-            Some(&timer),
-            start + Duration::from_secs(10),
-            tokio::time::sleep(Duration::from_secs(8)),
-        )
-        .await;
-        assert_eq!(slow, Some(()));
-        assert_eq!(Instant::now() - start, Duration::from_secs(8));
-        // One that runs past its deadline ends at the deadline.
-        let start = Instant::now();
-        let late = within(
-            Some(&timer),
-            start + Duration::from_secs(3),
-            tokio::time::sleep(Duration::from_secs(60)),
-        )
-        .await;
-        assert_eq!(late, None);
-        assert_eq!(Instant::now() - start, Duration::from_secs(3));
-        assert!(timer.0.lock().unwrap().is_some(), "given back");
+        // It waits, so its deadline (5 s) is filed in the timer wheel.
+        assert_eq!(request(Some(&timer), 5, 1).await, (Some(()), 1));
+        assert!(kept(&timer), "given back");
+        // The next one runs past the first one's deadline: that has no say.
+        assert_eq!(request(Some(&timer), 10, 8).await, (Some(()), 8));
+        // One that runs past its own deadline ends at it.
+        assert_eq!(request(Some(&timer), 3, 60).await, (None, 3));
+        assert!(kept(&timer), "given back");
         // And the timer, fired, still serves the next request.
-        let start = Instant::now();
-        let next = within(
-            Some(&timer),
-            start + Duration::from_secs(2),
-            tokio::time::sleep(Duration::from_secs(60)),
-        )
-        .await;
-        assert_eq!(next, None);
-        assert_eq!(Instant::now() - start, Duration::from_secs(2));
+        assert_eq!(request(Some(&timer), 2, 60).await, (None, 2));
+        assert_eq!(request(Some(&timer), 2, 1).await, (Some(()), 1));
     }
 
     /// A second request while the first holds the timer (an HTTP/2
     /// stream) gets a timer of its own; one timer is kept afterwards.
+    /// Without a connection's timer, a request has one of its own.
     #[tokio::test(start_paused = true)]
     async fn concurrent_requests_each_have_a_deadline() {
         let timer = DeadlineTimer::default();
-        let start = Instant::now();
-        let (a, b) = tokio::join!(
-            within(
-                Some(&timer),
-                start + Duration::from_secs(3),
-                tokio::time::sleep(Duration::from_secs(60)),
-            ),
-            within(
-                Some(&timer),
-                start + Duration::from_secs(5),
-                tokio::time::sleep(Duration::from_secs(4)),
-            ),
-        );
-        assert_eq!((a, b), (None, Some(())));
-        assert!(timer.0.lock().unwrap().is_some());
-        // Without a connection's timer, a timer of the request's own.
-        let start = Instant::now();
-        let alone = within(
-            None,
-            start + Duration::from_secs(1),
-            tokio::time::sleep(Duration::from_secs(60)),
-        )
-        .await;
-        assert_eq!(alone, None);
-        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+        let (a, b) = tokio::join!(request(Some(&timer), 3, 60), request(Some(&timer), 5, 4));
+        assert_eq!((a, b), ((None, 3), (Some(()), 4)));
+        assert!(kept(&timer));
+        assert_eq!(request(None, 1, 60).await, (None, 1));
     }
 }
