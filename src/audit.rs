@@ -6,7 +6,7 @@
 //! authenticated client ([`Principal`], from authentication), every backend
 //! call (from the service's one call site) and the SCIM views before and
 //! after (from the service's write paths). The front door then turns that
-//! into one line ([`line`]) and hands it to the [`Sink`], which writes it
+//! into one line ([`line()`]) and hands it to the [`Sink`], which writes it
 //! with one `write()` (and, by default, an `fsync`) before the answer leaves.
 
 use crate::config::{AuditSettings, AuditSink};

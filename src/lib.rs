@@ -4,7 +4,7 @@
 //! # Layout
 //! Layers import one way, bottom to top: the leaves ← [`config`] and
 //! [`scim`] ← [`mapping`] ← [`backend`] ← [`service`] ← [`server`] ←
-//! [`explain`] and the binary; [`load`] (the load step) stands on `config`
+//! [`explain`] and the binary; [`load`](mod@load) (the load step) stands on `config`
 //! and `mapping` only, so `server`'s reload uses it without climbing.
 //! - Leaves: [`secret`], [`client_secret`] (OAuth client secrets as stored:
 //!   plain, `sha256:`, PBKDF2), [`suggest`] ("did you mean"), [`metrics`],
@@ -44,7 +44,7 @@
 //!   `crud.rs` (get, create, delete, read-modify-write), `search.rs` (search
 //!   and paging), `membership.rs` (per-member calls with their undo),
 //!   `locks.rs` (per-resource write locks).
-//! - [`load`]: the one load step (settings with their files, then every
+//! - [`load`](mod@load): the one load step (settings with their files, then every
 //!   mapping; with `[[tenants]]` every tenant's file and mappings too) behind
 //!   `serve`, `check`, reload and `explain`.
 //! - [`server`]: `mod.rs` accept loop and shared state; `conn.rs` the life

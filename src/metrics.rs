@@ -71,7 +71,7 @@ pub struct TenantLabel {
 /// Every metric the bridge exports.
 pub struct Metrics {
     registry: Registry,
-    /// The metrics each request updates are sharded per thread ([`shards`]).
+    /// The metrics each request updates are sharded per thread (`shards`).
     pub requests: Family<RequestLabels, ShardedCounter>,
     pub request_duration: Family<OpLabels, LatencyHistogram>,
     pub in_flight: ShardedGauge,

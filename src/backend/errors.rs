@@ -42,7 +42,7 @@ pub fn unanswered(e: &ScimError) -> bool {
 }
 
 /// Whether `e` is one of the `502`s only an operator can fix (see
-/// [`OPERATOR_MUST_CHECK`]); every other `502` is a broken or unusable answer.
+/// `OPERATOR_MUST_CHECK`); every other `502` is a broken or unusable answer.
 pub fn needs_operator(e: &ScimError) -> bool {
     e.status == StatusCode::BAD_GATEWAY && e.detail.contains(OPERATOR_MUST_CHECK)
 }

@@ -100,7 +100,7 @@ impl Guard {
     }
 
     /// Whether a failure to connect to this backend should be logged at
-    /// `warn` now: at most once per [`UNREACHABLE_WARN_EVERY`] (a backend
+    /// `warn` now: at most once per `UNREACHABLE_WARN_EVERY` (a backend
     /// down would otherwise log one line per request).
     pub fn warn_unreachable(&self) -> bool {
         let now = Instant::now();
@@ -118,7 +118,7 @@ impl Guard {
         max_rps.div_ceil(10).max(1)
     }
 
-    /// Pauses every call until `secs` from now (capped at [`MAX_PAUSE`]).
+    /// Pauses every call until `secs` from now (capped at `MAX_PAUSE`).
     pub fn pause(&self, secs: u64) {
         let until = Instant::now() + Duration::from_secs(secs).min(MAX_PAUSE);
         let mut st = self.state.lock();

@@ -67,7 +67,7 @@ pub struct H1<S> {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
-    /// Only the fields the bridge reads ([`KEPT_FIELDS`]).
+    /// Only the fields the bridge reads (`KEPT_FIELDS`).
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The connection can carry the next call.

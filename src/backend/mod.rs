@@ -253,7 +253,7 @@ fn jitter_random() -> u64 {
     step(prev).wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
-/// A random number below `n` (0 when `n` is 0), from [`jitter_random`].
+/// A random number below `n` (0 when `n` is 0), from `jitter_random`.
 pub fn random_below(n: u64) -> u64 {
     if n == 0 {
         0

@@ -22,7 +22,7 @@ impl Transport {
     /// backend concurrency cap, so every call the cap lets through at once
     /// finds a kept-alive connection next time instead of opening one. An
     /// idle connection is not used after `idle_timeout` (and is closed by
-    /// the pool's sweeper); `ZERO` keeps none. See [`Pool`].
+    /// the pool's sweeper); `ZERO` keeps none. See `pool::Pool`.
     pub fn http(
         tls: rustls::ClientConfig,
         max_idle_per_host: usize,
@@ -32,7 +32,7 @@ impl Transport {
     }
 
     /// One call, its answer's body read, within `timeout` of `started`
-    /// (when the call began; see [`Pool::call`]).
+    /// (when the call began; see `Pool::call`).
     pub async fn call(
         &self,
         req: OutgoingRequest,

@@ -429,10 +429,10 @@ pub fn references(text: &str) -> Vec<String> {
 }
 
 impl Settings {
-    /// The settings half of the load step ([`crate::load`]): reads the file,
-    /// applies environment overrides, checks every value ([`parse`]: syntax
+    /// The settings half of the load step ([`crate::load()`]): reads the file,
+    /// applies environment overrides, checks every value (`parse`: syntax
     /// and values only), then loads every certificate, key and JWKS file the
-    /// settings name ([`files`]). `Err` holds every problem of both.
+    /// settings name (`files`). `Err` holds every problem of both.
     pub fn load(path: &Path, env: EnvMap) -> Result<Settings, ConfigError> {
         Self::load_file(path, env, true)
     }

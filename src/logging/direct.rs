@@ -129,7 +129,7 @@ pub enum Offered {
 
 /// Writes the line of an `INFO` event from `target` whose text is
 /// `message` and what `fill` adds, straight to the subscriber's output,
-/// when the current subscriber has a direct path ([`PlainFields::direct`])
+/// when the current subscriber has a direct path (`PlainFields::direct`)
 /// and no span is entered; [`Offered`] says what the caller does
 /// otherwise. `on`: the caller's `tracing::enabled!` at its own call site
 /// (target `target`), taken before (inside the dispatcher's call a scoped

@@ -39,7 +39,7 @@ pub trait Json: Sized {
     fn same_as(&self, v: &Value) -> bool;
     /// The first value a JSONPath query selects. A [`Raw`] answers none:
     /// plans reading through JSONPath queries read `Value`s
-    /// ([`crate::mapping::ResourcePlan::reads_raw`]).
+    /// ([`crate::mapping::plan::ResourcePlan::lists_raw`], [`crate::mapping::plan::ResourcePlan::renders_raw`]).
     fn query_first(&self, q: &JpQuery) -> Option<&Self>;
 }
 

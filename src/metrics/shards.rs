@@ -138,7 +138,7 @@ struct Cells {
 }
 
 /// A latency histogram (prometheus-client's `Histogram` with the buckets
-/// [`BOUNDS`], sharded).
+/// `BOUNDS`, sharded).
 #[derive(Clone, Debug)]
 pub struct LatencyHistogram(Arc<[Line<Mutex<Cells>>]>);
 

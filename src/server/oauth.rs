@@ -54,8 +54,8 @@ pub(super) const TOKEN_SLOTS: usize = 32;
 /// trickling forms cannot hold every slot.
 const TOKEN_SLOTS_PER_ADDRESS: usize = 4;
 
-/// The token endpoint's slots ([`TOKEN_SLOTS`] in all, at most
-/// [`TOKEN_SLOTS_PER_ADDRESS`] per client address), shared by every tenant.
+/// The token endpoint's slots (`TOKEN_SLOTS` in all, at most
+/// `TOKEN_SLOTS_PER_ADDRESS` per client address), shared by every tenant.
 #[derive(Debug)]
 pub struct TokenSlots {
     all: Arc<tokio::sync::Semaphore>,

@@ -3,7 +3,7 @@
 //! its configuration that reloads on its own, reload status, backend probe,
 //! write locks, OAuth limiter and backend client (with its caps). The
 //! process's metrics registry, audit sink and request permits are shared.
-//! The front door picks the tenant ([`pick`]) before anything else.
+//! The front door picks the tenant (`pick`) before anything else.
 
 use super::{auth, error_response, json_response, probe, reload, AppState, Live, Resp};
 use crate::config::tenants::{TenantRef, TenantSelector};

@@ -72,7 +72,7 @@ pub struct ResourceCtx<'a> {
     /// The write's `If-None-Match` (PUT, PATCH, DELETE): checked with its
     /// `If-Match` against the record read under the write lock, the write
     /// then made over that record's version (see
-    /// [`Self::check_preconditions`]). Never set for the resource types a
+    /// `Self::check_preconditions`). Never set for the resource types a
     /// write reads besides its own (members, references).
     pub if_none_match: Option<&'a str>,
 }

@@ -455,7 +455,7 @@ impl ResourceCtx<'_> {
 
 /// A ListResponse (RFC 7644 §3.4.2) being written: its opening and its
 /// resources as JSON, comma-separated, and its counts. [`Self::into_json`]
-/// gives the bytes `serde_json` gives for [`list_response`].
+/// gives the bytes `serde_json` gives for [`crate::scim::discovery::list_response`].
 #[derive(Debug)]
 pub struct Listed {
     /// [`LIST_OPENING`], then the resources.

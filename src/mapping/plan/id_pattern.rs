@@ -16,7 +16,7 @@ const DFA_LIMIT: usize = 64 * 1024;
 /// a Peripass id; the DFA walks the id's bytes through a table, about a
 /// tenth of that. Both accept exactly the same ids (a property test holds
 /// them to it); a pattern the DFA cannot express (a Unicode word
-/// boundary) or that outgrows [`DFA_LIMIT`] keeps the regex alone.
+/// boundary) or that outgrows `DFA_LIMIT` keeps the regex alone.
 #[derive(Debug)]
 pub struct IdPattern {
     regex: Regex,

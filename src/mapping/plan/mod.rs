@@ -510,7 +510,7 @@ pub struct ResourcePlan {
     pub file: String,
     /// Soft delete (`lifecycle`), `None` for a hard delete.
     pub soft_delete: Option<SoftDeletePlan>,
-    /// The direct render's layout ([`layout::Layout`]), where the mapping
+    /// The direct render's layout (`layout::Layout`), where the mapping
     /// has one; set by [`Self::with_layout`].
     pub layout: Option<layout::Layout>,
 }

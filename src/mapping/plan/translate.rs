@@ -8,7 +8,7 @@ use crate::scim::filter::{eq_text, eq_value, matches, CompareOp, Filter};
 use serde_json::Map;
 
 impl ResourcePlan {
-    /// Whether `record` satisfies `filter`: what [`matches`] says of the
+    /// Whether `record` satisfies `filter`: what [`matches()`](crate::scim::filter::matches) says of the
     /// resource [`Self::to_scim`] gives, evaluated on the attributes the
     /// filter names only (all of them when it names `schemas` or a bare
     /// URN). The filter Entra sends for every lookup, `attr eq "value"` on

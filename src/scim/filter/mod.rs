@@ -8,7 +8,7 @@
 //! character index), because the message goes back to the client as the
 //! `detail` of a 400 `invalidFilter`/`invalidPath` error.
 //!
-//! Evaluation ([`matches`]) follows the RFC's loose typing: case-insensitive
+//! Evaluation ([`matches()`]) follows the RFC's loose typing: case-insensitive
 //! attribute names, case-insensitive strings unless the schema says
 //! `caseExact`, "any element matches" for multi-valued attributes, and a few
 //! coercions real clients rely on (`"True"` strings as booleans, numeric
