@@ -14,6 +14,7 @@ use crate::service::{ResourceCtx, SearchQuery};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// `405` with the `Allow` header RFC 9110 §15.5.6 asks for (`HEAD` is
 /// taken wherever `GET` is).
@@ -99,16 +100,55 @@ fn parse_usize(name: &str, v: &str) -> Result<i64, ScimError> {
         .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, got {v:?}")))
 }
 
+/// A query's `attributes` and `excludedAttributes`, the last of each
+/// counting, for [`Projection::parse`].
+#[derive(Default)]
+struct ProjectionParams<'q> {
+    attributes: Option<Cow<'q, str>>,
+    excluded: Option<Cow<'q, str>>,
+}
+
+impl<'q> ProjectionParams<'q> {
+    /// Keeps `v` when `k` names one of the two (case-insensitively); gives
+    /// it back otherwise.
+    fn take(&mut self, k: &str, v: Cow<'q, str>) -> Option<Cow<'q, str>> {
+        if k.eq_ignore_ascii_case("attributes") {
+            self.attributes = Some(v);
+        } else if k.eq_ignore_ascii_case("excludedAttributes") {
+            self.excluded = Some(v);
+        } else {
+            return Some(v);
+        }
+        None
+    }
+
+    fn parse(&self) -> Result<Projection, ScimError> {
+        Projection::parse(self.attributes.as_deref(), self.excluded.as_deref())
+    }
+}
+
+/// The projection a query asks for (a GET of one resource).
+fn projection_from_query(query: &str) -> Result<Projection, ScimError> {
+    let mut p = ProjectionParams::default();
+    for (k, v) in query_pairs(query) {
+        p.take(&k, v);
+    }
+    p.parse()
+}
+
 fn search_from_query(query: &str) -> Result<SearchQuery, ScimError> {
     let mut q = SearchQuery {
         start_index: 1,
         ..Default::default()
     };
-    let (mut attrs, mut excl) = (None, None);
+    let mut projection = ProjectionParams::default();
     // Parameter names are matched as SCIM matches attribute names (and as
     // `.search` bodies are read): case-insensitively. A `FILTER=` taken for
     // an unknown parameter would widen the query to the whole collection.
     for (k, v) in query_pairs(query) {
+        let Some(v) = projection.take(&k, v) else {
+            continue;
+        };
         let is = |name: &str| k.eq_ignore_ascii_case(name);
         match () {
             _ if is("filter") => {
@@ -118,12 +158,10 @@ fn search_from_query(query: &str) -> Result<SearchQuery, ScimError> {
             }
             _ if is("startIndex") => q.start_index = parse_usize("startIndex", &v)?.max(1) as usize,
             _ if is("count") => q.count = Some(parse_usize("count", &v)?.max(0) as usize),
-            _ if is("attributes") => attrs = Some(v),
-            _ if is("excludedAttributes") => excl = Some(v),
             _ => {}
         }
     }
-    q.projection = Projection::parse(attrs.as_deref(), excl.as_deref())?;
+    q.projection = projection.parse()?;
     Ok(q)
 }
 
@@ -386,16 +424,7 @@ where
                 if_none_match: if_none_match.as_deref(),
                 ..ctx(res)
             };
-            // The last of a repeated parameter counts.
-            let (mut attrs, mut excl) = (None, None);
-            for (k, v) in query_pairs(&query) {
-                if k.eq_ignore_ascii_case("attributes") {
-                    attrs = Some(v);
-                } else if k.eq_ignore_ascii_case("excludedAttributes") {
-                    excl = Some(v);
-                }
-            }
-            let projection = Projection::parse(attrs.as_deref(), excl.as_deref())?;
+            let projection = projection_from_query(&query)?;
             match method {
                 Method::GET => {
                     let (body, version) = Box::pin(ctx.get(id, &projection)).await?;
@@ -483,6 +512,25 @@ mod tests {
         assert_eq!((q.start_index, q.count), (2, Some(3)));
         assert!(!q.projection.wants("members"));
         assert!(search_from_query("FILTER=userName+zz+1").is_err());
+    }
+
+    /// A list and a single resource read `attributes` and
+    /// `excludedAttributes` alike: names in any case, the last of a
+    /// repeated one counting, other parameters left to the search.
+    #[test]
+    fn projection_parameters_are_read_alike_for_lists_and_resources() {
+        let query = "Attributes=displayName&ATTRIBUTES=userName&excludedattributes=members&count=2";
+        let one = projection_from_query(query).unwrap();
+        let list = search_from_query(query).unwrap();
+        for p in [&one, &list.projection] {
+            let names = |l: &[crate::scim::attr::AttrPath]| {
+                l.iter().map(|a| a.name.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(names(&p.attributes), ["userName"]);
+            assert_eq!(names(&p.excluded), ["members"]);
+        }
+        assert_eq!(list.count, Some(2));
+        assert!(projection_from_query("attributes=emails[type+eq+%22work%22]").is_err());
     }
 
     #[test]
