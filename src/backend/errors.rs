@@ -13,8 +13,10 @@ use tracing::warn;
 pub(super) const OPERATOR_MUST_CHECK: &str = "an operator must check";
 
 /// The `502` of a call the backend closed the connection on before any of
-/// it was written: it never reached the backend.
-pub(super) const NEVER_SENT: &str = "the backend closed the connection before the request was sent";
+/// it was written, or whose HTTP/2 stream it refused unprocessed: the
+/// backend did not act on it.
+pub(super) const NEVER_SENT: &str =
+    "the backend closed the connection or refused the request before acting on it";
 
 /// The `502` of an answer larger than the bridge reads: the backend answered.
 pub(super) const TOO_LARGE: &str = "the backend's answer is too large";

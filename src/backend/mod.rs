@@ -41,8 +41,9 @@ pub enum BackendError {
     Io(String),
     /// The backend closed (or reset) the connection without answering:
     /// typically a kept-alive connection it closed as idle just as the call
-    /// was sent on it. `written`: the request was (or may have been)
-    /// written, so the backend may have acted on it.
+    /// was sent on it, or an HTTP/2 stream it refused unprocessed.
+    /// `written`: the request was (or may have been) written, so the
+    /// backend may have acted on it.
     #[error("the backend closed the connection before answering: {error}")]
     Closed { written: bool, error: String },
     #[error("backend answer is larger than {MAX_BACKEND_BODY} bytes")]
@@ -687,7 +688,7 @@ mod tests {
         assert_eq!(answer(b"").json(), None);
     }
 
-    fn plan() -> BackendPlan {
+    pub(super) fn plan() -> BackendPlan {
         BackendPlan {
             base_url: "http://backend.invalid".into(),
             uri_base: crate::mapping::plan::UriBase::of("http://backend.invalid"),

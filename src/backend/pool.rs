@@ -543,14 +543,20 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Whether `e` says the backend closed (or reset) the connection before
-/// answering: `Some(false)` when not a byte of the request was written
-/// (hyper hands such a request back as canceled; hyper-util already resent
-/// it if the connection was a kept-alive one), `Some(true)` when the request
-/// was written, or may have been, so the backend may have acted on it.
+/// answering: `Some(false)` when the backend cannot have acted on the
+/// request (not a byte of it written: hyper hands such a request back as
+/// canceled; or an HTTP/2 stream the backend ended unprocessed, see
+/// [`unprocessed_h2_stream`]), `Some(true)` when the request was written,
+/// or may have been, so the backend may have acted on it.
 fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
     use std::io::ErrorKind;
     let mut cur = Some(e);
     while let Some(err) = cur {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            if unprocessed_h2_stream(h2) {
+                return Some(false);
+            }
+        }
         if let Some(h) = err.downcast_ref::<hyper::Error>() {
             if h.is_canceled() {
                 return Some(false);
@@ -573,6 +579,24 @@ fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
         cur = err.source();
     }
     None
+}
+
+/// An HTTP/2 stream the backend ended before processing any of it, so
+/// that sending the request again cannot do it twice (RFC 9113):
+/// - `RST_STREAM` with `REFUSED_STREAM` (§8.7: "closed prior to any
+///   processing");
+/// - a graceful `GOAWAY` (`NO_ERROR`): the h2 library ends with it only the
+///   streams above the frame's last stream id (§6.8: not processed) and
+///   the ones opened after it. A `GOAWAY` with an error code is not
+///   counted: the library then ends every stream still open with it,
+///   processed ones included.
+fn unprocessed_h2_stream(e: &h2::Error) -> bool {
+    e.is_remote()
+        && match e.reason() {
+            Some(h2::Reason::REFUSED_STREAM) => e.is_reset(),
+            Some(h2::Reason::NO_ERROR) => e.is_go_away(),
+            _ => false,
+        }
 }
 
 /// Why TLS with the backend failed, in words safe to show a SCIM client.
@@ -716,7 +740,7 @@ mod tests {
         .with_no_client_auth()
     }
 
-    async fn call(
+    pub(super) async fn call(
         pool: &Arc<Pool>,
         uri: &Uri,
         method: http::Method,
@@ -953,18 +977,7 @@ mod tests {
     async fn h2_backend(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> (u16, Arc<AtomicUsize>) {
         use hyper::service::service_fn;
         use hyper_util::rt::TokioIo;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
-            )
-            .unwrap();
-        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let acceptor = h2_acceptor(cert);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -990,12 +1003,30 @@ mod tests {
         (port, accepted)
     }
 
-    fn localhost_cert() -> rcgen::CertifiedKey<rcgen::KeyPair> {
+    /// TLS with `cert`, offering `h2` first.
+    pub(super) fn h2_acceptor(
+        cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
+    ) -> tokio_rustls::TlsAcceptor {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
+            )
+            .unwrap();
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        tokio_rustls::TlsAcceptor::from(Arc::new(server))
+    }
+
+    pub(super) fn localhost_cert() -> rcgen::CertifiedKey<rcgen::KeyPair> {
         rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap()
     }
 
     /// A client configuration that trusts `cert`.
-    fn trusting(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> rustls::ClientConfig {
+    pub(super) fn trusting(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(cert.cert.der().clone()).unwrap();
         rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -1079,3 +1110,7 @@ mod tests {
         assert_eq!(accepted_a.load(Ordering::SeqCst), 2);
     }
 }
+
+#[cfg(test)]
+#[path = "h2_tests.rs"]
+mod h2_tests;
