@@ -1,8 +1,7 @@
-//! HTTP/2 streams a backend ends without processing them (RFC 9113: a
-//! refused stream, one above a graceful `GOAWAY`'s last stream id) are
-//! told apart from the ones it may have acted on: only the first are
-//! `Closed { written: false }`, which the client sends again (writes
-//! included) instead of answering `502`.
+//! HTTP/2 streams a backend refused (RFC 9113 §8.7: `RST_STREAM` with
+//! `REFUSED_STREAM`, not processed) are told apart from the ones it may
+//! have acted on: only they are `Closed { written: false }`, which the
+//! client sends again (writes included) instead of answering `502`.
 
 use super::tests::{call, h2_acceptor, localhost_cert, trusting};
 use super::*;
@@ -128,36 +127,33 @@ async fn first_call(
     (call(&pool, &uri, Method::POST).await, pool, uri, accepted)
 }
 
-/// Streams the backend did not process: a refused one (the connection
-/// stays shared and carries the next call), one above a graceful
-/// `GOAWAY`'s last stream id (the next call connects anew).
+/// A refused stream was not processed: a request never sent. The
+/// connection stays shared and carries the next call.
 #[tokio::test]
-async fn streams_the_backend_left_unprocessed_are_requests_never_sent() {
-    for (first, connections) in [
-        (First::Reset(h2::Reason::REFUSED_STREAM), 1),
-        (First::GoAway(0), 2),
-    ] {
-        let (answer, pool, uri, accepted) = first_call(first).await;
-        match answer {
-            Err(BackendError::Closed { written: false, .. }) => {}
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(call(&pool, &uri, Method::POST).await.unwrap(), "answer 2");
-        assert_eq!(accepted.load(Ordering::SeqCst), connections);
+async fn a_refused_stream_is_a_request_never_sent() {
+    let (answer, pool, uri, accepted) = first_call(First::Reset(h2::Reason::REFUSED_STREAM)).await;
+    match answer {
+        Err(BackendError::Closed { written: false, .. }) => {}
+        other => panic!("{other:?}"),
     }
+    assert_eq!(call(&pool, &uri, Method::POST).await.unwrap(), "answer 2");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 /// Any other end may come after the backend acted on the request: a
-/// reset with another reason, a `GOAWAY` with an error code (the library
-/// ends processed streams with it too).
+/// reset with another reason, and a `GOAWAY`, graceful or not (hyper may
+/// hand a request whose `HEADERS` still go out the connection's `GOAWAY`
+/// error). After a `GOAWAY` the next call connects anew.
 #[tokio::test]
 async fn other_stream_ends_may_have_been_processed() {
-    for first in [
-        First::Reset(h2::Reason::INTERNAL_ERROR),
-        First::Reset(h2::Reason::CANCEL),
-        First::GoAway(0x2),
+    for (first, connections) in [
+        (First::Reset(h2::Reason::INTERNAL_ERROR), 1),
+        (First::Reset(h2::Reason::CANCEL), 1),
+        (First::GoAway(0), 2),
+        (First::GoAway(0x2), 2),
     ] {
-        match first_call(first).await.0 {
+        let (answer, pool, uri, accepted) = first_call(first).await;
+        match answer {
             Err(BackendError::Closed { written: false, .. }) | Ok(_) => panic!("sent again"),
             Err(e) => {
                 let shown = format!("{e:?}");
@@ -167,6 +163,8 @@ async fn other_stream_ends_may_have_been_processed() {
                 )
             }
         }
+        assert_eq!(call(&pool, &uri, Method::POST).await.unwrap(), "answer 2");
+        assert_eq!(accepted.load(Ordering::SeqCst), connections);
     }
 }
 

@@ -545,7 +545,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Whether `e` says the backend closed (or reset) the connection before
 /// answering: `Some(false)` when the backend cannot have acted on the
 /// request (not a byte of it written: hyper hands such a request back as
-/// canceled; or an HTTP/2 stream the backend ended unprocessed, see
+/// canceled; or an HTTP/2 stream the backend refused, see
 /// [`unprocessed_h2_stream`]), `Some(true)` when the request was written,
 /// or may have been, so the backend may have acted on it.
 fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
@@ -582,21 +582,20 @@ fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
 }
 
 /// An HTTP/2 stream the backend ended before processing any of it, so
-/// that sending the request again cannot do it twice (RFC 9113):
-/// - `RST_STREAM` with `REFUSED_STREAM` (§8.7: "closed prior to any
-///   processing");
-/// - a graceful `GOAWAY` (`NO_ERROR`): the h2 library ends with it only the
-///   streams above the frame's last stream id (§6.8: not processed) and
-///   the ones opened after it. A `GOAWAY` with an error code is not
-///   counted: the library then ends every stream still open with it,
-///   processed ones included.
+/// that sending the request again cannot do it twice: `RST_STREAM` with
+/// `REFUSED_STREAM` from the backend (RFC 9113 §8.7: "closed prior to any
+/// processing"). h2 gives a stream that error only from that frame.
+///
+/// A stream above the last stream id of a `GOAWAY` (§6.8) was not
+/// processed either, but the error it gets is not only its own: hyper
+/// hands the connection's `GOAWAY` error to a request whose stream it had
+/// just opened, and whose `HEADERS` may still go out, when the
+/// connection refuses the next one (hyper's `ClientTask::poll_pipe` path,
+/// `poll_ready` after `send_request`), and a graceful shutdown's first
+/// `GOAWAY` names no stream as unprocessed. So a `GOAWAY` is not counted:
+/// such a call stays one the backend may have acted on.
 fn unprocessed_h2_stream(e: &h2::Error) -> bool {
-    e.is_remote()
-        && match e.reason() {
-            Some(h2::Reason::REFUSED_STREAM) => e.is_reset(),
-            Some(h2::Reason::NO_ERROR) => e.is_go_away(),
-            _ => false,
-        }
+    e.is_reset() && e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM)
 }
 
 /// Why TLS with the backend failed, in words safe to show a SCIM client.
