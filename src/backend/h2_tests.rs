@@ -168,12 +168,16 @@ async fn other_stream_ends_may_have_been_processed() {
     }
 }
 
-/// Through the client: a write whose stream the backend refused is sent
-/// again and answered; the backend saw it twice, acted on it once.
-#[tokio::test]
-async fn a_write_on_a_refused_stream_is_sent_again() {
-    let cert = localhost_cert();
-    let (port, accepted, requests) = backend(&cert, First::Reset(h2::Reason::REFUSED_STREAM)).await;
+/// A client trusting `cert` with `read_retries`, and a backend plan for
+/// `https://localhost:{port}`.
+fn client_for(
+    cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
+    port: u16,
+    read_retries: u32,
+) -> (
+    crate::backend::BackendClient,
+    crate::mapping::plan::BackendPlan,
+) {
     let ca = std::env::temp_dir().join(format!(
         "scim-bridge-h2-ca-{}-{port}.pem",
         std::process::id()
@@ -183,8 +187,11 @@ async fn a_write_on_a_refused_stream_is_sent_again() {
         ca_file: Some(ca.clone()),
         ..Default::default()
     };
-    let client =
-        crate::backend::BackendClient::new(0, &tls, crate::config::BackendLimits::default());
+    let client = crate::backend::BackendClient::new(
+        read_retries,
+        &tls,
+        crate::config::BackendLimits::default(),
+    );
     std::fs::remove_file(&ca).unwrap();
     let base_url = format!("https://localhost:{port}");
     let backend = crate::mapping::plan::BackendPlan {
@@ -192,20 +199,64 @@ async fn a_write_on_a_refused_stream_is_sent_again() {
         base_url,
         ..crate::backend::tests::plan()
     };
-    let write = crate::backend::Call {
-        op: "create",
-        method: Method::POST,
+    (client, backend)
+}
+
+fn backend_call(method: Method) -> crate::backend::Call<'static> {
+    crate::backend::Call {
+        op: "test",
+        body: (method != Method::GET).then(|| {
+            (
+                http::HeaderValue::from_static("application/json"),
+                Bytes::from_static(b"{}"),
+            )
+        }),
+        method,
         path_and_query: "/api/v1/users".into(),
         headers: &[],
-        body: Some((
-            http::HeaderValue::from_static("application/json"),
-            Bytes::from_static(b"{}"),
-        )),
         request_id: None,
-    };
-    let answer = client.send(&backend, write).await.unwrap();
+    }
+}
+
+/// Through the client: a write whose stream the backend refused is sent
+/// again and answered; the backend saw it twice, acted on it once.
+#[tokio::test]
+async fn a_write_on_a_refused_stream_is_sent_again() {
+    let cert = localhost_cert();
+    let (port, accepted, requests) = backend(&cert, First::Reset(h2::Reason::REFUSED_STREAM)).await;
+    let (client, backend) = client_for(&cert, port, 0);
+    let answer = client
+        .send(&backend, backend_call(Method::POST))
+        .await
+        .unwrap();
     assert_eq!(answer.status, http::StatusCode::OK);
     assert_eq!(&answer.body[..], b"answer 2");
     assert_eq!(requests.load(Ordering::SeqCst), 2);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+/// Through the client: a stream the backend reset, or cut short with a
+/// `GOAWAY`, is a call closed before its answer. A read is sent again
+/// (`read_retries`) and answered; a write is not, and fails as one the
+/// backend may have acted on.
+#[tokio::test]
+async fn a_stream_reset_or_cut_short_retries_reads_only() {
+    for first in [First::Reset(h2::Reason::INTERNAL_ERROR), First::GoAway(0)] {
+        let cert = localhost_cert();
+        let (port, _, requests) = backend(&cert, first).await;
+        let (client, plan) = client_for(&cert, port, 1);
+        let answer = client.send(&plan, backend_call(Method::GET)).await.unwrap();
+        assert_eq!(&answer.body[..], b"answer 2");
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+
+        let (port, _, requests) = backend(&cert, first).await;
+        let (client, plan) = client_for(&cert, port, 1);
+        match client.send(&plan, backend_call(Method::POST)).await {
+            Err(e @ BackendError::Closed { written: true, .. }) => {
+                assert!(crate::backend::errors::may_have_reached(&e.into()))
+            }
+            other => panic!("{:?}", other.map(|r| r.status)),
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+    }
 }

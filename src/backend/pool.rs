@@ -547,14 +547,18 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// request (not a byte of it written: hyper hands such a request back as
 /// canceled; or an HTTP/2 stream the backend refused, see
 /// [`unprocessed_h2_stream`]), `Some(true)` when the request was written,
-/// or may have been, so the backend may have acted on it.
+/// or may have been, so the backend may have acted on it (a connection
+/// closed or reset under the call; an HTTP/2 stream the backend reset
+/// otherwise, or cut short with `GOAWAY`).
 fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
     use std::io::ErrorKind;
     let mut cur = Some(e);
     while let Some(err) = cur {
+        // The backend reset the stream or sent `GOAWAY`: closed before the
+        // answer, as a connection would be.
         if let Some(h2) = err.downcast_ref::<h2::Error>() {
-            if unprocessed_h2_stream(h2) {
-                return Some(false);
+            if h2.is_remote() {
+                return Some(!unprocessed_h2_stream(h2));
             }
         }
         if let Some(h) = err.downcast_ref::<hyper::Error>() {
