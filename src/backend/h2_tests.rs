@@ -15,6 +15,9 @@ type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 enum First {
     /// `RST_STREAM` with this reason.
     Reset(h2::Reason),
+    /// The answer's head and part of its body, then `RST_STREAM` with
+    /// this reason.
+    ResetMidBody(h2::Reason),
     /// `GOAWAY` with last stream id 0 (the request's stream is above it)
     /// and this error code, written frame by frame.
     GoAway(u32),
@@ -55,6 +58,18 @@ async fn answering(tls: Tls, first: First, seen: &AtomicUsize) {
         let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
         match first {
             First::Reset(reason) if n == 1 => respond.send_reset(reason),
+            First::ResetMidBody(reason) if n == 1 => {
+                let mut body = respond
+                    .send_response(http::Response::new(()), false)
+                    .unwrap();
+                body.send_data(Bytes::from_static(b"{\"par"), false)
+                    .unwrap();
+                // After the client has the head and waits for the rest.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    body.send_reset(reason);
+                });
+            }
             _ => {
                 let mut body = respond
                     .send_response(http::Response::new(()), false)
@@ -235,13 +250,17 @@ async fn a_write_on_a_refused_stream_is_sent_again() {
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
-/// Through the client: a stream the backend reset, or cut short with a
-/// `GOAWAY`, is a call closed before its answer. A read is sent again
-/// (`read_retries`) and answered; a write is not, and fails as one the
-/// backend may have acted on.
+/// Through the client: a stream the backend reset, before or during its
+/// answer, or cut short with a `GOAWAY`, is a call closed before its
+/// answer. A read is sent again (`read_retries`) and answered; a write is
+/// not, and fails as one the backend may have acted on.
 #[tokio::test]
 async fn a_stream_reset_or_cut_short_retries_reads_only() {
-    for first in [First::Reset(h2::Reason::INTERNAL_ERROR), First::GoAway(0)] {
+    for first in [
+        First::Reset(h2::Reason::INTERNAL_ERROR),
+        First::ResetMidBody(h2::Reason::CANCEL),
+        First::GoAway(0),
+    ] {
         let cert = localhost_cert();
         let (port, _, requests) = backend(&cert, first).await;
         let (client, plan) = client_for(&cert, port, 1);
@@ -259,4 +278,19 @@ async fn a_stream_reset_or_cut_short_retries_reads_only() {
         }
         assert_eq!(requests.load(Ordering::SeqCst), 1);
     }
+}
+
+/// A reset that says the bridge's use of HTTP/2 was wrong would end the
+/// next attempt too: a read is not repeated.
+#[tokio::test]
+async fn a_protocol_error_reset_is_not_retried() {
+    let cert = localhost_cert();
+    let (port, _, requests) = backend(&cert, First::Reset(h2::Reason::PROTOCOL_ERROR)).await;
+    let (client, plan) = client_for(&cert, port, 2);
+    match client.send(&plan, backend_call(Method::GET)).await {
+        // The reason, for the log's warning.
+        Err(BackendError::Io(cause)) => assert!(cause.contains("protocol error"), "{cause}"),
+        other => panic!("{:?}", other.map(|r| r.status)),
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
 }

@@ -39,11 +39,12 @@ pub enum BackendError {
     Connect(String),
     #[error("backend call failed: {0}")]
     Io(String),
-    /// The backend closed (or reset) the connection without answering:
-    /// typically a kept-alive connection it closed as idle just as the call
-    /// was sent on it, or an HTTP/2 stream it refused unprocessed.
-    /// `written`: the request was (or may have been) written, so the
-    /// backend may have acted on it.
+    /// The backend closed (or reset) the connection without answering in
+    /// full: typically a kept-alive connection it closed as idle just as
+    /// the call was sent on it; over HTTP/2, a stream it refused
+    /// unprocessed, reset, or cut short with `GOAWAY`. `written`: the
+    /// request was (or may have been) written, so the backend may have
+    /// acted on it.
     #[error("the backend closed the connection before answering: {error}")]
     Closed { written: bool, error: String },
     #[error("backend answer is larger than {MAX_BACKEND_BODY} bytes")]

@@ -456,7 +456,9 @@ async fn h2_call(
             {
                 (false, BackendError::TooLarge)
             } else {
-                (false, BackendError::Io(e.to_string()))
+                // A stream the backend reset in the middle of its answer
+                // reads as one reset before it (`closed_by_backend`).
+                (false, call_failed(&*e))
             }
         })?
         .to_bytes();
@@ -507,12 +509,14 @@ fn call_failed(e: &(dyn std::error::Error + 'static)) -> BackendError {
     if let Some(tls) = tls_failed(e) {
         return tls;
     }
+    // With its sources: hyper's own text says only "http2 error", the
+    // HTTP/2 reason is the source's.
     match closed_by_backend(e) {
         Some(written) => BackendError::Closed {
             written,
-            error: e.to_string(),
+            error: error_chain(e),
         },
-        None => BackendError::Io(e.to_string()),
+        None => BackendError::Io(error_chain(e)),
     }
 }
 
@@ -548,17 +552,18 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// canceled; or an HTTP/2 stream the backend refused, see
 /// [`unprocessed_h2_stream`]), `Some(true)` when the request was written,
 /// or may have been, so the backend may have acted on it (a connection
-/// closed or reset under the call; an HTTP/2 stream the backend reset
-/// otherwise, or cut short with `GOAWAY`).
+/// closed or reset under the call; an HTTP/2 stream the backend cut short,
+/// see [`cut_short_h2_stream`]).
 fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
     use std::io::ErrorKind;
     let mut cur = Some(e);
     while let Some(err) = cur {
-        // The backend reset the stream or sent `GOAWAY`: closed before the
-        // answer, as a connection would be.
         if let Some(h2) = err.downcast_ref::<h2::Error>() {
-            if h2.is_remote() {
-                return Some(!unprocessed_h2_stream(h2));
+            if unprocessed_h2_stream(h2) {
+                return Some(false);
+            }
+            if cut_short_h2_stream(h2) {
+                return Some(true);
             }
         }
         if let Some(h) = err.downcast_ref::<hyper::Error>() {
@@ -600,6 +605,23 @@ fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
 /// such a call stays one the backend may have acted on.
 fn unprocessed_h2_stream(e: &h2::Error) -> bool {
     e.is_reset() && e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM)
+}
+
+/// An HTTP/2 stream the backend ended, before or during its answer, the
+/// way a restart or a failure of its own does (`RST_STREAM` or `GOAWAY`
+/// with `NO_ERROR`, `INTERNAL_ERROR` or `CANCEL`): a call closed under it,
+/// as a connection would be, which a read may repeat. A reason that says
+/// the bridge's own use of HTTP/2 was wrong (`PROTOCOL_ERROR`,
+/// `HTTP_1_1_REQUIRED`, `ENHANCE_YOUR_CALM`, …) would end the next attempt
+/// the same way, and is not counted.
+fn cut_short_h2_stream(e: &h2::Error) -> bool {
+    use h2::Reason;
+    (e.is_reset() || e.is_go_away())
+        && e.is_remote()
+        && matches!(
+            e.reason(),
+            Some(Reason::NO_ERROR | Reason::INTERNAL_ERROR | Reason::CANCEL)
+        )
 }
 
 /// Why TLS with the backend failed, in words safe to show a SCIM client.
