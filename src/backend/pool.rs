@@ -549,22 +549,16 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// Whether `e` says the backend closed (or reset) the connection before
 /// answering: `Some(false)` when the backend cannot have acted on the
 /// request (not a byte of it written: hyper hands such a request back as
-/// canceled; or an HTTP/2 stream the backend refused, see
-/// [`unprocessed_h2_stream`]), `Some(true)` when the request was written,
-/// or may have been, so the backend may have acted on it (a connection
-/// closed or reset under the call; an HTTP/2 stream the backend cut short,
-/// see [`cut_short_h2_stream`]).
+/// canceled; or an HTTP/2 stream the backend refused), `Some(true)` when
+/// the request was written, or may have been, so the backend may have
+/// acted on it (a connection closed or reset under the call; an HTTP/2
+/// stream the backend cut short). HTTP/2 streams: [`h2_stream_end`].
 fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
     use std::io::ErrorKind;
     let mut cur = Some(e);
     while let Some(err) = cur {
-        if let Some(h2) = err.downcast_ref::<h2::Error>() {
-            if unprocessed_h2_stream(h2) {
-                return Some(false);
-            }
-            if cut_short_h2_stream(h2) {
-                return Some(true);
-            }
+        if let Some(written) = err.downcast_ref::<h2::Error>().and_then(h2_stream_end) {
+            return Some(written);
         }
         if let Some(h) = err.downcast_ref::<hyper::Error>() {
             if h.is_canceled() {
@@ -590,10 +584,19 @@ fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
     None
 }
 
-/// An HTTP/2 stream the backend ended before processing any of it, so
-/// that sending the request again cannot do it twice: `RST_STREAM` with
-/// `REFUSED_STREAM` from the backend (RFC 9113 §8.7: "closed prior to any
-/// processing"). h2 gives a stream that error only from that frame.
+/// How the backend ended an HTTP/2 stream, when it did (`RST_STREAM` or
+/// `GOAWAY` from the backend: h2's `is_remote`):
+/// - `Some(false)`, not processed, so that sending the request again
+///   cannot do it twice: `RST_STREAM` with `REFUSED_STREAM` (RFC 9113 §8.7:
+///   "closed prior to any processing"); h2 gives a stream that error only
+///   from that frame;
+/// - `Some(true)`, cut short before or during its answer the way a restart
+///   or a failure of the backend's own does (`NO_ERROR`, `INTERNAL_ERROR`,
+///   `CANCEL`): a call closed under it, as a connection would be, which a
+///   read may repeat;
+/// - `None` otherwise: a reason that says the bridge's own use of HTTP/2
+///   was wrong (`PROTOCOL_ERROR`, `HTTP_1_1_REQUIRED`, `ENHANCE_YOUR_CALM`,
+///   …) would end the next attempt the same way.
 ///
 /// A stream above the last stream id of a `GOAWAY` (§6.8) was not
 /// processed either, but the error it gets is not only its own: hyper
@@ -601,27 +604,18 @@ fn closed_by_backend(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
 /// just opened, and whose `HEADERS` may still go out, when the
 /// connection refuses the next one (hyper's `ClientTask::poll_pipe` path,
 /// `poll_ready` after `send_request`), and a graceful shutdown's first
-/// `GOAWAY` names no stream as unprocessed. So a `GOAWAY` is not counted:
-/// such a call stays one the backend may have acted on.
-fn unprocessed_h2_stream(e: &h2::Error) -> bool {
-    e.is_reset() && e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM)
-}
-
-/// An HTTP/2 stream the backend ended, before or during its answer, the
-/// way a restart or a failure of its own does (`RST_STREAM` or `GOAWAY`
-/// with `NO_ERROR`, `INTERNAL_ERROR` or `CANCEL`): a call closed under it,
-/// as a connection would be, which a read may repeat. A reason that says
-/// the bridge's own use of HTTP/2 was wrong (`PROTOCOL_ERROR`,
-/// `HTTP_1_1_REQUIRED`, `ENHANCE_YOUR_CALM`, …) would end the next attempt
-/// the same way, and is not counted.
-fn cut_short_h2_stream(e: &h2::Error) -> bool {
+/// `GOAWAY` names no stream as unprocessed. So a `GOAWAY` counts as cut
+/// short: such a call stays one the backend may have acted on.
+fn h2_stream_end(e: &h2::Error) -> Option<bool> {
     use h2::Reason;
-    (e.is_reset() || e.is_go_away())
-        && e.is_remote()
-        && matches!(
-            e.reason(),
-            Some(Reason::NO_ERROR | Reason::INTERNAL_ERROR | Reason::CANCEL)
-        )
+    if !e.is_remote() {
+        return None;
+    }
+    match e.reason()? {
+        Reason::REFUSED_STREAM if e.is_reset() => Some(false),
+        Reason::NO_ERROR | Reason::INTERNAL_ERROR | Reason::CANCEL => Some(true),
+        _ => None,
+    }
 }
 
 /// Why TLS with the backend failed, in words safe to show a SCIM client.
