@@ -39,9 +39,11 @@ enum Kind {
     Members(usize),
     /// Attributes placed at the key: the last one with a value counts.
     /// `soft_active`: `false` for a soft-deleted record (`active`).
+    /// `as_is`: one attribute, a string read as it is ([`read_as_is`]).
     Leaf {
         attrs: Vec<usize>,
         soft_active: bool,
+        as_is: bool,
     },
     /// A constant: a selector's value in its element, as JSON.
     Const(Vec<u8>),
@@ -121,7 +123,18 @@ fn head(key: &str) -> Vec<u8> {
     h
 }
 
-fn entries(map: BTreeMap<String, Draft>, soft_active: bool) -> Vec<Entry> {
+/// Whether attribute `a` (a leaf: never a reference) takes the record's
+/// value as it is: a string read from a field, no value map, no transform
+/// that changes what it reads (what [`AttrPlan::scim_node`] hands on
+/// unchanged).
+fn read_as_is(a: &AttrPlan) -> bool {
+    matches!(a.read, Some(ReadSource::Expr(_)))
+        && a.kind == crate::scim::attr::AttrKind::String
+        && a.values.is_empty()
+        && a.transforms.iter().all(|t| t.reads_as_is())
+}
+
+fn entries(map: BTreeMap<String, Draft>, soft_active: bool, plan: &ResourcePlan) -> Vec<Entry> {
     map.into_iter()
         .map(|(key, d)| {
             let kind = match d {
@@ -132,9 +145,10 @@ fn entries(map: BTreeMap<String, Draft>, soft_active: bool) -> Vec<Entry> {
                 },
                 Draft::Leaf(attrs) => Kind::Leaf {
                     soft_active: soft_active && key == "active",
+                    as_is: matches!(attrs[..], [i] if read_as_is(&plan.attributes[i])),
                     attrs,
                 },
-                Draft::Object(m) => Kind::Object(entries(m, false)),
+                Draft::Object(m) => Kind::Object(entries(m, false, plan)),
                 Draft::Selected(k, groups) => Kind::Selected(
                     groups
                         .into_iter()
@@ -147,7 +161,7 @@ fn entries(map: BTreeMap<String, Draft>, soft_active: bool) -> Vec<Entry> {
                                 })
                                 .collect();
                             attrs.sort_unstable();
-                            let mut es = entries(subs, false);
+                            let mut es = entries(subs, false, plan);
                             let at = es.partition_point(|e| e.key < k);
                             es.insert(
                                 at,
@@ -254,7 +268,7 @@ impl Layout {
             }
             seen.push(lower);
         }
-        let mut all = entries(top, soft);
+        let mut all = entries(top, soft, plan);
         for (key, kind) in [
             ("id", Kind::Id),
             ("meta", Kind::Meta),
@@ -299,6 +313,32 @@ impl<J: AsNode> Ctx<'_, J> {
             self.plan
                 .attr_node(&self.plan.attributes[i], self.record, self.r.base_url)
         })
+    }
+
+    /// Attribute `i` (one read as it is), written as [`Self::value`]
+    /// would write it when the record holds no value for it or a string
+    /// known to need no escaping ([`AsNode::plain_text`]): whether it has
+    /// a value. `None` for anything else, which [`Self::value`] reads.
+    fn as_is_text(&self, i: usize, out: &mut Vec<u8>) -> Option<bool> {
+        let Some(ReadSource::Expr(e)) = &self.plan.attributes[i].read else {
+            return None;
+        };
+        let Some(v) = e.first(self.record) else {
+            return Some(false);
+        };
+        // `null` and an empty string are no value ([`AttrPlan::scim_node`]).
+        if v.is_null_value() {
+            return Some(false);
+        }
+        let s = v.plain_text()?;
+        if s.is_empty() {
+            return Some(false);
+        }
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Some(true)
     }
 
     /// Whether anything in `e` has a value.
@@ -361,10 +401,17 @@ impl<J: AsNode> Ctx<'_, J> {
             Kind::Leaf {
                 soft_active: true, ..
             } if self.soft_deleted => out.extend_from_slice(b"false"),
-            Kind::Leaf { attrs, .. } => match self.value(attrs) {
-                Some(v) => v.write(out),
-                None => return false,
-            },
+            Kind::Leaf { attrs, as_is, .. } => {
+                if *as_is && J::PLAIN_TEXT {
+                    if let Some(has) = self.as_is_text(attrs[0], out) {
+                        return has;
+                    }
+                }
+                match self.value(attrs) {
+                    Some(v) => v.write(out),
+                    None => return false,
+                }
+            }
             Kind::Const(v) => out.extend_from_slice(v),
             Kind::Reference { attr, sub } => {
                 let a = &plan.attributes[*attr];

@@ -28,7 +28,16 @@ pub(super) struct Rendering<'a> {
 
 /// A record's value as a rendered node: borrowed where it can be.
 pub trait AsNode: Json {
+    /// Whether [`Self::plain_text`] can answer (without it, the layout's
+    /// shortcut for such strings is not taken).
+    const PLAIN_TEXT: bool = false;
     fn as_node(&self) -> Node<'_>;
+    /// A string with nothing to escape in JSON, when the value is one
+    /// known as such without a look at its bytes (a [`Raw`] string read
+    /// without an escape); `None` for anything else.
+    fn plain_text(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl AsNode for Value {
@@ -41,6 +50,7 @@ impl AsNode for Value {
 /// costs no allocation; an array or object, rare as one attribute's value,
 /// becomes the `Value` the tree knows how to merge into).
 impl AsNode for Raw<'_> {
+    const PLAIN_TEXT: bool = true;
     fn as_node(&self) -> Node<'_> {
         match self {
             // Borrowed from the answer's text: the reader stopped at every
@@ -50,6 +60,12 @@ impl AsNode for Raw<'_> {
             Raw::Str(s) => Node::Text(Cow::Borrowed(s)),
             Raw::Bool(b) => Node::Bool(*b),
             other => Node::Val(other.to_value()),
+        }
+    }
+    fn plain_text(&self) -> Option<&str> {
+        match self {
+            Raw::Str(Cow::Borrowed(s)) => Some(s),
+            _ => None,
         }
     }
 }

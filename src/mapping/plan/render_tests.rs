@@ -496,6 +496,49 @@ fn features_mapping_renders_every_rule() {
 /// The `Raw` comparison in `check_all` is not vacuous: the shipped
 /// mappings read every record by field paths; a JSONPath read keeps the
 /// `Value` path.
+/// A string attribute read as it is is written straight from a `Raw`'s
+/// text (the layout's shortcut); one with a value map or a transform that
+/// changes what it reads, or a string with escapes, goes through its rules.
+/// Each must give `to_scim`'s bytes.
+#[test]
+fn strings_read_as_they_are_are_written_straight_and_the_rest_by_their_rules() {
+    let res = &compile(
+        "as-is.yaml",
+        &edge_mapping(
+            "",
+            "- { scim: displayName, field: first, values: { \"Ann\": A } }\n\
+             - { scim: locale, field: loc, transforms: [locale_underscore] }\n\
+             - { scim: nickName, field: nick, transforms: [trim] }\n\
+             - { scim: title, field: title }\n\
+             - { scim: profileUrl, field: url }\n\
+             - { scim: timezone, field: tz }\n\
+             - { scim: 'urn:example:ext:1.0:User:flag', field: flag, type: boolean }",
+        ),
+    )[0];
+    assert!(res.layout.is_some());
+    let text = r#"{"id":"7","login":"a","first":"A","loc":"en_US","nick":"n\u00e9","title":"x\"y","url":"","tz":null,"flag":"true"}"#;
+    let record: Value = serde_json::from_str(text).unwrap();
+    let raw = Raw::parse(text).unwrap();
+    let p = Projection::default();
+    let mut got = Vec::new();
+    assert!(res.write_scim(&raw, None, "https://h/scim/v2", true, &p, &mut got));
+    let want = oracle(res, &record, None, true, &p);
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+    let got: Value = serde_json::from_slice(&got).unwrap();
+    // The value map and the transform applied; the texts as they are; an
+    // empty string and `null` left out; a boolean's text read as one.
+    assert_eq!(got["displayName"], "Ann");
+    assert_eq!(got["urn:example:ext:1.0:User"]["flag"], true);
+    assert_eq!(got["locale"], "en-US");
+    assert_eq!(got["nickName"], "n\u{e9}");
+    assert_eq!(got["title"], "x\"y");
+    assert_eq!(got["userName"], "a");
+    assert!(got.get("profileUrl").is_none() && got.get("timezone").is_none());
+}
+
 #[test]
 fn shipped_mappings_render_from_raw_records() {
     let raw: Vec<&str> = plans()
