@@ -11,7 +11,7 @@
 //! not express (`multiple`, nested selectors, names that collide) has
 //! none, and keeps the tree.
 
-use super::render::{is_plain, write_str, Rendering};
+use super::render::{is_plain, write_plain, write_str, Rendering};
 use super::*;
 use std::collections::BTreeMap;
 
@@ -124,14 +124,9 @@ fn head(key: &str) -> Vec<u8> {
 }
 
 /// Whether attribute `a` (a leaf: never a reference) takes the record's
-/// value as it is: a string read from a field, no value map, no transform
-/// that changes what it reads (what [`AttrPlan::scim_node`] hands on
-/// unchanged).
+/// value as it is: read from a field, a string handed on unchanged.
 fn read_as_is(a: &AttrPlan) -> bool {
-    matches!(a.read, Some(ReadSource::Expr(_)))
-        && a.kind == crate::scim::attr::AttrKind::String
-        && a.values.is_empty()
-        && a.transforms.iter().all(|t| t.reads_as_is())
+    matches!(a.read, Some(ReadSource::Expr(_))) && a.hands_strings_on()
 }
 
 fn entries(map: BTreeMap<String, Draft>, soft_active: bool, plan: &ResourcePlan) -> Vec<Entry> {
@@ -334,10 +329,7 @@ impl<J: AsNode> Ctx<'_, J> {
         if s.is_empty() {
             return Some(false);
         }
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        write_plain(s, out);
         Some(true)
     }
 

@@ -244,10 +244,7 @@ impl Node<'_> {
             Node::Text(t) => write_str(t, out),
             Node::Plain(t) => {
                 debug_assert!(!t.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
-                out.reserve(t.len() + 2);
-                out.push(b'"');
-                out.extend_from_slice(t.as_bytes());
-                out.push(b'"');
+                write_plain(t, out);
             }
             Node::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             Node::Obj(o) => {
@@ -323,6 +320,11 @@ pub(super) fn write_str(s: &str, out: &mut Vec<u8>) {
         serde_json::to_writer(&mut *out, s).unwrap_or_default();
         return;
     }
+    write_plain(s, out);
+}
+
+/// `s`, known to hold nothing to escape ([`is_plain`]), as a JSON string.
+pub(super) fn write_plain(s: &str, out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     out.extend_from_slice(s.as_bytes());
@@ -366,6 +368,15 @@ impl AttrPlan {
             return Some(raw.as_node());
         }
         self.scim_of(raw.to_value()).map(Node::Val)
+    }
+
+    /// Whether [`Self::scim_node`] hands a string the record holds on
+    /// unchanged: a string attribute, no value map, no transform that
+    /// changes what it reads (the layout writes such strings straight).
+    pub(super) fn hands_strings_on(&self) -> bool {
+        self.kind == AttrKind::String
+            && self.values.is_empty()
+            && self.transforms.iter().all(|t| t.reads_as_is())
     }
 }
 
