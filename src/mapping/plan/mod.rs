@@ -17,6 +17,8 @@ mod encode;
 mod filter_tests;
 mod id_pattern;
 mod layout;
+#[cfg(test)]
+mod layout_tests;
 mod references;
 mod render;
 #[cfg(test)]
