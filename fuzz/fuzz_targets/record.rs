@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scim_bridge::mapping::record::{Json, Raw};
+use scim_bridge::mapping::record::{Arena, Json, Raw};
 use scim_bridge::scim::query::Projection;
 use scim_bridge_fuzz::plans;
 use serde_json::Value;
@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let raw = Raw::parse(text);
+    let arena = Arena::for_text(text.len());
+
+    let raw = Raw::parse(text, &arena);
     let value = serde_json::from_str::<Value>(text);
     let (raw, value) = match (raw, value) {
         (Ok(r), Ok(v)) => (r, v),

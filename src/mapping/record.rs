@@ -5,7 +5,11 @@
 //! value read from an answer's text that borrows its keys and strings from
 //! that text. A `GET` or a list page rendered straight from the answer
 //! (docs/performance.md, tenth round) reads a `Raw`: no `String` per key
-//! and per value, no `BTreeMap` node per member, as a `Value` costs.
+//! and per value, no `BTreeMap` node per member, as a `Value` costs. Its
+//! containers are slices in an [`Arena`] made for the answer, so that a
+//! `Raw` is built without a call to the allocator per container and freed
+//! at once with the arena, not walked member by member (the twenty-seventh
+//! round).
 //!
 //! A `Raw` means what the `Value` parsed from the same text means: a
 //! repeated key's last value counts, numbers are `serde_json::Number`s
@@ -13,7 +17,6 @@
 
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::{Map, Number, Value};
-use std::borrow::Cow;
 
 mod parse;
 pub use parse::NotJson;
@@ -84,7 +87,9 @@ impl Json for Value {
 }
 
 /// A JSON value borrowing its keys and strings from the text it was read
-/// from (a string with escapes is unescaped into its own allocation).
+/// from, and its containers from an [`Arena`] (a string with escapes is
+/// unescaped into the arena too). Nothing in it owns memory: it is dropped
+/// with the arena, in one go, not container by container.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Raw<'a> {
     Null,
@@ -93,17 +98,46 @@ pub enum Raw<'a> {
     /// writes (a plain integer): ids and versions are then borrowed, not
     /// formatted again ([`Json::number_text`]).
     Num(Number, Option<&'a str>),
-    Str(Cow<'a, str>),
-    Arr(Vec<Raw<'a>>),
+    /// A string written without escapes in the text, borrowed from it:
+    /// nothing in it needs escaping when it is written again.
+    Str(&'a str),
+    /// A string that had escapes in the text, unescaped.
+    Unescaped(&'a str),
+    Arr(&'a [Raw<'a>]),
     /// Members in the text's order, repeated keys included.
-    Obj(Vec<(Cow<'a, str>, Raw<'a>)>),
+    Obj(&'a [(&'a str, Raw<'a>)]),
+}
+
+// A `Raw` is never dropped member by member: it must own nothing (a
+// `Number` holding a `String`, as with `serde_json`'s
+// `arbitrary_precision`, would leak in the arena).
+const _: () = assert!(!std::mem::needs_drop::<Raw<'static>>());
+
+/// Where a [`Raw`]'s containers and unescaped strings are kept: one
+/// allocation for a usual answer, freed at once.
+pub struct Arena(bumpalo::Bump);
+
+impl Arena {
+    /// An arena sized for a record read from `len` bytes of text (it grows
+    /// when that is not enough).
+    pub fn for_text(len: usize) -> Arena {
+        Arena(bumpalo::Bump::with_capacity(
+            len.saturating_mul(8).clamp(4096, 64 * 1024),
+        ))
+    }
+
+    /// Bytes taken from the allocator so far.
+    pub fn allocated_bytes(&self) -> usize {
+        self.0.allocated_bytes()
+    }
 }
 
 impl<'a> Raw<'a> {
     /// Reads `text` as one JSON value (`serde_json::from_str`'s rules:
-    /// trailing characters and nesting deeper than 127 are errors).
-    pub fn parse(text: &'a str) -> Result<Raw<'a>, NotJson> {
-        parse::parse(text)
+    /// trailing characters and nesting deeper than 127 are errors), its
+    /// containers kept in `arena`.
+    pub fn parse(text: &'a str, arena: &'a Arena) -> Result<Raw<'a>, NotJson> {
+        parse::parse(text, arena)
     }
 }
 
@@ -135,7 +169,7 @@ impl Json for Raw<'_> {
     }
     fn text(&self) -> Option<&str> {
         match self {
-            Raw::Str(s) => Some(s),
+            Raw::Str(s) | Raw::Unescaped(s) => Some(s),
             _ => None,
         }
     }
@@ -168,12 +202,12 @@ impl Json for Raw<'_> {
             Raw::Null => Value::Null,
             Raw::Bool(b) => Value::Bool(*b),
             Raw::Num(n, _) => Value::Number(n.clone()),
-            Raw::Str(s) => Value::String(s.to_string()),
+            Raw::Str(s) | Raw::Unescaped(s) => Value::String(s.to_string()),
             Raw::Arr(a) => Value::Array(a.iter().map(Json::to_value).collect()),
             // Inserted in order: a repeated key's last value stays.
             Raw::Obj(m) => {
                 let mut o = Map::new();
-                for (k, v) in m {
+                for (k, v) in m.iter() {
                     o.insert(k.to_string(), v.to_value());
                 }
                 Value::Object(o)
@@ -185,7 +219,7 @@ impl Json for Raw<'_> {
             (Raw::Null, Value::Null) => true,
             (Raw::Bool(a), Value::Bool(b)) => a == b,
             (Raw::Num(a, _), Value::Number(b)) => a == b,
-            (Raw::Str(a), Value::String(b)) => a == b,
+            (Raw::Str(a) | Raw::Unescaped(a), Value::String(b)) => a == b,
             (Raw::Arr(a), Value::Array(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))
             }
@@ -204,38 +238,57 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// `text` read as a `Raw`, as a `Value` (`None` when refused).
+    fn read(text: &str) -> Option<Value> {
+        let arena = Arena::for_text(text.len());
+        Raw::parse(text, &arena).ok().map(|r| r.to_value())
+    }
+
     #[test]
     fn borrows_plain_text_and_unescapes_the_rest() {
         let text = r#"{"a":"plain","b\u0041":"x\"y","n":[1,-2,3.5,1e300],"o":{"k":null}}"#;
-        let r = Raw::parse(text).unwrap();
+        let arena = Arena::for_text(text.len());
+        let r = Raw::parse(text, &arena).unwrap();
         let Raw::Obj(m) = &r else { panic!("{r:?}") };
-        assert!(matches!(m[0].0, Cow::Borrowed("a")));
-        assert!(matches!(m[0].1, Raw::Str(Cow::Borrowed("plain"))));
-        assert!(matches!(m[1].0, Cow::Owned(ref k) if k == "bA"));
+        // Borrowed from the text: the very bytes, not a copy.
+        assert_eq!(m[0].0.as_ptr(), text[2..].as_ptr());
+        assert!(matches!(m[0].1, Raw::Str(s) if s.as_ptr() == text[6..].as_ptr()));
+        assert_eq!(m[1].0, "bA");
+        assert!(matches!(m[1].1, Raw::Unescaped("x\"y")));
         assert_eq!(r.member("bA").and_then(Json::text), Some("x\"y"));
         assert_eq!(r.to_value(), serde_json::from_str::<Value>(text).unwrap());
     }
 
-    /// Empty objects and arrays allocate nothing: an answer full of them
-    /// costs no more as a `Raw` than as a `Value`.
+    /// Empty objects and arrays take no room in the arena: an answer full
+    /// of them costs no more as a `Raw` than as a `Value`.
     #[test]
-    fn empty_containers_allocate_nothing() {
-        let r = Raw::parse("[{},[],{\"a\":{}}]").unwrap();
-        let Raw::Arr(items) = &r else { panic!("{r:?}") };
-        let capacity = |v: &Raw| match v {
-            Raw::Obj(m) => m.capacity(),
-            Raw::Arr(a) => a.capacity(),
-            _ => usize::MAX,
-        };
-        assert_eq!(capacity(&items[0]), 0);
-        assert_eq!(capacity(&items[1]), 0);
-        assert_eq!(items[2].member("a").map(capacity), Some(0));
+    fn empty_containers_take_no_room() {
+        let n = 100_000;
+        let empties = |e: &str| format!("[{}]", vec![e; n].join(","));
+        for text in [empties("{}"), empties("[]"), empties("{\"a\":{}}")] {
+            let arena = Arena::for_text(text.len());
+            let r = Raw::parse(&text, &arena).unwrap();
+            assert_eq!(r.elements().map(<[Raw]>::len), Some(n));
+            // The outer array's elements (grown by doubling) and each
+            // `{"a":{}}`'s one member; nothing for an empty container.
+            let member = std::mem::size_of::<(&str, Raw)>();
+            let per = std::mem::size_of::<Raw>() + if text.contains('a') { member } else { 0 };
+            assert!(
+                arena.allocated_bytes() <= 4 * n * per,
+                "{}",
+                arena.allocated_bytes()
+            );
+        }
+        let arena = Arena::for_text(0);
+        let r = Raw::parse("[{},[],{\"a\":{}}]", &arena).unwrap();
+        assert_eq!(r.to_value(), serde_json::json!([{}, [], {"a": {}}]));
     }
 
     #[test]
     fn a_repeated_key_means_its_last_value() {
         let text = r#"{"k":1,"k":2}"#;
-        let r = Raw::parse(text).unwrap();
+        let arena = Arena::for_text(text.len());
+        let r = Raw::parse(text, &arena).unwrap();
         let v: Value = serde_json::from_str(text).unwrap();
         assert_eq!(r.member("k").and_then(Json::number), v["k"].as_number());
         assert_eq!(r.to_value(), v);
@@ -254,7 +307,7 @@ mod tests {
             "1e400",
             &"[".repeat(200),
         ] {
-            assert!(Raw::parse(bad).is_err(), "{bad:?}");
+            assert!(read(bad).is_none(), "{bad:?}");
             assert!(serde_json::from_str::<Value>(bad).is_err(), "{bad:?}");
         }
     }
@@ -342,12 +395,11 @@ mod tests {
         .collect();
         for text in &texts {
             let want = serde_json::from_str::<Value>(text).ok();
-            let got = Raw::parse(text).ok().map(|r| r.to_value());
-            assert_eq!(got, want, "{text:?}");
+            assert_eq!(read(text), want, "{text:?}");
         }
         // Both sides of each boundary were met.
-        assert!(Raw::parse(&deep(127)).is_ok() && Raw::parse(&deep(128)).is_err());
-        assert!(Raw::parse("\"\\uD83D\\uDE00\"").is_ok() && Raw::parse("\"\\uD83D\"").is_err());
+        assert!(read(&deep(127)).is_some() && read(&deep(128)).is_none());
+        assert!(read("\"\\uD83D\\uDE00\"").is_some() && read("\"\\uD83D\"").is_none());
     }
 
     fn arb_value() -> impl Strategy<Value = Value> {
@@ -381,8 +433,12 @@ mod tests {
     /// Plain integers keep their text; other numbers do not.
     #[test]
     fn integers_keep_their_text() {
-        let r =
-            Raw::parse(r#"[0,7,9999999999999999999,18446744073709551615,-1,1.0,1e2,"7"]"#).unwrap();
+        let arena = Arena::for_text(0);
+        let r = Raw::parse(
+            r#"[0,7,9999999999999999999,18446744073709551615,-1,1.0,1e2,"7"]"#,
+            &arena,
+        )
+        .unwrap();
         let texts: Vec<_> = r
             .elements()
             .unwrap()
@@ -411,7 +467,8 @@ mod tests {
         #[test]
         fn raw_reads_as_value_does(v in arb_value(), key in "[a-c]{0,2}") {
             let text = serde_json::to_string(&v).unwrap();
-            let r = Raw::parse(&text).unwrap();
+            let arena = Arena::for_text(text.len());
+            let r = Raw::parse(&text, &arena).unwrap();
             prop_assert_eq!(r.to_value(), v.clone());
             prop_assert!(r.same_as(&v));
             prop_assert_eq!(r.member(&key).map(Json::to_value), v.member(&key).cloned());
@@ -428,11 +485,11 @@ mod tests {
             text in "([\\[\\]{}\",: 0-9.eE+\\-\\\\/ntrufalsDdCc\u{e9}\t]|\\\\u[0-9A-Fa-f]{4}|true|null){0,24}"
         ) {
             let want = serde_json::from_str::<Value>(&text).ok();
-            if let Ok(r) = Raw::parse(&text) {
+            let arena = Arena::for_text(text.len());
+            if let Ok(r) = Raw::parse(&text, &arena) {
                 prop_assert!(texts_display(&r), "{:?}", r);
             }
-            let got = Raw::parse(&text).ok().map(|r| r.to_value());
-            prop_assert_eq!(got, want, "{:?}", text);
+            prop_assert_eq!(read(&text), want, "{:?}", text);
         }
 
         /// Text with repeated keys (which a `Value` cannot print).
@@ -442,7 +499,8 @@ mod tests {
         ) {
             let body: Vec<String> = pairs.iter().map(|(k, n)| format!("\"{k}\":{n}")).collect();
             let text = format!("{{{}}}", body.join(","));
-            let r = Raw::parse(&text).unwrap();
+            let arena = Arena::for_text(text.len());
+            let r = Raw::parse(&text, &arena).unwrap();
             let v: Value = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(r.to_value(), v.clone());
             for k in ["a", "b"] {

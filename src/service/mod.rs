@@ -12,7 +12,7 @@
 use crate::backend::{translate_error, BackendClient, BackendResponse, Call};
 use crate::config::Settings;
 use crate::mapping::plan::{unquote_etag, AsNode, OpPlan, ResourcePlan};
-use crate::mapping::record::{Json, Raw};
+use crate::mapping::record::{Arena, Json, Raw};
 use crate::scim::error::ScimError;
 use crate::scim::patch::PatchError;
 use crate::scim::query::Projection;
@@ -260,9 +260,10 @@ impl ResourceCtx<'_> {
     ) -> Result<Option<String>, ScimError> {
         let op = &self.res.ops.get;
         let resp = self.get_answer(id).await?;
-        let doc = resp
-            .text()
-            .and_then(|t| Raw::parse(t).ok())
+        let text = resp.text();
+        let arena = Arena::for_text(text.map_or(0, str::len));
+        let doc = text
+            .and_then(|t| Raw::parse(t, &arena).ok())
             .ok_or_else(|| self.no_record(NoRecord::NotJson, &resp))?;
         let record = self
             .fit_record::<_, Raw>(op.item.first(&doc))

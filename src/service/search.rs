@@ -5,7 +5,7 @@ use super::ResourceCtx;
 use crate::backend::{translate_error, BackendResponse, Call};
 use crate::mapping::plan::{AsNode, Paging};
 use crate::mapping::pushdown::{filter_mentions, pushdown};
-use crate::mapping::record::{Json, Raw};
+use crate::mapping::record::{Arena, Json, Raw};
 #[cfg(test)]
 use crate::scim::discovery::list_response;
 use crate::scim::discovery::LIST_URN;
@@ -26,10 +26,9 @@ fn not_json() -> ScimError {
     )
 }
 
-/// A list answer read as a [`Raw`].
-fn raw_answer(resp: &BackendResponse) -> Result<Raw<'_>, ScimError> {
-    resp.text()
-        .and_then(|t| Raw::parse(t).ok())
+/// A list answer's text read as a [`Raw`], its containers in `arena`.
+fn raw_answer<'a>(text: Option<&'a str>, arena: &'a Arena) -> Result<Raw<'a>, ScimError> {
+    text.and_then(|t| Raw::parse(t, arena).ok())
         .ok_or_else(not_json)
 }
 
@@ -324,7 +323,9 @@ impl ResourceCtx<'_> {
             // The records read as `Raw`s borrowing from the answer where
             // the mapping allows, as `Value`s otherwise.
             let (n, total) = if raw {
-                let doc = raw_answer(&resp)?;
+                let text = resp.text();
+                let arena = Arena::for_text(text.map_or(0, str::len));
+                let doc = raw_answer(text, &arena)?;
                 let (page, total) = self.raw_page(&doc, beyond)?;
                 self.check_ids(page)?;
                 (

@@ -3,7 +3,7 @@
 //! records and plans of `render_tests.rs`.
 
 use super::render_tests::{plans, record, shaped_record};
-use crate::mapping::record::Raw;
+use crate::mapping::record::{Arena, Raw};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -72,7 +72,9 @@ proptest! {
         members in any::<bool>(),
     ) {
         let text = record.to_string();
-        let raw = Raw::parse(&text).unwrap();
+        let arena = Arena::for_text(text.len());
+
+        let raw = Raw::parse(&text, &arena).unwrap();
         for res in plans() {
             let whole = res.to_scim(&record, None, "https://h", members);
             let filters: Vec<String> = FILTERS
@@ -110,7 +112,9 @@ fn satisfies_compares_one_attribute_for_entras_lookups() {
     // Each filter's answer on `record`, read as a `Value` and as a `Raw`.
     let check = |record: Value, cases: &[(&str, Option<bool>)]| {
         let text = record.to_string();
-        let raw = Raw::parse(&text).unwrap();
+        let arena = Arena::for_text(text.len());
+
+        let raw = Raw::parse(&text, &arena).unwrap();
         for &(filter, want) in cases {
             let f = crate::scim::filter::parse_filter(filter).unwrap();
             assert_eq!(

@@ -8,7 +8,7 @@ use super::render_tests::{
     compile, json_value, oracle, plans, record, rendered, shaped_record, tree_projections,
 };
 use super::*;
-use crate::mapping::record::Raw;
+use crate::mapping::record::{Arena, Raw};
 use crate::scim::query::Projection;
 use proptest::prelude::*;
 use serde_json::json;
@@ -35,7 +35,9 @@ fn strings_read_as_they_are_are_written_straight_and_the_rest_by_their_rules() {
     assert!(res.layout.is_some());
     let text = r#"{"id":"7","login":"a","first":"A","loc":"en_US","nick":"n\u00e9","title":"x\"y","url":"","tz":null,"flag":"true"}"#;
     let record: Value = serde_json::from_str(text).unwrap();
-    let raw = Raw::parse(text).unwrap();
+    let arena = Arena::for_text(text.len());
+
+    let raw = Raw::parse(text, &arena).unwrap();
     let p = Projection::default();
     let mut got = Vec::new();
     assert!(res.write_scim(&raw, None, "https://h/scim/v2", true, &p, &mut got));
@@ -210,7 +212,9 @@ proptest! {
     #[test]
     fn edge_shapes_render_as_to_scim(record in prop_oneof![record(), shaped_record()]) {
         let text = serde_json::to_string(&record).unwrap();
-        let raw = Raw::parse(&text).unwrap();
+        let arena = Arena::for_text(text.len());
+
+        let raw = Raw::parse(&text, &arena).unwrap();
         for (name, res) in edge_plans() {
             for p in tree_projections(&res.schema) {
                 let want = oracle(res, &record, None, true, &p);
@@ -234,7 +238,9 @@ proptest! {
         let mut text = String::new();
         with_repeats(&record, &decoy, &mut { start }, &mut text);
         prop_assert_eq!(&serde_json::from_str::<Value>(&text).unwrap(), &record);
-        let raw = Raw::parse(&text).unwrap();
+        let arena = Arena::for_text(text.len());
+
+        let raw = Raw::parse(&text, &arena).unwrap();
         let all = plans().iter().chain(edge_plans().iter().map(|(_, r)| r));
         for res in all.filter(|r| r.renders_raw(&r.ops.get, &Projection::default())) {
             let want = oracle(res, &record, Some("W/\"e\""), true, &Projection::default());

@@ -56,15 +56,15 @@ impl AsNode for Raw<'_> {
             // Borrowed from the answer's text: the reader stopped at every
             // quote, backslash and control character, so there is nothing
             // in it to escape.
-            Raw::Str(Cow::Borrowed(s)) => Node::Plain(s),
-            Raw::Str(s) => Node::Text(Cow::Borrowed(s)),
+            Raw::Str(s) => Node::Plain(s),
+            Raw::Unescaped(s) => Node::Text(Cow::Borrowed(s)),
             Raw::Bool(b) => Node::Bool(*b),
             other => Node::Val(other.to_value()),
         }
     }
     fn plain_text(&self) -> Option<&str> {
         match self {
-            Raw::Str(Cow::Borrowed(s)) => Some(s),
+            Raw::Str(s) => Some(s),
             _ => None,
         }
     }

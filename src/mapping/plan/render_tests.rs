@@ -3,7 +3,7 @@
 //! one that uses every feature the render path has a rule for.
 
 use super::*;
-use crate::mapping::record::Raw;
+use crate::mapping::record::{Arena, Raw};
 use crate::scim::query::Projection;
 use proptest::prelude::*;
 use serde_json::json;
@@ -257,7 +257,9 @@ pub(super) fn rendered(
 
 fn check_all(record: &Value) -> Result<(), TestCaseError> {
     let text = serde_json::to_string(record).unwrap();
-    let raw = Raw::parse(&text).unwrap();
+    let arena = Arena::for_text(text.len());
+
+    let raw = Raw::parse(&text, &arena).unwrap();
     for res in plans() {
         for etag in [None, Some("W/\"r3\"")] {
             for members in [true, false] {

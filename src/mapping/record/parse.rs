@@ -13,9 +13,8 @@
 //! a fraction or an exponent are handed to `serde_json` itself, so that
 //! they mean exactly what they mean in a `Value`.
 
-use super::Raw;
+use super::{Arena, Raw};
 use serde_json::Number;
-use std::borrow::Cow;
 
 /// Why a text is not one JSON value (the byte offset where reading
 /// stopped).
@@ -33,12 +32,13 @@ impl std::error::Error for NotJson {}
 /// Containers nested deeper than this are refused, as `serde_json` does.
 const MAX_DEPTH: usize = 127;
 
-pub(super) fn parse(text: &str) -> Result<Raw<'_>, NotJson> {
+pub(super) fn parse<'a>(text: &'a str, arena: &'a Arena) -> Result<Raw<'a>, NotJson> {
     let mut r = Reader {
         text,
         bytes: text.as_bytes(),
         at: 0,
         depth: 0,
+        arena: &arena.0,
     };
     r.skip_ws();
     let v = r.value()?;
@@ -54,6 +54,7 @@ struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
     depth: usize,
+    arena: &'a bumpalo::Bump,
 }
 
 impl<'a> Reader<'a> {
@@ -94,7 +95,13 @@ impl<'a> Reader<'a> {
         match self.peek() {
             Some(b'"') => {
                 self.at += 1;
-                self.string().map(Raw::Str)
+                self.string().map(|(s, plain)| {
+                    if plain {
+                        Raw::Str(s)
+                    } else {
+                        Raw::Unescaped(s)
+                    }
+                })
             }
             Some(b'{') => self.object(),
             Some(b'[') => self.array(),
@@ -122,16 +129,16 @@ impl<'a> Reader<'a> {
             self.depth -= 1;
             // An empty object allocates nothing (an answer of a million
             // `{}` must not cost a million allocations).
-            return Ok(Raw::Obj(Vec::new()));
+            return Ok(Raw::Obj(&[]));
         }
         // Room for a user record's dozen members at once.
-        let mut members = Vec::with_capacity(16);
+        let mut members = bumpalo::collections::Vec::with_capacity_in(16, self.arena);
         loop {
             if self.next_token()? != b'"' {
                 return self.fail();
             }
             self.at += 1;
-            let key = self.string()?;
+            let (key, _) = self.string()?;
             if self.next_token()? != b':' {
                 return self.fail();
             }
@@ -146,43 +153,52 @@ impl<'a> Reader<'a> {
         }
         self.at += 1;
         self.depth -= 1;
-        Ok(Raw::Obj(members))
+        // Room not taken is given back when nothing was placed after it in
+        // the arena: a `{"a":1}` does not keep sixteen members' room.
+        members.shrink_to_fit();
+        Ok(Raw::Obj(members.into_bump_slice()))
     }
 
     fn array(&mut self) -> Result<Raw<'a>, NotJson> {
         self.enter()?;
-        let mut items = Vec::new();
-        if self.next_token()? != b']' {
-            loop {
-                self.skip_ws();
-                items.push(self.value()?);
-                match self.next_token()? {
-                    b',' => self.at += 1,
-                    b']' => break,
-                    _ => return self.fail(),
-                }
+        if self.next_token()? == b']' {
+            self.at += 1;
+            self.depth -= 1;
+            return Ok(Raw::Arr(&[]));
+        }
+        let mut items = bumpalo::collections::Vec::new_in(self.arena);
+        loop {
+            self.skip_ws();
+            items.push(self.value()?);
+            match self.next_token()? {
+                b',' => self.at += 1,
+                b']' => break,
+                _ => return self.fail(),
             }
         }
         self.at += 1;
         self.depth -= 1;
-        Ok(Raw::Arr(items))
+        items.shrink_to_fit();
+        Ok(Raw::Arr(items.into_bump_slice()))
     }
 
-    /// The rest of a string whose opening quote was read: borrowed when it
-    /// has no escapes.
-    fn string(&mut self) -> Result<Cow<'a, str>, NotJson> {
+    /// The rest of a string whose opening quote was read, and whether it
+    /// is plain (borrowed from the text: no escapes); one with escapes is
+    /// unescaped into the arena.
+    fn string(&mut self) -> Result<(&'a str, bool), NotJson> {
         let start = self.at;
         self.plain_run();
         match self.peek() {
             Some(b'"') => {
                 let s = &self.text[start..self.at];
                 self.at += 1;
-                Ok(Cow::Borrowed(s))
+                Ok((s, true))
             }
             Some(b'\\') => {
                 let mut owned = String::with_capacity(self.at - start + 16);
                 owned.push_str(&self.text[start..self.at]);
-                self.escaped(owned).map(Cow::Owned)
+                let owned = self.escaped(owned)?;
+                Ok((self.arena.alloc_str(&owned), false))
             }
             // A control character, or the end of the text.
             _ => self.fail(),
