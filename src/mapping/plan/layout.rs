@@ -21,6 +21,13 @@ pub struct Layout {
     top: Vec<Entry>,
     /// For each of the plan's extensions, its container among `top`.
     extensions: Vec<Option<usize>>,
+    /// The plan's names every resource repeats, as JSON strings: the
+    /// schema, each extension's URN, the resource type.
+    schema: Vec<u8>,
+    extension_urns: Vec<Vec<u8>>,
+    resource_type: Vec<u8>,
+    /// Whether the endpoint holds nothing to escape ([`is_plain`]).
+    plain_endpoint: bool,
 }
 
 #[derive(Debug)]
@@ -114,6 +121,13 @@ fn object<'m>(
         Draft::Object(m) => Ok(m),
         _ => Err(Unfit),
     }
+}
+
+/// `s` as a JSON string.
+fn json_str(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_str(s, &mut out);
+    out
 }
 
 fn head(key: &str) -> Vec<u8> {
@@ -287,6 +301,10 @@ impl Layout {
         Ok(Layout {
             top: all,
             extensions,
+            schema: json_str(&plan.schema),
+            extension_urns: plan.extensions.iter().map(|e| json_str(e)).collect(),
+            resource_type: json_str(&plan.name),
+            plain_endpoint: is_plain(&plan.endpoint),
         })
     }
 }
@@ -373,12 +391,13 @@ impl<J: AsNode> Ctx<'_, J> {
             Kind::Id => write_str(&self.id, out),
             Kind::Meta => self.meta(out),
             Kind::Schemas => {
+                let layout = self.layout;
                 out.push(b'[');
-                write_str(&plan.schema, out);
-                for (ext, at) in plan.extensions.iter().zip(&self.layout.extensions) {
-                    if at.is_some_and(|at| self.present(&self.layout.top[at])) {
+                out.extend_from_slice(&layout.schema);
+                for (urn, at) in layout.extension_urns.iter().zip(&layout.extensions) {
+                    if at.is_some_and(|at| self.present(&layout.top[at])) {
                         out.push(b',');
-                        write_str(ext, out);
+                        out.extend_from_slice(urn);
                     }
                 }
                 out.push(b']');
@@ -477,7 +496,7 @@ impl<J: AsNode> Ctx<'_, J> {
             out.push(b',');
         }
         out.extend_from_slice(b"\"location\":");
-        if is_plain(base_url) && is_plain(&plan.endpoint) {
+        if self.layout.plain_endpoint && is_plain(base_url) {
             // The id is percent-encoded: nothing in it to escape.
             out.push(b'"');
             push_resource_url(out, base_url, &plan.endpoint, &self.id);
@@ -486,7 +505,7 @@ impl<J: AsNode> Ctx<'_, J> {
             write_str(&resource_url(base_url, &plan.endpoint, &self.id), out);
         }
         out.extend_from_slice(b",\"resourceType\":");
-        write_str(&plan.name, out);
+        out.extend_from_slice(&self.layout.resource_type);
         if let Some(v) = plan.version_text(self.record, self.r.etag) {
             out.extend_from_slice(b",\"version\":");
             if is_plain(&v) {
