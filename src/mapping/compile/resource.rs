@@ -519,6 +519,7 @@ pub(super) fn compile_resource(
             members_attr,
             file: cx.file.clone(),
             layout: None,
+            eq_targets: Vec::new(),
         }
         .with_layout(),
     )

@@ -156,3 +156,43 @@ fn satisfies_compares_one_attribute_for_entras_lookups() {
         ],
     );
 }
+
+/// The names the shortcut answers for are found at load: one attribute's
+/// own top-level name, not a name two attributes share (a core one and an
+/// extension's), not `multiple`. A name mapped whole from an object is
+/// one, and answers nothing (its value is not a scalar).
+#[test]
+fn the_shortcut_takes_only_names_of_one_plain_attribute() {
+    let x = "urn:example:ext:1.0:User";
+    let res = &super::render_tests::compile(
+        "eq.yaml",
+        &super::layout_tests::edge_mapping(
+            "",
+            &format!(
+                "- {{ scim: nickName, field: nick }}\n\
+                 - {{ scim: title, field: t }}\n\
+                 - {{ scim: '{x}:title', field: t2 }}\n\
+                 - {{ scim: name, field: names }}\n\
+                 - {{ scim: 'phoneNumbers[type eq \"work\"].value', field: 'phones[label=office].number', multiple: true }}"
+            ),
+        ),
+    )[0];
+    let names: Vec<&str> = res.eq_targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["userName", "nickName", "name"]);
+    let record = json!({"id": "1", "login": "a", "nick": "n", "t": "x", "t2": "y",
+                        "names": {"givenName": "g"}, "phones": [{"label": "office", "number": "1"}]});
+    for (filter, want) in [
+        (r#"NICKNAME eq "N""#, Some(true)),
+        (r#"nickName eq "m""#, Some(false)),
+        (r#"title eq "x""#, None),
+        (r#"name eq "g""#, None),
+        (r#"phoneNumbers eq "1""#, None),
+    ] {
+        let f = crate::scim::filter::parse_filter(filter).unwrap();
+        assert_eq!(
+            res.eq_on_one_attribute(&record, "https://h", &f),
+            want,
+            "{filter}"
+        );
+    }
+}

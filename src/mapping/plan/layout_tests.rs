@@ -110,7 +110,7 @@ resources:
 
 /// [`EDGE_HEAD`] with `lifecycle` and the attribute lines `attrs` (each
 /// `- { … }`) after `userName`.
-fn edge_mapping(lifecycle: &str, attrs: &str) -> String {
+pub(super) fn edge_mapping(lifecycle: &str, attrs: &str) -> String {
     let attrs: String = attrs
         .lines()
         .map(|l| format!("      {}\n", l.trim()))

@@ -515,6 +515,21 @@ pub struct ResourcePlan {
     /// The direct render's layout (`layout::Layout`), where the mapping
     /// has one; set by [`Self::with_layout`].
     pub layout: Option<layout::Layout>,
+    /// The top-level names an `eq` filter is checked on by their one
+    /// attribute's value alone ([`Self::eq_on_one_attribute`]), found at
+    /// load; set by [`Self::with_layout`].
+    pub eq_targets: Vec<EqTarget>,
+}
+
+/// A top-level name whose `eq` filter compares one attribute's value.
+#[derive(Debug)]
+pub struct EqTarget {
+    /// The attribute's name, as the mapping spells it.
+    pub name: String,
+    /// Its index in [`ResourcePlan::attributes`].
+    pub attr: usize,
+    /// What the schema says of it: kind, case rule (`None`: untyped).
+    pub meta: Option<(crate::scim::attr::AttrKind, bool, bool)>,
 }
 
 #[derive(Debug)]
@@ -643,9 +658,10 @@ impl ResourcePlan {
             .map_or(&[], |sd| &sd.list_params[..])
     }
 
-    /// The plan with its layout compiled.
+    /// The plan with its layout compiled, and its `eq` targets found.
     pub fn with_layout(mut self) -> Self {
         self.layout = layout::Layout::compile(&self);
+        self.eq_targets = self.find_eq_targets();
         self
     }
 

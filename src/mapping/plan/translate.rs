@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::mapping::transform::timestamp_to_scim;
-use crate::scim::attr::{AttrKind, SchemaInfo};
+use crate::scim::attr::{AttrKind, AttrMeta, SchemaInfo};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{eq_text, eq_value, matches, CompareOp, Filter};
 use serde_json::Map;
@@ -37,11 +37,51 @@ impl ResourcePlan {
         matches(filter, &scim, self)
     }
 
-    /// `filter`'s answer when it is `name eq <literal>` on the one plain
-    /// attribute placed at the top-level key `name` (no sub-attribute,
-    /// selector, reference or extension; not `multiple`, not the members;
-    /// not one the resource builds itself: `id`, `meta`, `schemas`,
-    /// `active`); `None` for any other filter.
+    /// The names [`Self::eq_on_one_attribute`] answers for: each plain
+    /// attribute placed at a top-level key of its own (no sub-attribute,
+    /// selector, reference or extension; not `multiple`, not the members,
+    /// not write-only; no other attribute at a key spelt the same but for
+    /// case; not one the resource builds itself: `id`, `meta`, `schemas`,
+    /// `active`; not complex in the schema).
+    pub(super) fn find_eq_targets(&self) -> Vec<EqTarget> {
+        let mut out = Vec::new();
+        for (i, a) in self.attributes.iter().enumerate() {
+            let name = &a.target.name;
+            let shared = self
+                .attributes
+                .iter()
+                .filter(|b| b.target.name.eq_ignore_ascii_case(name))
+                .count()
+                > 1;
+            if shared
+                || ["id", "meta", "schemas", "active"]
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name))
+                || Some(i) == self.members_attr
+                || a.mutability == Mutability::WriteOnly
+                || a.multiple
+                || a.reference.is_some()
+                || a.target.urn.is_some()
+                || a.target.sub.is_some()
+                || !a.target.selector.is_empty()
+            {
+                continue;
+            }
+            let meta = self.attribute(None, name, None);
+            if meta.is_some_and(|m| m.kind == AttrKind::Complex) {
+                continue;
+            }
+            out.push(EqTarget {
+                name: name.clone(),
+                attr: i,
+                meta: meta.map(|m| (m.kind, m.multi_valued, m.case_exact)),
+            });
+        }
+        out
+    }
+
+    /// `filter`'s answer when it is `name eq <literal>` on one of the
+    /// [`Self::find_eq_targets`]; `None` for any other filter.
     pub(super) fn eq_on_one_attribute<J: AsNode>(
         &self,
         record: &J,
@@ -57,33 +97,20 @@ impl ResourcePlan {
                 .urn
                 .as_deref()
                 .is_some_and(|u| !u.eq_ignore_ascii_case(&self.schema))
-            || ["id", "meta", "schemas", "active"]
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(&path.name))
         {
             return None;
         }
-        let mut placed = self
-            .attributes
+        let t = self
+            .eq_targets
             .iter()
-            .enumerate()
-            .filter(|(_, a)| a.target.name.eq_ignore_ascii_case(&path.name));
-        let (i, a) = placed.next()?;
-        if placed.next().is_some()
-            || Some(i) == self.members_attr
-            || a.mutability == Mutability::WriteOnly
-            || a.multiple
-            || a.reference.is_some()
-            || a.target.urn.is_some()
-            || a.target.sub.is_some()
-            || !a.target.selector.is_empty()
-        {
-            return None;
-        }
-        let meta = self.attribute(None, &path.name, None);
-        if meta.is_some_and(|m| m.kind == AttrKind::Complex) {
-            return None;
-        }
+            .find(|t| t.name.eq_ignore_ascii_case(&path.name))?;
+        let a = &self.attributes[t.attr];
+        let meta = t.meta.map(|(kind, multi_valued, case_exact)| AttrMeta {
+            name: &t.name,
+            kind,
+            multi_valued,
+            case_exact,
+        });
         // The value as the resource is rendered with it (`attr_node`):
         // borrowed from the record when nothing converts it.
         let Some(v) = self.attr_node(a, record, base_url) else {
