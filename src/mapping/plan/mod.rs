@@ -516,8 +516,8 @@ pub struct ResourcePlan {
     /// has one; set by [`Self::with_layout`].
     pub layout: Option<layout::Layout>,
     /// The top-level names an `eq` filter is checked on by their one
-    /// attribute's value alone ([`Self::eq_on_one_attribute`]), found at
-    /// load; set by [`Self::with_layout`].
+    /// attribute's value alone (the shortcut of [`Self::satisfies`]),
+    /// found at load; set by [`Self::with_layout`].
     pub eq_targets: Vec<EqTarget>,
 }
 
