@@ -528,8 +528,17 @@ pub struct EqTarget {
     pub name: String,
     /// Its index in [`ResourcePlan::attributes`].
     pub attr: usize,
-    /// What the schema says of it: kind, case rule (`None`: untyped).
-    pub meta: Option<(crate::scim::attr::AttrKind, bool, bool)>,
+    /// What the schema says of it (`None`: nothing, it is untyped).
+    pub schema: Option<EqSchema>,
+}
+
+/// The schema's facts an `eq` comparison reads (`AttrMeta` without its
+/// borrowed name).
+#[derive(Debug, Clone, Copy)]
+pub struct EqSchema {
+    pub kind: crate::scim::attr::AttrKind,
+    pub multi_valued: bool,
+    pub case_exact: bool,
 }
 
 #[derive(Debug)]

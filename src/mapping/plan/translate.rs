@@ -74,7 +74,11 @@ impl ResourcePlan {
             out.push(EqTarget {
                 name: name.clone(),
                 attr: i,
-                meta: meta.map(|m| (m.kind, m.multi_valued, m.case_exact)),
+                schema: meta.map(|m| EqSchema {
+                    kind: m.kind,
+                    multi_valued: m.multi_valued,
+                    case_exact: m.case_exact,
+                }),
             });
         }
         out
@@ -105,11 +109,11 @@ impl ResourcePlan {
             .iter()
             .find(|t| t.name.eq_ignore_ascii_case(&path.name))?;
         let a = &self.attributes[t.attr];
-        let meta = t.meta.map(|(kind, multi_valued, case_exact)| AttrMeta {
+        let meta = t.schema.map(|m| AttrMeta {
             name: &t.name,
-            kind,
-            multi_valued,
-            case_exact,
+            kind: m.kind,
+            multi_valued: m.multi_valued,
+            case_exact: m.case_exact,
         });
         // The value as the resource is rendered with it (`attr_node`):
         // borrowed from the record when nothing converts it.
