@@ -131,8 +131,7 @@ fn json_str(s: &str) -> Vec<u8> {
 }
 
 fn head(key: &str) -> Vec<u8> {
-    let mut h = Vec::with_capacity(key.len() + 3);
-    write_str(key, &mut h);
+    let mut h = json_str(key);
     h.push(b':');
     h
 }

@@ -340,7 +340,7 @@ impl AttrPlan {
         }
         // Transforms that read every value back as it is (`language_only`,
         // `lowercase`, …) change nothing here.
-        let read_as_is = self.transforms.iter().all(|t| t.reads_as_is());
+        let read_as_is = self.transforms_read_as_is();
         if read_as_is && !self.values.is_empty() {
             // The SCIM key of the backend value, as `scim_of` coerces it.
             let (k, _) = self.values.iter().find(|(_, b)| loose_eq(b, raw))?;
@@ -374,9 +374,12 @@ impl AttrPlan {
     /// unchanged: a string attribute, no value map, no transform that
     /// changes what it reads (the layout writes such strings straight).
     pub(super) fn hands_strings_on(&self) -> bool {
-        self.kind == AttrKind::String
-            && self.values.is_empty()
-            && self.transforms.iter().all(|t| t.reads_as_is())
+        self.kind == AttrKind::String && self.values.is_empty() && self.transforms_read_as_is()
+    }
+
+    /// Whether every transform reads values back as they are.
+    fn transforms_read_as_is(&self) -> bool {
+        self.transforms.iter().all(|t| t.reads_as_is())
     }
 }
 
