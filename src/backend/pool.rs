@@ -53,12 +53,12 @@ type Conn1 = Box<Line>;
 
 /// An HTTP/1.1 connection and the timer of its calls' deadlines.
 ///
-/// The timer is made once per connection and moved to each call's
-/// deadline: a deadline later than the one before is a compare-and-swap
-/// on the timer, where a timer per call cloned the runtime's handle (an
-/// `Arc` both worker threads write) and was inserted into and removed from
-/// the timer wheel under its lock. A deadline the connection's timer
-/// passed while it was idle is inserted again.
+/// The timer is made once per connection and kept for its calls' deadlines
+/// ([`until`]): a timer per call cloned the runtime's handle (an `Arc`
+/// both worker threads write) and was inserted into and removed from the
+/// timer wheel under its lock. A call whose deadline is later than the
+/// timer's leaves it alone; when the timer rings before the call's
+/// deadline it is moved on to it.
 struct Line {
     h1: H1<Io>,
     timer: std::pin::Pin<Box<tokio::time::Sleep>>,
@@ -71,6 +71,26 @@ impl Line {
             // Set to each call's deadline before the call.
             timer: Box::pin(tokio::time::sleep(Duration::from_secs(86_400))),
         })
+    }
+}
+
+/// Waits on a connection's `timer` until `deadline`. The timer is moved
+/// only when it would otherwise ring late: a deadline earlier than the
+/// timer's moves it at once; a later one (each call's, under a fixed
+/// timeout) leaves it where the call before set it, and when it rings
+/// early it is moved on then, once, instead of on every call. Moving a
+/// timer takes the wheel's entry from under the other worker thread
+/// (about 80 ns a call, docs/performance.md, twenty-eighth round).
+async fn until(mut timer: std::pin::Pin<&mut tokio::time::Sleep>, deadline: tokio::time::Instant) {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    loop {
+        timer.as_mut().await;
+        if timer.deadline() >= deadline {
+            return;
+        }
+        timer.as_mut().reset(deadline);
     }
 }
 
@@ -206,14 +226,13 @@ impl Pool {
                 None => wire.insert(h1_request(&req)?),
             };
             let head_request = req.method == Method::HEAD;
-            let line = &mut *conn;
-            line.timer.as_mut().reset(deadline);
+            let Line { h1, timer } = &mut *conn;
             let answer = tokio::select! {
                 biased;
-                a = line.h1.call(bytes, head_request, MAX_BACKEND_BODY) => a,
+                a = h1.call(bytes, head_request, MAX_BACKEND_BODY) => a,
                 // The connection goes with the call (a late answer would
                 // be taken for the next call's).
-                () = line.timer.as_mut() => return Err(late()),
+                () = until(timer.as_mut(), deadline) => return Err(late()),
             };
             match answer {
                 Ok(a) => {
@@ -786,31 +805,35 @@ mod tests {
     }
 
     /// A kept-alive connection's timer keeps each call's own deadline: a
-    /// later one, an earlier one than the call before, one set after the
-    /// timer ran out while the connection was idle, and a new connection's
-    /// first. The backend answers the calls it is told to and leaves the
-    /// others hanging.
+    /// later one (answered after the deadline before it had passed), an
+    /// earlier one than the call before, one set after the timer ran out
+    /// while the connection was idle, and a new connection's first. The
+    /// backend answers the calls it is told to, each after its delay, and
+    /// leaves the others hanging.
     #[tokio::test]
     async fn each_call_on_a_kept_connection_keeps_its_own_deadline() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let uri: Uri = format!("http://{}/x", l.local_addr().unwrap())
             .parse()
             .unwrap();
-        // Answered, answered, hangs (one connection); then answered, hangs;
-        // then a connection that hangs from its first call.
+        // Answered at once, answered after 500 ms, hangs (one connection);
+        // then answered, hangs; then a connection that hangs from its
+        // first call.
         tokio::spawn(async move {
-            for answers in [2, 1, 0] {
+            let scripts: [&[u64]; 3] = [&[0, 500], &[0], &[]];
+            for delays in scripts {
                 let (s, _) = l.accept().await.unwrap();
                 tokio::spawn(async move {
                     let (r, mut w) = s.into_split();
                     let mut r = BufReader::new(r);
-                    for _ in 0..answers {
+                    for &delay in delays {
                         let mut line = String::new();
                         while r.read_line(&mut line).await.unwrap() > 0
                             && !line.ends_with("\r\n\r\n")
                         {}
                         let mut body = [0u8; 2];
                         r.read_exact(&mut body).await.unwrap();
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
                         w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                             .await
                             .unwrap();
@@ -831,9 +854,12 @@ mod tests {
             }
         };
         let ms = Duration::from_millis;
-        // A short deadline, then a long one: the timer moves later.
+        // A short deadline, then a long one answered after the short one
+        // has passed: the timer rings early and moves on.
         assert_eq!(timed(ms(300)).await.0.unwrap(), "ok");
-        assert_eq!(timed(ms(5000)).await.0.unwrap(), "ok");
+        let (r, took) = timed(ms(5000)).await;
+        assert_eq!(r.unwrap(), "ok");
+        assert!(took >= ms(490), "{took:?}");
         // Then a short one again, on the same connection, unanswered.
         let (r, took) = timed(ms(300)).await;
         assert!(matches!(r, Err(BackendError::Timeout(_))), "{r:?}");
