@@ -20,7 +20,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let arena = Arena::for_text(text.len());
-
     let raw = Raw::parse(text, &arena);
     let value = serde_json::from_str::<Value>(text);
     let (raw, value) = match (raw, value) {

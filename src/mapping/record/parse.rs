@@ -368,7 +368,8 @@ impl<'a> Reader<'a> {
     }
 
     /// A number [`Self::plain_integer`] does not read: signed, with a
-    /// fraction or an exponent, longer, or not a number at all.
+    /// fraction or an exponent, longer, or not a number at all. Its text
+    /// is not kept: `Number` may display it otherwise (`1e2` as `100.0`).
     #[inline(never)]
     fn other_number(&mut self) -> Result<Raw<'a>, NotJson> {
         let start = self.at;
@@ -379,30 +380,18 @@ impl<'a> Reader<'a> {
             }
             r.at - from
         };
-        let negative = self.peek() == Some(b'-');
-        if negative {
+        if self.peek() == Some(b'-') {
             self.at += 1;
         }
-        // The integer part's value, read with its digits: up to 19 digits
-        // always fit in a `u64` (wrapping only past that, where it is not
-        // used).
-        let mut int_value = 0u64;
-        let int_from = self.at;
-        while let Some(d @ b'0'..=b'9') = self.peek() {
-            int_value = int_value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-            self.at += 1;
-        }
-        let int_digits = self.at - int_from;
+        let int_digits = digits(self);
         if int_digits == 0 || (int_digits > 1 && self.bytes[self.at - int_digits] == b'0') {
             return self.fail();
         }
-        let mut plain = !negative && int_digits <= 19;
         if self.peek() == Some(b'.') {
             self.at += 1;
             if digits(self) == 0 {
                 return self.fail();
             }
-            plain = false;
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.at += 1;
@@ -412,14 +401,8 @@ impl<'a> Reader<'a> {
             if digits(self) == 0 {
                 return self.fail();
             }
-            plain = false;
         }
         let token = &self.text[start..self.at];
-        if plain {
-            // No sign, fraction, exponent or leading zero, at most 19
-            // digits: the text is what `Number` displays.
-            return Ok(Raw::Num(Number::from(int_value), Some(token)));
-        }
         match serde_json::from_str::<Number>(token) {
             Ok(n) => Ok(Raw::Num(n, None)),
             Err(_) => Err(NotJson(start)),
