@@ -65,6 +65,9 @@ usage: cargo run --release --example bench -- [FLAGS]
   --concurrency N       closed-loop connections per run (default 32); a comma list runs each (e.g. 32,1)
   --seconds S           measured seconds per target and request kind (default 5, max 120)
   --warmup S            unmeasured seconds before each run (default 1)
+  --rounds N            slices the seconds are cut into, the targets taking turns; the ratio is
+                        the median of the rounds' (default 4; the README's runs use --seconds 8
+                        --rounds 8: a 1 s slice on a shared machine can read 0.5 or 1.1)
   --rate R              also run open-loop at a steady R requests/s per kind (default off)
   --kinds LIST          request kinds, from get,filter,patch (default all three)
   --targets LIST        from backend,hop,bridge,hop-proc,bridge-proc (default all; the last two
