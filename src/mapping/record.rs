@@ -114,21 +114,54 @@ pub enum Raw<'a> {
 const _: () = assert!(!std::mem::needs_drop::<Raw<'static>>());
 
 /// Where a [`Raw`]'s containers and unescaped strings are kept: one
-/// allocation for a usual answer, freed at once.
+/// allocation for a usual answer, freed at once. A worker thread keeps the
+/// last arena it dropped, emptied, for its next answer
+/// ([`Arena::for_text`]), unless it grew past [`KEPT_ARENA_BYTES`].
 pub struct Arena(bumpalo::Bump);
 
+/// The largest arena a thread keeps for its next answer. A usual record
+/// or list page needs a few KiB; the arena of a 10,000-member group's
+/// answer (megabytes) is freed, not kept by the thread that read it.
+pub const KEPT_ARENA_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// This thread's emptied arena, waiting for its next answer.
+    static KEPT_ARENA: std::cell::Cell<Option<bumpalo::Bump>> = const { std::cell::Cell::new(None) };
+}
+
 impl Arena {
-    /// An arena sized for a record read from `len` bytes of text (it grows
-    /// when that is not enough).
+    /// An arena for a record read from `len` bytes of text: the one this
+    /// thread kept, emptied, when it has one (its room grows when that is
+    /// not enough), else a new one sized for the text.
     pub fn for_text(len: usize) -> Arena {
-        Arena(bumpalo::Bump::with_capacity(
-            len.saturating_mul(8).clamp(4096, 64 * 1024),
-        ))
+        let bump = KEPT_ARENA
+            .try_with(std::cell::Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                bumpalo::Bump::with_capacity(len.saturating_mul(8).clamp(4096, KEPT_ARENA_BYTES))
+            });
+        Arena(bump)
     }
 
     /// Bytes taken from the allocator so far.
     pub fn allocated_bytes(&self) -> usize {
         self.0.allocated_bytes()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // What is left in its place allocated nothing (`Bump::new`).
+        let mut bump = std::mem::take(&mut self.0);
+        if bump.allocated_bytes() > KEPT_ARENA_BYTES {
+            return;
+        }
+        // Everything read into it goes: `Raw`s borrow the arena, so none
+        // outlives it. `reset` keeps one chunk, the last (largest) one.
+        bump.reset();
+        // A thread being torn down keeps nothing (the arena is freed).
+        let _ = KEPT_ARENA.try_with(|k| k.set(Some(bump)));
     }
 }
 
@@ -282,6 +315,43 @@ mod tests {
         let arena = Arena::for_text(0);
         let r = Raw::parse("[{},[],{\"a\":{}}]", &arena).unwrap();
         assert_eq!(r.to_value(), serde_json::json!([{}, [], {"a": {}}]));
+    }
+
+    /// A thread reads its next answer into the arena it last dropped,
+    /// emptied, unless that one grew past [`KEPT_ARENA_BYTES`].
+    #[test]
+    fn a_thread_keeps_its_last_small_arena_and_frees_a_large_one() {
+        std::thread::spawn(|| {
+            let text = format!("[{}]", vec!["\"x\""; 1000].join(","));
+            {
+                let arena = Arena::for_text(5000);
+                assert!(arena.allocated_bytes() >= 40_000);
+                let r = Raw::parse(&text, &arena).unwrap();
+                assert_eq!(r.elements().map(<[Raw]>::len), Some(1000));
+            }
+            let kept = Arena::for_text(0);
+            // The kept one (a new one would take 4 KiB), emptied: what it
+            // reads is what a new one reads.
+            assert!(
+                kept.allocated_bytes() >= 40_000,
+                "{}",
+                kept.allocated_bytes()
+            );
+            let big = format!("[{}]", vec!["{\"a\":[1,2,3]}"; 20_000].join(","));
+            let r = Raw::parse(&big, &kept).unwrap();
+            assert_eq!(r.to_value(), serde_json::from_str::<Value>(&big).unwrap());
+            assert!(kept.allocated_bytes() > KEPT_ARENA_BYTES);
+            drop(kept);
+            // Grown past the limit: freed, and the next one is new.
+            let next = Arena::for_text(0);
+            assert!(
+                next.allocated_bytes() < 40_000,
+                "{}",
+                next.allocated_bytes()
+            );
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
